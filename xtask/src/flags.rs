@@ -1,0 +1,86 @@
+//! The whole command line of `cargo xtask`. Each `///` line is the `--help` text of what follows it.
+
+xflags::xflags! {
+    /// Build, test, package and ship the proxy-wasm extensions of this workspace.
+    cmd xtask {
+        /// Build every extension for wasm32-unknown-unknown (release) and check each module.
+        cmd build {
+            /// Only this extension (repeatable; default: every extension under extensions/).
+            repeated -p, --package name: String
+        }
+        /// Write each extension's manifest.yaml (Maistra extension manifest format).
+        cmd manifest {
+            /// Only this extension (repeatable; default: every extension under extensions/).
+            repeated -p, --package name: String
+            /// Write nothing; fail if a manifest on disk is missing or stale.
+            optional --check
+        }
+        /// Build, write manifests, then write an OCI image per extension (no container engine needed).
+        cmd package {
+            /// Only this extension (repeatable; default: every extension under extensions/).
+            repeated -p, --package name: String
+            /// Image format: `dual` (one tar+gzip layer with /manifest.yaml and /plugin.wasm; default)
+            /// or `artifact` (OCI wasm artifact: one application/vnd.module.wasm.content.layer.v1+wasm layer).
+            optional --format format: String
+        }
+        /// Push the packaged image to a registry over the OCI distribution API.
+        cmd push {
+            /// Only this extension (default: the only extension, else required).
+            optional -p, --package name: String
+            /// Destination REGISTRY/REPO[:TAG] (tag defaults to the extension's version).
+            required --image reference: String
+            /// Registry user name; the password is read from standard input.
+            optional --username user: String
+            /// Read the password from standard input (with --username).
+            optional --password-stdin
+            /// Use plain HTTP (or accept any certificate) for this registry.
+            optional --insecure
+            /// Extra PEM certificate(s) to trust for the registry's TLS.
+            optional --ca-cert path: String
+            /// Fail if the tag already points to another digest.
+            optional --no-overwrite
+            /// Say what would be uploaded, upload nothing.
+            optional --dry-run
+        }
+        /// Write deployment YAML for a mesh: ServiceMeshExtension, WasmPlugin or an Envoy filter.
+        cmd deploy {
+            /// Only this extension (default: the only extension, else required).
+            optional -p, --package name: String
+            /// Image reference REGISTRY/REPO[:TAG] (as pushed).
+            required --image reference: String
+            /// Target mesh: ossm-2.0 | ossm-2.1 | ossm-2.2 | istio | envoy (`--for` is accepted too).
+            required --mesh target: String
+            /// Workload selector label key=value (repeatable).
+            repeated --selector label: String
+            /// Namespace of the resource (default: istio-system).
+            optional --namespace namespace: String
+            /// Write to this file instead of standard output.
+            optional -o, --output path: String
+        }
+        /// Run one HTTP stream through an extension in the built-in host and print what Envoy would do.
+        cmd run {
+            /// An extension name or a path to a .wasm module.
+            required module: String
+            /// Every further argument goes to the host's runner (see `cargo xtask run x -- --help`).
+            repeated args: String
+        }
+        /// Start a new extension from templates/extension (runs cargo-generate).
+        cmd new {
+            /// Crate name: lowercase letters, digits and dashes.
+            required name: String
+            /// Maistra phase: PreAuthN PostAuthN PreAuthZ PostAuthZ PreStats PostStats.
+            optional --phase phase: String
+            /// Priority within the phase (higher runs first on the request path).
+            optional --priority priority: String
+            /// Starting point: headers | callout.
+            optional --kind kind: String
+            /// One-line description.
+            optional --description text: String
+        }
+        /// Build every wasm module the tests need, then run every test of the workspace.
+        cmd test {
+            /// Extra arguments for `cargo test`.
+            repeated args: String
+        }
+    }
+}

@@ -1,0 +1,7 @@
+use crate::flags;
+
+impl flags::Manifest {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        anyhow::bail!("`cargo xtask manifest` is not implemented yet")
+    }
+}

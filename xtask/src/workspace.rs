@@ -1,0 +1,192 @@
+//! Where things are: the workspace root, its extensions and the paths every command agrees on.
+
+use std::{
+    env,
+    ffi::OsString,
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The wasm target every extension is built for.
+pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// One crate under `extensions/`, as cargo describes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Extension {
+    /// Package name, e.g. `header-append`.
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) description: String,
+    pub(crate) repository: Option<String>,
+    /// Directory holding the extension's `Cargo.toml`.
+    pub(crate) dir: PathBuf,
+    /// `[package.metadata.extension]`, if any (phase, priority overrides…).
+    pub(crate) metadata: serde_json::Value,
+    target_dir: PathBuf,
+}
+
+impl Extension {
+    /// File name cargo gives the compiled module (`header_append.wasm`).
+    pub(crate) fn cargo_artifact(&self) -> PathBuf {
+        self.target_dir
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("{}.wasm", self.name.replace('-', "_")))
+    }
+
+    /// Everything xtask writes for this extension: `target/extensions/<name>/`.
+    pub(crate) fn out_dir(&self) -> PathBuf {
+        self.target_dir.join("extensions").join(&self.name)
+    }
+
+    /// The checked module as shipped.
+    pub(crate) fn module_path(&self) -> PathBuf {
+        self.out_dir().join("plugin.wasm")
+    }
+
+    /// The extension's rendered `manifest.yaml`.
+    pub(crate) fn manifest_path(&self) -> PathBuf {
+        self.out_dir().join("manifest.yaml")
+    }
+
+    /// OCI image layout directory.
+    pub(crate) fn layout_dir(&self) -> PathBuf {
+        self.out_dir().join("oci")
+    }
+
+    /// The same image as an `oci-archive` tar.
+    pub(crate) fn archive_path(&self) -> PathBuf {
+        self.out_dir().join(format!("{}.oci.tar", self.name))
+    }
+
+    /// Docker/podman/buildah build context: `manifest.yaml` + `plugin.wasm`.
+    pub(crate) fn context_dir(&self) -> PathBuf {
+        self.out_dir().join("context")
+    }
+}
+
+/// The workspace root (parent of this crate's directory), whatever the current directory is.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo that runs us (`$CARGO`), so the pinned toolchain is used throughout.
+pub(crate) fn cargo() -> Command {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Every extension under `extensions/`, sorted by name, or only those named in `only`.
+pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
+    let metadata = metadata()?;
+    let extensions_dir = root().join("extensions");
+    let mut all: Vec<Extension> = metadata
+        .packages
+        .into_iter()
+        .filter(|p| p.manifest_path.starts_with(&extensions_dir))
+        .map(|p| Extension {
+            dir: p.manifest_path.parent().unwrap_or(&extensions_dir).to_path_buf(),
+            name: p.name,
+            version: p.version,
+            description: p.description.unwrap_or_default(),
+            repository: p.repository,
+            metadata: p.metadata.get("extension").cloned().unwrap_or_default(),
+            target_dir: metadata.target_directory.clone(),
+        })
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    if only.is_empty() {
+        if all.is_empty() {
+            bail!("no extension found under {}", extensions_dir.display());
+        }
+        return Ok(all);
+    }
+    let mut picked = Vec::new();
+    for name in only {
+        match all.iter().find(|e| &e.name == name) {
+            Some(ext) => picked.push(ext.clone()),
+            None => bail!(
+                "no extension named `{name}` under extensions/ (known: {})",
+                all.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    Ok(picked)
+}
+
+/// Picks the one extension a single-image command works on.
+pub(crate) fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> {
+    match name {
+        Some(name) => Ok(extensions(&[name.to_owned()])?.remove(0)),
+        None => {
+            let mut all = extensions(&[])?;
+            if all.len() != 1 {
+                bail!(
+                    "several extensions here ({}): choose one with -p NAME",
+                    all.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(all.remove(0))
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
+/// so a reader never sees a half-written file and a failed run leaves the old one intact.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().context("path has no parent directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let file_name = path.file_name().context("path has no file name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    packages: Vec<Package>,
+    target_directory: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+    version: String,
+    description: Option<String>,
+    repository: Option<String>,
+    manifest_path: PathBuf,
+    #[serde(default)]
+    metadata: serde_json::Value,
+}
+
+fn metadata() -> anyhow::Result<Metadata> {
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("cannot run `cargo metadata`")?;
+    if !output.status.success() {
+        bail!(
+            "`cargo metadata` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("cannot read `cargo metadata` output")
+}

@@ -1,7 +1,150 @@
-use crate::flags;
+//! `cargo xtask build`: compile the extensions for wasm32-unknown-unknown (release), check every
+//! module the way a proxy would load it, and install it as `target/extensions/<name>/plugin.wasm`.
+
+mod check;
+
+use std::{
+    env,
+    ffi::OsString,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+
+pub(crate) use check::{AbiVersion, ModuleInfo};
+
+use crate::{
+    flags,
+    workspace::{self, Extension, WASM_TARGET},
+};
+
+/// An extension's module after the build: checked and installed at `Extension::module_path()`.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    pub(crate) extension: Extension,
+    pub(crate) info: ModuleInfo,
+    pub(crate) size: u64,
+}
 
 impl flags::Build {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        anyhow::bail!("`cargo xtask build` is not implemented yet")
+        let extensions = workspace::extensions(&self.package)?;
+        for built in build(&extensions, &[])? {
+            println!(
+                "{}: {} -> {}",
+                built.extension.name,
+                human_size(built.size),
+                workspace_relative(&built.extension.module_path()).display()
+            );
+        }
+        Ok(())
     }
+}
+
+/// Compiles `extensions` and the `others` packages (e.g. test guests, which are built but not
+/// checked) in one cargo invocation, then checks and installs each extension's module.
+pub(crate) fn build(extensions: &[Extension], others: &[String]) -> anyhow::Result<Vec<Built>> {
+    let mut packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
+    for other in others {
+        if !packages.contains(&other.as_str()) {
+            packages.push(other);
+        }
+    }
+    cargo_build_wasm(&packages)?;
+    extensions.iter().map(install).collect()
+}
+
+/// Runs `cargo build --release --target wasm32-unknown-unknown` for `packages` with the flags
+/// that make the modules byte-identical whatever the checkout path or cargo home.
+pub(crate) fn cargo_build_wasm(packages: &[&str]) -> anyhow::Result<()> {
+    let mut cmd = workspace::cargo();
+    cmd.args(["build", "--release", "--target", WASM_TARGET]);
+    for package in packages {
+        cmd.args(["--package", package]);
+    }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags()?);
+    cmd.env_remove("RUSTFLAGS");
+    let status = cmd.status().context("cannot run `cargo build`")?;
+    if !status.success() {
+        bail!("`cargo build --release --target {WASM_TARGET}` failed (see the errors above)");
+    }
+    Ok(())
+}
+
+/// `path` relative to the current directory when it lies below it, for shorter messages.
+pub(crate) fn workspace_relative(path: &Path) -> PathBuf {
+    env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
+/// `123456` → `123456 bytes (120.6 KiB)`.
+pub(crate) fn human_size(bytes: u64) -> String {
+    format!("{bytes} bytes ({:.1} KiB)", bytes as f64 / 1024.0)
+}
+
+/// The user's own flags (if any) plus path remapping, in cargo's `\x1f`-separated form.
+///
+/// A release module embeds the source paths of panic locations: the workspace checkout, the
+/// cargo registry and the target dir (generated code). Remapping them to fixed names keeps the
+/// module, and so the image digest, the same on every machine.
+fn encoded_rustflags() -> anyhow::Result<OsString> {
+    let mut flags: Vec<String> = match (env::var("CARGO_ENCODED_RUSTFLAGS"), env::var("RUSTFLAGS"))
+    {
+        (Ok(encoded), _) if !encoded.is_empty() => {
+            encoded.split('\x1f').map(str::to_owned).collect()
+        }
+        (_, Ok(plain)) => plain.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    let root = workspace::root();
+    let mut remaps = vec![(root.clone(), "/workspace")];
+    if let Some(cargo_home) = cargo_home() {
+        remaps.push((cargo_home, "/cargo"));
+    }
+    // Later mappings win in rustc, so the more specific target dir goes last.
+    remaps.push((workspace::target_dir()?, "/target"));
+    for (from, to) in remaps {
+        let from = from
+            .to_str()
+            .with_context(|| format!("path is not UTF-8: {}", from.display()))?
+            .to_owned();
+        flags.push(format!("--remap-path-prefix={from}={to}"));
+    }
+    Ok(flags.join("\x1f").into())
+}
+
+fn cargo_home() -> Option<PathBuf> {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))?;
+    Some(fs::canonicalize(&home).unwrap_or(home))
+}
+
+/// Checks the module cargo produced for `extension`, then copies it to its `plugin.wasm`.
+fn install(extension: &Extension) -> anyhow::Result<Built> {
+    let artifact = extension.cargo_artifact();
+    let bytes = fs::read(&artifact).with_context(|| {
+        format!(
+            "{}: cargo produced no module at {} (is `crate-type = [\"cdylib\"]` set in its Cargo.toml?)",
+            extension.name,
+            artifact.display()
+        )
+    })?;
+    let info = check::check(&bytes).map_err(|problems| {
+        anyhow::anyhow!(
+            "{}: {} is not a proxy-wasm module a proxy can load:\n  - {}",
+            extension.name,
+            workspace_relative(&artifact).display(),
+            problems.join("\n  - ")
+        )
+    })?;
+    workspace::write_atomic(&extension.module_path(), &bytes)?;
+    Ok(Built {
+        extension: extension.clone(),
+        info,
+        size: bytes.len() as u64,
+    })
 }

@@ -20,7 +20,7 @@ xflags::xflags! {
             /// Only this extension (repeatable; default: every extension under extensions/).
             repeated -p, --package name: String
             /// Image format: `dual` (one tar+gzip layer with /manifest.yaml and /plugin.wasm; default)
-            /// or `artifact` (OCI wasm artifact: one application/vnd.module.wasm.content.layer.v1+wasm layer).
+            /// or `artifact` (Istio's OCI wasm variant: runtime config + raw module layers; WasmPlugin only).
             optional --format format: String
         }
         /// Push the packaged image to a registry over the OCI distribution API.

@@ -1,7 +1,158 @@
-use crate::flags;
+//! `cargo xtask manifest`: write each extension's `manifest.yaml` (Maistra ServiceMeshExtension
+//! format) from the workspace defaults in the root `manifest.yaml` and the extension's Cargo.toml.
+//!
+//! - `schemaVersion`, `phase`, `priority`, `module`: the root `manifest.yaml`.
+//! - `name`, `description`, `version`: the extension's `[package]`.
+//! - `phase`, `priority` may be overridden per extension in its Cargo.toml:
+//!   `[package.metadata.extension]` `phase = "PreAuthZ"`, `priority = 10`.
+
+mod validate;
+
+use std::{fs, path::Path};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    flags,
+    workspace::{self, Extension},
+};
+
+/// The file name the image's module has, and the only one Istio's WasmPlugin finds.
+pub(crate) const MODULE_FILE: &str = "plugin.wasm";
+
+/// One extension's `manifest.yaml`, fields in Maistra's documented order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Manifest {
+    pub(crate) schema_version: u32,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) version: String,
+    pub(crate) phase: String,
+    pub(crate) priority: i64,
+    pub(crate) module: String,
+}
+
+/// The workspace defaults (root `manifest.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Defaults {
+    pub(crate) phase: String,
+    pub(crate) priority: i64,
+    pub(crate) module: String,
+}
+
+/// An extension's own `[package.metadata.extension]` values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Overrides {
+    pub(crate) phase: Option<String>,
+    pub(crate) priority: Option<i64>,
+}
 
 impl flags::Manifest {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        anyhow::bail!("`cargo xtask manifest` is not implemented yet")
+        let extensions = workspace::extensions(&self.package)?;
+        if self.check {
+            return check(&extensions);
+        }
+        for (extension, _) in write(&extensions)? {
+            println!(
+                "{}: {}",
+                extension.name,
+                crate::build::workspace_relative(&extension.manifest_path()).display()
+            );
+        }
+        Ok(())
     }
 }
+
+/// Writes every extension's `manifest.yaml`, after validating everything first (so a bad
+/// override writes none of them); returns each extension with its rendered text.
+pub(crate) fn write(extensions: &[Extension]) -> anyhow::Result<Vec<(Extension, String)>> {
+    let defaults = load_defaults()?;
+    let rendered = extensions
+        .iter()
+        .map(|ext| Ok((ext.clone(), render(&manifest_for(ext, &defaults)?)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (extension, text) in &rendered {
+        workspace::write_atomic(&extension.manifest_path(), text.as_bytes())?;
+    }
+    Ok(rendered)
+}
+
+/// Reads and validates the root `manifest.yaml`.
+pub(crate) fn load_defaults() -> anyhow::Result<Defaults> {
+    let path = workspace::root().join("manifest.yaml");
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (the workspace defaults: schemaVersion, phase, priority, module)",
+            path.display()
+        )
+    })?;
+    validate::defaults("manifest.yaml", &text)
+}
+
+/// The manifest of `extension`: defaults, then its Cargo.toml package fields and overrides.
+pub(crate) fn manifest_for(extension: &Extension, defaults: &Defaults) -> anyhow::Result<Manifest> {
+    let cargo_toml = relative_to_root(&extension.dir.join("Cargo.toml"));
+    let overrides = validate::overrides(&cargo_toml, &extension.metadata)?;
+    if extension.description.trim().is_empty() {
+        bail!(
+            "{cargo_toml}: `[package] description` is missing; the manifest's `description` comes from it"
+        );
+    }
+    Ok(Manifest {
+        schema_version: 1,
+        name: extension.name.clone(),
+        description: extension.description.clone(),
+        version: extension.version.clone(),
+        phase: overrides.phase.unwrap_or_else(|| defaults.phase.clone()),
+        priority: overrides.priority.unwrap_or(defaults.priority),
+        module: defaults.module.clone(),
+    })
+}
+
+/// The YAML text of `manifest`, checked to read back as the same manifest.
+pub(crate) fn render(manifest: &Manifest) -> anyhow::Result<String> {
+    let body = serde_norway::to_string(manifest).context("cannot write manifest YAML")?;
+    let text = format!(
+        "# Written by `cargo xtask manifest` from manifest.yaml and extensions/{}/Cargo.toml.\n{body}",
+        manifest.name
+    );
+    let back: Manifest =
+        serde_norway::from_str(&text).context("the written manifest does not read back")?;
+    if &back != manifest {
+        bail!("the written manifest reads back differently: {back:?}");
+    }
+    Ok(text)
+}
+
+/// Fails unless every extension's `manifest.yaml` on disk is what `write` would write.
+fn check(extensions: &[Extension]) -> anyhow::Result<()> {
+    let defaults = load_defaults()?;
+    let mut stale = Vec::new();
+    for extension in extensions {
+        let expected = render(&manifest_for(extension, &defaults)?)?;
+        let path = extension.manifest_path();
+        match fs::read_to_string(&path) {
+            Ok(actual) if actual == expected => {}
+            Ok(_) => stale.push(format!("{} is stale", path.display())),
+            Err(_) => stale.push(format!("{} is missing", path.display())),
+        }
+    }
+    if !stale.is_empty() {
+        bail!("{}; run `cargo xtask manifest`", stale.join("; "));
+    }
+    Ok(())
+}
+
+/// `path` as written relative to the workspace root, for messages that name files.
+fn relative_to_root(path: &Path) -> String {
+    path.strip_prefix(workspace::root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

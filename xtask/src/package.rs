@@ -1,7 +1,134 @@
-use crate::flags;
+//! `cargo xtask package`: build, write manifests, then write each extension's container image
+//! without a container engine, under `target/extensions/<name>/`:
+//!
+//! - `oci/`: OCI image layout (tag = the extension's version), what `push` uploads;
+//! - `<name>.oci.tar`: the same as an `oci-archive`;
+//! - `context/`: `manifest.yaml` + `plugin.wasm`, a build context for the root `Dockerfile`.
+//!
+//! Byte-reproducible: file times and `created` come from `SOURCE_DATE_EPOCH` (else 0).
+
+pub(crate) mod image;
+pub(crate) mod layout;
+
+use std::{fs, path::PathBuf};
+
+use anyhow::Context;
+
+use self::image::{Format, Input};
+use crate::{
+    build::{self, Built, human_size, workspace_relative},
+    flags, manifest,
+    manifest::MODULE_FILE,
+    workspace::{self, Extension},
+};
+
+/// What `package` wrote for one extension.
+#[derive(Debug, Clone)]
+pub(crate) struct Packaged {
+    pub(crate) digest: String,
+    pub(crate) module_size: u64,
+}
 
 impl flags::Package {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        anyhow::bail!("`cargo xtask package` is not implemented yet")
+        let format: Format = self.format.as_deref().unwrap_or("dual").parse()?;
+        let epoch = image::source_date_epoch()?;
+        let extensions = workspace::extensions(&self.package)?;
+        let built = build::build(&extensions, &[])?;
+        let manifests = manifest::write(&extensions)?;
+        let dockerfile = workspace_relative(&workspace::root().join("Dockerfile"));
+        for (built, (_, manifest_yaml)) in built.iter().zip(&manifests) {
+            let ext = &built.extension;
+            let packaged = package(built, manifest_yaml.as_bytes(), format, epoch)?;
+            println!(
+                "{}: {} image {}",
+                ext.name,
+                format.as_str(),
+                packaged.digest
+            );
+            println!("  module       {}", human_size(packaged.module_size));
+            println!(
+                "  OCI layout   {} (tag {})",
+                workspace_relative(&ext.layout_dir()).display(),
+                ext.version
+            );
+            println!(
+                "  oci-archive  {}",
+                workspace_relative(&ext.archive_path()).display()
+            );
+            println!(
+                "  context      {}",
+                workspace_relative(&ext.context_dir()).display()
+            );
+            println!(
+                "  with an engine: docker build -f {} -t {}:{} {}",
+                dockerfile.display(),
+                ext.name,
+                ext.version,
+                workspace_relative(&ext.context_dir()).display()
+            );
+        }
+        println!(
+            "(`podman build` and `buildah bud` take the same arguments; their images are not byte-reproducible)"
+        );
+        Ok(())
     }
 }
+
+/// Writes the build context, the OCI layout and the oci-archive of one built extension.
+pub(crate) fn package(
+    built: &Built,
+    manifest_yaml: &[u8],
+    format: Format,
+    epoch: u64,
+) -> anyhow::Result<Packaged> {
+    let ext = &built.extension;
+    let module_path = ext.module_path();
+    let module =
+        fs::read(&module_path).with_context(|| format!("cannot read {}", module_path.display()))?;
+    let image = image::image(
+        &Input {
+            name: &ext.name,
+            version: &ext.version,
+            description: &ext.description,
+            source: ext.repository.as_deref(),
+            manifest_yaml,
+            module: &module,
+            abi: built.info.abi,
+            epoch,
+        },
+        format,
+    )?;
+    write_context(ext, manifest_yaml, &module)?;
+    layout::write_layout(&ext.layout_dir(), &image)?;
+    workspace::write_atomic(&ext.archive_path(), &layout::archive(&image, epoch)?)?;
+    Ok(Packaged {
+        digest: image.manifest_digest,
+        module_size: module.len() as u64,
+    })
+}
+
+/// The context holds exactly the two files: `COPY . /` would put anything else in the image too.
+fn write_context(ext: &Extension, manifest_yaml: &[u8], module: &[u8]) -> anyhow::Result<()> {
+    let dir: PathBuf = ext.context_dir();
+    workspace::write_atomic(&dir.join(image::MANIFEST_FILE), manifest_yaml)?;
+    workspace::write_atomic(&dir.join(MODULE_FILE), module)?;
+    for entry in fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default();
+        if name != image::MANIFEST_FILE && name != MODULE_FILE {
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.with_context(|| {
+                format!("cannot remove {} from the build context", path.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

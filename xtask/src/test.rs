@@ -1,7 +1,33 @@
-use crate::flags;
+//! `cargo xtask test`: the one command that runs every test of the workspace. Tests load wasm
+//! modules, so first every cdylib of the workspace is built for wasm32-unknown-unknown (release)
+//! in one cargo invocation with `build`'s flags: extensions are checked and installed as their
+//! `plugin.wasm`, other cdylibs (host guest modules) are only built.
+
+use anyhow::bail;
+
+use crate::{build, flags, workspace};
 
 impl flags::Test {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        anyhow::bail!("`cargo xtask test` is not implemented yet")
+        let extensions = workspace::extensions(&[])?;
+        let others: Vec<String> = workspace::cdylib_packages()?
+            .into_iter()
+            .filter(|name| !extensions.iter().any(|e| &e.name == name))
+            .collect();
+        for built in build::build(&extensions, &others)? {
+            println!(
+                "{}: {}",
+                built.extension.name,
+                build::human_size(built.size)
+            );
+        }
+        let status = workspace::cargo()
+            .args(["test", "--workspace"])
+            .args(&self.args)
+            .status()?;
+        if !status.success() {
+            bail!("`cargo test --workspace {}` failed", self.args.join(" "));
+        }
+        Ok(())
     }
 }

@@ -70,6 +70,23 @@ impl Extension {
     }
 }
 
+#[cfg(test)]
+impl Extension {
+    /// An extension as `extensions()` would describe `extensions/<name>` (version 0.3.0), with
+    /// its outputs under `target_dir`, for unit tests.
+    pub(crate) fn for_test(name: &str, target_dir: &Path) -> Extension {
+        Extension {
+            name: name.to_owned(),
+            version: "0.3.0".to_owned(),
+            description: format!("The {name} test extension"),
+            repository: Some("https://example.com/ws".to_owned()),
+            dir: root().join("extensions").join(name),
+            metadata: serde_json::Value::Null,
+            target_dir: target_dir.to_path_buf(),
+        }
+    }
+}
+
 /// The workspace root (parent of this crate's directory), whatever the current directory is.
 pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -141,6 +158,23 @@ pub(crate) fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> 
     }
 }
 
+/// Cargo's target directory (honours `CARGO_TARGET_DIR` and `build.target-dir`).
+pub(crate) fn target_dir() -> anyhow::Result<PathBuf> {
+    Ok(metadata()?.target_directory)
+}
+
+/// Names of every workspace package with a `cdylib` target (extensions, host guest modules…), sorted.
+pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = metadata()?
+        .packages
+        .into_iter()
+        .filter(|p| p.targets.iter().any(|t| t.crate_types.iter().any(|c| c == "cdylib")))
+        .map(|p| p.name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
 /// so a reader never sees a half-written file and a failed run leaves the old one intact.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -175,6 +209,13 @@ struct Package {
     manifest_path: PathBuf,
     #[serde(default)]
     metadata: serde_json::Value,
+    #[serde(default)]
+    targets: Vec<Target>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    crate_types: Vec<String>,
 }
 
 fn metadata() -> anyhow::Result<Metadata> {

@@ -1,0 +1,116 @@
+//! What a proxy needs from a module before it will load it: the module parses, declares a
+//! proxy-wasm ABI version, exports its memory and an allocator, and imports only what the host
+//! provides.
+
+use wasmparser::{ExternalKind, Parser, Payload};
+
+/// Import modules a proxy-wasm host provides.
+pub(crate) const HOST_IMPORT_MODULES: [&str; 2] = ["env", "wasi_snapshot_preview1"];
+
+/// ABI version markers, newest first (the SDK exports exactly one).
+const ABI_MARKERS: [(&str, AbiVersion); 2] = [
+    ("proxy_abi_version_0_2_1", AbiVersion::V0_2_1),
+    ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0),
+];
+
+/// Functions the host calls to allocate guest memory for the data it passes in.
+const ALLOCATORS: [&str; 2] = ["proxy_on_memory_allocate", "malloc"];
+
+/// A proxy-wasm ABI version a module declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AbiVersion {
+    V0_2_0,
+    V0_2_1,
+}
+
+/// What the checks learnt about a module that passed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ModuleInfo {
+    pub(crate) abi: AbiVersion,
+}
+
+impl AbiVersion {
+    /// As written in wasme's `runtime-config.json` (`abiVersions`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AbiVersion::V0_2_0 => "v0.2.0",
+            AbiVersion::V0_2_1 => "v0.2.1",
+        }
+    }
+}
+
+/// Checks `bytes`; on failure returns every problem found, each a sentence saying what is
+/// missing or wrong.
+pub(crate) fn check(bytes: &[u8]) -> Result<ModuleInfo, Vec<String>> {
+    let mut exports: Vec<(String, ExternalKind)> = Vec::new();
+    let mut foreign_imports: Vec<String> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload =
+            payload.map_err(|err| vec![format!("it does not parse as WebAssembly: {err}")])?;
+        match payload {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import
+                        .map_err(|err| vec![format!("its import section does not parse: {err}")])?;
+                    if !HOST_IMPORT_MODULES.contains(&import.module) {
+                        foreign_imports.push(format!("`{}::{}`", import.module, import.name));
+                    }
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export
+                        .map_err(|err| vec![format!("its export section does not parse: {err}")])?;
+                    exports.push((export.name.to_owned(), export.kind));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let exports_func = |name: &str| {
+        exports.iter().any(|(n, kind)| {
+            n == name && matches!(kind, ExternalKind::Func | ExternalKind::FuncExact)
+        })
+    };
+    let mut problems = Vec::new();
+    let abi = ABI_MARKERS
+        .iter()
+        .find(|(name, _)| exports_func(name))
+        .map(|(_, abi)| *abi);
+    if abi.is_none() {
+        problems.push(format!(
+            "no proxy-wasm ABI marker: it exports neither `{}` nor `{}` (depend on the `proxy-wasm` crate and set it up with `proxy_wasm::main!`)",
+            ABI_MARKERS[0].0, ABI_MARKERS[1].0
+        ));
+    }
+    if !exports
+        .iter()
+        .any(|(n, kind)| n == "memory" && *kind == ExternalKind::Memory)
+    {
+        problems.push(
+            "no `memory` export: the host cannot read or write the module's memory".to_owned(),
+        );
+    }
+    if !ALLOCATORS.iter().any(|name| exports_func(name)) {
+        problems.push(format!(
+            "no allocator: it exports neither `{}` nor `{}`, so the host cannot pass it data",
+            ALLOCATORS[0], ALLOCATORS[1]
+        ));
+    }
+    if !foreign_imports.is_empty() {
+        problems.push(format!(
+            "imports {} that no proxy provides (only `{}` and `{}` exist; a dependency built for the web, such as wasm-bindgen or getrandom's `js` feature, adds such imports)",
+            foreign_imports.join(", "),
+            HOST_IMPORT_MODULES[0],
+            HOST_IMPORT_MODULES[1]
+        ));
+    }
+    match abi {
+        Some(abi) if problems.is_empty() => Ok(ModuleInfo { abi }),
+        _ => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests;

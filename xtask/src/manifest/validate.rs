@@ -1,0 +1,246 @@
+//! Field-by-field validation of the root `manifest.yaml` and of `[package.metadata.extension]`.
+//! Every error names the file and the field, says what is allowed and, for a typo, what was meant.
+
+use std::path::{Component, Path};
+
+use anyhow::bail;
+use serde_json::Value as Json;
+use serde_norway::Value as Yaml;
+
+use super::{Defaults, MODULE_FILE, Overrides};
+
+/// Maistra filter phases, exact spelling (`maistra/api` `FilterPhase*`).
+pub(crate) const PHASES: [&str; 6] = [
+    "PreAuthN",
+    "PostAuthN",
+    "PreAuthZ",
+    "PostAuthZ",
+    "PreStats",
+    "PostStats",
+];
+
+/// Keys of the root `manifest.yaml`.
+const DEFAULT_KEYS: [&str; 4] = ["schemaVersion", "phase", "priority", "module"];
+
+/// Manifest keys that come from each extension's Cargo.toml instead.
+const PACKAGE_KEYS: [&str; 3] = ["name", "description", "version"];
+
+/// A field value, whichever format it was read from.
+enum Scalar<'a> {
+    Str(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Other,
+}
+
+/// Parses and validates the root `manifest.yaml` (`file` is its name in messages).
+pub(crate) fn defaults(file: &str, text: &str) -> anyhow::Result<Defaults> {
+    let value: Yaml = match serde_norway::from_str(text) {
+        Ok(value) => value,
+        Err(err) => bail!("{file}: not valid YAML: {err}"),
+    };
+    let mapping = match value {
+        Yaml::Mapping(mapping) => mapping,
+        Yaml::Null => bail!(
+            "{file}: empty; it holds the workspace defaults: {}",
+            DEFAULT_KEYS.join(", ")
+        ),
+        _ => bail!("{file}: expected a mapping of {}", DEFAULT_KEYS.join(", ")),
+    };
+    for key in mapping.keys() {
+        let Some(key) = key.as_str() else {
+            bail!("{file}: keys must be strings, found {key:?}");
+        };
+        if DEFAULT_KEYS.contains(&key) {
+            continue;
+        }
+        if PACKAGE_KEYS.contains(&key) {
+            bail!(
+                "{file}: `{key}` comes from each extension's Cargo.toml (`[package] {key}`); remove it here"
+            );
+        }
+        let hint = nearest(key, &DEFAULT_KEYS)
+            .map(|k| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
+        bail!(
+            "{file}: unknown field `{key}`{hint}; the fields are {}",
+            DEFAULT_KEYS.join(", ")
+        );
+    }
+    let field = |key: &str| {
+        mapping.get(key).map(yaml_scalar).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{file}: `{key}` is missing; add it (the fields are {})",
+                DEFAULT_KEYS.join(", ")
+            )
+        })
+    };
+    schema_version(file, field("schemaVersion")?)?;
+    Ok(Defaults {
+        phase: phase(file, "phase", field("phase")?)?,
+        priority: priority(file, "priority", field("priority")?)?,
+        module: module(file, field("module")?)?,
+    })
+}
+
+/// Validates an extension's `[package.metadata.extension]` (`file` is its Cargo.toml in messages).
+/// Keys other than `phase` and `priority` belong to other tools and are left alone.
+pub(crate) fn overrides(file: &str, metadata: &Json) -> anyhow::Result<Overrides> {
+    let table = match metadata {
+        Json::Null => return Ok(Overrides::default()),
+        Json::Object(table) => table,
+        _ => bail!("{file}: `[package.metadata.extension]` must be a table"),
+    };
+    const PREFIX: &str = "[package.metadata.extension] ";
+    Ok(Overrides {
+        phase: match table.get("phase") {
+            Some(value) => Some(phase(file, &format!("{PREFIX}phase"), json_scalar(value))?),
+            None => None,
+        },
+        priority: match table.get("priority") {
+            Some(value) => Some(priority(
+                file,
+                &format!("{PREFIX}priority"),
+                json_scalar(value),
+            )?),
+            None => None,
+        },
+    })
+}
+
+/// The phase closest to a typo: same letters in another case, else a small edit distance.
+pub(crate) fn nearest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(input)) {
+        return Some(same);
+    }
+    candidates
+        .iter()
+        .map(|c| {
+            (
+                strsim::levenshtein(&input.to_ascii_lowercase(), &c.to_ascii_lowercase()),
+                *c,
+            )
+        })
+        .filter(|(distance, _)| *distance <= 3)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+fn schema_version(file: &str, value: Scalar) -> anyhow::Result<()> {
+    match value {
+        Scalar::Int(1) => Ok(()),
+        Scalar::Str("1") => Ok(()),
+        other => bail!(
+            "{file}: `schemaVersion` must be 1 (the only Maistra manifest schema), found {}",
+            describe(&other)
+        ),
+    }
+}
+
+fn phase(file: &str, field: &str, value: Scalar) -> anyhow::Result<String> {
+    let allowed = PHASES.join(" ");
+    match value {
+        Scalar::Str(s) if PHASES.contains(&s) => Ok(s.to_owned()),
+        Scalar::Str(s) => {
+            let hint = nearest(s, &PHASES)
+                .map(|p| format!(" (did you mean `{p}`?)"))
+                .unwrap_or_default();
+            bail!(
+                "{file}: `{field}`: `{s}` is not a Maistra phase{hint}; allowed (exact case): {allowed}"
+            )
+        }
+        other => bail!(
+            "{file}: `{field}` must be one of {allowed}, found {}",
+            describe(&other)
+        ),
+    }
+}
+
+fn priority(file: &str, field: &str, value: Scalar) -> anyhow::Result<i64> {
+    match value {
+        Scalar::Int(n) => Ok(n),
+        Scalar::Str(s) if s.trim().parse::<i64>().is_ok() => {
+            bail!(
+                "{file}: `{field}` must be an integer, found the string \"{s}\"; write it without quotes"
+            )
+        }
+        other => bail!(
+            "{file}: `{field}` must be an integer (higher runs first), found {}",
+            describe(&other)
+        ),
+    }
+}
+
+fn module(file: &str, value: Scalar) -> anyhow::Result<String> {
+    let Scalar::Str(path) = value else {
+        bail!(
+            "{file}: `module` must be a path in the image, `{MODULE_FILE}`, found {}",
+            describe(&value)
+        );
+    };
+    let components: Vec<Component> = Path::new(path).components().collect();
+    if components
+        .iter()
+        .any(|c| matches!(c, Component::RootDir | Component::Prefix(_)))
+    {
+        bail!(
+            "{file}: `module` must be relative to the image root (Maistra reads `/` + module), found `{path}`; write `module: {MODULE_FILE}`"
+        );
+    }
+    if components.iter().any(|c| matches!(c, Component::ParentDir)) {
+        bail!(
+            "{file}: `module` must stay inside the image (no `..`), found `{path}`; write `module: {MODULE_FILE}`"
+        );
+    }
+    let normal: Vec<&Component> = components
+        .iter()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    if !matches!(normal.as_slice(), [Component::Normal(name)] if *name == MODULE_FILE) {
+        bail!(
+            "{file}: `module` is `{path}`, but the image holds the module at `{MODULE_FILE}` (the only name Istio's WasmPlugin finds); write `module: {MODULE_FILE}`"
+        );
+    }
+    Ok(path.to_owned())
+}
+
+fn yaml_scalar(value: &Yaml) -> Scalar<'_> {
+    match value {
+        Yaml::String(s) => Scalar::Str(s),
+        Yaml::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Scalar::Int(i),
+            (None, Some(f)) => Scalar::Float(f),
+            _ => Scalar::Other,
+        },
+        Yaml::Bool(b) => Scalar::Bool(*b),
+        Yaml::Null => Scalar::Null,
+        _ => Scalar::Other,
+    }
+}
+
+fn json_scalar(value: &Json) -> Scalar<'_> {
+    match value {
+        Json::String(s) => Scalar::Str(s),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Scalar::Int(i),
+            (None, Some(f)) => Scalar::Float(f),
+            _ => Scalar::Other,
+        },
+        Json::Bool(b) => Scalar::Bool(*b),
+        Json::Null => Scalar::Null,
+        _ => Scalar::Other,
+    }
+}
+
+fn describe(value: &Scalar) -> String {
+    match value {
+        Scalar::Str(s) => format!("\"{s}\""),
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Null => "nothing (null)".to_owned(),
+        Scalar::Other => "a list or mapping".to_owned(),
+    }
+}

@@ -1,0 +1,62 @@
+//! Context plumbing: `proxy_set_effective_context`, `proxy_done`, `proxy_call_foreign_function`, and the two
+//! Emscripten helpers cpp-host also registers.
+
+use wasmtime::{Caller, Linker};
+
+use super::Status;
+use super::memory::{hostcall, read, return_bytes};
+use crate::envoy::HostState;
+
+pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "proxy_set_effective_context",
+        |mut c: Caller<'_, HostState>, id: i32| {
+            hostcall(&mut c, "proxy_set_effective_context", |c| {
+                let state = c.data_mut();
+                if !state.is_context(id as u32) {
+                    return Err(Status::BadArgument.into());
+                }
+                state.effective = id as u32;
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap("env", "proxy_done", |mut c: Caller<'_, HostState>| {
+        hostcall(&mut c, "proxy_done", |c| {
+            let state = c.data_mut();
+            if !state.root_done_pending {
+                return Err(Status::NotFound.into());
+            }
+            state.root_done_pending = false;
+            state.root_delete_requested = true;
+            Ok(())
+        })
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        |mut c: Caller<'_, HostState>,
+         name: i32,
+         name_len: i32,
+         args: i32,
+         args_len: i32,
+         ret_ptr: i32,
+         ret_len: i32| {
+            hostcall(&mut c, "proxy_call_foreign_function", |c| {
+                let name = String::from_utf8_lossy(&read(c, name, name_len)?).into_owned();
+                let args = read(c, args, args_len)?;
+                let function = c
+                    .data_mut()
+                    .foreign
+                    .get_mut(&name)
+                    .ok_or(Status::NotFound)?;
+                let result = function(&args)?;
+                return_bytes(c, &result, ret_ptr, ret_len)
+            })
+        },
+    )?;
+    linker.func_wrap("env", "pthread_equal", |a: i32, b: i32| (a == b) as i32)?;
+    linker.func_wrap("env", "emscripten_notify_memory_growth", |_: i32| {})?;
+    Ok(())
+}

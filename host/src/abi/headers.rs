@@ -1,0 +1,137 @@
+//! Header, trailer and metadata maps: `proxy_{get,set}_header_map_pairs`, `proxy_get_header_map_value`,
+//! `proxy_{add,replace,remove}_header_map_value`, `proxy_get_header_map_size`.
+
+use wasmtime::{Caller, Linker};
+
+use super::memory::{hostcall, read, return_bytes, write_u32};
+use super::{AbiVersion, MapType, Status, pairs};
+use crate::envoy::{Headers, HostState};
+
+pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        |mut c: Caller<'_, HostState>, map: i32, ret_ptr: i32, ret_len: i32| {
+            hostcall(&mut c, "proxy_get_header_map_pairs", |c| {
+                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                // A map Envoy no longer holds reads as empty (Ok), not as an error.
+                let bytes = match c.data().map(map) {
+                    Some(headers) if !headers.is_empty() => pairs::serialize(headers.pairs()),
+                    _ => Vec::new(),
+                };
+                return_bytes(c, &bytes, ret_ptr, ret_len)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_header_map_pairs",
+        |mut c: Caller<'_, HostState>, map: i32, ptr: i32, len: i32| {
+            hostcall(&mut c, "proxy_set_header_map_pairs", |c| {
+                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                let new = Headers::from_pairs(pairs::deserialize(&read(c, ptr, len)?));
+                let headers = c.data_mut().map_mut(map).ok_or(Status::BadArgument)?;
+                *headers = new;
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_value",
+        |mut c: Caller<'_, HostState>,
+         map: i32,
+         key_ptr: i32,
+         key_len: i32,
+         ret_ptr: i32,
+         ret_len: i32| {
+            hostcall(&mut c, "proxy_get_header_map_value", |c| {
+                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                let key = String::from_utf8_lossy(&read(c, key_ptr, key_len)?).into_owned();
+                let state = c.data();
+                let v010 = state.abi == AbiVersion::V0_1_0;
+                let value = match state.map(map) {
+                    Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
+                    // ABI 0.1.0 and the access-log phase answer a missing map like a missing key.
+                    None if v010 || state.in_access_log() => None,
+                    None => return Err(Status::BadArgument.into()),
+                };
+                match value {
+                    Some(value) => return_bytes(c, &value, ret_ptr, ret_len),
+                    None if v010 => return_bytes(c, &[], ret_ptr, ret_len),
+                    None => Err(Status::NotFound.into()),
+                }
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_add_header_map_value",
+        |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
+            hostcall(&mut c, "proxy_add_header_map_value", |c| {
+                let (map, key, value) = key_value(c, map, k, kl, v, vl)?;
+                c.data_mut()
+                    .map_mut(map)
+                    .ok_or(Status::BadArgument)?
+                    .add(key, value);
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_replace_header_map_value",
+        |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
+            hostcall(&mut c, "proxy_replace_header_map_value", |c| {
+                let (map, key, value) = key_value(c, map, k, kl, v, vl)?;
+                c.data_mut()
+                    .map_mut(map)
+                    .ok_or(Status::BadArgument)?
+                    .set(key, value);
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_remove_header_map_value",
+        |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32| {
+            hostcall(&mut c, "proxy_remove_header_map_value", |c| {
+                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                let key = read(c, k, kl)?;
+                c.data_mut()
+                    .map_mut(map)
+                    .ok_or(Status::BadArgument)?
+                    .remove(key);
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_size",
+        |mut c: Caller<'_, HostState>, map: i32, ret: i32| {
+            hostcall(&mut c, "proxy_get_header_map_size", |c| {
+                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                let size = c
+                    .data()
+                    .map(map)
+                    .map_or(0, |h| pairs::serialize(h.pairs()).len());
+                write_u32(c, ret, size as u32)
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn key_value(
+    c: &mut Caller<'_, HostState>,
+    map: i32,
+    k: i32,
+    kl: i32,
+    v: i32,
+    vl: i32,
+) -> super::HostResult<(MapType, Vec<u8>, Vec<u8>)> {
+    let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+    Ok((map, read(c, k, kl)?, read(c, v, vl)?))
+}

@@ -1,0 +1,100 @@
+//! Guest linear memory: checked reads and writes, and the "return bytes" contract (allocate exactly `len` bytes with
+//! the module's allocator, copy, write pointer and length; ptr 0 / len 0 for nothing, without calling the allocator).
+
+use wasmtime::{Caller, format_err};
+
+use super::{Fail, HostResult, Status};
+use crate::envoy::{HostState, Phase};
+
+/// Runs the body of host function `name`: refuses calls Envoy's V8 runtime refuses while the VM starts, and turns
+/// the body's result into the `proxy_status_t` the guest receives (or a trap).
+pub(crate) fn hostcall(
+    caller: &mut Caller<'_, HostState>,
+    name: &'static str,
+    body: impl FnOnce(&mut Caller<'_, HostState>) -> HostResult,
+) -> wasmtime::Result<i32> {
+    if caller.data().phase == Phase::Starting {
+        return Err(format_err!(
+            "restricted_callback: `{name}` called while the VM starts (_initialize/main); Envoy only allows logging \
+             and WASI clock/random/environment there, so configure the SDK in `main!` and do the rest in on_vm_start \
+             or on_configure"
+        ));
+    }
+    match body(caller) {
+        Ok(()) => Ok(Status::Ok as i32),
+        Err(Fail::Status(status)) => Ok(status as i32),
+        Err(Fail::Trap(error)) => Err(error),
+    }
+}
+
+/// Copies `len` bytes at `ptr` out of guest memory; out of bounds is `InvalidMemoryAccess`, as in cpp-host.
+pub(crate) fn read(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> HostResult<Vec<u8>> {
+    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let memory = memory(caller)?;
+    let data = memory.data(&*caller);
+    let end = ptr.checked_add(len).ok_or(Status::InvalidMemoryAccess)?;
+    Ok(data
+        .get(ptr..end)
+        .ok_or(Status::InvalidMemoryAccess)?
+        .to_vec())
+}
+
+/// Writes raw bytes at `ptr`.
+pub(crate) fn write(caller: &mut Caller<'_, HostState>, ptr: i32, bytes: &[u8]) -> HostResult {
+    let memory = memory(caller)?;
+    let ptr = ptr as u32 as usize;
+    let end = ptr
+        .checked_add(bytes.len())
+        .ok_or(Status::InvalidMemoryAccess)?;
+    memory
+        .data_mut(&mut *caller)
+        .get_mut(ptr..end)
+        .ok_or(Status::InvalidMemoryAccess)?
+        .copy_from_slice(bytes);
+    Ok(())
+}
+
+pub(crate) fn write_u32(caller: &mut Caller<'_, HostState>, ptr: i32, value: u32) -> HostResult {
+    write(caller, ptr, &value.to_le_bytes())
+}
+
+pub(crate) fn write_u64(caller: &mut Caller<'_, HostState>, ptr: i32, value: u64) -> HostResult {
+    write(caller, ptr, &value.to_le_bytes())
+}
+
+/// Hands `bytes` to the guest: allocated with its `malloc`/`proxy_on_memory_allocate` (exactly `len` bytes,
+/// which the SDK frees with `Vec::from_raw_parts(ptr, len, len)`), pointer and length written to the out-params.
+pub(crate) fn return_bytes(
+    caller: &mut Caller<'_, HostState>,
+    bytes: &[u8],
+    ret_ptr: i32,
+    ret_len: i32,
+) -> HostResult {
+    if bytes.is_empty() {
+        write_u32(caller, ret_ptr, 0)?;
+        return write_u32(caller, ret_len, 0);
+    }
+    let len = i32::try_from(bytes.len()).map_err(|_| Status::InvalidMemoryAccess)?;
+    let malloc = caller
+        .data()
+        .malloc
+        .clone()
+        .ok_or(Status::InvalidMemoryAccess)?;
+    let ptr = malloc.call(&mut *caller, len).map_err(Fail::Trap)?;
+    if ptr == 0 {
+        return Err(Status::InvalidMemoryAccess.into());
+    }
+    write(caller, ptr, bytes)?;
+    write_u32(caller, ret_ptr, ptr as u32)?;
+    write_u32(caller, ret_len, len as u32)
+}
+
+fn memory(caller: &Caller<'_, HostState>) -> HostResult<wasmtime::Memory> {
+    caller
+        .data()
+        .memory
+        .ok_or(Fail::Status(Status::InvalidMemoryAccess))
+}

@@ -1,0 +1,102 @@
+//! Shared data and shared queues: `proxy_{get,set}_shared_data`, `proxy_{register,resolve}_shared_queue`,
+//! `proxy_{enqueue,dequeue}_shared_queue`.
+
+use wasmtime::{Caller, Linker};
+
+use super::Status;
+use super::memory::{hostcall, read, return_bytes, write_u32};
+use crate::envoy::HostState;
+
+pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "proxy_get_shared_data",
+        |mut c: Caller<'_, HostState>,
+         k: i32,
+         kl: i32,
+         ret_ptr: i32,
+         ret_len: i32,
+         ret_cas: i32| {
+            hostcall(&mut c, "proxy_get_shared_data", |c| {
+                let key = read(c, k, kl)?;
+                let (value, cas) = c
+                    .data()
+                    .shared_data
+                    .get(&key)
+                    .cloned()
+                    .ok_or(Status::NotFound)?;
+                return_bytes(c, &value, ret_ptr, ret_len)?;
+                write_u32(c, ret_cas, cas)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_shared_data",
+        |mut c: Caller<'_, HostState>, k: i32, kl: i32, v: i32, vl: i32, cas: i32| {
+            hostcall(&mut c, "proxy_set_shared_data", |c| {
+                let key = read(c, k, kl)?;
+                let value = read(c, v, vl)?;
+                Ok(c.data_mut().shared_data.set(&key, value, cas as u32)?)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_register_shared_queue",
+        |mut c: Caller<'_, HostState>, name: i32, name_len: i32, ret_token: i32| {
+            hostcall(&mut c, "proxy_register_shared_queue", |c| {
+                let name = read(c, name, name_len)?;
+                let token = c.data_mut().queues.register(&name);
+                write_u32(c, ret_token, token)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_resolve_shared_queue",
+        |mut c: Caller<'_, HostState>,
+         vm: i32,
+         vm_len: i32,
+         name: i32,
+         name_len: i32,
+         ret_token: i32| {
+            hostcall(&mut c, "proxy_resolve_shared_queue", |c| {
+                let vm_id = read(c, vm, vm_len)?;
+                let name = read(c, name, name_len)?;
+                let state = c.data();
+                // Queues of other VMs (vm_id) do not exist in this one-VM host.
+                if !vm_id.is_empty() && vm_id != state.settings.vm_id.as_bytes() {
+                    return Err(Status::NotFound.into());
+                }
+                let token = state.queues.resolve(&name).ok_or(Status::NotFound)?;
+                write_u32(c, ret_token, token)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_enqueue_shared_queue",
+        |mut c: Caller<'_, HostState>, token: i32, ptr: i32, len: i32| {
+            hostcall(&mut c, "proxy_enqueue_shared_queue", |c| {
+                let item = read(c, ptr, len)?;
+                let state = c.data_mut();
+                state.queues.enqueue(token as u32, item)?;
+                // Envoy posts the notification to the registering thread's dispatcher: it runs later.
+                state.queue_ready.push_back(token as u32);
+                Ok(())
+            })
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_dequeue_shared_queue",
+        |mut c: Caller<'_, HostState>, token: i32, ret_ptr: i32, ret_len: i32| {
+            hostcall(&mut c, "proxy_dequeue_shared_queue", |c| {
+                let item = c.data_mut().queues.dequeue(token as u32)?;
+                return_bytes(c, &item, ret_ptr, ret_len)
+            })
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! HTTP and gRPC callouts: what `proxy_http_call`/`proxy_grpc_*` recorded, and delivering the answer the test
+//! chooses to the root context (`proxy_on_http_call_response(root, token, …)`), like Envoy's async client.
+
+use std::time::Duration;
+
+use super::{Headers, HostState, Vm};
+use crate::abi::Status;
+
+/// An HTTP callout the plugin dispatched and nobody answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub token: u32,
+    /// The context that dispatched it (the SDK routes the answer there).
+    pub context_id: u32,
+    /// The `upstream` argument: an Envoy cluster name.
+    pub cluster: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub trailers: Headers,
+    /// `None` when the plugin passed 0 (no timeout).
+    pub timeout: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
+}
+
+/// The answer a test gives to an HTTP callout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpCallResponse {
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub trailers: Headers,
+}
+
+/// A gRPC call the plugin dispatched (`proxy_grpc_call`) or a stream it opened (`proxy_grpc_stream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCall {
+    pub token: u32,
+    pub context_id: u32,
+    /// The `upstream` argument (a cluster name, or a serialized `GrpcService`), shown lossily.
+    pub upstream: String,
+    pub service: String,
+    pub method: String,
+    pub initial_metadata: Headers,
+    /// The request message (calls), or every message sent so far (streams).
+    pub messages: Vec<Vec<u8>>,
+    pub timeout: Option<Duration>,
+    pub stream: bool,
+    /// The plugin called `proxy_grpc_close` on its stream.
+    pub closed_by_plugin: bool,
+}
+
+/// The answer a test gives to a gRPC call: initial metadata, at most one message, trailing metadata, status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrpcResponse {
+    pub initial_metadata: Headers,
+    pub message: Option<Vec<u8>>,
+    pub trailing_metadata: Headers,
+    pub status: u32,
+    pub status_message: String,
+}
+
+/// Callout bookkeeping of one VM.
+#[derive(Debug, Default)]
+pub(crate) struct Callouts {
+    next_http: u32,
+    next_grpc: u32,
+    pub(crate) http: Vec<HttpCall>,
+    pub(crate) grpc: Vec<GrpcCall>,
+    /// The response being delivered: what maps 4–7 and buffers 4–5 read meanwhile.
+    pub(crate) delivering: Option<Delivery>,
+    /// `proxy_get_status`: code and message of the last failure/gRPC close (Envoy keeps the code afterwards).
+    pub(crate) status: (u32, Vec<u8>),
+}
+
+/// A callout response while it is being delivered.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    pub(crate) headers: Option<Headers>,
+    pub(crate) trailers: Option<Headers>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) grpc_initial_metadata: Option<Headers>,
+    pub(crate) grpc_trailing_metadata: Option<Headers>,
+}
+
+impl HttpCallResponse {
+    /// A response with `:status`.
+    pub fn new(status: u16) -> HttpCallResponse {
+        let mut headers = Headers::new();
+        headers.add(":status", status.to_string());
+        HttpCallResponse {
+            headers,
+            ..Default::default()
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> HttpCallResponse {
+        self.headers.add(name, value);
+        self
+    }
+
+    pub fn body(mut self, body: impl AsRef<[u8]>) -> HttpCallResponse {
+        self.body = body.as_ref().to_vec();
+        self
+    }
+
+    pub fn trailer(mut self, name: &str, value: &str) -> HttpCallResponse {
+        self.trailers.add(name, value);
+        self
+    }
+}
+
+impl GrpcResponse {
+    /// Status OK with one response message.
+    pub fn ok(message: impl AsRef<[u8]>) -> GrpcResponse {
+        GrpcResponse {
+            message: Some(message.as_ref().to_vec()),
+            ..Default::default()
+        }
+    }
+
+    /// A failed call: gRPC status `code` and its message, no response message.
+    pub fn error(code: u32, message: &str) -> GrpcResponse {
+        GrpcResponse {
+            status: code,
+            status_message: message.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Callouts {
+    pub(crate) fn next_http_token(&mut self) -> u32 {
+        // cpp-host's ids: the low two bits say the kind (0 HTTP, 1 gRPC call, 2 gRPC stream).
+        self.next_http += 1;
+        self.next_http * 4
+    }
+
+    pub(crate) fn next_grpc_token(&mut self, stream: bool) -> u32 {
+        self.next_grpc += 1;
+        self.next_grpc * 4 + if stream { 2 } else { 1 }
+    }
+
+    /// The earliest pending HTTP callout deadline.
+    pub(crate) fn next_deadline(&self) -> Option<(Duration, u32)> {
+        self.http
+            .iter()
+            .filter_map(|c| Some((c.deadline?, c.token)))
+            .min()
+    }
+}
+
+impl HostState {
+    /// `proxy_http_call` checks, in Envoy's order: negative timeout, unknown cluster, missing pseudo-headers.
+    pub(crate) fn dispatch_http_call(
+        &mut self,
+        cluster: String,
+        headers: Headers,
+        body: Vec<u8>,
+        trailers: Headers,
+        timeout_ms: i32,
+    ) -> Result<u32, Status> {
+        if timeout_ms < 0 {
+            return Err(Status::BadArgument);
+        }
+        if let Some(clusters) = &self.settings.clusters
+            && !clusters.contains(&cluster)
+        {
+            return Err(Status::BadArgument);
+        }
+        if [":path", ":method", ":authority"]
+            .iter()
+            .any(|h| !headers.contains(h))
+        {
+            return Err(Status::BadArgument);
+        }
+        let mut headers = headers;
+        if !body.is_empty() {
+            headers.set("content-length", body.len().to_string());
+        }
+        let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
+        let token = self.callouts.next_http_token();
+        let context_id = self.context();
+        let deadline = timeout.map(|t| self.now + t);
+        self.callouts.http.push(HttpCall {
+            token,
+            context_id,
+            cluster,
+            headers,
+            body,
+            trailers,
+            timeout,
+            deadline,
+        });
+        Ok(token)
+    }
+}
+
+impl Vm {
+    /// Delivers the answer to HTTP callout `token`; `None` is a failure (reset): `(token, 0, 0, 0)` and
+    /// `proxy_get_status` = (11, "reset").
+    pub(crate) fn answer_http_call(
+        &mut self,
+        token: u32,
+        response: Option<HttpCallResponse>,
+    ) -> Result<(), String> {
+        let state = self.state_mut();
+        let Some(index) = state.callouts.http.iter().position(|c| c.token == token) else {
+            return Err(format!(
+                "no pending HTTP callout with token {token}; pending: {:?}",
+                state
+                    .callouts
+                    .http
+                    .iter()
+                    .map(|c| c.token)
+                    .collect::<Vec<_>>()
+            ));
+        };
+        state.callouts.http.remove(index);
+        let (counts, delivery) = match response {
+            Some(r) => {
+                let counts = (
+                    r.headers.len() as i32,
+                    r.body.len() as i32,
+                    r.trailers.len() as i32,
+                );
+                let trailers = (!r.trailers.is_empty()).then_some(r.trailers);
+                (
+                    counts,
+                    Delivery {
+                        headers: Some(r.headers),
+                        trailers,
+                        body: r.body,
+                        ..Default::default()
+                    },
+                )
+            }
+            None => {
+                state.callouts.status = (Status::BrokenConnection as u32, b"reset".to_vec());
+                ((0, 0, 0), Delivery::default())
+            }
+        };
+        state.callouts.delivering = Some(delivery);
+        let root = state.root_id;
+        let f = self.exports.on_http_call_response.clone();
+        self.call(
+            root,
+            "proxy_on_http_call_response",
+            f,
+            (root as i32, token as i32, counts.0, counts.1, counts.2),
+        );
+        let state = self.state_mut();
+        state.callouts.delivering = None;
+        state.callouts.status.1.clear();
+        self.settle();
+        Ok(())
+    }
+
+    /// What Envoy's async client does when the callout timeout expires: a 504 *response*.
+    pub(crate) fn time_out_callout(&mut self, token: u32) {
+        let response = HttpCallResponse::new(504)
+            .header("content-length", "24")
+            .header("content-type", "text/plain")
+            .body("upstream request timeout");
+        let _ = self.answer_http_call(token, Some(response));
+    }
+
+    /// Delivers a gRPC call's answer: initial metadata, message, trailing metadata, close.
+    pub(crate) fn answer_grpc_call(
+        &mut self,
+        token: u32,
+        response: GrpcResponse,
+    ) -> Result<(), String> {
+        let state = self.state_mut();
+        let Some(index) = state.callouts.grpc.iter().position(|c| c.token == token) else {
+            return Err(format!(
+                "no pending gRPC call or stream with token {token}; pending: {:?}",
+                state
+                    .callouts
+                    .grpc
+                    .iter()
+                    .map(|c| c.token)
+                    .collect::<Vec<_>>()
+            ));
+        };
+        state.callouts.grpc.remove(index);
+        let root = state.root_id as i32;
+        let t = token as i32;
+        if !response.initial_metadata.is_empty() {
+            let n = response.initial_metadata.len() as i32;
+            self.state_mut().callouts.delivering = Some(Delivery {
+                grpc_initial_metadata: Some(response.initial_metadata),
+                ..Default::default()
+            });
+            let f = self.exports.on_grpc_receive_initial_metadata.clone();
+            self.call(
+                root as u32,
+                "proxy_on_grpc_receive_initial_metadata",
+                f,
+                (root, t, n),
+            );
+        }
+        if let Some(message) = response.message {
+            let n = message.len() as i32;
+            self.state_mut().callouts.delivering = Some(Delivery {
+                body: message,
+                ..Default::default()
+            });
+            let f = self.exports.on_grpc_receive.clone();
+            self.call(root as u32, "proxy_on_grpc_receive", f, (root, t, n));
+        }
+        if !response.trailing_metadata.is_empty() {
+            let n = response.trailing_metadata.len() as i32;
+            self.state_mut().callouts.delivering = Some(Delivery {
+                grpc_trailing_metadata: Some(response.trailing_metadata),
+                ..Default::default()
+            });
+            let f = self.exports.on_grpc_receive_trailing_metadata.clone();
+            self.call(
+                root as u32,
+                "proxy_on_grpc_receive_trailing_metadata",
+                f,
+                (root, t, n),
+            );
+        }
+        let state = self.state_mut();
+        state.callouts.delivering = Some(Delivery::default());
+        state.callouts.status = (response.status, response.status_message.into_bytes());
+        let f = self.exports.on_grpc_close.clone();
+        self.call(
+            root as u32,
+            "proxy_on_grpc_close",
+            f,
+            (root, t, response.status as i32),
+        );
+        self.state_mut().callouts.delivering = None;
+        self.settle();
+        Ok(())
+    }
+}

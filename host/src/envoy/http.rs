@@ -1,0 +1,769 @@
+//! One HTTP stream through the plugin, the way Envoy's filter manager and Wasm `Context` drive it: which maps and
+//! buffers the guest can reach when, what a callback's return value does to iteration, buffering on `Pause`,
+//! deferred continue/close/local reply, the fail-open/closed policy and the `on_log → on_done → on_delete` end.
+
+use std::collections::BTreeMap;
+
+use super::{Deferred, Headers, HostState, LocalReply, Vm, local_reply};
+use crate::abi::{BufferType, MapType};
+
+/// What the filter told Envoy after a callback: let the data through, or stop iteration (paused, buffering, or
+/// stopped because a local reply or a failure ended the stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    Pause,
+}
+
+/// Request (decoder) or response (encoder) side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Request,
+    Response,
+}
+
+/// Where iteration stands on one side of the stream, from this filter's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Iteration {
+    /// No headers yet.
+    Idle,
+    /// The headers callback stopped iteration (StopAllIteration): headers, body and trailers are held.
+    StoppedHeaders,
+    /// Headers passed; body chunks are delivered (and held while `buffering`).
+    Body,
+    /// The trailers callback stopped iteration.
+    StoppedTrailers,
+    /// Everything passed (or the side was aborted).
+    Done,
+}
+
+/// What passed this filter towards the next hop (the upstream for requests, the client for responses).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Forwarded {
+    pub(crate) headers: Option<Headers>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) trailers: Option<Headers>,
+    pub(crate) end_stream: bool,
+}
+
+/// One direction of an HTTP stream.
+#[derive(Debug, Clone)]
+pub(crate) struct Side {
+    /// Envoy's header map (kept after it passed, as the access-log copy).
+    pub(crate) headers: Option<Headers>,
+    /// Whether Envoy still holds its pointer to the map (nulled once the headers passed, or on `continue_stream`).
+    pub(crate) headers_visible: bool,
+    /// Data held by this filter: the current chunk, or everything buffered.
+    pub(crate) body: Vec<u8>,
+    pub(crate) body_visible: bool,
+    pub(crate) trailers: Option<Headers>,
+    pub(crate) trailers_visible: bool,
+    /// The peer ended this side (headers or body with end_of_stream, or trailers).
+    pub(crate) end_stream: bool,
+    pub(crate) iteration: Iteration,
+    /// The last body callback returned Pause (StopIterationAndBuffer): the next one sees the cumulative body.
+    pub(crate) buffering: bool,
+    /// Inside a body callback with end_of_stream: the guest may add trailers.
+    pub(crate) last_body_callback: bool,
+    pub(crate) forwarded: Forwarded,
+    /// No more callbacks on this side (local reply, reset).
+    pub(crate) aborted: bool,
+}
+
+/// One HTTP stream context.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpStream {
+    pub(crate) id: u32,
+    /// `proxy_on_context_create` ran (Envoy creates the context lazily, in `decodeHeaders` or `log`).
+    pub(crate) created: bool,
+    pub(crate) request: Side,
+    pub(crate) response: Side,
+    /// The local reply the client got, if any.
+    pub(crate) local_reply: Option<LocalReply>,
+    /// Set when the stream was reset (`proxy_close_stream`, or a local reply after the response started).
+    pub(crate) reset: Option<String>,
+    /// Envoy's `failure_local_reply_sent_`: the 503 of a failed VM skips this filter's encoder callbacks.
+    pub(crate) failure_reply_sent: bool,
+    pub(crate) in_log: bool,
+    pub(crate) finished: bool,
+    pub(crate) deleted: bool,
+    /// `proxy_set_property` values (Envoy filter state `wasm.<path>`), keyed by the NUL-joined path.
+    pub(crate) filter_state: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Property values the test set for this stream, keyed by the NUL-joined path.
+    pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Side {
+    fn new() -> Side {
+        Side {
+            headers: None,
+            headers_visible: false,
+            body: Vec::new(),
+            body_visible: false,
+            trailers: None,
+            trailers_visible: false,
+            end_stream: false,
+            iteration: Iteration::Idle,
+            buffering: false,
+            last_body_callback: false,
+            forwarded: Forwarded::default(),
+            aborted: false,
+        }
+    }
+
+    /// Envoy nulls its map/buffer pointers (after Continue, or on `proxy_continue_stream`).
+    pub(crate) fn hide(&mut self) {
+        self.headers_visible = false;
+        self.body_visible = false;
+        self.trailers_visible = false;
+    }
+
+    fn forward_headers(&mut self) {
+        self.forwarded.headers = self.headers.clone();
+        self.headers_visible = false;
+        if self.end_stream && self.body.is_empty() && self.trailers.is_none() {
+            self.forwarded.end_stream = true;
+            self.iteration = Iteration::Done;
+        } else {
+            self.iteration = Iteration::Body;
+        }
+    }
+
+    fn forward_body(&mut self) {
+        self.forwarded.body.append(&mut self.body);
+        self.body_visible = false;
+        self.buffering = false;
+    }
+
+    fn forward_trailers(&mut self) {
+        self.forward_body();
+        self.forwarded.trailers = self.trailers.clone();
+        self.trailers_visible = false;
+        self.forwarded.end_stream = true;
+        self.iteration = Iteration::Done;
+    }
+
+    /// Everything held passes unchanged (fail-open bypass).
+    fn forward_all(&mut self) {
+        if self.forwarded.headers.is_none() && self.headers.is_some() {
+            self.forwarded.headers = self.headers.clone();
+        }
+        self.forward_body();
+        if self.trailers.is_some() {
+            self.forwarded.trailers = self.trailers.clone();
+        }
+        if self.end_stream {
+            self.forwarded.end_stream = true;
+            self.iteration = Iteration::Done;
+        } else if self.iteration != Iteration::Idle {
+            self.iteration = Iteration::Body;
+        }
+        self.hide();
+    }
+}
+
+impl HttpStream {
+    pub(crate) fn new(id: u32) -> HttpStream {
+        HttpStream {
+            id,
+            created: false,
+            request: Side::new(),
+            response: Side::new(),
+            local_reply: None,
+            reset: None,
+            failure_reply_sent: false,
+            in_log: false,
+            finished: false,
+            deleted: false,
+            filter_state: BTreeMap::new(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn side(&self, dir: Dir) -> &Side {
+        match dir {
+            Dir::Request => &self.request,
+            Dir::Response => &self.response,
+        }
+    }
+
+    pub(crate) fn side_mut(&mut self, dir: Dir) -> &mut Side {
+        match dir {
+            Dir::Request => &mut self.request,
+            Dir::Response => &mut self.response,
+        }
+    }
+
+    /// A gRPC request (`content-type: application/grpc…`): local replies become trailers-only gRPC responses.
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.request
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("content-type"))
+            .is_some_and(|ct| ct.starts_with("application/grpc"))
+    }
+}
+
+impl HostState {
+    /// The map a host call addresses, as Envoy's `getConstMap` resolves it; `None` is Envoy's null pointer.
+    pub(crate) fn map(&self, map: MapType) -> Option<&Headers> {
+        match map {
+            MapType::HttpCallResponseHeaders => self.callouts.delivering.as_ref()?.headers.as_ref(),
+            MapType::HttpCallResponseTrailers => {
+                self.callouts.delivering.as_ref()?.trailers.as_ref()
+            }
+            MapType::GrpcInitialMetadata => self
+                .callouts
+                .delivering
+                .as_ref()?
+                .grpc_initial_metadata
+                .as_ref(),
+            MapType::GrpcTrailingMetadata => self
+                .callouts
+                .delivering
+                .as_ref()?
+                .grpc_trailing_metadata
+                .as_ref(),
+            _ => {
+                let stream = self.stream()?;
+                let (side, trailers) = stream_map(map);
+                let side = stream.side(side);
+                // The access-log phase reads Envoy's access-log copies.
+                let (headers, visible) = if trailers {
+                    (
+                        side.trailers.as_ref(),
+                        side.trailers_visible || stream.in_log,
+                    )
+                } else {
+                    (side.headers.as_ref(), side.headers_visible || stream.in_log)
+                };
+                headers.filter(|_| visible)
+            }
+        }
+    }
+
+    /// The map a mutating host call addresses (Envoy `getMap`: no access-log copies). Trailers can be added from
+    /// the last body callback.
+    pub(crate) fn map_mut(&mut self, map: MapType) -> Option<&mut Headers> {
+        match map {
+            MapType::HttpCallResponseHeaders => self.callouts.delivering.as_mut()?.headers.as_mut(),
+            MapType::HttpCallResponseTrailers => {
+                self.callouts.delivering.as_mut()?.trailers.as_mut()
+            }
+            MapType::GrpcInitialMetadata => self
+                .callouts
+                .delivering
+                .as_mut()?
+                .grpc_initial_metadata
+                .as_mut(),
+            MapType::GrpcTrailingMetadata => self
+                .callouts
+                .delivering
+                .as_mut()?
+                .grpc_trailing_metadata
+                .as_mut(),
+            _ => {
+                let (dir, trailers) = stream_map(map);
+                let side = self.stream_mut()?.side_mut(dir);
+                if trailers {
+                    if side.trailers.is_none() && side.last_body_callback {
+                        side.trailers = Some(Headers::new());
+                        side.trailers_visible = true;
+                    }
+                    side.trailers.as_mut().filter(|_| side.trailers_visible)
+                } else {
+                    side.headers.as_mut().filter(|_| side.headers_visible)
+                }
+            }
+        }
+    }
+
+    /// Whether the acting stream is in its access-log phase (Envoy answers missing maps with NotFound there).
+    pub(crate) fn in_access_log(&self) -> bool {
+        self.stream().is_some_and(|s| s.in_log)
+    }
+
+    /// The bytes behind a buffer type, as Envoy's `getBuffer` serves them; `None` is a null buffer (NotFound).
+    pub(crate) fn buffer(&self, buffer: BufferType) -> Option<Vec<u8>> {
+        match buffer {
+            BufferType::RequestBody | BufferType::ResponseBody => {
+                let dir = if buffer == BufferType::RequestBody {
+                    Dir::Request
+                } else {
+                    Dir::Response
+                };
+                let side = self.stream().map(|s| s.side(dir));
+                Some(
+                    side.filter(|s| s.body_visible)
+                        .map(|s| s.body.clone())
+                        .unwrap_or_default(),
+                )
+            }
+            BufferType::DownstreamData | BufferType::UpstreamData => Some(Vec::new()),
+            BufferType::HttpCallResponseBody => {
+                let delivery = self.callouts.delivering.as_ref()?;
+                delivery.headers.as_ref()?;
+                Some(delivery.body.clone())
+            }
+            BufferType::GrpcReceiveBuffer => Some(
+                self.callouts
+                    .delivering
+                    .as_ref()
+                    .map(|d| d.body.clone())
+                    .unwrap_or_default(),
+            ),
+            BufferType::VmConfiguration => Some(self.settings.vm_config.clone()),
+            BufferType::PluginConfiguration => {
+                self.configuring.then(|| self.settings.config.clone())
+            }
+            BufferType::CallData => Some(self.call_data.clone()),
+        }
+    }
+
+    /// The body buffer a `proxy_set_buffer_bytes` writes to; `Err(true)` = immutable, `Err(false)` = no body.
+    pub(crate) fn body_mut(&mut self, buffer: BufferType) -> Result<&mut Vec<u8>, bool> {
+        let dir = match buffer {
+            BufferType::RequestBody => Dir::Request,
+            BufferType::ResponseBody => Dir::Response,
+            BufferType::CallData => return Ok(&mut self.call_data),
+            _ => return Err(true),
+        };
+        let side = self.stream_mut().ok_or(false)?.side_mut(dir);
+        if side.body_visible {
+            Ok(&mut side.body)
+        } else {
+            Err(false)
+        }
+    }
+}
+
+impl Vm {
+    /// A new stream context id (from the counter root contexts share); the guest hears of it with the headers.
+    pub(crate) fn new_stream(&mut self) -> u32 {
+        let state = self.state_mut();
+        let id = state.next_context_id;
+        state.next_context_id += 1;
+        state.streams.insert(id, HttpStream::new(id));
+        id
+    }
+
+    pub(crate) fn stream(&self, id: u32) -> &HttpStream {
+        &self.state().streams[&id]
+    }
+
+    fn stream_mut(&mut self, id: u32) -> &mut HttpStream {
+        self.state_mut()
+            .streams
+            .get_mut(&id)
+            .expect("stream exists")
+    }
+
+    /// Headers arrive at this filter (`decodeHeaders` / `encodeHeaders`).
+    pub(crate) fn headers(
+        &mut self,
+        id: u32,
+        dir: Dir,
+        headers: Headers,
+        end_stream: bool,
+    ) -> Action {
+        let stream = self.stream_mut(id);
+        if stream.finished || stream.side(dir).aborted {
+            return Action::Pause;
+        }
+        let side = stream.side_mut(dir);
+        side.headers = Some(headers);
+        side.headers_visible = true;
+        side.end_stream = end_stream;
+        side.iteration = Iteration::StoppedHeaders;
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let count = self
+            .stream(id)
+            .side(dir)
+            .headers
+            .as_ref()
+            .map_or(0, Headers::len) as i32;
+        let result = self.call_headers(id, dir, count, end_stream);
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let stop = std::mem::take(&mut self.state_mut().stop_next_iteration)
+            || matches!(result, Some(v) if v != 0 && v != 2);
+        let side = self.stream_mut(id).side_mut(dir);
+        let action = if stop {
+            Action::Pause
+        } else {
+            side.forward_headers();
+            Action::Continue
+        };
+        self.settle();
+        action
+    }
+
+    /// A body chunk arrives (`decodeData` / `encodeData`).
+    pub(crate) fn body(&mut self, id: u32, dir: Dir, chunk: &[u8], end_stream: bool) -> Action {
+        let stream = self.stream_mut(id);
+        if stream.finished || stream.side(dir).aborted {
+            return Action::Pause;
+        }
+        let side = stream.side_mut(dir);
+        side.body.extend_from_slice(chunk);
+        side.end_stream = end_stream;
+        match side.iteration {
+            Iteration::StoppedHeaders => return Action::Pause,
+            Iteration::Body => {}
+            Iteration::Idle | Iteration::StoppedTrailers | Iteration::Done => return Action::Pause,
+        }
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let action = self.deliver_body(id, dir);
+        self.settle();
+        action
+    }
+
+    /// Trailers arrive (`decodeTrailers` / `encodeTrailers`).
+    pub(crate) fn trailers(&mut self, id: u32, dir: Dir, trailers: Headers) -> Action {
+        let stream = self.stream_mut(id);
+        if stream.finished || stream.side(dir).aborted {
+            return Action::Pause;
+        }
+        let side = stream.side_mut(dir);
+        side.trailers = Some(trailers);
+        side.end_stream = true;
+        match side.iteration {
+            Iteration::StoppedHeaders => return Action::Pause,
+            Iteration::Body => {}
+            Iteration::Idle | Iteration::StoppedTrailers | Iteration::Done => return Action::Pause,
+        }
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let action = self.deliver_trailers(id, dir);
+        self.settle();
+        action
+    }
+
+    /// The stream ends: access log, then filter destruction (`on_log → on_done → on_delete`).
+    pub(crate) fn finish(&mut self, id: u32) {
+        if self.stream(id).finished {
+            return;
+        }
+        self.settle();
+        self.ensure_created(id);
+        self.stream_mut(id).finished = true;
+        if self.stream(id).created && self.state().failed.is_none() {
+            self.stream_mut(id).in_log = true;
+            let on_log = self.exports.on_log.clone();
+            self.call(id, "proxy_on_log", on_log, id as i32);
+            self.stream_mut(id).in_log = false;
+            let on_done = self.exports.on_done.clone();
+            self.call(id, "proxy_on_done", on_done, id as i32);
+            let on_delete = self.exports.on_delete.clone();
+            self.call(id, "proxy_on_delete", on_delete, id as i32);
+        }
+        self.stream_mut(id).deleted = true;
+        self.settle();
+    }
+
+    /// Runs a continue queued by `proxy_continue_stream` (Envoy `continueDecoding/continueEncoding`).
+    pub(crate) fn continue_side(&mut self, id: u32, dir: Dir) {
+        let stream = self.stream_mut(id);
+        if stream.finished {
+            return;
+        }
+        let side = stream.side_mut(dir);
+        if side.aborted {
+            return;
+        }
+        match side.iteration {
+            Iteration::StoppedHeaders => {
+                side.forward_headers();
+                // Data that arrived during the pause reaches this filter again, in one callback.
+                let pending_body =
+                    !side.body.is_empty() || (side.end_stream && side.trailers.is_none());
+                if side.iteration == Iteration::Body && pending_body {
+                    self.deliver_body(id, dir);
+                }
+                let side = self.stream(id).side(dir);
+                if side.iteration == Iteration::Body && side.trailers.is_some() && !side.buffering {
+                    self.deliver_trailers(id, dir);
+                }
+            }
+            Iteration::Body => {
+                side.forward_body();
+                if side.end_stream && side.trailers.is_none() {
+                    side.forwarded.end_stream = true;
+                    side.iteration = Iteration::Done;
+                } else if side.trailers.is_some() {
+                    side.forward_trailers();
+                }
+            }
+            Iteration::StoppedTrailers => side.forward_trailers(),
+            Iteration::Idle | Iteration::Done => {}
+        }
+    }
+
+    /// Resets the stream (`proxy_close_stream`): nothing more flows either way.
+    pub(crate) fn reset_stream(&mut self, id: u32, details: &str) {
+        let stream = self.stream_mut(id);
+        if stream.reset.is_none() {
+            stream.reset = Some(details.to_string());
+        }
+        for side in [&mut stream.request, &mut stream.response] {
+            side.aborted = true;
+            side.hide();
+        }
+    }
+
+    /// Sends a local reply queued by `proxy_send_local_response`, the way Envoy's filter manager does.
+    pub(crate) fn send_local_reply(&mut self, id: u32, reply: LocalReply) {
+        let stream = self.stream_mut(id);
+        if stream.finished || stream.reset.is_some() {
+            return;
+        }
+        stream.request.aborted = true;
+        stream.request.hide();
+        stream.local_reply = Some(reply.clone());
+        let response = stream.response.clone();
+        if response.forwarded.headers.is_some() {
+            // The client already has response headers: Envoy can only reset.
+            self.reset_stream(id, &reply.details);
+            return;
+        }
+        let composed = local_reply::compose(&reply, self.stream(id));
+        if response.iteration != Iteration::Idle {
+            // Response headers are in the filter chain: `sendDirectLocalReply`, bypassing the filters.
+            self.direct_reply(id, composed);
+            return;
+        }
+        // Through the encoder filters, this plugin's response callbacks included.
+        let end_stream = composed.body.is_empty();
+        self.stream_mut(id).response = Side::new();
+        self.headers(id, Dir::Response, composed.headers, end_stream);
+        if !end_stream {
+            self.body(id, Dir::Response, &composed.body, true);
+        }
+    }
+
+    fn direct_reply(&mut self, id: u32, composed: local_reply::Composed) {
+        let response = &mut self.stream_mut(id).response;
+        *response = Side::new();
+        response.forwarded = Forwarded {
+            headers: Some(composed.headers.clone()),
+            body: composed.body.clone(),
+            trailers: None,
+            end_stream: true,
+        };
+        response.headers = Some(composed.headers);
+        response.body = Vec::new();
+        response.iteration = Iteration::Done;
+        response.aborted = true;
+    }
+
+    /// Delivers the held body to the guest and applies its answer.
+    fn deliver_body(&mut self, id: u32, dir: Dir) -> Action {
+        let side = self.stream_mut(id).side_mut(dir);
+        let end_stream = side.end_stream && side.trailers.is_none();
+        side.body_visible = true;
+        side.last_body_callback = end_stream;
+        let size = side.body.len() as i32;
+        let result = self.call_body(id, dir, size, end_stream);
+        self.stream_mut(id).side_mut(dir).last_body_callback = false;
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let forced_stop = std::mem::take(&mut self.state_mut().stop_next_iteration);
+        let side = self.stream_mut(id).side_mut(dir);
+        match result.map(|v| v as u32) {
+            _ if forced_stop => {
+                side.body_visible = false;
+                Action::Pause
+            }
+            Some(1 | 2) => {
+                side.buffering = true;
+                Action::Pause
+            }
+            Some(3..) => {
+                // StopIterationNoBuffer: the filter dropped the data.
+                side.body.clear();
+                side.body_visible = false;
+                Action::Pause
+            }
+            _ => {
+                side.forward_body();
+                if end_stream {
+                    if side.trailers.is_some() {
+                        side.forward_trailers();
+                    } else {
+                        side.forwarded.end_stream = true;
+                        side.iteration = Iteration::Done;
+                    }
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    fn deliver_trailers(&mut self, id: u32, dir: Dir) -> Action {
+        let side = self.stream_mut(id).side_mut(dir);
+        side.trailers_visible = true;
+        let count = side.trailers.as_ref().map_or(0, Headers::len) as i32;
+        let result = self.call_trailers(id, dir, count);
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let stop = std::mem::take(&mut self.state_mut().stop_next_iteration)
+            || matches!(result, Some(v) if v != 0);
+        let side = self.stream_mut(id).side_mut(dir);
+        if stop {
+            side.iteration = Iteration::StoppedTrailers;
+            Action::Pause
+        } else {
+            side.forward_trailers();
+            Action::Continue
+        }
+    }
+
+    /// Envoy's `CHECK_FAIL` plus `failure_local_reply_sent_`: decides whether the VM is skipped for this callback.
+    fn bypass(&mut self, id: u32, dir: Dir) -> Option<Action> {
+        let stream = self.stream(id);
+        if dir == Dir::Response
+            && (stream.failure_reply_sent || stream.local_reply.is_some() && !stream.created)
+        {
+            self.stream_mut(id).response.forward_all();
+            return Some(Action::Continue);
+        }
+        self.state().failed.as_ref()?;
+        if self.state().settings.fail_open {
+            self.stream_mut(id).side_mut(dir).forward_all();
+            return Some(Action::Continue);
+        }
+        self.fail_stream(id);
+        Some(Action::Pause)
+    }
+
+    /// Envoy `failStream`: one synchronous 503 per stream, skipping this filter's encoder callbacks.
+    fn fail_stream(&mut self, id: u32) {
+        let stream = self.stream_mut(id);
+        if stream.failure_reply_sent {
+            return;
+        }
+        stream.failure_reply_sent = true;
+        stream.request.aborted = true;
+        stream.request.hide();
+        let reply = LocalReply {
+            status: 503,
+            details: "wasm_fail_stream".to_string(),
+            body: Vec::new(),
+            headers: Headers::new(),
+            grpc_status: Some(14),
+        };
+        stream.local_reply = Some(reply.clone());
+        if stream.response.forwarded.headers.is_some() {
+            self.reset_stream(id, "wasm_fail_stream");
+            return;
+        }
+        let composed = local_reply::compose(&reply, self.stream(id));
+        self.direct_reply(id, composed);
+    }
+
+    /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).
+    pub(crate) fn ensure_created(&mut self, id: u32) {
+        if self.stream(id).created || self.state().failed.is_some() {
+            return;
+        }
+        self.stream_mut(id).created = true;
+        let root = self.state().root_id as i32;
+        let f = self.exports.on_context_create.clone();
+        self.call(id, "proxy_on_context_create", f, (id as i32, root));
+    }
+
+    fn call_headers(&mut self, id: u32, dir: Dir, count: i32, end_stream: bool) -> Option<i32> {
+        self.ensure_created(id);
+        let f = match dir {
+            Dir::Request => self.exports.on_request_headers.clone(),
+            Dir::Response => self.exports.on_response_headers.clone(),
+        };
+        let name = match dir {
+            Dir::Request => "proxy_on_request_headers",
+            Dir::Response => "proxy_on_response_headers",
+        };
+        match f {
+            Some(super::vm::HeadersFn::V1(f)) => self.call(id, name, Some(f), (id as i32, count)),
+            Some(super::vm::HeadersFn::V2(f)) => {
+                self.call(id, name, Some(f), (id as i32, count, end_stream as i32))
+            }
+            None => Some(0),
+        }
+    }
+
+    fn call_body(&mut self, id: u32, dir: Dir, size: i32, end_stream: bool) -> Option<i32> {
+        let (f, name) = match dir {
+            Dir::Request => (
+                self.exports.on_request_body.clone(),
+                "proxy_on_request_body",
+            ),
+            Dir::Response => (
+                self.exports.on_response_body.clone(),
+                "proxy_on_response_body",
+            ),
+        };
+        if f.is_none() {
+            return Some(0);
+        }
+        self.call(id, name, f, (id as i32, size, end_stream as i32))
+    }
+
+    fn call_trailers(&mut self, id: u32, dir: Dir, count: i32) -> Option<i32> {
+        let (f, name) = match dir {
+            Dir::Request => (
+                self.exports.on_request_trailers.clone(),
+                "proxy_on_request_trailers",
+            ),
+            Dir::Response => (
+                self.exports.on_response_trailers.clone(),
+                "proxy_on_response_trailers",
+            ),
+        };
+        if f.is_none() {
+            return Some(0);
+        }
+        self.call(id, name, f, (id as i32, count))
+    }
+
+    /// Runs everything Envoy would run once the current VM call returned (deferred actions), then what its
+    /// dispatcher would post next (queue notifications), until nothing is left.
+    pub(crate) fn settle(&mut self) {
+        loop {
+            if let Some(action) = self.state_mut().deferred.pop_front() {
+                match action {
+                    Deferred::Continue { stream, dir } => self.continue_side(stream, dir),
+                    Deferred::Close { stream } => self.reset_stream(stream, "wasm_close_stream"),
+                    Deferred::LocalReply { stream, reply } => self.send_local_reply(stream, reply),
+                }
+                continue;
+            }
+            if std::mem::take(&mut self.state_mut().root_delete_requested) {
+                self.delete_root();
+                continue;
+            }
+            if let Some(queue) = self.state_mut().queue_ready.pop_front() {
+                self.queue_ready(queue);
+                continue;
+            }
+            break;
+        }
+    }
+}
+
+/// Which side and which map (headers or trailers) a stream map type names.
+fn stream_map(map: MapType) -> (Dir, bool) {
+    match map {
+        MapType::RequestHeaders => (Dir::Request, false),
+        MapType::RequestTrailers => (Dir::Request, true),
+        MapType::ResponseHeaders => (Dir::Response, false),
+        _ => (Dir::Response, true),
+    }
+}

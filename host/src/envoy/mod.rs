@@ -1,0 +1,189 @@
+//! Envoy's side of the ABI: contexts, the HTTP stream state machine, deferred actions, callouts, timers, shared
+//! data and queues, metrics, properties and the failure policy. Everything lives in [`HostState`], the data of one
+//! wasmtime `Store`, so plugins (and the tests driving them) never share state.
+
+mod callouts;
+mod headers;
+mod http;
+mod local_reply;
+mod metrics;
+mod properties;
+mod shared;
+mod vm;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use wasmtime::{Memory, StoreLimits, TypedFunc};
+
+pub(crate) use callouts::Callouts;
+pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
+pub use headers::Headers;
+pub use http::Action;
+pub(crate) use http::{Dir, HttpStream};
+pub use local_reply::LocalReply;
+pub(crate) use metrics::Metrics;
+pub use metrics::{Metric, MetricKind};
+pub use properties::PropertyValue as Value;
+pub(crate) use properties::path_key;
+pub(crate) use shared::{Queues, SharedData};
+pub use vm::StartFailure;
+pub(crate) use vm::{Settings, Vm};
+
+use crate::abi::{AbiVersion, LogLevel, StreamType};
+
+/// Where the VM is in its life: Envoy restricts host calls while `_initialize`/`main` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Starting,
+    Running,
+}
+
+/// One line the guest logged (through `proxy_log` or WASI `fd_write` to stdout/stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub level: LogLevel,
+    pub message: String,
+    /// The context that was active (the effective context if the guest switched it).
+    pub context_id: u32,
+}
+
+/// Something Envoy queues with `addAfterVmCallAction`: it runs once the current VM call has returned.
+#[derive(Debug, Clone)]
+pub(crate) enum Deferred {
+    Continue { stream: u32, dir: Dir },
+    Close { stream: u32 },
+    LocalReply { stream: u32, reply: LocalReply },
+}
+
+/// A foreign function the test registered (`proxy_call_foreign_function`).
+pub(crate) type ForeignFunction = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, crate::abi::Status>>;
+
+/// The state of one plugin's VM: the wasmtime `Store` data.
+pub struct HostState {
+    pub(crate) phase: Phase,
+    pub(crate) abi: AbiVersion,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) malloc: Option<TypedFunc<i32, i32>>,
+    pub(crate) limits: StoreLimits,
+    pub(crate) settings: Settings,
+    pub(crate) root_id: u32,
+    pub(crate) next_context_id: u32,
+    /// The context the current VM call is for, and the one `proxy_set_effective_context` switched to (0 = none).
+    pub(crate) current: u32,
+    pub(crate) effective: u32,
+    /// Envoy's `temp_plugin_`: the plugin configuration is readable only while this is set.
+    pub(crate) configuring: bool,
+    /// Set by `proxy_send_local_response`: the current callback's return value becomes "stop".
+    pub(crate) stop_next_iteration: bool,
+    pub(crate) streams: BTreeMap<u32, HttpStream>,
+    pub(crate) deferred: VecDeque<Deferred>,
+    /// Queue notifications waiting for the dispatcher (delivered after the current test step).
+    pub(crate) queue_ready: VecDeque<u32>,
+    pub(crate) logs: Vec<LogEntry>,
+    pub(crate) metrics: Metrics,
+    pub(crate) shared_data: SharedData,
+    pub(crate) queues: Queues,
+    /// Virtual time since the Unix epoch.
+    pub(crate) now: Duration,
+    /// The root context's timer: period and next firing time.
+    pub(crate) tick: Option<(Duration, Duration)>,
+    pub(crate) callouts: Callouts,
+    /// Why the VM failed (trap, deadline, memory limit); Envoy's `FailState::RuntimeError`.
+    pub(crate) failed: Option<String>,
+    pub(crate) rng: u64,
+    pub(crate) foreign: HashMap<String, ForeignFunction>,
+    /// Envoy's shared `CallData` buffer (foreign function arguments).
+    pub(crate) call_data: Vec<u8>,
+    /// The root context returned false from `on_done` and waits for `proxy_done`.
+    pub(crate) root_done_pending: bool,
+    pub(crate) root_deleted: bool,
+    /// `proxy_done` was called: the root's `on_delete` runs after the current VM call.
+    pub(crate) root_delete_requested: bool,
+}
+
+impl HostState {
+    /// The context host calls act on: the effective context if the guest set one, else the called context.
+    pub(crate) fn context(&self) -> u32 {
+        if self.effective != 0 {
+            self.effective
+        } else {
+            self.current
+        }
+    }
+
+    /// The HTTP stream the acting context belongs to (`None` for the root context).
+    pub(crate) fn stream(&self) -> Option<&HttpStream> {
+        self.streams.get(&self.context())
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> Option<&mut HttpStream> {
+        let id = self.context();
+        self.streams.get_mut(&id)
+    }
+
+    pub(crate) fn is_context(&self, id: u32) -> bool {
+        (id == self.root_id && !self.root_deleted)
+            || self.streams.get(&id).is_some_and(|s| !s.deleted)
+    }
+
+    pub(crate) fn log(&mut self, level: LogLevel, message: String) {
+        if level < self.settings.log_level {
+            return;
+        }
+        let context_id = self.context();
+        self.logs.push(LogEntry {
+            level,
+            message,
+            context_id,
+        });
+    }
+
+    /// Queues an action for after the current VM call (`proxy_continue_stream`, `proxy_close_stream`).
+    pub(crate) fn defer_stream_action(
+        &mut self,
+        stream_type: StreamType,
+        close: bool,
+    ) -> crate::abi::Status {
+        use crate::abi::Status;
+        let Some(id) = self.stream().map(|s| s.id) else {
+            // No decoder/encoder callbacks (root context): Envoy silently does nothing.
+            return Status::Ok;
+        };
+        match (stream_type, close) {
+            (StreamType::Request | StreamType::Response, false) => {
+                let dir = if stream_type == StreamType::Request {
+                    Dir::Request
+                } else {
+                    Dir::Response
+                };
+                // Envoy nulls the request-side pointers right away, for either direction.
+                if let Some(stream) = self.streams.get_mut(&id) {
+                    stream.request.hide();
+                }
+                self.deferred
+                    .push_back(Deferred::Continue { stream: id, dir });
+                Status::Ok
+            }
+            (StreamType::Request | StreamType::Response, true) => {
+                self.deferred.push_back(Deferred::Close { stream: id });
+                Status::Ok
+            }
+            (StreamType::Downstream, _) => Status::Ok,
+            (StreamType::Upstream, false) => Status::Unimplemented,
+            (StreamType::Upstream, true) => Status::Ok,
+        }
+    }
+
+    /// A deterministic pseudo-random stream (splitmix64) for WASI `random_get`: tests must be reproducible.
+    pub(crate) fn random_bytes(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}

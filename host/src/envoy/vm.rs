@@ -1,0 +1,573 @@
+//! One VM: the process-wide engine and compiled-module cache, loading a module like cpp-host (ABI detection,
+//! import check, `_initialize`), calling into the guest under a deadline, plugin start, virtual time.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Engine, Linker, Module, Store, StoreLimitsBuilder, Trap, TypedFunc, WasmParams, WasmResults,
+};
+
+use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Queues, SharedData};
+use crate::abi::{self, AbiVersion, LogLevel};
+
+/// How often the epoch ticker advances: the granularity of the per-call deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The plugin-level configuration a VM starts with (what Envoy's `PluginConfig`/`VmConfig` carry).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) name: String,
+    pub(crate) root_id: String,
+    pub(crate) vm_id: String,
+    pub(crate) vm_config: Vec<u8>,
+    pub(crate) config: Vec<u8>,
+    pub(crate) fail_open: bool,
+    pub(crate) log_level: LogLevel,
+    /// Clusters `dispatch_http_call` may name; `None` accepts any name.
+    pub(crate) clusters: Option<Vec<String>>,
+    /// Property values the test set, keyed by the NUL-joined path.
+    pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub(crate) memory_limit: usize,
+    pub(crate) call_deadline: Duration,
+    pub(crate) start_time: Duration,
+}
+
+/// Why a plugin did not start, Envoy's way: the module did not load, `_initialize` trapped, or the root context
+/// refused (`on_vm_start`/`on_configure` returned false or trapped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFailure {
+    /// The file could not be read, compiled or linked (unknown import, missing ABI marker or allocator).
+    Load,
+    /// `_initialize`/`_start`/`main` trapped.
+    Initialize,
+    /// `proxy_on_vm_start` returned false or trapped.
+    VmStart,
+    /// `proxy_on_configure` returned false or trapped.
+    Configure,
+}
+
+/// A VM that failed to start, with everything it logged meanwhile.
+#[derive(Debug)]
+pub(crate) struct VmStartError {
+    pub(crate) failure: StartFailure,
+    pub(crate) message: String,
+    pub(crate) logs: Vec<LogEntry>,
+}
+
+/// A header callback export: 2 arguments in ABI 0.1.0, 3 (with end_of_stream) since 0.2.0.
+#[derive(Clone)]
+pub(crate) enum HeadersFn {
+    V1(TypedFunc<(i32, i32), i32>),
+    V2(TypedFunc<(i32, i32, i32), i32>),
+}
+
+/// `proxy_on_http_call_response(root, token, headers, body_size, trailers)`.
+pub(crate) type CallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
+/// The callbacks a module exports (missing ones are skipped, as cpp-host does).
+#[derive(Clone, Default)]
+pub(crate) struct Exports {
+    /// `_initialize` (+ `main`/`__main_void`) or `_start`, in call order.
+    pub(crate) start: Vec<(String, wasmtime::Func)>,
+    pub(crate) on_context_create: Option<TypedFunc<(i32, i32), ()>>,
+    pub(crate) on_vm_start: Option<TypedFunc<(i32, i32), i32>>,
+    pub(crate) on_configure: Option<TypedFunc<(i32, i32), i32>>,
+    pub(crate) on_tick: Option<TypedFunc<i32, ()>>,
+    pub(crate) on_queue_ready: Option<TypedFunc<(i32, i32), ()>>,
+    pub(crate) on_done: Option<TypedFunc<i32, i32>>,
+    pub(crate) on_log: Option<TypedFunc<i32, ()>>,
+    pub(crate) on_delete: Option<TypedFunc<i32, ()>>,
+    pub(crate) on_request_headers: Option<HeadersFn>,
+    pub(crate) on_request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
+    pub(crate) on_request_trailers: Option<TypedFunc<(i32, i32), i32>>,
+    pub(crate) on_response_headers: Option<HeadersFn>,
+    pub(crate) on_response_body: Option<TypedFunc<(i32, i32, i32), i32>>,
+    pub(crate) on_response_trailers: Option<TypedFunc<(i32, i32), i32>>,
+    pub(crate) on_http_call_response: Option<CallResponseFn>,
+    pub(crate) on_grpc_receive_initial_metadata: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) on_grpc_receive: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) on_grpc_receive_trailing_metadata: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) on_grpc_close: Option<TypedFunc<(i32, i32, i32), ()>>,
+}
+
+/// One plugin's VM: the store (all state) and the module's callbacks.
+pub(crate) struct Vm {
+    pub(crate) store: Store<HostState>,
+    pub(crate) exports: Exports,
+}
+
+/// The process-wide engine: compiled code is shared by every store, and an epoch ticker bounds guest calls.
+pub(crate) fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)
+            .expect("the default wasmtime configuration is valid on this platform");
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("proxy-wasm-host-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        engine
+    })
+}
+
+fn linker() -> anyhow::Result<&'static Linker<HostState>> {
+    static LINKER: OnceLock<Linker<HostState>> = OnceLock::new();
+    if let Some(linker) = LINKER.get() {
+        return Ok(linker);
+    }
+    let linker = abi::linker(engine())?;
+    Ok(LINKER.get_or_init(|| linker))
+}
+
+/// Compiles `bytes` once per process (keyed by their sha256): loading the same module again costs milliseconds.
+pub(crate) fn compile(bytes: &[u8]) -> anyhow::Result<Module> {
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Module>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key: [u8; 32] = Sha256::digest(bytes).into();
+    if let Some(module) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(module.clone());
+    }
+    let module = Module::new(engine(), bytes)
+        .map_err(anyhow::Error::from)
+        .context("compiling the module")?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, module.clone());
+    Ok(module)
+}
+
+/// Detects the ABI version like cpp-host's `getAbiVersion`: the first marker export in export order.
+pub(crate) fn abi_version(module: &Module) -> anyhow::Result<AbiVersion> {
+    for export in module.exports() {
+        if let Some((_, abi)) = AbiVersion::MARKERS
+            .iter()
+            .find(|(name, _)| *name == export.name())
+        {
+            return Ok(*abi);
+        }
+    }
+    bail!(
+        "missing or unknown proxy-wasm ABI version: the module exports none of proxy_abi_version_0_1_0, \
+         proxy_abi_version_0_2_0, proxy_abi_version_0_2_1 (is it a proxy-wasm filter built with an SDK?)"
+    )
+}
+
+impl Vm {
+    pub(crate) fn state(&self) -> &HostState {
+        self.store.data()
+    }
+
+    pub(crate) fn state_mut(&mut self) -> &mut HostState {
+        self.store.data_mut()
+    }
+
+    /// Loads, links and starts a plugin: `_initialize`, then the root context (id 1) goes through
+    /// `on_context_create → on_vm_start(vm config) → on_configure(plugin config)`.
+    pub(crate) fn start(
+        bytes: &[u8],
+        settings: Settings,
+        foreign: HashMap<String, ForeignFunction>,
+    ) -> Result<Vm, VmStartError> {
+        let load_error = |e: anyhow::Error| VmStartError {
+            failure: StartFailure::Load,
+            message: format!("{e:#}"),
+            logs: Vec::new(),
+        };
+        let mut vm = Vm::instantiate(bytes, settings, foreign).map_err(load_error)?;
+        vm.initialize()?;
+        vm.start_root()?;
+        Ok(vm)
+    }
+
+    fn instantiate(
+        bytes: &[u8],
+        settings: Settings,
+        foreign: HashMap<String, ForeignFunction>,
+    ) -> anyhow::Result<Vm> {
+        let module = compile(bytes)?;
+        let abi = abi_version(&module)?;
+        for import in module.imports() {
+            if !abi::provides(abi, import.module(), import.name()) {
+                bail!(
+                    "the module imports `{}.{}`, which Envoy does not provide to proxy-wasm ABI {abi} modules \
+                     (Envoy refuses it: \"Failed to load Wasm module due to a missing import\")",
+                    import.module(),
+                    import.name()
+                );
+            }
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(settings.memory_limit)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState {
+            phase: Phase::Starting,
+            abi,
+            memory: None,
+            malloc: None,
+            limits,
+            root_id: 0,
+            next_context_id: 1,
+            current: 0,
+            effective: 0,
+            configuring: false,
+            stop_next_iteration: false,
+            streams: BTreeMap::new(),
+            deferred: VecDeque::new(),
+            queue_ready: VecDeque::new(),
+            logs: Vec::new(),
+            metrics: Metrics::default(),
+            shared_data: SharedData::default(),
+            queues: Queues::default(),
+            now: settings.start_time,
+            tick: None,
+            callouts: Callouts::default(),
+            failed: None,
+            rng: 0x5EED,
+            foreign,
+            call_data: Vec::new(),
+            root_done_pending: false,
+            root_deleted: false,
+            root_delete_requested: false,
+            settings,
+        };
+        let mut store = Store::new(engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = linker()?
+            .instantiate(&mut store, &module)
+            .map_err(anyhow::Error::from)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .context("the module exports no `memory`")?;
+        let malloc = match instance.get_func(&mut store, "malloc") {
+            Some(f) => f,
+            None => instance
+                .get_func(&mut store, "proxy_on_memory_allocate")
+                .context("Wasm module is missing malloc function (neither `malloc` nor `proxy_on_memory_allocate` is exported)")?,
+        };
+        let malloc = malloc
+            .typed::<i32, i32>(&store)
+            .map_err(anyhow::Error::from)
+            .context("the allocator export must be (i32) -> i32")?;
+        store.data_mut().memory = Some(memory);
+        store.data_mut().malloc = Some(malloc);
+        let exports = Exports::lookup(&instance, &mut store, abi)?;
+        Ok(Vm { store, exports })
+    }
+
+    /// Runs the module's start functions like cpp-host's `startVm`: `_initialize` (then `main(0, 0)` or
+    /// `__main_void()` if exported), else `_start`.
+    fn initialize(&mut self) -> Result<(), VmStartError> {
+        let start = self.exports.start.clone();
+        let run = |vm: &mut Vm, name: &str, f: &wasmtime::Func| -> Result<(), VmStartError> {
+            let mut results = vec![wasmtime::Val::I32(0); f.ty(&vm.store).results().len()];
+            let params: Vec<_> = f
+                .ty(&vm.store)
+                .params()
+                .map(|_| wasmtime::Val::I32(0))
+                .collect();
+            vm.arm_deadline();
+            f.call(&mut vm.store, &params, &mut results).map_err(|e| {
+                let message = vm.describe_trap(name, e);
+                VmStartError {
+                    failure: StartFailure::Initialize,
+                    message,
+                    logs: vm.state().logs.clone(),
+                }
+            })
+        };
+        for (name, f) in &start {
+            run(self, name, f)?;
+        }
+        self.state_mut().phase = Phase::Running;
+        Ok(())
+    }
+
+    fn start_root(&mut self) -> Result<(), VmStartError> {
+        let root = {
+            let state = self.state_mut();
+            let root = state.next_context_id;
+            state.next_context_id += 1;
+            state.root_id = root;
+            state.configuring = true;
+            root
+        };
+        let f = self.exports.on_context_create.clone();
+        self.call(root, "proxy_on_context_create", f, (root as i32, 0));
+        self.state_mut().configuring = false;
+        self.check_start(StartFailure::VmStart, "proxy_on_context_create", Some(1))?;
+        let vm_config_len = self.state().settings.vm_config.len() as i32;
+        let f = self.exports.on_vm_start.clone();
+        let started = if f.is_some() {
+            self.call(root, "proxy_on_vm_start", f, (root as i32, vm_config_len))
+        } else {
+            Some(1)
+        };
+        self.check_start(StartFailure::VmStart, "proxy_on_vm_start", started)?;
+        let config_len = self.state().settings.config.len() as i32;
+        self.state_mut().configuring = true;
+        let f = self.exports.on_configure.clone();
+        let configured = if f.is_some() {
+            self.call(root, "proxy_on_configure", f, (root as i32, config_len))
+        } else {
+            Some(1)
+        };
+        self.state_mut().configuring = false;
+        self.check_start(StartFailure::Configure, "proxy_on_configure", configured)?;
+        self.settle();
+        Ok(())
+    }
+
+    fn check_start(
+        &self,
+        failure: StartFailure,
+        name: &str,
+        result: Option<i32>,
+    ) -> Result<(), VmStartError> {
+        let message = match (&self.state().failed, result) {
+            (Some(trap), _) => trap.clone(),
+            (None, Some(0)) => format!("{name} returned false"),
+            _ => return Ok(()),
+        };
+        Err(VmStartError {
+            failure,
+            message,
+            logs: self.state().logs.clone(),
+        })
+    }
+
+    /// Calls a guest callback for context `ctx` like cpp-host: current context set, effective context reset, under
+    /// the per-call deadline. `None` when the export is missing, the VM has failed, or the call trapped (which
+    /// fails the VM, as Envoy's `FailState::RuntimeError`).
+    pub(crate) fn call<P: WasmParams, R: WasmResults>(
+        &mut self,
+        ctx: u32,
+        name: &str,
+        f: Option<TypedFunc<P, R>>,
+        params: P,
+    ) -> Option<R> {
+        let f = f?;
+        if self.state().failed.is_some() {
+            return None;
+        }
+        {
+            let state = self.state_mut();
+            state.current = ctx;
+            state.effective = 0;
+            state.stop_next_iteration = false;
+        }
+        self.arm_deadline();
+        let result = f.call(&mut self.store, params);
+        self.state_mut().effective = 0;
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let message = self.describe_trap(name, error);
+                self.state_mut().failed = Some(message);
+                None
+            }
+        }
+    }
+
+    fn arm_deadline(&mut self) {
+        let ticks =
+            self.state().settings.call_deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64;
+        self.store.set_epoch_deadline(ticks.max(1) + 1);
+    }
+
+    /// A trap, explained for the person reading the test output.
+    fn describe_trap(&self, name: &str, error: wasmtime::Error) -> String {
+        let trap = error.downcast_ref::<Trap>().copied();
+        let mut message = match trap {
+            Some(Trap::Interrupt) => format!(
+                "{name} exceeded the {:?} deadline for one guest call (stuck in a loop?) and was stopped",
+                self.state().settings.call_deadline
+            ),
+            _ => format!("{name} trapped: {:?}", anyhow::Error::from(error)),
+        };
+        if let Some(last) = self
+            .state()
+            .logs
+            .last()
+            .filter(|l| l.level == LogLevel::Critical)
+        {
+            message.push_str(&format!("\nthe guest logged (critical): {}", last.message));
+        }
+        message
+    }
+
+    /// Advances virtual time, firing ticks and callout timeouts in order, as Envoy's dispatcher would.
+    pub(crate) fn advance_time(&mut self, by: Duration) {
+        let target = self.state().now + by;
+        loop {
+            let tick = self.state().tick.map(|(_, at)| at);
+            let timeout = self.state().callouts.next_deadline();
+            let next = match (tick, timeout) {
+                (Some(a), Some((b, _))) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some((b, _))) => b,
+                (None, None) => break,
+            };
+            if next > target {
+                break;
+            }
+            self.state_mut().now = next;
+            if tick == Some(next) {
+                self.tick();
+            } else if let Some((_, token)) = timeout {
+                self.time_out_callout(token);
+            }
+            self.settle();
+        }
+        self.state_mut().now = target;
+    }
+
+    /// `proxy_on_tick(root)`, then the timer re-arms one period after the tick returned (Envoy `tickHandler`).
+    fn tick(&mut self) {
+        let root = self.state().root_id;
+        let f = self.exports.on_tick.clone();
+        if f.is_none() || self.state().failed.is_some() {
+            self.state_mut().tick = None;
+            return;
+        }
+        let fired_at = self.state().now;
+        self.call(root, "proxy_on_tick", f, root as i32);
+        let state = self.state_mut();
+        if let Some((period, next)) = state.tick
+            && next <= fired_at
+        {
+            state.tick = Some((period, state.now + period));
+        }
+    }
+
+    /// `proxy_on_queue_ready(root, queue)`, posted by an enqueue.
+    pub(crate) fn queue_ready(&mut self, queue: u32) {
+        let root = self.state().root_id;
+        let f = self.exports.on_queue_ready.clone();
+        self.call(root, "proxy_on_queue_ready", f, (root as i32, queue as i32));
+    }
+
+    /// Plugin shutdown: `on_done(root)`; true ⇒ `on_delete(root)`, false ⇒ waits for `proxy_done`.
+    pub(crate) fn shutdown(&mut self) {
+        let root = self.state().root_id;
+        if self.state().root_deleted {
+            return;
+        }
+        let f = self.exports.on_done.clone();
+        let done = if f.is_some() {
+            self.call(root, "proxy_on_done", f, root as i32)
+        } else {
+            Some(1)
+        };
+        if done == Some(0) {
+            self.state_mut().root_done_pending = true;
+        } else {
+            self.delete_root();
+        }
+        self.settle();
+    }
+
+    pub(crate) fn delete_root(&mut self) {
+        let root = self.state().root_id;
+        let f = self.exports.on_delete.clone();
+        self.call(root, "proxy_on_delete", f, root as i32);
+        let state = self.state_mut();
+        state.root_done_pending = false;
+        state.root_deleted = true;
+        state.tick = None;
+    }
+}
+
+impl Exports {
+    fn lookup(
+        instance: &wasmtime::Instance,
+        store: &mut Store<HostState>,
+        abi: AbiVersion,
+    ) -> anyhow::Result<Exports> {
+        fn typed<P: WasmParams, R: WasmResults>(
+            instance: &wasmtime::Instance,
+            store: &mut Store<HostState>,
+            name: &str,
+        ) -> anyhow::Result<Option<TypedFunc<P, R>>> {
+            let Some(f) = instance.get_func(&mut *store, name) else {
+                return Ok(None);
+            };
+            let ty = f.ty(&*store);
+            f.typed::<P, R>(&*store)
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("the export `{name}` has the wrong signature {ty}"))
+        }
+        let headers =
+            |store: &mut Store<HostState>, name: &str| -> anyhow::Result<Option<HeadersFn>> {
+                Ok(match abi {
+                    AbiVersion::V0_1_0 => typed(instance, store, name)?.map(HeadersFn::V1),
+                    _ => typed(instance, store, name)?.map(HeadersFn::V2),
+                })
+            };
+        let mut start = Vec::new();
+        if let Some(f) = instance.get_func(&mut *store, "_initialize") {
+            start.push(("_initialize".to_string(), f));
+            for name in ["main", "__main_void"] {
+                if let Some(f) = instance.get_func(&mut *store, name) {
+                    start.push((name.to_string(), f));
+                    break;
+                }
+            }
+        } else if let Some(f) = instance.get_func(&mut *store, "_start") {
+            start.push(("_start".to_string(), f));
+        }
+        Ok(Exports {
+            start,
+            on_context_create: typed(instance, store, "proxy_on_context_create")?,
+            on_vm_start: typed(instance, store, "proxy_on_vm_start")?,
+            on_configure: typed(instance, store, "proxy_on_configure")?,
+            on_tick: typed(instance, store, "proxy_on_tick")?,
+            on_queue_ready: typed(instance, store, "proxy_on_queue_ready")?,
+            on_done: typed(instance, store, "proxy_on_done")?,
+            on_log: typed(instance, store, "proxy_on_log")?,
+            on_delete: typed(instance, store, "proxy_on_delete")?,
+            on_request_headers: headers(store, "proxy_on_request_headers")?,
+            on_request_body: typed(instance, store, "proxy_on_request_body")?,
+            on_request_trailers: typed(instance, store, "proxy_on_request_trailers")?,
+            on_response_headers: headers(store, "proxy_on_response_headers")?,
+            on_response_body: typed(instance, store, "proxy_on_response_body")?,
+            on_response_trailers: typed(instance, store, "proxy_on_response_trailers")?,
+            on_http_call_response: typed(instance, store, "proxy_on_http_call_response")?,
+            on_grpc_receive_initial_metadata: typed(
+                instance,
+                store,
+                "proxy_on_grpc_receive_initial_metadata",
+            )?,
+            on_grpc_receive: typed(instance, store, "proxy_on_grpc_receive")?,
+            on_grpc_receive_trailing_metadata: typed(
+                instance,
+                store,
+                "proxy_on_grpc_receive_trailing_metadata",
+            )?,
+            on_grpc_close: typed(instance, store, "proxy_on_grpc_close")?,
+        })
+    }
+}
+
+impl fmt::Display for VmStartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

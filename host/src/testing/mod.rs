@@ -1,0 +1,33 @@
+//! The test API: load a compiled filter, drive requests through it the way Envoy does, and assert what the
+//! upstream, the client, the logs and the callouts saw.
+//!
+//! ```no_run
+//! use host::testing::*;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let plugin = Plugin::extension("header-append").config(r#"{"x-a": "b"}"#).start()?;
+//! let mut stream = plugin.http_stream();
+//! stream.send_request_headers(&[(":method", "GET"), (":path", "/")], true);
+//! stream.upstream_request().assert_header(":path", "/");
+//! stream.send_response_headers(&[(":status", "200")], true);
+//! stream.client_response().assert_status(200).assert_header("x-a", "b");
+//! stream.finish();
+//! # Ok(())
+//! # }
+//! ```
+
+mod message;
+mod modules;
+mod plugin;
+mod stream;
+
+pub use message::Message;
+pub use modules::{extension_module, guest_module, target_dir};
+pub use plugin::{Plugin, PluginBuilder, StartError};
+pub use stream::HttpStream;
+
+pub use crate::abi::{AbiVersion, LogLevel as Level};
+pub use crate::envoy::{
+    Action, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply, LogEntry,
+    Metric, MetricKind, StartFailure, Value,
+};

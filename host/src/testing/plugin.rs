@@ -1,0 +1,465 @@
+//! A started plugin (one VM, one root context) and the builder that configures it.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::modules::{extension_module, guest_module};
+use super::stream::HttpStream;
+use crate::abi::{AbiVersion, LogLevel, Status};
+use crate::envoy::{
+    ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, Metric,
+    MetricKind, Settings, StartFailure, Value, Vm, path_key,
+};
+
+/// A plugin running in its own VM: started like Envoy starts one (`on_context_create(1, 0)` → `on_vm_start` →
+/// `on_configure`), ready for streams. Dropping it drops the VM; [`Plugin::shutdown`] runs `on_done`/`on_delete`.
+pub struct Plugin {
+    vm: RefCell<Vm>,
+}
+
+/// Configures a plugin before [`PluginBuilder::start`]; every setting has an Envoy-like default.
+pub struct PluginBuilder {
+    module: Result<Module, String>,
+    settings: Settings,
+    foreign: HashMap<String, ForeignFunction>,
+}
+
+/// Why [`PluginBuilder::start`] failed, with the plugin's logs (its logged reason is usually the useful part).
+#[derive(Debug)]
+pub struct StartError {
+    pub failure: StartFailure,
+    pub message: String,
+    pub logs: Vec<LogEntry>,
+}
+
+enum Module {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl Plugin {
+    /// An extension's shipped module, `target/extensions/<name>/plugin.wasm` (built by `cargo xtask build`).
+    pub fn extension(name: &str) -> PluginBuilder {
+        PluginBuilder::new(
+            extension_module(name)
+                .map(Module::Path)
+                .map_err(|e| format!("{e:#}")),
+        )
+    }
+
+    /// A workspace cdylib's module, `target/wasm32-unknown-unknown/release/<crate>.wasm`.
+    pub fn guest(crate_name: &str) -> PluginBuilder {
+        PluginBuilder::new(
+            guest_module(crate_name)
+                .map(Module::Path)
+                .map_err(|e| format!("{e:#}")),
+        )
+    }
+
+    /// Any module file (`.wasm`).
+    pub fn load(path: impl AsRef<Path>) -> PluginBuilder {
+        PluginBuilder::new(Ok(Module::Path(path.as_ref().to_path_buf())))
+    }
+
+    /// A module in memory (for example WAT compiled with the `wat` crate).
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> PluginBuilder {
+        PluginBuilder::new(Ok(Module::Bytes(bytes.into())))
+    }
+
+    /// A new HTTP stream; its context is created when the request headers arrive, as in Envoy.
+    pub fn http_stream(&self) -> HttpStream<'_> {
+        let id = self.vm().new_stream();
+        HttpStream::new(self, id)
+    }
+
+    /// The ABI version the module declared.
+    pub fn abi_version(&self) -> AbiVersion {
+        self.vm().state().abi
+    }
+
+    /// Why the VM failed (trap, deadline, memory limit), if it did. After a failure every stream gets a 503
+    /// (fail closed, the default) or bypasses the plugin (`fail_open(true)`), as in Envoy.
+    pub fn failure(&self) -> Option<String> {
+        self.vm().state().failed.clone()
+    }
+
+    /// Panics with the failure and the plugin's logs if the VM failed.
+    #[track_caller]
+    pub fn assert_not_failed(&self) {
+        if let Some(failure) = self.failure() {
+            panic!("the plugin failed: {failure}\n\n{}", self.format_logs());
+        }
+    }
+
+    /// Everything the plugin logged, in order.
+    pub fn logs(&self) -> Vec<LogEntry> {
+        self.vm().state().logs.clone()
+    }
+
+    /// The messages logged at exactly `level`.
+    pub fn logs_at(&self, level: LogLevel) -> Vec<String> {
+        self.vm()
+            .state()
+            .logs
+            .iter()
+            .filter(|l| l.level == level)
+            .map(|l| l.message.clone())
+            .collect()
+    }
+
+    /// Panics, showing every log line, unless a message at `level` contains `text`.
+    #[track_caller]
+    pub fn assert_logged(&self, level: LogLevel, text: &str) {
+        if !self.logs_at(level).iter().any(|m| m.contains(text)) {
+            panic!(
+                "expected a {level:?} log containing {text:?}\n\n{}",
+                self.format_logs()
+            );
+        }
+    }
+
+    /// HTTP callouts dispatched and not yet answered, oldest first.
+    pub fn http_calls(&self) -> Vec<HttpCall> {
+        self.vm().state().callouts.http.clone()
+    }
+
+    /// Answers HTTP callout `token`: the plugin's `on_http_call_response` runs (on the root context; the SDK routes
+    /// it to the dispatching context) and whatever it resumes or replies runs afterwards.
+    #[track_caller]
+    pub fn answer_http_call(&self, token: u32, response: HttpCallResponse) {
+        let result = self.vm().answer_http_call(token, Some(response));
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+
+    /// Fails HTTP callout `token` like a reset: `on_http_call_response(token, 0, 0, 0)`, `get_status` =
+    /// (11, "reset").
+    #[track_caller]
+    pub fn fail_http_call(&self, token: u32) {
+        let result = self.vm().answer_http_call(token, None);
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+
+    /// Lets HTTP callout `token` time out now: Envoy answers with a 504 "upstream request timeout" response.
+    /// (Advancing time past a callout's timeout does the same.)
+    #[track_caller]
+    pub fn time_out_http_call(&self, token: u32) {
+        if !self.http_calls().iter().any(|c| c.token == token) {
+            panic!(
+                "no pending HTTP callout with token {token}; pending: {:?}",
+                self.http_calls()
+            );
+        }
+        self.vm().time_out_callout(token);
+    }
+
+    /// gRPC calls and streams dispatched and not yet answered.
+    pub fn grpc_calls(&self) -> Vec<GrpcCall> {
+        self.vm().state().callouts.grpc.clone()
+    }
+
+    /// Answers gRPC call (or ends stream) `token`: initial metadata, message, trailing metadata, then close.
+    #[track_caller]
+    pub fn answer_grpc_call(&self, token: u32, response: GrpcResponse) {
+        let result = self.vm().answer_grpc_call(token, response);
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+
+    /// Advances the virtual clock: ticks (`set_tick_period`) and callout timeouts fire in order, as Envoy's
+    /// dispatcher would fire them.
+    pub fn advance_time(&self, by: Duration) {
+        self.vm().advance_time(by);
+    }
+
+    /// The virtual wall-clock time the plugin sees.
+    pub fn now(&self) -> SystemTime {
+        UNIX_EPOCH + self.vm().state().now
+    }
+
+    /// The root context's tick period, if a timer is set.
+    pub fn tick_period(&self) -> Option<Duration> {
+        self.vm().state().tick.map(|(period, _)| period)
+    }
+
+    /// A shared-data value and its CAS.
+    pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.vm().state().shared_data.get(key.as_bytes()).cloned()
+    }
+
+    /// Stores a shared-data value, as another plugin on the same vm_id would.
+    pub fn set_shared_data(&self, key: &str, value: impl AsRef<[u8]>) {
+        let _ = self
+            .vm()
+            .state_mut()
+            .shared_data
+            .set(key.as_bytes(), value.as_ref().to_vec(), 0);
+    }
+
+    /// Enqueues an item on the queue the plugin registered as `name` (as a producer elsewhere would), then delivers
+    /// `on_queue_ready`. Panics if the plugin registered no such queue.
+    #[track_caller]
+    pub fn enqueue(&self, name: &str, item: impl AsRef<[u8]>) {
+        let mut vm = self.vm();
+        let Some(token) = vm.state().queues.resolve(name.as_bytes()) else {
+            panic!("the plugin registered no shared queue named {name:?}");
+        };
+        let _ = vm.state_mut().queues.enqueue(token, item.as_ref().to_vec());
+        vm.state_mut().queue_ready.push_back(token);
+        vm.settle();
+    }
+
+    /// Takes the oldest item from shared queue `name` (what the plugin enqueued); `None` if empty or unknown.
+    pub fn dequeue(&self, name: &str) -> Option<Vec<u8>> {
+        let mut vm = self.vm();
+        let token = vm.state().queues.resolve(name.as_bytes())?;
+        vm.state_mut().queues.dequeue(token).ok()
+    }
+
+    /// A metric the plugin defined, by name.
+    pub fn metric(&self, name: &str) -> Option<Metric> {
+        self.vm().state().metrics.by_name(name).cloned()
+    }
+
+    /// Every metric the plugin defined.
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.vm().state().metrics.all().cloned().collect()
+    }
+
+    /// A counter's value; panics, listing the defined metrics, if there is no such counter.
+    #[track_caller]
+    pub fn counter(&self, name: &str) -> i64 {
+        self.metric_of(name, MetricKind::Counter).value
+    }
+
+    /// A gauge's value; panics, listing the defined metrics, if there is no such gauge.
+    #[track_caller]
+    pub fn gauge(&self, name: &str) -> i64 {
+        self.metric_of(name, MetricKind::Gauge).value
+    }
+
+    /// A histogram's samples; panics, listing the defined metrics, if there is no such histogram.
+    #[track_caller]
+    pub fn histogram(&self, name: &str) -> Vec<u64> {
+        self.metric_of(name, MetricKind::Histogram).samples
+    }
+
+    /// Shuts the plugin down like Envoy: `on_done(root)`; `on_delete(root)` if it returned true, else once the
+    /// plugin calls `proxy_done`.
+    pub fn shutdown(&self) {
+        self.vm().shutdown();
+    }
+
+    /// Whether the root context was deleted (after [`Plugin::shutdown`]).
+    pub fn is_deleted(&self) -> bool {
+        self.vm().state().root_deleted
+    }
+
+    pub(crate) fn vm(&self) -> RefMut<'_, Vm> {
+        self.vm.borrow_mut()
+    }
+
+    #[track_caller]
+    fn metric_of(&self, name: &str, kind: MetricKind) -> Metric {
+        let metrics = self.metrics();
+        match metrics.iter().find(|m| m.name == name && m.kind == kind) {
+            Some(metric) => metric.clone(),
+            None => panic!("no {kind:?} named {name:?}; the plugin defined: {metrics:#?}"),
+        }
+    }
+
+    fn format_logs(&self) -> String {
+        format_logs(&self.logs())
+    }
+}
+
+impl PluginBuilder {
+    fn new(module: Result<Module, String>) -> PluginBuilder {
+        PluginBuilder {
+            module,
+            settings: Settings {
+                name: "plugin".into(),
+                root_id: String::new(),
+                vm_id: String::new(),
+                vm_config: Vec::new(),
+                config: Vec::new(),
+                fail_open: false,
+                log_level: LogLevel::Trace,
+                clusters: None,
+                properties: BTreeMap::new(),
+                memory_limit: 1 << 30,
+                call_deadline: Duration::from_secs(2),
+                // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
+                start_time: Duration::from_secs(1_704_067_200),
+            },
+            foreign: HashMap::new(),
+        }
+    }
+
+    /// The plugin configuration (`on_configure`), e.g. JSON text.
+    pub fn config(mut self, config: impl AsRef<[u8]>) -> PluginBuilder {
+        self.settings.config = config.as_ref().to_vec();
+        self
+    }
+
+    /// The VM configuration (`on_vm_start`).
+    pub fn vm_config(mut self, config: impl AsRef<[u8]>) -> PluginBuilder {
+        self.settings.vm_config = config.as_ref().to_vec();
+        self
+    }
+
+    /// Plugin name (property `plugin_name`); default `plugin`.
+    pub fn name(mut self, name: &str) -> PluginBuilder {
+        self.settings.name = name.into();
+        self
+    }
+
+    /// Root id (property `plugin_root_id`); default empty.
+    pub fn root_id(mut self, root_id: &str) -> PluginBuilder {
+        self.settings.root_id = root_id.into();
+        self
+    }
+
+    /// VM id (property `plugin_vm_id`, shared-queue resolution); default empty.
+    pub fn vm_id(mut self, vm_id: &str) -> PluginBuilder {
+        self.settings.vm_id = vm_id.into();
+        self
+    }
+
+    /// After a failure, let requests bypass the plugin instead of answering 503 (Envoy `fail_open`).
+    pub fn fail_open(mut self, fail_open: bool) -> PluginBuilder {
+        self.settings.fail_open = fail_open;
+        self
+    }
+
+    /// The log level Envoy runs at: what `proxy_get_log_level` returns, and lower levels are dropped. Default
+    /// `Trace` (everything captured).
+    pub fn log_level(mut self, level: LogLevel) -> PluginBuilder {
+        self.settings.log_level = level;
+        self
+    }
+
+    /// Overrides (or adds) property `path` for every stream, e.g. `.property(&["source", "address"], "1.2.3.4:5")`.
+    pub fn property(mut self, path: &[&str], value: impl Into<Value>) -> PluginBuilder {
+        self.settings
+            .properties
+            .insert(path_key(path), value.into().0);
+        self
+    }
+
+    /// The clusters Envoy knows: `dispatch_http_call` to any other cluster fails with BadArgument. By default
+    /// every cluster name is accepted.
+    pub fn clusters(mut self, clusters: &[&str]) -> PluginBuilder {
+        self.settings.clusters = Some(clusters.iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap.
+    pub fn memory_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.memory_limit = bytes;
+        self
+    }
+
+    /// How long one guest call may run before it is stopped (fails the VM). Default 2 s.
+    pub fn call_deadline(mut self, deadline: Duration) -> PluginBuilder {
+        self.settings.call_deadline = deadline;
+        self
+    }
+
+    /// The virtual wall-clock time at start. Default 2024-01-01T00:00:00Z.
+    pub fn start_time(mut self, time: SystemTime) -> PluginBuilder {
+        self.settings.start_time = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        self
+    }
+
+    /// Registers a host function for `proxy_call_foreign_function(name, args)`.
+    pub fn foreign_function(
+        mut self,
+        name: &str,
+        function: impl FnMut(&[u8]) -> Result<Vec<u8>, Status> + 'static,
+    ) -> PluginBuilder {
+        self.foreign.insert(name.to_string(), Box::new(function));
+        self
+    }
+
+    /// Loads the module and starts the plugin; `Err` if it does not load or its root context refuses to start.
+    pub fn start(self) -> Result<Plugin, StartError> {
+        let load_error = |message: String| StartError {
+            failure: StartFailure::Load,
+            message,
+            logs: Vec::new(),
+        };
+        let bytes = match self.module.map_err(load_error)? {
+            Module::Bytes(bytes) => bytes,
+            Module::Path(path) => std::fs::read(&path).map_err(|e| {
+                load_error(format!("cannot read the module {}: {e}", path.display()))
+            })?,
+        };
+        let vm = Vm::start(&bytes, self.settings, self.foreign).map_err(|e| StartError {
+            failure: e.failure,
+            message: e.message,
+            logs: e.logs,
+        })?;
+        Ok(Plugin {
+            vm: RefCell::new(vm),
+        })
+    }
+}
+
+impl StartError {
+    /// The reason the plugin gave: its last warning-or-worse log line, else the host's message.
+    pub fn reason(&self) -> &str {
+        self.logs
+            .iter()
+            .rev()
+            .find(|l| l.level >= LogLevel::Warn)
+            .map_or(self.message.as_str(), |l| l.message.as_str())
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.failure {
+            StartFailure::Load => "the module did not load",
+            StartFailure::Initialize => "the module's start function failed",
+            StartFailure::VmStart => "the plugin failed to start (on_vm_start)",
+            StartFailure::Configure => "the plugin failed to configure (on_configure)",
+        };
+        write!(f, "{what}: {}", self.message)?;
+        if !self.logs.is_empty() {
+            write!(f, "\n{}", format_logs(&self.logs))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("failure", &self.failure())
+            .finish_non_exhaustive()
+    }
+}
+
+fn format_logs(logs: &[LogEntry]) -> String {
+    if logs.is_empty() {
+        return "the plugin logged nothing".to_string();
+    }
+    let mut out = String::from("the plugin logged:\n");
+    for l in logs {
+        out.push_str(&format!(
+            "  [{:?}] (context {}) {}\n",
+            l.level, l.context_id, l.message
+        ));
+    }
+    out
+}

@@ -1,0 +1,198 @@
+//! One HTTP stream through a plugin, driven step by step like Envoy's filter manager drives it.
+
+use super::Plugin;
+use super::message::Message;
+use crate::envoy::{Action, Dir, Headers, HttpCall, LocalReply, Value, path_key};
+
+/// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
+pub struct HttpStream<'p> {
+    plugin: &'p Plugin,
+    id: u32,
+}
+
+impl<'p> HttpStream<'p> {
+    pub(crate) fn new(plugin: &'p Plugin, id: u32) -> HttpStream<'p> {
+        HttpStream { plugin, id }
+    }
+
+    /// The stream's context id (root is 1, streams count up from 2).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Request headers from the client (`proxy_on_request_headers`). Names are lower-cased; missing
+    /// pseudo-headers get Envoy-like defaults (`:method GET`, `:scheme http`, `:path /`, `:authority localhost`).
+    pub fn send_request_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Action {
+        let mut map = Headers::new();
+        for (name, default) in [
+            (":authority", "localhost"),
+            (":path", "/"),
+            (":method", "GET"),
+            (":scheme", "http"),
+        ] {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                map.add(name, default);
+            }
+        }
+        let mut given: Headers = headers.into();
+        pseudo_first(&mut map, &mut given);
+        self.plugin
+            .vm()
+            .headers(self.id, Dir::Request, map, end_of_stream)
+    }
+
+    /// A request body chunk (`proxy_on_request_body`).
+    pub fn send_request_body(&mut self, body: impl AsRef<[u8]>, end_of_stream: bool) -> Action {
+        self.plugin
+            .vm()
+            .body(self.id, Dir::Request, body.as_ref(), end_of_stream)
+    }
+
+    /// Request trailers (`proxy_on_request_trailers`); they end the request.
+    pub fn send_request_trailers(&mut self, trailers: &[(&str, &str)]) -> Action {
+        self.plugin
+            .vm()
+            .trailers(self.id, Dir::Request, trailers.into())
+    }
+
+    /// Response headers from the upstream (`proxy_on_response_headers`); `:status` defaults to 200. Ignored
+    /// (returns `Pause`) once the stream ended with a local reply or a reset.
+    pub fn send_response_headers(
+        &mut self,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Action {
+        let mut map = Headers::new();
+        if !headers.iter().any(|(n, _)| *n == ":status") {
+            map.add(":status", "200");
+        }
+        let mut given: Headers = headers.into();
+        pseudo_first(&mut map, &mut given);
+        self.plugin
+            .vm()
+            .headers(self.id, Dir::Response, map, end_of_stream)
+    }
+
+    /// A response body chunk (`proxy_on_response_body`).
+    pub fn send_response_body(&mut self, body: impl AsRef<[u8]>, end_of_stream: bool) -> Action {
+        self.plugin
+            .vm()
+            .body(self.id, Dir::Response, body.as_ref(), end_of_stream)
+    }
+
+    /// Response trailers (`proxy_on_response_trailers`).
+    pub fn send_response_trailers(&mut self, trailers: &[(&str, &str)]) -> Action {
+        self.plugin
+            .vm()
+            .trailers(self.id, Dir::Response, trailers.into())
+    }
+
+    /// The request as the upstream would receive it: what passed the filter so far.
+    pub fn upstream_request(&self) -> Message {
+        let vm = self.plugin.vm();
+        let stream = vm.stream(self.id);
+        let f = &stream.request.forwarded;
+        let mut message = Message::new(
+            "request the upstream would see",
+            f.headers.clone(),
+            f.body.clone(),
+            f.trailers.clone(),
+            f.end_stream,
+        );
+        message.reset = stream.reset.clone();
+        message
+    }
+
+    /// The response as the client would receive it (a local reply included).
+    pub fn client_response(&self) -> Message {
+        let vm = self.plugin.vm();
+        let stream = vm.stream(self.id);
+        let f = &stream.response.forwarded;
+        let mut message = Message::new(
+            "response the client would see",
+            f.headers.clone(),
+            f.body.clone(),
+            f.trailers.clone(),
+            f.end_stream,
+        );
+        message.local_reply = stream.local_reply.clone();
+        message.reset = stream.reset.clone();
+        message
+    }
+
+    /// The local reply sent on this stream (by the plugin, or Envoy's 503 after a failure), if any.
+    pub fn local_reply(&self) -> Option<LocalReply> {
+        self.plugin.vm().stream(self.id).local_reply.clone()
+    }
+
+    /// Whether the stream was reset, and why (`wasm_close_stream`, …).
+    pub fn reset(&self) -> Option<String> {
+        self.plugin.vm().stream(self.id).reset.clone()
+    }
+
+    /// Pending HTTP callouts this stream's context dispatched.
+    pub fn http_calls(&self) -> Vec<HttpCall> {
+        self.plugin
+            .http_calls()
+            .into_iter()
+            .filter(|c| c.context_id == self.id)
+            .collect()
+    }
+
+    /// The one pending HTTP callout of this stream; panics, listing them, if there is not exactly one.
+    #[track_caller]
+    pub fn http_call(&self) -> HttpCall {
+        let calls = self.http_calls();
+        match <[HttpCall; 1]>::try_from(calls) {
+            Ok([call]) => call,
+            Err(calls) => panic!(
+                "expected exactly one pending HTTP callout from stream {}, found {calls:#?}",
+                self.id
+            ),
+        }
+    }
+
+    /// Overrides (or adds) a property for this stream only.
+    pub fn set_property(&mut self, path: &[&str], value: impl Into<Value>) {
+        let mut vm = self.plugin.vm();
+        let id = self.id;
+        if let Some(stream) = vm.state_mut().streams.get_mut(&id) {
+            stream.properties.insert(path_key(path), value.into().0);
+        }
+    }
+
+    /// A property value the plugin stored with `set_property` on this stream.
+    pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.plugin
+            .vm()
+            .stream(self.id)
+            .filter_state
+            .get(&path_key(path))
+            .cloned()
+    }
+
+    /// Ends the stream like Envoy: `on_log → on_done → on_delete` (creating the context first if the request
+    /// never reached the plugin). Further sends are ignored.
+    pub fn finish(&mut self) {
+        self.plugin.vm().finish(self.id);
+    }
+}
+
+/// Pseudo-headers first (as Envoy's header maps keep them), then the rest in the order given.
+fn pseudo_first(defaults: &mut Headers, given: &mut Headers) {
+    let mut all = Headers::new();
+    for (name, value) in given.pairs().filter(|(n, _)| n.starts_with(b":")) {
+        all.add(name, value);
+    }
+    for (name, value) in defaults.pairs() {
+        all.add(name, value);
+    }
+    for (name, value) in given.pairs().filter(|(n, _)| !n.starts_with(b":")) {
+        all.add(name, value);
+    }
+    *defaults = all;
+}

@@ -4,11 +4,12 @@
 //! How a configuration is told apart (after trimming surrounding whitespace):
 //! - starts with `{`: the JSON object format (Maistra 2.1+ map, plus the per-header options of this filter);
 //! - empty, `null` or `{}`: rejected, there is nothing to add;
-//! - starts with `[` or `"`: rejected, JSON that is not an object;
+//! - starts with `[` or `"`: rejected, JSON that is not an object (a string in quotes is not the 2.0 format);
 //! - anything else: the Maistra 2.0 string, sent as `custom-header: <string>` on every response.
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
-use serde_json::Value;
+mod json;
+
+use json::Json;
 use std::fmt;
 
 /// What the filter adds, in the order the configuration lists it.
@@ -60,16 +61,9 @@ impl Config {
                 "null"
             }));
         }
-        if text.starts_with('{') {
+        if text.starts_with(['{', '[', '"']) {
             // Untrimmed, so the line and column serde_json reports match the user's text.
             return parse_object(untrimmed);
-        }
-        if text.starts_with(['[', '"']) {
-            return Err(ConfigError(format!(
-                "configuration is JSON but not an object (it starts with `{}`): write an object such as {}",
-                &text[..1],
-                EXAMPLE
-            )));
         }
         let value = check_value(text).map_err(|problem| {
             ConfigError(format!(
@@ -136,103 +130,95 @@ fn nothing_to_add(what: &str) -> ConfigError {
 }
 
 fn parse_object(text: &str) -> Result<Config, ConfigError> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let config = ObjectSeed
-        .deserialize(&mut deserializer)
-        .and_then(|config| deserializer.end().map(|()| config))
-        .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
-    if config.request.is_empty() && config.response.is_empty() {
+    let members = match json::parse(text) {
+        Ok(Json::Object(members)) => members,
+        Ok(other) => {
+            return Err(ConfigError(format!(
+                "configuration must be a JSON object, not {}: write an object such as {EXAMPLE}",
+                other.kind()
+            )));
+        }
+        Err(e) => return Err(ConfigError(format!("configuration is not valid JSON: {e}"))),
+    };
+    if members.is_empty() {
         return Err(nothing_to_add("an empty object"));
+    }
+    let mut config = Config::default();
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in members {
+        let (header, on) = header(&name, value).map_err(ConfigError)?;
+        if seen.contains(&header.name) {
+            return Err(ConfigError(format!(
+                "header \"{name}\" is listed twice (names are case-insensitive); use \"on\": \"both\" to add it to \
+                 requests and responses"
+            )));
+        }
+        seen.push(header.name.clone());
+        match on {
+            On::Response => config.response.push(header),
+            On::Request => config.request.push(header),
+            On::Both => {
+                config.request.push(header.clone());
+                config.response.push(header);
+            }
+        }
     }
     Ok(config)
 }
 
-/// Reads the top-level object key by key, so the headers keep the configuration's order (`serde_json::Map`
-/// would sort them) and every error carries the position serde_json adds.
-struct ObjectSeed;
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed {
-    type Value = Config;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Config, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ObjectSeed {
-    type Value = Config;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object mapping header names to values")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Config, A::Error> {
-        let mut config = Config::default();
-        let mut seen: Vec<String> = Vec::new();
-        while let Some(name) = map.next_key::<String>()? {
-            let value: Value = map.next_value()?;
-            let (header, on) = header(&name, value).map_err(de::Error::custom)?;
-            if seen.contains(&header.name) {
-                return Err(de::Error::custom(format!(
-                    "header \"{name}\" is listed twice (names are case-insensitive); use \"on\": \"both\" to add \
-                     it to requests and responses"
-                )));
-            }
-            seen.push(header.name.clone());
-            match on {
-                On::Response => config.response.push(header),
-                On::Request => config.request.push(header),
-                On::Both => {
-                    config.request.push(header.clone());
-                    config.response.push(header);
-                }
-            }
-        }
-        Ok(config)
-    }
-}
-
-/// One entry of the object: `"name": "value"` (the Maistra 2.1 form) or
+/// One member of the object: `"name": "value"` (the Maistra 2.1 form) or
 /// `"name": {"value": "...", "mode": "append"|"replace", "on": "response"|"request"|"both"}`.
-fn header(name: &str, value: Value) -> Result<(Header, On), String> {
+fn header(name: &str, value: Json) -> Result<(Header, On), String> {
     let at = |problem: String| format!("header \"{name}\": {problem}");
     let lowercase = check_name(name).map_err(at)?;
     let (value, mode, on) = match value {
-        Value::String(value) => (value, Mode::Append, On::Response),
-        Value::Object(options) => {
-            if let Some(unknown) = options
-                .keys()
-                .find(|k| !["value", "mode", "on"].contains(&k.as_str()))
-            {
-                return Err(at(format!(
-                    "unknown option \"{unknown}\" (the options are \"value\", \"mode\" and \"on\")"
-                )));
-            }
-            let value = match options.get("value") {
-                Some(Value::String(value)) => value.clone(),
-                Some(other) => {
-                    return Err(at(format!(
-                        "\"value\" must be a string, not {}",
-                        kind(other)
-                    )));
+        Json::String(value) => (value, Mode::Append, On::Response),
+        Json::Object(options) => {
+            let (mut value, mut mode, mut on) = (None, Mode::Append, On::Response);
+            let mut given: Vec<&str> = Vec::new();
+            for (option, setting) in &options {
+                if given.contains(&option.as_str()) {
+                    return Err(at(format!("option \"{option}\" is given twice")));
                 }
-                None => return Err(at("\"value\" is missing".to_owned())),
-            };
-            let mode = match option(&options, "mode", &["append", "replace"]).map_err(at)? {
-                Some("replace") => Mode::Replace,
-                _ => Mode::Append,
-            };
-            let on = match option(&options, "on", &["response", "request", "both"]).map_err(at)? {
-                Some("request") => On::Request,
-                Some("both") => On::Both,
-                _ => On::Response,
-            };
+                match option.as_str() {
+                    "value" => match setting {
+                        Json::String(s) => value = Some(s.clone()),
+                        other => {
+                            return Err(at(format!(
+                                "\"value\" must be a string, not {}",
+                                other.kind()
+                            )));
+                        }
+                    },
+                    "mode" => {
+                        mode = match choice(option, setting, &["append", "replace"]).map_err(at)? {
+                            "replace" => Mode::Replace,
+                            _ => Mode::Append,
+                        }
+                    }
+                    "on" => {
+                        on = match choice(option, setting, &["response", "request", "both"])
+                            .map_err(at)?
+                        {
+                            "request" => On::Request,
+                            "both" => On::Both,
+                            _ => On::Response,
+                        }
+                    }
+                    unknown => {
+                        return Err(at(format!(
+                            "unknown option \"{unknown}\" (the options are \"value\", \"mode\" and \"on\")"
+                        )));
+                    }
+                }
+                given.push(option);
+            }
+            let value = value.ok_or_else(|| at("\"value\" is missing".to_owned()))?;
             (value, mode, on)
         }
-        other => {
+        Json::Other(kind) => {
             return Err(at(format!(
-                "expected a string or an object like {{\"value\": \"...\", \"mode\": \"replace\"}}, not {}",
-                kind(&other)
+                "expected a string or an object like {{\"value\": \"...\", \"mode\": \"replace\"}}, not {kind}"
             )));
         }
     };
@@ -247,12 +233,8 @@ fn header(name: &str, value: Value) -> Result<(Header, On), String> {
     ))
 }
 
-/// An optional string option that must be one of `allowed`.
-fn option<'a>(
-    options: &'a serde_json::Map<String, Value>,
-    key: &str,
-    allowed: &[&str],
-) -> Result<Option<&'a str>, String> {
+/// A string option that must be one of `allowed`.
+fn choice<'a>(option: &str, setting: &'a Json, allowed: &[&str]) -> Result<&'a str, String> {
     let expected = || {
         let quoted: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
         match quoted.split_last() {
@@ -261,14 +243,13 @@ fn option<'a>(
             None => String::new(),
         }
     };
-    match options.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(Some(s)),
-        Some(Value::String(s)) => Err(format!("\"{key}\" must be {}, not \"{s}\"", expected())),
-        Some(other) => Err(format!(
-            "\"{key}\" must be {}, not {}",
+    match setting {
+        Json::String(s) if allowed.contains(&s.as_str()) => Ok(s),
+        Json::String(s) => Err(format!("\"{option}\" must be {}, not \"{s}\"", expected())),
+        other => Err(format!(
+            "\"{option}\" must be {}, not {}",
             expected(),
-            kind(other)
+            other.kind()
         )),
     }
 }
@@ -317,17 +298,6 @@ fn describe(c: char) -> String {
         ' ' => "a space".to_owned(),
         c if c.is_control() => format!("the control character U+{:04X}", c as u32),
         c => format!("`{c}`"),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -134,6 +134,8 @@ fn linker() -> anyhow::Result<&'static Linker<HostState>> {
 }
 
 /// Compiles `bytes` once per process (keyed by their sha256): loading the same module again costs milliseconds.
+/// Compiled code is also kept on disk (`<target>/proxy-wasm-host/<sha256>.cwasm`), so the next test process
+/// skips Cranelift too.
 pub(crate) fn compile(bytes: &[u8]) -> anyhow::Result<Module> {
     static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Module>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -141,14 +143,47 @@ pub(crate) fn compile(bytes: &[u8]) -> anyhow::Result<Module> {
     if let Some(module) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(module.clone());
     }
-    let module = Module::new(engine(), bytes)
-        .map_err(anyhow::Error::from)
-        .context("compiling the module")?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let file = crate::testing::target_dir()
+        .join("proxy-wasm-host")
+        .join(format!("{hex}.cwasm"));
+    // SAFETY: the file is only ever written by `store_compiled` below, from `Module::serialize` of this same
+    // module, and wasmtime rejects artifacts of another engine version or configuration.
+    let module = match unsafe { Module::deserialize_file(engine(), &file) } {
+        Ok(module) => module,
+        Err(_) => {
+            let module = Module::new(engine(), bytes)
+                .map_err(anyhow::Error::from)
+                .context("compiling the module")?;
+            store_compiled(&module, &file);
+            module
+        }
+    };
     cache
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, module.clone());
     Ok(module)
+}
+
+/// Best effort: a cache that cannot be written only costs the next process a compile.
+fn store_compiled(module: &Module, file: &std::path::Path) {
+    let Ok(bytes) = module.serialize() else {
+        return;
+    };
+    let Some(dir) = file.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    // Temp file + rename: parallel test processes never read a half-written artifact.
+    let temp = dir.join(format!(
+        ".{}.{}",
+        std::process::id(),
+        file.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    if std::fs::write(&temp, bytes).is_ok() && std::fs::rename(&temp, file).is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
 }
 
 /// Detects the ABI version like cpp-host's `getAbiVersion`: the first marker export in export order.

@@ -84,6 +84,8 @@ pub(crate) struct HttpStream {
     pub(crate) reset: Option<String>,
     /// Envoy's `failure_local_reply_sent_`: the 503 of a failed VM skips this filter's encoder callbacks.
     pub(crate) failure_reply_sent: bool,
+    /// A local reply took the place of the upstream response: a response from upstream is ignored.
+    pub(crate) upstream_response_cut: bool,
     pub(crate) in_log: bool,
     pub(crate) finished: bool,
     pub(crate) deleted: bool,
@@ -172,6 +174,7 @@ impl HttpStream {
             local_reply: None,
             reset: None,
             failure_reply_sent: false,
+            upstream_response_cut: false,
             in_log: false,
             finished: false,
             deleted: false,
@@ -367,7 +370,10 @@ impl Vm {
         end_stream: bool,
     ) -> Action {
         let stream = self.stream_mut(id);
-        if stream.finished || stream.side(dir).aborted {
+        if stream.finished
+            || stream.side(dir).aborted
+            || dir == Dir::Response && stream.upstream_response_cut
+        {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
@@ -404,7 +410,10 @@ impl Vm {
     /// A body chunk arrives (`decodeData` / `encodeData`).
     pub(crate) fn body(&mut self, id: u32, dir: Dir, chunk: &[u8], end_stream: bool) -> Action {
         let stream = self.stream_mut(id);
-        if stream.finished || stream.side(dir).aborted {
+        if stream.finished
+            || stream.side(dir).aborted
+            || dir == Dir::Response && stream.upstream_response_cut
+        {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
@@ -426,7 +435,10 @@ impl Vm {
     /// Trailers arrive (`decodeTrailers` / `encodeTrailers`).
     pub(crate) fn trailers(&mut self, id: u32, dir: Dir, trailers: Headers) -> Action {
         let stream = self.stream_mut(id);
-        if stream.finished || stream.side(dir).aborted {
+        if stream.finished
+            || stream.side(dir).aborted
+            || dir == Dir::Response && stream.upstream_response_cut
+        {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
@@ -545,9 +557,11 @@ impl Vm {
         if !end_stream {
             self.body(id, Dir::Response, &composed.body, true);
         }
+        self.stream_mut(id).upstream_response_cut = true;
     }
 
     fn direct_reply(&mut self, id: u32, composed: local_reply::Composed) {
+        self.stream_mut(id).upstream_response_cut = true;
         let response = &mut self.stream_mut(id).response;
         *response = Side::new();
         response.forwarded = Forwarded {

@@ -140,3 +140,28 @@ fn fail_open_lets_requests_bypass_a_failed_plugin() {
         .assert_header(":path", "/loop")
         .assert_no_header("x-wat");
 }
+
+#[test]
+fn a_guest_growing_memory_without_bound_hits_the_limit_and_fails() {
+    let module = r#"
+    (module
+      (memory (export "memory") 1)
+      (func (export "malloc") (param i32) (result i32) (i32.const 0))
+      (func (export "proxy_abi_version_0_2_1"))
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (loop $more (drop (memory.grow (i32.const 16))) (br $more))
+        (i32.const 0))
+    )"#;
+    let plugin = Plugin::from_bytes(wat::parse_str(module).unwrap())
+        .memory_limit(4 << 20)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Pause);
+    let failure = plugin.failure().expect("the VM failed");
+    assert!(
+        failure.contains("proxy_on_request_headers trapped") && failure.contains("growing memory"),
+        "{failure}"
+    );
+    stream.client_response().assert_status(503);
+}

@@ -435,7 +435,7 @@ impl Vm {
                 "{name} exceeded the {:?} deadline for one guest call (stuck in a loop?) and was stopped",
                 self.state().settings.call_deadline
             ),
-            _ => format!("{name} trapped: {:?}", anyhow::Error::from(error)),
+            _ => format!("{name} trapped: {error:?}"),
         };
         if let Some(last) = self
             .state()

@@ -42,17 +42,28 @@ impl flags::Build {
     }
 }
 
-/// Compiles `extensions` and the `others` packages (e.g. test guests, which are built but not
-/// checked) in one cargo invocation, then checks and installs each extension's module.
+/// Compiles `extensions`, checks and installs each module; then compiles the `others` packages
+/// (e.g. the host's test guests), which are built but not checked.
+///
+/// Two cargo invocations, not one: cargo unifies the features of dependencies across the packages
+/// it builds together, so a module built next to other cdylibs could differ from the one
+/// `cargo xtask build` makes. Shared dependencies are still compiled once (same flags).
 pub(crate) fn build(extensions: &[Extension], others: &[String]) -> anyhow::Result<Vec<Built>> {
-    let mut packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
-    for other in others {
-        if !packages.contains(&other.as_str()) {
-            packages.push(other);
-        }
-    }
+    let packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
     cargo_build_wasm(&packages)?;
-    extensions.iter().map(install).collect()
+    let built = extensions
+        .iter()
+        .map(install)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let others: Vec<&str> = others
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !packages.contains(p))
+        .collect();
+    if !others.is_empty() {
+        cargo_build_wasm(&others)?;
+    }
+    Ok(built)
 }
 
 /// Runs `cargo build --release --target wasm32-unknown-unknown` for `packages` with the flags

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the one command that runs every test of the workspace. Tests load wasm
 //! modules, so first every cdylib of the workspace is built for wasm32-unknown-unknown (release)
-//! in one cargo invocation with `build`'s flags: extensions are checked and installed as their
-//! `plugin.wasm`, other cdylibs (host guest modules) are only built.
+//! with `build`'s flags: extensions exactly as `cargo xtask build` builds them (checked, installed
+//! as their `plugin.wasm`), then the other cdylibs (host guest modules), which are only built.
 
 use anyhow::bail;
 

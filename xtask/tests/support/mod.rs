@@ -1,0 +1,181 @@
+//! Helpers shared by the black-box tests of `cargo xtask`.
+
+#![allow(dead_code)] // Each test file uses its own subset.
+
+use std::{
+    env,
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs the xtask binary under test with `args` (from a directory outside the workspace, to show
+/// paths resolve from the root) and returns its output, whether it succeeded or not.
+pub fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(env::temp_dir())
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("cannot run the xtask binary")
+}
+
+/// Like `xtask`, but fails the test with the output unless the command succeeded; returns stdout.
+pub fn xtask_ok(args: &[&str]) -> String {
+    let out = xtask(args);
+    assert!(
+        out.status.success(),
+        "`cargo xtask {}` failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Everything that packages header-append holds this: it writes target/extensions/header-append.
+pub fn packaging_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `target/extensions/header-append`.
+pub fn out_dir() -> PathBuf {
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    target.join("extensions").join("header-append")
+}
+
+/// The digest `package` printed for header-append.
+pub fn printed_digest(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("header-append: ")
+                .and_then(|rest| rest.split(" image ").nth(1))
+        })
+        .unwrap_or_else(|| panic!("no digest line in:\n{stdout}"))
+        .trim()
+        .to_owned()
+}
+
+/// The path of `tool`, or `None` after saying loudly that the test is skipped and which Debian
+/// package provides it. Under `CI=true` a missing tool fails the test instead.
+pub fn tool(tool: &str, debian_package: &str) -> Option<PathBuf> {
+    let found = env::var_os("PATH").and_then(|paths| {
+        env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let message = format!("`{tool}` is not installed: `apt-get install {debian_package}`");
+        if env::var("CI").as_deref() == Ok("true") {
+            panic!("{message} (required when CI=true)");
+        }
+        eprintln!("\n*** SKIPPED: {message} ***\n");
+    }
+    found
+}
+
+/// Runs `cmd`, failing the test with its output unless it succeeds; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A fresh, empty directory for one test.
+pub fn tmp_dir(name: &str) -> PathBuf {
+    let dir = env::temp_dir().join(format!("xtask-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `"Digest"` of `skopeo inspect` output.
+pub fn inspected_digest(json: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(json).unwrap();
+    value["Digest"].as_str().unwrap().to_owned()
+}
+
+/// A Debian `docker-registry` on 127.0.0.1, storing into a temporary directory; stopped on drop.
+pub struct Registry {
+    pub address: String,
+    child: Child,
+}
+
+impl Registry {
+    pub fn start(binary: &Path, dir: &Path) -> Registry {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+                dir.join("storage").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start docker-registry");
+        let registry = Registry { address, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !registry.answers() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not answer on {}",
+                registry.address
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        registry
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(&self.address) else {
+            return false;
+        };
+        let request = format!("GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.address);
+        let mut response = String::new();
+        stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_to_string(&mut response).is_ok()
+            && response.starts_with("HTTP/1.")
+            && response.contains(" 200 ")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -135,6 +135,32 @@ fn a_registry_serves_the_image_under_the_same_digest() {
     let inspected =
         run(Command::new(&skopeo).args(["inspect", "--tls-verify=false", &destination]));
     assert_eq!(inspected_digest(&inspected), digest);
+
+    let artifact = printed_digest(&xtask_ok(&[
+        "package",
+        "-p",
+        "header-append",
+        "--format",
+        "artifact",
+    ]));
+    let destination = format!("docker://{}/mesh/header-append:artifact", registry.address);
+    run(Command::new(&skopeo).args(["copy", "--dest-tls-verify=false", &source, &destination]));
+    let raw =
+        run(Command::new(&skopeo).args(["inspect", "--raw", "--tls-verify=false", &destination]));
+    assert!(
+        raw.contains("application/vnd.module.wasm.content.layer.v1+wasm"),
+        "{raw}"
+    );
+    fs::write(dir.join("served.json"), &raw).unwrap();
+    let served = run(Command::new(&skopeo)
+        .arg("manifest-digest")
+        .arg(dir.join("served.json")));
+    assert_eq!(
+        served.trim(),
+        artifact,
+        "the registry serves the artifact manifest unchanged"
+    );
+    package();
     drop(registry);
     fs::remove_dir_all(&dir).unwrap();
 }

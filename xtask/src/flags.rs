@@ -46,9 +46,10 @@ xflags::xflags! {
         cmd deploy {
             /// Only this extension (default: the only extension, else required).
             optional -p, --package name: String
-            /// Image reference REGISTRY/REPO[:TAG] (as pushed).
-            required --image reference: String
-            /// Target mesh: ossm-2.0 | ossm-2.1 | ossm-2.2 | istio | envoy (`--for` is accepted too).
+            /// Image reference REGISTRY/REPO[:TAG] (as pushed; tag defaults to the version). Not for envoy.
+            optional --image reference: String
+            /// Target: ossm-2.0 (SME v1alpha1) | ossm-2.1 | ossm-2.2 (SME v1) | istio, ossm-2.3+ (WasmPlugin)
+            /// | envoy (HTTP filter loading the local module). Spelled `--for` on the command line.
             required --mesh target: String
             /// Workload selector label key=value (repeatable).
             repeated --selector label: String

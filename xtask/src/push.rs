@@ -1,7 +1,121 @@
-use crate::flags;
+//! `cargo xtask push`: send the image `cargo xtask package` wrote to a registry over the OCI
+//! distribution API, with no container engine.
+//!
+//! Blobs go first and the manifest last, so a push that fails half-way never leaves the tag
+//! pointing at missing blobs. Blobs the registry already holds are not sent again. The manifest
+//! is sent as the exact bytes of the layout, so the registry's digest is the one `package` printed.
+
+pub(crate) mod layout;
+pub(crate) mod reference;
+
+mod auth;
+mod registry;
+
+use std::io::Read as _;
+
+use anyhow::{Context, bail};
+
+use crate::{build::human_size, flags, workspace};
+use layout::Image;
+use reference::Reference;
+use registry::{Client, Options};
 
 impl flags::Push {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        anyhow::bail!("`cargo xtask push` is not implemented yet")
+        let extension = workspace::single_extension(self.package.as_deref())?;
+        let reference = Reference::parse(&self.image, &extension.version)?;
+        if let Some(digest) = &reference.digest {
+            bail!(
+                "--image {}: push sets a tag, so leave out `@{digest}` (the digest is printed after the push)",
+                self.image
+            );
+        }
+        let image = Image::open(&extension.layout_dir())?;
+        let lookup = match (&self.username, self.password_stdin) {
+            (Some(user), true) => {
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut password)
+                    .context("cannot read the password from standard input")?;
+                if password.trim().is_empty() {
+                    bail!("--password-stdin: standard input held no password");
+                }
+                auth::Lookup {
+                    credentials: Some(auth::from_flags(user, &password)),
+                    searched: vec!["--username".into()],
+                }
+            }
+            (Some(_), false) => bail!(
+                "--username needs --password-stdin: pipe the password in, e.g. `echo \"$TOKEN\" | cargo xtask push … --username me --password-stdin`"
+            ),
+            (None, true) => bail!("--password-stdin needs --username"),
+            (None, false) => auth::find(&reference.registry, &reference.repository)?,
+        };
+        let options = Options {
+            insecure: self.insecure,
+            ca_certs: self.ca_cert.as_slice(),
+        };
+        let client = Client::connect(&reference, &options, lookup)?;
+
+        let verb = if self.dry_run {
+            "dry run: would push"
+        } else {
+            "pushing"
+        };
+        eprintln!(
+            "{verb} {} {} ({}) to {} over {}",
+            extension.name,
+            extension.version,
+            image.digest,
+            reference.tagged(),
+            client.base()
+        );
+        let existing = client.tag_digest(&reference.tag)?;
+        match &existing {
+            Some(digest) if digest == &image.digest => {
+                eprintln!("  tag {} already points to this image", reference.tag)
+            }
+            Some(digest) if self.no_overwrite => bail!(
+                "{} already points to {digest}, not to this image ({}); --no-overwrite refuses to move it: \
+                 push under another tag, or drop --no-overwrite to replace it",
+                reference.tagged(),
+                image.digest
+            ),
+            Some(digest) => eprintln!(
+                "  tag {} now points to {digest}; it will be moved",
+                reference.tag
+            ),
+            None => {}
+        }
+        for blob in &image.blobs {
+            let what = format!("{:<6} {} {}", blob.role, blob.digest, human_size(blob.size));
+            if client.has_blob(&blob.digest)? {
+                eprintln!("  {what}: already in the registry, skipped");
+            } else if self.dry_run {
+                eprintln!("  {what}: would upload");
+            } else {
+                let bytes = blob.read_verified()?;
+                client.upload_blob(blob, &bytes)?;
+                eprintln!("  {what}: uploaded");
+            }
+        }
+        let pinned = format!("{}@{}", reference.tagged(), image.digest);
+        if self.dry_run {
+            eprintln!("  manifest {}: would tag {}", image.digest, reference.tag);
+            println!("dry run, nothing uploaded: would push {pinned}");
+            return Ok(());
+        }
+        let stored = client.put_manifest(&reference.tag, &image.media_type, &image.manifest)?;
+        if stored != image.digest {
+            bail!(
+                "{} stored the manifest as {stored}, not {} as sent; the registry rewrote it, \
+                 so WasmPlugin `sha256` pins will not match",
+                reference.registry,
+                image.digest
+            );
+        }
+        eprintln!("  manifest {}: tagged {}", image.digest, reference.tag);
+        println!("{pinned}");
+        Ok(())
     }
 }

@@ -1,0 +1,346 @@
+//! Registry credentials, found where podman, skopeo and docker keep them.
+//!
+//! Search order (that of containers/image `pkg/docker/config`): `REGISTRY_AUTH_FILE` alone when it
+//! is set; otherwise `$XDG_RUNTIME_DIR/containers/auth.json`, `$XDG_CONFIG_HOME/containers/auth.json`
+//! (`~/.config/…`), then `$DOCKER_CONFIG/config.json` (`~/.docker/config.json`). In each file a
+//! `credHelpers` entry for the registry wins, then `auths` (most specific repository key first),
+//! then the file's `credsStore` helper.
+
+use std::{
+    collections::BTreeMap,
+    env, fs,
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// A user name and secret, and where they came from (for messages; never the secret).
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    pub(crate) username: String,
+    pub(crate) secret: String,
+    /// E.g. `auths["quay.io"] in /home/me/.docker/config.json`.
+    pub(crate) source: String,
+}
+
+/// The outcome of a credential search.
+pub(crate) struct Lookup {
+    pub(crate) credentials: Option<Credentials>,
+    /// Every place looked at, in order, for the "no credentials" message.
+    pub(crate) searched: Vec<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "user `{}` from {}", self.username, self.source)
+    }
+}
+
+/// Credentials given on the command line: `--username` with the password on standard input.
+pub(crate) fn from_flags(username: &str, password: &str) -> Credentials {
+    Credentials {
+        username: username.to_owned(),
+        secret: password.trim_end_matches(['\n', '\r']).to_owned(),
+        source: "--username/--password-stdin".to_owned(),
+    }
+}
+
+/// Searches the auth files for `registry` (as written in the reference) and `repository`.
+pub(crate) fn find(registry: &str, repository: &str) -> anyhow::Result<Lookup> {
+    let mut searched = Vec::new();
+    for path in auth_files() {
+        searched.push(path.display().to_string());
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let file: AuthFile = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a valid auth file (JSON with `auths`)",
+                path.display()
+            )
+        })?;
+        if let Some(found) = file.lookup(registry, repository, &path.display().to_string())? {
+            return Ok(Lookup {
+                credentials: Some(found),
+                searched,
+            });
+        }
+    }
+    Ok(Lookup {
+        credentials: None,
+        searched,
+    })
+}
+
+/// The auth files to search, in order.
+fn auth_files() -> Vec<PathBuf> {
+    if let Some(file) = env::var_os("REGISTRY_AUTH_FILE").filter(|v| !v.is_empty()) {
+        return vec![PathBuf::from(file)];
+    }
+    let home = env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let mut files = Vec::new();
+    if let Some(runtime) = env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        files.push(PathBuf::from(runtime).join("containers/auth.json"));
+    }
+    let config_home = env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".config"));
+    files.push(config_home.join("containers/auth.json"));
+    match env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        Some(dir) => files.push(PathBuf::from(dir).join("config.json")),
+        None => files.push(home.join(".docker/config.json")),
+    }
+    files
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AuthFile {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(default)]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(default)]
+    creds_store: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HelperReply {
+    username: String,
+    secret: String,
+}
+
+impl AuthFile {
+    fn lookup(
+        &self,
+        registry: &str,
+        repository: &str,
+        file: &str,
+    ) -> anyhow::Result<Option<Credentials>> {
+        let helper_key = helper_server(registry);
+        if let Some(helper) = self
+            .cred_helpers
+            .get(registry)
+            .or_else(|| self.cred_helpers.get(&helper_key))
+        {
+            return run_helper(helper, &helper_key, file);
+        }
+        for key in candidate_keys(registry, repository) {
+            if let Some(entry) = self.auths.get(&key) {
+                return entry
+                    .credentials(&format!("auths[\"{key}\"] in {file}"))
+                    .map(Some);
+            }
+        }
+        // Legacy spellings: `https://quay.io`, `https://index.docker.io/v1/`…
+        for (key, entry) in &self.auths {
+            if normalize_key(key) == registry
+                || (registry == "docker.io" && normalize_key(key) == "index.docker.io")
+            {
+                return entry
+                    .credentials(&format!("auths[\"{key}\"] in {file}"))
+                    .map(Some);
+            }
+        }
+        match &self.creds_store {
+            Some(helper) if !helper.is_empty() => run_helper(helper, &helper_key, file),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl AuthEntry {
+    fn credentials(&self, source: &str) -> anyhow::Result<Credentials> {
+        if let Some(auth) = self.auth.as_deref().filter(|a| !a.is_empty()) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .with_context(|| format!("{source}: `auth` is not base64 of `user:password`"))?;
+            let Some((username, secret)) = decoded.split_once(':') else {
+                bail!("{source}: `auth` decodes to no `user:password` pair");
+            };
+            return Ok(Credentials {
+                username: username.to_owned(),
+                secret: secret.to_owned(),
+                source: source.to_owned(),
+            });
+        }
+        if let (Some(username), Some(password)) = (&self.username, &self.password) {
+            return Ok(Credentials {
+                username: username.clone(),
+                secret: password.clone(),
+                source: source.to_owned(),
+            });
+        }
+        if self.identitytoken.is_some() {
+            bail!(
+                "{source} holds an OAuth identity token, which push does not support; \
+                 log in with a user name and password or token (`podman login`) or pass --username/--password-stdin"
+            );
+        }
+        bail!("{source} holds no `auth` value; log in again (`podman login`)")
+    }
+}
+
+/// Keys an `auths` map may use for this repository, most specific first.
+fn candidate_keys(registry: &str, repository: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut path = format!("{registry}/{repository}");
+    loop {
+        keys.push(path.clone());
+        match path.rsplit_once('/') {
+            Some((parent, _)) => path = parent.to_owned(),
+            None => break,
+        }
+    }
+    keys
+}
+
+/// `https://quay.io/v1/` → `quay.io`.
+fn normalize_key(key: &str) -> &str {
+    let key = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    key.split('/').next().unwrap_or(key)
+}
+
+/// What a credential helper is asked for: Docker Hub keeps its historic index URL.
+fn helper_server(registry: &str) -> String {
+    if registry == "docker.io" {
+        "https://index.docker.io/v1/".to_owned()
+    } else {
+        registry.to_owned()
+    }
+}
+
+/// Runs `docker-credential-<helper> get` with the server on standard input.
+fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<Credentials>> {
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| {
+            format!("{file} names the credential helper `{helper}`, but `{program}` cannot be run")
+        })?;
+    child
+        .stdin
+        .take()
+        .context("helper stdin")?
+        .write_all(server.as_bytes())?;
+    let output = child
+        .wait_with_output()
+        .with_context(|| format!("`{program} get` failed"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        if stdout.contains("credentials not found") {
+            return Ok(None);
+        }
+        bail!(
+            "`{program} get` for {server} failed ({}): {}{}",
+            output.status,
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let reply: HelperReply = serde_json::from_str(&stdout).with_context(|| {
+        format!("`{program} get` did not print {{\"Username\", \"Secret\"}} JSON")
+    })?;
+    if reply.username == "<token>" {
+        bail!(
+            "`{program}` returned an identity token for {server}, which push does not support; use --username/--password-stdin"
+        );
+    }
+    Ok(Some(Credentials {
+        username: reply.username,
+        secret: reply.secret,
+        source: format!("credential helper `{program}` (from {file})"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(json: &str) -> AuthFile {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_most_specific_auths_key_wins() {
+        let f = file(
+            r#"{"auths": {"quay.io": {"auth": "dXNlcjpob3N0"},
+                          "quay.io/team": {"auth": "dXNlcjp0ZWFt"}}}"#,
+        );
+        let found = f.lookup("quay.io", "team/x", "auth.json").unwrap().unwrap();
+        assert_eq!(
+            (found.username.as_str(), found.secret.as_str()),
+            ("user", "team")
+        );
+        assert_eq!(found.source, "auths[\"quay.io/team\"] in auth.json");
+        let found = f
+            .lookup("quay.io", "other/x", "auth.json")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.secret, "host");
+        assert!(
+            f.lookup("ghcr.io", "team/x", "auth.json")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn legacy_url_keys_match_their_host() {
+        let f = file(r#"{"auths": {"https://index.docker.io/v1/": {"auth": "YTpi"}}}"#);
+        let found = f
+            .lookup("docker.io", "library/x", "config.json")
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.username.as_str(), found.secret.as_str()), ("a", "b"));
+    }
+
+    #[test]
+    fn a_broken_entry_names_the_file_and_key() {
+        let f = file(r#"{"auths": {"quay.io": {"auth": "!!!"}}}"#);
+        let err = f
+            .lookup("quay.io", "t/x", "/h/auth.json")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "auths[\"quay.io\"] in /h/auth.json: `auth` is not base64 of `user:password`"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let c = from_flags("alice", "s3cret\n");
+        assert_eq!(c.secret, "s3cret");
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Reads the OCI image layout `cargo xtask package` wrote and checks every blob against its
+//! descriptor, so nothing corrupt or truncated is ever sent to a registry.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, OciLayout};
+
+use crate::package::image::sha256_hex;
+
+/// The image manifest of a layout, as exact bytes, and the blobs it references.
+#[derive(Debug)]
+pub(crate) struct Image {
+    /// `sha256:…` of `manifest` (the digest the registry will report).
+    pub(crate) digest: String,
+    pub(crate) media_type: String,
+    /// The manifest bytes as stored: pushing anything else would change the digest.
+    pub(crate) manifest: Vec<u8>,
+    /// Config first, then layers in manifest order.
+    pub(crate) blobs: Vec<Blob>,
+}
+
+/// One content-addressed file of the layout.
+#[derive(Debug, Clone)]
+pub(crate) struct Blob {
+    /// `config` or `layer`.
+    pub(crate) role: &'static str,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
+    pub(crate) path: PathBuf,
+}
+
+impl Image {
+    /// Reads the layout at `dir`, checking `oci-layout`, `index.json` and every blob's size and digest.
+    pub(crate) fn open(dir: &Path) -> anyhow::Result<Image> {
+        let layout_file = dir.join("oci-layout");
+        if !layout_file.exists() {
+            bail!(
+                "no OCI image layout at {} (its `oci-layout` file is missing); run `cargo xtask package` first",
+                dir.display()
+            );
+        }
+        let layout = OciLayout::from_file(&layout_file)
+            .with_context(|| format!("{} is not an OCI layout file", layout_file.display()))?;
+        if !layout.image_layout_version().starts_with("1.") {
+            bail!(
+                "{}: imageLayoutVersion {} is not supported (expected 1.x); run `cargo xtask package` again",
+                layout_file.display(),
+                layout.image_layout_version()
+            );
+        }
+        let index_file = dir.join("index.json");
+        let index = ImageIndex::from_file(&index_file)
+            .with_context(|| format!("cannot read the image index {}", index_file.display()))?;
+        let descriptor = match index.manifests().as_slice() {
+            [one] => one,
+            [] => bail!(
+                "{} lists no image; run `cargo xtask package` again",
+                index_file.display()
+            ),
+            many => bail!(
+                "{} lists {} manifests ({}); push expects the single image `cargo xtask package` writes",
+                index_file.display(),
+                many.len(),
+                many.iter()
+                    .map(|d| d.digest().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let media_type = descriptor.media_type().to_string();
+        if media_type.ends_with("index.v1+json") || media_type.ends_with("list.v2+json") {
+            bail!(
+                "{}: the image is a nested index ({media_type}); Istio reads single manifests, \
+                 so push expects one image manifest",
+                index_file.display()
+            );
+        }
+        let manifest_blob = Blob::of(dir, "manifest", descriptor)?;
+        let manifest = manifest_blob.read_verified()?;
+        let parsed = ImageManifest::from_reader(manifest.as_slice()).with_context(|| {
+            format!("{} is not an image manifest", manifest_blob.path.display())
+        })?;
+        let mut blobs = vec![Blob::of(dir, "config", parsed.config())?];
+        for layer in parsed.layers() {
+            blobs.push(Blob::of(dir, "layer", layer)?);
+        }
+        for blob in &blobs {
+            blob.read_verified()?;
+        }
+        Ok(Image {
+            digest: manifest_blob.digest,
+            media_type,
+            manifest,
+            blobs,
+        })
+    }
+
+    /// The manifest digest without its `sha256:` prefix (WasmPlugin's `sha256` field).
+    pub(crate) fn digest_hex(&self) -> &str {
+        self.digest.trim_start_matches("sha256:")
+    }
+}
+
+impl Blob {
+    fn of(dir: &Path, role: &'static str, descriptor: &Descriptor) -> anyhow::Result<Blob> {
+        let digest = descriptor.digest().to_string();
+        let Some(hex) = digest.strip_prefix("sha256:") else {
+            bail!("{role} {digest}: only sha256 digests are supported");
+        };
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("{role} digest `{digest}` is malformed");
+        }
+        Ok(Blob {
+            role,
+            path: dir.join("blobs").join("sha256").join(hex),
+            size: descriptor.size(),
+            digest,
+        })
+    }
+
+    /// The blob's bytes, after checking them against the descriptor's size and digest.
+    pub(crate) fn read_verified(&self) -> anyhow::Result<Vec<u8>> {
+        let bytes = fs::read(&self.path).with_context(|| {
+            format!(
+                "the {} blob {} is missing from the layout ({}); run `cargo xtask package` again",
+                self.role,
+                self.digest,
+                self.path.display()
+            )
+        })?;
+        if bytes.len() as u64 != self.size {
+            bail!(
+                "{} holds {} bytes but its descriptor says {}; the layout is damaged: run `cargo xtask package` again",
+                self.path.display(),
+                bytes.len(),
+                self.size
+            );
+        }
+        let actual = sha256_digest(&bytes);
+        if actual != self.digest {
+            bail!(
+                "{} hashes to {actual}, not {}; the layout is damaged: run `cargo xtask package` again",
+                self.path.display(),
+                self.digest
+            );
+        }
+        Ok(bytes)
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(bytes))
+}

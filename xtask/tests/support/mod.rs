@@ -4,11 +4,11 @@
 
 use std::{
     env,
+    fs::File,
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -45,9 +45,13 @@ pub fn xtask_ok(args: &[&str]) -> String {
 }
 
 /// Everything that packages header-append holds this: it writes target/extensions/header-append.
-pub fn packaging_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// A file lock, so it also holds across test processes (cargo-nextest runs tests in parallel).
+pub fn packaging_lock() -> File {
+    let path = out_dir().with_extension("test-lock");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = File::create(&path).unwrap();
+    file.lock().unwrap();
+    file
 }
 
 /// `target/extensions/header-append`.

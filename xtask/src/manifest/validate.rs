@@ -93,17 +93,21 @@ pub(crate) fn overrides(file: &str, metadata: &Json) -> anyhow::Result<Overrides
         Json::Object(table) => table,
         _ => bail!("{file}: `[package.metadata.extension]` must be a table"),
     };
+    // Cargo hands the table over as JSON; read it in the YAML data model, like the root file.
+    let field = |key: &str| -> anyhow::Result<Option<Yaml>> {
+        Ok(table.get(key).map(serde_norway::to_value).transpose()?)
+    };
     const PREFIX: &str = "[package.metadata.extension] ";
     Ok(Overrides {
-        phase: match table.get("phase") {
-            Some(value) => Some(phase(file, &format!("{PREFIX}phase"), json_scalar(value))?),
+        phase: match field("phase")? {
+            Some(value) => Some(phase(file, &format!("{PREFIX}phase"), yaml_scalar(&value))?),
             None => None,
         },
-        priority: match table.get("priority") {
+        priority: match field("priority")? {
             Some(value) => Some(priority(
                 file,
                 &format!("{PREFIX}priority"),
-                json_scalar(value),
+                yaml_scalar(&value),
             )?),
             None => None,
         },
@@ -216,20 +220,6 @@ fn yaml_scalar(value: &Yaml) -> Scalar<'_> {
         },
         Yaml::Bool(b) => Scalar::Bool(*b),
         Yaml::Null => Scalar::Null,
-        _ => Scalar::Other,
-    }
-}
-
-fn json_scalar(value: &Json) -> Scalar<'_> {
-    match value {
-        Json::String(s) => Scalar::Str(s),
-        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Scalar::Int(i),
-            (None, Some(f)) => Scalar::Float(f),
-            _ => Scalar::Other,
-        },
-        Json::Bool(b) => Scalar::Bool(*b),
-        Json::Null => Scalar::Null,
         _ => Scalar::Other,
     }
 }

@@ -61,7 +61,7 @@ impl flags::Package {
                 workspace_relative(&ext.context_dir()).display()
             );
             println!(
-                "  with an engine: docker build -f {} -t {}:{} {}",
+                "  engine build (dual format): docker build -f {} -t {}:{} {}",
                 dockerfile.display(),
                 ext.name,
                 ext.version,

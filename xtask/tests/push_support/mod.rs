@@ -1,0 +1,337 @@
+//! What the push and deploy tests share: a packaged image copied into a per-test target
+//! directory, the xtask binary run against it, and a `docker-registry` with TLS, htpasswd and an
+//! access log when asked.
+
+#![allow(dead_code)] // Each test file uses its own subset.
+
+use std::{
+    fs,
+    io::Write,
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use sha2::{Digest, Sha256};
+
+use super::support;
+
+/// One test's copy of `target/extensions/header-append`, under its own target directory, so tests
+/// can run in parallel and damage their copy without touching anyone else's.
+pub struct Workdir {
+    pub dir: PathBuf,
+    pub target: PathBuf,
+    /// The auth file every run of xtask sees (may not exist), so the user's own logins never leak in.
+    pub auth_file: PathBuf,
+}
+
+impl Workdir {
+    /// Packages header-append once per test binary, then copies its outputs for this test.
+    pub fn new(name: &str) -> Workdir {
+        static PACKAGED: OnceLock<()> = OnceLock::new();
+        let _lock = support::packaging_lock();
+        PACKAGED.get_or_init(|| {
+            support::xtask_ok(&["package", "-p", "header-append"]);
+        });
+        let dir = support::tmp_dir(name);
+        let target = dir.join("target");
+        copy_dir(
+            &support::out_dir(),
+            &target.join("extensions").join("header-append"),
+        );
+        let auth_file = dir.join("auth.json");
+        Workdir {
+            dir,
+            target,
+            auth_file,
+        }
+    }
+
+    /// `target/extensions/header-append` of this test.
+    pub fn out_dir(&self) -> PathBuf {
+        self.target.join("extensions").join("header-append")
+    }
+
+    pub fn layout(&self) -> PathBuf {
+        self.out_dir().join("oci")
+    }
+
+    /// Runs xtask with this target directory; `stdin` is piped in.
+    pub fn xtask(&self, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("REGISTRY_AUTH_FILE", &self.auth_file)
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in envs {
+            cmd.env(key, value);
+        }
+        let mut child = cmd.spawn().expect("cannot run the xtask binary");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        Run {
+            args: args.join(" "),
+            output,
+        }
+    }
+}
+
+/// The outcome of one xtask run.
+pub struct Run {
+    args: String,
+    output: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Stdout, failing the test with both streams unless the run succeeded.
+    pub fn ok(&self) -> String {
+        assert!(
+            self.output.status.success(),
+            "`cargo xtask {}` failed:\n{}\n{}",
+            self.args,
+            self.stdout(),
+            self.stderr()
+        );
+        self.stdout()
+    }
+
+    /// Stderr, failing the test unless the run failed.
+    pub fn fails(&self) -> String {
+        assert!(
+            !self.output.status.success(),
+            "`cargo xtask {}` should have failed:\n{}\n{}",
+            self.args,
+            self.stdout(),
+            self.stderr()
+        );
+        self.stderr()
+    }
+}
+
+/// The image manifest of a layout: its digest (checked against the bytes) and the bytes.
+pub fn layout_manifest(layout: &Path) -> (String, Vec<u8>) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let bytes = fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    assert_eq!(
+        format!("sha256:{:x}", Sha256::digest(&bytes)),
+        digest,
+        "the layout is consistent"
+    );
+    (digest, bytes)
+}
+
+/// Options of a test registry.
+#[derive(Default)]
+pub struct RegistryOptions {
+    /// PEM certificate and key for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// An htpasswd file (bcrypt) for Basic authentication.
+    pub htpasswd: Option<PathBuf>,
+}
+
+/// A Debian `docker-registry` on a free 127.0.0.1 port, storing under `dir`, logging every
+/// request to `dir/registry.log`; stopped on drop.
+pub struct Registry {
+    pub address: String,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Registry {
+    pub fn start(binary: &Path, dir: &Path, options: RegistryOptions) -> Registry {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+            dir.join("storage").display()
+        );
+        if let Some((cert, key)) = &options.tls {
+            config += &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+        }
+        if let Some(htpasswd) = &options.htpasswd {
+            config += &format!(
+                "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
+        let config_path = dir.join("registry.yml");
+        fs::write(&config_path, config).unwrap();
+        let log = dir.join("registry.log");
+        // The access log ("POST /v2/… 202") goes to stdout, the rest to stderr: keep both.
+        let log_file = fs::File::create(&log).unwrap();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("cannot start docker-registry");
+        let registry = Registry {
+            address,
+            log,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&registry.address).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {}:\n{}",
+                registry.address,
+                fs::read_to_string(&registry.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// How many blob uploads the registry has been asked to start so far.
+    pub fn uploads_started(&self) -> usize {
+        fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"POST /v2/") && l.contains("/blobs/uploads/"))
+            .count()
+    }
+
+    /// How many manifests were put so far.
+    pub fn manifests_put(&self) -> usize {
+        fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/manifests/"))
+            .count()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `skopeo inspect` of a reference in a plain-HTTP or self-signed test registry: the JSON, or
+/// `Err(stderr)` when the image is not there.
+pub fn skopeo_inspect(reference: &str, raw: bool) -> Result<Vec<u8>, String> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--tls-verify=false"]);
+    if raw {
+        cmd.arg("--raw");
+    }
+    let output = cmd
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("cannot run skopeo");
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI:
+/// returns (ca.pem, server.pem, server.key).
+pub fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let path = |name: &str| dir.join(name);
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    support::run(
+        Command::new("openssl")
+            .args(["req", "-x509"])
+            .args(ec)
+            .args(["-days", "2", "-subj", "/CN=xtask test CA"])
+            .arg("-keyout")
+            .arg(path("ca.key"))
+            .arg("-out")
+            .arg(path("ca.pem")),
+    );
+    support::run(
+        Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .args(["-subj", "/CN=127.0.0.1"])
+            .arg("-keyout")
+            .arg(path("server.key"))
+            .arg("-out")
+            .arg(path("server.csr")),
+    );
+    fs::write(
+        path("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    support::run(
+        Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-set_serial", "2"])
+            .arg("-in")
+            .arg(path("server.csr"))
+            .arg("-CA")
+            .arg(path("ca.pem"))
+            .arg("-CAkey")
+            .arg(path("ca.key"))
+            .arg("-extfile")
+            .arg(path("ext.cnf"))
+            .arg("-out")
+            .arg(path("server.pem")),
+    );
+    (path("ca.pem"), path("server.pem"), path("server.key"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -140,6 +140,12 @@ fn example_config_works_as_documented() {
         .assert_header_values("cache-control", &["no-store"])
         .assert_header("x-mesh-zone", "eu-west-1")
         .assert_no_header("x-request-source");
+    // The line README.md shows under "What is logged".
+    plugin.assert_logged(
+        Level::Info,
+        "#1 header-append configured; responses: x-powered-by, cache-control (replace), x-mesh-zone; \
+         requests: x-request-source, x-mesh-zone",
+    );
 }
 
 #[test]

@@ -52,32 +52,14 @@ impl Config {
                 e.valid_up_to()
             ))
         })?;
-        let untrimmed = text;
-        let text = text.trim();
-        if text.is_empty() || text == "null" {
-            return Err(nothing_to_add(if text.is_empty() {
-                "empty"
-            } else {
-                "null"
-            }));
-        }
-        if text.starts_with(['{', '[', '"']) {
+        let trimmed = text.trim();
+        match trimmed {
+            "" => Err(nothing_to_add("empty")),
+            "null" => Err(nothing_to_add("null")),
             // Untrimmed, so the line and column serde_json reports match the user's text.
-            return parse_object(untrimmed);
+            _ if trimmed.starts_with(['{', '[', '"']) => parse_object(text),
+            _ => maistra_2_0_string(trimmed),
         }
-        let value = check_value(text).map_err(|problem| {
-            ConfigError(format!(
-                "configuration (Maistra 2.0 string for \"{LEGACY_HEADER}\"): {problem}"
-            ))
-        })?;
-        Ok(Config {
-            request: Vec::new(),
-            response: vec![Header {
-                name: LEGACY_HEADER.to_owned(),
-                value,
-                mode: Mode::Append,
-            }],
-        })
     }
 
     /// For the log line on success: `responses: x-a, x-b (replace); requests: x-c`.
@@ -127,6 +109,23 @@ fn nothing_to_add(what: &str) -> ConfigError {
         "configuration is {what}: nothing to add; set the plugin configuration (WasmPlugin `pluginConfig`, \
          ServiceMeshExtension `config`) to an object such as {EXAMPLE}"
     ))
+}
+
+fn maistra_2_0_string(text: &str) -> Result<Config, ConfigError> {
+    let value = check_value(text).map_err(|problem| {
+        ConfigError(format!(
+            "configuration (Maistra 2.0 string for \"{LEGACY_HEADER}\"): {problem}"
+        ))
+    })?;
+    let header = Header {
+        name: LEGACY_HEADER.to_owned(),
+        value,
+        mode: Mode::Append,
+    };
+    Ok(Config {
+        request: Vec::new(),
+        response: vec![header],
+    })
 }
 
 fn parse_object(text: &str) -> Result<Config, ConfigError> {

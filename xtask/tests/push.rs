@@ -534,3 +534,91 @@ fn a_push_without_a_package_says_to_package_first() {
         "{err}"
     );
 }
+
+#[test]
+fn a_token_registry_gets_a_bearer_token_for_pull_and_push_with_the_users_credentials() {
+    let Some(binary) = tools(&[
+        ("docker-registry", "docker-registry"),
+        ("skopeo", "skopeo"),
+        ("openssl", "openssl"),
+    ]) else {
+        return;
+    };
+    let work = Workdir::new("push-bearer");
+    let tokens = TokenServer::start(&work.dir, "bob", "token-pw");
+    let registry = Registry::start(
+        &binary,
+        &work.dir,
+        RegistryOptions {
+            token: Some((tokens.realm.clone(), tokens.cert.clone())),
+            ..Default::default()
+        },
+    );
+    let (digest, _) = layout_manifest(&work.layout());
+    let image = format!("{}/{REPO}:bearer", registry.address);
+
+    let err = work
+        .xtask(
+            &[
+                "push",
+                "--image",
+                &image,
+                "--insecure",
+                "--username",
+                "bob",
+                "--password-stdin",
+            ],
+            &[],
+            "bad-pw",
+        )
+        .fails();
+    assert!(
+        err.contains(&format!(
+            "{} rejected the credentials (401 Unauthorized) for user `bob` from --username/--password-stdin",
+            registry.address
+        )),
+        "{err}"
+    );
+    let err = work
+        .xtask(&["push", "--image", &image, "--insecure"], &[], "")
+        .fails();
+    assert!(
+        err.contains("requires authentication and no credentials for it were found"),
+        "{err}"
+    );
+
+    let run = work.xtask(
+        &[
+            "push",
+            "--image",
+            &image,
+            "--insecure",
+            "--username",
+            "bob",
+            "--password-stdin",
+        ],
+        &[],
+        "token-pw",
+    );
+    assert_eq!(run.ok().trim(), format!("{image}@{digest}"));
+    let asked = tokens.requests.lock().unwrap().clone();
+    let expected = format!("scope=repository:{REPO}:pull,push&service={TOKEN_SERVICE}&account=bob");
+    assert_eq!(
+        asked.last().map(String::as_str),
+        Some(expected.as_str()),
+        "{asked:?}"
+    );
+
+    let inspected = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--creds", "bob:token-pw"])
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&inspected.stdout).unwrap_or_default();
+    assert_eq!(
+        inspected["Digest"].as_str(),
+        Some(digest.as_str()),
+        "skopeo reads it back through the same token service"
+    );
+}

@@ -10,7 +10,7 @@ use std::{
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    sync::OnceLock,
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -154,6 +154,8 @@ pub struct RegistryOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// An htpasswd file (bcrypt) for Basic authentication.
     pub htpasswd: Option<PathBuf>,
+    /// Bearer-token authentication: the token service's realm and the certificate its tokens carry.
+    pub token: Option<(String, PathBuf)>,
 }
 
 /// A Debian `docker-registry` on a free 127.0.0.1 port, storing under `dir`, logging every
@@ -187,6 +189,12 @@ impl Registry {
             config += &format!(
                 "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
                 htpasswd.display()
+            );
+        }
+        if let Some((realm, cert)) = &options.token {
+            config += &format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                cert.display()
             );
         }
         let config_path = dir.join("registry.yml");
@@ -334,4 +342,185 @@ fn copy_dir(from: &Path, to: &Path) {
             fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// A token service for a registry in `token` auth mode, as quay.io or ghcr.io run: it checks
+/// Basic credentials and answers with a JWT (RS256, signed by the openssl CLI) granting the
+/// requested repository actions. Every request's decoded query is recorded.
+pub struct TokenServer {
+    pub realm: String,
+    pub requests: Arc<Mutex<Vec<String>>>,
+    /// The certificate the registry trusts for tokens (`rootcertbundle`).
+    pub cert: PathBuf,
+}
+
+pub const TOKEN_SERVICE: &str = "xtask-test-registry";
+pub const TOKEN_ISSUER: &str = "xtask-test-issuer";
+
+impl TokenServer {
+    /// Starts the service; `user`/`password` are the only accepted credentials.
+    pub fn start(dir: &Path, user: &'static str, password: &'static str) -> TokenServer {
+        let key = dir.join("token.key");
+        let cert = dir.join("token.pem");
+        support::run(
+            Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=xtask token",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+        );
+        let der = Command::new("openssl")
+            .args(["x509", "-outform", "DER", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap()
+            .stdout;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let _ = answer(stream, &key, &der, user, password, &seen);
+            }
+        });
+        TokenServer {
+            realm,
+            requests,
+            cert,
+        }
+    }
+}
+
+fn answer(
+    mut stream: TcpStream,
+    key: &Path,
+    cert_der: &[u8],
+    user: &str,
+    password: &str,
+    seen: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    use base64::Engine as _;
+    use std::io::{BufRead, BufReader};
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut authorization = None;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            authorization = Some(value.trim().to_owned());
+        }
+    }
+    let query = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("");
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect();
+    seen.lock().unwrap().push(
+        params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&"),
+    );
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    if authorization.as_deref() != Some(expected.as_str()) {
+        return stream.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
+    let access: Vec<serde_json::Value> = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .filter_map(|(_, scope)| {
+            let mut parts = scope.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256",
+        "x5c": [base64::engine::general_purpose::STANDARD.encode(cert_der)]});
+    let claims = serde_json::json!({"iss": TOKEN_ISSUER, "sub": user, "aud": TOKEN_SERVICE,
+        "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", access.len()), "access": access});
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut openssl = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    openssl
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(signing_input.as_bytes())?;
+    let signature = openssl.wait_with_output()?.stdout;
+    let body =
+        serde_json::json!({"token": format!("{signing_input}.{}", b64(&signature))}).to_string();
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

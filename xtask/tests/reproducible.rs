@@ -1,0 +1,56 @@
+//! The image depends on the sources and the toolchain only, not on where the checkout lives.
+
+mod support;
+
+use std::{fs, path::Path, process::Command};
+
+use support::*;
+
+/// Packages header-append in `checkout` and returns the printed digest and the module's bytes.
+fn package_in(checkout: &Path, target: &Path) -> (String, Vec<u8>) {
+    let stdout = run(Command::new(env!("CARGO"))
+        .args(["xtask", "package", "-p", "header-append"])
+        .current_dir(checkout)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("SOURCE_DATE_EPOCH"));
+    let module = fs::read(target.join("extensions/header-append/plugin.wasm")).unwrap();
+    (printed_digest(&stdout), module)
+}
+
+/// Clones of this repository's HEAD (committed files only) at two paths of different lengths
+/// give the same module and the same image digest. They share one target dir so dependencies
+/// compile once; the remapped paths hide it either way.
+#[test]
+fn two_checkouts_at_different_paths_give_the_same_image() {
+    let Some(git) = tool("git", "git") else {
+        return;
+    };
+    let dir = tmp_dir("checkouts");
+    let target = dir.join("target");
+    let head = run(Command::new(&git)
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root()));
+    let mut results = Vec::new();
+    for path in ["a", "b/a/much/longer/checkout/path"] {
+        let checkout = dir.join(path);
+        fs::create_dir_all(checkout.parent().unwrap()).unwrap();
+        run(Command::new(&git)
+            .args(["clone", "--quiet", "--no-hardlinks"])
+            .arg(root())
+            .arg(&checkout));
+        // The same commit in both, even if HEAD moves meanwhile.
+        run(Command::new(&git)
+            .args(["checkout", "--quiet", "--detach", head.trim()])
+            .current_dir(&checkout));
+        results.push(package_in(&checkout, &target));
+    }
+    assert_eq!(
+        results[0].0, results[1].0,
+        "image digests differ between checkouts"
+    );
+    assert!(
+        results[0].1 == results[1].1,
+        "plugin.wasm differs between checkouts"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -35,7 +35,7 @@ impl flags::Build {
                 "{}: {} -> {}",
                 built.extension.name,
                 human_size(built.size),
-                workspace_relative(&built.extension.module_path()).display()
+                relative_to_cwd(&built.extension.module_path()).display()
             );
         }
         Ok(())
@@ -84,7 +84,7 @@ pub(crate) fn cargo_build_wasm(packages: &[&str]) -> anyhow::Result<()> {
 }
 
 /// `path` relative to the current directory when it lies below it, for shorter messages.
-pub(crate) fn workspace_relative(path: &Path) -> PathBuf {
+pub(crate) fn relative_to_cwd(path: &Path) -> PathBuf {
     env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
@@ -148,7 +148,7 @@ fn install(extension: &Extension) -> anyhow::Result<Built> {
         anyhow::anyhow!(
             "{}: {} is not a proxy-wasm module a proxy can load:\n  - {}",
             extension.name,
-            workspace_relative(&artifact).display(),
+            relative_to_cwd(&artifact).display(),
             problems.join("\n  - ")
         )
     })?;

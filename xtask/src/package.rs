@@ -16,7 +16,7 @@ use anyhow::Context;
 
 use self::image::{Format, Input};
 use crate::{
-    build::{self, Built, human_size, workspace_relative},
+    build::{self, Built, human_size, relative_to_cwd},
     flags, manifest,
     manifest::MODULE_FILE,
     workspace::{self, Extension},
@@ -36,7 +36,7 @@ impl flags::Package {
         let extensions = workspace::extensions(&self.package)?;
         let built = build::build(&extensions, &[])?;
         let manifests = manifest::write(&extensions)?;
-        let dockerfile = workspace_relative(&workspace::root().join("Dockerfile"));
+        let dockerfile = relative_to_cwd(&workspace::root().join("Dockerfile"));
         for (built, (_, manifest_yaml)) in built.iter().zip(&manifests) {
             let ext = &built.extension;
             let packaged = package(built, manifest_yaml.as_bytes(), format, epoch)?;
@@ -49,23 +49,23 @@ impl flags::Package {
             println!("  module       {}", human_size(packaged.module_size));
             println!(
                 "  OCI layout   {} (tag {})",
-                workspace_relative(&ext.layout_dir()).display(),
+                relative_to_cwd(&ext.layout_dir()).display(),
                 ext.version
             );
             println!(
                 "  oci-archive  {}",
-                workspace_relative(&ext.archive_path()).display()
+                relative_to_cwd(&ext.archive_path()).display()
             );
             println!(
                 "  context      {}",
-                workspace_relative(&ext.context_dir()).display()
+                relative_to_cwd(&ext.context_dir()).display()
             );
             println!(
                 "  engine build (dual format): docker build -f {} -t {}:{} {}",
                 dockerfile.display(),
                 ext.name,
                 ext.version,
-                workspace_relative(&ext.context_dir()).display()
+                relative_to_cwd(&ext.context_dir()).display()
             );
         }
         println!(

@@ -1,0 +1,527 @@
+//! Conformance: one HTTP stream the way Envoy drives it — callback order and arguments, header maps, Pause on
+//! headers and on bodies, deferred resume/local reply/close, local replies replacing the response, the end of the
+//! stream — with the conformance guest (`host/guests/conformance`).
+
+mod support;
+
+use host::testing::*;
+use support::*;
+
+#[test]
+fn callbacks_run_in_envoy_order_and_the_stream_ends_with_log_done_delete() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[(":method", "POST"), (":path", "/upload")], false);
+    stream.send_request_body("hello", false);
+    stream.send_request_trailers(&[("x-checksum", "1")]);
+    stream.send_response_headers(&[(":status", "200"), ("content-type", "text/plain")], false);
+    stream.send_response_body("ok", true);
+    stream.finish();
+    assert_eq!(
+        callbacks(&plugin, stream.id()),
+        [
+            "on_context_create 2",
+            "on_request_headers 4 false",
+            "on_request_body 5 false",
+            "on_request_trailers 1",
+            "on_response_headers 2 false",
+            "on_response_body 2 true",
+            "on_log",
+            "on_done",
+            "on_delete",
+        ]
+    );
+    stream
+        .upstream_request()
+        .assert_body("hello")
+        .assert_trailer("x-checksum", "1")
+        .assert_complete();
+    stream
+        .client_response()
+        .assert_status(200)
+        .assert_body("ok")
+        .assert_complete();
+}
+
+#[test]
+fn the_stream_context_is_created_when_the_request_headers_arrive() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    assert!(callbacks(&plugin, stream.id()).is_empty());
+    stream.send_request_headers(&[], true);
+    assert_eq!(callbacks(&plugin, stream.id())[0], "on_context_create 2");
+}
+
+#[test]
+fn a_stream_that_never_reached_the_plugin_still_gets_log_done_delete() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    stream.finish();
+    assert_eq!(
+        callbacks(&plugin, stream.id()),
+        ["on_context_create 2", "on_log", "on_done", "on_delete"]
+    );
+}
+
+#[test]
+fn end_of_stream_on_headers_means_no_body_or_trailer_callbacks() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Continue);
+    assert_eq!(stream.send_response_headers(&[], true), Action::Continue);
+    assert_eq!(
+        callbacks(&plugin, stream.id()),
+        [
+            "on_context_create 2",
+            "on_request_headers 4 true",
+            "on_response_headers 1 true"
+        ]
+    );
+    stream.upstream_request().assert_complete();
+    stream.client_response().assert_complete();
+}
+
+#[test]
+fn header_names_reach_the_guest_lower_cased_with_pseudo_headers_first() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[("X-Mixed-Case", "Value"), (":path", "/p")], true);
+    let line = note(&plugin, "request headers: ");
+    let entries: Vec<&str> = line["request headers: ".len()..].split(" | ").collect();
+    assert!(entries.contains(&"x-mixed-case: Value"), "{line}");
+    assert!(entries.contains(&":path: /p"), "{line}");
+    let last_pseudo = entries.iter().rposition(|e| e.starts_with(':')).unwrap();
+    let first_regular = entries.iter().position(|e| !e.starts_with(':')).unwrap();
+    assert!(last_pseudo < first_regular, "pseudo-headers first: {line}");
+    for pseudo in [":method: GET", ":scheme: http", ":authority: localhost"] {
+        assert!(
+            entries.contains(&pseudo),
+            "default {pseudo} missing: {line}"
+        );
+    }
+}
+
+#[test]
+fn multi_value_headers_are_separate_entries_and_the_getter_returns_the_first() {
+    let plugin = start("record mutate");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[("x-multi", "1"), ("X-Multi", "2")], true);
+    assert!(
+        note(&plugin, "request headers: ").ends_with("x-multi: 1 | x-multi: 2"),
+        "{:#?}",
+        plugin.logs()
+    );
+    // The guest appended a third value before reading.
+    assert_eq!(note(&plugin, "first x-multi: "), "first x-multi: 1");
+    stream
+        .upstream_request()
+        .assert_header_values("x-multi", &["1", "2", "3"]);
+}
+
+#[test]
+fn header_changes_by_the_guest_reach_the_upstream_lower_cased() {
+    let plugin = start("record mutate");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[("x-replace", "old"), ("x-remove", "bye")], true);
+    let upstream = stream.upstream_request();
+    upstream
+        .assert_header("x-added", "a")
+        .assert_header_values("x-replace", &["new"])
+        .assert_no_header("x-remove");
+    let names: Vec<String> = upstream
+        .headers
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert!(names.contains(&"x-added".to_string()), "{names:?}");
+    assert!(
+        names.iter().all(|n| n == &n.to_ascii_lowercase()),
+        "the guest added `X-Added`: {names:?}"
+    );
+}
+
+#[test]
+fn response_header_changes_reach_the_client() {
+    let plugin = start("record mutate");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[("server", "envoy")], true);
+    stream
+        .client_response()
+        .assert_header("x-resp", "1")
+        .assert_header_values("server", &["conformance"]);
+}
+
+#[test]
+fn pause_on_request_headers_holds_headers_body_and_trailers() {
+    let plugin = start("record pause-request-headers");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Pause);
+    assert_eq!(stream.send_request_body("abc", false), Action::Pause);
+    assert_eq!(stream.send_request_trailers(&[("x-t", "1")]), Action::Pause);
+    stream.upstream_request().assert_not_sent();
+    assert_eq!(
+        callbacks(&plugin, stream.id()),
+        ["on_context_create 2", "on_request_headers 4 false"],
+        "nothing more reaches a filter that stopped all iteration"
+    );
+}
+
+#[test]
+fn pause_on_request_headers_stops_iteration_until_resume() {
+    let plugin = start("callout request");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Pause);
+    assert_eq!(stream.send_request_body("abc", true), Action::Pause);
+    stream.upstream_request().assert_not_sent();
+
+    let call = stream.http_call();
+    plugin.answer_http_call(call.token, HttpCallResponse::new(200));
+    // After the resume the body that arrived during the pause reaches the plugin in one callback.
+    let seen = callbacks(&plugin, stream.id());
+    let tail: Vec<&str> = seen[seen.len() - 2..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            format!("on_http_call_response {} 1 0 0", call.token).as_str(),
+            "on_request_body 3 true"
+        ]
+    );
+    stream
+        .upstream_request()
+        .assert_header("x-auth-status", "200")
+        .assert_body("abc")
+        .assert_complete();
+}
+
+#[test]
+fn pause_on_response_headers_stops_iteration_until_resume() {
+    let plugin = start("callout response");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    assert_eq!(stream.send_response_headers(&[], false), Action::Pause);
+    assert_eq!(stream.send_response_body("body", true), Action::Pause);
+    stream.client_response().assert_not_sent();
+
+    let token = plugin.http_calls()[0].token;
+    plugin.answer_http_call(token, HttpCallResponse::new(200));
+    stream
+        .client_response()
+        .assert_header("x-auth-status", "200")
+        .assert_body("body")
+        .assert_complete();
+}
+
+#[test]
+fn pause_on_request_body_redelivers_the_cumulative_body() {
+    let plugin = start("record pause-request-body");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("ab", false), Action::Pause);
+    assert_eq!(stream.send_request_body("cd", false), Action::Pause);
+    stream.upstream_request().assert_body("");
+    assert_eq!(stream.send_request_body("ef", true), Action::Continue);
+    assert_eq!(
+        notes(&plugin, "request body: "),
+        [
+            "request body: ab",
+            "request body: abcd",
+            "request body: abcdef"
+        ]
+    );
+    let bodies: Vec<String> = callbacks(&plugin, stream.id())
+        .into_iter()
+        .filter(|c| c.starts_with("on_request_body"))
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "on_request_body 2 false",
+            "on_request_body 4 false",
+            "on_request_body 6 true"
+        ]
+    );
+    stream
+        .upstream_request()
+        .assert_body("abcdef")
+        .assert_complete();
+}
+
+#[test]
+fn pause_on_response_body_redelivers_the_cumulative_body() {
+    let plugin = start("record pause-response-body");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[], false);
+    assert_eq!(stream.send_response_body("12", false), Action::Pause);
+    assert_eq!(stream.send_response_body("34", true), Action::Continue);
+    assert_eq!(
+        notes(&plugin, "response body: "),
+        ["response body: 12", "response body: 1234"]
+    );
+    stream
+        .client_response()
+        .assert_body("1234")
+        .assert_complete();
+}
+
+#[test]
+fn without_pause_each_body_chunk_is_delivered_and_passed_on_its_own() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("ab", false), Action::Continue);
+    assert_eq!(stream.send_request_body("cd", true), Action::Continue);
+    assert_eq!(
+        notes(&plugin, "request body: "),
+        ["request body: ab", "request body: cd"]
+    );
+    stream
+        .upstream_request()
+        .assert_body("abcd")
+        .assert_complete();
+}
+
+#[test]
+fn the_guest_can_replace_and_append_the_body_at_end_of_stream() {
+    let plugin = start("record mutate");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    stream.send_request_body("original", true);
+    stream.upstream_request().assert_body("replaced+appended");
+    stream.send_response_headers(&[], false);
+    stream.send_response_body("upstream body", true);
+    stream.client_response().assert_body("rewritten");
+}
+
+#[test]
+fn trailers_can_be_added_from_the_last_body_callback() {
+    let plugin = start("record mutate");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    stream.send_request_body("x", true);
+    stream
+        .upstream_request()
+        .assert_trailer("x-added-trailer", "yes")
+        .assert_complete();
+}
+
+#[test]
+fn request_trailers_reach_the_guest_and_its_changes_reach_the_upstream() {
+    let plugin = start("record mutate");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    stream.send_request_body("x", false);
+    stream.send_request_trailers(&[("X-Checksum", "abc")]);
+    assert_eq!(
+        note(&plugin, "request trailers: "),
+        "request trailers: x-checksum: abc"
+    );
+    stream
+        .upstream_request()
+        .assert_trailer("x-checksum", "abc")
+        .assert_trailer("x-trailer-added", "1");
+}
+
+#[test]
+fn response_trailers_reach_the_guest_and_the_client() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[], false);
+    stream.send_response_body("x", false);
+    stream.send_response_trailers(&[("grpc-status", "0")]);
+    assert_eq!(
+        note(&plugin, "response trailers: "),
+        "response trailers: grpc-status: 0"
+    );
+    stream
+        .client_response()
+        .assert_trailer("grpc-status", "0")
+        .assert_complete();
+}
+
+#[test]
+fn resume_inside_a_callback_is_deferred_and_hides_the_request_headers_at_once() {
+    let plugin = start("resume-in-callback");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[(":path", "/r")], true);
+    // The guest kept running after resume_http_request, and could no longer read its request headers…
+    assert_eq!(note(&plugin, "after resume"), "after resume");
+    assert_eq!(
+        status(&plugin, "request header after resume"),
+        code::BAD_ARGUMENT
+    );
+    // …and once the callback returned (Pause), the deferred continue let the request through.
+    stream
+        .upstream_request()
+        .assert_header(":path", "/r")
+        .assert_complete();
+}
+
+#[test]
+fn local_reply_replaces_the_response_with_status_headers_and_body() {
+    let plugin = start("local-reply request-headers");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream
+        .client_response()
+        .assert_status(403)
+        .assert_header("x-reason", "policy")
+        .assert_header("content-type", "text/plain")
+        .assert_header("content-length", "6")
+        .assert_body("denied")
+        .assert_complete();
+    stream.upstream_request().assert_not_sent();
+    assert_eq!(stream.local_reply().unwrap().status, 403);
+}
+
+#[test]
+fn a_callback_that_sends_a_local_reply_stops_iteration_whatever_it_returns() {
+    // The guest returns Continue after send_http_response.
+    let plugin = start("local-reply request-headers");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Pause);
+    assert_eq!(stream.send_request_body("late", true), Action::Pause);
+    stream.upstream_request().assert_not_sent();
+    assert!(
+        !callbacks(&plugin, stream.id())
+            .iter()
+            .any(|c| c.starts_with("on_request_body")),
+        "no request callbacks after a local reply"
+    );
+}
+
+#[test]
+fn a_local_reply_is_sent_after_the_callback_returns_through_the_plugins_response_callbacks() {
+    let plugin = start("local-reply request-headers");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let infos = plugin.logs_at(Level::Info);
+    let after = infos.iter().position(|m| m == "after local reply").unwrap();
+    let response = infos
+        .iter()
+        .position(|m| m.starts_with("response headers: "))
+        .unwrap();
+    assert!(
+        after < response,
+        "the reply waited for the callback to return: {infos:#?}"
+    );
+    assert_eq!(
+        callbacks(&plugin, stream.id())[2..],
+        ["on_response_headers 4 false", "on_response_body 6 true"]
+    );
+    // A response from the upstream that arrives afterwards is not what the client gets.
+    stream.send_response_headers(&[(":status", "200")], true);
+    stream.client_response().assert_status(403);
+}
+
+#[test]
+fn an_empty_local_reply_drops_content_type_and_content_length() {
+    let plugin = start("local-reply request-headers empty");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream
+        .client_response()
+        .assert_status(204)
+        .assert_header("x-reason", "policy")
+        .assert_no_header("content-type")
+        .assert_no_header("content-length")
+        .assert_body("");
+}
+
+#[test]
+fn a_grpc_local_reply_to_a_grpc_request_is_trailers_only_with_grpc_status() {
+    let plugin = start("local-reply request-headers grpc");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[("content-type", "application/grpc")], false);
+    stream
+        .client_response()
+        .assert_status(200)
+        .assert_header("content-type", "application/grpc")
+        .assert_header("grpc-status", "7")
+        .assert_header("grpc-message", "access denied")
+        .assert_header("x-reason", "policy")
+        .assert_body("")
+        .assert_complete();
+    assert_eq!(stream.local_reply().unwrap().grpc_status, Some(7));
+}
+
+#[test]
+fn a_grpc_local_reply_to_a_plain_http_request_is_a_text_body() {
+    let plugin = start("local-reply request-headers grpc");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream
+        .client_response()
+        .assert_status(200)
+        .assert_header("content-type", "text/plain")
+        .assert_no_header("grpc-status")
+        .assert_body("access denied");
+}
+
+#[test]
+fn a_local_reply_from_a_request_body_callback_replaces_the_response() {
+    let plugin = start("local-reply request-body");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("payload", true), Action::Pause);
+    stream.upstream_request().assert_body("");
+    stream
+        .client_response()
+        .assert_status(403)
+        .assert_body("denied");
+}
+
+#[test]
+fn a_local_reply_from_response_headers_bypasses_the_plugins_response_callbacks() {
+    let plugin = start("local-reply response-headers");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[(":status", "200")], false);
+    stream.send_response_body("from upstream", true);
+    stream
+        .client_response()
+        .assert_status(403)
+        .assert_body("denied");
+    let response_callbacks: Vec<String> = callbacks(&plugin, stream.id())
+        .into_iter()
+        .filter(|c| c.starts_with("on_response"))
+        .collect();
+    assert_eq!(response_callbacks, ["on_response_headers 1 false"]);
+}
+
+#[test]
+fn close_stream_resets_the_stream_after_the_callback_returns() {
+    let plugin = start("close request-headers");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(note(&plugin, "after close"), "after close");
+    assert_eq!(stream.reset().as_deref(), Some("wasm_close_stream"));
+    assert_eq!(stream.send_request_body("more", true), Action::Pause);
+    assert_eq!(stream.send_response_headers(&[], true), Action::Pause);
+    assert!(
+        !callbacks(&plugin, stream.id())
+            .iter()
+            .any(|c| c.starts_with("on_request_body") || c.starts_with("on_response")),
+        "nothing flows on a reset stream: {:#?}",
+        callbacks(&plugin, stream.id())
+    );
+    stream.finish();
+    assert_eq!(callbacks(&plugin, stream.id()).last().unwrap(), "on_delete");
+}
+
+#[test]
+fn on_log_reads_the_access_log_copies_of_request_and_response_headers() {
+    let plugin = start("record");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[(":path", "/logged")], true);
+    stream.send_response_headers(&[(":status", "201")], true);
+    stream.finish();
+    assert_eq!(
+        note(&plugin, "on_log sees "),
+        "on_log sees :path /logged and :status 201"
+    );
+}

@@ -1,0 +1,73 @@
+//! Shared by the conformance tests: the conformance guest (`host/guests/conformance`, behaviour chosen by its
+//! plugin configuration) and readers for what it logs — callbacks at Debug, observations at Info, raw host-function
+//! statuses as `status <what> = <n>`.
+
+#![allow(dead_code)]
+
+use host::testing::*;
+
+/// The conformance guest, configured with `scenario` (words: a scenario name and its arguments).
+pub fn guest(scenario: &str) -> PluginBuilder {
+    Plugin::guest("conformance-guest").config(scenario)
+}
+
+/// The conformance guest, started; panics with the start error and the guest's logs if it does not start.
+#[track_caller]
+pub fn start(scenario: &str) -> Plugin {
+    match guest(scenario).start() {
+        Ok(plugin) => plugin,
+        Err(e) => panic!("the conformance guest did not start: {e}"),
+    }
+}
+
+/// The callbacks context `context_id` received, in order (`on_request_headers 3 false`, `on_log`, …).
+pub fn callbacks(plugin: &Plugin, context_id: u32) -> Vec<String> {
+    plugin
+        .logs()
+        .into_iter()
+        .filter(|l| l.level == Level::Debug && l.context_id == context_id)
+        .map(|l| l.message)
+        .collect()
+}
+
+/// What the guest observed (Info lines) that starts with `prefix`, in order.
+pub fn notes(plugin: &Plugin, prefix: &str) -> Vec<String> {
+    plugin
+        .logs_at(Level::Info)
+        .into_iter()
+        .filter(|m| m.starts_with(prefix))
+        .collect()
+}
+
+/// The one observation starting with `prefix`; panics, listing every log line, if there is not exactly one.
+#[track_caller]
+pub fn note(plugin: &Plugin, prefix: &str) -> String {
+    let found = notes(plugin, prefix);
+    match <[String; 1]>::try_from(found) {
+        Ok([line]) => line,
+        Err(found) => panic!(
+            "expected one Info line starting with {prefix:?}, found {found:?}; the guest logged:\n{:#?}",
+            plugin.logs()
+        ),
+    }
+}
+
+/// The status the host returned to the guest's raw call `what` (logged as `status <what> = <n>`).
+#[track_caller]
+pub fn status(plugin: &Plugin, what: &str) -> u32 {
+    let line = note(plugin, &format!("status {what} = "));
+    line.rsplit(" = ")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a status line: {line}"))
+}
+
+/// proxy_status_t values, as Envoy returns them.
+pub mod code {
+    pub const OK: u32 = 0;
+    pub const NOT_FOUND: u32 = 1;
+    pub const BAD_ARGUMENT: u32 = 2;
+    pub const EMPTY: u32 = 7;
+    pub const CAS_MISMATCH: u32 = 8;
+    pub const UNIMPLEMENTED: u32 = 12;
+}

@@ -1,0 +1,284 @@
+//! Conformance: HTTP and gRPC callouts — what is recorded on dispatch, how answers, failures and timeouts reach
+//! the guest — with the conformance guest (`host/guests/conformance`).
+
+mod support;
+
+use std::time::Duration;
+
+use host::testing::*;
+use support::*;
+
+#[test]
+fn an_http_callout_is_recorded_with_cluster_headers_body_trailers_and_timeout() {
+    let plugin = start("callout request");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let call = stream.http_call();
+    assert_eq!(call.cluster, "auth");
+    assert_eq!(call.context_id, stream.id());
+    assert_eq!(call.headers.get(":method"), Some("POST"));
+    assert_eq!(call.headers.get(":path"), Some("/check"));
+    assert_eq!(call.headers.get(":authority"), Some("auth.local"));
+    assert_eq!(call.headers.get("x-token"), Some("t1"));
+    assert_eq!(
+        call.headers.get("content-length"),
+        Some("7"),
+        "Envoy sets it for a body"
+    );
+    assert_eq!(call.body, b"payload");
+    assert_eq!(call.trailers.get("x-checksum"), Some("c1"));
+    assert_eq!(call.timeout, Some(Duration::from_millis(250)));
+    assert_eq!(
+        note(&plugin, "dispatched "),
+        format!("dispatched {}", call.token)
+    );
+}
+
+#[test]
+fn a_callout_answer_arrives_on_the_dispatching_context_readable_through_the_callout_maps() {
+    let plugin = start("callout request");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let token = stream.http_call().token;
+    plugin.answer_http_call(
+        token,
+        HttpCallResponse::new(200)
+            .header("x-a", "1")
+            .body("ok")
+            .trailer("x-t", "2"),
+    );
+    assert!(
+        callbacks(&plugin, stream.id()).contains(&format!("on_http_call_response {token} 2 2 1")),
+        "{:#?}",
+        callbacks(&plugin, stream.id())
+    );
+    let line = note(&plugin, "callout response: ");
+    assert_eq!(
+        line,
+        "callout response: status 200; headers :status: 200 | x-a: 1; body ok; trailers x-t: 2"
+    );
+    let entry = plugin
+        .logs()
+        .into_iter()
+        .find(|l| l.message == line)
+        .unwrap();
+    assert_eq!(
+        entry.context_id,
+        stream.id(),
+        "the SDK switched to the dispatching context"
+    );
+    assert!(plugin.http_calls().is_empty());
+}
+
+#[test]
+fn a_failed_callout_reports_zero_sizes_and_get_status_11_reset() {
+    let plugin = start("callout request");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let token = stream.http_call().token;
+    plugin.fail_http_call(token);
+    assert!(
+        callbacks(&plugin, stream.id()).contains(&format!("on_http_call_response {token} 0 0 0"))
+    );
+    assert_eq!(
+        note(&plugin, "callout failed: "),
+        "callout failed: status 11 reset"
+    );
+    // What Envoy answers while no response exists: BadArgument for a value, an empty map, no body.
+    assert_eq!(
+        status(&plugin, "failed callout header value"),
+        code::BAD_ARGUMENT
+    );
+    assert_eq!(
+        status(&plugin, "failed callout header pairs (0 bytes)"),
+        code::OK
+    );
+    assert_eq!(status(&plugin, "failed callout body"), code::NOT_FOUND);
+    stream
+        .client_response()
+        .assert_status(502)
+        .assert_body("callout failed");
+}
+
+#[test]
+fn a_callout_that_outlives_its_timeout_is_answered_with_a_504_response() {
+    let plugin = start("callout request");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    plugin.advance_time(Duration::from_millis(249));
+    assert_eq!(plugin.http_calls().len(), 1, "not yet");
+    plugin.advance_time(Duration::from_millis(1));
+    assert!(plugin.http_calls().is_empty());
+    let line = note(&plugin, "callout response: ");
+    assert!(line.starts_with("callout response: status 504;"), "{line}");
+    assert!(line.contains("body upstream request timeout"), "{line}");
+    stream
+        .upstream_request()
+        .assert_header("x-auth-status", "504");
+}
+
+#[test]
+fn time_out_http_call_answers_with_the_same_504_at_once() {
+    let plugin = start("callout request");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    plugin.time_out_http_call(stream.http_call().token);
+    assert!(note(&plugin, "callout response: ").starts_with("callout response: status 504;"));
+}
+
+#[test]
+fn a_callout_to_an_unknown_cluster_is_bad_argument() {
+    let plugin = guest("callout request cluster=nowhere")
+        .clusters(&["auth"])
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Continue);
+    assert_eq!(
+        note(&plugin, "dispatch failed: "),
+        "dispatch failed: BadArgument"
+    );
+    assert!(plugin.http_calls().is_empty());
+    stream.upstream_request().assert_complete();
+}
+
+#[test]
+fn a_callout_without_a_path_is_bad_argument() {
+    let plugin = start("callout request no-path");
+    plugin.http_stream().send_request_headers(&[], true);
+    assert_eq!(
+        note(&plugin, "dispatch failed: "),
+        "dispatch failed: BadArgument"
+    );
+    assert!(plugin.http_calls().is_empty());
+}
+
+#[test]
+fn a_local_reply_from_a_callout_response_replaces_the_response() {
+    let plugin = start("callout request deny");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    stream.send_request_body("held", true);
+    plugin.answer_http_call(stream.http_call().token, HttpCallResponse::new(401));
+    stream
+        .client_response()
+        .assert_status(403)
+        .assert_header("x-denied-by", "callout")
+        .assert_body("denied by callout");
+    stream.upstream_request().assert_not_sent();
+}
+
+#[test]
+fn a_callout_dispatched_by_the_root_context_is_answered_on_the_root_context() {
+    let plugin = start("callout root");
+    let calls = plugin.http_calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(calls[0].context_id, 1);
+    assert_eq!(calls[0].headers.get(":path"), Some("/keys"));
+    plugin.answer_http_call(calls[0].token, HttpCallResponse::new(200).body("keys"));
+    let entry = plugin
+        .logs()
+        .into_iter()
+        .find(|l| l.message == "root callout response: keys")
+        .expect("the root read the response body");
+    assert_eq!(entry.context_id, 1);
+}
+
+#[test]
+fn a_grpc_call_is_recorded_and_its_response_delivered_to_the_dispatching_context() {
+    let plugin = start("grpc-call");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Pause);
+    let calls = plugin.grpc_calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let call = &calls[0];
+    assert_eq!(
+        (
+            call.upstream.as_str(),
+            call.service.as_str(),
+            call.method.as_str()
+        ),
+        ("grpc-upstream", "pkg.Echo", "Say")
+    );
+    assert_eq!(call.initial_metadata.get("x-md"), Some("v"));
+    assert_eq!(call.messages, [b"ping".to_vec()]);
+    assert_eq!(call.timeout, Some(Duration::from_secs(2)));
+    assert!(!call.stream);
+    assert_eq!(call.context_id, stream.id());
+
+    plugin.answer_grpc_call(call.token, GrpcResponse::ok("pong"));
+    assert_eq!(
+        note(&plugin, "grpc response "),
+        format!(
+            "grpc response {}: status 0, message pong, get_grpc_status (0, )",
+            call.token
+        )
+    );
+    stream.upstream_request().assert_complete();
+}
+
+#[test]
+fn a_grpc_error_closes_the_call_with_its_status_and_message() {
+    let plugin = start("grpc-call");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let token = plugin.grpc_calls()[0].token;
+    plugin.answer_grpc_call(token, GrpcResponse::error(14, "unavailable"));
+    assert_eq!(
+        note(&plugin, "grpc response "),
+        format!("grpc response {token}: status 14, message , get_grpc_status (14, unavailable)")
+    );
+}
+
+#[test]
+fn a_cancelled_grpc_call_is_no_longer_pending() {
+    let plugin = start("grpc-call cancel");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Continue);
+    assert_eq!(note(&plugin, "grpc cancelled"), "grpc cancelled");
+    assert!(plugin.grpc_calls().is_empty());
+}
+
+#[test]
+fn a_grpc_stream_sends_messages_and_receives_metadata_message_and_close() {
+    let plugin = start("grpc-stream");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Pause);
+    let call = plugin.grpc_calls().remove(0);
+    assert!(call.stream);
+    assert_eq!(
+        (call.service.as_str(), call.method.as_str()),
+        ("pkg.Chat", "Talk")
+    );
+    assert_eq!(call.messages, [b"hello".to_vec(), b"bye".to_vec()]);
+    assert!(call.closed_by_plugin, "the last message had end_stream");
+
+    let mut response = GrpcResponse::ok("welcome");
+    response.initial_metadata.add("x-initial", "i");
+    response.trailing_metadata.add("x-trailing", "t");
+    plugin.answer_grpc_call(call.token, response);
+    let t = call.token;
+    let seen = callbacks(&plugin, stream.id());
+    assert_eq!(
+        seen[seen.len() - 4..],
+        [
+            format!("on_grpc_stream_initial_metadata {t} 1"),
+            format!("on_grpc_stream_message {t} 7"),
+            format!("on_grpc_stream_trailing_metadata {t} 1"),
+            format!("on_grpc_stream_close {t} 0"),
+        ]
+    );
+    assert_eq!(
+        note(&plugin, "grpc initial metadata: "),
+        "grpc initial metadata: x-initial: i"
+    );
+    assert_eq!(
+        note(&plugin, "grpc stream message: "),
+        "grpc stream message: welcome"
+    );
+    assert_eq!(
+        note(&plugin, "grpc trailing metadata: "),
+        "grpc trailing metadata: x-trailing: t"
+    );
+    stream.upstream_request().assert_complete();
+}

@@ -88,6 +88,15 @@ impl Workdir {
     }
 }
 
+impl Drop for Workdir {
+    /// Keeps the directory of a failed test for a look, removes the others.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 /// The outcome of one xtask run.
 pub struct Run {
     args: String,

@@ -39,6 +39,8 @@ xflags::xflags! {
             optional --ca-cert path: String
             /// Fail if the tag already points to another digest.
             optional --no-overwrite
+            /// Repository of the same registry holding the blobs already: mount them, upload nothing.
+            optional --mount-from repository: String
             /// Say what would be uploaded, upload nothing.
             optional --dry-run
         }

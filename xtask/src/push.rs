@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use crate::{build::human_size, flags, workspace};
 use layout::Image;
 use reference::Reference;
-use registry::{Client, Options};
+use registry::{Client, Options, Sent};
 
 impl flags::Push {
     pub(crate) fn run(self) -> anyhow::Result<()> {
@@ -54,6 +54,7 @@ impl flags::Push {
         let options = Options {
             insecure: self.insecure,
             ca_certs: self.ca_cert.as_slice(),
+            mount_from: self.mount_from.as_deref(),
         };
         let client = Client::connect(&reference, &options, lookup)?;
 
@@ -95,8 +96,13 @@ impl flags::Push {
                 eprintln!("  {what}: would upload");
             } else {
                 let bytes = blob.read_verified()?;
-                client.upload_blob(blob, &bytes)?;
-                eprintln!("  {what}: uploaded");
+                match client.upload_blob(blob, &bytes)? {
+                    Sent::Uploaded => eprintln!("  {what}: uploaded"),
+                    Sent::Mounted => eprintln!(
+                        "  {what}: mounted from {}",
+                        self.mount_from.as_deref().unwrap_or_default()
+                    ),
+                }
             }
         }
         let pinned = format!("{}@{}", reference.tagged(), image.digest);

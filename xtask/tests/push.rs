@@ -622,3 +622,45 @@ fn a_token_registry_gets_a_bearer_token_for_pull_and_push_with_the_users_credent
         "skopeo reads it back through the same token service"
     );
 }
+
+#[test]
+fn mount_from_links_the_blobs_of_another_repository_instead_of_uploading_them() {
+    let Some(binary) = tools(&[("docker-registry", "docker-registry"), ("skopeo", "skopeo")])
+    else {
+        return;
+    };
+    let work = Workdir::new("push-mount");
+    let registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
+    let (digest, _) = layout_manifest(&work.layout());
+    let first = format!("{}/{REPO}:1", registry.address);
+    work.xtask(&["push", "--image", &first, "--insecure"], &[], "")
+        .ok();
+    assert_eq!(registry.blobs_put(), 2);
+
+    let promoted = format!("{}/wasm/promoted:1", registry.address);
+    let run = work.xtask(
+        &[
+            "push",
+            "--image",
+            &promoted,
+            "--insecure",
+            "--mount-from",
+            REPO,
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(run.ok().trim(), format!("{promoted}@{digest}"));
+    assert_eq!(
+        run.stderr()
+            .matches(&format!(": mounted from {REPO}"))
+            .count(),
+        2,
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(registry.blobs_put(), 2, "no blob bytes sent again");
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&skopeo_inspect(&promoted, false).unwrap()).unwrap();
+    assert_eq!(inspected["Digest"].as_str(), Some(digest.as_str()));
+}

@@ -25,6 +25,8 @@ pub(crate) struct Options<'a> {
     pub(crate) insecure: bool,
     /// Extra PEM files to trust, on top of the system store.
     pub(crate) ca_certs: &'a [String],
+    /// A repository of the same registry to mount missing blobs from instead of uploading them.
+    pub(crate) mount_from: Option<&'a str>,
 }
 
 /// A connection to one repository of one registry, authenticated for pull and push.
@@ -35,6 +37,15 @@ pub(crate) struct Client {
     reference: Reference,
     lookup: Lookup,
     authorization: Option<String>,
+    mount_from: Option<String>,
+}
+
+/// How a blob reached the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    Uploaded,
+    /// Linked from `--mount-from` by the registry, no bytes sent.
+    Mounted,
 }
 
 /// A `WWW-Authenticate` challenge.
@@ -71,6 +82,7 @@ impl Client {
             reference: reference.clone(),
             lookup,
             authorization: None,
+            mount_from: options.mount_from.map(str::to_owned),
         };
         match response.status() {
             StatusCode::OK => {}
@@ -114,16 +126,21 @@ impl Client {
         }
     }
 
-    /// Uploads a blob in one piece (POST for an upload session, then PUT with the digest).
-    pub(crate) fn upload_blob(&self, blob: &Blob, bytes: &[u8]) -> anyhow::Result<()> {
+    /// Mounts the blob from `--mount-from` when the registry can, else uploads it in one piece
+    /// (POST for an upload session, then PUT with the digest).
+    pub(crate) fn upload_blob(&self, blob: &Blob, bytes: &[u8]) -> anyhow::Result<Sent> {
         let start = format!(
             "{}/v2/{}/blobs/uploads/",
             self.base, self.reference.repository
         );
-        let response = self
-            .with_auth(self.agent.post(&start))
-            .send_empty()
-            .map_err(|e| self.transport(e))?;
+        let mut request = self.with_auth(self.agent.post(&start));
+        if let Some(from) = &self.mount_from {
+            request = request.query("mount", &blob.digest).query("from", from);
+        }
+        let response = request.send_empty().map_err(|e| self.transport(e))?;
+        if self.mount_from.is_some() && response.status() == StatusCode::CREATED {
+            return Ok(Sent::Mounted);
+        }
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.refused(response, &format!("starting the upload of {}", blob.digest)));
         }
@@ -152,7 +169,7 @@ impl Client {
                 blob.digest
             );
         }
-        Ok(())
+        Ok(Sent::Uploaded)
     }
 
     /// The digest the tag points to now, if it exists.
@@ -239,7 +256,8 @@ impl Client {
         )
     }
 
-    /// Fetches a token for `repository:<repo>:pull,push` from the challenge's realm.
+    /// Fetches a token for `repository:<repo>:pull,push` (and pull on `--mount-from`) from the
+    /// challenge's realm.
     fn token(
         &self,
         challenge: &Challenge,
@@ -257,6 +275,9 @@ impl Client {
             "scope",
             format!("repository:{}:pull,push", self.reference.repository),
         );
+        if let Some(from) = &self.mount_from {
+            request = request.query("scope", format!("repository:{from}:pull"));
+        }
         if let Some(service) = param("service") {
             request = request.query("service", service);
         }

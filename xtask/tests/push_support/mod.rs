@@ -245,6 +245,15 @@ impl Registry {
             .count()
     }
 
+    /// How many blob bodies were sent so far (the PUT that ends an upload).
+    pub fn blobs_put(&self) -> usize {
+        fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
+            .count()
+    }
+
     /// How many manifests were put so far.
     pub fn manifests_put(&self) -> usize {
         fs::read_to_string(&self.log)

@@ -4,6 +4,10 @@
 //! Blobs go first and the manifest last, so a push that fails half-way never leaves the tag
 //! pointing at missing blobs. Blobs the registry already holds are not sent again. The manifest
 //! is sent as the exact bytes of the layout, so the registry's digest is the one `package` printed.
+//!
+//! Like podman and skopeo (containers/image pings `https://` only, and falls back to `http://`
+//! only when TLS verification is off), every registry is spoken to over HTTPS, `localhost` and
+//! `127.0.0.1` included; `--insecure` allows plain HTTP or an unverified certificate.
 
 pub(crate) mod layout;
 pub(crate) mod reference;

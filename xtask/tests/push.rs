@@ -23,6 +23,20 @@ fn tools(names: &[(&str, &str)]) -> Option<PathBuf> {
     registry
 }
 
+/// Checks the tools (the list holds docker-registry), then makes the test's workdir and starts a
+/// registry with the options `options` makes for it; `None` when a tool is missing.
+fn start(
+    name: &str,
+    needs: &[(&str, &str)],
+    options: impl FnOnce(&Workdir) -> RegistryOptions,
+) -> Option<(Workdir, Registry)> {
+    let binary = tools(needs)?;
+    let work = Workdir::new(name);
+    let options = options(&work);
+    let registry = Registry::start(&binary, &work.dir, options);
+    Some((work, registry))
+}
+
 fn version(work: &Workdir) -> String {
     let manifest = fs::read_to_string(work.out_dir().join("manifest.yaml")).unwrap();
     manifest
@@ -35,15 +49,17 @@ fn version(work: &Workdir) -> String {
 
 #[test]
 fn a_push_is_read_back_by_skopeo_and_umoci_and_a_second_push_uploads_nothing() {
-    let Some(binary) = tools(&[
-        ("docker-registry", "docker-registry"),
-        ("skopeo", "skopeo"),
-        ("umoci", "umoci"),
-    ]) else {
+    let Some((work, registry)) = start(
+        "push-roundtrip",
+        &[
+            ("docker-registry", "docker-registry"),
+            ("skopeo", "skopeo"),
+            ("umoci", "umoci"),
+        ],
+        |_| RegistryOptions::default(),
+    ) else {
         return;
     };
-    let work = Workdir::new("push-roundtrip");
-    let registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
     let (digest, manifest) = layout_manifest(&work.layout());
     let image = format!("{}/{REPO}", registry.address);
     let tagged = format!("{image}:{}", version(&work));
@@ -147,12 +163,13 @@ fn a_push_is_read_back_by_skopeo_and_umoci_and_a_second_push_uploads_nothing() {
 
 #[test]
 fn dry_run_says_what_would_be_uploaded_and_uploads_nothing() {
-    let Some(binary) = tools(&[("docker-registry", "docker-registry"), ("skopeo", "skopeo")])
-    else {
+    let Some((work, registry)) = start(
+        "push-dry-run",
+        &[("docker-registry", "docker-registry"), ("skopeo", "skopeo")],
+        |_| RegistryOptions::default(),
+    ) else {
         return;
     };
-    let work = Workdir::new("push-dry-run");
-    let registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
     let (digest, _) = layout_manifest(&work.layout());
     let image = format!("{}/{REPO}:dry", registry.address);
     let run = work.xtask(
@@ -179,15 +196,17 @@ fn dry_run_says_what_would_be_uploaded_and_uploads_nothing() {
 
 #[test]
 fn no_overwrite_refuses_to_move_a_tag_that_holds_another_image() {
-    let Some(binary) = tools(&[
-        ("docker-registry", "docker-registry"),
-        ("skopeo", "skopeo"),
-        ("umoci", "umoci"),
-    ]) else {
+    let Some((work, registry)) = start(
+        "push-no-overwrite",
+        &[
+            ("docker-registry", "docker-registry"),
+            ("skopeo", "skopeo"),
+            ("umoci", "umoci"),
+        ],
+        |_| RegistryOptions::default(),
+    ) else {
         return;
     };
-    let work = Workdir::new("push-no-overwrite");
-    let registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
     let image = format!("{}/{REPO}:taken", registry.address);
     let other = work.dir.join("other");
     support::run(Command::new("umoci").args(["init", "--layout"]).arg(&other));
@@ -437,11 +456,13 @@ fn tls_with_a_private_ca_needs_ca_cert_or_ssl_cert_file() {
 
 #[test]
 fn a_stopped_registry_is_reported_unreachable() {
-    let Some(binary) = tools(&[("docker-registry", "docker-registry")]) else {
+    let Some((work, mut registry)) = start(
+        "push-stopped",
+        &[("docker-registry", "docker-registry")],
+        |_| RegistryOptions::default(),
+    ) else {
         return;
     };
-    let work = Workdir::new("push-stopped");
-    let mut registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
     registry.stop();
     let image = format!("{}/{REPO}", registry.address);
     let err = work.xtask(&["push", "--image", &image], &[], "").fails();
@@ -462,11 +483,13 @@ fn a_stopped_registry_is_reported_unreachable() {
 
 #[test]
 fn a_plain_http_registry_without_insecure_is_explained() {
-    let Some(binary) = tools(&[("docker-registry", "docker-registry")]) else {
+    let Some((work, registry)) = start(
+        "push-plain-http",
+        &[("docker-registry", "docker-registry")],
+        |_| RegistryOptions::default(),
+    ) else {
         return;
     };
-    let work = Workdir::new("push-plain-http");
-    let registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
     let err = work
         .xtask(
             &["push", "--image", &format!("{}/{REPO}", registry.address)],
@@ -483,12 +506,13 @@ fn a_plain_http_registry_without_insecure_is_explained() {
 
 #[test]
 fn a_damaged_layout_is_refused_before_anything_is_sent() {
-    let Some(binary) = tools(&[("docker-registry", "docker-registry"), ("skopeo", "skopeo")])
-    else {
+    let Some((work, registry)) = start(
+        "push-damaged",
+        &[("docker-registry", "docker-registry"), ("skopeo", "skopeo")],
+        |_| RegistryOptions::default(),
+    ) else {
         return;
     };
-    let work = Workdir::new("push-damaged");
-    let registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
     let (_, manifest) = layout_manifest(&work.layout());
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
@@ -625,12 +649,13 @@ fn a_token_registry_gets_a_bearer_token_for_pull_and_push_with_the_users_credent
 
 #[test]
 fn mount_from_links_the_blobs_of_another_repository_instead_of_uploading_them() {
-    let Some(binary) = tools(&[("docker-registry", "docker-registry"), ("skopeo", "skopeo")])
-    else {
+    let Some((work, registry)) = start(
+        "push-mount",
+        &[("docker-registry", "docker-registry"), ("skopeo", "skopeo")],
+        |_| RegistryOptions::default(),
+    ) else {
         return;
     };
-    let work = Workdir::new("push-mount");
-    let registry = Registry::start(&binary, &work.dir, RegistryOptions::default());
     let (digest, _) = layout_manifest(&work.layout());
     let first = format!("{}/{REPO}:1", registry.address);
     work.xtask(&["push", "--image", &first, "--insecure"], &[], "")

@@ -1,9 +1,10 @@
 //! The guest of the host's conformance tests (`host/tests/conformance_*.rs`): one filter whose behaviour the plugin
 //! configuration selects, so a single module exercises every host function and lifecycle path.
 //!
-//! The configuration is words: a scenario name, then arguments, e.g. `callout request deny` or `ticker 100 stop-after
-//! 3`. Every callback logs itself at Debug (`on_request_headers 4 false`) so tests can assert the order Envoy calls
-//! them in; what the guest observes is logged at Info (`request body: abc`), raw host-function statuses as
+//! The configuration is words: a scenario name, then arguments, e.g. `callout request deny` or `ticker 100
+//! stop-after=3`; `panic=<callback>` added to any scenario makes that callback panic. Every callback logs itself
+//! at Debug (`on_request_headers 4 false`) so tests can assert the order Envoy calls them in; what the guest
+//! observes is logged at Info (`request body: abc`), raw host-function statuses as
 //! `status <what> = <n>`. The VM configuration `fail` makes `on_vm_start` refuse, `panic` makes it panic.
 
 mod raw;
@@ -59,9 +60,9 @@ impl Scenario {
             .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
     }
 
-    /// `panic <callback>`: the named callback panics.
+    /// `panic=<callback>` (with any scenario): the named callback panics.
     pub(crate) fn panic_in(&self, callback: &str) {
-        if self.is("panic") && self.has(callback) {
+        if self.value("panic") == Some(callback) {
             panic!("guest panic in {callback}");
         }
     }

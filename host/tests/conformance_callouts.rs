@@ -282,3 +282,28 @@ fn a_grpc_stream_sends_messages_and_receives_metadata_message_and_close() {
     );
     stream.upstream_request().assert_complete();
 }
+
+#[test]
+fn a_grpc_stream_closed_by_the_plugin_is_recorded_as_closed() {
+    let plugin = start("grpc-stream close");
+    plugin.http_stream().send_request_headers(&[], true);
+    let call = plugin.grpc_calls().remove(0);
+    assert_eq!(call.messages, [b"hello".to_vec()]);
+    assert!(call.closed_by_plugin);
+}
+
+#[test]
+fn a_foreign_function_the_host_registered_is_called_and_an_unknown_one_is_not_found() {
+    let plugin = guest("foreign")
+        .foreign_function("reverse", |args| Ok(args.iter().rev().copied().collect()))
+        .start()
+        .unwrap();
+    plugin.http_stream().send_request_headers(&[], true);
+    assert_eq!(
+        notes(&plugin, "foreign "),
+        [
+            "foreign reverse: Ok(Some(\"cba\"))",
+            "foreign missing: Err(NotFound)"
+        ]
+    );
+}

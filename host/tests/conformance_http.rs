@@ -155,6 +155,17 @@ fn response_header_changes_reach_the_client() {
 }
 
 #[test]
+fn the_guest_can_replace_a_whole_header_map() {
+    let plugin = start("record replace-map");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[("server", "envoy"), ("x-a", "1")], true);
+    let response = stream.client_response();
+    response.assert_status(202).assert_header("x-only", "1");
+    assert_eq!(response.headers.as_ref().unwrap().len(), 2, "{response}");
+}
+
+#[test]
 fn pause_on_request_headers_holds_headers_body_and_trailers() {
     let plugin = start("record pause-request-headers");
     let mut stream = plugin.http_stream();

@@ -141,7 +141,11 @@ impl Stream {
                 .unwrap();
             note(format!("grpc stream opened {token}"));
             self.send_grpc_stream_message(token, Some(b"hello"), false);
-            self.send_grpc_stream_message(token, Some(b"bye"), true);
+            if s.has("close") {
+                self.close_grpc_stream(token);
+            } else {
+                self.send_grpc_stream_message(token, Some(b"bye"), true);
+            }
             return Some(Action::Pause);
         }
         None
@@ -391,6 +395,15 @@ impl HttpContext for Stream {
         if s.is("metrics") {
             self.metrics(false);
         }
+        if s.is("foreign") {
+            for name in ["reverse", "missing"] {
+                let result = hostcalls::call_foreign_function(name, Some(b"abc"));
+                note(format!(
+                    "foreign {name}: {:?}",
+                    result.map(|r| r.map(|b| show(&b)))
+                ));
+            }
+        }
         if let Some(outbox) = self.plugin.outbox {
             let result = self
                 .enqueue_shared_queue(outbox, Some(format!("from stream {}", self.id).as_bytes()));
@@ -471,6 +484,9 @@ impl HttpContext for Stream {
                 "add request header after the request passed",
                 raw::add_header(0, "x", "y"),
             );
+        }
+        if s.has("replace-map") {
+            self.set_http_response_headers(vec![(":status", "202"), ("X-Only", "1")]);
         }
         if s.has("mutate") {
             self.add_http_response_header("X-Resp", "1");

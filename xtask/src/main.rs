@@ -44,7 +44,9 @@ fn args() -> Vec<OsString> {
         .skip(1)
         .map(|arg| match arg.to_str() {
             Some("--for") => OsString::from("--mesh"),
-            Some(s) if s.starts_with("--for=") => OsString::from(s.replacen("--for=", "--mesh=", 1)),
+            Some(s) if s.starts_with("--for=") => {
+                OsString::from(s.replacen("--for=", "--mesh=", 1))
+            }
             _ => arg,
         })
         .collect()

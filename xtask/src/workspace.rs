@@ -112,7 +112,11 @@ pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
         .into_iter()
         .filter(|p| p.manifest_path.starts_with(&extensions_dir))
         .map(|p| Extension {
-            dir: p.manifest_path.parent().unwrap_or(&extensions_dir).to_path_buf(),
+            dir: p
+                .manifest_path
+                .parent()
+                .unwrap_or(&extensions_dir)
+                .to_path_buf(),
             name: p.name,
             version: p.version,
             description: p.description.unwrap_or_default(),
@@ -134,7 +138,10 @@ pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
             Some(ext) => picked.push(ext.clone()),
             None => bail!(
                 "no extension named `{name}` under extensions/ (known: {})",
-                all.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                all.iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -150,7 +157,10 @@ pub(crate) fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> 
             if all.len() != 1 {
                 bail!(
                     "several extensions here ({}): choose one with -p NAME",
-                    all.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                    all.iter()
+                        .map(|e| e.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             Ok(all.remove(0))
@@ -168,7 +178,11 @@ pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
     let mut names: Vec<String> = metadata()?
         .packages
         .into_iter()
-        .filter(|p| p.targets.iter().any(|t| t.crate_types.iter().any(|c| c == "cdylib")))
+        .filter(|p| {
+            p.targets
+                .iter()
+                .any(|t| t.crate_types.iter().any(|c| c == "cdylib"))
+        })
         .map(|p| p.name)
         .collect();
     names.sort();
@@ -180,7 +194,10 @@ pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("path has no parent directory")?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let file_name = path.file_name().context("path has no file name")?.to_string_lossy();
+    let file_name = path
+        .file_name()
+        .context("path has no file name")?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&tmp)?;

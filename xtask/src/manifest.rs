@@ -113,8 +113,11 @@ pub(crate) fn manifest_for(extension: &Extension, defaults: &Defaults) -> anyhow
 }
 
 /// The YAML text of `manifest`, checked to read back as the same manifest.
+///
+/// Written with serde-saphyr, like `deploy`'s YAML: it quotes `yes`, `on`, `no`… that a YAML 1.1 reader
+/// (Maistra's mec uses gopkg.in/yaml.v2) would take for booleans.
 pub(crate) fn render(manifest: &Manifest) -> anyhow::Result<String> {
-    let body = serde_norway::to_string(manifest).context("cannot write manifest YAML")?;
+    let body = serde_saphyr::to_string(manifest).context("cannot write manifest YAML")?;
     let text = format!(
         "# Written by `cargo xtask manifest` from manifest.yaml and extensions/{}/Cargo.toml.\n{body}",
         manifest.name

@@ -219,6 +219,23 @@ fn a_rendered_manifest_reads_back_and_quotes_what_yaml_would_misread() {
 }
 
 #[test]
+fn a_description_yaml_1_1_would_read_as_a_boolean_is_quoted() {
+    // Maistra's mec reads manifest.yaml with a YAML 1.1 parser, where bare `yes`/`on` are booleans.
+    for word in ["yes", "on", "off", "no"] {
+        let manifest = Manifest {
+            description: word.to_owned(),
+            ..sample()
+        };
+        let text = render(&manifest).unwrap();
+        assert!(
+            text.contains(&format!("description: '{word}'\n"))
+                || text.contains(&format!("description: \"{word}\"\n")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn overrides_win_over_defaults_and_package_fields_fill_the_rest() {
     let defaults = defaults("manifest.yaml", GOOD).unwrap();
     let mut ext =

@@ -6,7 +6,7 @@
 //! - `phase`, `priority` may be overridden per extension in its Cargo.toml:
 //!   `[package.metadata.extension]` `phase = "PreAuthZ"`, `priority = 10`.
 
-mod validate;
+pub(crate) mod validate;
 
 use std::{fs, path::Path};
 

@@ -11,22 +11,6 @@ fn package() -> String {
     printed_digest(&xtask_ok(&["package", "-p", "header-append"]))
 }
 
-/// Files in `dir`, sorted, with their bytes.
-fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 /// The two files the image must hold at its root, as `build` and `manifest` wrote them.
 fn expected_files() -> Vec<(String, Vec<u8>)> {
     vec![

@@ -115,6 +115,22 @@ pub fn tmp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Files in `dir`, sorted, with their bytes.
+pub fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// `"Digest"` of `skopeo inspect` output.
 pub fn inspected_digest(json: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(json).unwrap();

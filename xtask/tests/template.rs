@@ -1,0 +1,335 @@
+//! `templates/extension` end to end with the real cargo-generate: each kind generated into a scratch
+//! copy of the workspace (its git-tracked files), then built, tested, linted and packaged the way a
+//! user would, and bad values refused before anything is written.
+//!
+//! The scratch copy and its target directory live at fixed paths under `<target>/template-check/`,
+//! so dependencies (wasmtime for the tests) compile once and later runs only rebuild the new crates.
+
+mod support;
+
+use std::{
+    env,
+    fs::{self, File},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::Instant,
+};
+
+use support::*;
+
+/// Every starting point of the template, with the values passed for it and how it is generated.
+const KINDS: [(&str, &str, &str, Via); 2] = [
+    ("headers", "PreAuthN", "-5", Via::CargoGenerate),
+    ("callout", "PreAuthZ", "7", Via::XtaskNew),
+];
+
+#[derive(Clone, Copy)]
+enum Via {
+    CargoGenerate,
+    XtaskNew,
+}
+
+const GENERATED_FILES: [&str; 6] = [
+    "Cargo.toml",
+    "README.md",
+    "example-config.json",
+    "src/config.rs",
+    "src/lib.rs",
+    "tests/filter.rs",
+];
+
+#[test]
+fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
+    let (Some(()), Some(git)) = (cargo_generate(), tool("git", "git")) else {
+        return;
+    };
+    let image_tools = (tool("skopeo", "skopeo"), tool("umoci", "umoci"));
+    let _lock = lock();
+    let ws = scratch_workspace(&git);
+    let started = Instant::now();
+    let names: Vec<String> = KINDS.iter().map(|(kind, ..)| format!("t-{kind}")).collect();
+
+    for ((kind, phase, priority, via), name) in KINDS.iter().zip(&names) {
+        let description = format!("The {kind} starting point");
+        match via {
+            Via::CargoGenerate => run(Command::new(env!("CARGO"))
+                .args(["generate", "--path", "templates/extension", "--name", name])
+                .args(["--destination", "extensions", "--silent", "--no-workspace"])
+                .args([
+                    "-d",
+                    &format!("kind={kind}"),
+                    "-d",
+                    &format!("phase={phase}"),
+                ])
+                .args(["-d", &format!("priority={priority}")])
+                .args(["-d", &format!("description={description}")])
+                .current_dir(&ws.root)),
+            Via::XtaskNew => run(ws
+                .cargo(&["xtask", "new", name, "--kind", kind, "--phase", phase])
+                .args(["--priority", priority, "--description", &description])),
+        };
+        let dir = ws.root.join("extensions").join(name);
+        assert_eq!(relative_files(&dir), GENERATED_FILES, "files of {name}");
+        for file in GENERATED_FILES {
+            let text = fs::read_to_string(dir.join(file)).unwrap();
+            assert!(
+                !text.contains("{{") && !text.contains("{%"),
+                "{name}/{file} has a Liquid tag left:\n{text}"
+            );
+        }
+        let cargo_toml = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        for line in [
+            format!("name = \"{name}\""),
+            format!("description = \"{description}\""),
+            format!("phase = \"{phase}\""),
+            format!("priority = {priority}"),
+        ] {
+            assert!(cargo_toml.contains(&line), "{line:?} not in:\n{cargo_toml}");
+        }
+    }
+    eprintln!("generated in {:.1?}", started.elapsed());
+
+    let packages: Vec<&str> = names.iter().flat_map(|n| ["-p", n.as_str()]).collect();
+    let step = Instant::now();
+    run(ws.cargo(&["xtask", "build"]).args(&packages));
+    eprintln!("cargo xtask build: {:.1?}", step.elapsed());
+    let step = Instant::now();
+    let tests = run(ws.cargo(&["test"]).args(&packages));
+    eprintln!("cargo test: {:.1?}", step.elapsed());
+    for (kind, ..) in KINDS {
+        // The end-to-end tests ran (not only the unit tests).
+        let expected = match kind {
+            "headers" => "test responses_get_the_configured_header ... ok",
+            _ => "test an_allowed_request_goes_upstream_after_the_check ... ok",
+        };
+        assert!(tests.contains(expected), "{expected:?} not in:\n{tests}");
+    }
+    let step = Instant::now();
+    run(ws.cargo(&["fmt", "--check"]).args(&packages));
+    run(ws
+        .cargo(&["clippy", "--all-targets"])
+        .args(&packages)
+        .args(["--", "-D", "warnings"]));
+    eprintln!("cargo fmt --check, cargo clippy: {:.1?}", step.elapsed());
+
+    let step = Instant::now();
+    let packaged = run(ws.cargo(&["xtask", "package"]).args(&packages));
+    eprintln!("cargo xtask package: {:.1?}", step.elapsed());
+    for ((_, phase, priority, _), name) in KINDS.iter().zip(&names) {
+        let out = ws.target.join("extensions").join(name);
+        let manifest = fs::read_to_string(out.join("manifest.yaml")).unwrap();
+        assert!(
+            manifest.contains(&format!("phase: {phase}\n"))
+                && manifest.contains(&format!("priority: {priority}\n")),
+            "phase and priority from Cargo.toml not in:\n{manifest}"
+        );
+        check_image(name, &out, &packaged, &image_tools);
+    }
+    eprintln!("whole check: {:.1?}", started.elapsed());
+    fs::remove_dir_all(&ws.root).unwrap();
+}
+
+#[test]
+fn bad_names_and_phases_are_refused_before_anything_is_written() {
+    let Some(()) = cargo_generate() else {
+        return;
+    };
+    let dir = tmp_dir("template-refusals");
+    let extensions = dir.join("extensions");
+    fs::create_dir(&extensions).unwrap();
+    let generate = |name: &str, extra: &[&str], destination: &Path| {
+        let out = Command::new(env!("CARGO"))
+            .args(["generate", "--path"])
+            .arg(root().join("templates/extension"))
+            .args(["--name", name, "--destination"])
+            .arg(destination)
+            .args(["--silent", "--no-workspace"])
+            .args(extra)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        // cargo-generate 0.26 makes the project directory before it checks -d values.
+        let _ = fs::remove_dir(extensions.join(name));
+        out
+    };
+    let name_rule = "use lowercase letters, digits and dashes, starting with a letter";
+
+    let out = generate("My_Filter", &[], &extensions);
+    refused(
+        &out,
+        &format!("invalid extension name \"My_Filter\": {name_rule}"),
+    );
+    let out = generate("ok-name", &["-d", "phase=PostAuthz"], &extensions);
+    refused(&out, "\"PostAuthz\" is not a valid value for phase");
+    let out = generate("ok-name", &["-d", "priority=high"], &extensions);
+    refused(&out, "\"high\" is not a valid value for priority");
+    let out = generate("ok-name", &[], &dir);
+    refused(&out, "must be generated into its extensions/ directory");
+    // The name is checked before cargo-generate makes the project directory.
+    assert!(!extensions.join("My_Filter").exists());
+
+    let out = xtask(&["new", "My_Filter"]);
+    refused(
+        &out,
+        &format!("invalid extension name `My_Filter` (did you mean `my-filter`?): {name_rule}"),
+    );
+    let out = xtask(&["new", "ok-name", "--phase", "PostAuthz"]);
+    refused(
+        &out,
+        "--phase `PostAuthz` is not a Maistra phase (did you mean `PostAuthZ`?)",
+    );
+    let out = xtask(&["new", "header-append"]);
+    refused(&out, "extensions/header-append already exists");
+    assert!(!root().join("extensions/My_Filter").exists());
+    assert!(!root().join("extensions/ok-name").exists());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn xtask_new_says_how_to_install_a_missing_cargo_generate() {
+    let empty = tmp_dir("no-cargo-generate");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["new", "t-never-written"])
+        .env("PATH", "/usr/bin:/bin")
+        .env("CARGO_HOME", &empty)
+        .output()
+        .unwrap();
+    refused(
+        &out,
+        "cargo-generate is not installed; install it with `cargo install --locked cargo-generate@0.26.0`",
+    );
+    assert!(!root().join("extensions/t-never-written").exists());
+    fs::remove_dir_all(&empty).unwrap();
+}
+
+/// The scratch workspace: a copy of the tracked files, and its own persistent target directory.
+struct Scratch {
+    root: PathBuf,
+    target: PathBuf,
+}
+
+impl Scratch {
+    fn cargo(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args)
+            .current_dir(&self.root)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env_remove("SOURCE_DATE_EPOCH");
+        cmd
+    }
+}
+
+/// `Some(())` if `cargo generate` runs; otherwise fails under CI=true, else says loudly it skipped.
+fn cargo_generate() -> Option<()> {
+    let works = Command::new(env!("CARGO"))
+        .args(["generate", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if works {
+        return Some(());
+    }
+    let message = "cargo-generate is not installed: `cargo install --locked cargo-generate@0.26.0`";
+    if env::var("CI").as_deref() == Ok("true") {
+        panic!("{message} (required when CI=true)");
+    }
+    eprintln!("\n*** SKIPPED: {message} ***\n");
+    None
+}
+
+fn check_dir() -> PathBuf {
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    target.join("template-check")
+}
+
+/// One template check at a time: they share the scratch workspace and its target directory.
+fn lock() -> File {
+    let dir = check_dir();
+    fs::create_dir_all(&dir).unwrap();
+    let file = File::create(dir.join("lock")).unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// A fresh copy of the workspace's git-tracked files (as they are on disk) at a fixed path.
+fn scratch_workspace(git: &Path) -> Scratch {
+    let root_dir = check_dir().join("workspace");
+    let _ = fs::remove_dir_all(&root_dir);
+    let listed = run(Command::new(git)
+        .args(["ls-files", "-z"])
+        .current_dir(root()));
+    for file in listed.split('\0').filter(|f| !f.is_empty()) {
+        let from = root().join(file);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = root_dir.join(file);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&from, &to).unwrap();
+    }
+    Scratch {
+        root: root_dir,
+        target: check_dir().join("target"),
+    }
+}
+
+/// Paths of the files under `dir`, relative, sorted, with `/` separators.
+fn relative_files(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let relative = path.strip_prefix(base).unwrap();
+                out.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files.sort();
+    files
+}
+
+/// The image `package` wrote for `name`, read back by skopeo and umoci like header-append's.
+fn check_image(name: &str, out: &Path, packaged: &str, tools: &(Option<PathBuf>, Option<PathBuf>)) {
+    let digest = packaged
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .and_then(|rest| rest.split(" image ").nth(1))
+        .unwrap_or_else(|| panic!("no digest line for {name} in:\n{packaged}"))
+        .trim();
+    let (Some(skopeo), Some(umoci)) = tools else {
+        return;
+    };
+    let layout = format!("oci:{}:0.1.0", out.join("oci").display());
+    let inspected = run(Command::new(skopeo).args(["inspect", &layout]));
+    assert_eq!(inspected_digest(&inspected), digest);
+    let value: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(value["Labels"]["org.opencontainers.image.title"], name);
+
+    let bundle = tmp_dir(&format!("template-{name}")).join("bundle");
+    let image = format!("{}:0.1.0", out.join("oci").display());
+    run(Command::new(umoci)
+        .args(["unpack", "--rootless", "--image", &image])
+        .arg(&bundle));
+    let expected: Vec<(String, Vec<u8>)> = ["manifest.yaml", "plugin.wasm"]
+        .iter()
+        .map(|f| (f.to_string(), fs::read(out.join(f)).unwrap()))
+        .collect();
+    assert_eq!(files(&bundle.join("rootfs")), expected);
+    fs::remove_dir_all(bundle.parent().unwrap()).unwrap();
+}
+
+/// `out` failed, and its error output says `expected`.
+fn refused(out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && (stderr.contains(expected) || stdout.contains(expected)),
+        "expected a failure saying {expected:?}; got {}:\n{stdout}\n{stderr}",
+        out.status
+    );
+}

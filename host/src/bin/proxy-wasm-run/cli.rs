@@ -1,0 +1,209 @@
+//! The command line: what to load, how to configure it, and the request, response and callout answers to play.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use host::testing::Level;
+
+/// Run one HTTP stream through a proxy-wasm module the way Envoy would, and show what the upstream and the client
+/// would see, with the plugin's logs, metrics and callouts.
+///
+/// Exit status: 0 the stream ran; 1 the module did not load or the plugin refused to start (the guest's reason is
+/// printed); 2 a bad command line; 3 the plugin failed while running the stream (trap, deadline, memory limit).
+#[derive(Debug, Parser)]
+#[command(name = "proxy-wasm-run", version)]
+pub struct Args {
+    /// The compiled proxy-wasm module (.wasm).
+    pub module: PathBuf,
+
+    /// Plugin configuration, passed to `on_configure`: text, or @FILE to read it from a file.
+    #[arg(short, long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
+    pub config: Option<Bytes>,
+
+    /// VM configuration, passed to `on_vm_start`: text or @FILE.
+    #[arg(long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
+    pub vm_config: Option<Bytes>,
+
+    /// A request header, `NAME: VALUE` (repeatable). Unless given: `:method: GET`, `:path: /`,
+    /// `:authority: example.com`, `:scheme: http`.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
+    pub headers: Vec<(String, String)>,
+
+    /// The request body (text or @FILE); without it the request ends with its headers.
+    #[arg(short = 'b', long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
+    pub body: Option<Bytes>,
+
+    /// A response header from the upstream, `NAME: VALUE` (repeatable). Unless given: `:status: 200`.
+    #[arg(long = "response-header", value_name = "NAME: VALUE", value_parser = header)]
+    pub response_headers: Vec<(String, String)>,
+
+    /// The upstream's response body (text or @FILE); without it the response ends with its headers.
+    #[arg(long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
+    pub response_body: Option<Bytes>,
+
+    /// The answer to the next HTTP callout the plugin dispatches (repeatable, used in dispatch order):
+    /// `STATUS[:BODY]` (BODY text or @FILE), `reset` (the call fails) or `timeout` (Envoy's 504). A callout left
+    /// without an answer stays pending, and a request it holds never reaches the upstream.
+    #[arg(long = "callout-response", value_name = "STATUS[:BODY]|reset|timeout", value_parser = callout_answer)]
+    pub callout_responses: Vec<CalloutAnswer>,
+
+    /// A cluster Envoy knows (repeatable); callouts to any other cluster fail with BadArgument. Default: every
+    /// cluster name is accepted.
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+
+    /// Let requests bypass the plugin if it fails, instead of Envoy's 503 (the `fail_open` setting).
+    #[arg(long)]
+    pub fail_open: bool,
+
+    /// Envoy's log level: what `proxy_get_log_level` returns; lower levels are dropped.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Print one JSON object instead of text (its shape is documented in host/README.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Bytes given as text or read from a file.
+#[derive(Debug, Clone)]
+pub struct Bytes(pub Vec<u8>);
+
+/// How the next HTTP callout is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalloutAnswer {
+    Response { status: u16, body: Vec<u8> },
+    Reset,
+    Timeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    pub fn level(self) -> Level {
+        match self {
+            LogLevel::Trace => Level::Trace,
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Error => Level::Error,
+            LogLevel::Critical => Level::Critical,
+        }
+    }
+}
+
+/// `TEXT`, or `@FILE` for the file's bytes (as curl reads `-d @file`).
+fn text_or_file(value: &str) -> Result<Bytes, String> {
+    match value.strip_prefix('@') {
+        Some(path) => std::fs::read(path)
+            .map(Bytes)
+            .map_err(|e| format!("cannot read the file `{path}`: {e}")),
+        None => Ok(Bytes(value.as_bytes().to_vec())),
+    }
+}
+
+/// `name: value`; the name may start with `:` (pseudo-headers such as `:path: /x`).
+fn header(value: &str) -> Result<(String, String), String> {
+    let split = value
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == ':')
+        .map(|(i, _)| i);
+    match split {
+        Some(i) if !value[..i].trim().is_empty() => Ok((
+            value[..i].trim().to_ascii_lowercase(),
+            value[i + 1..].trim().to_string(),
+        )),
+        _ => Err(format!(
+            "`{value}` is not a header: write `NAME: VALUE`, e.g. `x-user: alice` or `:path: /login`"
+        )),
+    }
+}
+
+fn callout_answer(value: &str) -> Result<CalloutAnswer, String> {
+    match value {
+        "reset" => return Ok(CalloutAnswer::Reset),
+        "timeout" => return Ok(CalloutAnswer::Timeout),
+        _ => {}
+    }
+    let (status, body) = value.split_once(':').unwrap_or((value, ""));
+    let status = status
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+        .ok_or_else(|| {
+            format!(
+                "`{value}` is not a callout answer: write an HTTP status and an optional body (`200`, \
+                 `403:denied`, `200:@answer.json`), `reset` or `timeout`"
+            )
+        })?;
+    let body = if body.is_empty() {
+        Vec::new()
+    } else {
+        text_or_file(body)?.0
+    };
+    Ok(CalloutAnswer::Response { status, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_split_at_the_first_colon_after_a_pseudo_header_prefix() {
+        assert_eq!(
+            header(":path: /a:b").unwrap(),
+            (":path".into(), "/a:b".into())
+        );
+        assert_eq!(
+            header("X-User:alice").unwrap(),
+            ("x-user".into(), "alice".into())
+        );
+        assert!(header("no-colon").unwrap_err().contains("NAME: VALUE"));
+        assert!(header(": value").is_err());
+    }
+
+    #[test]
+    fn callout_answers_are_a_status_with_an_optional_body_reset_or_timeout() {
+        assert_eq!(
+            callout_answer("403:denied: no").unwrap(),
+            CalloutAnswer::Response {
+                status: 403,
+                body: b"denied: no".to_vec()
+            }
+        );
+        assert_eq!(
+            callout_answer("200").unwrap(),
+            CalloutAnswer::Response {
+                status: 200,
+                body: Vec::new()
+            }
+        );
+        assert_eq!(callout_answer("reset").unwrap(), CalloutAnswer::Reset);
+        assert_eq!(callout_answer("timeout").unwrap(), CalloutAnswer::Timeout);
+        assert!(
+            callout_answer("ok")
+                .unwrap_err()
+                .contains("`ok` is not a callout answer")
+        );
+        assert!(callout_answer("999").is_err());
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named() {
+        let error = text_or_file("@/nonexistent/config.json").unwrap_err();
+        assert!(
+            error.contains("cannot read the file `/nonexistent/config.json`"),
+            "{error}"
+        );
+    }
+}

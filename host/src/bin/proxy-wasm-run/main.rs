@@ -1,0 +1,79 @@
+//! `proxy-wasm-run`: a dry run of one HTTP stream through a proxy-wasm module, without Envoy. `cargo xtask run`
+//! builds an extension and hands its module to this binary; `--help` lists the flags.
+
+mod cli;
+mod dry_run;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use host::testing::Plugin;
+
+use report::{Outcome, Report};
+
+/// The plugin did not start (or the module did not load).
+const NOT_STARTED: u8 = 1;
+/// The plugin failed while it ran the stream.
+const FAILED: u8 = 3;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let mut builder = Plugin::load(&args.module)
+        .fail_open(args.fail_open)
+        .log_level(args.log_level.level());
+    if let Some(config) = &args.config {
+        builder = builder.config(&config.0);
+    }
+    if let Some(vm_config) = &args.vm_config {
+        builder = builder.vm_config(&vm_config.0);
+    }
+    if !args.clusters.is_empty() {
+        let clusters: Vec<&str> = args.clusters.iter().map(String::as_str).collect();
+        builder = builder.clusters(&clusters);
+    }
+    let module = args.module.display().to_string();
+    let (report, code) = match builder.start() {
+        Err(error) => {
+            eprintln!(
+                "error: {}\nthe plugin's reason: {}",
+                report::headline(&error),
+                error.reason()
+            );
+            let report = Report {
+                module,
+                abi: None,
+                logs: error.logs.clone(),
+                metrics: Vec::new(),
+                failure: None,
+                outcome: Outcome::NotStarted(&error),
+            };
+            print(&report, args.json);
+            return ExitCode::from(NOT_STARTED);
+        }
+        Ok(plugin) => {
+            let run = dry_run::run(&plugin, &args);
+            let failure = plugin.failure();
+            let code = if failure.is_some() { FAILED } else { 0 };
+            let report = Report {
+                module,
+                abi: Some(plugin.abi_version().to_string()),
+                logs: plugin.logs(),
+                metrics: plugin.metrics(),
+                failure,
+                outcome: Outcome::Ran(Box::new(run)),
+            };
+            (report, code)
+        }
+    };
+    print(&report, args.json);
+    ExitCode::from(code)
+}
+
+fn print(report: &Report<'_>, json: bool) {
+    if json {
+        println!("{:#}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+}

@@ -1,0 +1,289 @@
+//! What the runner prints: readable text, or one JSON object (`--json`, shape in host/README.md).
+
+use std::fmt::Write;
+
+use host::testing::{Headers, HttpCall, Level, LogEntry, Message, Metric, MetricKind, StartError};
+use serde_json::{Value, json};
+
+use crate::cli::CalloutAnswer;
+use crate::dry_run::{Run, Step};
+
+/// Everything one invocation observed.
+pub struct Report<'a> {
+    pub module: String,
+    pub abi: Option<String>,
+    pub outcome: Outcome<'a>,
+    pub logs: Vec<LogEntry>,
+    pub metrics: Vec<Metric>,
+    /// Why the VM failed while running the stream (trap, deadline, memory limit).
+    pub failure: Option<String>,
+}
+
+pub enum Outcome<'a> {
+    NotStarted(&'a StartError),
+    Ran(Box<Run>),
+}
+
+impl Report<'_> {
+    pub fn json(&self) -> Value {
+        let (start_error, run) = match &self.outcome {
+            Outcome::NotStarted(error) => (
+                json!({
+                    "stage": stage(error),
+                    "message": error.message,
+                    "reason": error.reason(),
+                }),
+                None,
+            ),
+            Outcome::Ran(run) => (Value::Null, Some(run)),
+        };
+        json!({
+            "module": self.module,
+            "abi_version": self.abi,
+            "started": run.is_some(),
+            "start_error": start_error,
+            "steps": run.map_or(Value::Null, |r| r.steps.iter().map(step_json).collect()),
+            "upstream_request": run.map_or(Value::Null, |r| message_json(&r.upstream)),
+            "client_response": run.map_or(Value::Null, |r| message_json(&r.client)),
+            "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
+            "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
+            "logs": self.logs.iter().map(|l| json!({
+                "level": level_name(l.level),
+                "context_id": l.context_id,
+                "message": l.message,
+            })).collect::<Value>(),
+            "metrics": self.metrics.iter().map(metric_json).collect::<Value>(),
+            "failure": self.failure,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let abi = self
+            .abi
+            .as_deref()
+            .map(|a| format!(" (proxy-wasm ABI {a})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "module: {}{abi}", self.module);
+        match &self.outcome {
+            Outcome::NotStarted(error) => {
+                let _ = writeln!(out, "the plugin did not start: {}", headline(error));
+                let _ = writeln!(out, "reason: {}", error.reason());
+            }
+            Outcome::Ran(run) => run_text(&mut out, run),
+        }
+        let _ = writeln!(out);
+        if self.logs.is_empty() {
+            let _ = writeln!(out, "logs: none");
+        } else {
+            let _ = writeln!(out, "logs:");
+            for l in &self.logs {
+                let _ = writeln!(
+                    out,
+                    "  [{}] (context {}) {}",
+                    level_name(l.level),
+                    l.context_id,
+                    l.message
+                );
+            }
+        }
+        if self.metrics.is_empty() {
+            let _ = writeln!(out, "metrics: none");
+        } else {
+            let _ = writeln!(out, "metrics:");
+            for m in &self.metrics {
+                let value = match m.kind {
+                    MetricKind::Histogram => format!("samples {:?}", m.samples),
+                    _ => m.value.to_string(),
+                };
+                let _ = writeln!(out, "  {} ({}): {value}", m.name, kind_name(m.kind));
+            }
+        }
+        if let Some(failure) = &self.failure {
+            let _ = writeln!(out, "\nthe plugin failed: {failure}");
+        }
+        out
+    }
+}
+
+/// What the failure was, without the logs (they are printed separately).
+pub fn headline(error: &StartError) -> String {
+    let what = match stage(error) {
+        "load" => "the module did not load",
+        "initialize" => "the module's start function failed",
+        "vm_start" => "on_vm_start refused",
+        _ => "on_configure refused the configuration",
+    };
+    format!("{what}: {}", error.message)
+}
+
+fn run_text(out: &mut String, run: &Run) {
+    let _ = writeln!(out);
+    for step in &run.steps {
+        let _ = match step {
+            Step::Callback { name, action } => writeln!(out, "{name} -> {action:?}"),
+            Step::Answered { token, answer } => {
+                writeln!(out, "callout {token} answered: {}", answer_text(answer))
+            }
+        };
+    }
+    for note in &run.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let _ = writeln!(out, "\n{}", run.upstream);
+    let _ = write!(out, "{}", run.client);
+    let _ = writeln!(out);
+    if run.callouts.is_empty() {
+        let _ = writeln!(out, "callouts: none");
+    } else {
+        let _ = writeln!(out, "callouts:");
+        for (call, answer) in &run.callouts {
+            let timeout = call
+                .timeout
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_else(|| "none".into());
+            let _ = writeln!(
+                out,
+                "  token {} from context {} to cluster {:?} (timeout {timeout})",
+                call.token, call.context_id, call.cluster
+            );
+            let _ = write!(out, "  headers:\n{}", indent(&call.headers));
+            if !call.body.is_empty() {
+                let _ = writeln!(out, "  body: {:?}", String::from_utf8_lossy(&call.body));
+            }
+            if !call.trailers.is_empty() {
+                let _ = write!(out, "  trailers:\n{}", indent(&call.trailers));
+            }
+            let answer = answer
+                .as_ref()
+                .map_or("pending (not answered)".to_string(), answer_text);
+            let _ = writeln!(out, "  answer: {answer}");
+        }
+    }
+}
+
+fn indent(headers: &Headers) -> String {
+    headers
+        .to_string()
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect()
+}
+
+fn answer_text(answer: &CalloutAnswer) -> String {
+    match answer {
+        CalloutAnswer::Response { status, body } if body.is_empty() => status.to_string(),
+        CalloutAnswer::Response { status, body } => {
+            format!("{status} with body {:?}", String::from_utf8_lossy(body))
+        }
+        CalloutAnswer::Reset => "reset (the call failed)".into(),
+        CalloutAnswer::Timeout => "timeout (Envoy's 504)".into(),
+    }
+}
+
+fn stage(error: &StartError) -> &'static str {
+    use host::testing::StartFailure;
+    match error.failure {
+        StartFailure::Load => "load",
+        StartFailure::Initialize => "initialize",
+        StartFailure::VmStart => "vm_start",
+        StartFailure::Configure => "configure",
+    }
+}
+
+fn step_json(step: &Step) -> Value {
+    match step {
+        Step::Callback { name, action } => json!({
+            "callback": name,
+            "action": format!("{action:?}").to_ascii_lowercase(),
+        }),
+        Step::Answered { token, answer } => json!({
+            "callout_answered": token,
+            "answer": answer_json(answer),
+        }),
+    }
+}
+
+fn answer_json(answer: &CalloutAnswer) -> Value {
+    match answer {
+        CalloutAnswer::Response { status, body } => json!({
+            "status": status,
+            "body": String::from_utf8_lossy(body),
+        }),
+        CalloutAnswer::Reset => json!("reset"),
+        CalloutAnswer::Timeout => json!("timeout"),
+    }
+}
+
+fn headers_json(headers: &Headers) -> Value {
+    headers
+        .iter()
+        .map(|(name, value)| json!([name, value]))
+        .collect()
+}
+
+/// A request or response as one side sees it; responses lead with their `status`.
+fn message_json(message: &Message) -> Value {
+    let mut object = serde_json::Map::new();
+    if let Some(status) = message.status() {
+        object.insert("status".into(), json!(status));
+    }
+    let fields = json!({
+        "headers": message.headers.as_ref().map(headers_json),
+        "body": message.body_text(),
+        "trailers": message.trailers.as_ref().map(headers_json),
+        "end_of_stream": message.end_of_stream,
+        "local_reply": message.local_reply.as_ref().map(|r| json!({
+            "status": r.status,
+            "details": r.details,
+            "body": String::from_utf8_lossy(&r.body),
+            "grpc_status": r.grpc_status,
+        })),
+        "reset": message.reset,
+    });
+    if let Value::Object(fields) = fields {
+        object.extend(fields);
+    }
+    Value::Object(object)
+}
+
+fn callout_json(call: &HttpCall, answer: Option<&CalloutAnswer>) -> Value {
+    json!({
+        "token": call.token,
+        "context_id": call.context_id,
+        "cluster": call.cluster,
+        "headers": headers_json(&call.headers),
+        "body": String::from_utf8_lossy(&call.body),
+        "trailers": headers_json(&call.trailers),
+        "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
+        "answer": answer.map(answer_json),
+    })
+}
+
+fn metric_json(metric: &Metric) -> Value {
+    json!({
+        "name": metric.name,
+        "kind": kind_name(metric.kind),
+        "value": metric.value,
+        "samples": metric.samples,
+    })
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+        Level::Critical => "critical",
+    }
+}
+
+fn kind_name(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Counter => "counter",
+        MetricKind::Gauge => "gauge",
+        MetricKind::Histogram => "histogram",
+    }
+}

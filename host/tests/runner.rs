@@ -1,0 +1,321 @@
+//! `proxy-wasm-run` (what `cargo xtask run` hands off to), run as a user runs it: against header-append's shipped
+//! module and the conformance guest, checking the text, the `--json` report and the exit status.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use host::testing::{extension_module, guest_module};
+use serde_json::{Value, json};
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn runner(module: &PathBuf, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
+        .arg(module)
+        .args(args)
+        .output()
+        .expect("proxy-wasm-run runs");
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn json_report(module: &PathBuf, args: &[&str]) -> (Option<i32>, Value) {
+    let output = runner(module, &[args, &["--json"]].concat());
+    let report = serde_json::from_str(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json printed no JSON ({e}):\n{}\nstderr:\n{}",
+            output.stdout, output.stderr
+        )
+    });
+    (output.code, report)
+}
+
+fn header_append() -> PathBuf {
+    extension_module("header-append").unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn conformance() -> PathBuf {
+    guest_module("conformance-guest").unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The values of header `name` in a JSON header list (`[["name", "value"], …]`).
+fn values(headers: &Value, name: &str) -> Vec<String> {
+    headers
+        .as_array()
+        .unwrap_or_else(|| panic!("not a header list: {headers}"))
+        .iter()
+        .filter(|pair| pair[0] == name)
+        .map(|pair| pair[1].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn header_append_adds_the_configured_header_to_the_response_in_text() {
+    let out = runner(&header_append(), &["--config", r#"{"x-a": "b"}"#]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let client = out
+        .stdout
+        .split("the response the client would see:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no client response in:\n{}", out.stdout));
+    assert!(
+        client.contains(":status: 200\n  x-a: b\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("on_response_headers -> Continue"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("header-append configured; responses: x-a"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn header_append_in_json_shows_both_sides_the_defaults_and_the_given_headers() {
+    let (code, report) = json_report(
+        &header_append(),
+        &[
+            "-c",
+            r#"{"x-a": "b", "x-req": {"value": "r", "on": "request"}}"#,
+            "-H",
+            "X-User: alice",
+            "-H",
+            ":path: /login",
+            "--response-header",
+            "server: upstream",
+            "--response-body",
+            "hello",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["started"], true);
+    assert_eq!(report["abi_version"], "0.2.1");
+    let upstream = &report["upstream_request"];
+    assert_eq!(values(&upstream["headers"], ":path"), ["/login"]);
+    assert_eq!(values(&upstream["headers"], ":authority"), ["example.com"]);
+    assert_eq!(values(&upstream["headers"], "x-user"), ["alice"]);
+    assert_eq!(values(&upstream["headers"], "x-req"), ["r"]);
+    assert_eq!(upstream["end_of_stream"], true);
+    let client = &report["client_response"];
+    assert_eq!(client["status"], 200);
+    assert_eq!(values(&client["headers"], "x-a"), ["b"]);
+    assert_eq!(values(&client["headers"], "server"), ["upstream"]);
+    assert_eq!(client["body"], "hello");
+    assert_eq!(client["local_reply"], Value::Null);
+    assert_eq!(
+        report["steps"],
+        json!([
+            {"callback": "on_request_headers", "action": "continue"},
+            {"callback": "on_response_headers", "action": "continue"},
+            {"callback": "on_response_body", "action": "continue"},
+        ])
+    );
+    assert_eq!(report["callouts"], json!([]));
+    assert_eq!(report["failure"], Value::Null);
+}
+
+#[test]
+fn a_rejected_configuration_exits_1_with_the_plugins_reason() {
+    let out = runner(&header_append(), &["--config", r#"{"x-a": 5}"#]);
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("on_configure refused the configuration"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(r#"header "x-a""#), "{}", out.stderr);
+    assert!(out.stdout.contains("reason: "), "{}", out.stdout);
+
+    let (code, report) = json_report(&header_append(), &["--config", r#"{"x-a": 5}"#]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["started"], false);
+    assert_eq!(report["start_error"]["stage"], "configure");
+    let reason = report["start_error"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("not a number"), "{report:#}");
+    assert_eq!(report["logs"][0]["level"], "error");
+    assert_eq!(report["client_response"], Value::Null);
+}
+
+#[test]
+fn the_configuration_can_come_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.json");
+    std::fs::write(&file, r#"{"x-from-file": "yes"}"#).unwrap();
+    let (code, report) = json_report(&header_append(), &["-c", &format!("@{}", file.display())]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        values(&report["client_response"]["headers"], "x-from-file"),
+        ["yes"]
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2_naming_the_flag_and_the_fix() {
+    let out = runner(&header_append(), &["-H", "no-colon"]);
+    assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("--header"), "{}", out.stderr);
+    assert!(out.stderr.contains("write `NAME: VALUE`"), "{}", out.stderr);
+
+    let out = runner(
+        &header_append(),
+        &["--config", "@/nonexistent/plugin-config.json"],
+    );
+    assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot read the file `/nonexistent/plugin-config.json`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_missing_module_is_a_load_error_naming_the_path() {
+    let missing = PathBuf::from("/nonexistent/plugin.wasm");
+    let (code, report) = json_report(&missing, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["start_error"]["stage"], "load");
+    let message = report["start_error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("/nonexistent/plugin.wasm"), "{report:#}");
+}
+
+#[test]
+fn a_callout_is_recorded_and_answered_and_the_plugins_local_reply_reaches_the_client() {
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "callout request deny",
+            "--callout-response",
+            "403:nope",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    let callout = &report["callouts"][0];
+    assert_eq!(callout["cluster"], "auth");
+    assert_eq!(callout["body"], "payload");
+    assert_eq!(callout["timeout_ms"], 250);
+    assert_eq!(values(&callout["headers"], ":path"), ["/check"]);
+    assert_eq!(values(&callout["trailers"], "x-checksum"), ["c1"]);
+    assert_eq!(callout["answer"], json!({"status": 403, "body": "nope"}));
+    assert_eq!(report["steps"][0]["action"], "pause");
+    assert_eq!(report["steps"][1]["callout_answered"], callout["token"]);
+    let client = &report["client_response"];
+    assert_eq!(client["status"], 403);
+    assert_eq!(client["body"], "denied by callout");
+    assert_eq!(client["local_reply"]["status"], 403);
+    assert_eq!(report["upstream_request"]["headers"], Value::Null);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("local reply (403)"), "{notes}");
+}
+
+#[test]
+fn an_allowed_callout_resumes_the_request_and_the_upstream_response_is_played() {
+    let out = runner(
+        &conformance(),
+        &["-c", "callout request", "--callout-response", "200"],
+    );
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("callout 4 answered: 200"),
+        "{}",
+        out.stdout
+    );
+    let upstream = out
+        .stdout
+        .split("the request the upstream would see:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(upstream.contains("x-auth-status: 200"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("on_response_headers -> Continue"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("answer: 200"), "{}", out.stdout);
+}
+
+#[test]
+fn an_unanswered_callout_stays_pending_and_the_request_never_reaches_the_upstream() {
+    let (code, report) = json_report(&conformance(), &["-c", "callout request"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["callouts"][0]["answer"], Value::Null);
+    assert_eq!(report["upstream_request"]["headers"], Value::Null);
+    assert_eq!(report["client_response"]["headers"], Value::Null);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("--callout-response"), "{notes}");
+}
+
+#[test]
+fn a_failed_callout_and_metrics_are_reported() {
+    let (code, report) = json_report(
+        &conformance(),
+        &["-c", "callout request", "--callout-response", "reset"],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["callouts"][0]["answer"], "reset");
+    assert_eq!(report["client_response"]["status"], 502);
+
+    let (code, report) = json_report(&conformance(), &["-c", "metrics", "-b", "abcd"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let metrics = report["metrics"].as_array().cloned().unwrap_or_default();
+    let requests = metrics
+        .iter()
+        .find(|m| m["name"] == "requests_total")
+        .unwrap_or_else(|| panic!("no requests_total in {report:#}"));
+    assert_eq!(requests["kind"], "counter");
+    assert!(
+        requests["value"].as_i64().unwrap_or_default() >= 1,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_plugin_that_fails_while_running_exits_3_and_the_client_gets_envoys_503() {
+    let (code, report) = json_report(&conformance(), &["-c", "none panic=on_request_headers"]);
+    assert_eq!(code, Some(3), "{report:#}");
+    let failure = report["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("guest panic in on_request_headers"),
+        "{report:#}"
+    );
+    assert_eq!(report["client_response"]["status"], 503);
+    assert_eq!(
+        report["client_response"]["local_reply"]["details"],
+        "wasm_fail_stream"
+    );
+
+    let (code, report) = json_report(
+        &conformance(),
+        &["-c", "none panic=on_request_headers", "--fail-open"],
+    );
+    assert_eq!(code, Some(3), "{report:#}");
+    assert_eq!(report["client_response"]["status"], 200);
+}
+
+#[test]
+fn the_log_level_drops_lower_levels() {
+    let (_, report) = json_report(&conformance(), &["-c", "none", "--log-level", "debug"]);
+    let levels = report["logs"].to_string();
+    assert!(levels.contains(r#""level":"debug""#), "{report:#}");
+    let (_, report) = json_report(&conformance(), &["-c", "none", "--log-level", "warn"]);
+    assert_eq!(report["logs"], json!([]), "{report:#}");
+}

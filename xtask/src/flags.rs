@@ -64,7 +64,8 @@ xflags::xflags! {
         cmd run {
             /// An extension name or a path to a .wasm module.
             required module: String
-            /// Every further argument goes to the host's runner (see `cargo xtask run x -- --help`).
+            /// Every further argument goes to the host's runner, proxy-wasm-run: --config, -H, --body,
+            /// --response-header, --callout-response, --json… (`cargo xtask run MODULE --help` lists them).
             repeated args: String
         }
         /// Start a new extension from templates/extension (runs cargo-generate).

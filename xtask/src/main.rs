@@ -15,9 +15,16 @@ mod test;
 use std::{ffi::OsString, process::ExitCode};
 
 fn main() -> ExitCode {
-    let flags = match flags::Xtask::from_vec(args()) {
-        Ok(flags) => flags,
-        Err(err) => err.exit(),
+    let args = args();
+    let flags = match run::forwarded(&args) {
+        // `run MODULE …` passes the runner's flags on untouched; xflags would refuse them.
+        Some(cmd) => flags::Xtask {
+            subcommand: flags::XtaskCmd::Run(cmd),
+        },
+        None => match flags::Xtask::from_vec(args) {
+            Ok(flags) => flags,
+            Err(err) => err.exit(),
+        },
     };
     let result = match flags.subcommand {
         flags::XtaskCmd::Build(cmd) => cmd.run(),

@@ -222,7 +222,7 @@ fn headers_json(headers: &Headers) -> Value {
         .collect()
 }
 
-/// A request or response as one side sees it; responses lead with their `status`.
+/// A request or response as one side sees it; `status` only when there is a `:status` (responses).
 fn message_json(message: &Message) -> Value {
     let mut object = serde_json::Map::new();
     if let Some(status) = message.status() {

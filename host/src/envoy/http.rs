@@ -346,7 +346,7 @@ impl Vm {
         let state = self.state_mut();
         let id = state.next_context_id;
         state.next_context_id += 1;
-        state.streams.insert(id, HttpStream::new(id));
+        state.streams.insert(id, Box::new(HttpStream::new(id)));
         id
     }
 

@@ -76,7 +76,9 @@ pub struct HostState {
     pub(crate) configuring: bool,
     /// Set by `proxy_send_local_response`: the current callback's return value becomes "stop".
     pub(crate) stop_next_iteration: bool,
-    pub(crate) streams: BTreeMap<u32, HttpStream>,
+    /// Boxed: streams are kept after they finish (tests read them), and moving whole streams around the tree on
+    /// every insert costs more than the request itself.
+    pub(crate) streams: BTreeMap<u32, Box<HttpStream>>,
     pub(crate) deferred: VecDeque<Deferred>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     pub(crate) queue_ready: VecDeque<u32>,
@@ -114,12 +116,12 @@ impl HostState {
 
     /// The HTTP stream the acting context belongs to (`None` for the root context).
     pub(crate) fn stream(&self) -> Option<&HttpStream> {
-        self.streams.get(&self.context())
+        self.streams.get(&self.context()).map(|s| &**s)
     }
 
     pub(crate) fn stream_mut(&mut self) -> Option<&mut HttpStream> {
         let id = self.context();
-        self.streams.get_mut(&id)
+        self.streams.get_mut(&id).map(|s| &mut **s)
     }
 
     pub(crate) fn is_context(&self, id: u32) -> bool {

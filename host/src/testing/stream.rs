@@ -27,19 +27,16 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Action {
-        let mut map = Headers::new();
-        for (name, default) in [
+        const DEFAULTS: [(&str, &str); 4] = [
             (":authority", "localhost"),
             (":path", "/"),
             (":method", "GET"),
             (":scheme", "http"),
-        ] {
-            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                map.add(name, default);
-            }
-        }
-        let mut given: Headers = headers.into();
-        pseudo_first(&mut map, &mut given);
+        ];
+        let missing = DEFAULTS
+            .iter()
+            .filter(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
+        let map = pseudo_first(headers, missing);
         self.plugin
             .vm()
             .headers(self.id, Dir::Request, map, end_of_stream)
@@ -66,12 +63,11 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Action {
-        let mut map = Headers::new();
-        if !headers.iter().any(|(n, _)| *n == ":status") {
-            map.add(":status", "200");
-        }
-        let mut given: Headers = headers.into();
-        pseudo_first(&mut map, &mut given);
+        let status = [(":status", "200")];
+        let missing = status
+            .iter()
+            .filter(|_| !headers.iter().any(|(n, _)| *n == ":status"));
+        let map = pseudo_first(headers, missing);
         self.plugin
             .vm()
             .headers(self.id, Dir::Response, map, end_of_stream)
@@ -182,17 +178,24 @@ impl<'p> HttpStream<'p> {
     }
 }
 
-/// Pseudo-headers first (as Envoy's header maps keep them), then the rest in the order given.
-fn pseudo_first(defaults: &mut Headers, given: &mut Headers) {
-    let mut all = Headers::new();
-    for (name, value) in given.pairs().filter(|(n, _)| n.starts_with(b":")) {
+/// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
+/// them, then the rest in the order given; built in one pass into one map.
+fn pseudo_first<'a>(
+    given: &[(&str, &str)],
+    defaults: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone,
+) -> Headers {
+    let pseudo = |n: &str| n.starts_with(':');
+    let size = |(n, v): &(&str, &str)| n.len() + v.len();
+    let bytes = given.iter().map(size).sum::<usize>() + defaults.clone().map(size).sum::<usize>();
+    let mut all = Headers::with_capacity(given.len() + 4, bytes);
+    for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
         all.add(name, value);
     }
-    for (name, value) in defaults.pairs() {
+    for (name, value) in defaults {
         all.add(name, value);
     }
-    for (name, value) in given.pairs().filter(|(n, _)| !n.starts_with(b":")) {
+    for (name, value) in given.iter().filter(|(n, _)| !pseudo(n)) {
         all.add(name, value);
     }
-    *defaults = all;
+    all
 }

@@ -3,7 +3,7 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::memory::{hostcall, read, return_bytes, write_u32};
+use super::memory::{hostcall, read, return_bytes, with_two, write_u32};
 use super::{AbiVersion, MapType, Status, pairs};
 use crate::envoy::{Headers, HostState};
 
@@ -47,7 +47,8 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_len: i32| {
             hostcall(&mut c, "proxy_get_header_map_value", |c| {
                 let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                let key = String::from_utf8_lossy(&read(c, key_ptr, key_len)?).into_owned();
+                let key = read(c, key_ptr, key_len)?;
+                let key = String::from_utf8_lossy(&key);
                 let state = c.data();
                 let v010 = state.abi == AbiVersion::V0_1_0;
                 let value = match state.map(map) {
@@ -69,12 +70,14 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_add_header_map_value",
         |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
             hostcall(&mut c, "proxy_add_header_map_value", |c| {
-                let (map, key, value) = key_value(c, map, k, kl, v, vl)?;
-                c.data_mut()
-                    .map_mut(map)
-                    .ok_or(Status::BadArgument)?
-                    .add(key, value);
-                Ok(())
+                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                with_two(c, (k, kl), (v, vl), |state, key, value| {
+                    state
+                        .map_mut(map)
+                        .ok_or(Status::BadArgument)?
+                        .add(key, value);
+                    Ok(())
+                })
             })
         },
     )?;
@@ -83,12 +86,14 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_replace_header_map_value",
         |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
             hostcall(&mut c, "proxy_replace_header_map_value", |c| {
-                let (map, key, value) = key_value(c, map, k, kl, v, vl)?;
-                c.data_mut()
-                    .map_mut(map)
-                    .ok_or(Status::BadArgument)?
-                    .set(key, value);
-                Ok(())
+                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                with_two(c, (k, kl), (v, vl), |state, key, value| {
+                    state
+                        .map_mut(map)
+                        .ok_or(Status::BadArgument)?
+                        .set(key, value);
+                    Ok(())
+                })
             })
         },
     )?;
@@ -122,16 +127,4 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
-}
-
-fn key_value(
-    c: &mut Caller<'_, HostState>,
-    map: i32,
-    k: i32,
-    kl: i32,
-    v: i32,
-    vl: i32,
-) -> super::HostResult<(MapType, Vec<u8>, Vec<u8>)> {
-    let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-    Ok((map, read(c, k, kl)?, read(c, v, vl)?))
 }

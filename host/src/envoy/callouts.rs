@@ -1,6 +1,7 @@
 //! HTTP and gRPC callouts: what `proxy_http_call`/`proxy_grpc_*` recorded, and delivering the answer the test
 //! chooses to the root context (`proxy_on_http_call_response(root, token, …)`), like Envoy's async client.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Headers, HostState, Vm};
@@ -240,7 +241,8 @@ impl Vm {
         };
         state.callouts.delivering = Some(delivery);
         let root = state.root_id;
-        let f = self.exports.on_http_call_response.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_http_call_response.as_ref();
         self.call(
             root,
             "proxy_on_http_call_response",
@@ -290,7 +292,8 @@ impl Vm {
                 grpc_initial_metadata: Some(response.initial_metadata),
                 ..Default::default()
             });
-            let f = self.exports.on_grpc_receive_initial_metadata.clone();
+            let exports = Arc::clone(&self.exports);
+            let f = exports.on_grpc_receive_initial_metadata.as_ref();
             self.call(
                 root as u32,
                 "proxy_on_grpc_receive_initial_metadata",
@@ -304,7 +307,8 @@ impl Vm {
                 body: message,
                 ..Default::default()
             });
-            let f = self.exports.on_grpc_receive.clone();
+            let exports = Arc::clone(&self.exports);
+            let f = exports.on_grpc_receive.as_ref();
             self.call(root as u32, "proxy_on_grpc_receive", f, (root, t, n));
         }
         if !response.trailing_metadata.is_empty() {
@@ -313,7 +317,8 @@ impl Vm {
                 grpc_trailing_metadata: Some(response.trailing_metadata),
                 ..Default::default()
             });
-            let f = self.exports.on_grpc_receive_trailing_metadata.clone();
+            let exports = Arc::clone(&self.exports);
+            let f = exports.on_grpc_receive_trailing_metadata.as_ref();
             self.call(
                 root as u32,
                 "proxy_on_grpc_receive_trailing_metadata",
@@ -324,7 +329,8 @@ impl Vm {
         let state = self.state_mut();
         state.callouts.delivering = Some(Delivery::default());
         state.callouts.status = (response.status, response.status_message.into_bytes());
-        let f = self.exports.on_grpc_close.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_grpc_close.as_ref();
         self.call(
             root as u32,
             "proxy_on_grpc_close",

@@ -3,6 +3,7 @@
 //! deferred continue/close/local reply, the fail-open/closed policy and the `on_log → on_done → on_delete` end.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{Deferred, Headers, HostState, LocalReply, Vm, local_reply};
 use crate::abi::{BufferType, MapType};
@@ -467,13 +468,11 @@ impl Vm {
         self.stream_mut(id).finished = true;
         if self.stream(id).created && self.state().failed.is_none() {
             self.stream_mut(id).in_log = true;
-            let on_log = self.exports.on_log.clone();
-            self.call(id, "proxy_on_log", on_log, id as i32);
+            let exports = Arc::clone(&self.exports);
+            self.call(id, "proxy_on_log", exports.on_log.as_ref(), id as i32);
             self.stream_mut(id).in_log = false;
-            let on_done = self.exports.on_done.clone();
-            self.call(id, "proxy_on_done", on_done, id as i32);
-            let on_delete = self.exports.on_delete.clone();
-            self.call(id, "proxy_on_delete", on_delete, id as i32);
+            self.call(id, "proxy_on_done", exports.on_done.as_ref(), id as i32);
+            self.call(id, "proxy_on_delete", exports.on_delete.as_ref(), id as i32);
         }
         self.stream_mut(id).deleted = true;
         self.settle();
@@ -690,15 +689,17 @@ impl Vm {
         }
         self.stream_mut(id).created = true;
         let root = self.state().root_id as i32;
-        let f = self.exports.on_context_create.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_context_create.as_ref();
         self.call(id, "proxy_on_context_create", f, (id as i32, root));
     }
 
     fn call_headers(&mut self, id: u32, dir: Dir, count: i32, end_stream: bool) -> Option<i32> {
         self.ensure_created(id);
+        let exports = Arc::clone(&self.exports);
         let f = match dir {
-            Dir::Request => self.exports.on_request_headers.clone(),
-            Dir::Response => self.exports.on_response_headers.clone(),
+            Dir::Request => exports.on_request_headers.as_ref(),
+            Dir::Response => exports.on_response_headers.as_ref(),
         };
         let name = match dir {
             Dir::Request => "proxy_on_request_headers",
@@ -714,15 +715,10 @@ impl Vm {
     }
 
     fn call_body(&mut self, id: u32, dir: Dir, size: i32, end_stream: bool) -> Option<i32> {
+        let exports = Arc::clone(&self.exports);
         let (f, name) = match dir {
-            Dir::Request => (
-                self.exports.on_request_body.clone(),
-                "proxy_on_request_body",
-            ),
-            Dir::Response => (
-                self.exports.on_response_body.clone(),
-                "proxy_on_response_body",
-            ),
+            Dir::Request => (exports.on_request_body.as_ref(), "proxy_on_request_body"),
+            Dir::Response => (exports.on_response_body.as_ref(), "proxy_on_response_body"),
         };
         if f.is_none() {
             return Some(0);
@@ -731,13 +727,14 @@ impl Vm {
     }
 
     fn call_trailers(&mut self, id: u32, dir: Dir, count: i32) -> Option<i32> {
+        let exports = Arc::clone(&self.exports);
         let (f, name) = match dir {
             Dir::Request => (
-                self.exports.on_request_trailers.clone(),
+                exports.on_request_trailers.as_ref(),
                 "proxy_on_request_trailers",
             ),
             Dir::Response => (
-                self.exports.on_response_trailers.clone(),
+                exports.on_response_trailers.as_ref(),
                 "proxy_on_response_trailers",
             ),
         };

@@ -11,7 +11,7 @@ mod properties;
 mod shared;
 mod vm;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
@@ -76,9 +76,9 @@ pub struct HostState {
     pub(crate) configuring: bool,
     /// Set by `proxy_send_local_response`: the current callback's return value becomes "stop".
     pub(crate) stop_next_iteration: bool,
-    /// Boxed: streams are kept after they finish (tests read them), and moving whole streams around the tree on
-    /// every insert costs more than the request itself.
-    pub(crate) streams: BTreeMap<u32, Box<HttpStream>>,
+    /// Streams are kept after they finish (tests read them), so a plugin holds thousands in a benchmark: hashed
+    /// rather than ordered (nothing walks them in order) and boxed, so growing the table moves pointers, not streams.
+    pub(crate) streams: HashMap<u32, Box<HttpStream>>,
     pub(crate) deferred: VecDeque<Deferred>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     pub(crate) queue_ready: VecDeque<u32>,

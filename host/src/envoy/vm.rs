@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -98,7 +98,9 @@ pub(crate) struct Exports {
 /// One plugin's VM: the store (all state) and the module's callbacks.
 pub(crate) struct Vm {
     pub(crate) store: Store<HostState>,
-    pub(crate) exports: Exports,
+    /// Shared so a callback can be called by reference while the store is borrowed mutably (cloning a `TypedFunc`
+    /// clones its registered type, which costs more than a short callback).
+    pub(crate) exports: Arc<Exports>,
 }
 
 /// The process-wide engine: compiled code is shared by every store, and an epoch ticker bounds guest calls.
@@ -262,7 +264,7 @@ impl Vm {
             effective: 0,
             configuring: false,
             stop_next_iteration: false,
-            streams: BTreeMap::new(),
+            streams: HashMap::new(),
             deferred: VecDeque::new(),
             queue_ready: VecDeque::new(),
             logs: Vec::new(),
@@ -304,7 +306,10 @@ impl Vm {
         store.data_mut().memory = Some(memory);
         store.data_mut().malloc = Some(malloc);
         let exports = Exports::lookup(&instance, &mut store, abi)?;
-        Ok(Vm { store, exports })
+        Ok(Vm {
+            store,
+            exports: Arc::new(exports),
+        })
     }
 
     /// Runs the module's start functions like cpp-host's `startVm`: `_initialize` (then `main(0, 0)` or
@@ -344,12 +349,14 @@ impl Vm {
             state.configuring = true;
             root
         };
-        let f = self.exports.on_context_create.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_context_create.as_ref();
         self.call(root, "proxy_on_context_create", f, (root as i32, 0));
         self.state_mut().configuring = false;
         self.check_start(StartFailure::VmStart, "proxy_on_context_create", Some(1))?;
         let vm_config_len = self.state().settings.vm_config.len() as i32;
-        let f = self.exports.on_vm_start.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_vm_start.as_ref();
         let started = if f.is_some() {
             self.call(root, "proxy_on_vm_start", f, (root as i32, vm_config_len))
         } else {
@@ -358,7 +365,8 @@ impl Vm {
         self.check_start(StartFailure::VmStart, "proxy_on_vm_start", started)?;
         let config_len = self.state().settings.config.len() as i32;
         self.state_mut().configuring = true;
-        let f = self.exports.on_configure.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_configure.as_ref();
         let configured = if f.is_some() {
             self.call(root, "proxy_on_configure", f, (root as i32, config_len))
         } else {
@@ -395,7 +403,7 @@ impl Vm {
         &mut self,
         ctx: u32,
         name: &str,
-        f: Option<TypedFunc<P, R>>,
+        f: Option<&TypedFunc<P, R>>,
         params: P,
     ) -> Option<R> {
         let f = f?;
@@ -477,7 +485,8 @@ impl Vm {
     /// `proxy_on_tick(root)`, then the timer re-arms one period after the tick returned (Envoy `tickHandler`).
     fn tick(&mut self) {
         let root = self.state().root_id;
-        let f = self.exports.on_tick.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_tick.as_ref();
         if f.is_none() || self.state().failed.is_some() {
             self.state_mut().tick = None;
             return;
@@ -495,7 +504,8 @@ impl Vm {
     /// `proxy_on_queue_ready(root, queue)`, posted by an enqueue.
     pub(crate) fn queue_ready(&mut self, queue: u32) {
         let root = self.state().root_id;
-        let f = self.exports.on_queue_ready.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_queue_ready.as_ref();
         self.call(root, "proxy_on_queue_ready", f, (root as i32, queue as i32));
     }
 
@@ -505,7 +515,8 @@ impl Vm {
         if self.state().root_deleted {
             return;
         }
-        let f = self.exports.on_done.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_done.as_ref();
         let done = if f.is_some() {
             self.call(root, "proxy_on_done", f, root as i32)
         } else {
@@ -521,7 +532,8 @@ impl Vm {
 
     pub(crate) fn delete_root(&mut self) {
         let root = self.state().root_id;
-        let f = self.exports.on_delete.clone();
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_delete.as_ref();
         self.call(root, "proxy_on_delete", f, root as i32);
         let state = self.state_mut();
         state.root_done_pending = false;

@@ -12,6 +12,7 @@ mod shared;
 mod vm;
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
@@ -59,6 +60,11 @@ pub(crate) enum Deferred {
 /// A foreign function the test registered (`proxy_call_foreign_function`).
 pub(crate) type ForeignFunction = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, crate::abi::Status>>;
 
+/// Hashes context ids, which the host hands out itself (no untrusted keys to defend against), with one
+/// multiplication: SipHash was a tenth of a request's cost, as every host call looks its stream up.
+#[derive(Default)]
+pub(crate) struct ContextIdHasher(u64);
+
 /// The state of one plugin's VM: the wasmtime `Store` data.
 pub struct HostState {
     pub(crate) phase: Phase,
@@ -78,7 +84,7 @@ pub struct HostState {
     pub(crate) stop_next_iteration: bool,
     /// Streams are kept after they finish (tests read them), so a plugin holds thousands in a benchmark: hashed
     /// rather than ordered (nothing walks them in order) and boxed, so growing the table moves pointers, not streams.
-    pub(crate) streams: HashMap<u32, Box<HttpStream>>,
+    pub(crate) streams: HashMap<u32, Box<HttpStream>, BuildHasherDefault<ContextIdHasher>>,
     pub(crate) deferred: VecDeque<Deferred>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     pub(crate) queue_ready: VecDeque<u32>,
@@ -187,5 +193,22 @@ impl HostState {
             z ^= z >> 31;
             chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
         }
+    }
+}
+
+impl Hasher for ContextIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        // Fibonacci hashing spreads consecutive ids over the table's high and low bits alike.
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }

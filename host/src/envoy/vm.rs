@@ -264,7 +264,7 @@ impl Vm {
             effective: 0,
             configuring: false,
             stop_next_iteration: false,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             deferred: VecDeque::new(),
             queue_ready: VecDeque::new(),
             logs: Vec::new(),

@@ -110,6 +110,12 @@ fn encoded_rustflags() -> anyhow::Result<OsString> {
         (_, Ok(plain)) => plain.split_whitespace().map(str::to_owned).collect(),
         _ => Vec::new(),
     };
+    if !flags.is_empty() {
+        eprintln!(
+            "note: building with your RUSTFLAGS `{}`: the modules, and so the image digests, depend on them",
+            flags.join(" ")
+        );
+    }
     let root = workspace::root();
     let mut remaps = vec![(root.clone(), "/workspace")];
     if let Some(cargo_home) = cargo_home() {

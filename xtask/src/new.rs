@@ -68,6 +68,13 @@ impl flags::New {
                 dir.display()
             );
         }
+        // Cargo refuses a workspace with two packages of one name, which would break every command.
+        if workspace::package_names()?.contains(&self.name) {
+            bail!(
+                "`{}` is already the name of a package in this workspace; choose another name",
+                self.name
+            );
+        }
         require_cargo_generate()?;
 
         let mut cmd = workspace::cargo();

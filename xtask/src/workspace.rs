@@ -189,6 +189,11 @@ pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Names of every workspace package (extensions, xtask, host and its guests).
+pub(crate) fn package_names() -> anyhow::Result<Vec<String>> {
+    Ok(metadata()?.packages.into_iter().map(|p| p.name).collect())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
 /// so a reader never sees a half-written file and a failed run leaves the old one intact.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

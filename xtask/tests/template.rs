@@ -180,6 +180,12 @@ fn bad_names_and_phases_are_refused_before_anything_is_written() {
     );
     let out = xtask(&["new", "header-append"]);
     refused(&out, "extensions/header-append already exists");
+    let out = xtask(&["new", "host"]);
+    refused(
+        &out,
+        "`host` is already the name of a package in this workspace",
+    );
+    assert!(!root().join("extensions/host").exists());
     assert!(!root().join("extensions/My_Filter").exists());
     assert!(!root().join("extensions/ok-name").exists());
     fs::remove_dir_all(&dir).unwrap();

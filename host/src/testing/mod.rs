@@ -26,7 +26,7 @@ pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::{Plugin, PluginBuilder, StartError};
 pub use stream::HttpStream;
 
-pub use crate::abi::{AbiVersion, LogLevel as Level};
+pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
     Action, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply, LogEntry,
     Metric, MetricKind, StartFailure, Value,

@@ -27,19 +27,17 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Action {
-        const DEFAULTS: [(&str, &str); 4] = [
-            (":authority", "localhost"),
-            (":path", "/"),
-            (":method", "GET"),
-            (":scheme", "http"),
-        ];
-        let missing = DEFAULTS
-            .iter()
-            .filter(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
-        let map = pseudo_first(headers, missing);
-        self.plugin
-            .vm()
-            .headers(self.id, Dir::Request, map, end_of_stream)
+        self.send_headers(Dir::Request, headers, end_of_stream)
+    }
+
+    /// [`send_request_headers`](Self::send_request_headers) with values as bytes: Envoy hands filters header values
+    /// that are not UTF-8 (obs-text, 0x80-0xFF), and a filter must not trap on them.
+    pub fn send_request_headers_bytes(
+        &mut self,
+        headers: &[(&str, &[u8])],
+        end_of_stream: bool,
+    ) -> Action {
+        self.send_headers(Dir::Request, headers, end_of_stream)
     }
 
     /// A request body chunk (`proxy_on_request_body`).
@@ -63,14 +61,40 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Action {
-        let status = [(":status", "200")];
-        let missing = status
+        self.send_headers(Dir::Response, headers, end_of_stream)
+    }
+
+    /// [`send_response_headers`](Self::send_response_headers) with values as bytes.
+    pub fn send_response_headers_bytes(
+        &mut self,
+        headers: &[(&str, &[u8])],
+        end_of_stream: bool,
+    ) -> Action {
+        self.send_headers(Dir::Response, headers, end_of_stream)
+    }
+
+    fn send_headers<V: AsRef<[u8]>>(
+        &mut self,
+        dir: Dir,
+        headers: &[(&str, V)],
+        end_of_stream: bool,
+    ) -> Action {
+        const REQUEST: [(&str, &str); 4] = [
+            (":authority", "localhost"),
+            (":path", "/"),
+            (":method", "GET"),
+            (":scheme", "http"),
+        ];
+        const RESPONSE: [(&str, &str); 1] = [(":status", "200")];
+        let defaults: &[(&str, &str)] = match dir {
+            Dir::Request => &REQUEST,
+            Dir::Response => &RESPONSE,
+        };
+        let missing = defaults
             .iter()
-            .filter(|_| !headers.iter().any(|(n, _)| *n == ":status"));
+            .filter(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
         let map = pseudo_first(headers, missing);
-        self.plugin
-            .vm()
-            .headers(self.id, Dir::Response, map, end_of_stream)
+        self.plugin.vm().headers(self.id, dir, map, end_of_stream)
     }
 
     /// A response body chunk (`proxy_on_response_body`).
@@ -180,13 +204,19 @@ impl<'p> HttpStream<'p> {
 
 /// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
 /// them, then the rest in the order given; built in one pass into one map.
-fn pseudo_first<'a>(
-    given: &[(&str, &str)],
+fn pseudo_first<'a, V: AsRef<[u8]>>(
+    given: &[(&str, V)],
     defaults: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone,
 ) -> Headers {
     let pseudo = |n: &str| n.starts_with(':');
-    let size = |(n, v): &(&str, &str)| n.len() + v.len();
-    let bytes = given.iter().map(size).sum::<usize>() + defaults.clone().map(size).sum::<usize>();
+    let bytes = given
+        .iter()
+        .map(|(n, v)| n.len() + v.as_ref().len())
+        .sum::<usize>()
+        + defaults
+            .clone()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>();
     let mut all = Headers::with_capacity(given.len() + 4, bytes);
     for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
         all.add(name, value);

@@ -60,7 +60,19 @@ struct Filter {
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let config = &self.config;
-        let authorization = self.get_http_request_header("authorization");
+        // Read client headers as bytes: Envoy passes values that are not UTF-8 (obs-text), and the
+        // SDK's String getters panic on them, which would fail the plugin for every later request.
+        let authorization = match self.get_http_request_header_bytes("authorization") {
+            None => None,
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    info!("{NAME}: denied (the authorization header is not UTF-8)");
+                    self.send_http_response(403, vec![], Some(b"denied"));
+                    return Action::Pause;
+                }
+            },
+        };
         let mut headers = vec![
             (":method", "GET"),
             (":path", config.path.as_str()),

@@ -57,6 +57,30 @@ fn a_denied_request_gets_403_and_never_reaches_the_upstream() {
 }
 
 #[test]
+fn an_authorization_header_that_is_not_utf8_is_denied_and_the_plugin_keeps_working() {
+    let plugin = start();
+    let mut stream = plugin.http_stream();
+    let odd: &[(&str, &[u8])] = &[(":path", b"/orders"), ("authorization", b"Bearer \xff")];
+    assert_eq!(stream.send_request_headers_bytes(odd, true), Action::Pause);
+    stream
+        .client_response()
+        .assert_status(403)
+        .assert_body("denied");
+    assert!(
+        stream.http_calls().is_empty(),
+        "no callout for a refused request"
+    );
+    plugin.assert_not_failed();
+
+    let mut next = plugin.http_stream();
+    assert_eq!(next.send_request_headers(REQUEST, true), Action::Pause);
+    assert_eq!(
+        next.http_call().headers.get("authorization"),
+        Some("Bearer t")
+    );
+}
+
+#[test]
 fn a_failed_or_slow_service_gives_503() {
     let plugin = start();
     for fail in [Plugin::fail_http_call, Plugin::time_out_http_call] {

@@ -107,6 +107,29 @@ fn append_keeps_the_upstream_value_and_replace_drops_it() {
 }
 
 #[test]
+fn header_values_that_are_not_utf8_pass_untouched_and_never_fail_the_plugin() {
+    let plugin = start(
+        r#"{"x-powered-by": "mesh", "cache-control": {"value": "no-store", "mode": "replace", "on": "both"}}"#,
+    );
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers_bytes(&[("cache-control", b"\xfe"), ("x-raw", b"\xff")], true);
+    stream.send_response_headers_bytes(&[("x-powered-by", b"caf\xe9"), ("x-raw", b"\xff")], true);
+    plugin.assert_not_failed();
+
+    let request = stream.upstream_request();
+    let headers = request.headers.as_ref().expect("the request went upstream");
+    assert_eq!(headers.get_bytes("x-raw"), Some(&b"\xff"[..]));
+    request.assert_header_values("cache-control", &["no-store"]);
+    let response = stream.client_response();
+    let headers = response.headers.as_ref().expect("the response was sent");
+    assert_eq!(headers.get_bytes("x-powered-by"), Some(&b"caf\xe9"[..]));
+    assert_eq!(headers.get_bytes("x-raw"), Some(&b"\xff"[..]));
+    response
+        .assert_header_values("x-powered-by", &["caf\u{fffd}", "mesh"])
+        .assert_header_values("cache-control", &["no-store"]);
+}
+
+#[test]
 fn request_and_both_reach_the_upstream() {
     let plugin = start(
         r#"{"x-request-source": {"value": "mesh", "on": "request"},

@@ -53,6 +53,8 @@ pub(crate) struct Inputs {
     pub(crate) config: Option<Value>,
     /// Absolute path of the module, for Envoy.
     pub(crate) module: String,
+    /// WasmPlugin `imagePullSecret`.
+    pub(crate) pull_secret: Option<String>,
 }
 
 impl flags::Deploy {
@@ -99,6 +101,9 @@ impl flags::Deploy {
                 "--for envoy writes a filter for Envoy's own configuration: --selector and --namespace do not apply"
             );
         }
+        if let Some(secret) = &self.pull_secret {
+            check_pull_secret(secret, target)?;
+        }
         let layout = Image::open(&extension.layout_dir())?;
         if let Some(pinned) = image.as_ref().and_then(|r| r.digest.as_ref())
             && pinned != &layout.digest
@@ -142,6 +147,7 @@ impl flags::Deploy {
             selector,
             config,
             module: extension.module_path().display().to_string(),
+            pull_secret: self.pull_secret.clone(),
         })
     }
 }
@@ -195,6 +201,33 @@ fn read_config(path: &Path) -> anyhow::Result<Option<Value>> {
     let value =
         serde_norway::from_str(&text).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Some(value))
+}
+
+/// Only WasmPlugin has a pull secret that is used; the name must be a Kubernetes object name.
+fn check_pull_secret(secret: &str, target: Target) -> anyhow::Result<()> {
+    match target {
+        Target::WasmPlugin { .. } => {}
+        Target::SmeV1alpha1 | Target::SmeV1 => bail!(
+            "--pull-secret does not apply to a ServiceMeshExtension: OSSM 2.0-2.2 imports the image through an \
+             ImageStream, which uses every docker secret in the extension's namespace; create the secret there \
+             and drop --pull-secret"
+        ),
+        Target::Envoy => bail!("--for envoy loads the local module: --pull-secret does not apply"),
+    }
+    let valid = !secret.is_empty()
+        && secret.len() <= 253
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && secret.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && secret.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid {
+        bail!(
+            "--pull-secret `{secret}` is not a Secret name: lowercase letters, digits, `-` and `.`, starting and \
+             ending with a letter or digit (e.g. quay-pull)"
+        );
+    }
+    Ok(())
 }
 
 fn parse_label(label: &str) -> anyhow::Result<(String, String)> {

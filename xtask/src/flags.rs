@@ -57,6 +57,9 @@ xflags::xflags! {
             repeated --selector label: String
             /// Namespace of the resource (default: istio-system).
             optional --namespace namespace: String
+            /// WasmPlugin `imagePullSecret`: a kubernetes.io/dockerconfigjson Secret in the same namespace,
+            /// for a private registry (Istio 1.14+, OSSM 2.3+).
+            optional --pull-secret secret: String
             /// Write to this file instead of standard output.
             optional -o, --output path: String
         }

@@ -185,6 +185,7 @@ fn istio_gets_a_wasm_plugin_pinned_to_the_layout_manifest_digest() {
     assert_eq!(spec["pluginName"].as_str(), Some("header-append"));
     assert_eq!(spec["failStrategy"].as_str(), Some("FAIL_CLOSE"));
     assert_eq!(spec["imagePullPolicy"].as_str(), Some("IfNotPresent"));
+    assert!(spec.get("imagePullSecret").is_none(), "none unless asked");
     assert_eq!(
         spec["selector"]["matchLabels"]["app"].as_str(),
         Some("httpbin")
@@ -195,6 +196,16 @@ fn istio_gets_a_wasm_plugin_pinned_to_the_layout_manifest_digest() {
     );
     assert_eq!(as_json(&spec["pluginConfig"]), config);
     assert_eq!(keys(&spec["pluginConfig"]), order);
+
+    let private = deploy(
+        &work,
+        "ossm-2.3",
+        &["--image", IMAGE, "--pull-secret", "quay-pull"],
+    );
+    assert_eq!(
+        private["spec"]["imagePullSecret"].as_str(),
+        Some("quay-pull")
+    );
 
     let older = deploy(&work, "ossm-2.4", &["--image", IMAGE]);
     assert_eq!(older["kind"].as_str(), Some("WasmPlugin"));
@@ -315,6 +326,45 @@ fn bad_deploy_command_lines_are_refused_with_a_reason() {
         .fails();
     assert!(
         err.contains("--selector `app`: write it as key=value"),
+        "{err}"
+    );
+    let err = work
+        .xtask(
+            &[
+                "deploy",
+                "--for",
+                "ossm-2.2",
+                "--image",
+                IMAGE,
+                "--pull-secret",
+                "quay-pull",
+            ],
+            &[],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains("--pull-secret does not apply to a ServiceMeshExtension")
+            && err.contains("every docker secret in the extension's namespace"),
+        "{err}"
+    );
+    let err = work
+        .xtask(
+            &[
+                "deploy",
+                "--for",
+                "istio",
+                "--image",
+                IMAGE,
+                "--pull-secret",
+                "Quay_Pull",
+            ],
+            &[],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains("--pull-secret `Quay_Pull` is not a Secret name"),
         "{err}"
     );
     let wrong = format!("{IMAGE}@sha256:{}", "0".repeat(64));

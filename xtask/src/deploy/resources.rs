@@ -50,6 +50,8 @@ struct WasmPluginSpec {
     url: String,
     sha256: String,
     image_pull_policy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_pull_secret: Option<String>,
     phase: &'static str,
     priority: i64,
     plugin_name: String,
@@ -190,6 +192,7 @@ fn wasm_plugin(inputs: &Inputs, fail_strategy: bool) -> anyhow::Result<Resource<
             url: format!("oci://{}", image(inputs)?.tagged()),
             sha256: inputs.digest_hex.clone(),
             image_pull_policy: "IfNotPresent",
+            image_pull_secret: inputs.pull_secret.clone(),
             phase: wasm_plugin_phase(&inputs.phase)?,
             priority: inputs.priority,
             plugin_name: inputs.name.clone(),

@@ -14,6 +14,7 @@ fn inputs(phase: &str, config: Option<&str>) -> Inputs {
         selector: vec![("app".to_owned(), "httpbin".to_owned())],
         config: config.map(|c| serde_norway::from_str(c).unwrap()),
         module: "/w/target/extensions/header-append/plugin.wasm".to_owned(),
+        pull_secret: None,
     }
 }
 

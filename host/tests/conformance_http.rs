@@ -279,6 +279,105 @@ fn pause_on_response_body_redelivers_the_cumulative_body() {
 }
 
 #[test]
+fn a_request_body_buffered_past_the_buffer_limit_gets_envoys_413_without_calling_the_plugin() {
+    let plugin = guest("record pause-request-body")
+        .buffer_limit(8)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("abcde", false), Action::Pause);
+    assert!(stream.local_reply().is_none(), "5 bytes fit in 8");
+    assert_eq!(stream.send_request_body("fghij", false), Action::Pause);
+
+    let reply = stream.local_reply().expect("Envoy's local reply");
+    assert_eq!(
+        (reply.status, reply.details.as_str()),
+        (413, "request_payload_too_large")
+    );
+    stream
+        .client_response()
+        .assert_status(413)
+        .assert_body("Payload Too Large")
+        .assert_complete();
+    stream.upstream_request().assert_body("");
+    let seen = callbacks(&plugin, stream.id());
+    let bodies: Vec<&String> = seen
+        .iter()
+        .filter(|c| c.starts_with("on_request_body"))
+        .collect();
+    assert_eq!(
+        bodies,
+        ["on_request_body 5 false"],
+        "the VM is not called for the overflowing chunk"
+    );
+    assert!(
+        seen.iter().any(|c| c.starts_with("on_response_headers")),
+        "the 413 goes through this filter's encoder callbacks: {seen:#?}"
+    );
+    plugin.assert_not_failed();
+}
+
+#[test]
+fn a_single_chunk_over_the_limit_reaches_the_plugin_then_overflows_when_buffered() {
+    let plugin = guest("record pause-request-body")
+        .buffer_limit(4)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("abcdef", false), Action::Pause);
+    assert_eq!(notes(&plugin, "request body: "), ["request body: abcdef"]);
+    assert_eq!(stream.local_reply().map(|r| r.status), Some(413));
+}
+
+#[test]
+fn the_default_buffer_limit_is_envoys_one_mebibyte() {
+    let plugin = start("record pause-request-body");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    stream.send_request_body(vec![b'a'; 1 << 20], false);
+    assert!(
+        stream.local_reply().is_none(),
+        "exactly the limit is allowed"
+    );
+    stream.send_request_body("b", false);
+    assert_eq!(stream.local_reply().map(|r| r.status), Some(413));
+}
+
+#[test]
+fn a_response_body_buffered_past_the_limit_resets_the_stream_once_the_client_has_headers() {
+    let plugin = guest("record pause-response-body")
+        .buffer_limit(3)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[], false);
+    assert_eq!(stream.send_response_body("12", false), Action::Pause);
+    assert_eq!(stream.send_response_body("34", false), Action::Pause);
+    assert_eq!(
+        stream.reset().as_deref(),
+        Some("response_payload_too_large")
+    );
+    assert_eq!(stream.local_reply().map(|r| r.status), Some(500));
+    stream.client_response().assert_status(200).assert_body("");
+}
+
+#[test]
+fn a_body_held_while_headers_are_paused_never_gets_413() {
+    // Pause on headers is StopAllIterationAndWatermark: Envoy applies back-pressure instead.
+    let plugin = guest("record pause-request-headers")
+        .buffer_limit(2)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("abcdef", false), Action::Pause);
+    assert!(stream.local_reply().is_none());
+}
+
+#[test]
 fn without_pause_each_body_chunk_is_delivered_and_passed_on_its_own() {
     let plugin = start("record");
     let mut stream = plugin.http_stream();

@@ -64,6 +64,9 @@ pub(crate) struct Side {
     pub(crate) iteration: Iteration,
     /// The last body callback returned Pause (StopIterationAndBuffer): the next one sees the cumulative body.
     pub(crate) buffering: bool,
+    /// That return was StopIterationAndBuffer (1), not ...AndWatermark (2): Envoy's filters stopped streaming,
+    /// so a body over the buffer limit gets a local reply rather than back-pressure.
+    pub(crate) buffer_not_streaming: bool,
     /// Inside a body callback with end_of_stream: the guest may add trailers.
     pub(crate) last_body_callback: bool,
     pub(crate) forwarded: Forwarded,
@@ -108,6 +111,7 @@ impl Side {
             end_stream: false,
             iteration: Iteration::Idle,
             buffering: false,
+            buffer_not_streaming: false,
             last_body_callback: false,
             forwarded: Forwarded::default(),
             aborted: false,
@@ -136,6 +140,7 @@ impl Side {
         self.forwarded.body.append(&mut self.body);
         self.body_visible = false;
         self.buffering = false;
+        self.buffer_not_streaming = false;
     }
 
     fn forward_trailers(&mut self) {
@@ -428,9 +433,39 @@ impl Vm {
         if let Some(action) = self.bypass(id, dir) {
             return action;
         }
+        // Envoy adds the chunk to the buffer before the plugin sees it; over the limit, the VM is not called.
+        if self.over_buffer_limit(id, dir) {
+            self.data_too_large(id, dir);
+            return Action::Pause;
+        }
         let action = self.deliver_body(id, dir);
         self.settle();
         action
+    }
+
+    fn over_buffer_limit(&self, id: u32, dir: Dir) -> bool {
+        let side = self.stream(id).side(dir);
+        side.buffering
+            && side.buffer_not_streaming
+            && side.body.len() > self.state().settings.buffer_limit
+    }
+
+    /// Envoy's watermark buffer overflowed while filters were not streaming (`requestDataTooLarge` /
+    /// `responseDataTooLarge`): 413 for a request; for a response a 500, or a reset once the client has headers.
+    fn data_too_large(&mut self, id: u32, dir: Dir) {
+        let (status, text, details) = match dir {
+            Dir::Request => (413, "Payload Too Large", "request_payload_too_large"),
+            Dir::Response => (500, "Internal Server Error", "response_payload_too_large"),
+        };
+        let reply = LocalReply {
+            status,
+            details: details.to_string(),
+            body: text.as_bytes().to_vec(),
+            headers: Headers::new(),
+            grpc_status: None,
+        };
+        self.send_local_reply(id, reply);
+        self.settle();
     }
 
     /// Trailers arrive (`decodeTrailers` / `encodeTrailers`).
@@ -594,8 +629,13 @@ impl Vm {
                 side.body_visible = false;
                 Action::Pause
             }
-            Some(1 | 2) => {
+            Some(status @ (1 | 2)) => {
                 side.buffering = true;
+                side.buffer_not_streaming = status == 1;
+                // The chunk just seen moves into Envoy's buffer now, which may overflow it.
+                if self.over_buffer_limit(id, dir) {
+                    self.data_too_large(id, dir);
+                }
                 Action::Pause
             }
             Some(3..) => {

@@ -295,6 +295,8 @@ impl PluginBuilder {
                 clusters: None,
                 properties: BTreeMap::new(),
                 memory_limit: 1 << 30,
+                // Envoy's default `per_connection_buffer_limit_bytes`.
+                buffer_limit: 1 << 20,
                 call_deadline: Duration::from_secs(2),
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
                 start_time: Duration::from_secs(1_704_067_200),
@@ -364,6 +366,14 @@ impl PluginBuilder {
     /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap.
     pub fn memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.memory_limit = bytes;
+        self
+    }
+
+    /// Envoy's per-stream buffer limit: a body a filter buffers (body `Pause`, StopIterationAndBuffer) beyond it
+    /// gets Envoy's 413 (request) or 500 / reset (response). Default 1 MiB, Envoy's default
+    /// `per_connection_buffer_limit_bytes`; meshes may set another on the listener.
+    pub fn buffer_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.buffer_limit = bytes;
         self
     }
 

@@ -319,3 +319,87 @@ fn the_log_level_drops_lower_levels() {
     let (_, report) = json_report(&conformance(), &["-c", "none", "--log-level", "warn"]);
     assert_eq!(report["logs"], json!([]), "{report:#}");
 }
+
+#[test]
+fn trailers_properties_and_the_buffer_limit_come_from_flags() {
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "properties node.metadata.REGION source.address",
+            "--property",
+            "node.metadata.REGION=eu",
+            "--property",
+            "source.address=10.1.2.3:5000",
+            "-b",
+            "abc",
+            "--trailer",
+            "x-checksum: 9",
+            "--response-trailer",
+            "grpc-status: 0",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    let logs = report["logs"].to_string();
+    assert!(
+        logs.contains("property node.metadata.REGION = eu"),
+        "{report:#}"
+    );
+    assert!(
+        logs.contains("property source.address = 10.1.2.3:5000"),
+        "{report:#}"
+    );
+    let upstream = &report["upstream_request"];
+    assert_eq!(upstream["body"], "abc");
+    assert_eq!(values(&upstream["trailers"], "x-checksum"), ["9"]);
+    assert_eq!(upstream["end_of_stream"], true);
+    assert_eq!(
+        values(&report["client_response"]["trailers"], "grpc-status"),
+        ["0"]
+    );
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["callback"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "on_request_headers",
+            "on_request_body",
+            "on_request_trailers",
+            "on_response_headers",
+            "on_response_trailers"
+        ]
+    );
+
+    let (_, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "record pause-request-body",
+            "-b",
+            "0123456789",
+            "--trailer",
+            "x-t: 1",
+            "--buffer-limit",
+            "4",
+        ],
+    );
+    assert_eq!(report["client_response"]["status"], 413, "{report:#}");
+    assert_eq!(
+        report["client_response"]["local_reply"]["details"],
+        "request_payload_too_large"
+    );
+
+    let output = runner(&conformance(), &["--property", "source.=x"]);
+    assert_eq!(output.code, Some(2));
+    assert!(
+        output
+            .stderr
+            .contains("is not a property: write `PATH=VALUE` with a dotted path"),
+        "{}",
+        output.stderr
+    );
+}

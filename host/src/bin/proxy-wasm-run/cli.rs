@@ -33,6 +33,10 @@ pub struct Args {
     #[arg(short = 'b', long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
     pub body: Option<Bytes>,
 
+    /// A request trailer, `NAME: VALUE` (repeatable); trailers end the request instead of its body or headers.
+    #[arg(long = "trailer", value_name = "NAME: VALUE", value_parser = header)]
+    pub trailers: Vec<(String, String)>,
+
     /// A response header from the upstream, `NAME: VALUE` (repeatable). Unless given: `:status: 200`.
     #[arg(long = "response-header", value_name = "NAME: VALUE", value_parser = header)]
     pub response_headers: Vec<(String, String)>,
@@ -40,6 +44,10 @@ pub struct Args {
     /// The upstream's response body (text or @FILE); without it the response ends with its headers.
     #[arg(long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
     pub response_body: Option<Bytes>,
+
+    /// A response trailer from the upstream, `NAME: VALUE` (repeatable), e.g. `grpc-status: 0`.
+    #[arg(long = "response-trailer", value_name = "NAME: VALUE", value_parser = header)]
+    pub response_trailers: Vec<(String, String)>,
 
     /// The answer to the next HTTP callout the plugin dispatches (repeatable, used in dispatch order):
     /// `STATUS[:BODY]` (BODY text or @FILE), `reset` (the call fails) or `timeout` (Envoy's 504). A callout left
@@ -51,6 +59,16 @@ pub struct Args {
     /// cluster name is accepted.
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
+
+    /// A property the plugin reads with `get_property`, `PATH=VALUE` with a dotted path (repeatable), e.g.
+    /// `source.address=10.1.2.3:5000` or `node.metadata.REGION=eu`. The value is passed as text.
+    #[arg(long = "property", value_name = "PATH=VALUE", value_parser = property)]
+    pub properties: Vec<(Vec<String>, String)>,
+
+    /// Envoy's per-stream buffer limit in bytes: a body the plugin buffers beyond it gets Envoy's 413 (request)
+    /// or 500 (response). Default: 1048576, Envoy's default `per_connection_buffer_limit_bytes`.
+    #[arg(long, value_name = "BYTES")]
+    pub buffer_limit: Option<usize>,
 
     /// Let requests bypass the plugin if it fails, instead of Envoy's 503 (the `fail_open` setting).
     #[arg(long)]
@@ -124,6 +142,19 @@ fn header(value: &str) -> Result<(String, String), String> {
         )),
         _ => Err(format!(
             "`{value}` is not a header: write `NAME: VALUE`, e.g. `x-user: alice` or `:path: /login`"
+        )),
+    }
+}
+
+/// `a.b.c=value`: the path split at dots.
+fn property(value: &str) -> Result<(Vec<String>, String), String> {
+    match value.split_once('=') {
+        Some((path, text)) if !path.is_empty() && path.split('.').all(|p| !p.is_empty()) => Ok((
+            path.split('.').map(str::to_owned).collect(),
+            text.to_owned(),
+        )),
+        _ => Err(format!(
+            "`{value}` is not a property: write `PATH=VALUE` with a dotted path, e.g. `source.address=10.1.2.3:5000`"
         )),
     }
 }

@@ -47,26 +47,35 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         .filter(|(name, _)| !args.headers.iter().any(|(n, _)| n == name))
         .collect();
     request.extend(args.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let action = stream.send_request_headers(&request, args.body.is_none());
+    let trailers = pairs(&args.trailers);
+    let action = stream.send_request_headers(&request, args.body.is_none() && trailers.is_empty());
     player.step("on_request_headers", action);
     if let Some(body) = &args.body {
-        let action = stream.send_request_body(&body.0, true);
+        let action = stream.send_request_body(&body.0, trailers.is_empty());
         player.step("on_request_body", action);
+    }
+    if !trailers.is_empty() {
+        let action = stream.send_request_trailers(&trailers);
+        player.step("on_request_trailers", action);
     }
 
     if let Some(why) = no_upstream_response(&stream) {
         player.notes.push(why);
     } else {
-        let response: Vec<(&str, &str)> = args
-            .response_headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let action = stream.send_response_headers(&response, args.response_body.is_none());
+        let response = pairs(&args.response_headers);
+        let trailers = pairs(&args.response_trailers);
+        let action = stream.send_response_headers(
+            &response,
+            args.response_body.is_none() && trailers.is_empty(),
+        );
         player.step("on_response_headers", action);
         if let Some(body) = &args.response_body {
-            let action = stream.send_response_body(&body.0, true);
+            let action = stream.send_response_body(&body.0, trailers.is_empty());
             player.step("on_response_body", action);
+        }
+        if !trailers.is_empty() {
+            let action = stream.send_response_trailers(&trailers);
+            player.step("on_response_trailers", action);
         }
     }
     if player.callouts.iter().any(|(_, answer)| answer.is_none()) {
@@ -158,4 +167,11 @@ fn no_upstream_response(stream: &HttpStream<'_>) -> Option<String> {
         );
     }
     None
+}
+
+fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }

@@ -28,6 +28,13 @@ fn main() -> ExitCode {
     if let Some(vm_config) = &args.vm_config {
         builder = builder.vm_config(&vm_config.0);
     }
+    for (path, value) in &args.properties {
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        builder = builder.property(&path, value.as_str());
+    }
+    if let Some(limit) = args.buffer_limit {
+        builder = builder.buffer_limit(limit);
+    }
     if !args.clusters.is_empty() {
         let clusters: Vec<&str> = args.clusters.iter().map(String::as_str).collect();
         builder = builder.clusters(&clusters);

@@ -178,3 +178,95 @@ fn counters_gauges_and_histograms_hold_what_the_guest_recorded() {
         .collect();
     assert_eq!(kinds.len(), 3, "{kinds:?}");
 }
+
+#[test]
+fn plugins_with_one_vm_id_on_one_envoy_share_data_like_worker_threads() {
+    let envoy = Envoy::new();
+    let worker = |vm_id: &str| {
+        guest("shared-data")
+            .vm_id(vm_id)
+            .on(&envoy)
+            .start()
+            .unwrap()
+    };
+    let (first, second, other) = (worker("counters"), worker("counters"), worker("elsewhere"));
+    first.http_stream().send_request_headers(&[], true);
+    second.http_stream().send_request_headers(&[], true);
+    assert_eq!(
+        notes(&second, "write counter "),
+        ["write counter 2: Ok(())"],
+        "the second worker read the first one's write"
+    );
+    assert_eq!(first.shared_data("counter").unwrap().0, b"2");
+    assert_eq!(envoy.shared_data("counters", "counter").unwrap().0, b"2");
+
+    other.http_stream().send_request_headers(&[], true);
+    assert_eq!(
+        notes(&other, "write counter "),
+        ["write counter 1: Ok(())"],
+        "another vm_id is apart"
+    );
+    assert_eq!(envoy.shared_data("elsewhere", "counter").unwrap().0, b"1");
+}
+
+#[test]
+fn a_cas_from_one_worker_goes_stale_when_another_writes() {
+    let envoy = Envoy::new();
+    let first = guest("shared-data").vm_id("v").on(&envoy).start().unwrap();
+    let second = guest("shared-data").vm_id("v").on(&envoy).start().unwrap();
+    first.set_shared_data("counter", "5");
+    let cas = first.shared_data("counter").unwrap().1;
+    second.set_shared_data("counter", "6");
+    assert_ne!(
+        second.shared_data("counter").unwrap().1,
+        cas,
+        "every write gets a fresh CAS"
+    );
+}
+
+#[test]
+fn plugins_not_started_on_one_envoy_share_nothing() {
+    let first = guest("shared-data").vm_id("v").start().unwrap();
+    let second = guest("shared-data").vm_id("v").start().unwrap();
+    first.set_shared_data("counter", "5");
+    assert_eq!(second.shared_data("counter"), None);
+}
+
+#[test]
+fn a_queue_of_another_vm_id_resolves_and_its_owner_hears_on_queue_ready() {
+    let envoy = Envoy::new();
+    let consumer = guest("queue").vm_id("jobs-vm").on(&envoy).start().unwrap();
+    let producer = guest("record enqueue-to=jobs-vm/jobs")
+        .vm_id("front")
+        .on(&envoy)
+        .start()
+        .unwrap();
+    let mut stream = producer.http_stream();
+    stream.send_request_headers(&[], true);
+    assert_eq!(
+        note(&producer, "enqueued to "),
+        "enqueued to jobs-vm/jobs: Ok(())"
+    );
+    assert!(
+        callbacks(&producer, 1)
+            .iter()
+            .all(|c| !c.contains("on_queue_ready")),
+        "the producer does not own the queue"
+    );
+    // Posted to the consumer's dispatcher: it runs when the consumer is next used.
+    assert_eq!(
+        notes(&consumer, "dequeued "),
+        [format!("dequeued job from stream {}", stream.id())]
+    );
+
+    let alone = guest("record enqueue-to=jobs-vm/jobs")
+        .vm_id("front")
+        .start()
+        .unwrap();
+    alone.http_stream().send_request_headers(&[], true);
+    assert_eq!(
+        note(&alone, "no queue "),
+        "no queue jobs-vm/jobs",
+        "another process has no such queue"
+    );
+}

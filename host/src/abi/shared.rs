@@ -19,10 +19,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_cas: i32| {
             hostcall(&mut c, "proxy_get_shared_data", |c| {
                 let key = read(c, k, kl)?;
-                let (value, cas) = c
-                    .data()
-                    .shared_data
-                    .get(&key)
+                let state = c.data();
+                let (value, cas) = state
+                    .process
+                    .borrow()
+                    .get(state.settings.vm_id.as_bytes(), &key)
                     .cloned()
                     .ok_or(Status::NotFound)?;
                 return_bytes(c, &value, ret_ptr, ret_len)?;
@@ -37,7 +38,12 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             hostcall(&mut c, "proxy_set_shared_data", |c| {
                 let key = read(c, k, kl)?;
                 let value = read(c, v, vl)?;
-                Ok(c.data_mut().shared_data.set(&key, value, cas as u32)?)
+                let state = c.data();
+                let vm_id = state.settings.vm_id.as_bytes();
+                Ok(state
+                    .process
+                    .borrow_mut()
+                    .set(vm_id, &key, value, cas as u32)?)
             })
         },
     )?;
@@ -47,7 +53,12 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, HostState>, name: i32, name_len: i32, ret_token: i32| {
             hostcall(&mut c, "proxy_register_shared_queue", |c| {
                 let name = read(c, name, name_len)?;
-                let token = c.data_mut().queues.register(&name);
+                let state = c.data();
+                let vm_id = state.settings.vm_id.as_bytes();
+                let token = state
+                    .process
+                    .borrow_mut()
+                    .register(vm_id, &name, state.plugin_id);
                 write_u32(c, ret_token, token)
             })
         },
@@ -65,11 +76,16 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let vm_id = read(c, vm, vm_len)?;
                 let name = read(c, name, name_len)?;
                 let state = c.data();
-                // Queues of other VMs (vm_id) do not exist in this one-VM host.
-                if !vm_id.is_empty() && vm_id != state.settings.vm_id.as_bytes() {
-                    return Err(Status::NotFound.into());
-                }
-                let token = state.queues.resolve(&name).ok_or(Status::NotFound)?;
+                // An empty vm_id means the caller's own.
+                let vm_id = match vm_id.is_empty() {
+                    true => state.settings.vm_id.as_bytes(),
+                    false => &vm_id,
+                };
+                let token = state
+                    .process
+                    .borrow()
+                    .resolve(vm_id, &name)
+                    .ok_or(Status::NotFound)?;
                 write_u32(c, ret_token, token)
             })
         },
@@ -81,9 +97,16 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             hostcall(&mut c, "proxy_enqueue_shared_queue", |c| {
                 let item = read(c, ptr, len)?;
                 let state = c.data_mut();
-                state.queues.enqueue(token as u32, item)?;
-                // Envoy posts the notification to the registering thread's dispatcher: it runs later.
-                state.queue_ready.push_back(token as u32);
+                let mut process = state.process.borrow_mut();
+                let owner = process.enqueue(token as u32, item)?;
+                // Envoy posts the notification to the registering thread's dispatcher: it runs later, here after
+                // the current test step, or when the test next touches the registering plugin.
+                if owner == state.plugin_id {
+                    drop(process);
+                    state.queue_ready.push_back(token as u32);
+                } else {
+                    process.post(owner, token as u32);
+                }
                 Ok(())
             })
         },
@@ -93,7 +116,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_dequeue_shared_queue",
         |mut c: Caller<'_, HostState>, token: i32, ret_ptr: i32, ret_len: i32| {
             hostcall(&mut c, "proxy_dequeue_shared_queue", |c| {
-                let item = c.data_mut().queues.dequeue(token as u32)?;
+                let item = c.data().process.borrow_mut().dequeue(token as u32)?;
                 return_bytes(c, &item, ret_ptr, ret_len)
             })
         },

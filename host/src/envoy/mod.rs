@@ -11,8 +11,10 @@ mod properties;
 mod shared;
 mod vm;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::time::Duration;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
@@ -27,7 +29,7 @@ pub(crate) use metrics::Metrics;
 pub use metrics::{Metric, MetricKind};
 pub use properties::PropertyValue as Value;
 pub(crate) use properties::path_key;
-pub(crate) use shared::{Queues, SharedData};
+pub(crate) use shared::Process;
 pub use vm::StartFailure;
 pub(crate) use vm::{Settings, Vm};
 
@@ -90,8 +92,10 @@ pub struct HostState {
     pub(crate) queue_ready: VecDeque<u32>,
     pub(crate) logs: Vec<LogEntry>,
     pub(crate) metrics: Metrics,
-    pub(crate) shared_data: SharedData,
-    pub(crate) queues: Queues,
+    /// Shared data and queues of the Envoy process this plugin runs in (other plugins may share it).
+    pub(crate) process: Rc<RefCell<Process>>,
+    /// This plugin's id in `process`.
+    pub(crate) plugin_id: u64,
     /// Virtual time since the Unix epoch.
     pub(crate) now: Duration,
     /// The root context's timer: period and next firing time.

@@ -1,72 +1,118 @@
-//! Shared data (key → value with CAS) and shared queues, as cpp-host's `shared_data.cc`/`shared_queue.cc` keep them
-//! for one vm_id.
+//! Shared data (key → value with CAS) and shared queues, as cpp-host's `shared_data.cc`/`shared_queue.cc` keep them:
+//! process-wide, partitioned by vm_id. Plugins started on one [`crate::testing::Envoy`] share a [`Process`]; a
+//! plugin started alone gets a process of its own.
 
 use std::collections::{HashMap, VecDeque};
 
 use crate::abi::Status;
 
+/// One vm_id's shared data: key → (value, CAS).
+type Entries = HashMap<Vec<u8>, (Vec<u8>, u32)>;
+
+/// What one Envoy process keeps across its VMs.
 #[derive(Debug, Default)]
-pub(crate) struct SharedData {
-    entries: HashMap<Vec<u8>, (Vec<u8>, u32)>,
+pub(crate) struct Process {
+    data: HashMap<Vec<u8>, Entries>,
+    /// One counter for every vm_id, as cpp-host's global CAS.
     next_cas: u32,
+    queues: Queues,
+    next_plugin: u64,
+    /// `on_queue_ready` notifications posted to each plugin's dispatcher, delivered when the test next touches it.
+    pending: HashMap<u64, VecDeque<u32>>,
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Queues {
-    by_name: HashMap<Vec<u8>, u32>,
-    pub(crate) items: HashMap<u32, VecDeque<Vec<u8>>>,
+struct Queues {
+    by_name: HashMap<(Vec<u8>, Vec<u8>), u32>,
+    /// Items, and the plugin whose root context registered the queue (it hears `on_queue_ready`).
+    queues: HashMap<u32, (VecDeque<Vec<u8>>, u64)>,
     next_token: u32,
 }
 
-impl SharedData {
-    pub(crate) fn get(&self, key: &[u8]) -> Option<&(Vec<u8>, u32)> {
-        self.entries.get(key)
+impl Process {
+    /// A new plugin's id in this process.
+    pub(crate) fn join(&mut self) -> u64 {
+        self.next_plugin += 1;
+        self.next_plugin
+    }
+
+    pub(crate) fn get(&self, vm_id: &[u8], key: &[u8]) -> Option<&(Vec<u8>, u32)> {
+        self.data.get(vm_id)?.get(key)
     }
 
     /// Stores `value` unless `cas` is non-zero and stale; every write gets a fresh, non-zero CAS. The ABI has no
     /// delete: a "remove" stores an empty value, as Envoy does.
-    pub(crate) fn set(&mut self, key: &[u8], value: Vec<u8>, cas: u32) -> Result<(), Status> {
-        if let Some((_, current)) = self.entries.get(key)
+    pub(crate) fn set(
+        &mut self,
+        vm_id: &[u8],
+        key: &[u8],
+        value: Vec<u8>,
+        cas: u32,
+    ) -> Result<(), Status> {
+        let entries = self.data.entry(vm_id.to_vec()).or_default();
+        if let Some((_, current)) = entries.get(key)
             && cas != 0
             && cas != *current
         {
             return Err(Status::CasMismatch);
         }
         self.next_cas = self.next_cas.wrapping_add(1).max(1);
-        self.entries.insert(key.to_vec(), (value, self.next_cas));
+        entries.insert(key.to_vec(), (value, self.next_cas));
         Ok(())
     }
-}
 
-impl Queues {
-    /// The token for `name`, creating the queue if new (tokens are never 0).
-    pub(crate) fn register(&mut self, name: &[u8]) -> u32 {
-        if let Some(token) = self.by_name.get(name) {
-            return *token;
+    /// The token of queue (`vm_id`, `name`), creating it if new (tokens are never 0); `plugin` becomes the one
+    /// notified, as re-registering moves the notification target in cpp-host.
+    pub(crate) fn register(&mut self, vm_id: &[u8], name: &[u8], plugin: u64) -> u32 {
+        let q = &mut self.queues;
+        let key = (vm_id.to_vec(), name.to_vec());
+        if let Some(&token) = q.by_name.get(&key) {
+            if let Some(queue) = q.queues.get_mut(&token) {
+                queue.1 = plugin;
+            }
+            return token;
         }
-        self.next_token += 1;
-        self.by_name.insert(name.to_vec(), self.next_token);
-        self.items.insert(self.next_token, VecDeque::new());
-        self.next_token
+        q.next_token += 1;
+        q.by_name.insert(key, q.next_token);
+        q.queues.insert(q.next_token, (VecDeque::new(), plugin));
+        q.next_token
     }
 
-    pub(crate) fn resolve(&self, name: &[u8]) -> Option<u32> {
-        self.by_name.get(name).copied()
+    pub(crate) fn resolve(&self, vm_id: &[u8], name: &[u8]) -> Option<u32> {
+        self.queues
+            .by_name
+            .get(&(vm_id.to_vec(), name.to_vec()))
+            .copied()
     }
 
-    pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<(), Status> {
-        self.items
-            .get_mut(&token)
-            .ok_or(Status::NotFound)?
-            .push_back(item);
-        Ok(())
+    /// Appends `item`; returns the plugin to notify.
+    pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<u64, Status> {
+        let (items, owner) = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
+        items.push_back(item);
+        Ok(*owner)
     }
 
     pub(crate) fn dequeue(&mut self, token: u32) -> Result<Vec<u8>, Status> {
-        self.items
+        self.queues
+            .queues
             .get_mut(&token)
             .ok_or(Status::NotFound)?
+            .0
             .pop_front()
             .ok_or(Status::Empty)
+    }
+
+    /// Posts `on_queue_ready(token)` to another plugin of this process.
+    pub(crate) fn post(&mut self, plugin: u64, token: u32) {
+        self.pending.entry(plugin).or_default().push_back(token);
+    }
+
+    /// The notifications posted to `plugin` since it last ran.
+    pub(crate) fn take_posted(&mut self, plugin: u64) -> Option<VecDeque<u32>> {
+        // Every test step asks; nearly always nothing was posted.
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.pending.remove(&plugin)
     }
 }

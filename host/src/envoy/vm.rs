@@ -1,8 +1,10 @@
 //! One VM: the process-wide engine and compiled-module cache, loading a module like cpp-host (ABI detection,
 //! import check, `_initialize`), calling into the guest under a deadline, plugin start, virtual time.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use wasmtime::{
     Engine, Linker, Module, Store, StoreLimitsBuilder, Trap, TypedFunc, WasmParams, WasmResults,
 };
 
-use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Queues, SharedData};
+use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process};
 use crate::abi::{self, AbiVersion, LogLevel};
 
 /// How often the epoch ticker advances: the granularity of the per-call deadline.
@@ -221,13 +223,14 @@ impl Vm {
         bytes: &[u8],
         settings: Settings,
         foreign: HashMap<String, ForeignFunction>,
+        process: Rc<RefCell<Process>>,
     ) -> Result<Vm, VmStartError> {
         let load_error = |e: anyhow::Error| VmStartError {
             failure: StartFailure::Load,
             message: format!("{e:#}"),
             logs: Vec::new(),
         };
-        let mut vm = Vm::instantiate(bytes, settings, foreign).map_err(load_error)?;
+        let mut vm = Vm::instantiate(bytes, settings, foreign, process).map_err(load_error)?;
         vm.initialize()?;
         vm.start_root()?;
         Ok(vm)
@@ -237,6 +240,7 @@ impl Vm {
         bytes: &[u8],
         settings: Settings,
         foreign: HashMap<String, ForeignFunction>,
+        process: Rc<RefCell<Process>>,
     ) -> anyhow::Result<Vm> {
         let module = compile(bytes)?;
         let abi = abi_version(&module)?;
@@ -254,6 +258,7 @@ impl Vm {
             .memory_size(settings.memory_limit)
             .trap_on_grow_failure(true)
             .build();
+        let plugin_id = process.borrow_mut().join();
         let state = HostState {
             phase: Phase::Starting,
             abi,
@@ -271,8 +276,8 @@ impl Vm {
             queue_ready: VecDeque::new(),
             logs: Vec::new(),
             metrics: Metrics::default(),
-            shared_data: SharedData::default(),
-            queues: Queues::default(),
+            plugin_id,
+            process,
             now: settings.start_time,
             tick: None,
             callouts: Callouts::default(),

@@ -16,11 +16,13 @@
 //! # }
 //! ```
 
+mod envoy;
 mod message;
 mod modules;
 mod plugin;
 mod stream;
 
+pub use envoy::Envoy;
 pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::{Plugin, PluginBuilder, StartError};

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::envoy::Envoy;
 use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
@@ -25,6 +26,7 @@ pub struct PluginBuilder {
     module: Result<Module, String>,
     settings: Settings,
     foreign: HashMap<String, ForeignFunction>,
+    envoy: Option<Envoy>,
 }
 
 /// Why [`PluginBuilder::start`] failed, with the plugin's logs (its logged reason is usually the useful part).
@@ -191,16 +193,24 @@ impl Plugin {
 
     /// A shared-data value and its CAS.
     pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.vm().state().shared_data.get(key.as_bytes()).cloned()
+        let vm = self.vm();
+        let state = vm.state();
+        let process = state.process.borrow();
+        process
+            .get(state.settings.vm_id.as_bytes(), key.as_bytes())
+            .cloned()
     }
 
     /// Stores a shared-data value, as another plugin on the same vm_id would.
     pub fn set_shared_data(&self, key: &str, value: impl AsRef<[u8]>) {
-        let _ = self
-            .vm()
-            .state_mut()
-            .shared_data
-            .set(key.as_bytes(), value.as_ref().to_vec(), 0);
+        let vm = self.vm();
+        let state = vm.state();
+        let _ = state.process.borrow_mut().set(
+            state.settings.vm_id.as_bytes(),
+            key.as_bytes(),
+            value.as_ref().to_vec(),
+            0,
+        );
     }
 
     /// Enqueues an item on the queue the plugin registered as `name` (as a producer elsewhere would), then delivers
@@ -208,19 +218,28 @@ impl Plugin {
     #[track_caller]
     pub fn enqueue(&self, name: &str, item: impl AsRef<[u8]>) {
         let mut vm = self.vm();
-        let Some(token) = vm.state().queues.resolve(name.as_bytes()) else {
+        let state = vm.state();
+        let mut process = state.process.borrow_mut();
+        let Some(token) = process.resolve(state.settings.vm_id.as_bytes(), name.as_bytes()) else {
             panic!("the plugin registered no shared queue named {name:?}");
         };
-        let _ = vm.state_mut().queues.enqueue(token, item.as_ref().to_vec());
-        vm.state_mut().queue_ready.push_back(token);
-        vm.settle();
+        let owner = process.enqueue(token, item.as_ref().to_vec());
+        drop(process);
+        if owner == Ok(state.plugin_id) {
+            vm.state_mut().queue_ready.push_back(token);
+            vm.settle();
+        } else if let Ok(owner) = owner {
+            vm.state().process.borrow_mut().post(owner, token);
+        }
     }
 
     /// Takes the oldest item from shared queue `name` (what the plugin enqueued); `None` if empty or unknown.
     pub fn dequeue(&self, name: &str) -> Option<Vec<u8>> {
-        let mut vm = self.vm();
-        let token = vm.state().queues.resolve(name.as_bytes())?;
-        vm.state_mut().queues.dequeue(token).ok()
+        let vm = self.vm();
+        let state = vm.state();
+        let mut process = state.process.borrow_mut();
+        let token = process.resolve(state.settings.vm_id.as_bytes(), name.as_bytes())?;
+        process.dequeue(token).ok()
     }
 
     /// A metric the plugin defined, by name.
@@ -262,8 +281,16 @@ impl Plugin {
         self.vm().state().root_deleted
     }
 
+    /// The VM, after running what other plugins of its Envoy posted to it (`on_queue_ready`).
     pub(crate) fn vm(&self) -> RefMut<'_, Vm> {
-        self.vm.borrow_mut()
+        let mut vm = self.vm.borrow_mut();
+        let state = vm.state();
+        let posted = state.process.borrow_mut().take_posted(state.plugin_id);
+        if let Some(tokens) = posted {
+            vm.state_mut().queue_ready.extend(tokens);
+            vm.settle();
+        }
+        vm
     }
 
     #[track_caller]
@@ -302,6 +329,7 @@ impl PluginBuilder {
                 start_time: Duration::from_secs(1_704_067_200),
             },
             foreign: HashMap::new(),
+            envoy: None,
         }
     }
 
@@ -389,6 +417,13 @@ impl PluginBuilder {
         self
     }
 
+    /// Runs the plugin in `envoy`'s process: it shares shared data and queues with the other plugins there that
+    /// have its vm_id (see [`Envoy`]). Without it the plugin has a process of its own.
+    pub fn on(mut self, envoy: &Envoy) -> PluginBuilder {
+        self.envoy = Some(envoy.clone());
+        self
+    }
+
     /// Registers a host function for `proxy_call_foreign_function(name, args)`.
     pub fn foreign_function(
         mut self,
@@ -412,11 +447,13 @@ impl PluginBuilder {
                 load_error(format!("cannot read the module {}: {e}", path.display()))
             })?,
         };
-        let vm = Vm::start(&bytes, self.settings, self.foreign).map_err(|e| StartError {
-            failure: e.failure,
-            message: e.message,
-            logs: e.logs,
-        })?;
+        let process = self.envoy.map(|e| e.process).unwrap_or_default();
+        let vm =
+            Vm::start(&bytes, self.settings, self.foreign, process).map_err(|e| StartError {
+                failure: e.failure,
+                message: e.message,
+                logs: e.logs,
+            })?;
         Ok(Plugin {
             vm: RefCell::new(vm),
         })

@@ -404,6 +404,18 @@ impl HttpContext for Stream {
                 ));
             }
         }
+        // `enqueue-to=VM_ID/NAME` (with any scenario): a queue of another vm_id, as a producer plugin uses one.
+        if let Some(target) = s.value("enqueue-to") {
+            let (vm_id, name) = target.split_once('/').unwrap_or(("", target));
+            match self.resolve_shared_queue(vm_id, name) {
+                Some(token) => {
+                    let item = format!("job from stream {}", self.id);
+                    let result = self.enqueue_shared_queue(token, Some(item.as_bytes()));
+                    note(format!("enqueued to {target}: {result:?}"));
+                }
+                None => note(format!("no queue {target}")),
+            }
+        }
         if let Some(outbox) = self.plugin.outbox {
             let result = self
                 .enqueue_shared_queue(outbox, Some(format!("from stream {}", self.id).as_bytes()));

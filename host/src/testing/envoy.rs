@@ -1,0 +1,42 @@
+//! One Envoy process for several plugins: what they share.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::envoy::Process;
+
+/// One Envoy process. Plugins started on it with [`PluginBuilder::on`](super::PluginBuilder::on) share shared data
+/// and shared queues per vm_id, as Envoy's worker threads and plugins with the same vm_id do: start the same plugin
+/// twice to model two workers, or a producer and a consumer plugin that talk through a queue. A plugin started
+/// without one has a process of its own.
+///
+/// `on_queue_ready` for a queue another plugin registered is posted to that plugin, as Envoy posts it to the
+/// registering thread's dispatcher: it runs when the test next uses that plugin (any method, `logs()` included).
+///
+/// ```no_run
+/// use host::testing::{Envoy, Plugin};
+///
+/// let envoy = Envoy::new();
+/// let worker_1 = Plugin::extension("my-filter").vm_id("rate").on(&envoy).start().unwrap();
+/// let worker_2 = Plugin::extension("my-filter").vm_id("rate").on(&envoy).start().unwrap();
+/// // Both workers see one shared-data store for vm_id "rate".
+/// # let _ = (worker_1, worker_2);
+/// ```
+#[derive(Clone, Default)]
+pub struct Envoy {
+    pub(crate) process: Rc<RefCell<Process>>,
+}
+
+impl Envoy {
+    pub fn new() -> Envoy {
+        Envoy::default()
+    }
+
+    /// A shared-data value and its CAS for `vm_id`.
+    pub fn shared_data(&self, vm_id: &str, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.process
+            .borrow()
+            .get(vm_id.as_bytes(), key.as_bytes())
+            .cloned()
+    }
+}

@@ -1,7 +1,7 @@
 //! Envoy's side of the ABI: contexts, the HTTP stream state machine, deferred actions, callouts, timers, shared
 //! data and queues, metrics, properties and the failure policy. Everything lives in [`HostState`], the data of one
 //! wasmtime `Store`, so plugins (and the tests driving them) never share state — except the shared data and queues
-//! of plugins a test deliberately starts on one `testing::Envoy` ([`Process`]), as Envoy's VMs share them.
+//! of plugins a test deliberately starts on one `testing::Envoy` (`Process`), as Envoy's VMs share them.
 
 mod callouts;
 mod headers;

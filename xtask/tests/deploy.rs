@@ -290,91 +290,57 @@ fn output_file_is_written_whole_and_matches_standard_output() {
 #[test]
 fn bad_deploy_command_lines_are_refused_with_a_reason() {
     let work = Workdir::new("deploy-errors");
-    let err = work
-        .xtask(&["deploy", "--for", "kuma", "--image", IMAGE], &[], "")
-        .fails();
-    assert!(
-        err.contains("--for kuma: unknown target; use ossm-2.0"),
-        "{err}"
+    let refused = |args: &[&str], expected: &str| {
+        let err = work.xtask(&[&["deploy"], args].concat(), &[], "").fails();
+        assert!(err.contains(expected), "{args:?}: {err}");
+    };
+    refused(
+        &["--for", "kuma", "--image", IMAGE],
+        "--for kuma: unknown target; use ossm-2.0",
     );
-    let err = work.xtask(&["deploy", "--for", "istio"], &[], "").fails();
-    assert!(
-        err.contains("--image REGISTRY/REPO[:TAG] is required"),
-        "{err}"
+    refused(
+        &["--for", "istio"],
+        "--image REGISTRY/REPO[:TAG] is required",
     );
-    let err = work
-        .xtask(&["deploy", "--for", "envoy", "--image", IMAGE], &[], "")
-        .fails();
-    assert!(
-        err.contains("--for envoy loads the local module, so it takes no --image"),
-        "{err}"
+    refused(
+        &["--for", "envoy", "--image", IMAGE],
+        "--for envoy loads the local module, so it takes no --image",
     );
-    let err = work
-        .xtask(
-            &[
-                "deploy",
-                "--for",
-                "istio",
-                "--image",
-                IMAGE,
-                "--selector",
-                "app",
-            ],
-            &[],
-            "",
-        )
-        .fails();
-    assert!(
-        err.contains("--selector `app`: write it as key=value"),
-        "{err}"
+    refused(
+        &["--for", "istio", "--image", IMAGE, "--selector", "app"],
+        "--selector `app`: write it as key=value",
     );
-    let err = work
-        .xtask(
-            &[
-                "deploy",
-                "--for",
-                "ossm-2.2",
-                "--image",
-                IMAGE,
-                "--pull-secret",
-                "quay-pull",
-            ],
-            &[],
-            "",
-        )
-        .fails();
-    assert!(
-        err.contains("--pull-secret does not apply to a ServiceMeshExtension")
-            && err.contains("every docker secret in the extension's namespace"),
-        "{err}"
+    refused(
+        &[
+            "--for",
+            "ossm-2.2",
+            "--image",
+            IMAGE,
+            "--pull-secret",
+            "quay-pull",
+        ],
+        "--pull-secret does not apply to a ServiceMeshExtension: OSSM 2.0-2.2 imports the image through an \
+         ImageStream, which uses every docker secret in the extension's namespace",
     );
-    let err = work
-        .xtask(
-            &[
-                "deploy",
-                "--for",
-                "istio",
-                "--image",
-                IMAGE,
-                "--pull-secret",
-                "Quay_Pull",
-            ],
-            &[],
-            "",
-        )
-        .fails();
-    assert!(
-        err.contains("--pull-secret `Quay_Pull` is not a Secret name"),
-        "{err}"
+    refused(
+        &[
+            "--for",
+            "istio",
+            "--image",
+            IMAGE,
+            "--pull-secret",
+            "Quay_Pull",
+        ],
+        "--pull-secret `Quay_Pull` is not a Secret name",
     );
     let wrong = format!("{IMAGE}@sha256:{}", "0".repeat(64));
-    let err = work
-        .xtask(&["deploy", "--for", "istio", "--image", &wrong], &[], "")
-        .fails();
-    assert!(err.contains("but the packaged image is sha256:"), "{err}");
+    refused(
+        &["--for", "istio", "--image", &wrong],
+        "but the packaged image is sha256:",
+    );
     fs::remove_dir_all(work.layout()).unwrap();
-    let err = work
-        .xtask(&["deploy", "--for", "istio", "--image", IMAGE], &[], "")
-        .fails();
-    assert!(err.contains("run `cargo xtask package` first"), "{err}");
+    refused(
+        &["--for", "istio", "--image", IMAGE],
+        "run `cargo xtask package` first",
+    );
 }

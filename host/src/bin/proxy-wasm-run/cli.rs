@@ -24,6 +24,15 @@ pub struct Args {
     #[arg(long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
     pub vm_config: Option<Bytes>,
 
+    /// The plugin's `root_id` (Envoy's `root_id`, Istio's `pluginName`): SDKs that serve several root contexts
+    /// from one module (AssemblyScript, C++) pick theirs by it. Default: empty.
+    #[arg(long, value_name = "ID")]
+    pub root_id: Option<String>,
+
+    /// The VM's `vm_id`, which partitions shared data and queues. Default: empty.
+    #[arg(long, value_name = "ID")]
+    pub vm_id: Option<String>,
+
     /// A request header, `NAME: VALUE` (repeatable). Unless given: `:method: GET`, `:path: /`,
     /// `:authority: example.com`, `:scheme: http`.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]

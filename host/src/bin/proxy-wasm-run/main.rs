@@ -28,6 +28,12 @@ fn main() -> ExitCode {
     if let Some(vm_config) = &args.vm_config {
         builder = builder.vm_config(&vm_config.0);
     }
+    if let Some(root_id) = &args.root_id {
+        builder = builder.root_id(root_id);
+    }
+    if let Some(vm_id) = &args.vm_id {
+        builder = builder.vm_id(vm_id);
+    }
     for (path, value) in &args.properties {
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         builder = builder.property(&path, value.as_str());

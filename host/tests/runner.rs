@@ -321,12 +321,16 @@ fn the_log_level_drops_lower_levels() {
 }
 
 #[test]
-fn trailers_properties_and_the_buffer_limit_come_from_flags() {
+fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
     let (code, report) = json_report(
         &conformance(),
         &[
             "-c",
-            "properties node.metadata.REGION source.address",
+            "properties node.metadata.REGION source.address plugin_root_id plugin_vm_id",
+            "--root-id",
+            "edge",
+            "--vm-id",
+            "shared",
             "--property",
             "node.metadata.REGION=eu",
             "--property",
@@ -347,6 +351,14 @@ fn trailers_properties_and_the_buffer_limit_come_from_flags() {
     );
     assert!(
         logs.contains("property source.address = 10.1.2.3:5000"),
+        "{report:#}"
+    );
+    assert!(
+        logs.contains("property plugin_root_id = edge"),
+        "{report:#}"
+    );
+    assert!(
+        logs.contains("property plugin_vm_id = shared"),
         "{report:#}"
     );
     let upstream = &report["upstream_request"];

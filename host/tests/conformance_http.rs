@@ -226,6 +226,80 @@ fn pause_on_response_headers_stops_iteration_until_resume() {
 }
 
 #[test]
+fn with_allow_on_headers_stop_iteration_the_body_reaches_a_plugin_holding_the_headers() {
+    let plugin = guest("record pause-request-headers")
+        .allow_on_headers_stop_iteration(true)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Pause);
+    stream.upstream_request().assert_not_sent();
+    // Continue from the body callback sends the held headers on, then the data.
+    assert_eq!(stream.send_request_body("abc", false), Action::Continue);
+    assert_eq!(notes(&plugin, "request body: "), ["request body: abc"]);
+    stream
+        .upstream_request()
+        .assert_header(":path", "/")
+        .assert_body("abc");
+    assert_eq!(stream.send_request_body("de", true), Action::Continue);
+    stream
+        .upstream_request()
+        .assert_body("abcde")
+        .assert_complete();
+}
+
+#[test]
+fn with_allow_on_headers_stop_iteration_a_body_pause_buffers_behind_the_held_headers() {
+    let plugin = guest("record pause-request-headers pause-request-body")
+        .allow_on_headers_stop_iteration(true)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("ab", false), Action::Pause);
+    assert_eq!(stream.send_request_body("cd", false), Action::Pause);
+    stream.upstream_request().assert_not_sent();
+    assert_eq!(stream.send_request_body("ef", true), Action::Continue);
+    assert_eq!(
+        notes(&plugin, "request body: "),
+        [
+            "request body: ab",
+            "request body: abcd",
+            "request body: abcdef"
+        ]
+    );
+    stream
+        .upstream_request()
+        .assert_header(":method", "GET")
+        .assert_body("abcdef")
+        .assert_complete();
+}
+
+#[test]
+fn with_allow_on_headers_stop_iteration_trailers_reach_the_plugin_and_release_the_headers() {
+    let plugin = guest("record pause-request-headers")
+        .allow_on_headers_stop_iteration(true)
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(
+        stream.send_request_trailers(&[("x-t", "1")]),
+        Action::Continue
+    );
+    assert!(
+        callbacks(&plugin, stream.id()).contains(&"on_request_trailers 1".to_string()),
+        "{:#?}",
+        callbacks(&plugin, stream.id())
+    );
+    stream
+        .upstream_request()
+        .assert_header(":path", "/")
+        .assert_trailer("x-t", "1")
+        .assert_complete();
+}
+
+#[test]
 fn pause_on_request_body_redelivers_the_cumulative_body() {
     let plugin = start("record pause-request-body");
     let mut stream = plugin.http_stream();

@@ -405,6 +405,27 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
         "request_payload_too_large"
     );
 
+    let (_, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "record pause-request-headers",
+            "-b",
+            "abc",
+            "--allow-on-headers-stop-iteration",
+        ],
+    );
+    assert_eq!(report["upstream_request"]["body"], "abc", "{report:#}");
+    let (_, report) = json_report(
+        &conformance(),
+        &["-c", "record pause-request-headers", "-b", "abc"],
+    );
+    assert_eq!(
+        report["upstream_request"]["headers"],
+        Value::Null,
+        "{report:#}"
+    );
+
     let output = runner(&conformance(), &["--property", "source.=x"]);
     assert_eq!(output.code, Some(2));
     assert!(

@@ -30,7 +30,8 @@ pub(crate) enum Iteration {
     Idle,
     /// The headers callback stopped iteration (StopAllIteration): headers, body and trailers are held.
     StoppedHeaders,
-    /// Headers passed; body chunks are delivered (and held while `buffering`).
+    /// Headers passed (or are held by a single StopIteration: `headers_held`); body chunks are delivered (and held
+    /// while `buffering`).
     Body,
     /// The trailers callback stopped iteration.
     StoppedTrailers,
@@ -64,6 +65,9 @@ pub(crate) struct Side {
     pub(crate) iteration: Iteration,
     /// The last body callback returned Pause (StopIterationAndBuffer): the next one sees the cumulative body.
     pub(crate) buffering: bool,
+    /// The headers callback returned a plain StopIteration (with `allow_on_headers_stop_iteration`): the headers
+    /// wait here, but body and trailers still reach the plugin; whatever lets data through releases them first.
+    pub(crate) headers_held: bool,
     /// That return was StopIterationAndBuffer (1), not ...AndWatermark (2): Envoy's filters stopped streaming,
     /// so a body over the buffer limit gets a local reply rather than back-pressure.
     pub(crate) buffer_not_streaming: bool,
@@ -112,6 +116,7 @@ impl Side {
             iteration: Iteration::Idle,
             buffering: false,
             buffer_not_streaming: false,
+            headers_held: false,
             last_body_callback: false,
             forwarded: Forwarded::default(),
             aborted: false,
@@ -137,6 +142,11 @@ impl Side {
     }
 
     fn forward_body(&mut self) {
+        if std::mem::take(&mut self.headers_held) {
+            // Envoy's `commonContinue`: the held headers go on first, then the data.
+            self.forwarded.headers = self.headers.clone();
+            self.headers_visible = false;
+        }
         self.forwarded.body.append(&mut self.body);
         self.body_visible = false;
         self.buffering = false;
@@ -400,10 +410,17 @@ impl Vm {
         if let Some(action) = self.bypass(id, dir) {
             return action;
         }
-        let stop = std::mem::take(&mut self.state_mut().stop_next_iteration)
-            || matches!(result, Some(v) if v != 0 && v != 2);
+        let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
+        let stop = forced || matches!(result, Some(v) if v != 0 && v != 2);
+        // cpp-host turns Pause (1) into StopAllIterationAndWatermark unless Envoy allows a plain StopIteration.
+        let single =
+            !forced && result == Some(1) && self.state().settings.allow_on_headers_stop_iteration;
         let side = self.stream_mut(id).side_mut(dir);
         let action = if stop {
+            if single {
+                side.iteration = Iteration::Body;
+                side.headers_held = true;
+            }
             Action::Pause
         } else {
             side.forward_headers();

@@ -35,6 +35,8 @@ pub(crate) struct Settings {
     /// Property values the test set, keyed by the NUL-joined path.
     pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) memory_limit: usize,
+    /// Envoy's `allow_on_headers_stop_iteration`: Pause on headers is a plain StopIteration.
+    pub(crate) allow_on_headers_stop_iteration: bool,
     /// Envoy's per-stream buffer limit (the listener's `per_connection_buffer_limit_bytes`).
     pub(crate) buffer_limit: usize,
     pub(crate) call_deadline: Duration,

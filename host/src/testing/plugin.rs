@@ -324,6 +324,7 @@ impl PluginBuilder {
                 memory_limit: 1 << 30,
                 // Envoy's default `per_connection_buffer_limit_bytes`.
                 buffer_limit: 1 << 20,
+                allow_on_headers_stop_iteration: false,
                 call_deadline: Duration::from_secs(2),
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
                 start_time: Duration::from_secs(1_704_067_200),
@@ -394,6 +395,15 @@ impl PluginBuilder {
     /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap.
     pub fn memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.memory_limit = bytes;
+        self
+    }
+
+    /// Envoy's `allow_on_headers_stop_iteration` (Wasm `PluginConfig`, Envoy 1.35+; Istio's WasmPlugin does not
+    /// expose it): `Pause` on headers becomes a plain StopIteration, so the headers wait while body and trailers
+    /// still reach the plugin, and a `Continue` from the body or trailers callback sends the headers on with the
+    /// data. Default false, as in Envoy: `Pause` holds everything (StopAllIterationAndWatermark) until a resume.
+    pub fn allow_on_headers_stop_iteration(mut self, allow: bool) -> PluginBuilder {
+        self.settings.allow_on_headers_stop_iteration = allow;
         self
     }
 

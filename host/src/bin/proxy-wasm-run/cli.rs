@@ -79,6 +79,11 @@ pub struct Args {
     #[arg(long, value_name = "BYTES")]
     pub buffer_limit: Option<usize>,
 
+    /// Envoy 1.35's `allow_on_headers_stop_iteration`: Pause on headers holds only the headers, and body and
+    /// trailers still reach the plugin.
+    #[arg(long)]
+    pub allow_on_headers_stop_iteration: bool,
+
     /// Let requests bypass the plugin if it fails, instead of Envoy's 503 (the `fail_open` setting).
     #[arg(long)]
     pub fail_open: bool,

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     let mut builder = Plugin::load(&args.module)
         .fail_open(args.fail_open)
+        .allow_on_headers_stop_iteration(args.allow_on_headers_stop_iteration)
         .log_level(args.log_level.level());
     if let Some(config) = &args.config {
         builder = builder.config(&config.0);

@@ -16,7 +16,8 @@ use std::time::Duration;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
-#[unsafe(no_mangle)]
+// The SDK 0.1 way to start (Envoy calls `_start`); only in the wasm build, where no C runtime defines it.
+#[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
 pub fn _start() {
     proxy_wasm::set_log_level(LogLevel::Trace);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });

@@ -79,7 +79,7 @@ xflags::xflags! {
             optional --phase phase: String
             /// Priority within the phase (higher runs first on the request path).
             optional --priority priority: String
-            /// Starting point: headers | callout.
+            /// Starting point: headers | callout | body.
             optional --kind kind: String
             /// One-line description.
             optional --description text: String

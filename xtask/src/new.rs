@@ -16,7 +16,7 @@ use crate::{
 const CARGO_GENERATE: &str = "cargo-generate@0.26.0";
 
 /// Starting points offered by the template (`kind` in templates/extension/cargo-generate.toml).
-const KINDS: [&str; 2] = ["headers", "callout"];
+const KINDS: [&str; 3] = ["headers", "callout", "body"];
 
 impl flags::New {
     pub(crate) fn run(self) -> anyhow::Result<()> {

@@ -18,9 +18,10 @@ use std::{
 use support::*;
 
 /// Every starting point of the template, with the values passed for it and how it is generated.
-const KINDS: [(&str, &str, &str, Via); 2] = [
+const KINDS: [(&str, &str, &str, Via); 3] = [
     ("headers", "PreAuthN", "-5", Via::CargoGenerate),
     ("callout", "PreAuthZ", "7", Via::XtaskNew),
+    ("body", "PostAuthN", "0", Via::XtaskNew),
 ];
 
 #[derive(Clone, Copy)]
@@ -100,7 +101,8 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         // The end-to-end tests ran (not only the unit tests).
         let expected = match kind {
             "headers" => "test responses_get_the_configured_header ... ok",
-            _ => "test an_allowed_request_goes_upstream_after_the_check ... ok",
+            "callout" => "test an_allowed_request_goes_upstream_after_the_check ... ok",
+            _ => "test a_json_body_in_chunks_reaches_the_upstream_whole ... ok",
         };
         assert!(tests.contains(expected), "{expected:?} not in:\n{tests}");
     }

@@ -330,6 +330,26 @@ fn htpasswd_registry_takes_the_auth_file_the_flags_or_a_helper_and_explains_a_40
         format!("{image}@{digest}")
     );
 
+    // An identity token is for Bearer token services; a Basic registry is told so, not sent the token.
+    fs::write(
+        &work.auth_file,
+        format!(
+            r#"{{"auths": {{"{}": {{"identitytoken": "refresh-secret"}}}}}}"#,
+            registry.address
+        ),
+    )
+    .unwrap();
+    let err = work
+        .xtask(&["push", "--image", &image, "--insecure"], &[], "")
+        .fails();
+    assert!(
+        err.contains(
+            "asks for Basic authentication, but the credentials found are an identity token"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("refresh-secret"), "{err}");
+
     // --username with the password on stdin (and an auth file that would not work).
     auth("alice", "wrong-pw");
     let image = format!("{}/{REPO}:flags", registry.address);
@@ -644,6 +664,78 @@ fn a_token_registry_gets_a_bearer_token_for_pull_and_push_with_the_users_credent
         inspected["Digest"].as_str(),
         Some(digest.as_str()),
         "skopeo reads it back through the same token service"
+    );
+}
+
+#[test]
+fn an_identity_token_in_the_auth_file_is_exchanged_at_the_token_service() {
+    let Some(binary) = tools(&[
+        ("docker-registry", "docker-registry"),
+        ("openssl", "openssl"),
+    ]) else {
+        return;
+    };
+    let work = Workdir::new("push-identity-token");
+    let tokens = TokenServer::start(&work.dir, "bob", "token-pw");
+    let registry = Registry::start(
+        &binary,
+        &work.dir,
+        RegistryOptions {
+            token: Some((tokens.realm.clone(), tokens.cert.clone())),
+            ..Default::default()
+        },
+    );
+    let (digest, _) = layout_manifest(&work.layout());
+    // What `docker login` stores for Azure Container Registry: a placeholder user and the refresh token.
+    let placeholder =
+        base64::engine::general_purpose::STANDARD.encode("00000000-0000-0000-0000-000000000000:");
+    let auth = |token: &str| {
+        fs::write(
+            &work.auth_file,
+            format!(
+                r#"{{"auths": {{"{}": {{"auth": "{placeholder}", "identitytoken": "{token}"}}}}}}"#,
+                registry.address
+            ),
+        )
+        .unwrap();
+    };
+
+    auth("stale-token");
+    let image = format!("{}/{REPO}:identity", registry.address);
+    let err = work
+        .xtask(&["push", "--image", &image, "--insecure"], &[], "")
+        .fails();
+    assert!(
+        err.contains(&format!(
+            "{} rejected the credentials (401 Unauthorized) for user `00000000-0000-0000-0000-000000000000` \
+             from auths[\"{}\"] in {} (identity token)",
+            registry.address,
+            registry.address,
+            work.auth_file.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("stale-token"),
+        "the secret is never printed: {err}"
+    );
+
+    auth(REFRESH_TOKEN);
+    assert_eq!(
+        work.xtask(&["push", "--image", &image, "--insecure"], &[], "")
+            .ok()
+            .trim(),
+        format!("{image}@{digest}")
+    );
+    let asked = tokens.requests.lock().unwrap().clone();
+    let expected = format!(
+        "POST grant_type=refresh_token&refresh_token={REFRESH_TOKEN}&client_id=cargo-xtask\
+         &scope=repository:{REPO}:pull,push&service={TOKEN_SERVICE}"
+    );
+    assert_eq!(
+        asked.last().map(String::as_str),
+        Some(expected.as_str()),
+        "{asked:?}"
     );
 }
 

@@ -23,6 +23,9 @@ use serde::Deserialize;
 pub(crate) struct Credentials {
     pub(crate) username: String,
     pub(crate) secret: String,
+    /// `secret` is an OAuth2 refresh token (`identitytoken`, or a helper's `<token>` user, as `docker login`
+    /// stores for Azure Container Registry): it is exchanged at the token service, never sent as a password.
+    pub(crate) identity_token: bool,
     /// E.g. `auths["quay.io"] in /home/me/.docker/config.json`.
     pub(crate) source: String,
 }
@@ -45,6 +48,7 @@ pub(crate) fn from_flags(username: &str, password: &str) -> Credentials {
     Credentials {
         username: username.to_owned(),
         secret: password.trim_end_matches(['\n', '\r']).to_owned(),
+        identity_token: false,
         source: "--username/--password-stdin".to_owned(),
     }
 }
@@ -171,6 +175,26 @@ impl AuthFile {
 
 impl AuthEntry {
     fn credentials(&self, source: &str) -> anyhow::Result<Credentials> {
+        // docker and containers/image prefer the identity token; `auth` then holds a placeholder user.
+        if let Some(token) = self.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            let auth_user = self
+                .auth
+                .as_deref()
+                .and_then(|a| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(a.trim())
+                        .ok()
+                })
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|pair| Some(pair.split_once(':')?.0.to_owned()));
+            return Ok(Credentials {
+                username: (self.username.clone().or(auth_user))
+                    .unwrap_or_else(|| "<token>".to_owned()),
+                secret: token.to_owned(),
+                identity_token: true,
+                source: format!("{source} (identity token)"),
+            });
+        }
         if let Some(auth) = self.auth.as_deref().filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(auth.trim())
@@ -183,6 +207,7 @@ impl AuthEntry {
             return Ok(Credentials {
                 username: username.to_owned(),
                 secret: secret.to_owned(),
+                identity_token: false,
                 source: source.to_owned(),
             });
         }
@@ -190,14 +215,9 @@ impl AuthEntry {
             return Ok(Credentials {
                 username: username.clone(),
                 secret: password.clone(),
+                identity_token: false,
                 source: source.to_owned(),
             });
-        }
-        if self.identitytoken.is_some() {
-            bail!(
-                "{source} holds an OAuth identity token, which push does not support; \
-                 log in with a user name and password or token (`podman login`) or pass --username/--password-stdin"
-            );
         }
         bail!("{source} holds no `auth` value; log in again (`podman login`)")
     }
@@ -270,12 +290,9 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
     let reply: HelperReply = serde_json::from_str(&stdout).with_context(|| {
         format!("`{program} get` did not print {{\"Username\", \"Secret\"}} JSON")
     })?;
-    if reply.username == "<token>" {
-        bail!(
-            "`{program}` returned an identity token for {server}, which push does not support; use --username/--password-stdin"
-        );
-    }
     Ok(Some(Credentials {
+        // The credential-helper protocol marks an identity token with the user name `<token>`.
+        identity_token: reply.username == "<token>",
         username: reply.username,
         secret: reply.secret,
         source: format!("credential helper `{program}` (from {file})"),
@@ -322,6 +339,29 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((found.username.as_str(), found.secret.as_str()), ("a", "b"));
+    }
+
+    #[test]
+    fn an_identity_token_wins_over_the_placeholder_auth_and_keeps_its_user_for_messages() {
+        let f = file(
+            r#"{"auths": {"acr.example.io": {"auth": "MDAwMDA6", "identitytoken": "refresh"}}}"#,
+        );
+        let c = f
+            .lookup("acr.example.io", "t/x", "/h/auth.json")
+            .unwrap()
+            .unwrap();
+        assert!(c.identity_token);
+        assert_eq!(
+            (c.username.as_str(), c.secret.as_str()),
+            ("00000", "refresh")
+        );
+        assert_eq!(
+            c.source,
+            "auths[\"acr.example.io\"] in /h/auth.json (identity token)"
+        );
+        let plain = file(r#"{"auths": {"quay.io": {"auth": "dTpw"}}}"#);
+        let c = plain.lookup("quay.io", "t/x", "/h").unwrap().unwrap();
+        assert!(!c.identity_token);
     }
 
     #[test]

@@ -247,6 +247,14 @@ impl Client {
             let Some(credentials) = credentials else {
                 bail!("{}", self.no_credentials());
             };
+            if credentials.identity_token {
+                bail!(
+                    "{} asks for Basic authentication, but the credentials found are an identity token ({}), \
+                     which only a Bearer token service accepts; pass --username with --password-stdin",
+                    self.reference.registry,
+                    credentials.source
+                );
+            }
             self.authorization = Some(basic(&credentials));
             return Ok(());
         }
@@ -271,6 +279,9 @@ impl Client {
                 .map(|(_, v)| v.as_str())
         };
         let realm = param("realm").context("the registry's Bearer challenge names no realm")?;
+        if let Some(credentials) = credentials.filter(|c| c.identity_token) {
+            return self.refresh_token_grant(realm, param("service"), credentials);
+        }
         let mut request = self.agent.get(realm).query(
             "scope",
             format!("repository:{}:pull,push", self.reference.repository),
@@ -286,15 +297,55 @@ impl Client {
                 .query("account", &credentials.username)
                 .header("authorization", basic(credentials));
         }
-        let mut response = request.call().map_err(|e| {
+        let response = request.call().map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach the token service {realm} of {}: {e}",
                 self.reference.registry
             )
         })?;
+        self.token_reply(realm, response, credentials.is_some())
+    }
+
+    /// The OAuth2 refresh-token grant of the distribution token spec: an identity token buys an access token
+    /// with a form POST (what docker does with an `identitytoken`).
+    fn refresh_token_grant(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        credentials: &Credentials,
+    ) -> anyhow::Result<String> {
+        let mut scopes = format!("repository:{}:pull,push", self.reference.repository);
+        if let Some(from) = &self.mount_from {
+            scopes.push_str(&format!(" repository:{from}:pull"));
+        }
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", credentials.secret.as_str()),
+            ("client_id", "cargo-xtask"),
+            ("scope", scopes.as_str()),
+        ];
+        if let Some(service) = service {
+            form.push(("service", service));
+        }
+        let response = self.agent.post(realm).send_form(form).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the token service {realm} of {}: {e}",
+                self.reference.registry
+            )
+        })?;
+        self.token_reply(realm, response, true)
+    }
+
+    /// The token in a token service's answer, or what went wrong.
+    fn token_reply(
+        &self,
+        realm: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+        sent_credentials: bool,
+    ) -> anyhow::Result<String> {
         match response.status() {
             StatusCode::OK => {}
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if credentials.is_some() => {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if sent_credentials => {
                 bail!("{}", self.rejected(response.status()))
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => bail!("{}", self.no_credentials()),

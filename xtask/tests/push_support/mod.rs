@@ -363,8 +363,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A token service for a registry in `token` auth mode, as quay.io or ghcr.io run: it checks
-/// Basic credentials and answers with a JWT (RS256, signed by the openssl CLI) granting the
-/// requested repository actions. Every request's decoded query is recorded.
+/// Basic credentials on a GET, or the refresh token [`REFRESH_TOKEN`] on an OAuth2 form POST (the
+/// `identitytoken` flow), and answers with a JWT (RS256, signed by the openssl CLI) granting the
+/// requested repository actions. Every request's decoded parameters are recorded (`POST ` first for a POST).
 pub struct TokenServer {
     pub realm: String,
     pub requests: Arc<Mutex<Vec<String>>>,
@@ -374,6 +375,8 @@ pub struct TokenServer {
 
 pub const TOKEN_SERVICE: &str = "xtask-test-registry";
 pub const TOKEN_ISSUER: &str = "xtask-test-issuer";
+/// The only identity (refresh) token the token service accepts.
+pub const REFRESH_TOKEN: &str = "xtask-refresh-token";
 
 impl TokenServer {
     /// Starts the service; `user`/`password` are the only accepted credentials.
@@ -436,50 +439,74 @@ fn answer(
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut authorization = None;
+    let mut content_length = 0;
     loop {
         let mut line = String::new();
         reader.read_line(&mut line)?;
         if line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            authorization = Some(value.trim().to_owned());
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_owned());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
         }
     }
-    let query = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .split_once('?')
-        .map(|(_, q)| q)
-        .unwrap_or("");
-    let params: Vec<(String, String)> = query
+    let post = request_line.starts_with("POST ");
+    let encoded = if post {
+        let mut body = vec![0; content_length];
+        std::io::Read::read_exact(&mut reader, &mut body)?;
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        let query = request_line.split_whitespace().nth(1).unwrap_or("");
+        query
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let params: Vec<(String, String)> = encoded
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| (percent_decode(k), percent_decode(v)))
         .collect();
-    seen.lock().unwrap().push(
+    let shown = params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    seen.lock()
+        .unwrap()
+        .push(if post { format!("POST {shown}") } else { shown });
+    let param = |name: &str| {
         params
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&"),
-    );
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     );
-    if authorization.as_deref() != Some(expected.as_str()) {
+    let allowed = if post {
+        param("grant_type") == Some("refresh_token")
+            && param("refresh_token") == Some(REFRESH_TOKEN)
+    } else {
+        authorization.as_deref() == Some(expected.as_str())
+    };
+    if !allowed {
         return stream.write_all(
             b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
     }
+    // GET repeats `scope`; the OAuth2 form joins scopes with spaces.
     let access: Vec<serde_json::Value> = params
         .iter()
         .filter(|(k, _)| k == "scope")
-        .filter_map(|(_, scope)| {
+        .flat_map(|(_, scopes)| scopes.split(' '))
+        .filter_map(|scope| {
             let mut parts = scope.splitn(3, ':');
             let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
             Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
@@ -511,8 +538,13 @@ fn answer(
         .unwrap()
         .write_all(signing_input.as_bytes())?;
     let signature = openssl.wait_with_output()?.stdout;
-    let body =
-        serde_json::json!({"token": format!("{signing_input}.{}", b64(&signature))}).to_string();
+    let token = format!("{signing_input}.{}", b64(&signature));
+    // The OAuth2 endpoint answers `access_token`, the GET endpoint `token`.
+    let body = if post {
+        serde_json::json!({"access_token": token, "expires_in": 300}).to_string()
+    } else {
+        serde_json::json!({"token": token}).to_string()
+    };
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -307,3 +307,20 @@ fn a_foreign_function_the_host_registered_is_called_and_an_unknown_one_is_not_fo
         ]
     );
 }
+
+#[test]
+fn callout_tokens_count_per_kind_as_cpp_host_numbers_them() {
+    // One counter per kind, the kind in the low two bits: HTTP 4, 8…; gRPC calls 5, 9…; gRPC streams 6, 10….
+    let grpc = start("grpc-call then-stream");
+    for _ in 0..2 {
+        grpc.http_stream().send_request_headers(&[], true);
+    }
+    let tokens: Vec<u32> = grpc.grpc_calls().iter().map(|c| c.token).collect();
+    assert_eq!(tokens, [5, 6, 9, 10]);
+    let http = start("callout request");
+    for expected in [4, 8] {
+        let mut stream = http.http_stream();
+        stream.send_request_headers(&[], true);
+        assert_eq!(stream.http_call().token, expected);
+    }
+}

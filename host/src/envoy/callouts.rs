@@ -63,7 +63,8 @@ pub struct GrpcResponse {
 #[derive(Debug, Default)]
 pub(crate) struct Callouts {
     next_http: u32,
-    next_grpc: u32,
+    next_grpc_call: u32,
+    next_grpc_stream: u32,
     pub(crate) http: Vec<HttpCall>,
     pub(crate) grpc: Vec<GrpcCall>,
     /// The response being delivered: what maps 4–7 and buffers 4–5 read meanwhile.
@@ -129,15 +130,20 @@ impl GrpcResponse {
 }
 
 impl Callouts {
+    // cpp-host's ids (`WasmBase::next*Id`): one counter per kind, stepping by 4 from the kind in the low two bits
+    // (0 HTTP, 1 gRPC call, 2 gRPC stream), so the first of each is 4, 5 and 6.
     pub(crate) fn next_http_token(&mut self) -> u32 {
-        // cpp-host's ids: the low two bits say the kind (0 HTTP, 1 gRPC call, 2 gRPC stream).
         self.next_http += 1;
         self.next_http * 4
     }
 
     pub(crate) fn next_grpc_token(&mut self, stream: bool) -> u32 {
-        self.next_grpc += 1;
-        self.next_grpc * 4 + if stream { 2 } else { 1 }
+        let (counter, kind) = match stream {
+            true => (&mut self.next_grpc_stream, 2),
+            false => (&mut self.next_grpc_call, 1),
+        };
+        *counter += 1;
+        *counter * 4 + kind
     }
 
     /// The earliest pending HTTP callout deadline.

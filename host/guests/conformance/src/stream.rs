@@ -128,6 +128,10 @@ impl Stream {
                 Duration::from_secs(2),
             );
             note(format!("grpc dispatched {token:?}"));
+            if s.has("then-stream") {
+                let stream = self.open_grpc_stream("grpc-upstream", "pkg.Chat", "Talk", vec![]);
+                note(format!("grpc stream opened {stream:?}"));
+            }
             if s.has("cancel") {
                 self.cancel_grpc_call(token.unwrap());
                 note("grpc cancelled");

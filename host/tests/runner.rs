@@ -215,7 +215,10 @@ fn a_callout_is_recorded_and_answered_and_the_plugins_local_reply_reaches_the_cl
     assert_eq!(callout["timeout_ms"], 250);
     assert_eq!(values(&callout["headers"], ":path"), ["/check"]);
     assert_eq!(values(&callout["trailers"], "x-checksum"), ["c1"]);
-    assert_eq!(callout["answer"], json!({"status": 403, "body": "nope"}));
+    assert_eq!(
+        callout["answer"],
+        json!({"status": 403, "headers": [], "body": "nope"})
+    );
     assert_eq!(report["steps"][0]["action"], "pause");
     assert_eq!(report["steps"][1]["callout_answered"], callout["token"]);
     let client = &report["client_response"];
@@ -435,4 +438,46 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
         "{}",
         output.stderr
     );
+}
+
+#[test]
+fn callout_headers_join_the_answer_given_before_them() {
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "callout request",
+            "--callout-response",
+            "200:ok",
+            "--callout-header",
+            "x-a: 1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(
+        report["logs"]
+            .to_string()
+            .contains("callout response: status 200; headers :status: 200 | x-a: 1; body ok"),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["callouts"][0]["answer"]["headers"],
+        json!([["x-a", "1"]]),
+        "{report:#}"
+    );
+
+    for args in [
+        &["--callout-header", "x-a: 1", "--callout-response", "200"][..],
+        &["--callout-response", "reset", "--callout-header", "x-a: 1"][..],
+    ] {
+        let output = runner(&conformance(), args);
+        assert_eq!(output.code, Some(2), "{}", output.stderr);
+        assert!(
+            output.stderr.contains(
+                "--callout-header `x-a: 1` must follow the --callout-response STATUS it belongs to"
+            ),
+            "{}",
+            output.stderr
+        );
+    }
 }

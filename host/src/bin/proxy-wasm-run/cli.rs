@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use host::testing::Level;
 
 /// Run one HTTP stream through a proxy-wasm module the way Envoy would, and show what the upstream and the client
@@ -64,6 +64,11 @@ pub struct Args {
     #[arg(long = "callout-response", value_name = "STATUS[:BODY]|reset|timeout", value_parser = callout_answer)]
     pub callout_responses: Vec<CalloutAnswer>,
 
+    /// A header of the callout answer given just before it, `NAME: VALUE` (repeatable), e.g.
+    /// `--callout-response 200 --callout-header 'x-user: alice'`. `:status` comes from the answer.
+    #[arg(long = "callout-header", value_name = "NAME: VALUE", value_parser = header)]
+    pub callout_headers: Vec<(String, String)>,
+
     /// A cluster Envoy knows (repeatable); callouts to any other cluster fail with BadArgument. Default: every
     /// cluster name is accepted.
     #[arg(long = "cluster", value_name = "NAME")]
@@ -104,7 +109,11 @@ pub struct Bytes(pub Vec<u8>);
 /// How the next HTTP callout is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CalloutAnswer {
-    Response { status: u16, body: Vec<u8> },
+    Response {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     Reset,
     Timeout,
 }
@@ -196,7 +205,46 @@ fn callout_answer(value: &str) -> Result<CalloutAnswer, String> {
     } else {
         text_or_file(body)?.0
     };
-    Ok(CalloutAnswer::Response { status, body })
+    Ok(CalloutAnswer::Response {
+        status,
+        headers: Vec::new(),
+        body,
+    })
+}
+
+impl Args {
+    /// Parses the command line; each `--callout-header` joins the `--callout-response` given before it.
+    pub fn parse_all() -> Args {
+        let matches = Args::command().get_matches();
+        let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let responses: Vec<usize> = matches
+            .indices_of("callout_responses")
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let headers: Vec<usize> = matches
+            .indices_of("callout_headers")
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        for (header, at) in std::mem::take(&mut args.callout_headers)
+            .into_iter()
+            .zip(headers)
+        {
+            let owner = responses.iter().rposition(|&r| r < at);
+            match owner.map(|i| &mut args.callout_responses[i]) {
+                Some(CalloutAnswer::Response { headers, .. }) => headers.push(header),
+                _ => Args::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "--callout-header `{}: {}` must follow the --callout-response STATUS it belongs to",
+                            header.0, header.1
+                        ),
+                    )
+                    .exit(),
+            }
+        }
+        args
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +271,7 @@ mod tests {
             callout_answer("403:denied: no").unwrap(),
             CalloutAnswer::Response {
                 status: 403,
+                headers: Vec::new(),
                 body: b"denied: no".to_vec()
             }
         );
@@ -230,6 +279,7 @@ mod tests {
             callout_answer("200").unwrap(),
             CalloutAnswer::Response {
                 status: 200,
+                headers: Vec::new(),
                 body: Vec::new()
             }
         );

@@ -119,9 +119,17 @@ impl Player<'_> {
                 break;
             };
             match &answer {
-                CalloutAnswer::Response { status, body } => self
-                    .plugin
-                    .answer_http_call(call.token, HttpCallResponse::new(*status).body(body)),
+                CalloutAnswer::Response {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    let mut response = HttpCallResponse::new(*status).body(body);
+                    for (name, value) in headers {
+                        response = response.header(name, value);
+                    }
+                    self.plugin.answer_http_call(call.token, response)
+                }
                 CalloutAnswer::Reset => self.plugin.fail_http_call(call.token),
                 CalloutAnswer::Timeout => self.plugin.time_out_http_call(call.token),
             }

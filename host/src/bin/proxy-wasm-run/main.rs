@@ -7,7 +7,6 @@ mod report;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use host::testing::Plugin;
 
 use report::{Outcome, Report};
@@ -18,7 +17,7 @@ const NOT_STARTED: u8 = 1;
 const FAILED: u8 = 3;
 
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    let args = cli::Args::parse_all();
     let mut builder = Plugin::load(&args.module)
         .fail_open(args.fail_open)
         .allow_on_headers_stop_iteration(args.allow_on_headers_stop_iteration)

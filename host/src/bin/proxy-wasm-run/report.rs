@@ -172,9 +172,19 @@ fn indent(headers: &Headers) -> String {
 
 fn answer_text(answer: &CalloutAnswer) -> String {
     match answer {
-        CalloutAnswer::Response { status, body } if body.is_empty() => status.to_string(),
-        CalloutAnswer::Response { status, body } => {
-            format!("{status} with body {:?}", String::from_utf8_lossy(body))
+        CalloutAnswer::Response {
+            status,
+            headers,
+            body,
+        } => {
+            let mut text = status.to_string();
+            for (name, value) in headers {
+                text.push_str(&format!(", {name}: {value}"));
+            }
+            if !body.is_empty() {
+                text.push_str(&format!(" with body {:?}", String::from_utf8_lossy(body)));
+            }
+            text
         }
         CalloutAnswer::Reset => "reset (the call failed)".into(),
         CalloutAnswer::Timeout => "timeout (Envoy's 504)".into(),
@@ -206,8 +216,13 @@ fn step_json(step: &Step) -> Value {
 
 fn answer_json(answer: &CalloutAnswer) -> Value {
     match answer {
-        CalloutAnswer::Response { status, body } => json!({
+        CalloutAnswer::Response {
+            status,
+            headers,
+            body,
+        } => json!({
             "status": status,
+            "headers": headers.iter().map(|(n, v)| json!([n, v])).collect::<Value>(),
             "body": String::from_utf8_lossy(body),
         }),
         CalloutAnswer::Reset => json!("reset"),

@@ -2,6 +2,7 @@
 //! module the way a proxy would load it, and install it as `target/extensions/<name>/plugin.wasm`.
 
 mod check;
+mod wasm_opt;
 
 use std::{
     env,
@@ -13,6 +14,7 @@ use std::{
 use anyhow::{Context, bail};
 
 pub(crate) use check::{AbiVersion, ModuleInfo};
+pub(crate) use wasm_opt::WasmOpt;
 
 use crate::{
     flags,
@@ -25,16 +27,32 @@ pub(crate) struct Built {
     pub(crate) extension: Extension,
     pub(crate) info: ModuleInfo,
     pub(crate) size: u64,
+    /// With `--wasm-opt`: the wasm-opt version and the module's size before it.
+    pub(crate) optimized: Option<(String, u64)>,
+}
+
+impl Built {
+    /// `123 bytes (0.1 KiB)`, and what wasm-opt made of it when it ran.
+    pub(crate) fn size_text(&self) -> String {
+        match &self.optimized {
+            None => human_size(self.size),
+            Some((version, before)) => format!(
+                "{} ({version} -Oz, from {before} bytes)",
+                human_size(self.size)
+            ),
+        }
+    }
 }
 
 impl flags::Build {
     pub(crate) fn run(self) -> anyhow::Result<()> {
+        let optimizer = self.wasm_opt.then(WasmOpt::find).transpose()?;
         let extensions = workspace::extensions(&self.package)?;
-        for built in build(&extensions, &[])? {
+        for built in build(&extensions, &[], optimizer.as_ref())? {
             println!(
                 "{}: {} -> {}",
                 built.extension.name,
-                human_size(built.size),
+                built.size_text(),
                 relative_to_cwd(&built.extension.module_path()).display()
             );
         }
@@ -48,12 +66,16 @@ impl flags::Build {
 /// Two cargo invocations, not one: cargo unifies the features of dependencies across the packages
 /// it builds together, so a module built next to other cdylibs could differ from the one
 /// `cargo xtask build` makes. Shared dependencies are still compiled once (same flags).
-pub(crate) fn build(extensions: &[Extension], others: &[String]) -> anyhow::Result<Vec<Built>> {
+pub(crate) fn build(
+    extensions: &[Extension],
+    others: &[String],
+    optimizer: Option<&WasmOpt>,
+) -> anyhow::Result<Vec<Built>> {
     let packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
     cargo_build_wasm(&packages)?;
     let built = extensions
         .iter()
-        .map(install)
+        .map(|extension| install(extension, optimizer))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let others: Vec<&str> = others
         .iter()
@@ -140,8 +162,9 @@ fn cargo_home() -> Option<PathBuf> {
     Some(fs::canonicalize(&home).unwrap_or(home))
 }
 
-/// Checks the module cargo produced for `extension`, then copies it to its `plugin.wasm`.
-fn install(extension: &Extension) -> anyhow::Result<Built> {
+/// Checks the module cargo produced for `extension` (and again after wasm-opt, if asked), then copies it to its
+/// `plugin.wasm`.
+fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result<Built> {
     let artifact = extension.cargo_artifact();
     let bytes = fs::read(&artifact).with_context(|| {
         format!(
@@ -158,10 +181,29 @@ fn install(extension: &Extension) -> anyhow::Result<Built> {
             problems.join("\n  - ")
         )
     })?;
+    let (bytes, info, optimized) = match optimizer {
+        None => (bytes, info, None),
+        Some(optimizer) => {
+            let smaller = optimizer
+                .optimize(&bytes, &extension.out_dir())
+                .with_context(|| format!("{}: --wasm-opt", extension.name))?;
+            let info = check::check(&smaller).map_err(|problems| {
+                anyhow::anyhow!(
+                    "{}: after {} the module is no longer one a proxy can load:\n  - {}",
+                    extension.name,
+                    optimizer.version,
+                    problems.join("\n  - ")
+                )
+            })?;
+            let before = bytes.len() as u64;
+            (smaller, info, Some((optimizer.version.clone(), before)))
+        }
+    };
     workspace::write_atomic(&extension.module_path(), &bytes)?;
     Ok(Built {
         extension: extension.clone(),
         info,
         size: bytes.len() as u64,
+        optimized,
     })
 }

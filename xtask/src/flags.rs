@@ -7,6 +7,9 @@ xflags::xflags! {
         cmd build {
             /// Only this extension (repeatable; default: every extension under extensions/).
             repeated -p, --package name: String
+            /// Shrink each module with binaryen's wasm-opt -Oz (must be installed). Off by default: the
+            /// module then depends on the wasm-opt version, not only on the sources and the toolchain.
+            optional --wasm-opt
         }
         /// Write each extension's manifest.yaml (Maistra extension manifest format).
         cmd manifest {
@@ -22,6 +25,8 @@ xflags::xflags! {
             /// Image format: `dual` (one tar+gzip layer with /manifest.yaml and /plugin.wasm; default)
             /// or `artifact` (Istio's OCI wasm variant: runtime config + raw module layers; WasmPlugin only).
             optional --format format: String
+            /// Shrink each module with wasm-opt -Oz first (see `build --wasm-opt`).
+            optional --wasm-opt
         }
         /// Push the packaged image to a registry over the OCI distribution API.
         cmd push {

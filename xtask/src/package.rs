@@ -16,7 +16,7 @@ use anyhow::Context;
 
 use self::image::{Format, Input};
 use crate::{
-    build::{self, Built, human_size, relative_to_cwd},
+    build::{self, Built, relative_to_cwd},
     flags, manifest,
     manifest::MODULE_FILE,
     workspace::{self, Extension},
@@ -26,15 +26,15 @@ use crate::{
 #[derive(Debug, Clone)]
 pub(crate) struct Packaged {
     pub(crate) digest: String,
-    pub(crate) module_size: u64,
 }
 
 impl flags::Package {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let format: Format = self.format.as_deref().unwrap_or("dual").parse()?;
+        let optimizer = self.wasm_opt.then(build::WasmOpt::find).transpose()?;
         let epoch = image::source_date_epoch()?;
         let extensions = workspace::extensions(&self.package)?;
-        let built = build::build(&extensions, &[])?;
+        let built = build::build(&extensions, &[], optimizer.as_ref())?;
         let manifests = manifest::write(&extensions)?;
         let dockerfile = relative_to_cwd(&workspace::root().join("Dockerfile"));
         for (built, (_, manifest_yaml)) in built.iter().zip(&manifests) {
@@ -46,7 +46,7 @@ impl flags::Package {
                 format.as_str(),
                 packaged.digest
             );
-            println!("  module       {}", human_size(packaged.module_size));
+            println!("  module       {}", built.size_text());
             println!(
                 "  OCI layout   {} (tag {})",
                 relative_to_cwd(&ext.layout_dir()).display(),
@@ -104,7 +104,6 @@ pub(crate) fn package(
     workspace::write_atomic(&ext.archive_path(), &layout::archive(&image, epoch)?)?;
     Ok(Packaged {
         digest: image.manifest_digest,
-        module_size: module.len() as u64,
     })
 }
 

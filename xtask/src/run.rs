@@ -73,7 +73,7 @@ fn module(name: &str) -> anyhow::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let extension = workspace::extensions(&[name.to_owned()])?.remove(0);
-    build::build(std::slice::from_ref(&extension), &[])?;
+    build::build(std::slice::from_ref(&extension), &[], None)?;
     Ok(extension.module_path())
 }
 

@@ -14,7 +14,7 @@ impl flags::Test {
             .into_iter()
             .filter(|name| !extensions.iter().any(|e| &e.name == name))
             .collect();
-        for built in build::build(&extensions, &others)? {
+        for built in build::build(&extensions, &others, None)? {
             println!(
                 "{}: {}",
                 built.extension.name,

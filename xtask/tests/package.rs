@@ -26,13 +26,7 @@ fn expected_files() -> Vec<(String, Vec<u8>)> {
 }
 
 fn version() -> String {
-    let manifest = fs::read_to_string(out_dir().join("manifest.yaml")).unwrap();
-    manifest
-        .lines()
-        .find_map(|l| l.strip_prefix("version: "))
-        .unwrap()
-        .trim_matches(['\'', '"'])
-        .to_owned()
+    manifest_version(&out_dir())
 }
 
 #[test]
@@ -106,7 +100,7 @@ fn a_registry_serves_the_image_under_the_same_digest() {
         return;
     };
     let dir = tmp_dir("registry");
-    let registry = Registry::start(&registry, &dir);
+    let registry = Registry::start(&registry, &dir, RegistryOptions::default());
     let _lock = packaging_lock();
     let digest = package();
     let source = format!("oci:{}:{}", out_dir().join("oci").display(), version());

@@ -8,6 +8,7 @@ use std::{fs, path::PathBuf, process::Command};
 use base64::Engine as _;
 
 use push_support::*;
+use support::{Registry, RegistryOptions, TOKEN_SERVICE, manifest_version};
 
 const REPO: &str = "wasm/header-append";
 
@@ -38,13 +39,7 @@ fn start(
 }
 
 fn version(work: &Workdir) -> String {
-    let manifest = fs::read_to_string(work.out_dir().join("manifest.yaml")).unwrap();
-    manifest
-        .lines()
-        .find_map(|l| l.strip_prefix("version: "))
-        .unwrap()
-        .trim_matches(['\'', '"'])
-        .to_owned()
+    manifest_version(&work.out_dir())
 }
 
 #[test]
@@ -593,18 +588,17 @@ fn token_registry(
         extra_tools,
     ]
     .concat();
-    let binary = tools(&needed)?;
-    let work = Workdir::new(name);
-    let tokens = TokenServer::start(&work.dir, "bob", "token-pw");
-    let registry = Registry::start(
-        &binary,
-        &work.dir,
-        RegistryOptions {
-            token: Some((tokens.realm.clone(), tokens.cert.clone())),
+    let mut tokens = None;
+    let (work, registry) = start(name, &needed, |work| {
+        let service = TokenServer::start(&work.dir, "bob", "token-pw");
+        let options = RegistryOptions {
+            token: Some((service.realm.clone(), service.cert.clone())),
             ..Default::default()
-        },
-    );
-    Some((work, tokens, registry))
+        };
+        tokens = Some(service);
+        options
+    })?;
+    Some((work, tokens?, registry))
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! What the push and deploy tests share: a packaged image copied into a per-test target
-//! directory, the xtask binary run against it, and a `docker-registry` with TLS, htpasswd and an
-//! access log when asked.
+//! directory, the xtask binary run against it, certificates for a TLS registry, and a token service
+//! (the registry itself is `support::Registry`).
 
 #![allow(dead_code)] // Each test file uses its own subset.
 
@@ -9,9 +9,8 @@ use std::{
     io::Write,
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     sync::{Arc, Mutex, OnceLock},
-    time::{Duration, Instant},
 };
 
 use sha2::{Digest, Sha256};
@@ -156,127 +155,6 @@ pub fn layout_manifest(layout: &Path) -> (String, Vec<u8>) {
     (digest, bytes)
 }
 
-/// Options of a test registry.
-#[derive(Default)]
-pub struct RegistryOptions {
-    /// PEM certificate and key for HTTPS.
-    pub tls: Option<(PathBuf, PathBuf)>,
-    /// An htpasswd file (bcrypt) for Basic authentication.
-    pub htpasswd: Option<PathBuf>,
-    /// Bearer-token authentication: the token service's realm and the certificate its tokens carry.
-    pub token: Option<(String, PathBuf)>,
-}
-
-/// A Debian `docker-registry` on a free 127.0.0.1 port, storing under `dir`, logging every
-/// request to `dir/registry.log`; stopped on drop.
-pub struct Registry {
-    pub address: String,
-    pub log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Registry {
-    pub fn start(binary: &Path, dir: &Path, options: RegistryOptions) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
-            dir.join("storage").display()
-        );
-        if let Some((cert, key)) = &options.tls {
-            config += &format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                cert.display(),
-                key.display()
-            );
-        }
-        if let Some(htpasswd) = &options.htpasswd {
-            config += &format!(
-                "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
-                htpasswd.display()
-            );
-        }
-        if let Some((realm, cert)) = &options.token {
-            config += &format!(
-                "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
-                cert.display()
-            );
-        }
-        let config_path = dir.join("registry.yml");
-        fs::write(&config_path, config).unwrap();
-        let log = dir.join("registry.log");
-        // The access log ("POST /v2/… 202") goes to stdout, the rest to stderr: keep both.
-        let log_file = fs::File::create(&log).unwrap();
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("cannot start docker-registry");
-        let registry = Registry {
-            address,
-            log,
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&registry.address).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {}:\n{}",
-                registry.address,
-                fs::read_to_string(&registry.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-
-    /// How many blob uploads the registry has been asked to start so far.
-    pub fn uploads_started(&self) -> usize {
-        fs::read_to_string(&self.log)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"POST /v2/") && l.contains("/blobs/uploads/"))
-            .count()
-    }
-
-    /// How many blob bodies were sent so far (the PUT that ends an upload).
-    pub fn blobs_put(&self) -> usize {
-        fs::read_to_string(&self.log)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
-            .count()
-    }
-
-    /// How many manifests were put so far.
-    pub fn manifests_put(&self) -> usize {
-        fs::read_to_string(&self.log)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/manifests/"))
-            .count()
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// `skopeo inspect` of a reference in a plain-HTTP or self-signed test registry: the JSON, or
 /// `Err(stderr)` when the image is not there.
 pub fn skopeo_inspect(reference: &str, raw: bool) -> Result<Vec<u8>, String> {
@@ -373,8 +251,7 @@ pub struct TokenServer {
     pub cert: PathBuf,
 }
 
-pub const TOKEN_SERVICE: &str = "xtask-test-registry";
-pub const TOKEN_ISSUER: &str = "xtask-test-issuer";
+use super::support::{TOKEN_ISSUER, TOKEN_SERVICE};
 /// The only identity (refresh) token the token service accepts.
 pub const REFRESH_TOKEN: &str = "xtask-refresh-token";
 

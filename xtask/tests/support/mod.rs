@@ -5,10 +5,9 @@
 use std::{
     env,
     fs::File,
-    io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, Output},
     time::{Duration, Instant},
 };
 
@@ -60,6 +59,17 @@ pub fn out_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"));
     target.join("extensions").join("header-append")
+}
+
+/// The `version` an extension's written manifest.yaml (in `out_dir`) carries.
+pub fn manifest_version(out_dir: &Path) -> String {
+    let manifest = std::fs::read_to_string(out_dir.join("manifest.yaml")).unwrap();
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version: "))
+        .unwrap()
+        .trim_matches(['\'', '"'])
+        .to_owned()
 }
 
 /// The digest `package` printed for header-append.
@@ -137,65 +147,128 @@ pub fn inspected_digest(json: &str) -> String {
     value["Digest"].as_str().unwrap().to_owned()
 }
 
-/// A Debian `docker-registry` on 127.0.0.1, storing into a temporary directory; stopped on drop.
+/// What a test registry in token mode calls its service and the issuer it trusts (the push tests'
+/// token service signs with these).
+pub const TOKEN_SERVICE: &str = "xtask-test-registry";
+pub const TOKEN_ISSUER: &str = "xtask-test-issuer";
+
+/// Options of a test registry.
+#[derive(Default)]
+pub struct RegistryOptions {
+    /// PEM certificate and key for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// An htpasswd file (bcrypt) for Basic authentication.
+    pub htpasswd: Option<PathBuf>,
+    /// Bearer-token authentication: the token service's realm and the certificate its tokens carry.
+    pub token: Option<(String, PathBuf)>,
+}
+
+/// A Debian `docker-registry` on a free 127.0.0.1 port, storing under `dir`, logging every
+/// request to `dir/registry.log`; stopped on drop.
 pub struct Registry {
     pub address: String,
-    child: Child,
+    pub log: PathBuf,
+    child: Option<Child>,
 }
 
 impl Registry {
-    pub fn start(binary: &Path, dir: &Path) -> Registry {
+    pub fn start(binary: &Path, dir: &Path, options: RegistryOptions) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let address = format!("127.0.0.1:{port}");
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
-                dir.join("storage").display()
-            ),
-        )
-        .unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+            dir.join("storage").display()
+        );
+        if let Some((cert, key)) = &options.tls {
+            config += &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+        }
+        if let Some(htpasswd) = &options.htpasswd {
+            config += &format!(
+                "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
+        if let Some((realm, cert)) = &options.token {
+            config += &format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                cert.display()
+            );
+        }
+        let config_path = dir.join("registry.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.join("registry.log");
+        // The access log ("POST /v2/… 202") goes to stdout, the rest to stderr: keep both.
+        let log_file = File::create(&log).unwrap();
         let child = Command::new(binary)
             .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .arg(&config_path)
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
             .spawn()
             .expect("cannot start docker-registry");
-        let registry = Registry { address, child };
+        let registry = Registry {
+            address,
+            log,
+            child: Some(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !registry.answers() {
+        while TcpStream::connect(&registry.address).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "docker-registry did not answer on {}",
-                registry.address
+                "docker-registry did not listen on {}:\n{}",
+                registry.address,
+                std::fs::read_to_string(&registry.log).unwrap_or_default()
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
         registry
     }
 
-    fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(&self.address) else {
-            return false;
-        };
-        let request = format!("GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.address);
-        let mut response = String::new();
-        stream.write_all(request.as_bytes()).is_ok()
-            && stream.read_to_string(&mut response).is_ok()
-            && response.starts_with("HTTP/1.")
-            && response.contains(" 200 ")
+    /// How many blob uploads the registry has been asked to start so far.
+    pub fn uploads_started(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"POST /v2/") && l.contains("/blobs/uploads/"))
+            .count()
+    }
+
+    /// How many blob bodies were sent so far (the PUT that ends an upload).
+    pub fn blobs_put(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
+            .count()
+    }
+
+    /// How many manifests were put so far.
+    pub fn manifests_put(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/manifests/"))
+            .count()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

@@ -56,9 +56,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.messages.push(read(c, msg, msg_len)?);
                 call.timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
-                let token = c.data_mut().callouts.next_grpc_token(false);
-                call.token = token;
-                c.data_mut().callouts.grpc.push(call);
+                let token = c.data_mut().callouts.add_grpc(call);
                 write_u32(c, ret_token, token)
             })
         },
@@ -79,9 +77,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             hostcall(&mut c, "proxy_grpc_stream", |c| {
                 let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.stream = true;
-                let token = c.data_mut().callouts.next_grpc_token(true);
-                call.token = token;
-                c.data_mut().callouts.grpc.push(call);
+                let token = c.data_mut().callouts.add_grpc(call);
                 write_u32(c, ret_token, token)
             })
         },

@@ -62,11 +62,7 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
             let text = String::from_utf8_lossy(&bytes);
             c.data_mut()
                 .log(level, text.strip_suffix('\n').unwrap_or(&text).to_string());
-            Ok(if write_u32(&mut c, ret, written).is_ok() {
-                SUCCESS
-            } else {
-                FAULT
-            })
+            Ok(errno(write_u32(&mut c, ret, written)))
         },
     )?;
     linker.func_wrap(module, "fd_read", |_: i32, _: i32, _: i32, _: i32| NOSYS)?;
@@ -82,11 +78,7 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
             // filetype CHARACTER_DEVICE (2), no flags, no rights.
             let mut stat = [0u8; 24];
             stat[0] = 2;
-            if write(&mut c, ret, &stat).is_ok() {
-                SUCCESS
-            } else {
-                FAULT
-            }
+            errno(write(&mut c, ret, &stat))
         },
     )?;
     linker.func_wrap(module, "fd_fdstat_set_flags", |_: i32, _: i32| NOSYS)?;
@@ -106,23 +98,13 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
                 return INVAL;
             }
             let now = c.data().now.as_nanos() as u64;
-            if write_u64(&mut c, ret, now).is_ok() {
-                SUCCESS
-            } else {
-                FAULT
-            }
+            errno(write_u64(&mut c, ret, now))
         },
     )?;
     linker.func_wrap(
         module,
         "clock_res_get",
-        |mut c: Caller<'_, HostState>, _id: i32, ret: i32| {
-            if write_u64(&mut c, ret, 1).is_ok() {
-                SUCCESS
-            } else {
-                FAULT
-            }
-        },
+        |mut c: Caller<'_, HostState>, _id: i32, ret: i32| errno(write_u64(&mut c, ret, 1)),
     )?;
     linker.func_wrap(
         module,
@@ -130,11 +112,7 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
         |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
             let mut bytes = vec![0; len as u32 as usize];
             c.data_mut().random_bytes(&mut bytes);
-            if write(&mut c, ptr, &bytes).is_ok() {
-                SUCCESS
-            } else {
-                FAULT
-            }
+            errno(write(&mut c, ptr, &bytes))
         },
     )?;
     linker.func_wrap(module, "environ_get", |_: i32, _: i32| SUCCESS)?;
@@ -160,9 +138,10 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
 }
 
 fn zero_sizes(c: &mut Caller<'_, HostState>, count: i32, size: i32) -> i32 {
-    if write_u32(c, count, 0).is_ok() && write_u32(c, size, 0).is_ok() {
-        SUCCESS
-    } else {
-        FAULT
-    }
+    errno(write_u32(c, count, 0).and_then(|()| write_u32(c, size, 0)))
+}
+
+/// The errno of a write into guest memory: a bad pointer is EFAULT.
+fn errno<T, E>(written: Result<T, E>) -> i32 {
+    if written.is_ok() { SUCCESS } else { FAULT }
 }

@@ -137,13 +137,17 @@ impl Callouts {
         self.next_http * 4
     }
 
-    pub(crate) fn next_grpc_token(&mut self, stream: bool) -> u32 {
-        let (counter, kind) = match stream {
+    /// Records a gRPC call or stream under its next token (by `call.stream`) and returns the token.
+    pub(crate) fn add_grpc(&mut self, mut call: GrpcCall) -> u32 {
+        let (counter, kind) = match call.stream {
             true => (&mut self.next_grpc_stream, 2),
             false => (&mut self.next_grpc_call, 1),
         };
         *counter += 1;
-        *counter * 4 + kind
+        call.token = *counter * 4 + kind;
+        let token = call.token;
+        self.grpc.push(call);
+        token
     }
 
     /// The earliest pending HTTP callout deadline.

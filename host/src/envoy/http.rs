@@ -39,6 +39,16 @@ pub(crate) enum Iteration {
     Done,
 }
 
+/// A body callback's way of stopping with the data held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Buffering {
+    /// StopIterationAndBuffer (1, the SDK's `Pause`): Envoy's filters stop streaming, so a body over the buffer
+    /// limit gets a local reply.
+    Buffer,
+    /// StopIterationAndWatermark (2): over the limit, Envoy applies back-pressure instead.
+    Watermark,
+}
+
 /// What passed this filter towards the next hop (the upstream for requests, the client for responses).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Forwarded {
@@ -63,14 +73,12 @@ pub(crate) struct Side {
     /// The peer ended this side (headers or body with end_of_stream, or trailers).
     pub(crate) end_stream: bool,
     pub(crate) iteration: Iteration,
-    /// The last body callback returned Pause (StopIterationAndBuffer): the next one sees the cumulative body.
-    pub(crate) buffering: bool,
+    /// How the last body callback asked Envoy to hold the body (`None`: it did not); the next callback then sees
+    /// the cumulative body.
+    pub(crate) buffering: Option<Buffering>,
     /// The headers callback returned a plain StopIteration (with `allow_on_headers_stop_iteration`): the headers
     /// wait here, but body and trailers still reach the plugin; whatever lets data through releases them first.
     pub(crate) headers_held: bool,
-    /// That return was StopIterationAndBuffer (1), not ...AndWatermark (2): Envoy's filters stopped streaming,
-    /// so a body over the buffer limit gets a local reply rather than back-pressure.
-    pub(crate) buffer_not_streaming: bool,
     /// Inside a body callback with end_of_stream: the guest may add trailers.
     pub(crate) last_body_callback: bool,
     pub(crate) forwarded: Forwarded,
@@ -114,8 +122,7 @@ impl Side {
             trailers_visible: false,
             end_stream: false,
             iteration: Iteration::Idle,
-            buffering: false,
-            buffer_not_streaming: false,
+            buffering: None,
             headers_held: false,
             last_body_callback: false,
             forwarded: Forwarded::default(),
@@ -149,8 +156,7 @@ impl Side {
         }
         self.forwarded.body.append(&mut self.body);
         self.body_visible = false;
-        self.buffering = false;
-        self.buffer_not_streaming = false;
+        self.buffering = None;
     }
 
     fn forward_trailers(&mut self) {
@@ -462,8 +468,7 @@ impl Vm {
 
     fn over_buffer_limit(&self, id: u32, dir: Dir) -> bool {
         let side = self.stream(id).side(dir);
-        side.buffering
-            && side.buffer_not_streaming
+        side.buffering == Some(Buffering::Buffer)
             && side.body.len() > self.state().settings.buffer_limit
     }
 
@@ -550,7 +555,10 @@ impl Vm {
                     self.deliver_body(id, dir);
                 }
                 let side = self.stream(id).side(dir);
-                if side.iteration == Iteration::Body && side.trailers.is_some() && !side.buffering {
+                if side.iteration == Iteration::Body
+                    && side.trailers.is_some()
+                    && side.buffering.is_none()
+                {
                     self.deliver_trailers(id, dir);
                 }
             }
@@ -647,8 +655,10 @@ impl Vm {
                 Action::Pause
             }
             Some(status @ (1 | 2)) => {
-                side.buffering = true;
-                side.buffer_not_streaming = status == 1;
+                side.buffering = Some(match status {
+                    1 => Buffering::Buffer,
+                    _ => Buffering::Watermark,
+                });
                 // The chunk just seen moves into Envoy's buffer now, which may overflow it.
                 if self.over_buffer_limit(id, dir) {
                     self.data_too_large(id, dir);

@@ -187,6 +187,14 @@ impl Side {
 }
 
 impl HttpStream {
+    /// Nothing more reaches the plugin on `dir`: the stream ended, the side was aborted, or a local reply took
+    /// the upstream response's place.
+    fn closed_to(&self, dir: Dir) -> bool {
+        self.finished
+            || self.side(dir).aborted
+            || dir == Dir::Response && self.upstream_response_cut
+    }
+
     pub(crate) fn new(id: u32) -> HttpStream {
         HttpStream {
             id,
@@ -392,10 +400,7 @@ impl Vm {
         end_stream: bool,
     ) -> Action {
         let stream = self.stream_mut(id);
-        if stream.finished
-            || stream.side(dir).aborted
-            || dir == Dir::Response && stream.upstream_response_cut
-        {
+        if stream.closed_to(dir) {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
@@ -439,19 +444,15 @@ impl Vm {
     /// A body chunk arrives (`decodeData` / `encodeData`).
     pub(crate) fn body(&mut self, id: u32, dir: Dir, chunk: &[u8], end_stream: bool) -> Action {
         let stream = self.stream_mut(id);
-        if stream.finished
-            || stream.side(dir).aborted
-            || dir == Dir::Response && stream.upstream_response_cut
-        {
+        if stream.closed_to(dir) {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
         side.body.extend_from_slice(chunk);
         side.end_stream = end_stream;
-        match side.iteration {
-            Iteration::StoppedHeaders => return Action::Pause,
-            Iteration::Body => {}
-            Iteration::Idle | Iteration::StoppedTrailers | Iteration::Done => return Action::Pause,
+        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
+        if side.iteration != Iteration::Body {
+            return Action::Pause;
         }
         if let Some(action) = self.bypass(id, dir) {
             return action;
@@ -493,19 +494,15 @@ impl Vm {
     /// Trailers arrive (`decodeTrailers` / `encodeTrailers`).
     pub(crate) fn trailers(&mut self, id: u32, dir: Dir, trailers: Headers) -> Action {
         let stream = self.stream_mut(id);
-        if stream.finished
-            || stream.side(dir).aborted
-            || dir == Dir::Response && stream.upstream_response_cut
-        {
+        if stream.closed_to(dir) {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
         side.trailers = Some(trailers);
         side.end_stream = true;
-        match side.iteration {
-            Iteration::StoppedHeaders => return Action::Pause,
-            Iteration::Body => {}
-            Iteration::Idle | Iteration::StoppedTrailers | Iteration::Done => return Action::Pause,
+        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
+        if side.iteration != Iteration::Body {
+            return Action::Pause;
         }
         if let Some(action) = self.bypass(id, dir) {
             return action;

@@ -2,7 +2,7 @@
 //! import check, `_initialize`), calling into the guest under a deadline, plugin start, virtual time.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,7 +14,7 @@ use wasmtime::{
     Engine, Linker, Module, Store, StoreLimitsBuilder, Trap, TypedFunc, WasmParams, WasmResults,
 };
 
-use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process};
+use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process, Properties};
 use crate::abi::{self, AbiVersion, LogLevel};
 
 /// How often the epoch ticker advances: the granularity of the per-call deadline.
@@ -32,8 +32,8 @@ pub(crate) struct Settings {
     pub(crate) log_level: LogLevel,
     /// Clusters `dispatch_http_call` may name; `None` accepts any name.
     pub(crate) clusters: Option<Vec<String>>,
-    /// Property values the test set, keyed by the NUL-joined path.
-    pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Attribute values the test set for every stream (and `xds.node` for the root context too).
+    pub(crate) properties: Properties,
     pub(crate) memory_limit: usize,
     /// Envoy's `allow_on_headers_stop_iteration`: Pause on headers is a plain StopIteration.
     pub(crate) allow_on_headers_stop_iteration: bool,

@@ -1,7 +1,7 @@
 //! A started plugin (one VM, one root context) and the builder that configures it.
 
 use std::cell::{RefCell, RefMut};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,7 +12,7 @@ use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
     ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, Metric,
-    MetricKind, Settings, StartFailure, Value, Vm, path_key,
+    MetricKind, Properties, PropertyValue, Settings, StartFailure, Vm,
 };
 
 /// A plugin running in its own VM: started like Envoy starts one (`on_context_create(1, 0)` → `on_vm_start` →
@@ -320,7 +320,7 @@ impl PluginBuilder {
                 fail_open: false,
                 log_level: LogLevel::Trace,
                 clusters: None,
-                properties: BTreeMap::new(),
+                properties: Properties::new(),
                 memory_limit: 1 << 30,
                 // Envoy's default `per_connection_buffer_limit_bytes`.
                 buffer_limit: 1 << 20,
@@ -377,11 +377,57 @@ impl PluginBuilder {
         self
     }
 
-    /// Overrides (or adds) property `path` for every stream, e.g. `.property(&["source", "address"], "1.2.3.4:5")`.
-    pub fn property(mut self, path: &[&str], value: impl Into<Value>) -> PluginBuilder {
-        self.settings
-            .properties
-            .insert(path_key(path), value.into().0);
+    /// Sets attribute `path` for every stream (and `xds.node.*` for the root context too), typed as Envoy types
+    /// it, e.g. `.property(&["xds", "node", "id"], "sidecar~10.0.0.1~app")` or
+    /// `.property(&["metadata", "filter_metadata", "envoy.filters.http.lua", "user"], "alice")`. Panics, saying
+    /// why, where Envoy has no such attribute or another type (see [`Properties::set`]).
+    #[track_caller]
+    pub fn property(mut self, path: &[&str], value: impl Into<PropertyValue>) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.set(path, value) {
+            panic!("property {}: {e}", path.join("."));
+        }
+        self
+    }
+
+    /// Sets every attribute in `properties` (built and checked beforehand, e.g. from a file).
+    pub fn properties(mut self, properties: &Properties) -> PluginBuilder {
+        self.settings.properties = properties.clone();
+        self
+    }
+
+    /// `xds.node.metadata.<key>`: the proxy's node metadata (Istio's labels, `MESH_ID`, `CLUSTER_ID`, …); numbers
+    /// become doubles, as in Envoy's `google.protobuf.Struct`.
+    #[track_caller]
+    pub fn node_metadata(self, key: &str, value: impl Into<PropertyValue>) -> PluginBuilder {
+        self.property(&["xds", "node", "metadata", key], value)
+    }
+
+    /// `metadata.filter_metadata.<filter>.<key>` for every stream: dynamic metadata an earlier filter left.
+    #[track_caller]
+    pub fn filter_metadata(
+        self,
+        filter: &str,
+        key: &str,
+        value: impl Into<PropertyValue>,
+    ) -> PluginBuilder {
+        self.property(&["metadata", "filter_metadata", filter, key], value)
+    }
+
+    /// `source.address` and `source.port` from `IP:PORT` (the downstream client).
+    #[track_caller]
+    pub fn source_address(mut self, address: &str) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.source_address(address) {
+            panic!("source address: {e}");
+        }
+        self
+    }
+
+    /// `destination.address` and `destination.port` from `IP:PORT` (where the request arrived).
+    #[track_caller]
+    pub fn destination_address(mut self, address: &str) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.destination_address(address) {
+            panic!("destination address: {e}");
+        }
         self
     }
 

@@ -500,3 +500,53 @@ fn properties_envoy_does_not_have_are_refused_with_the_reason() {
 fn the_builder_panics_with_the_reason_for_a_property_envoy_does_not_have() {
     let _ = guest("properties").property(&["node", "id"], "x");
 }
+
+/// Raw `proxy_get_property` calls with paths no SDK builds, each status logged as one digit (Info): an empty path,
+/// a lone NUL, bytes that are not UTF-8 (first and second segment), a trailing NUL, a path out of bounds.
+const RAW_PATHS: &str = r#"
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $get (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 100) "request\00\ff")
+  (data (i32.const 120) "\00")
+  (data (i32.const 130) "\ff\fe")
+  (data (i32.const 140) "request\00path\00")
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func $status (param $s i32)
+    (i32.store8 (i32.const 8) (i32.add (i32.const 48) (local.get $s)))
+    (drop (call $log (i32.const 2) (i32.const 8) (i32.const 1))))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (call $status (call $get (i32.const 100) (i32.const 0) (i32.const 200) (i32.const 204)))
+    (call $status (call $get (i32.const 120) (i32.const 1) (i32.const 200) (i32.const 204)))
+    (call $status (call $get (i32.const 130) (i32.const 2) (i32.const 200) (i32.const 204)))
+    (call $status (call $get (i32.const 100) (i32.const 9) (i32.const 200) (i32.const 204)))
+    (call $status (call $get (i32.const 140) (i32.const 13) (i32.const 200) (i32.const 204)))
+    (call $status (call $get (i32.const 65530) (i32.const 100) (i32.const 200) (i32.const 204)))
+    (i32.const 0))
+)
+"#;
+
+// `Context::getProperty` on paths no SDK builds: no segment leaves CEL's null value, which `serializeValue` cannot
+// write (SerializationFailure, 3); an empty first segment is filter state `wasm.` and bytes that are not UTF-8 name
+// nothing (NotFound, 1); a trailing NUL ends the path (Ok); a path outside memory is InvalidMemoryAccess (6). The
+// host carries on.
+#[test]
+fn raw_paths_no_sdk_builds_get_envoys_statuses_and_the_host_carries_on() {
+    let plugin = Plugin::from_bytes(wat::parse_str(RAW_PATHS).expect("valid WAT"))
+        .start()
+        .expect("starts");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[(":path", "/p")], true);
+    plugin.assert_not_failed();
+    assert_eq!(plugin.logs_at(Level::Info), ["3", "1", "1", "1", "0", "6"]);
+    stream.send_response_headers(&[], true);
+    stream.client_response().assert_status(200);
+}

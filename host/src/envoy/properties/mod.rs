@@ -72,17 +72,15 @@ impl HostState {
             stream,
             given,
         };
-        // Segments end at NUL; a trailing NUL adds no empty segment (the loop stops at the path's end).
-        let mut segments: Vec<&[u8]> = path.split(|&b| b == 0).collect();
-        if path.last() == Some(&0) {
-            segments.pop();
-        }
-        let Some((first, rest)) = segments.split_first().filter(|_| !path.is_empty()) else {
+        if path.is_empty() {
             // No segment: the value stays CEL's null, which `serializeValue` cannot write.
             return Err(Status::SerializationFailure);
-        };
+        }
+        // Segments end at NUL; a trailing NUL adds no empty segment (Envoy's loop stops at the path's end).
+        let mut segments = path.strip_suffix(&[0]).unwrap_or(path).split(|&b| b == 0);
+        let first = segments.next().unwrap_or_default();
         let mut found = scope.top(first)?;
-        for segment in rest {
+        for segment in segments {
             let segment = std::str::from_utf8(segment).map_err(|_| Status::NotFound)?;
             found = scope.walk(found, segment)?;
         }

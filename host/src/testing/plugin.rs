@@ -389,7 +389,8 @@ impl PluginBuilder {
         self
     }
 
-    /// Sets every attribute in `properties` (built and checked beforehand, e.g. from a file).
+    /// Uses `properties` (built and checked beforehand, e.g. from a file) in place of the values set so far; call
+    /// it before `.property(..)` and the helpers to add to it.
     pub fn properties(mut self, properties: &Properties) -> PluginBuilder {
         self.settings.properties = properties.clone();
         self

@@ -205,6 +205,18 @@ fn set_property_in_a_root_context_is_not_found() {
     assert_eq!(read(&plugin, "configure", "k"), "none");
 }
 
+// `Context::setProperty` needs `getRequestStreamInfo` (the decoder callbacks), which a stream keeps through `on_log`.
+#[test]
+fn set_property_in_on_log_is_ok() {
+    let plugin = start("properties at=log set=k k");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[], true);
+    stream.finish();
+    assert_eq!(status(&plugin, "set_property log k"), code::OK);
+    assert_eq!(read(&plugin, "log", "k"), "stored");
+}
+
 // `Context::setProperty` stores filter state `wasm.` + the path exactly as passed (the SDK joins segments with NUL);
 // `Context::getProperty` looks the first segment up as `wasm.<segment>`, so only a one-segment path reads back, and
 // the `filter_state` attribute (`FilterStateWrapper`) sees it under its full key.

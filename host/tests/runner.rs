@@ -494,18 +494,32 @@ fn property_lines(report: &Value) -> Vec<String> {
         .collect()
 }
 
-fn scratch_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("proxy-wasm-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
+/// A file in the temporary directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str, text: &str) -> Scratch {
+        let path =
+            std::env::temp_dir().join(format!("proxy-wasm-run-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        Scratch(path)
+    }
+
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 #[test]
 fn properties_take_quoted_segments_typed_values_and_a_json_file() {
     let lua = "metadata/filter_metadata/envoy.filters.http.lua";
-    let file = scratch_file(
+    let file = Scratch::new(
         "properties.json",
         r#"{"xds": {"node": {"id": "sidecar", "metadata": {"REPLICAS": 3}}},
             "metadata": {"filter_metadata": {"envoy.filters.http.lua": {"tier": "gold"}}}}"#,
@@ -519,7 +533,7 @@ fn properties_take_quoted_segments_typed_values_and_a_json_file() {
                  upstream/cx_pool_ready_duration"
             ),
             "--properties",
-            &format!("@{}", file.display()),
+            &format!("@{}", file.arg()),
             "--property",
             r#"metadata.filter_metadata."envoy.filters.http.lua".key=v"#,
             "--property",
@@ -552,6 +566,10 @@ fn properties_take_quoted_segments_typed_values_and_a_json_file() {
 
 #[test]
 fn bad_property_flags_and_files_are_refused_with_the_reason() {
+    let broken = Scratch::new("broken.json", r#"{"xds": {"node": "#);
+    let list = Scratch::new("list.json", r#"["xds.node.id"]"#);
+    let typed = Scratch::new("typed.json", r#"{"xds": {"node": {"cluster": 7}}}"#);
+    let unknown = Scratch::new("unknown.json", r#"{"request": {"path": "/x"}}"#);
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec!["--property".into(), "connection.mtls=bool:yes".into()],
@@ -580,40 +598,17 @@ fn bad_property_flags_and_files_are_refused_with_the_reason() {
             ],
             "cannot read the file `/nonexistent/properties.json`",
         ),
+        (vec!["--properties".into(), broken.arg()], "is not JSON"),
         (
-            vec![
-                "--properties".into(),
-                scratch_file("broken.json", r#"{"xds": {"node": "#)
-                    .display()
-                    .to_string(),
-            ],
-            "is not JSON",
-        ),
-        (
-            vec![
-                "--properties".into(),
-                scratch_file("list.json", r#"["xds.node.id"]"#)
-                    .display()
-                    .to_string(),
-            ],
+            vec!["--properties".into(), list.arg()],
             "holds an array, not an object of path segments",
         ),
         (
-            vec![
-                "--properties".into(),
-                scratch_file("typed.json", r#"{"xds": {"node": {"cluster": 7}}}"#)
-                    .display()
-                    .to_string(),
-            ],
+            vec!["--properties".into(), typed.arg()],
             "`xds.node.cluster` is a string in Envoy, not int",
         ),
         (
-            vec![
-                "--properties".into(),
-                scratch_file("unknown.json", r#"{"request": {"path": "/x"}}"#)
-                    .display()
-                    .to_string(),
-            ],
+            vec!["--properties".into(), unknown.arg()],
             "`request.path` comes from the request header `:path`",
         ),
     ];

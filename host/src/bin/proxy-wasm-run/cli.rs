@@ -75,7 +75,7 @@ pub struct Args {
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
 
-    /// An attribute the plugin reads with `get_property`, `PATH=[TYPE:]VALUE` (repeatable, after --properties),
+    /// An attribute the plugin reads with `get_property`, `PATH=[TYPE:]VALUE` (repeatable; applied on top of --properties),
     /// e.g. `source.address=10.1.2.3:5000`, `xds.node.metadata.REGION=eu`, `connection.mtls=bool:true`. PATH is
     /// dotted; quote a segment that contains dots:
     /// `'metadata.filter_metadata."envoy.filters.http.lua".key=v'`. TYPE is string (the default), int, uint,

@@ -13,6 +13,7 @@ pub(crate) mod layout;
 pub(crate) mod reference;
 
 mod auth;
+mod origin;
 mod registry;
 
 use std::io::Read as _;

@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::support;
 
+pub mod fake;
+
 /// One test's copy of `target/extensions/header-append`, under its own target directory, so tests
 /// can run in parallel and damage their copy without touching anyone else's.
 pub struct Workdir {
@@ -207,7 +209,7 @@ pub fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     );
     fs::write(
         path("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        "subjectAltName=IP:127.0.0.1,IP:127.0.0.2\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
     support::run(

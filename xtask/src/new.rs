@@ -52,9 +52,12 @@ impl flags::New {
             }
         }
         if let Some(description) = &self.description {
-            if description.trim().is_empty() || description.contains(['"', '\\', '\n']) {
+            if description.trim().is_empty()
+                || description.contains(['"', '\\'])
+                || description.chars().any(char::is_control)
+            {
                 bail!(
-                    "--description {description:?} must be one line of text without `\"` or `\\`"
+                    "--description {description:?} must be one line of text without control characters, `\"` or `\\`"
                 );
             }
             defines.push(format!("description={description}"));

@@ -83,6 +83,7 @@ pub(crate) fn package(
     epoch: u64,
 ) -> anyhow::Result<Packaged> {
     let ext = &built.extension;
+    let _lock = lock(ext)?;
     let module_path = ext.module_path();
     let module =
         fs::read(&module_path).with_context(|| format!("cannot read {}", module_path.display()))?;
@@ -105,6 +106,24 @@ pub(crate) fn package(
     Ok(Packaged {
         digest: image.manifest_digest,
     })
+}
+
+/// One `package` of an extension at a time: a run removes every file of the layout and the context it
+/// did not write, which would include another run's temporary files. Released when the file is dropped.
+fn lock(ext: &Extension) -> anyhow::Result<fs::File> {
+    let out = ext.out_dir();
+    let dir = out.parent().context("the output directory has no parent")?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!(".{}.package.lock", ext.name));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
 }
 
 /// The context holds exactly the two files: `COPY . /` would put anything else in the image too.

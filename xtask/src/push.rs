@@ -15,8 +15,9 @@ pub(crate) mod reference;
 mod auth;
 mod origin;
 mod registry;
+mod untrusted;
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 
 use anyhow::{Context, bail};
 
@@ -38,6 +39,12 @@ impl flags::Push {
         let image = Image::open(&extension.layout_dir())?;
         let lookup = match (&self.username, self.password_stdin) {
             (Some(user), true) => {
+                if std::io::stdin().is_terminal() {
+                    bail!(
+                        "--password-stdin reads the password from a pipe, and standard input is a terminal, \
+                         where the password would be echoed: pipe it in, e.g. `echo \"$TOKEN\" | cargo xtask push … --username {user} --password-stdin`"
+                    );
+                }
                 let mut password = String::new();
                 std::io::stdin()
                     .read_to_string(&mut password)

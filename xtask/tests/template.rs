@@ -182,6 +182,14 @@ fn bad_names_and_phases_are_refused_before_anything_is_written() {
     );
     let out = xtask(&["new", "header-append"]);
     refused(&out, "extensions/header-append already exists");
+    // A control character would end up raw in the generated Cargo.toml and break every cargo command.
+    let out = xtask(&[
+        "new",
+        "ok-name",
+        "--description",
+        "adds\ta header\u{1b}[31m",
+    ]);
+    refused(&out, "must be one line of text without control characters");
     let out = xtask(&["new", "host"]);
     refused(
         &out,

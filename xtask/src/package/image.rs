@@ -248,14 +248,28 @@ pub(crate) fn canonical_json<T: Serialize>(value: &T) -> anyhow::Result<Vec<u8>>
     Ok(serde_json::to_vec(&sorted(value))?)
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z), so the latest `created` an image can carry.
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org), else 0.
 pub(crate) fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.trim().is_empty() => value.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH must be whole seconds since 1970 (e.g. `git log -1 --format=%ct`), found `{value}`")
-        }),
+        Ok(value) if !value.trim().is_empty() => parse_epoch(value.trim()),
         _ => Ok(0),
     }
+}
+
+pub(crate) fn parse_epoch(value: &str) -> anyhow::Result<u64> {
+    let seconds: u64 = value.parse().with_context(|| {
+        format!("SOURCE_DATE_EPOCH must be whole seconds since 1970 (e.g. `git log -1 --format=%ct`), found `{value}`")
+    })?;
+    if seconds > LAST_RFC3339_SECOND {
+        anyhow::bail!(
+            "SOURCE_DATE_EPOCH {value} is after the year 9999, which an image's `created` time cannot hold; \
+             give seconds since 1970 (e.g. `git log -1 --format=%ct`)"
+        );
+    }
+    Ok(seconds)
 }
 
 /// Hex sha256 of `bytes`.

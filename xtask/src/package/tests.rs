@@ -256,6 +256,24 @@ fn the_artifact_image_is_what_istios_oci_variant_reader_accepts() {
 }
 
 #[test]
+fn a_source_date_epoch_after_the_year_9999_is_refused_not_a_panic() {
+    assert_eq!(
+        super::image::parse_epoch("253402300799").unwrap(),
+        253_402_300_799
+    );
+    let err = super::image::parse_epoch("253402300800")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("after the year 9999"), "{err}");
+    let err = super::image::parse_epoch("18446744073709551615")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("after the year 9999"), "{err}");
+    let err = super::image::parse_epoch("-1").unwrap_err().to_string();
+    assert!(err.contains("must be whole seconds since 1970"), "{err}");
+}
+
+#[test]
 fn an_unknown_format_lists_the_two() {
     assert_eq!("artifact".parse::<Format>().unwrap(), Format::Artifact);
     let err = "docker".parse::<Format>().unwrap_err().to_string();

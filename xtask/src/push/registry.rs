@@ -17,6 +17,7 @@ use super::{
     layout::Blob,
     origin::{Origin, Trust, trust},
     reference::Reference,
+    untrusted::printable,
 };
 
 /// Manifest types asked for when looking up a tag.
@@ -486,7 +487,11 @@ impl Client {
                 self.reference.repository,
                 self.who()
             ),
-            _ => anyhow::anyhow!("{step}: {} answered {status}: {}", self.base, body.trim()),
+            _ => anyhow::anyhow!(
+                "{step}: {} answered {status}: {}",
+                self.base,
+                printable(&body)
+            ),
         }
     }
 

@@ -1,13 +1,18 @@
-//! `cargo xtask push` against registries and token services that misbehave: each is a scripted server on
-//! loopback (`push_support::fake`) that records every request, so the tests can assert that no
-//! `Authorization` header ever left the registry's origin, whatever the registry answers.
+//! `cargo xtask push` against what it cannot trust: registries and token services that misbehave (each a
+//! scripted server on loopback, `push_support::fake`, that records every request, so the tests can assert
+//! that no `Authorization` header ever left the registry's origin), credential helpers that hang or fail
+//! with a secret on their output, and a password typed at a terminal.
 
 mod push_support;
 mod support;
 
 use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
     path::PathBuf,
+    process::Command,
     sync::{Arc, Mutex},
+    time::Instant,
 };
 
 use base64::Engine as _;
@@ -525,4 +530,149 @@ fn a_manifest_the_registry_rewrote_is_reported() {
             && err.contains("the registry rewrote it"),
         "{err}"
     );
+}
+
+/// Installs `docker-credential-xtasktest` with `script` as its body and names it in the test's auth
+/// file for `registry`; returns the PATH that finds it.
+fn credential_helper(work: &Workdir, registry: &str, script: &str) -> String {
+    let bin = work.dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-xtasktest");
+    fs::write(&helper, format!("#!/bin/sh\n{script}\n")).unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        &work.auth_file,
+        format!(r#"{{"credHelpers": {{"{registry}": "xtasktest"}}}}"#),
+    )
+    .unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_credential_helper_that_hangs_is_stopped_with_a_message() {
+    let work = Workdir::new("helper-hangs");
+    let path = credential_helper(&work, "127.0.0.1:1", "exec sleep 60");
+    let started = Instant::now();
+    let err = work
+        .xtask(
+            &["push", "--image", "127.0.0.1:1/x/y"],
+            &[("PATH", &path), ("XTASK_CREDENTIAL_HELPER_TIMEOUT", "1")],
+            "",
+        )
+        .fails();
+    let took = started.elapsed();
+    assert!(
+        err.contains("`docker-credential-xtasktest get` for 127.0.0.1:1 gave no answer within 1 s and was stopped")
+            && err.contains("XTASK_CREDENTIAL_HELPER_TIMEOUT=SECONDS"),
+        "{err}"
+    );
+    eprintln!("hanging helper stopped after {took:?}");
+    let err = work
+        .xtask(
+            &["push", "--image", "127.0.0.1:1/x/y"],
+            &[("PATH", &path), ("XTASK_CREDENTIAL_HELPER_TIMEOUT", "soon")],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains("XTASK_CREDENTIAL_HELPER_TIMEOUT must be a whole number of seconds above 0, found `soon`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_credential_helper_shows_its_stderr_escaped_and_never_its_output() {
+    let work = Workdir::new("helper-fails");
+    let path = credential_helper(
+        &work,
+        "127.0.0.1:1",
+        r#"echo '{"Username":"alice","Secret":"TOPSECRET"}'; printf 'keychain locked\033[2J\n' >&2; exit 3"#,
+    );
+    let err = work
+        .xtask(
+            &["push", "--image", "127.0.0.1:1/x/y"],
+            &[("PATH", &path)],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains("`docker-credential-xtasktest get` for 127.0.0.1:1 failed (exit status: 3): keychain locked\\u{1b}[2J"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("TOPSECRET"),
+        "the helper's output stays private: {err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "no raw escape reaches the terminal: {err:?}"
+    );
+
+    let path = credential_helper(&work, "127.0.0.1:1", "echo 'Secret: TOPSECRET'");
+    let err = work
+        .xtask(
+            &["push", "--image", "127.0.0.1:1/x/y"],
+            &[("PATH", &path)],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains(
+            "`docker-credential-xtasktest get` did not print {\"Username\", \"Secret\"} JSON"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("TOPSECRET"), "{err}");
+}
+
+#[test]
+fn password_stdin_refuses_a_terminal() {
+    if support::tool("script", "bsdutils").is_none() {
+        return;
+    }
+    let work = Workdir::new("password-tty");
+    // `script` gives the command a pseudo-terminal as its standard input.
+    let command = format!(
+        "{} push --image 127.0.0.1:1/x/y --username alice --password-stdin",
+        env!("CARGO_BIN_EXE_xtask")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&work.dir)
+        .env("CARGO_TARGET_DIR", &work.target)
+        .env("REGISTRY_AUTH_FILE", &work.auth_file)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{shown}");
+    assert!(
+        shown.contains(
+            "--password-stdin reads the password from a pipe, and standard input is a terminal"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_registry_error_body_is_escaped_and_cut() {
+    let work = Workdir::new("fake-error-body");
+    let broken = FakeServer::start("127.0.0.1", None, {
+        let page = format!("storage full\u{1b}]0;owned\u{7}{}", "x".repeat(5000));
+        move |seen: &Seen| {
+            if seen.path() == "/v2/" {
+                Reply::status(200)
+            } else if seen.method == "HEAD" {
+                Reply::status(404)
+            } else {
+                Reply::status(500).body(page.clone())
+            }
+        }
+    });
+    let err = push(&work, &broken, "body", &["--insecure"]).fails();
+    assert!(
+        err.contains("answered 500 Internal Server Error: storage full\\u{1b}]0;owned\\u{7}xxx"),
+        "{err}"
+    );
+    assert!(err.contains(" […]") && err.len() < 2000, "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
 }

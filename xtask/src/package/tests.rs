@@ -353,3 +353,47 @@ fn the_archive_holds_the_layout_files_in_sorted_order() {
     assert_eq!(entries[entries.len() - 2].4, image.index);
     assert_eq!(archive(&image, 5).unwrap(), archive(&image, 5).unwrap());
 }
+
+/// Published SHA-256 test vectors (FIPS 180-2, appendix B; NIST CSRC "SHA_All" examples).
+#[test]
+fn sha256_hex_gives_the_published_test_vectors() {
+    assert_eq!(
+        sha256_hex(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    );
+    assert_eq!(
+        sha256_hex(&vec![b'a'; 1_000_000]),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+    );
+}
+
+/// The image of a fixed input has the digests two tools outside this crate computed from its layout:
+/// `GOLDEN_MANIFEST` is what `skopeo inspect --raw oci:DIR | sha256sum` printed (skopeo 1.9.3, GNU coreutils
+/// 9.1, on the layout this test writes to `xtask-package-golden-*/oci`), `GOLDEN_LAYER` what `sha256sum`
+/// printed for the layer blob. A change of either is a change of every image digest users pin: make it on
+/// purpose, and recompute both with those commands.
+#[test]
+fn a_fixed_input_gives_the_digests_independent_tools_computed() {
+    const GOLDEN_MANIFEST: &str =
+        "sha256:9aac5f8d83d7f78b077e845fad26e73203fed437e59b7afcd3c82c2979a3080f";
+    const GOLDEN_LAYER: &str = "5c18233f3f1f4fd57cda2e49e539e6af7bfa042956b8025a50d69ef74490cb35";
+    let image = dual(MANIFEST, MODULE, 1_700_000_000);
+    let dir = tmp_dir("golden");
+    write_layout(&dir.join("oci"), &image).unwrap();
+    let layer = manifest_of(&image).layers()[0].digest().digest().to_owned();
+    assert_eq!(
+        (image.manifest_digest.as_str(), layer.as_str()),
+        (GOLDEN_MANIFEST, GOLDEN_LAYER),
+        "layout kept at {}",
+        dir.display()
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}

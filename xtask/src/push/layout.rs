@@ -156,3 +156,6 @@ impl Blob {
 pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,7 @@ pub(crate) use wasm_opt::WasmOpt;
 
 use crate::{
     flags,
+    report::{human_size, relative_to_cwd},
     workspace::{self, Extension, WASM_TARGET},
 };
 
@@ -103,19 +104,6 @@ pub(crate) fn cargo_build_wasm(packages: &[&str]) -> anyhow::Result<()> {
         bail!("`cargo build --release --target {WASM_TARGET}` failed (see the errors above)");
     }
     Ok(())
-}
-
-/// `path` relative to the current directory when it lies below it, for shorter messages.
-pub(crate) fn relative_to_cwd(path: &Path) -> PathBuf {
-    env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-}
-
-/// `123456` → `123456 bytes (120.6 KiB)`.
-pub(crate) fn human_size(bytes: u64) -> String {
-    format!("{bytes} bytes ({:.1} KiB)", bytes as f64 / 1024.0)
 }
 
 /// The user's own flags (if any) plus path remapping, in cargo's `\x1f`-separated form.

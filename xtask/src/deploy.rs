@@ -16,7 +16,7 @@ use serde_norway::Value;
 use crate::{
     flags,
     manifest::Manifest,
-    push::{layout::Image, reference::Reference},
+    oci::{layout::StoredImage, reference::Reference},
     workspace::{self, Extension},
 };
 
@@ -59,7 +59,7 @@ pub(crate) struct Inputs {
 
 impl flags::Deploy {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let target = Target::parse(&self.mesh)?;
+        let target = self.target;
         let extension = workspace::single_extension(self.package.as_deref())?;
         let inputs = self.inputs(target, &extension)?;
         if matches!(target, Target::WasmPlugin { .. }) && inputs.phase == "PostStats" {
@@ -104,7 +104,7 @@ impl flags::Deploy {
         if let Some(secret) = &self.pull_secret {
             check_pull_secret(secret, target)?;
         }
-        let layout = Image::open(&extension.layout_dir())?;
+        let layout = StoredImage::open(&extension.layout_dir())?;
         if let Some(pinned) = image.as_ref().and_then(|r| r.digest.as_ref())
             && pinned != &layout.digest
         {
@@ -117,8 +117,8 @@ impl flags::Deploy {
         let selector = self
             .selector
             .iter()
-            .map(|label| parse_label(label))
-            .collect::<anyhow::Result<_>>()?;
+            .map(|label| (label.key.clone(), label.value.clone()))
+            .collect();
         let config = read_config(&example_config_path(extension))?;
         if let Some(config) = &config
             && matches!(target, Target::SmeV1 | Target::WasmPlugin { .. })
@@ -152,8 +152,10 @@ impl flags::Deploy {
     }
 }
 
-impl Target {
-    pub(crate) fn parse(text: &str) -> anyhow::Result<Target> {
+impl std::str::FromStr for Target {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<Target> {
         Ok(match text {
             "ossm-2.0" => Target::SmeV1alpha1,
             "ossm-2.1" | "ossm-2.2" => Target::SmeV1,
@@ -165,7 +167,7 @@ impl Target {
             },
             "envoy" => Target::Envoy,
             other => bail!(
-                "--for {other}: unknown target; use ossm-2.0 (ServiceMeshExtension v1alpha1), ossm-2.1 or \
+                "`{other}` is not a target; use ossm-2.0 (ServiceMeshExtension v1alpha1), ossm-2.1 or \
                  ossm-2.2 (ServiceMeshExtension v1), istio or ossm-2.3…ossm-2.6 (WasmPlugin), or envoy"
             ),
         })
@@ -230,12 +232,26 @@ fn check_pull_secret(secret: &str, target: Target) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_label(label: &str) -> anyhow::Result<(String, String)> {
-    match label.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_owned(), value.trim().to_owned()))
+/// A workload label `key=value` (`--selector`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Label {
+    pub(crate) key: String,
+    pub(crate) value: String,
+}
+
+impl std::str::FromStr for Label {
+    type Err = anyhow::Error;
+
+    fn from_str(label: &str) -> anyhow::Result<Label> {
+        match label.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(Label {
+                key: key.trim().to_owned(),
+                value: value.trim().to_owned(),
+            }),
+            _ => bail!(
+                "`{label}` is not a label: write it as key=value, e.g. --selector app=httpbin"
+            ),
         }
-        _ => bail!("--selector `{label}`: write it as key=value, e.g. --selector app=httpbin"),
     }
 }
 

@@ -8,7 +8,7 @@
 //! Byte-reproducible: file times and `created` come from `SOURCE_DATE_EPOCH` (else 0).
 
 pub(crate) mod image;
-pub(crate) mod layout;
+pub(crate) mod write;
 
 use std::{fs, path::PathBuf};
 
@@ -16,9 +16,10 @@ use anyhow::Context;
 
 use self::image::{Format, Input};
 use crate::{
-    build::{self, Built, relative_to_cwd},
+    build::{self, Built},
     flags, manifest,
     manifest::MODULE_FILE,
+    report::relative_to_cwd,
     workspace::{self, Extension},
 };
 
@@ -30,7 +31,7 @@ pub(crate) struct Packaged {
 
 impl flags::Package {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let format: Format = self.format.as_deref().unwrap_or("dual").parse()?;
+        let format = self.format;
         let optimizer = self.wasm_opt.then(build::WasmOpt::find).transpose()?;
         let epoch = image::source_date_epoch()?;
         let extensions = workspace::extensions(&self.package)?;
@@ -101,8 +102,8 @@ pub(crate) fn package(
         format,
     )?;
     write_context(ext, manifest_yaml, &module)?;
-    layout::write_layout(&ext.layout_dir(), &image)?;
-    workspace::write_atomic(&ext.archive_path(), &layout::archive(&image, epoch)?)?;
+    write::write_layout(&ext.layout_dir(), &image)?;
+    workspace::write_atomic(&ext.archive_path(), &write::archive(&image, epoch)?)?;
     Ok(Packaged {
         digest: image.manifest_digest,
     })

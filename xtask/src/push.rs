@@ -9,9 +9,6 @@
 //! only when TLS verification is off), every registry is spoken to over HTTPS, `localhost` and
 //! `127.0.0.1` included; `--insecure` allows plain HTTP or an unverified certificate.
 
-pub(crate) mod layout;
-pub(crate) mod reference;
-
 mod auth;
 mod origin;
 mod registry;
@@ -21,9 +18,13 @@ use std::io::{IsTerminal as _, Read as _};
 
 use anyhow::{Context, bail};
 
-use crate::{build::human_size, flags, workspace};
-use layout::Image;
-use reference::Reference;
+use crate::{
+    flags,
+    oci::{layout::StoredImage, reference::Reference},
+    report::human_size,
+    workspace,
+};
+
 use registry::{Client, Options, Sent};
 
 impl flags::Push {
@@ -36,7 +37,7 @@ impl flags::Push {
                 self.image
             );
         }
-        let image = Image::open(&extension.layout_dir())?;
+        let image = StoredImage::open(&extension.layout_dir())?;
         let lookup = match (&self.username, self.password_stdin) {
             (Some(user), true) => {
                 if std::io::stdin().is_terminal() {

@@ -9,7 +9,6 @@
 
 use std::{
     env,
-    ffi::OsString,
     path::{Path, PathBuf},
 };
 
@@ -44,23 +43,6 @@ impl flags::Run {
     }
 }
 
-/// `run MODULE …` with everything after MODULE for the runner, untouched: xflags would refuse the runner's flags.
-/// `None` (let xflags parse) for anything else, e.g. `run --help`.
-pub(crate) fn forwarded(args: &[OsString]) -> Option<flags::Run> {
-    let (command, rest) = args.split_first()?;
-    let (module, runner_args) = rest.split_first()?;
-    if command != "run" || module.to_str()?.starts_with('-') {
-        return None;
-    }
-    Some(flags::Run {
-        module: module.to_str()?.to_owned(),
-        args: runner_args
-            .iter()
-            .map(|a| a.to_str().map(str::to_owned))
-            .collect::<Option<_>>()?,
-    })
-}
-
 /// A `.wasm` path as given, or an extension's freshly built `plugin.wasm`.
 fn module(name: &str) -> anyhow::Result<PathBuf> {
     let path = Path::new(name);
@@ -80,33 +62,6 @@ fn module(name: &str) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(words: &[&str]) -> Vec<OsString> {
-        words.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn everything_after_the_module_goes_to_the_runner_untouched() {
-        let run = forwarded(&args(&[
-            "run",
-            "header-append",
-            "--json",
-            "-H",
-            "x: y",
-            "--",
-            "-c",
-        ]))
-        .unwrap();
-        assert_eq!(run.module, "header-append");
-        assert_eq!(run.args, ["--json", "-H", "x: y", "--", "-c"]);
-    }
-
-    #[test]
-    fn other_commands_and_run_help_are_left_to_xflags() {
-        assert!(forwarded(&args(&["build", "-p", "x"])).is_none());
-        assert!(forwarded(&args(&["run", "--help"])).is_none());
-        assert!(forwarded(&args(&["run"])).is_none());
-    }
 
     #[test]
     fn a_missing_wasm_path_says_what_to_give() {

@@ -18,7 +18,7 @@ impl flags::Test {
             println!(
                 "{}: {}",
                 built.extension.name,
-                build::human_size(built.size)
+                crate::report::human_size(built.size)
             );
         }
         let status = workspace::cargo()

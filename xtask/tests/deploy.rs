@@ -296,7 +296,7 @@ fn bad_deploy_command_lines_are_refused_with_a_reason() {
     };
     refused(
         &["--for", "kuma", "--image", IMAGE],
-        "--for kuma: unknown target; use ossm-2.0",
+        "invalid value 'kuma' for '--for <TARGET>': `kuma` is not a target; use ossm-2.0",
     );
     refused(
         &["--for", "istio"],
@@ -308,7 +308,7 @@ fn bad_deploy_command_lines_are_refused_with_a_reason() {
     );
     refused(
         &["--for", "istio", "--image", IMAGE, "--selector", "app"],
-        "--selector `app`: write it as key=value",
+        "invalid value 'app' for '--selector <KEY=VALUE>': `app` is not a label: write it as key=value",
     );
     refused(
         &[

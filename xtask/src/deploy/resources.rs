@@ -238,7 +238,7 @@ fn metadata(inputs: &Inputs) -> Metadata {
     }
 }
 
-fn image(inputs: &Inputs) -> anyhow::Result<&crate::push::reference::Reference> {
+fn image(inputs: &Inputs) -> anyhow::Result<&crate::oci::reference::Reference> {
     inputs.image.as_ref().context("this target needs --image")
 }
 

@@ -1,7 +1,7 @@
 use serde_norway::Value;
 
 use super::{Inputs, Target, resources};
-use crate::push::reference::Reference;
+use crate::oci::reference::Reference;
 
 fn inputs(phase: &str, config: Option<&str>) -> Inputs {
     Inputs {
@@ -53,23 +53,23 @@ fn every_maistra_phase_maps_to_the_wasm_plugin_phase_that_lands_at_the_same_anch
 
 #[test]
 fn targets_are_named_by_mesh_and_version() {
-    assert_eq!(Target::parse("ossm-2.0").unwrap(), Target::SmeV1alpha1);
-    assert_eq!(Target::parse("ossm-2.2").unwrap(), Target::SmeV1);
+    assert_eq!("ossm-2.0".parse::<Target>().unwrap(), Target::SmeV1alpha1);
+    assert_eq!("ossm-2.2".parse::<Target>().unwrap(), Target::SmeV1);
     assert_eq!(
-        Target::parse("ossm-2.4").unwrap(),
+        "ossm-2.4".parse::<Target>().unwrap(),
         Target::WasmPlugin {
             fail_strategy: false
         }
     );
     assert_eq!(
-        Target::parse("istio").unwrap(),
+        "istio".parse::<Target>().unwrap(),
         Target::WasmPlugin {
             fail_strategy: true
         }
     );
-    let err = Target::parse("ossm-3.0").unwrap_err().to_string();
+    let err = "ossm-3.0".parse::<Target>().unwrap_err().to_string();
     assert!(
-        err.starts_with("--for ossm-3.0: unknown target; use ossm-2.0"),
+        err.starts_with("`ossm-3.0` is not a target; use ossm-2.0"),
         "{err}"
     );
 }

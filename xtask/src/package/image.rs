@@ -17,9 +17,12 @@ use oci_spec::image::{
     OciLayoutBuilder, Os, RootFsBuilder, Sha256Digest,
 };
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
-use crate::{build::AbiVersion, manifest::MODULE_FILE};
+use crate::{
+    build::AbiVersion,
+    manifest::MODULE_FILE,
+    oci::digest::{sha256_digest, sha256_hex},
+};
 
 /// Config and first layer of the wasm-artifact variant (wasme's `runtime-config.json`).
 pub(crate) const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.module.wasm.config.v1+json";
@@ -55,7 +58,7 @@ pub(crate) struct Input<'a> {
 
 /// A complete image: what an OCI image layout directory holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Image {
+pub(crate) struct ImageFiles {
     /// Every blob, keyed by the hex of its sha256.
     pub(crate) blobs: BTreeMap<String, Vec<u8>>,
     /// `sha256:<hex>` of the image manifest: what a registry reports and a WasmPlugin pins.
@@ -74,7 +77,7 @@ impl FromStr for Format {
             "dual" => Ok(Format::Dual),
             "artifact" => Ok(Format::Artifact),
             other => bail!(
-                "unknown --format `{other}`: use `dual` (default; one layer with /manifest.yaml and /plugin.wasm, for ServiceMeshExtension and WasmPlugin) or `artifact` (OCI wasm artifact, WasmPlugin only)"
+                "`{other}` is not an image format: use `dual` (default; one layer with /manifest.yaml and /plugin.wasm, for ServiceMeshExtension and WasmPlugin) or `artifact` (OCI wasm artifact, WasmPlugin only)"
             ),
         }
     }
@@ -90,7 +93,7 @@ impl Format {
 }
 
 /// Builds the image of `input` in `format`.
-pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<Image> {
+pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<ImageFiles> {
     let mut blobs = BTreeMap::new();
     let created = rfc3339(input.epoch);
     let mut annotations = BTreeMap::from([
@@ -112,7 +115,7 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<Image> {
                 ],
                 input.epoch,
             )?;
-            let diff_id = format!("sha256:{}", sha256_hex(&tar));
+            let diff_id = sha256_digest(&tar);
             let layer = add_blob(
                 &mut blobs,
                 MediaType::ImageLayerGzip,
@@ -215,7 +218,7 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<Image> {
         .media_type(MediaType::ImageIndex)
         .manifests(vec![listed])
         .build()?;
-    Ok(Image {
+    Ok(ImageFiles {
         blobs,
         manifest_digest,
         index: canonical_json(&index)?,
@@ -270,14 +273,6 @@ pub(crate) fn parse_epoch(value: &str) -> anyhow::Result<u64> {
         );
     }
     Ok(seconds)
-}
-
-/// Hex sha256 of `bytes`.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A tar of `files` (name, bytes) with fixed owner, mode and time, in the order given.

@@ -3,10 +3,11 @@ use std::{collections::BTreeMap, fs, io::Read, path::Path};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 use super::image::{
-    Format, Image, Input, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, image, sha256_hex,
+    Format, ImageFiles, Input, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, image,
 };
-use super::layout::{archive, write_layout, write_layout_with};
+use super::write::{archive, write_layout, write_layout_with};
 use crate::build::AbiVersion;
+use crate::oci::digest::sha256_hex;
 
 const MANIFEST: &[u8] =
     b"schemaVersion: 1\nname: demo\nphase: PostAuthZ\npriority: 100\nmodule: plugin.wasm\n";
@@ -25,7 +26,7 @@ fn input<'a>(manifest: &'a [u8], module: &'a [u8], epoch: u64) -> Input<'a> {
     }
 }
 
-fn dual(manifest: &[u8], module: &[u8], epoch: u64) -> Image {
+fn dual(manifest: &[u8], module: &[u8], epoch: u64) -> ImageFiles {
     image(&input(manifest, module, epoch), Format::Dual).unwrap()
 }
 
@@ -36,12 +37,12 @@ fn tmp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn manifest_of(image: &Image) -> ImageManifest {
+fn manifest_of(image: &ImageFiles) -> ImageManifest {
     let hex = image.manifest_digest.strip_prefix("sha256:").unwrap();
     serde_json::from_slice(&image.blobs[hex]).unwrap()
 }
 
-fn blob<'a>(image: &'a Image, digest: &oci_spec::image::Digest) -> &'a [u8] {
+fn blob<'a>(image: &'a ImageFiles, digest: &oci_spec::image::Digest) -> &'a [u8] {
     &image.blobs[digest.digest()]
 }
 
@@ -278,7 +279,7 @@ fn an_unknown_format_lists_the_two() {
     assert_eq!("artifact".parse::<Format>().unwrap(), Format::Artifact);
     let err = "docker".parse::<Format>().unwrap_err().to_string();
     assert!(
-        err.starts_with("unknown --format `docker`: use `dual` (default;"),
+        err.starts_with("`docker` is not an image format: use `dual` (default;"),
         "{err}"
     );
     assert!(err.contains("or `artifact`"), "{err}");

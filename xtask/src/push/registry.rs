@@ -14,11 +14,10 @@ use ureq::{
 use super::{
     auth::Credentials,
     auth::Lookup,
-    layout::Blob,
     origin::{Origin, Trust, trust},
-    reference::Reference,
     untrusted::printable,
 };
+use crate::oci::{digest::sha256_digest, layout::Blob, reference::Reference};
 
 /// Manifest types asked for when looking up a tag.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -267,7 +266,7 @@ impl Client {
             .body_mut()
             .read_to_vec()
             .context("cannot read the tag's manifest")?;
-        Ok(Some(super::layout::sha256_digest(&body)))
+        Ok(Some(sha256_digest(&body)))
     }
 
     /// Puts the manifest bytes under `tag`; returns the digest the registry reports.
@@ -289,8 +288,7 @@ impl Client {
         if response.status() != StatusCode::CREATED {
             return Err(self.refused(response, &format!("tagging {tag}")));
         }
-        Ok(header(&response, "docker-content-digest")
-            .unwrap_or_else(|| super::layout::sha256_digest(bytes)))
+        Ok(header(&response, "docker-content-digest").unwrap_or_else(|| sha256_digest(bytes)))
     }
 
     /// Adds the registry's credentials: only for requests to the registry's own origin.

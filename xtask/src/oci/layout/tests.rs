@@ -4,7 +4,8 @@ use std::{fs, path::PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{Image, sha256_digest};
+use super::StoredImage;
+use crate::oci::digest::sha256_digest;
 
 const CONFIG: &[u8] = b"{}";
 const LAYER: &[u8] = b"not really a tar, but push does not look inside";
@@ -63,7 +64,7 @@ impl Layout {
     }
 
     fn error(&self) -> String {
-        format!("{:#}", Image::open(&self.dir).unwrap_err())
+        format!("{:#}", StoredImage::open(&self.dir).unwrap_err())
     }
 }
 
@@ -80,7 +81,7 @@ fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
 #[test]
 fn a_whole_layout_opens_with_config_then_layers() {
     let layout = Layout::new("whole");
-    let image = Image::open(&layout.dir).unwrap();
+    let image = StoredImage::open(&layout.dir).unwrap();
     let roles: Vec<_> = image
         .blobs
         .iter()

@@ -9,11 +9,11 @@ use std::{
 use anyhow::{Context, bail};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, OciLayout};
 
-use crate::package::image::sha256_hex;
+use super::digest::sha256_digest;
 
 /// The image manifest of a layout, as exact bytes, and the blobs it references.
 #[derive(Debug)]
-pub(crate) struct Image {
+pub(crate) struct StoredImage {
     /// `sha256:…` of `manifest` (the digest the registry will report).
     pub(crate) digest: String,
     pub(crate) media_type: String,
@@ -33,9 +33,9 @@ pub(crate) struct Blob {
     pub(crate) path: PathBuf,
 }
 
-impl Image {
+impl StoredImage {
     /// Reads the layout at `dir`, checking `oci-layout`, `index.json` and every blob's size and digest.
-    pub(crate) fn open(dir: &Path) -> anyhow::Result<Image> {
+    pub(crate) fn open(dir: &Path) -> anyhow::Result<StoredImage> {
         let layout_file = dir.join("oci-layout");
         if !layout_file.exists() {
             bail!(
@@ -91,7 +91,7 @@ impl Image {
         for blob in &blobs {
             blob.read_verified()?;
         }
-        Ok(Image {
+        Ok(StoredImage {
             digest: manifest_blob.digest,
             media_type,
             manifest,
@@ -150,11 +150,6 @@ impl Blob {
         }
         Ok(bytes)
     }
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", sha256_hex(bytes))
 }
 
 #[cfg(test)]

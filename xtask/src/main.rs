@@ -4,11 +4,14 @@
 
 mod flags;
 mod maistra;
+mod mesh;
 mod oci;
 mod report;
+mod runner;
 mod workspace;
 
 mod build;
+mod check;
 mod deploy;
 mod manifest;
 mod new;
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
         flags::Command::Package(cmd) => cmd.run(),
         flags::Command::Push(cmd) => cmd.run(),
         flags::Command::Deploy(cmd) => cmd.run(),
+        flags::Command::Check(cmd) => cmd.run(),
         flags::Command::Run(cmd) => cmd.run(),
         flags::Command::New(cmd) => cmd.run(),
         flags::Command::Test(cmd) => cmd.run(),

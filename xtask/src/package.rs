@@ -72,6 +72,10 @@ impl flags::Package {
         println!(
             "(`podman build` and `buildah bud` take the same arguments; their images are not byte-reproducible)"
         );
+        println!(
+            "next: `cargo xtask check --for TARGET` tries each image against a mesh before `push` and `deploy` \
+             (targets: `cargo xtask deploy --help`)"
+        );
         Ok(())
     }
 }

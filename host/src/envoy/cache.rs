@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::Module;
 
@@ -94,13 +93,13 @@ pub(crate) fn compile(bytes: &[u8], disk: DiskCache) -> anyhow::Result<Module> {
 }
 
 fn compile_now(bytes: &[u8]) -> anyhow::Result<Module> {
-    Module::new(engine(), bytes)
-        .map_err(anyhow::Error::from)
-        .context(
-            "compiling the module (Envoy's Wasm runtimes, and so this host, accept WebAssembly 2.0 with tail calls, \
-             extended constants and relaxed SIMD: not several memories, memory64, threads, GC, exceptions, wide \
-             arithmetic or custom page sizes)",
+    Module::new(engine(), bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "compiling the module: {e:#} (Envoy's Wasm runtimes, and so this host, accept WebAssembly 2.0 with \
+             tail calls, extended constants and relaxed SIMD: not several memories, memory64, threads, GC, \
+             exceptions, wide arithmetic or custom page sizes)"
         )
+    })
 }
 
 /// The cache directory, checked to be private to this user.

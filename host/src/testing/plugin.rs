@@ -237,6 +237,25 @@ impl Plugin {
         }
     }
 
+    /// Stores a shared-data value with a CAS, as another plugin on the same vm_id calling
+    /// `proxy_set_shared_data(key, value, cas)` would: `Err(Status::CasMismatch)` when another write came since that
+    /// CAS was read (0 writes unconditionally).
+    pub fn set_shared_data_with_cas(
+        &self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+        cas: u32,
+    ) -> Result<(), Status> {
+        let vm = self.vm();
+        let state = vm.state();
+        state.process.borrow_mut().set(
+            state.settings.vm_id.as_bytes(),
+            key.as_bytes(),
+            value.as_ref().to_vec(),
+            cas,
+        )
+    }
+
     /// Takes the oldest item from shared queue `name` (what the plugin enqueued); `None` if empty or unknown.
     pub fn dequeue(&self, name: &str) -> Option<Vec<u8>> {
         let vm = self.vm();

@@ -295,6 +295,10 @@ fn a_failed_callout_and_metrics_are_reported() {
 fn a_plugin_that_fails_while_running_exits_3_and_the_client_gets_envoys_503() {
     let (code, report) = json_report(&conformance(), &["-c", "none panic=on_request_headers"]);
     assert_eq!(code, Some(3), "{report:#}");
+    assert_eq!(
+        report["started"], true,
+        "it failed after starting: {report:#}"
+    );
     let failure = report["failure"].as_str().unwrap_or_default();
     assert!(
         failure.contains("guest panic in on_request_headers"),
@@ -311,15 +315,20 @@ fn a_plugin_that_fails_while_running_exits_3_and_the_client_gets_envoys_503() {
         &["-c", "none panic=on_request_headers", "--fail-open"],
     );
     assert_eq!(code, Some(3), "{report:#}");
+    assert_eq!(report["started"], true, "{report:#}");
     assert_eq!(report["client_response"]["status"], 200);
 }
 
 #[test]
 fn the_log_level_drops_lower_levels() {
-    let (_, report) = json_report(&conformance(), &["-c", "none", "--log-level", "debug"]);
+    let (code, report) = json_report(&conformance(), &["-c", "none", "--log-level", "debug"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["started"], true, "{report:#}");
     let levels = report["logs"].to_string();
     assert!(levels.contains(r#""level":"debug""#), "{report:#}");
-    let (_, report) = json_report(&conformance(), &["-c", "none", "--log-level", "warn"]);
+    let (code, report) = json_report(&conformance(), &["-c", "none", "--log-level", "warn"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["started"], true, "{report:#}");
     assert_eq!(report["logs"], json!([]), "{report:#}");
 }
 
@@ -347,6 +356,7 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
         ],
     );
     assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["started"], true, "{report:#}");
     let logs = report["logs"].to_string();
     assert!(
         logs.contains("property node.metadata.REGION = eu"),
@@ -389,7 +399,7 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
         ]
     );
 
-    let (_, report) = json_report(
+    let (code, report) = json_report(
         &conformance(),
         &[
             "-c",
@@ -402,13 +412,15 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
             "4",
         ],
     );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["started"], true, "{report:#}");
     assert_eq!(report["client_response"]["status"], 413, "{report:#}");
     assert_eq!(
         report["client_response"]["local_reply"]["details"],
         "request_payload_too_large"
     );
 
-    let (_, report) = json_report(
+    let (code, report) = json_report(
         &conformance(),
         &[
             "-c",
@@ -418,11 +430,15 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
             "--allow-on-headers-stop-iteration",
         ],
     );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["started"], true, "{report:#}");
     assert_eq!(report["upstream_request"]["body"], "abc", "{report:#}");
-    let (_, report) = json_report(
+    let (code, report) = json_report(
         &conformance(),
         &["-c", "record pause-request-headers", "-b", "abc"],
     );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["started"], true, "{report:#}");
     assert_eq!(
         report["upstream_request"]["headers"],
         Value::Null,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Headers, HostState, Vm};
-use crate::abi::Status;
+use super::{BudgetExceeded, ByteBudget, Headers, HostState, Vm};
+use crate::abi::{HostResult, Status};
 
 /// An HTTP callout the plugin dispatched and nobody answered yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,24 @@ impl GrpcResponse {
     }
 }
 
+impl HttpCall {
+    /// What the host holds while the callout is pending, charged to the plugin's byte budget.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.cluster.len() + self.headers.byte_len() + self.body.len() + self.trailers.byte_len()
+    }
+}
+
+impl GrpcCall {
+    /// What the host holds while the call or stream is pending, charged to the plugin's byte budget.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.upstream.len()
+            + self.service.len()
+            + self.method.len()
+            + self.initial_metadata.byte_len()
+            + self.messages.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
 impl Callouts {
     // cpp-host's ids (`WasmBase::next*Id`): one counter per kind, stepping by 4 from the kind in the low two bits
     // (0 HTTP, 1 gRPC call, 2 gRPC stream), so the first of each is 4, 5 and 6.
@@ -138,7 +156,7 @@ impl Callouts {
     }
 
     /// Records a gRPC call or stream under its next token (by `call.stream`) and returns the token.
-    pub(crate) fn add_grpc(&mut self, mut call: GrpcCall) -> u32 {
+    fn add_grpc(&mut self, mut call: GrpcCall) -> u32 {
         let (counter, kind) = match call.stream {
             true => (&mut self.next_grpc_stream, 2),
             false => (&mut self.next_grpc_call, 1),
@@ -148,6 +166,14 @@ impl Callouts {
         let token = call.token;
         self.grpc.push(call);
         token
+    }
+
+    /// Forgets gRPC call or stream `token` (answered, cancelled or closed); `None` if there is none.
+    pub(crate) fn remove_grpc(&mut self, token: u32, budget: &mut ByteBudget) -> Option<GrpcCall> {
+        let index = self.grpc.iter().position(|call| call.token == token)?;
+        let call = self.grpc.remove(index);
+        budget.release(call.held_bytes());
+        Some(call)
     }
 
     /// The earliest pending HTTP callout deadline.
@@ -160,6 +186,12 @@ impl Callouts {
 }
 
 impl HostState {
+    /// Records a gRPC call or stream, charged to the byte budget, and returns its token.
+    pub(crate) fn add_grpc_call(&mut self, call: GrpcCall) -> Result<u32, BudgetExceeded> {
+        self.budget.charge("a gRPC call", call.held_bytes())?;
+        Ok(self.callouts.add_grpc(call))
+    }
+
     /// `proxy_http_call` checks, in Envoy's order: negative timeout, unknown cluster, missing pseudo-headers.
     pub(crate) fn dispatch_http_call(
         &mut self,
@@ -168,20 +200,20 @@ impl HostState {
         body: Vec<u8>,
         trailers: Headers,
         timeout_ms: i32,
-    ) -> Result<u32, Status> {
+    ) -> HostResult<u32> {
         if timeout_ms < 0 {
-            return Err(Status::BadArgument);
+            return Err(Status::BadArgument.into());
         }
         if let Some(clusters) = &self.settings.clusters
             && !clusters.contains(&cluster)
         {
-            return Err(Status::BadArgument);
+            return Err(Status::BadArgument.into());
         }
         if [":path", ":method", ":authority"]
             .iter()
             .any(|h| !headers.contains(h))
         {
-            return Err(Status::BadArgument);
+            return Err(Status::BadArgument.into());
         }
         let mut headers = headers;
         if !body.is_empty() {
@@ -191,7 +223,7 @@ impl HostState {
         let token = self.callouts.next_http_token();
         let context_id = self.context();
         let deadline = timeout.map(|t| self.now + t);
-        self.callouts.http.push(HttpCall {
+        let call = HttpCall {
             token,
             context_id,
             cluster,
@@ -200,7 +232,9 @@ impl HostState {
             trailers,
             timeout,
             deadline,
-        });
+        };
+        self.budget.charge("an HTTP callout", call.held_bytes())?;
+        self.callouts.http.push(call);
         Ok(token)
     }
 }
@@ -225,7 +259,8 @@ impl Vm {
                     .collect::<Vec<_>>()
             ));
         };
-        state.callouts.http.remove(index);
+        let call = state.callouts.http.remove(index);
+        state.budget.release(call.held_bytes());
         let (counts, delivery) = match response {
             Some(r) => {
                 let counts = (
@@ -282,7 +317,11 @@ impl Vm {
         response: GrpcResponse,
     ) -> Result<(), String> {
         let state = self.state_mut();
-        let Some(index) = state.callouts.grpc.iter().position(|c| c.token == token) else {
+        if state
+            .callouts
+            .remove_grpc(token, &mut state.budget)
+            .is_none()
+        {
             return Err(format!(
                 "no pending gRPC call or stream with token {token}; pending: {:?}",
                 state
@@ -292,8 +331,7 @@ impl Vm {
                     .map(|c| c.token)
                     .collect::<Vec<_>>()
             ));
-        };
-        state.callouts.grpc.remove(index);
+        }
         let root = state.root_id as i32;
         let t = token as i32;
         if !response.initial_metadata.is_empty() {

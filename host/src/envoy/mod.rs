@@ -3,6 +3,8 @@
 //! wasmtime `Store`, so plugins (and the tests driving them) never share state — except the shared data and queues
 //! of plugins a test deliberately starts on one `testing::Envoy` (`Process`), as Envoy's VMs share them.
 
+mod budget;
+mod cache;
 mod callouts;
 mod headers;
 mod http;
@@ -20,6 +22,8 @@ use std::time::Duration;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 
+pub(crate) use budget::{BudgetExceeded, ByteBudget, DEFAULT_HOST_MEMORY_LIMIT};
+pub(crate) use cache::DiskCache;
 pub(crate) use callouts::Callouts;
 pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
 pub use headers::Headers;
@@ -92,6 +96,8 @@ pub struct HostState {
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     pub(crate) queue_ready: VecDeque<u32>,
     pub(crate) logs: Vec<LogEntry>,
+    /// What the host holds for the guest outside its memory (logs, callouts).
+    pub(crate) budget: ByteBudget,
     pub(crate) metrics: Metrics,
     /// Shared data and queues of the Envoy process this plugin runs in (other plugins may share it).
     pub(crate) process: Rc<RefCell<Process>>,
@@ -140,16 +146,24 @@ impl HostState {
             || self.streams.get(&id).is_some_and(|s| !s.deleted)
     }
 
-    pub(crate) fn log(&mut self, level: LogLevel, message: String) {
-        if level < self.settings.log_level {
-            return;
+    /// Whether a message at `level` is kept (Envoy drops those below its log level).
+    pub(crate) fn logs_at(&self, level: LogLevel) -> bool {
+        level >= self.settings.log_level
+    }
+
+    /// Keeps a guest's log line, charged to its byte budget (the host keeps every line for the test to read).
+    pub(crate) fn log(&mut self, level: LogLevel, message: String) -> Result<(), BudgetExceeded> {
+        if !self.logs_at(level) {
+            return Ok(());
         }
+        self.budget.charge("a log message", message.len())?;
         let context_id = self.context();
         self.logs.push(LogEntry {
             level,
             message,
             context_id,
         });
+        Ok(())
     }
 
     /// Queues an action for after the current VM call (`proxy_continue_stream`, `proxy_close_stream`).

@@ -24,9 +24,17 @@ pub(crate) struct Process {
 #[derive(Debug, Default)]
 struct Queues {
     by_name: HashMap<(Vec<u8>, Vec<u8>), u32>,
-    /// Items, and the plugin whose root context registered the queue (it hears `on_queue_ready`).
-    queues: HashMap<u32, (VecDeque<Vec<u8>>, u64)>,
+    queues: HashMap<u32, Queue>,
     next_token: u32,
+}
+
+#[derive(Debug)]
+struct Queue {
+    items: VecDeque<Vec<u8>>,
+    /// The bytes of `items`.
+    bytes: usize,
+    /// The plugin whose root context registered the queue (it hears `on_queue_ready`).
+    owner: u64,
 }
 
 impl Process {
@@ -68,13 +76,20 @@ impl Process {
         let key = (vm_id.to_vec(), name.to_vec());
         if let Some(&token) = q.by_name.get(&key) {
             if let Some(queue) = q.queues.get_mut(&token) {
-                queue.1 = plugin;
+                queue.owner = plugin;
             }
             return token;
         }
         q.next_token += 1;
         q.by_name.insert(key, q.next_token);
-        q.queues.insert(q.next_token, (VecDeque::new(), plugin));
+        q.queues.insert(
+            q.next_token,
+            Queue {
+                items: VecDeque::new(),
+                bytes: 0,
+                owner: plugin,
+            },
+        );
         q.next_token
     }
 
@@ -85,21 +100,47 @@ impl Process {
             .copied()
     }
 
+    /// Queue `token`'s name as `"vm_id"/"name"`, for messages.
+    pub(crate) fn queue_name(&self, token: u32) -> String {
+        self.queues
+            .by_name
+            .iter()
+            .find(|(_, t)| **t == token)
+            .map_or_else(
+                || "(unknown)".to_string(),
+                |((vm_id, name), _)| {
+                    format!(
+                        "{:?}/{:?}",
+                        String::from_utf8_lossy(vm_id),
+                        String::from_utf8_lossy(name)
+                    )
+                },
+            )
+    }
+
+    /// The bytes queue `token` holds.
+    pub(crate) fn queue_bytes(&self, token: u32) -> Result<usize, Status> {
+        Ok(self
+            .queues
+            .queues
+            .get(&token)
+            .ok_or(Status::NotFound)?
+            .bytes)
+    }
+
     /// Appends `item`; returns the plugin to notify.
     pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<u64, Status> {
-        let (items, owner) = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
-        items.push_back(item);
-        Ok(*owner)
+        let queue = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
+        queue.bytes += item.len();
+        queue.items.push_back(item);
+        Ok(queue.owner)
     }
 
     pub(crate) fn dequeue(&mut self, token: u32) -> Result<Vec<u8>, Status> {
-        self.queues
-            .queues
-            .get_mut(&token)
-            .ok_or(Status::NotFound)?
-            .0
-            .pop_front()
-            .ok_or(Status::Empty)
+        let queue = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
+        let item = queue.items.pop_front().ok_or(Status::Empty)?;
+        queue.bytes -= item.len();
+        Ok(item)
     }
 
     /// Posts `on_queue_ready(token)` to another plugin of this process.

@@ -11,8 +11,8 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
-    ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, Metric,
-    MetricKind, Settings, StartFailure, Value, Vm, path_key,
+    DEFAULT_HOST_MEMORY_LIMIT, DiskCache, ForeignFunction, GrpcCall, GrpcResponse, HttpCall,
+    HttpCallResponse, LogEntry, Metric, MetricKind, Settings, StartFailure, Value, Vm, path_key,
 };
 
 /// A plugin running in its own VM: started like Envoy starts one (`on_context_create(1, 0)` → `on_vm_start` →
@@ -92,7 +92,11 @@ impl Plugin {
     #[track_caller]
     pub fn assert_not_failed(&self) {
         if let Some(failure) = self.failure() {
-            panic!("the plugin failed: {failure}\n\n{}", self.format_logs());
+            panic!(
+                "the plugin failed: {}\n\n{}",
+                super::printable(&failure),
+                self.format_logs()
+            );
         }
     }
 
@@ -233,6 +237,25 @@ impl Plugin {
         }
     }
 
+    /// Stores a shared-data value with a CAS, as another plugin on the same vm_id calling
+    /// `proxy_set_shared_data(key, value, cas)` would: `Err(Status::CasMismatch)` when another write came since that
+    /// CAS was read (0 writes unconditionally).
+    pub fn set_shared_data_with_cas(
+        &self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+        cas: u32,
+    ) -> Result<(), Status> {
+        let vm = self.vm();
+        let state = vm.state();
+        state.process.borrow_mut().set(
+            state.settings.vm_id.as_bytes(),
+            key.as_bytes(),
+            value.as_ref().to_vec(),
+            cas,
+        )
+    }
+
     /// Takes the oldest item from shared queue `name` (what the plugin enqueued); `None` if empty or unknown.
     pub fn dequeue(&self, name: &str) -> Option<Vec<u8>> {
         let vm = self.vm();
@@ -322,6 +345,8 @@ impl PluginBuilder {
                 clusters: None,
                 properties: BTreeMap::new(),
                 memory_limit: 1 << 30,
+                host_memory_limit: DEFAULT_HOST_MEMORY_LIMIT,
+                disk_cache: DiskCache::Use,
                 // Envoy's default `per_connection_buffer_limit_bytes`.
                 buffer_limit: 1 << 20,
                 allow_on_headers_stop_iteration: false,
@@ -392,9 +417,30 @@ impl PluginBuilder {
         self
     }
 
-    /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap.
+    /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap. It bounds the
+    /// whole module: the host accepts one memory, one instance and at most 4 tables of 2^20 elements.
     pub fn memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.memory_limit = bytes;
+        self
+    }
+
+    /// What the host may hold on the plugin's behalf outside its linear memory: the log lines it keeps, pending
+    /// HTTP and gRPC callouts (headers, bodies, messages), and the items of each shared queue it fills. A host call
+    /// that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
+    pub fn host_memory_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.host_memory_limit = bytes;
+        self
+    }
+
+    /// Whether compiled code is kept in (and loaded from) `<target>/proxy-wasm-host/`, so the next process skips
+    /// the compile; default true. Turn it off for modules you do not trust with a shared target directory; the
+    /// environment variable `PROXY_WASM_HOST_NO_CACHE=1` turns it off for every plugin.
+    pub fn disk_cache(mut self, enabled: bool) -> PluginBuilder {
+        self.settings.disk_cache = if enabled {
+            DiskCache::Use
+        } else {
+            DiskCache::Skip
+        };
         self
     }
 
@@ -489,7 +535,7 @@ impl fmt::Display for StartError {
             StartFailure::VmStart => "the plugin failed to start (on_vm_start)",
             StartFailure::Configure => "the plugin failed to configure (on_configure)",
         };
-        write!(f, "{what}: {}", self.message)?;
+        write!(f, "{what}: {}", super::printable(&self.message))?;
         if !self.logs.is_empty() {
             write!(f, "\n{}", format_logs(&self.logs))?;
         }
@@ -515,7 +561,9 @@ fn format_logs(logs: &[LogEntry]) -> String {
     for l in logs {
         out.push_str(&format!(
             "  [{:?}] (context {}) {}\n",
-            l.level, l.context_id, l.message
+            l.level,
+            l.context_id,
+            super::printable_line(&l.message)
         ));
     }
     out

@@ -97,6 +97,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
 
+    /// Do not read or write the compiled-code cache (`<target>/proxy-wasm-host/`): compile the module in this
+    /// process only. Same as the environment variable `PROXY_WASM_HOST_NO_CACHE=1`.
+    #[arg(long)]
+    pub no_cache: bool,
+
     /// Print one JSON object instead of text (its shape is documented in host/README.md).
     #[arg(long)]
     pub json: bool,

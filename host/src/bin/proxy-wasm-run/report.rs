@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use host::testing::{Headers, HttpCall, Level, LogEntry, Message, Metric, MetricKind, StartError};
+use host::testing::{
+    Headers, HttpCall, Level, LogEntry, Message, Metric, MetricKind, StartError, printable_line,
+};
 use serde_json::{Value, json};
 
 use crate::cli::CalloutAnswer;
@@ -68,7 +70,7 @@ impl Report<'_> {
         match &self.outcome {
             Outcome::NotStarted(error) => {
                 let _ = writeln!(out, "the plugin did not start: {}", headline(error));
-                let _ = writeln!(out, "reason: {}", error.reason());
+                let _ = writeln!(out, "reason: {}", printable_line(error.reason()));
             }
             Outcome::Ran(run) => run_text(&mut out, run),
         }
@@ -83,7 +85,7 @@ impl Report<'_> {
                     "  [{}] (context {}) {}",
                     level_name(l.level),
                     l.context_id,
-                    l.message
+                    printable_line(&l.message)
                 );
             }
         }

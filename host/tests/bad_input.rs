@@ -109,8 +109,9 @@ fn trapping_in(callback: &str) -> Vec<u8> {
     module(&[(callback, "unreachable")])
 }
 
+/// Starts the module on an Envoy that has the cluster the module calls out to (`auth`).
 fn start_bytes(bytes: Vec<u8>) -> Plugin {
-    match Plugin::from_bytes(bytes).start() {
+    match Plugin::from_bytes(bytes).clusters(&["auth"]).start() {
         Ok(plugin) => plugin,
         Err(e) => panic!("the module did not start: {e}"),
     }

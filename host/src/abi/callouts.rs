@@ -53,10 +53,12 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          timeout_ms: i32,
          ret_token: i32| {
             hostcall(&mut c, "proxy_grpc_call", |c| {
-                let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
+                let (upstream, mut call) =
+                    grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.messages.push(read(c, msg, msg_len)?);
+                // Envoy's router takes a zero timeout as none.
                 call.timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
-                let token = c.data_mut().callouts.add_grpc(call);
+                let token = c.data_mut().dispatch_grpc(&upstream, call)?;
                 write_u32(c, ret_token, token)
             })
         },
@@ -75,9 +77,10 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          md_len: i32,
          ret_token: i32| {
             hostcall(&mut c, "proxy_grpc_stream", |c| {
-                let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
+                let (upstream, mut call) =
+                    grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.stream = true;
-                let token = c.data_mut().callouts.add_grpc(call);
+                let token = c.data_mut().dispatch_grpc(&upstream, call)?;
                 write_u32(c, ret_token, token)
             })
         },
@@ -156,16 +159,20 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn grpc_call(c: &mut Caller<'_, HostState>, args: [i32; 8]) -> super::HostResult<GrpcCall> {
+/// The raw `upstream` bytes (Envoy parses them; see `envoy::grpc_service`) and the call they ask for.
+fn grpc_call(
+    c: &mut Caller<'_, HostState>,
+    args: [i32; 8],
+) -> super::HostResult<(Vec<u8>, GrpcCall)> {
     let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-    let upstream = text(read(c, args[0], args[1])?);
+    let upstream = read(c, args[0], args[1])?;
     let service = text(read(c, args[2], args[3])?);
     let method = text(read(c, args[4], args[5])?);
     let initial_metadata = Headers::from_pairs(pairs::deserialize(&read(c, args[6], args[7])?));
-    Ok(GrpcCall {
+    let call = GrpcCall {
         token: 0,
-        context_id: c.data().context(),
-        upstream,
+        context_id: 0,
+        upstream: String::from_utf8_lossy(&upstream).into_owned(),
         service,
         method,
         initial_metadata,
@@ -173,5 +180,7 @@ fn grpc_call(c: &mut Caller<'_, HostState>, args: [i32; 8]) -> super::HostResult
         timeout: None,
         stream: false,
         closed_by_plugin: false,
-    })
+        deadline: None,
+    };
+    Ok((upstream, call))
 }

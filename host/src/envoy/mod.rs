@@ -4,6 +4,7 @@
 //! of plugins a test deliberately starts on one `testing::Envoy` (`Process`), as Envoy's VMs share them.
 
 mod callouts;
+mod grpc_service;
 mod headers;
 mod http;
 mod local_reply;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 
-pub(crate) use callouts::Callouts;
+pub(crate) use callouts::{Callouts, Clusters};
 pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
 pub use headers::Headers;
 pub use http::Action;
@@ -43,13 +44,23 @@ pub(crate) enum Phase {
     Running,
 }
 
-/// One line the guest logged (through `proxy_log` or WASI `fd_write` to stdout/stderr).
+/// One line of the plugin's log: what the guest logged (through `proxy_log` or WASI `fd_write` to
+/// stdout/stderr), or what the host adds where Envoy answers with a bare status (an unknown cluster, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     pub level: LogLevel,
     pub message: String,
     /// The context that was active (the effective context if the guest switched it).
     pub context_id: u32,
+    pub origin: LogOrigin,
+}
+
+/// Who wrote a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOrigin {
+    Guest,
+    /// The host explains a refusal Envoy makes silently; Envoy itself logs nothing there.
+    Host,
 }
 
 /// Something Envoy queues with `addAfterVmCallAction`: it runs once the current VM call has returned.
@@ -149,6 +160,18 @@ impl HostState {
             level,
             message,
             context_id,
+            origin: LogOrigin::Guest,
+        });
+    }
+
+    /// A line from the host (kept whatever the log level: it explains a status the guest got).
+    pub(crate) fn host_log(&mut self, level: LogLevel, message: String) {
+        let context_id = self.context();
+        self.logs.push(LogEntry {
+            level,
+            message,
+            context_id,
+            origin: LogOrigin::Host,
         });
     }
 

@@ -183,7 +183,7 @@ impl Callouts {
 
 /// cpp-host numbers HTTP calls 4, 8…, gRPC calls 5, 9…, gRPC streams 6, 10…: the kind is in the low two bits.
 fn is_http_token(token: u32) -> bool {
-    token % 4 == 0
+    token.is_multiple_of(4)
 }
 
 impl HostState {

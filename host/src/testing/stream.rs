@@ -89,7 +89,9 @@ impl<'p> HttpStream<'p> {
     #[track_caller]
     fn refuse_upstream_response_while_held(&self, what: &str) {
         if let Some(callback) = self.request_held_by() {
-            let pending = match self.http_calls().len() + self.plugin.grpc_calls().len() {
+            let grpc = self.plugin.grpc_calls();
+            let own_grpc = grpc.iter().filter(|c| c.context_id == self.id).count();
+            let pending = match self.http_calls().len() + own_grpc {
                 0 => String::new(),
                 n => format!(
                     " ({n} callout(s) pending: answer them first if the plugin resumes on the answer)"

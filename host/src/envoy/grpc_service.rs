@@ -84,7 +84,7 @@ fn fields(mut bytes: &[u8]) -> Option<Vec<(u64, Value<'_>)>> {
                 Value::Bytes(take(&mut bytes, len)?)
             }
             3 => {
-                skip_group(&mut bytes, number)?;
+                skip_group(&mut bytes, number, 1)?;
                 Value::Scalar
             }
             5 => take(&mut bytes, 4).map(|_| Value::Scalar)?,
@@ -118,8 +118,14 @@ fn take<'a>(bytes: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
     Some(taken)
 }
 
+/// Protobuf's default recursion limit: deeper nesting fails the parse (and cannot exhaust the host's stack).
+const MAX_DEPTH: u32 = 100;
+
 /// Skips a group's contents up to its end-group tag (which must carry the same field number).
-fn skip_group(bytes: &mut &[u8], number: u64) -> Option<()> {
+fn skip_group(bytes: &mut &[u8], number: u64, depth: u32) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     loop {
         let tag = varint(bytes)?;
         let (inner, wire_type) = (tag >> 3, tag & 7);
@@ -134,7 +140,7 @@ fn skip_group(bytes: &mut &[u8], number: u64) -> Option<()> {
                 let len = usize::try_from(varint(bytes)?).ok()?;
                 take(bytes, len)?;
             }
-            3 => skip_group(bytes, inner)?,
+            3 => skip_group(bytes, inner, depth + 1)?,
             4 if inner == number => return Some(()),
             5 => {
                 take(bytes, 4)?;
@@ -171,6 +177,16 @@ mod tests {
         bytes.extend_from_slice(b"authz");
         assert_eq!(target(&bytes), GrpcTarget::EnvoyGrpc("authz".into()));
         assert_eq!(target(&[0x12, 0]), GrpcTarget::GoogleGrpc);
+    }
+
+    #[test]
+    fn groups_nested_past_protobufs_recursion_limit_do_not_parse() {
+        // Field 1 start-group tags, each opening a group inside the last: a cluster name, not a stack overflow.
+        let deep = vec![0x0b; 100_000];
+        assert!(matches!(target(&deep), GrpcTarget::ClusterName(_)));
+        let mut balanced = vec![0x0b; 3];
+        balanced.extend_from_slice(&[0x0c; 3]);
+        assert_eq!(target(&balanced), GrpcTarget::NoTarget);
     }
 
     #[test]

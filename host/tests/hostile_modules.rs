@@ -61,6 +61,8 @@ fn hostile(bytes: Vec<u8>, envoy: &Envoy) -> PluginBuilder {
         .memory_limit(MEMORY_LIMIT)
         .host_memory_limit(HOST_MEMORY_LIMIT)
         .disk_cache(false)
+        // The callout modules call cluster `c`: declared, so only the byte budget can stop them.
+        .clusters(&["c"])
 }
 
 /// The good plugin still answers after its neighbour was stopped.

@@ -159,7 +159,7 @@ fn gather_write(
         guest_range(data, ptr, len as u32 as usize)
     };
     let mut total = 0usize;
-    for entry in array.chunks_exact(8) {
+    for entry in array.as_chunks::<8>().0 {
         total += iov(entry).ok_or(WriteError::Errno(FAULT))?.len();
     }
     // The count the guest gets back is a u32: more in one call is refused, as POSIX `writev` refuses it.
@@ -170,7 +170,7 @@ fn gather_write(
             .check("a write to stdout/stderr", total)
             .map_err(WriteError::Budget)?;
         let mut bytes = Vec::with_capacity(total);
-        for entry in array.chunks_exact(8) {
+        for entry in array.as_chunks::<8>().0 {
             bytes.extend_from_slice(iov(entry).unwrap_or_default());
         }
         let text = String::from_utf8_lossy(&bytes);

@@ -37,8 +37,8 @@ pub(crate) struct Settings {
     pub(crate) config: Vec<u8>,
     pub(crate) fail_open: bool,
     pub(crate) log_level: LogLevel,
-    /// Clusters `dispatch_http_call` may name; `None` accepts any name.
-    pub(crate) clusters: Option<Vec<String>>,
+    /// The clusters Envoy's configuration has (callouts to others are refused).
+    pub(crate) clusters: super::Clusters,
     /// Property values the test set, keyed by the NUL-joined path.
     pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) memory_limit: usize,

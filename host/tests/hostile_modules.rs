@@ -483,6 +483,28 @@ fn compiled_code_of_another_module_in_the_cache_is_recompiled_never_run() {
 }
 
 #[test]
+fn shared_data_under_ever_new_keys() {
+    run("shared_data_under_ever_new_keys", |envoy| {
+        // Each write a new 4-byte key (a counter) with a 1 MiB value: nothing is ever replaced.
+        let bytes = module(
+            r#"(import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (i32.store (i32.const 16) (i32.add (i32.load (i32.const 16)) (i32.const 1)))
+                   (drop (call $set (i32.const 16) (i32.const 4) (i32.const 65536) (i32.const 1048576) (i32.const 0)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a shared data entry of 1048580 bytes",
+        )
+    });
+}
+
+#[test]
 fn guest_log_text_reaches_the_terminal_escaped() {
     // A title-setting OSC sequence, a screen clear, and a newline that would forge a log line of its own.
     let bytes = module(

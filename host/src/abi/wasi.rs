@@ -153,13 +153,17 @@ fn gather_write(
         .checked_mul(8)
         .ok_or(WriteError::Errno(FAULT))?;
     let array = guest_range(data, iovs, array_len).ok_or(WriteError::Errno(FAULT))?;
-    let iov = |entry: &[u8]| {
-        let ptr = i32::from_le_bytes(entry[0..4].try_into().expect("4 bytes"));
-        let len = i32::from_le_bytes(entry[4..8].try_into().expect("4 bytes"));
-        guest_range(data, ptr, len as u32 as usize)
+    let (entries, _) = array.as_chunks::<8>();
+    let iov = |entry: &[u8; 8]| {
+        let [p0, p1, p2, p3, l0, l1, l2, l3] = *entry;
+        guest_range(
+            data,
+            i32::from_le_bytes([p0, p1, p2, p3]),
+            u32::from_le_bytes([l0, l1, l2, l3]) as usize,
+        )
     };
     let mut total = 0usize;
-    for entry in array.as_chunks::<8>().0 {
+    for entry in entries {
         total += iov(entry).ok_or(WriteError::Errno(FAULT))?.len();
     }
     // The count the guest gets back is a u32: more in one call is refused, as POSIX `writev` refuses it.
@@ -170,7 +174,7 @@ fn gather_write(
             .check("a write to stdout/stderr", total)
             .map_err(WriteError::Budget)?;
         let mut bytes = Vec::with_capacity(total);
-        for entry in array.as_chunks::<8>().0 {
+        for entry in entries {
             bytes.extend_from_slice(iov(entry).unwrap_or_default());
         }
         let text = String::from_utf8_lossy(&bytes);

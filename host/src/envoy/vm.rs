@@ -268,7 +268,10 @@ impl Vm {
             .instantiate(&mut store, &module)
         {
             Ok(instance) => instance,
-            Err(error) if error.downcast_ref::<Trap>().is_some() => {
+            Err(error)
+                if error.downcast_ref::<Trap>().is_some()
+                    || error.downcast_ref::<BudgetExceeded>().is_some() =>
+            {
                 return Err(VmStartError {
                     failure: StartFailure::Initialize,
                     message: describe_trap(store.data(), "the module's start function", error),

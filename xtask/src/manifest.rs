@@ -59,7 +59,7 @@ impl flags::Manifest {
             println!(
                 "{}: {}",
                 extension.name,
-                crate::build::relative_to_cwd(&extension.manifest_path()).display()
+                crate::report::relative_to_cwd(&extension.manifest_path()).display()
             );
         }
         Ok(())

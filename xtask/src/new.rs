@@ -2,15 +2,11 @@
 //! `templates/extension` (the only copy of the template). Every value is checked here first, so a
 //! mistake is reported before cargo-generate creates anything.
 
-use std::{fs, process::Stdio};
+use std::{fs, process::Stdio, str::FromStr};
 
 use anyhow::{Context, bail};
 
-use crate::{
-    flags,
-    manifest::validate::{PHASES, nearest},
-    workspace,
-};
+use crate::{flags, workspace};
 
 /// The version CI installs (`.ci/run`); older ones lack `--no-workspace`.
 const CARGO_GENERATE: &str = "cargo-generate@0.26.0";
@@ -22,41 +18,16 @@ impl flags::New {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         check_name(&self.name)?;
         let mut defines = Vec::new();
-        if let Some(kind) = &self.kind {
-            if !KINDS.contains(&kind.as_str()) {
-                bail!(
-                    "--kind `{kind}` is not a starting point of the template; choose one of: {}",
-                    KINDS.join(", ")
-                );
-            }
+        if let Some(Kind(kind)) = self.kind {
             defines.push(format!("kind={kind}"));
         }
         if let Some(phase) = &self.phase {
-            if !PHASES.contains(&phase.as_str()) {
-                let hint = nearest(phase, &PHASES)
-                    .map(|p| format!(" (did you mean `{p}`?)"))
-                    .unwrap_or_default();
-                bail!(
-                    "--phase `{phase}` is not a Maistra phase{hint}; choose one of (exact case): {}",
-                    PHASES.join(" ")
-                );
-            }
             defines.push(format!("phase={phase}"));
         }
-        if let Some(priority) = &self.priority {
-            match priority.parse::<i64>() {
-                Ok(p) if p.abs() < 1_000_000_000 => defines.push(format!("priority={p}")),
-                _ => bail!(
-                    "--priority `{priority}` is not an integer between -999999999 and 999999999"
-                ),
-            }
+        if let Some(Priority(priority)) = self.priority {
+            defines.push(format!("priority={priority}"));
         }
-        if let Some(description) = &self.description {
-            if description.trim().is_empty() || description.contains(['"', '\\', '\n']) {
-                bail!(
-                    "--description {description:?} must be one line of text without `\"` or `\\`"
-                );
-            }
+        if let Some(Description(description)) = &self.description {
             defines.push(format!("description={description}"));
         }
 
@@ -101,6 +72,65 @@ impl flags::New {
              cargo xtask package -p {name}   # OCI image under target/extensions/{name}/"
         );
         Ok(())
+    }
+}
+
+/// A starting point of the template (`--kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Kind(&'static str);
+
+impl FromStr for Kind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Kind, String> {
+        KINDS
+            .iter()
+            .find(|k| **k == text)
+            .map(|k| Kind(k))
+            .ok_or_else(|| {
+                format!(
+                    "`{text}` is not a starting point of the template; choose one of: {}",
+                    KINDS.join(", ")
+                )
+            })
+    }
+}
+
+/// A priority within a phase (`--priority`), in the range Maistra's manifest accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Priority(i64);
+
+impl FromStr for Priority {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Priority, String> {
+        match text.parse::<i64>() {
+            Ok(p) if p.abs() < 1_000_000_000 => Ok(Priority(p)),
+            _ => Err(format!(
+                "`{text}` is not an integer between -999999999 and 999999999"
+            )),
+        }
+    }
+}
+
+/// The one-line description (`--description`), written into the generated Cargo.toml as a TOML string:
+/// a control character, `"` or `\` there would make every cargo command fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Description(String);
+
+impl FromStr for Description {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Description, String> {
+        if text.trim().is_empty()
+            || text.contains(['"', '\\'])
+            || text.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "{text:?} must be one line of text without control characters, `\"` or `\\`"
+            ));
+        }
+        Ok(Description(text.to_owned()))
     }
 }
 

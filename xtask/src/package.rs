@@ -8,7 +8,7 @@
 //! Byte-reproducible: file times and `created` come from `SOURCE_DATE_EPOCH` (else 0).
 
 pub(crate) mod image;
-pub(crate) mod layout;
+pub(crate) mod write;
 
 use std::{fs, path::PathBuf};
 
@@ -16,9 +16,10 @@ use anyhow::Context;
 
 use self::image::{Format, Input};
 use crate::{
-    build::{self, Built, relative_to_cwd},
+    build::{self, Built},
     flags, manifest,
     manifest::MODULE_FILE,
+    report::relative_to_cwd,
     workspace::{self, Extension},
 };
 
@@ -30,8 +31,10 @@ pub(crate) struct Packaged {
 
 impl flags::Package {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let format: Format = self.format.as_deref().unwrap_or("dual").parse()?;
-        let optimizer = self.wasm_opt.then(build::WasmOpt::find).transpose()?;
+        let format = self.format;
+        let optimizer = (!self.no_wasm_opt)
+            .then(build::WasmOpt::pinned)
+            .transpose()?;
         let epoch = image::source_date_epoch()?;
         let extensions = workspace::extensions(&self.package)?;
         let built = build::build(&extensions, &[], optimizer.as_ref())?;
@@ -71,6 +74,10 @@ impl flags::Package {
         println!(
             "(`podman build` and `buildah bud` take the same arguments; their images are not byte-reproducible)"
         );
+        println!(
+            "next: `cargo xtask check --for TARGET` tries each image against a mesh before `push` and `deploy` \
+             (targets: `cargo xtask deploy --help`)"
+        );
         Ok(())
     }
 }
@@ -83,6 +90,7 @@ pub(crate) fn package(
     epoch: u64,
 ) -> anyhow::Result<Packaged> {
     let ext = &built.extension;
+    let _lock = lock(ext)?;
     let module_path = ext.module_path();
     let module =
         fs::read(&module_path).with_context(|| format!("cannot read {}", module_path.display()))?;
@@ -100,11 +108,29 @@ pub(crate) fn package(
         format,
     )?;
     write_context(ext, manifest_yaml, &module)?;
-    layout::write_layout(&ext.layout_dir(), &image)?;
-    workspace::write_atomic(&ext.archive_path(), &layout::archive(&image, epoch)?)?;
+    write::write_layout(&ext.layout_dir(), &image)?;
+    workspace::write_atomic(&ext.archive_path(), &write::archive(&image, epoch)?)?;
     Ok(Packaged {
         digest: image.manifest_digest,
     })
+}
+
+/// One `package` of an extension at a time: a run removes every file of the layout and the context it
+/// did not write, which would include another run's temporary files. Released when the file is dropped.
+fn lock(ext: &Extension) -> anyhow::Result<fs::File> {
+    let out = ext.out_dir();
+    let dir = out.parent().context("the output directory has no parent")?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!(".{}.package.lock", ext.name));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
 }
 
 /// The context holds exactly the two files: `COPY . /` would put anything else in the image too.

@@ -9,19 +9,22 @@
 //! only when TLS verification is off), every registry is spoken to over HTTPS, `localhost` and
 //! `127.0.0.1` included; `--insecure` allows plain HTTP or an unverified certificate.
 
-pub(crate) mod layout;
-pub(crate) mod reference;
-
 mod auth;
+mod origin;
 mod registry;
+mod untrusted;
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 
 use anyhow::{Context, bail};
 
-use crate::{build::human_size, flags, workspace};
-use layout::Image;
-use reference::Reference;
+use crate::{
+    flags,
+    oci::{layout::StoredImage, reference::Reference},
+    report::human_size,
+    workspace,
+};
+
 use registry::{Client, Options, Sent};
 
 impl flags::Push {
@@ -34,9 +37,15 @@ impl flags::Push {
                 self.image
             );
         }
-        let image = Image::open(&extension.layout_dir())?;
+        let image = StoredImage::open(&extension.layout_dir())?;
         let lookup = match (&self.username, self.password_stdin) {
             (Some(user), true) => {
+                if std::io::stdin().is_terminal() {
+                    bail!(
+                        "--password-stdin reads the password from a pipe, and standard input is a terminal, \
+                         where the password would be echoed: pipe it in, e.g. `echo \"$TOKEN\" | cargo xtask push … --username {user} --password-stdin`"
+                    );
+                }
                 let mut password = String::new();
                 std::io::stdin()
                     .read_to_string(&mut password)

@@ -1,40 +1,21 @@
 //! `cargo xtask run MODULE [runner flags…]`: a dry run of one HTTP stream through an extension (built first, so the
-//! module is fresh) or any `.wasm` file, by the host crate's `proxy-wasm-run` binary. wasmtime stays out of xtask:
-//! everything after the module goes to that binary untouched (`cargo xtask run MODULE --help` lists its flags).
-//!
-//! The runner is built with the dev profile: it shares the artifacts `cargo test` already built (no second
-//! wasmtime build), and the host caches compiled modules on disk, so only a module never seen before pays for the
-//! debug-built Cranelift (about 3 s; 20 ms once cached). The root release profile is tuned for wasm size (opt-level
-//! "z", fat LTO) and would take many minutes to build wasmtime.
+//! module is fresh) or any `.wasm` file, by the host crate's `proxy-wasm-run` (see `runner`). Everything after the
+//! module goes to that binary untouched (`cargo xtask run MODULE --help` lists its flags).
 
-use std::{
-    env,
-    ffi::OsString,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::{build, flags, workspace};
-
-/// The host crate's binary that does the run.
-const RUNNER: &str = "proxy-wasm-run";
+use crate::{build, flags, runner, workspace};
 
 impl flags::Run {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let module = module(&self.module)?;
-        let mut cmd = workspace::cargo();
-        // The user's relative paths (`--config @file`, a module path) are relative to where they ran the command.
-        cmd.current_dir(env::current_dir().context("cannot read the current directory")?);
-        cmd.arg("run")
-            .arg("--manifest-path")
-            .arg(workspace::root().join("Cargo.toml"))
-            .args(["--package", "host", "--bin", RUNNER, "--"])
+        let status = runner::command()?
             .arg(&module)
-            .args(&self.args);
-        let status = cmd
+            .args(&self.args)
             .status()
-            .with_context(|| format!("cannot run `cargo run --bin {RUNNER}`"))?;
+            .with_context(|| format!("cannot run `cargo run --bin {}`", runner::RUNNER))?;
         if !status.success() {
             // The runner printed its report and reason; its exit status (1 not started, 2 bad flags, 3 failed while
             // running) is the answer scripts check.
@@ -42,23 +23,6 @@ impl flags::Run {
         }
         Ok(())
     }
-}
-
-/// `run MODULE …` with everything after MODULE for the runner, untouched: xflags would refuse the runner's flags.
-/// `None` (let xflags parse) for anything else, e.g. `run --help`.
-pub(crate) fn forwarded(args: &[OsString]) -> Option<flags::Run> {
-    let (command, rest) = args.split_first()?;
-    let (module, runner_args) = rest.split_first()?;
-    if command != "run" || module.to_str()?.starts_with('-') {
-        return None;
-    }
-    Some(flags::Run {
-        module: module.to_str()?.to_owned(),
-        args: runner_args
-            .iter()
-            .map(|a| a.to_str().map(str::to_owned))
-            .collect::<Option<_>>()?,
-    })
 }
 
 /// A `.wasm` path as given, or an extension's freshly built `plugin.wasm`.
@@ -73,40 +37,14 @@ fn module(name: &str) -> anyhow::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let extension = workspace::extensions(&[name.to_owned()])?.remove(0);
-    build::build(std::slice::from_ref(&extension), &[], None)?;
+    let optimizer = build::WasmOpt::pinned()?;
+    build::build(std::slice::from_ref(&extension), &[], Some(&optimizer))?;
     Ok(extension.module_path())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(words: &[&str]) -> Vec<OsString> {
-        words.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn everything_after_the_module_goes_to_the_runner_untouched() {
-        let run = forwarded(&args(&[
-            "run",
-            "header-append",
-            "--json",
-            "-H",
-            "x: y",
-            "--",
-            "-c",
-        ]))
-        .unwrap();
-        assert_eq!(run.module, "header-append");
-        assert_eq!(run.args, ["--json", "-H", "x: y", "--", "-c"]);
-    }
-
-    #[test]
-    fn other_commands_and_run_help_are_left_to_xflags() {
-        assert!(forwarded(&args(&["build", "-p", "x"])).is_none());
-        assert!(forwarded(&args(&["run", "--help"])).is_none());
-        assert!(forwarded(&args(&["run"])).is_none());
-    }
 
     #[test]
     fn a_missing_wasm_path_says_what_to_give() {

@@ -14,11 +14,12 @@ impl flags::Test {
             .into_iter()
             .filter(|name| !extensions.iter().any(|e| &e.name == name))
             .collect();
-        for built in build::build(&extensions, &others, None)? {
+        let optimizer = build::WasmOpt::pinned()?;
+        for built in build::build(&extensions, &others, Some(&optimizer))? {
             println!(
                 "{}: {}",
                 built.extension.name,
-                build::human_size(built.size)
+                crate::report::human_size(built.size)
             );
         }
         let status = workspace::cargo()

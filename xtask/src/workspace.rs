@@ -7,6 +7,7 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::Command,
+    sync::OnceLock,
 };
 
 use anyhow::{Context, bail};
@@ -109,7 +110,7 @@ pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
     let extensions_dir = root().join("extensions");
     let mut all: Vec<Extension> = metadata
         .packages
-        .into_iter()
+        .iter()
         .filter(|p| p.manifest_path.starts_with(&extensions_dir))
         .map(|p| Extension {
             dir: p
@@ -117,10 +118,10 @@ pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
                 .parent()
                 .unwrap_or(&extensions_dir)
                 .to_path_buf(),
-            name: p.name,
-            version: p.version,
-            description: p.description.unwrap_or_default(),
-            repository: p.repository,
+            name: p.name.clone(),
+            version: p.version.clone(),
+            description: p.description.clone().unwrap_or_default(),
+            repository: p.repository.clone(),
             metadata: p.metadata.get("extension").cloned().unwrap_or_default(),
             target_dir: metadata.target_directory.clone(),
         })
@@ -170,20 +171,20 @@ pub(crate) fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> 
 
 /// Cargo's target directory (honours `CARGO_TARGET_DIR` and `build.target-dir`).
 pub(crate) fn target_dir() -> anyhow::Result<PathBuf> {
-    Ok(metadata()?.target_directory)
+    Ok(metadata()?.target_directory.clone())
 }
 
 /// Names of every workspace package with a `cdylib` target (extensions, host guest modules…), sorted.
 pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
     let mut names: Vec<String> = metadata()?
         .packages
-        .into_iter()
+        .iter()
         .filter(|p| {
             p.targets
                 .iter()
                 .any(|t| t.crate_types.iter().any(|c| c == "cdylib"))
         })
-        .map(|p| p.name)
+        .map(|p| p.name.clone())
         .collect();
     names.sort();
     Ok(names)
@@ -191,7 +192,11 @@ pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
 
 /// Names of every workspace package (extensions, xtask, host and its guests).
 pub(crate) fn package_names() -> anyhow::Result<Vec<String>> {
-    Ok(metadata()?.packages.into_iter().map(|p| p.name).collect())
+    Ok(metadata()?
+        .packages
+        .iter()
+        .map(|p| p.name.clone())
+        .collect())
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
@@ -240,7 +245,17 @@ struct Target {
     crate_types: Vec<String>,
 }
 
-fn metadata() -> anyhow::Result<Metadata> {
+/// `cargo metadata` of the workspace, read once per command: it takes a good part of a second.
+fn metadata() -> anyhow::Result<&'static Metadata> {
+    static METADATA: OnceLock<Metadata> = OnceLock::new();
+    if let Some(metadata) = METADATA.get() {
+        return Ok(metadata);
+    }
+    let read = read_metadata()?;
+    Ok(METADATA.get_or_init(|| read))
+}
+
+fn read_metadata() -> anyhow::Result<Metadata> {
     let output = cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()

@@ -232,7 +232,7 @@ fn bad_command_lines_are_refused_with_a_reason() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("unknown --format `docker`: use `dual`"),
+        stderr.contains("invalid value 'docker' for '--format <FORMAT>': `docker` is not an image format: use `dual`"),
         "{stderr}"
     );
     let out = xtask(&["build", "-p", "no-such-extension"]);

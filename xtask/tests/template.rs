@@ -178,10 +178,21 @@ fn bad_names_and_phases_are_refused_before_anything_is_written() {
     let out = xtask(&["new", "ok-name", "--phase", "PostAuthz"]);
     refused(
         &out,
-        "--phase `PostAuthz` is not a Maistra phase (did you mean `PostAuthZ`?)",
+        "invalid value 'PostAuthz' for '--phase <PHASE>': `PostAuthz` is not a Maistra phase (did you mean `PostAuthZ`?)",
     );
     let out = xtask(&["new", "header-append"]);
     refused(&out, "extensions/header-append already exists");
+    // A control character would end up raw in the generated Cargo.toml and break every cargo command.
+    let out = xtask(&[
+        "new",
+        "ok-name",
+        "--description",
+        "adds\ta header\u{1b}[31m",
+    ]);
+    refused(
+        &out,
+        "invalid value 'adds\ta header\u{1b}[31m' for '--description <TEXT>': \"adds\\ta header\\u{1b}[31m\" must be one line of text without control characters",
+    );
     let out = xtask(&["new", "host"]);
     refused(
         &out,

@@ -20,16 +20,18 @@ mod envoy;
 mod message;
 mod modules;
 mod plugin;
+mod printable;
 mod stream;
 
 pub use envoy::Envoy;
 pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::{Plugin, PluginBuilder, StartError};
+pub use printable::{printable, printable_line};
 pub use stream::HttpStream;
 
 pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
     Action, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply, LogEntry,
-    Metric, MetricKind, Properties, PropertyError, PropertyValue, StartFailure, Value,
+    LogOrigin, Metric, MetricKind, Properties, PropertyError, PropertyValue, StartFailure, Value,
 };

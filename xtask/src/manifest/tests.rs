@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::validate::{PHASES, defaults, nearest, overrides};
+use super::validate::{defaults, overrides};
 use super::*;
 
 const GOOD: &str = "schemaVersion: 1\nphase: PostAuthZ\npriority: 100\nmodule: plugin.wasm\n";
@@ -185,13 +185,6 @@ fn cargo_toml_overrides_are_validated_with_the_file_and_table() {
         overrides_err(json!("PreAuthN")),
         "extensions/x/Cargo.toml: `[package.metadata.extension]` must be a table"
     );
-}
-
-#[test]
-fn nearest_prefers_a_case_only_difference() {
-    assert_eq!(nearest("postauthz", &PHASES), Some("PostAuthZ"));
-    assert_eq!(nearest("PreAuthX", &PHASES), Some("PreAuthN"));
-    assert_eq!(nearest("anything-else", &PHASES), None);
 }
 
 #[test]

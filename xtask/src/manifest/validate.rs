@@ -8,16 +8,7 @@ use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
 use super::{Defaults, MODULE_FILE, Overrides};
-
-/// Maistra filter phases, exact spelling (`maistra/api` `FilterPhase*`).
-pub(crate) const PHASES: [&str; 6] = [
-    "PreAuthN",
-    "PostAuthN",
-    "PreAuthZ",
-    "PostAuthZ",
-    "PreStats",
-    "PostStats",
-];
+use crate::maistra::{PHASES, nearest};
 
 /// Keys of the root `manifest.yaml`.
 const DEFAULT_KEYS: [&str; 4] = ["schemaVersion", "phase", "priority", "module"];
@@ -112,24 +103,6 @@ pub(crate) fn overrides(file: &str, metadata: &Json) -> anyhow::Result<Overrides
             None => None,
         },
     })
-}
-
-/// The phase closest to a typo: same letters in another case, else a small edit distance.
-pub(crate) fn nearest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(input)) {
-        return Some(same);
-    }
-    candidates
-        .iter()
-        .map(|c| {
-            (
-                strsim::levenshtein(&input.to_ascii_lowercase(), &c.to_ascii_lowercase()),
-                *c,
-            )
-        })
-        .filter(|(distance, _)| *distance <= 3)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
 }
 
 fn schema_version(file: &str, value: Scalar) -> anyhow::Result<()> {

@@ -17,14 +17,16 @@ use oci_spec::image::{
     OciLayoutBuilder, Os, RootFsBuilder, Sha256Digest,
 };
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
-use crate::{build::AbiVersion, manifest::MODULE_FILE};
+use crate::{
+    build::AbiVersion,
+    manifest::MODULE_FILE,
+    oci::{
+        WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
+        digest::{sha256_digest, sha256_hex},
+    },
+};
 
-/// Config and first layer of the wasm-artifact variant (wasme's `runtime-config.json`).
-pub(crate) const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.module.wasm.config.v1+json";
-/// The raw module layer of the wasm-artifact variant.
-pub(crate) const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
 /// Where Maistra's ServiceMeshExtension reads the manifest from.
 pub(crate) const MANIFEST_FILE: &str = "manifest.yaml";
 
@@ -55,7 +57,7 @@ pub(crate) struct Input<'a> {
 
 /// A complete image: what an OCI image layout directory holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Image {
+pub(crate) struct ImageFiles {
     /// Every blob, keyed by the hex of its sha256.
     pub(crate) blobs: BTreeMap<String, Vec<u8>>,
     /// `sha256:<hex>` of the image manifest: what a registry reports and a WasmPlugin pins.
@@ -74,7 +76,7 @@ impl FromStr for Format {
             "dual" => Ok(Format::Dual),
             "artifact" => Ok(Format::Artifact),
             other => bail!(
-                "unknown --format `{other}`: use `dual` (default; one layer with /manifest.yaml and /plugin.wasm, for ServiceMeshExtension and WasmPlugin) or `artifact` (OCI wasm artifact, WasmPlugin only)"
+                "`{other}` is not an image format: use `dual` (default; one layer with /manifest.yaml and /plugin.wasm, for ServiceMeshExtension and WasmPlugin) or `artifact` (OCI wasm artifact, WasmPlugin only)"
             ),
         }
     }
@@ -90,7 +92,7 @@ impl Format {
 }
 
 /// Builds the image of `input` in `format`.
-pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<Image> {
+pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<ImageFiles> {
     let mut blobs = BTreeMap::new();
     let created = rfc3339(input.epoch);
     let mut annotations = BTreeMap::from([
@@ -112,7 +114,7 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<Image> {
                 ],
                 input.epoch,
             )?;
-            let diff_id = format!("sha256:{}", sha256_hex(&tar));
+            let diff_id = sha256_digest(&tar);
             let layer = add_blob(
                 &mut blobs,
                 MediaType::ImageLayerGzip,
@@ -215,7 +217,7 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<Image> {
         .media_type(MediaType::ImageIndex)
         .manifests(vec![listed])
         .build()?;
-    Ok(Image {
+    Ok(ImageFiles {
         blobs,
         manifest_digest,
         index: canonical_json(&index)?,
@@ -248,22 +250,28 @@ pub(crate) fn canonical_json<T: Serialize>(value: &T) -> anyhow::Result<Vec<u8>>
     Ok(serde_json::to_vec(&sorted(value))?)
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z), so the latest `created` an image can carry.
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org), else 0.
 pub(crate) fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.trim().is_empty() => value.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH must be whole seconds since 1970 (e.g. `git log -1 --format=%ct`), found `{value}`")
-        }),
+        Ok(value) if !value.trim().is_empty() => parse_epoch(value.trim()),
         _ => Ok(0),
     }
 }
 
-/// Hex sha256 of `bytes`.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+pub(crate) fn parse_epoch(value: &str) -> anyhow::Result<u64> {
+    let seconds: u64 = value.parse().with_context(|| {
+        format!("SOURCE_DATE_EPOCH must be whole seconds since 1970 (e.g. `git log -1 --format=%ct`), found `{value}`")
+    })?;
+    if seconds > LAST_RFC3339_SECOND {
+        anyhow::bail!(
+            "SOURCE_DATE_EPOCH {value} is after the year 9999, which an image's `created` time cannot hold; \
+             give seconds since 1970 (e.g. `git log -1 --format=%ct`)"
+        );
+    }
+    Ok(seconds)
 }
 
 /// A tar of `files` (name, bytes) with fixed owner, mode and time, in the order given.

@@ -2,11 +2,10 @@ use std::{collections::BTreeMap, fs, io::Read, path::Path};
 
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
-use super::image::{
-    Format, Image, Input, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, image, sha256_hex,
-};
-use super::layout::{archive, write_layout, write_layout_with};
+use super::image::{Format, ImageFiles, Input, image};
+use super::write::{archive, write_layout, write_layout_with};
 use crate::build::AbiVersion;
+use crate::oci::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, digest::sha256_hex};
 
 const MANIFEST: &[u8] =
     b"schemaVersion: 1\nname: demo\nphase: PostAuthZ\npriority: 100\nmodule: plugin.wasm\n";
@@ -25,7 +24,7 @@ fn input<'a>(manifest: &'a [u8], module: &'a [u8], epoch: u64) -> Input<'a> {
     }
 }
 
-fn dual(manifest: &[u8], module: &[u8], epoch: u64) -> Image {
+fn dual(manifest: &[u8], module: &[u8], epoch: u64) -> ImageFiles {
     image(&input(manifest, module, epoch), Format::Dual).unwrap()
 }
 
@@ -36,12 +35,12 @@ fn tmp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn manifest_of(image: &Image) -> ImageManifest {
+fn manifest_of(image: &ImageFiles) -> ImageManifest {
     let hex = image.manifest_digest.strip_prefix("sha256:").unwrap();
     serde_json::from_slice(&image.blobs[hex]).unwrap()
 }
 
-fn blob<'a>(image: &'a Image, digest: &oci_spec::image::Digest) -> &'a [u8] {
+fn blob<'a>(image: &'a ImageFiles, digest: &oci_spec::image::Digest) -> &'a [u8] {
     &image.blobs[digest.digest()]
 }
 
@@ -256,11 +255,29 @@ fn the_artifact_image_is_what_istios_oci_variant_reader_accepts() {
 }
 
 #[test]
+fn a_source_date_epoch_after_the_year_9999_is_refused_not_a_panic() {
+    assert_eq!(
+        super::image::parse_epoch("253402300799").unwrap(),
+        253_402_300_799
+    );
+    let err = super::image::parse_epoch("253402300800")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("after the year 9999"), "{err}");
+    let err = super::image::parse_epoch("18446744073709551615")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("after the year 9999"), "{err}");
+    let err = super::image::parse_epoch("-1").unwrap_err().to_string();
+    assert!(err.contains("must be whole seconds since 1970"), "{err}");
+}
+
+#[test]
 fn an_unknown_format_lists_the_two() {
     assert_eq!("artifact".parse::<Format>().unwrap(), Format::Artifact);
     let err = "docker".parse::<Format>().unwrap_err().to_string();
     assert!(
-        err.starts_with("unknown --format `docker`: use `dual` (default;"),
+        err.starts_with("`docker` is not an image format: use `dual` (default;"),
         "{err}"
     );
     assert!(err.contains("or `artifact`"), "{err}");
@@ -334,4 +351,48 @@ fn the_archive_holds_the_layout_files_in_sorted_order() {
     assert!(entries.iter().all(|e| e.2 == 0 && e.3 == 5));
     assert_eq!(entries[entries.len() - 2].4, image.index);
     assert_eq!(archive(&image, 5).unwrap(), archive(&image, 5).unwrap());
+}
+
+/// Published SHA-256 test vectors (FIPS 180-2, appendix B; NIST CSRC "SHA_All" examples).
+#[test]
+fn sha256_hex_gives_the_published_test_vectors() {
+    assert_eq!(
+        sha256_hex(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    );
+    assert_eq!(
+        sha256_hex(&vec![b'a'; 1_000_000]),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+    );
+}
+
+/// The image of a fixed input has the digests two tools outside this crate computed from its layout:
+/// `GOLDEN_MANIFEST` is what `skopeo inspect --raw oci:DIR | sha256sum` printed (skopeo 1.9.3, GNU coreutils
+/// 9.1, on the layout this test writes to `xtask-package-golden-*/oci`), `GOLDEN_LAYER` what `sha256sum`
+/// printed for the layer blob. A change of either is a change of every image digest users pin: make it on
+/// purpose, and recompute both with those commands.
+#[test]
+fn a_fixed_input_gives_the_digests_independent_tools_computed() {
+    const GOLDEN_MANIFEST: &str =
+        "sha256:9aac5f8d83d7f78b077e845fad26e73203fed437e59b7afcd3c82c2979a3080f";
+    const GOLDEN_LAYER: &str = "5c18233f3f1f4fd57cda2e49e539e6af7bfa042956b8025a50d69ef74490cb35";
+    let image = dual(MANIFEST, MODULE, 1_700_000_000);
+    let dir = tmp_dir("golden");
+    write_layout(&dir.join("oci"), &image).unwrap();
+    let layer = manifest_of(&image).layers()[0].digest().digest().to_owned();
+    assert_eq!(
+        (image.manifest_digest.as_str(), layer.as_str()),
+        (GOLDEN_MANIFEST, GOLDEN_LAYER),
+        "layout kept at {}",
+        dir.display()
+    );
+    fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,14 +9,17 @@
 use std::{
     collections::BTreeMap,
     env, fs,
-    io::Write,
+    io::{Read, Write},
     path::PathBuf,
     process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde::Deserialize;
+
+use super::untrusted::printable;
 
 /// A user name and secret, and where they came from (for messages; never the secret).
 #[derive(Clone)]
@@ -255,7 +258,12 @@ fn helper_server(registry: &str) -> String {
     }
 }
 
-/// Runs `docker-credential-<helper> get` with the server on standard input.
+/// How long a credential helper may take (a keychain may ask the user to unlock it) unless
+/// `XTASK_CREDENTIAL_HELPER_TIMEOUT` (seconds) says otherwise.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `docker-credential-<helper> get` with the server on standard input. Its standard output can
+/// hold a secret even when it fails, so messages quote only its standard error.
 fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<Credentials>> {
     let program = format!("docker-credential-{helper}");
     let mut child = Command::new(&program)
@@ -267,28 +275,46 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
         .with_context(|| {
             format!("{file} names the credential helper `{helper}`, but `{program}` cannot be run")
         })?;
-    child
-        .stdin
-        .take()
-        .context("helper stdin")?
-        .write_all(server.as_bytes())?;
-    let output = child
-        .wait_with_output()
-        .with_context(|| format!("`{program} get` failed"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
+    let mut stdin = child.stdin.take().context("helper stdin")?;
+    // A helper that never reads its input must not block us before the timeout can act.
+    let server_name = server.to_owned();
+    std::thread::spawn(move || stdin.write_all(server_name.as_bytes()));
+    let stdout = reader(child.stdout.take());
+    let stderr = reader(child.stderr.take());
+    let timeout = helper_timeout()?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "`{program} get` for {server} gave no answer within {} s and was stopped; check the helper \
+                 (named in {file}), or give it longer with XTASK_CREDENTIAL_HELPER_TIMEOUT=SECONDS",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    if !status.success() {
         if stdout.contains("credentials not found") {
             return Ok(None);
         }
         bail!(
-            "`{program} get` for {server} failed ({}): {}{}",
-            output.status,
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
+            "`{program} get` for {server} failed ({status}): {}",
+            printable(&stderr)
         );
     }
-    let reply: HelperReply = serde_json::from_str(&stdout).with_context(|| {
-        format!("`{program} get` did not print {{\"Username\", \"Secret\"}} JSON")
+    let reply: HelperReply = serde_json::from_str(&stdout).map_err(|err| {
+        anyhow::anyhow!(
+            "`{program} get` did not print {{\"Username\", \"Secret\"}} JSON ({err} at line {}, column {})",
+            err.line(),
+            err.column()
+        )
     })?;
     Ok(Some(Credentials {
         // The credential-helper protocol marks an identity token with the user name `<token>`.
@@ -297,6 +323,34 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
         secret: reply.secret,
         source: format!("credential helper `{program}` (from {file})"),
     }))
+}
+
+/// Reads a child's pipe to the end on a thread (both pipes at once, or a full one stalls the child).
+fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+fn helper_timeout() -> anyhow::Result<Duration> {
+    match env::var("XTASK_CREDENTIAL_HELPER_TIMEOUT") {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .with_context(|| {
+                format!(
+                    "XTASK_CREDENTIAL_HELPER_TIMEOUT must be a whole number of seconds above 0, found `{value}`"
+                )
+            }),
+        Err(_) => Ok(HELPER_TIMEOUT),
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,13 @@ use ureq::{
     tls::{Certificate, PemItem, RootCerts, TlsConfig},
 };
 
-use super::{auth::Credentials, auth::Lookup, layout::Blob, reference::Reference};
+use super::{
+    auth::Credentials,
+    auth::Lookup,
+    origin::{Origin, Trust, trust},
+    untrusted::printable,
+};
+use crate::oci::{digest::sha256_digest, layout::Blob, reference::Reference};
 
 /// Manifest types asked for when looking up a tag.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
@@ -31,9 +37,11 @@ pub(crate) struct Options<'a> {
 
 /// A connection to one repository of one registry, authenticated for pull and push.
 pub(crate) struct Client {
-    agent: Agent,
+    agents: Agents,
     /// `https://host[:port]` or `http://…`.
     base: String,
+    /// The origin of `base`: the only one credentials are sent to.
+    origin: Origin,
     reference: Reference,
     lookup: Lookup,
     authorization: Option<String>,
@@ -46,6 +54,23 @@ pub(crate) enum Sent {
     Uploaded,
     /// Linked from `--mount-from` by the registry, no bytes sent.
     Mounted,
+}
+
+/// HTTP agents by how far a request's target is trusted.
+struct Agents {
+    /// For the registry's host: `--insecure` applies.
+    registry: Agent,
+    /// For every other host (an upload `Location` on storage, a token service): certificates always checked.
+    verified: Agent,
+}
+
+impl Agents {
+    fn get(&self, trust: Trust) -> &Agent {
+        match trust {
+            Trust::Registry | Trust::RegistryHost => &self.registry,
+            Trust::Elsewhere => &self.verified,
+        }
+    }
 }
 
 /// A `WWW-Authenticate` challenge.
@@ -63,22 +88,25 @@ impl Client {
         lookup: Lookup,
     ) -> anyhow::Result<Client> {
         let host = reference.api_host();
-        let agent = agent(options, options.insecure)?;
+        let agents = agents(options)?;
         let https = format!("https://{host}");
-        let (base, response) = match ping(&agent, &https) {
+        let (base, response) = match ping(&agents.registry, &https) {
             Ok(response) => (https, response),
             Err(err) if options.insecure => {
                 let http = format!("http://{host}");
-                let response = ping(&agent, &http).map_err(|plain| {
+                let response = ping(&agents.registry, &http).map_err(|plain| {
                     unreachable(host, &format!("HTTPS: {err}; plain HTTP: {plain}"), options)
                 })?;
                 (http, response)
             }
             Err(err) => return Err(unreachable(host, &err.to_string(), options)),
         };
+        let origin = Origin::of(&base)
+            .with_context(|| format!("--image {}: the registry address", reference.registry))?;
         let mut client = Client {
-            agent,
+            agents,
             base,
+            origin,
             reference: reference.clone(),
             lookup,
             authorization: None,
@@ -116,11 +144,16 @@ impl Client {
             self.base, self.reference.repository
         );
         let response = self
-            .with_auth(self.agent.head(&url))
+            .with_auth(self.agents.registry.head(&url))
             .call()
             .map_err(|e| self.transport(e))?;
         match response.status() {
             StatusCode::OK => Ok(true),
+            // A registry that keeps blobs in object storage redirects a blob it holds to the storage
+            // (distribution's `redirect` option); nothing is followed, so no credential goes there.
+            status if status.is_redirection() && header(&response, "location").is_some() => {
+                Ok(true)
+            }
             StatusCode::NOT_FOUND => Ok(false),
             _ => Err(self.refused(response, &format!("checking blob {digest}"))),
         }
@@ -133,7 +166,7 @@ impl Client {
             "{}/v2/{}/blobs/uploads/",
             self.base, self.reference.repository
         );
-        let mut request = self.with_auth(self.agent.post(&start));
+        let mut request = self.with_auth(self.agents.registry.post(&start));
         if let Some(from) = &self.mount_from {
             request = request.query("mount", &blob.digest).query("from", from);
         }
@@ -147,14 +180,43 @@ impl Client {
         let location = header(&response, "location")
             .with_context(|| format!("{start} accepted the upload but sent no Location"))?;
         let url = self.resolve(&location);
+        let target = Origin::of(&url).with_context(|| {
+            format!("{start} answered the upload with an unusable Location `{location}`")
+        })?;
+        let trust = trust(&self.origin, &target).map_err(|why| {
+            anyhow::anyhow!(
+                "{start} asked to continue the upload of {} at {url}, and push will not send it there: {why}; \
+                 check the registry's configuration (its public URL or storage redirect)",
+                blob.digest
+            )
+        })?;
         let separator = if url.contains('?') { '&' } else { '?' };
         let url = format!("{url}{separator}digest={}", blob.digest.replace(':', "%3A"));
-        let response = self
-            .with_auth(self.agent.put(&url))
+        let request = self.agents.get(trust).put(&url);
+        let request = if trust == Trust::Registry {
+            self.with_auth(request)
+        } else {
+            request
+        };
+        let response = request
             .header("content-type", "application/octet-stream")
             .send(bytes)
             .map_err(|e| self.transport(e))?;
-        if response.status() != StatusCode::CREATED {
+        let status = response.status();
+        if status != StatusCode::CREATED {
+            if trust != Trust::Registry
+                && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+            {
+                bail!(
+                    "uploading {} {}: {} sent the upload to {target}, another origin, which answered {status}; \
+                     push sends credentials only to {}, the origin that asked for them, so none went there. \
+                     Configure the registry to take uploads on its own address",
+                    blob.role,
+                    blob.digest,
+                    self.base,
+                    self.origin
+                );
+            }
             return Err(self.refused(
                 response,
                 &format!("uploading {} {}", blob.role, blob.digest),
@@ -179,7 +241,7 @@ impl Client {
             self.base, self.reference.repository
         );
         let response = self
-            .with_auth(self.agent.head(&url))
+            .with_auth(self.agents.registry.head(&url))
             .header("accept", MANIFEST_ACCEPT)
             .call()
             .map_err(|e| self.transport(e))?;
@@ -193,15 +255,18 @@ impl Client {
         }
         // Some registries send no digest header on HEAD: hash the manifest instead.
         let mut response = self
-            .with_auth(self.agent.get(&url))
+            .with_auth(self.agents.registry.get(&url))
             .header("accept", MANIFEST_ACCEPT)
             .call()
             .map_err(|e| self.transport(e))?;
+        if response.status() != StatusCode::OK {
+            return Err(self.refused(response, &format!("reading the manifest of tag {tag}")));
+        }
         let body = response
             .body_mut()
             .read_to_vec()
             .context("cannot read the tag's manifest")?;
-        Ok(Some(super::layout::sha256_digest(&body)))
+        Ok(Some(sha256_digest(&body)))
     }
 
     /// Puts the manifest bytes under `tag`; returns the digest the registry reports.
@@ -216,17 +281,17 @@ impl Client {
             self.base, self.reference.repository
         );
         let response = self
-            .with_auth(self.agent.put(&url))
+            .with_auth(self.agents.registry.put(&url))
             .header("content-type", media_type)
             .send(bytes)
             .map_err(|e| self.transport(e))?;
         if response.status() != StatusCode::CREATED {
             return Err(self.refused(response, &format!("tagging {tag}")));
         }
-        Ok(header(&response, "docker-content-digest")
-            .unwrap_or_else(|| super::layout::sha256_digest(bytes)))
+        Ok(header(&response, "docker-content-digest").unwrap_or_else(|| sha256_digest(bytes)))
     }
 
+    /// Adds the registry's credentials: only for requests to the registry's own origin.
     fn with_auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         match &self.authorization {
             Some(value) => request.header("authorization", value),
@@ -279,10 +344,11 @@ impl Client {
                 .map(|(_, v)| v.as_str())
         };
         let realm = param("realm").context("the registry's Bearer challenge names no realm")?;
+        let agent = self.realm_agent(realm)?;
         if let Some(credentials) = credentials.filter(|c| c.identity_token) {
-            return self.refresh_token_grant(realm, param("service"), credentials);
+            return self.refresh_token_grant(agent, realm, param("service"), credentials);
         }
-        let mut request = self.agent.get(realm).query(
+        let mut request = agent.get(realm).query(
             "scope",
             format!("repository:{}:pull,push", self.reference.repository),
         );
@@ -310,6 +376,7 @@ impl Client {
     /// with a form POST (what docker does with an `identitytoken`).
     fn refresh_token_grant(
         &self,
+        agent: &Agent,
         realm: &str,
         service: Option<&str>,
         credentials: &Credentials,
@@ -327,13 +394,32 @@ impl Client {
         if let Some(service) = service {
             form.push(("service", service));
         }
-        let response = self.agent.post(realm).send_form(form).map_err(|e| {
+        let response = agent.post(realm).send_form(form).map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach the token service {realm} of {}: {e}",
                 self.reference.registry
             )
         })?;
         self.token_reply(realm, response, true)
+    }
+
+    /// The agent for the token service a challenge names. The token spec has the client send its
+    /// credentials there, so it must be HTTPS unless it shares the host of a plain-HTTP (`--insecure`)
+    /// registry, and `--insecure` skips certificate checks only on the registry's own host.
+    fn realm_agent(&self, realm: &str) -> anyhow::Result<&Agent> {
+        let target = Origin::of(realm).with_context(|| {
+            format!(
+                "{} names the token service `{realm}`, which push cannot use",
+                self.base
+            )
+        })?;
+        let trust = trust(&self.origin, &target).map_err(|why| {
+            anyhow::anyhow!(
+                "{} names the token service {realm}, and push will not send credentials there: {why}",
+                self.base
+            )
+        })?;
+        Ok(self.agents.get(trust))
     }
 
     /// The token in a token service's answer, or what went wrong.
@@ -399,7 +485,11 @@ impl Client {
                 self.reference.repository,
                 self.who()
             ),
-            _ => anyhow::anyhow!("{step}: {} answered {status}: {}", self.base, body.trim()),
+            _ => anyhow::anyhow!(
+                "{step}: {} answered {status}: {}",
+                self.base,
+                printable(&body)
+            ),
         }
     }
 
@@ -431,7 +521,17 @@ impl Client {
     }
 }
 
-fn agent(options: &Options, insecure: bool) -> anyhow::Result<Agent> {
+/// The registry's agent (`--insecure` applies) and the verifying agent for every other host.
+fn agents(options: &Options) -> anyhow::Result<Agents> {
+    let roots = roots(options)?;
+    Ok(Agents {
+        registry: agent(roots.clone(), options.insecure),
+        verified: agent(roots, false),
+    })
+}
+
+/// The system store plus `--ca-cert` files.
+fn roots(options: &Options) -> anyhow::Result<RootCerts> {
     let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
         .certs
         .iter()
@@ -454,23 +554,29 @@ fn agent(options: &Options, insecure: bool) -> anyhow::Result<Agent> {
             );
         }
     }
-    let roots = if roots.is_empty() {
+    Ok(if roots.is_empty() {
         RootCerts::WebPki
     } else {
         RootCerts::Specific(Arc::new(roots))
-    };
+    })
+}
+
+/// Redirects are not followed: each hop would need the origin checks above, and no step of a push
+/// needs one.
+fn agent(roots: RootCerts, insecure: bool) -> Agent {
     let tls = TlsConfig::builder()
         .root_certs(roots)
         .disable_verification(insecure)
         .build();
-    Ok(Agent::config_builder()
+    Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .tls_config(tls)
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_global(Some(Duration::from_secs(600)))
         .user_agent(concat!("cargo-xtask-push/", env!("CARGO_PKG_VERSION")))
         .build()
-        .into())
+        .into()
 }
 
 fn ping(agent: &Agent, base: &str) -> Result<Response<ureq::Body>, ureq::Error> {

@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::support;
 
+pub mod fake;
+
 /// One test's copy of `target/extensions/header-append`, under its own target directory, so tests
 /// can run in parallel and damage their copy without touching anyone else's.
 pub struct Workdir {
@@ -46,6 +48,16 @@ impl Workdir {
             target,
             auth_file,
         }
+    }
+
+    /// Replaces this test's image with the wasm-artifact variant (`package --format artifact`), packaged in the
+    /// shared target directory under the packaging lock and put back to the default format there afterwards.
+    pub fn use_artifact_image(&self) {
+        let _lock = support::packaging_lock();
+        support::xtask_ok(&["package", "-p", "header-append", "--format", "artifact"]);
+        let _ = fs::remove_dir_all(self.layout());
+        copy_dir(&support::out_dir().join("oci"), &self.layout());
+        support::xtask_ok(&["package", "-p", "header-append"]);
     }
 
     /// `target/extensions/header-append` of this test.
@@ -105,6 +117,10 @@ pub struct Run {
 impl Run {
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn success(&self) -> bool {
+        self.output.status.success()
     }
 
     pub fn stderr(&self) -> String {
@@ -207,7 +223,7 @@ pub fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     );
     fs::write(
         path("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        "subjectAltName=IP:127.0.0.1,IP:127.0.0.2\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
     support::run(

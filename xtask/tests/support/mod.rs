@@ -61,6 +61,28 @@ pub fn out_dir() -> PathBuf {
     target.join("extensions").join("header-append")
 }
 
+/// The host's `proxy-wasm-run`, built once per test process in the shared target directory, for commands
+/// run with another target directory (`XTASK_RUNNER`), which would otherwise build the host again there.
+pub fn runner() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "host", "--bin", "proxy-wasm-run"])
+                .current_dir(root())
+                .status()
+                .expect("cannot run cargo build");
+            assert!(status.success(), "cannot build proxy-wasm-run");
+            out_dir()
+                .parent()
+                .and_then(Path::parent)
+                .unwrap()
+                .join("debug")
+                .join("proxy-wasm-run")
+        })
+        .clone()
+}
+
 /// The `version` an extension's written manifest.yaml (in `out_dir`) carries.
 pub fn manifest_version(out_dir: &Path) -> String {
     let manifest = std::fs::read_to_string(out_dir.join("manifest.yaml")).unwrap();
@@ -172,7 +194,23 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Starts the registry and waits until it answers `GET /v2/`. The port is picked by binding port 0 and
+    /// closing it, so another process may take it before the registry does: then the registry exits with
+    /// "address already in use" and is started again on another port.
     pub fn start(binary: &Path, dir: &Path, options: RegistryOptions) -> Registry {
+        for _ in 0..5 {
+            match Registry::try_start(binary, dir, &options) {
+                Some(registry) => return registry,
+                None => {
+                    eprintln!("docker-registry lost its port to another process; trying another")
+                }
+            }
+        }
+        panic!("docker-registry could not keep a port in 5 tries");
+    }
+
+    /// The registry once it answers, or `None` when its port was taken first.
+    fn try_start(binary: &Path, dir: &Path, options: &RegistryOptions) -> Option<Registry> {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -214,22 +252,31 @@ impl Registry {
             .stderr(log_file)
             .spawn()
             .expect("cannot start docker-registry");
-        let registry = Registry {
+        let mut registry = Registry {
             address,
             log,
             child: Some(child),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&registry.address).is_err() {
+        loop {
+            let log = std::fs::read_to_string(&registry.log).unwrap_or_default();
+            if let Some(status) = registry.child.as_mut().unwrap().try_wait().unwrap() {
+                registry.child = None;
+                if log.contains("address already in use") {
+                    return None;
+                }
+                panic!("docker-registry exited ({status}) before it answered:\n{log}");
+            }
+            if answers_v2(&registry.address) {
+                return Some(registry);
+            }
             assert!(
                 Instant::now() < deadline,
-                "docker-registry did not listen on {}:\n{}",
-                registry.address,
-                std::fs::read_to_string(&registry.log).unwrap_or_default()
+                "docker-registry did not answer GET /v2/ on {} within 20 s:\n{log}",
+                registry.address
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        registry
     }
 
     /// How many blob uploads the registry has been asked to start so far.
@@ -265,6 +312,22 @@ impl Registry {
             let _ = child.wait();
         }
     }
+}
+
+/// Whether an HTTP server on `address` answers `GET /v2/` with a status line. A TLS registry answers the
+/// plain request too (Go's server replies 400 to HTTP on an HTTPS port), which is enough to know it serves.
+fn answers_v2(address: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /v2/ HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
 }
 
 impl Drop for Registry {

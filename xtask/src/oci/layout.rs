@@ -9,11 +9,11 @@ use std::{
 use anyhow::{Context, bail};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, OciLayout};
 
-use crate::package::image::sha256_hex;
+use super::digest::sha256_digest;
 
 /// The image manifest of a layout, as exact bytes, and the blobs it references.
 #[derive(Debug)]
-pub(crate) struct Image {
+pub(crate) struct StoredImage {
     /// `sha256:…` of `manifest` (the digest the registry will report).
     pub(crate) digest: String,
     pub(crate) media_type: String,
@@ -28,14 +28,16 @@ pub(crate) struct Image {
 pub(crate) struct Blob {
     /// `config` or `layer`.
     pub(crate) role: &'static str,
+    /// The descriptor's media type (what tells the dual image from the wasm artifact).
+    pub(crate) media_type: String,
     pub(crate) digest: String,
     pub(crate) size: u64,
     pub(crate) path: PathBuf,
 }
 
-impl Image {
+impl StoredImage {
     /// Reads the layout at `dir`, checking `oci-layout`, `index.json` and every blob's size and digest.
-    pub(crate) fn open(dir: &Path) -> anyhow::Result<Image> {
+    pub(crate) fn open(dir: &Path) -> anyhow::Result<StoredImage> {
         let layout_file = dir.join("oci-layout");
         if !layout_file.exists() {
             bail!(
@@ -91,7 +93,7 @@ impl Image {
         for blob in &blobs {
             blob.read_verified()?;
         }
-        Ok(Image {
+        Ok(StoredImage {
             digest: manifest_blob.digest,
             media_type,
             manifest,
@@ -116,6 +118,7 @@ impl Blob {
         }
         Ok(Blob {
             role,
+            media_type: descriptor.media_type().to_string(),
             path: dir.join("blobs").join("sha256").join(hex),
             size: descriptor.size(),
             digest,
@@ -152,7 +155,5 @@ impl Blob {
     }
 }
 
-/// `sha256:<hex>` of `bytes`.
-pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", sha256_hex(bytes))
-}
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,4 @@
-//! Writing an `Image` to disk: an OCI image layout directory and the same as an `oci-archive` tar.
+//! Writing `ImageFiles` to disk: an OCI image layout directory and the same as an `oci-archive` tar.
 //!
 //! The layout is updated the way umoci does it: new blobs first (content-addressed, each written
 //! to a temporary file and renamed), `index.json` last, then blobs no longer referenced are
@@ -8,18 +8,19 @@ use std::{fs, io, path::Path};
 
 use anyhow::Context;
 
-use super::image::{Image, sha256_hex, tar_of};
+use super::image::{ImageFiles, tar_of};
+use crate::oci::digest::sha256_hex;
 use crate::workspace;
 
 /// Writes `image` into the OCI image layout directory `dir`, replacing what it held.
-pub(crate) fn write_layout(dir: &Path, image: &Image) -> anyhow::Result<()> {
+pub(crate) fn write_layout(dir: &Path, image: &ImageFiles) -> anyhow::Result<()> {
     write_layout_with(dir, image, &mut |path, bytes| {
         workspace::write_atomic(path, bytes)
     })
 }
 
 /// The `oci-archive` form of `image`: the layout directory as a tar, entries sorted.
-pub(crate) fn archive(image: &Image, epoch: u64) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn archive(image: &ImageFiles, epoch: u64) -> anyhow::Result<Vec<u8>> {
     let mut files: Vec<(String, Option<&[u8]>)> = vec![
         ("blobs/".to_owned(), None),
         ("blobs/sha256/".to_owned(), None),
@@ -38,7 +39,7 @@ pub(crate) fn archive(image: &Image, epoch: u64) -> anyhow::Result<Vec<u8>> {
 /// `write_layout` with the file writer passed in, so tests can make any single write fail.
 pub(crate) fn write_layout_with(
     dir: &Path,
-    image: &Image,
+    image: &ImageFiles,
     write: &mut dyn FnMut(&Path, &[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let blobs_dir = dir.join("blobs").join("sha256");
@@ -65,7 +66,7 @@ fn holds(path: &Path, hex: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn remove_unreferenced(blobs_dir: &Path, image: &Image) -> anyhow::Result<()> {
+fn remove_unreferenced(blobs_dir: &Path, image: &ImageFiles) -> anyhow::Result<()> {
     for entry in
         fs::read_dir(blobs_dir).with_context(|| format!("cannot list {}", blobs_dir.display()))?
     {

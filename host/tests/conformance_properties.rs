@@ -562,3 +562,57 @@ fn raw_paths_no_sdk_builds_get_envoys_statuses_and_the_host_carries_on() {
     stream.send_response_headers(&[], true);
     stream.client_response().assert_status(200);
 }
+
+/// `set_property` 10,000 times with 4 KiB values, under key `KEY_EXPR` (an i32 stored as the 4-byte key).
+fn set_property_loop(key_expr: &str) -> Vec<u8> {
+    let text = format!(
+        r#"(module
+  (import "env" "proxy_set_property" (func $set (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 32768))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (local $i i32)
+    (loop $again
+      (i32.store (i32.const 16) {key_expr})
+      (drop (call $set (i32.const 16) (i32.const 4) (i32.const 1024) (i32.const 4096)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 10000))))
+    (i32.const 0))
+)"#
+    );
+    wat::parse_str(&text).expect("valid WAT")
+}
+
+// The host keeps every stream's filter state for the test to read: a guest storing ever new keys is stopped by the
+// plugin's byte budget (a failed VM, Envoy's 503), while overwriting one key holds its size once.
+#[test]
+fn filter_state_counts_against_the_host_byte_budget() {
+    let plugin = Plugin::from_bytes(set_property_loop("(local.get $i)"))
+        .host_memory_limit(1 << 20)
+        .start()
+        .expect("starts");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let failure = plugin.failure().expect("the budget stopped the guest");
+    assert!(failure.contains("filter state (set_property)"), "{failure}");
+    stream.client_response().assert_status(503);
+
+    let plugin = Plugin::from_bytes(set_property_loop("(i32.const 7)"))
+        .host_memory_limit(1 << 20)
+        .start()
+        .expect("starts");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    plugin.assert_not_failed();
+    assert_eq!(
+        stream.filter_state(&["\u{7}\0\0\0"]).map(|v| v.len()),
+        Some(4096)
+    );
+}

@@ -23,7 +23,7 @@ pub use given::{Properties, PropertyError};
 pub use value::PropertyValue;
 
 use super::{Headers, HostState, HttpStream};
-use crate::abi::{Status, pairs};
+use crate::abi::{HostResult, Status, pairs};
 use schema::{Kind, Message};
 
 /// The id of the one downstream connection every stream arrives on (`connection.id`, `connection_id`).
@@ -88,12 +88,24 @@ impl HostState {
     }
 
     /// `Context::setProperty`: filter state `wasm.<path>` (the path as the guest passed it, NUL separators
-    /// included) on the acting stream; a root context has no stream info, so NotFound.
-    pub(crate) fn set_property(&mut self, path: &[u8], value: &[u8]) -> Result<(), Status> {
-        let stream = self.stream_mut().ok_or(Status::NotFound)?;
-        stream
+    /// included) on the acting stream; a root context has no stream info, so NotFound. The host keeps filter state
+    /// for the test to read, so it counts against the plugin's byte budget like the other bytes the host holds.
+    pub(crate) fn set_property(&mut self, path: &[u8], value: &[u8]) -> HostResult {
+        let key = filter_state_key(path);
+        let stream = self.stream().ok_or(Status::NotFound)?;
+        let replaced = stream
             .filter_state
-            .insert(filter_state_key(path), value.to_vec());
+            .get(&key)
+            .map_or(0, |old| key.len() + old.len());
+        let bytes = key.len() + value.len();
+        self.budget.check(
+            "filter state (set_property)",
+            bytes.saturating_sub(replaced),
+        )?;
+        self.budget.release(replaced);
+        self.budget.charge("filter state (set_property)", bytes)?;
+        let stream = self.stream_mut().ok_or(Status::NotFound)?;
+        stream.filter_state.insert(key, value.to_vec());
         Ok(())
     }
 }

@@ -261,11 +261,7 @@ impl HostState {
 
     /// `proxy_grpc_call` / `proxy_grpc_stream` (by `call.stream`), resolving `upstream` as Envoy's
     /// `Context::grpcCall`/`grpcStream` do (see `grpc_service`).
-    pub(crate) fn dispatch_grpc(
-        &mut self,
-        upstream: &[u8],
-        mut call: GrpcCall,
-    ) -> HostResult<u32> {
+    pub(crate) fn dispatch_grpc(&mut self, upstream: &[u8], mut call: GrpcCall) -> HostResult<u32> {
         let what = if call.stream {
             "proxy_grpc_stream"
         } else {

@@ -490,8 +490,8 @@ impl PluginBuilder {
     }
 
     /// What the host may hold on the plugin's behalf outside its linear memory: the log lines it keeps, pending
-    /// HTTP and gRPC callouts (headers, bodies, messages), and the items of each shared queue it fills. A host call
-    /// that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
+    /// HTTP and gRPC callouts (headers, bodies, messages), the items of each shared queue it fills and its vm_id's
+    /// shared data. A host call that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
     pub fn host_memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.host_memory_limit = bytes;
         self

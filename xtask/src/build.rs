@@ -48,14 +48,29 @@ impl Built {
 impl flags::Build {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let optimizer = self.wasm_opt.then(WasmOpt::find).transpose()?;
-        let extensions = workspace::extensions(&self.package)?;
-        for built in build(&extensions, &[], optimizer.as_ref())? {
+        // A named cdylib that is not an extension (a host test guest) is built with the same flags, not
+        // installed: `Plugin::guest` builds its module through here so it matches `cargo xtask test`'s.
+        let all = workspace::extensions(&[])?;
+        let cdylibs = workspace::cdylib_packages()?;
+        let (named, others): (Vec<String>, Vec<String>) =
+            self.package.iter().cloned().partition(|name| {
+                all.iter().any(|e| &e.name == name) || !cdylibs.contains(name)
+            });
+        let extensions = if named.is_empty() && !others.is_empty() {
+            Vec::new()
+        } else {
+            workspace::extensions(&named)?
+        };
+        for built in build(&extensions, &others, optimizer.as_ref())? {
             println!(
                 "{}: {} -> {}",
                 built.extension.name,
                 built.size_text(),
                 relative_to_cwd(&built.extension.module_path()).display()
             );
+        }
+        for name in &others {
+            println!("{name}: built (not an extension: not checked or installed)");
         }
         Ok(())
     }
@@ -73,7 +88,9 @@ pub(crate) fn build(
     optimizer: Option<&WasmOpt>,
 ) -> anyhow::Result<Vec<Built>> {
     let packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
-    cargo_build_wasm(&packages)?;
+    if !packages.is_empty() {
+        cargo_build_wasm(&packages)?;
+    }
     let built = extensions
         .iter()
         .map(|extension| install(extension, optimizer))

@@ -30,7 +30,10 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let path = read(c, path_ptr, path_len)?;
                 let value = read(c, value_ptr, value_len)?;
                 // Filter state needs stream info: the root context has none.
-                let stream = c.data_mut().stream_mut().ok_or(Status::NotFound)?;
+                let state = c.data_mut();
+                let already_set = state.stream().ok_or(Status::NotFound)?.filter_state.contains_key(&path);
+                state.check_property_write(&path, already_set)?;
+                let stream = state.stream_mut().ok_or(Status::NotFound)?;
                 stream.filter_state.insert(path, value);
                 Ok(())
             })

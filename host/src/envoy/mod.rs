@@ -4,6 +4,7 @@
 //! of plugins a test deliberately starts on one `testing::Envoy` (`Process`), as Envoy's VMs share them.
 
 mod callouts;
+mod foreign;
 mod headers;
 mod http;
 mod local_reply;
@@ -22,6 +23,8 @@ use wasmtime::{Memory, StoreLimits, TypedFunc};
 
 pub(crate) use callouts::Callouts;
 pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
+pub(crate) use foreign::{Builtin, ForeignState};
+pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
 pub use http::Action;
 pub(crate) use http::{Dir, HttpStream};
@@ -106,6 +109,8 @@ pub struct HostState {
     pub(crate) failed: Option<String>,
     pub(crate) rng: u64,
     pub(crate) foreign: HashMap<String, ForeignFunction>,
+    /// What Envoy's own foreign functions keep: filter state objects, declared properties.
+    pub(crate) foreign_state: ForeignState,
     /// Envoy's shared `CallData` buffer (foreign function arguments).
     pub(crate) call_data: Vec<u8>,
     /// The root context returned false from `on_done` and waits for `proxy_done`.

@@ -30,6 +30,7 @@ pub use stream::HttpStream;
 
 pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
-    Action, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply, LogEntry,
-    Metric, MetricKind, StartFailure, Value,
+    Action, DeclaredProperty, FilterStateObject, GrpcCall, GrpcResponse, Headers, HttpCall,
+    HttpCallResponse, LifeSpan, LocalReply, LogEntry, Metric, MetricKind, StartFailure, Value,
+    WasmType,
 };

@@ -7,6 +7,7 @@
 //! observes is logged at Info (`request body: abc`), raw host-function statuses as
 //! `status <what> = <n>`. The VM configuration `fail` makes `on_vm_start` refuse, `panic` makes it panic.
 
+mod foreign;
 mod raw;
 mod root;
 mod stream;

@@ -100,6 +100,9 @@ impl Root {
         if s.is("statuses") {
             root_statuses();
         }
+        if s.is("envoy-foreign") {
+            crate::foreign::run(s, "root");
+        }
         self.plugin = Rc::new(plugin);
         true
     }

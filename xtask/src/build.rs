@@ -52,10 +52,11 @@ impl flags::Build {
         // installed: `Plugin::guest` builds its module through here so it matches `cargo xtask test`'s.
         let all = workspace::extensions(&[])?;
         let cdylibs = workspace::cdylib_packages()?;
-        let (named, others): (Vec<String>, Vec<String>) =
-            self.package.iter().cloned().partition(|name| {
-                all.iter().any(|e| &e.name == name) || !cdylibs.contains(name)
-            });
+        let (named, others): (Vec<String>, Vec<String>) = self
+            .package
+            .iter()
+            .cloned()
+            .partition(|name| all.iter().any(|e| &e.name == name) || !cdylibs.contains(name));
         let extensions = if named.is_empty() && !others.is_empty() {
             Vec::new()
         } else {

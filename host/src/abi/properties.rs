@@ -31,7 +31,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let value = read(c, value_ptr, value_len)?;
                 // Filter state needs stream info: the root context has none.
                 let state = c.data_mut();
-                let already_set = state.stream().ok_or(Status::NotFound)?.filter_state.contains_key(&path);
+                let already_set = state
+                    .stream()
+                    .ok_or(Status::NotFound)?
+                    .filter_state
+                    .contains_key(&path);
                 state.check_property_write(&path, already_set)?;
                 let stream = state.stream_mut().ok_or(Status::NotFound)?;
                 stream.filter_state.insert(path, value);

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
-use flate2::{Compression, Decompress, FlushDecompress};
 use flate2::write::ZlibEncoder;
+use flate2::{Compression, Decompress, FlushDecompress};
 use prost::Message;
 
 use super::HostState;
@@ -152,7 +152,11 @@ fn construct(key: &str, value: &str) -> Option<Result<(), ()>> {
 impl HostState {
     /// Calls built-in `function` for the acting context, as foreign.cc does; `Ok` carries the result bytes
     /// (empty: none).
-    pub(crate) fn call_builtin(&mut self, function: Builtin, args: &[u8]) -> Result<Vec<u8>, Status> {
+    pub(crate) fn call_builtin(
+        &mut self,
+        function: Builtin,
+        args: &[u8],
+    ) -> Result<Vec<u8>, Status> {
         match function {
             Builtin::Compress => compress(args),
             Builtin::Uncompress => uncompress(args, self.settings.memory_limit),
@@ -224,7 +228,11 @@ impl HostState {
 
     /// Whether `set_property(path)` may write on the acting stream given what is already there: a read-only
     /// declared property is written once (`CelState::setValue`), later writes are BadArgument.
-    pub(crate) fn check_property_write(&self, path: &[u8], already_set: bool) -> Result<(), Status> {
+    pub(crate) fn check_property_write(
+        &self,
+        path: &[u8],
+        already_set: bool,
+    ) -> Result<(), Status> {
         match self.declared_property(path) {
             Some(declared) if declared.readonly && already_set => Err(Status::BadArgument),
             _ => Ok(()),
@@ -267,7 +275,7 @@ fn uncompress(data: &[u8], limit: usize) -> Result<Vec<u8>, Status> {
         let (read, written) = (inflate.total_in(), inflate.total_out());
         let rest = &data[read as usize..];
         let status = inflate
-            .decompress_vec(rest, &mut out, FlushDecompress::Finish)
+            .decompress_vec(rest, &mut out, FlushDecompress::None)
             .map_err(|_| Status::SerializationFailure)?;
         if status == flate2::Status::StreamEnd {
             return Ok(out);

@@ -69,7 +69,9 @@ pub fn guest_module(crate_name: &str) -> anyhow::Result<PathBuf> {
 /// starting builds of their own.
 fn build_once(package: &str) -> anyhow::Result<()> {
     static BUILT: Mutex<BTreeMap<String, Result<(), String>>> = Mutex::new(BTreeMap::new());
-    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let outcome = built
         .entry(package.to_string())
         .or_insert_with(|| build(package));

@@ -11,8 +11,8 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
-    Builtin, DeclaredProperty, ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, Metric,
-    MetricKind, Settings, StartFailure, Value, Vm, path_key,
+    Builtin, DeclaredProperty, ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse,
+    LogEntry, Metric, MetricKind, Settings, StartFailure, Value, Vm, path_key,
 };
 
 /// A plugin running in its own VM: started like Envoy starts one (`on_context_create(1, 0)` → `on_vm_start` →
@@ -276,7 +276,10 @@ impl Plugin {
     /// What the plugin declared for property `name` with Envoy's `declare_property` foreign function from its root
     /// context (the declarations Envoy applies to `set_property`).
     pub fn declared_property(&self, name: &str) -> Option<DeclaredProperty> {
-        self.vm().state().declared_property(name.as_bytes()).cloned()
+        self.vm()
+            .state()
+            .declared_property(name.as_bytes())
+            .cloned()
     }
 
     /// Shuts the plugin down like Envoy: `on_done(root)`; `on_delete(root)` if it returned true, else once the

@@ -201,7 +201,11 @@ impl<'p> HttpStream<'p> {
     /// router, the TCP proxy or a later filter of this stream would read (e.g. `envoy.network.upstream_server_name`
     /// sets the upstream SNI).
     pub fn envoy_filter_state(&self, key: &str) -> Option<FilterStateObject> {
-        self.plugin.vm().state().envoy_filter_state(self.id, key).cloned()
+        self.plugin
+            .vm()
+            .state()
+            .envoy_filter_state(self.id, key)
+            .cloned()
     }
 
     /// How many times the plugin called Envoy's `clear_route_cache` foreign function on this stream.

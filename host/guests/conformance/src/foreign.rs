@@ -27,7 +27,10 @@ pub(crate) fn run(scenario: &Scenario, phase: &str) {
             }
             "set" if phase == "stream" => {
                 let (name, value) = rest.split_once(':').unwrap_or((rest, ""));
-                status(&format!("set {name}"), raw::set_property(&[name], value.as_bytes()));
+                status(
+                    &format!("set {name}"),
+                    raw::set_property(&[name], value.as_bytes()),
+                );
             }
             "get" if phase == "stream" => {
                 let (code, value) = raw::property(&[rest]);

@@ -80,29 +80,25 @@ impl flags::Build {
 /// Compiles `extensions`, checks and installs each module; then compiles the `others` packages
 /// (e.g. the host's test guests), which are built but not checked.
 ///
-/// Two cargo invocations, not one: cargo unifies the features of dependencies across the packages
-/// it builds together, so a module built next to other cdylibs could differ from the one
-/// `cargo xtask build` makes. Shared dependencies are still compiled once (same flags).
+/// One cargo invocation per package: cargo unifies the features of dependencies across the
+/// packages it builds together, so a module built next to other cdylibs could differ from the one
+/// built alone, and the host's tests build exactly one (`cargo xtask build -p NAME`) before they
+/// load it. Shared dependencies are still compiled once (same flags, same features).
 pub(crate) fn build(
     extensions: &[Extension],
     others: &[String],
     optimizer: Option<&WasmOpt>,
 ) -> anyhow::Result<Vec<Built>> {
     let packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
-    if !packages.is_empty() {
-        cargo_build_wasm(&packages)?;
+    for package in &packages {
+        cargo_build_wasm(&[package])?;
     }
     let built = extensions
         .iter()
         .map(|extension| install(extension, optimizer))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let others: Vec<&str> = others
-        .iter()
-        .map(String::as_str)
-        .filter(|p| !packages.contains(p))
-        .collect();
-    if !others.is_empty() {
-        cargo_build_wasm(&others)?;
+    for other in others.iter().filter(|p| !packages.contains(&p.as_str())) {
+        cargo_build_wasm(&[other])?;
     }
     Ok(built)
 }

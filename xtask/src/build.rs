@@ -52,6 +52,22 @@ impl flags::Build {
         // installed: `Plugin::guest` builds its module through here so it matches `cargo xtask test`'s.
         let all = workspace::extensions(&[])?;
         let cdylibs = workspace::cdylib_packages()?;
+        if let Some(unknown) = self.package.iter().find(|name| !cdylibs.contains(name)) {
+            let others: Vec<&str> = cdylibs
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !all.iter().any(|e| e.name == *c))
+                .collect();
+            bail!(
+                "no extension or other cdylib named `{unknown}` in this workspace (extensions: {}; other \
+                 cdylibs: {})",
+                all.iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                others.join(", ")
+            );
+        }
         let (named, others): (Vec<String>, Vec<String>) = self
             .package
             .iter()

@@ -254,8 +254,10 @@ impl HostState {
     }
 }
 
-/// zlib's `compress()`: a zlib stream (RFC 1950) at the default level (6), which is what Envoy returns. It cannot
-/// fail on a buffer of `compressBound` bytes; an I/O error here would be SerializationFailure, as there.
+/// zlib's `compress()`: a zlib stream (RFC 1950) at the default level (6), the format and level Envoy returns.
+/// The bytes are miniz_oxide's: the same as zlib's for short inputs, but beyond a few hundred bytes its matches
+/// differ from those of the zlib-ng Envoy links, so a plugin must not compare compressed bytes (any zlib
+/// `uncompress` reads both). It cannot fail; an I/O error here would be SerializationFailure, as there.
 fn compress(data: &[u8]) -> Result<Vec<u8>, Status> {
     let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
     encoder

@@ -178,8 +178,8 @@ fn a_guest_module_that_cannot_be_built_says_which_build_failed_and_why() {
     );
     assert_contains(
         &error.message,
-        "no extension or other cdylib named `no-such-guest` in this workspace (extensions: header-append; \
-         other cdylibs: conformance-guest",
+        "no extension named `no-such-guest` under extensions/ (known: header-append), nor another cdylib of \
+         the workspace (known: conformance-guest, sdk-0-1-guest)",
     );
 }
 

@@ -59,8 +59,8 @@ impl flags::Build {
                 .filter(|c| !all.iter().any(|e| e.name == *c))
                 .collect();
             bail!(
-                "no extension or other cdylib named `{unknown}` in this workspace (extensions: {}; other \
-                 cdylibs: {})",
+                "no extension named `{unknown}` under extensions/ (known: {}), nor another cdylib of the \
+                 workspace (known: {})",
                 all.iter()
                     .map(|e| e.name.as_str())
                     .collect::<Vec<_>>()

@@ -209,6 +209,8 @@ fn plugins_with_one_vm_id_on_one_envoy_share_data_like_worker_threads() {
     assert_eq!(envoy.shared_data("elsewhere", "counter").unwrap().0, b"1");
 }
 
+/// cpp-host `SharedData::set`: a non-zero CAS that is not the entry's current one is `CasMismatch`, across every
+/// VM of the process (one global CAS counter).
 #[test]
 fn a_cas_from_one_worker_goes_stale_when_another_writes() {
     let envoy = Envoy::new();
@@ -221,6 +223,27 @@ fn a_cas_from_one_worker_goes_stale_when_another_writes() {
         second.shared_data("counter").unwrap().1,
         cas,
         "every write gets a fresh CAS"
+    );
+    assert_eq!(
+        first.set_shared_data_with_cas("counter", "7", cas),
+        Err(Status::CasMismatch),
+        "the first worker's CAS went stale when the second wrote"
+    );
+    assert_eq!(first.shared_data("counter").unwrap().0, b"6");
+
+    // The same seen by a guest: the second worker reads the current CAS and writes with it, then writes again with
+    // the CAS it read, which its own write made stale.
+    second.http_stream().send_request_headers(&[], true);
+    let current = second.shared_data("counter").unwrap().1;
+    assert_eq!(
+        notes(&second, "stale write: "),
+        ["stale write: Err(CasMismatch)"]
+    );
+    assert_eq!(envoy.shared_data("v", "counter").unwrap().0, b"7");
+    assert_eq!(
+        second.set_shared_data_with_cas("counter", "8", current),
+        Ok(()),
+        "the current CAS is accepted"
     );
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use host::testing::*;
 
 /// Behaviour chosen by the first letter of the request path:
-/// `/p…` dispatches an HTTP callout and pauses; the callout response adds `x-auth: ok` and resumes the request.
+/// `/p…` dispatches an HTTP callout and pauses; the callout response adds `x-auth: ok` and
+/// `x-callout-status: <the callout response's :status>` and resumes the request.
 /// `/r…` sends a local reply 403 "no" (and returns Continue, which Envoy turns into stop).
 /// `/b…` pauses the body until end of stream, then replaces it with `X`.
 /// Every response gets `x-resp: 1`; every tick increments counter `ticks` (period 100 ms, set in on_configure).
@@ -36,6 +37,8 @@ const FILTER: &str = r#"
   (data (i32.const 80) "no")
   (data (i32.const 88) "X")
   (data (i32.const 96) "ticks")
+  (data (i32.const 220) ":status")
+  (data (i32.const 232) "x-callout-status")
   (data (i32.const 128) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\05\00\00\00\0a\00\00\00\04\00\00\00:method\00GET\00:path\00/auth\00:authority\00auth\00")
   (func (export "malloc") (param $n i32) (result i32)
     (local $p i32)
@@ -77,12 +80,15 @@ const FILTER: &str = r#"
   (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
     (drop (call $effective (global.get $stream)))
     (drop (call $add (i32.const 0) (i32.const 32) (i32.const 6) (i32.const 40) (i32.const 2)))
+    (drop (call $get (i32.const 6) (i32.const 220) (i32.const 7) (i32.const 312) (i32.const 316)))
+    (drop (call $add (i32.const 0) (i32.const 232) (i32.const 16) (i32.load (i32.const 312)) (i32.load (i32.const 316))))
     (drop (call $continue (i32.const 0))))
 )
 "#;
 
 fn plugin() -> Plugin {
     Plugin::from_bytes(wat::parse_str(FILTER).expect("valid WAT"))
+        .clusters(&["auth-cluster"])
         .start()
         .expect("starts")
 }
@@ -191,10 +197,21 @@ fn an_unanswered_callout_times_out_as_a_504_response() {
     let mut stream = plugin.http_stream();
     stream.send_request_headers(&[(":path", "/p")], true);
     assert_eq!(plugin.http_calls().len(), 1);
-    plugin.advance_time(Duration::from_millis(1000));
-    // The plugin treats any response as success and resumes.
+    plugin.advance_time(Duration::from_millis(999));
+    assert_eq!(
+        plugin.http_calls().len(),
+        1,
+        "not before its 1000 ms timeout"
+    );
+    plugin.advance_time(Duration::from_millis(1));
+    // Envoy's AsyncClient answers an expired callout with a 504 "upstream request timeout" response
+    // (the router filter inside it, `Router::Filter::onResponseTimeout` → `onUpstreamTimeoutAbort`), not a failure:
+    // the plugin sees response headers with :status 504.
     assert!(plugin.http_calls().is_empty());
-    stream.upstream_request().assert_header("x-auth", "ok");
+    stream
+        .upstream_request()
+        .assert_header("x-auth", "ok")
+        .assert_header("x-callout-status", "504");
 }
 
 #[test]

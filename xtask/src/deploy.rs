@@ -1,10 +1,16 @@
-//! `cargo xtask deploy`: the resource that loads a packaged extension into a mesh, written from
-//! what `package` produced so the phase, digest and config format cannot drift:
+//! `cargo xtask deploy`: the resource that loads a packaged extension into a mesh, written from what
+//! `package` produced so the phase, digest and config format cannot drift. Which resource a target reads and
+//! which of its fields exist at that version is `mesh`'s knowledge:
 //!
 //! - OSSM 2.0: ServiceMeshExtension `maistra.io/v1alpha1` (`config` is a string);
 //! - OSSM 2.1, 2.2: ServiceMeshExtension `maistra.io/v1` (`config` is an object);
-//! - Istio and OSSM 2.3+: WasmPlugin `extensions.istio.io/v1alpha1`, `sha256` = manifest digest;
+//! - Istio and OSSM 2.2+: WasmPlugin `extensions.istio.io/v1alpha1`, `sha256` = manifest digest; Istio 1.30+ also
+//!   TrafficExtension;
+//! - Envoy Gateway: EnvoyExtensionPolicy `gateway.envoyproxy.io/v1alpha1`;
 //! - plain Envoy: an `envoy.filters.http.wasm` HTTP filter loading the local `plugin.wasm`.
+//!
+//! With `--callout-service`, the resources that give the plugin's callouts a cluster come along: an Istio
+//! ServiceEntry, or an Envoy cluster.
 
 mod resources;
 
@@ -16,6 +22,10 @@ use serde_norway::Value;
 use crate::{
     flags,
     manifest::Manifest,
+    mesh::{
+        self, CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Target,
+        TargetRef, fields,
+    },
     oci::{layout::StoredImage, reference::Reference},
     workspace::{self, Extension},
 };
@@ -23,22 +33,9 @@ use crate::{
 /// Namespace when `--namespace` is not given: the control plane's, so the resource applies mesh-wide.
 const DEFAULT_NAMESPACE: &str = "istio-system";
 
-/// What `--for` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// OSSM 2.0.
-    SmeV1alpha1,
-    /// OSSM 2.1 and 2.2.
-    SmeV1,
-    /// Istio and OSSM 2.3+; `failStrategy` exists from Istio 1.19 (OSSM 2.6) and is only written there.
-    WasmPlugin {
-        fail_strategy: bool,
-    },
-    Envoy,
-}
-
 /// Everything a resource is written from.
 pub(crate) struct Inputs {
+    pub(crate) target: Target,
     pub(crate) name: String,
     pub(crate) namespace: String,
     /// `REGISTRY/REPO:TAG` (not for Envoy).
@@ -53,28 +50,44 @@ pub(crate) struct Inputs {
     pub(crate) config: Option<Value>,
     /// Absolute path of the module, for Envoy.
     pub(crate) module: String,
-    /// WasmPlugin `imagePullSecret`.
+    /// WasmPlugin `imagePullSecret`, EnvoyExtensionPolicy `pullSecretRef`.
     pub(crate) pull_secret: Option<String>,
+    /// `None`: the target's default, written explicitly where the resource has the field.
+    pub(crate) fail: Option<FailPolicy>,
+    pub(crate) pull_policy: Option<PullPolicy>,
+    pub(crate) plugin_type: Option<PluginType>,
+    pub(crate) target_refs: Vec<TargetRef>,
+    pub(crate) env: Vec<EnvVar>,
+    pub(crate) callout_services: Vec<CalloutService>,
 }
 
 impl flags::Deploy {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let target = self.target;
+        let resource = target.resource(self.resource)?;
         let extension = workspace::single_extension(self.package.as_deref())?;
-        let inputs = self.inputs(target, &extension)?;
-        if matches!(target, Target::WasmPlugin { .. }) && inputs.phase == "PostStats" {
+        let inputs = self.inputs(target, resource, &extension)?;
+        if matches!(resource, Resource::WasmPlugin | Resource::TrafficExtension)
+            && inputs.phase == "PostStats"
+        {
             eprintln!(
-                "note: WasmPlugin has no phase after Istio's stats filter (Maistra PostStats); \
-                 written as UNSPECIFIED_PHASE, which runs just before it"
+                "note: Istio has no phase after its stats filter (Maistra PostStats); written as the unspecified \
+                 phase, which runs just before it"
             );
         }
-        if inputs.config.is_none() && target != Target::Envoy {
+        if resource == Resource::EnvoyExtensionPolicy {
+            eprintln!(
+                "note: Envoy Gateway runs the plugins of a policy in list order; the manifest's phase and priority \
+                 do not apply"
+            );
+        }
+        if inputs.config.is_none() && resource != Resource::EnvoyFilter {
             eprintln!(
                 "note: {} does not exist, so the resource carries no configuration",
                 example_config_path(&extension).display()
             );
         }
-        let yaml = resources::render(target, &inputs)?;
+        let yaml = resources::render(resource, &inputs)?;
         match &self.output {
             Some(path) => {
                 workspace::write_atomic(Path::new(path), yaml.as_bytes())?;
@@ -82,27 +95,49 @@ impl flags::Deploy {
             }
             None => print!("{yaml}"),
         }
+        eprintln!(
+            "hint: `cargo xtask check -p {} --for {}` runs this configuration in the host and checks the module \
+             and image against {target} before it reaches the mesh",
+            extension.name,
+            target.flag()
+        );
         Ok(())
     }
 
-    fn inputs(&self, target: Target, extension: &Extension) -> anyhow::Result<Inputs> {
-        let image = match (&self.image, target) {
-            (Some(_), Target::Envoy) => {
+    fn inputs(
+        &self,
+        target: Target,
+        resource: Resource,
+        extension: &Extension,
+    ) -> anyhow::Result<Inputs> {
+        let image = match (&self.image, resource.pulls_an_image()) {
+            (Some(_), false) => {
                 bail!("--for envoy loads the local module, so it takes no --image")
             }
-            (Some(text), _) => Some(Reference::parse(text, &extension.version)?),
-            (None, Target::Envoy) => None,
-            (None, _) => bail!(
+            (Some(text), true) => Some(Reference::parse(text, &extension.version)?),
+            (None, false) => None,
+            (None, true) => bail!(
                 "--image REGISTRY/REPO[:TAG] is required: the image as pushed with `cargo xtask push`"
             ),
         };
-        if target == Target::Envoy && (!self.selector.is_empty() || self.namespace.is_some()) {
-            bail!(
-                "--for envoy writes a filter for Envoy's own configuration: --selector and --namespace do not apply"
-            );
-        }
+        let env: Vec<EnvVar> = self.env.iter().chain(&self.host_env).cloned().collect();
+        fields::check(
+            target,
+            resource,
+            &fields::Requested {
+                selector: !self.selector.is_empty(),
+                namespace: self.namespace.is_some(),
+                pull_secret: self.pull_secret.is_some(),
+                fail: self.fail,
+                pull_policy: self.pull_policy,
+                plugin_type: self.plugin_type,
+                target_refs: &self.target_ref,
+                env: &env,
+                callout_services: &self.callout_service,
+            },
+        )?;
         if let Some(secret) = &self.pull_secret {
-            check_pull_secret(secret, target)?;
+            check_pull_secret(secret, resource)?;
         }
         let layout = StoredImage::open(&extension.layout_dir())?;
         if let Some(pinned) = image.as_ref().and_then(|r| r.digest.as_ref())
@@ -113,28 +148,30 @@ impl flags::Deploy {
                 layout.digest
             );
         }
+        if resource.pulls_an_image() {
+            let variant = mesh::variant::of(&layout)?;
+            mesh::variant::accepted(resource, variant)
+                .map_err(|why| anyhow::anyhow!("--for {}: {why}", target.flag()))?;
+        }
         let manifest = read_manifest(&extension.manifest_path())?;
-        let selector = self
-            .selector
-            .iter()
-            .map(|label| (label.key.clone(), label.value.clone()))
-            .collect();
         let config = read_config(&example_config_path(extension))?;
         if let Some(config) = &config
-            && matches!(target, Target::SmeV1 | Target::WasmPlugin { .. })
+            && resource != Resource::SmeV1alpha1
+            && resource != Resource::EnvoyFilter
             && !config.is_mapping()
         {
             bail!(
                 "{}: {} takes its configuration as an object, so the file must hold a JSON object",
                 example_config_path(extension).display(),
-                if target == Target::SmeV1 {
-                    "ServiceMeshExtension v1 `config`"
-                } else {
-                    "WasmPlugin `pluginConfig`"
+                match resource {
+                    Resource::SmeV1 => "ServiceMeshExtension v1 `config`",
+                    Resource::EnvoyExtensionPolicy => "EnvoyExtensionPolicy `config`",
+                    _ => "`pluginConfig`",
                 }
             );
         }
         Ok(Inputs {
+            target,
             name: extension.name.clone(),
             namespace: self
                 .namespace
@@ -144,42 +181,30 @@ impl flags::Deploy {
             digest_hex: layout.digest_hex().to_owned(),
             phase: manifest.phase,
             priority: manifest.priority,
-            selector,
+            selector: self
+                .selector
+                .iter()
+                .map(|label| (label.key.clone(), label.value.clone()))
+                .collect(),
             config,
             module: extension.module_path().display().to_string(),
             pull_secret: self.pull_secret.clone(),
-        })
-    }
-}
-
-impl std::str::FromStr for Target {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> anyhow::Result<Target> {
-        Ok(match text {
-            "ossm-2.0" => Target::SmeV1alpha1,
-            "ossm-2.1" | "ossm-2.2" => Target::SmeV1,
-            "istio" | "ossm-2.6" => Target::WasmPlugin {
-                fail_strategy: true,
-            },
-            "ossm-2.3" | "ossm-2.4" | "ossm-2.5" => Target::WasmPlugin {
-                fail_strategy: false,
-            },
-            "envoy" => Target::Envoy,
-            other => bail!(
-                "`{other}` is not a target; use ossm-2.0 (ServiceMeshExtension v1alpha1), ossm-2.1 or \
-                 ossm-2.2 (ServiceMeshExtension v1), istio or ossm-2.3…ossm-2.6 (WasmPlugin), or envoy"
-            ),
+            fail: self.fail,
+            pull_policy: self.pull_policy,
+            plugin_type: self.plugin_type,
+            target_refs: self.target_ref.clone(),
+            env,
+            callout_services: self.callout_service.clone(),
         })
     }
 }
 
 /// The extension's example plugin configuration file.
-fn example_config_path(extension: &Extension) -> std::path::PathBuf {
+pub(crate) fn example_config_path(extension: &Extension) -> std::path::PathBuf {
     extension.dir.join("example-config.json")
 }
 
-fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
+pub(crate) fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
     let text = fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read {}; run `cargo xtask package` first",
@@ -192,7 +217,7 @@ fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
 
 /// The example configuration, or `None` when the extension has none. Checked as JSON first (for
 /// precise errors), then read as YAML, a superset, whose mappings keep the file's key order.
-fn read_config(path: &Path) -> anyhow::Result<Option<Value>> {
+pub(crate) fn read_config(path: &Path) -> anyhow::Result<Option<Value>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -205,16 +230,19 @@ fn read_config(path: &Path) -> anyhow::Result<Option<Value>> {
     Ok(Some(value))
 }
 
-/// Only WasmPlugin has a pull secret that is used; the name must be a Kubernetes object name.
-fn check_pull_secret(secret: &str, target: Target) -> anyhow::Result<()> {
-    match target {
-        Target::WasmPlugin { .. } => {}
-        Target::SmeV1alpha1 | Target::SmeV1 => bail!(
+/// The pull secret is used by WasmPlugin, TrafficExtension and EnvoyExtensionPolicy; the name must be a
+/// Kubernetes object name.
+fn check_pull_secret(secret: &str, resource: Resource) -> anyhow::Result<()> {
+    match resource {
+        Resource::WasmPlugin | Resource::TrafficExtension | Resource::EnvoyExtensionPolicy => {}
+        Resource::SmeV1alpha1 | Resource::SmeV1 => bail!(
             "--pull-secret does not apply to a ServiceMeshExtension: OSSM 2.0-2.2 imports the image through an \
              ImageStream, which uses every docker secret in the extension's namespace; create the secret there \
              and drop --pull-secret"
         ),
-        Target::Envoy => bail!("--for envoy loads the local module: --pull-secret does not apply"),
+        Resource::EnvoyFilter => {
+            bail!("--for envoy loads the local module: --pull-secret does not apply")
+        }
     }
     let valid = !secret.is_empty()
         && secret.len() <= 253
@@ -230,29 +258,6 @@ fn check_pull_secret(secret: &str, target: Target) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A workload label `key=value` (`--selector`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Label {
-    pub(crate) key: String,
-    pub(crate) value: String,
-}
-
-impl std::str::FromStr for Label {
-    type Err = anyhow::Error;
-
-    fn from_str(label: &str) -> anyhow::Result<Label> {
-        match label.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => Ok(Label {
-                key: key.trim().to_owned(),
-                value: value.trim().to_owned(),
-            }),
-            _ => bail!(
-                "`{label}` is not a label: write it as key=value, e.g. --selector app=httpbin"
-            ),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    deploy::{Label, Target},
     maistra::Phase,
+    mesh::{
+        CalloutService, EnvVar, FailPolicy, Label, PluginType, PullPolicy, Resource, Target,
+        TargetRef,
+    },
     new::{Description, Kind, Priority},
     package::image::Format,
 };
@@ -25,8 +28,10 @@ pub(crate) enum Command {
     Package(Package),
     Push(Push),
     Deploy(Deploy),
+    Check(Check),
     Run(Run),
     New(New),
+    Size(Size),
     Test(Test),
 }
 
@@ -37,10 +42,10 @@ pub(crate) struct Build {
     /// workspace (a host test guest) is built with the same flags but not checked or installed.
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub(crate) package: Vec<String>,
-    /// Shrink each module with binaryen's wasm-opt -Oz (must be installed). Off by default: the
-    /// module then depends on the wasm-opt version, not only on the sources and the toolchain.
+    /// Skip the pinned wasm-opt (tools/binaryen) that every shipped module goes through: a quicker build
+    /// whose module is larger and differs from the one `package` ships.
     #[arg(long)]
-    pub(crate) wasm_opt: bool,
+    pub(crate) no_wasm_opt: bool,
 }
 
 /// Write each extension's manifest.yaml (Maistra extension manifest format).
@@ -64,9 +69,9 @@ pub(crate) struct Package {
     /// (Istio's OCI wasm variant: runtime config + raw module layers; WasmPlugin only).
     #[arg(long, value_name = "FORMAT", default_value = "dual")]
     pub(crate) format: Format,
-    /// Shrink each module with wasm-opt -Oz first (see `build --wasm-opt`).
+    /// Skip the pinned wasm-opt (see `build --no-wasm-opt`); the image then differs from a default one.
     #[arg(long)]
-    pub(crate) wasm_opt: bool,
+    pub(crate) no_wasm_opt: bool,
 }
 
 /// Push the packaged image to a registry over the OCI distribution API.
@@ -110,13 +115,41 @@ pub(crate) struct Deploy {
     /// Image reference REGISTRY/REPO[:TAG] (as pushed; tag defaults to the version). Not for envoy.
     #[arg(long, value_name = "REFERENCE")]
     pub(crate) image: Option<String>,
-    /// Target: ossm-2.0 (SME v1alpha1) | ossm-2.1 | ossm-2.2 (SME v1) | istio, ossm-2.3…ossm-2.6 (WasmPlugin)
-    /// | envoy (HTTP filter loading the local module).
+    /// Target mesh and version: ossm-2.0 … ossm-2.6, istio (latest) or istio-1.N, envoy-gateway (latest) or
+    /// envoy-gateway-1.N, envoy (latest) or envoy-1.N. The README's target table says what each writes.
     #[arg(long = "for", value_name = "TARGET")]
     pub(crate) target: Target,
+    /// Which resource where the target reads two: wasm-plugin or traffic-extension (Istio 1.30+),
+    /// service-mesh-extension or wasm-plugin (OSSM 2.2). Default: the first of those.
+    #[arg(long, value_name = "KIND")]
+    pub(crate) resource: Option<Resource>,
     /// Workload selector label key=value (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub(crate) selector: Vec<Label>,
+    /// What the resource attaches to, KIND/NAME (repeatable): Gateway, HTTPRoute… for Envoy Gateway;
+    /// Gateway, GatewayClass, Service, ServiceEntry for Istio 1.22+ (instead of --selector).
+    #[arg(long, value_name = "KIND/NAME")]
+    pub(crate) target_ref: Vec<TargetRef>,
+    /// Failure policy: open (requests bypass a failed plugin), closed (503; the default) or reload (a fresh
+    /// VM after a run-time failure). Refused where the target version lacks it.
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) fail: Option<FailPolicy>,
+    /// Image pull policy: IfNotPresent or Always.
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) pull_policy: Option<PullPolicy>,
+    /// Plugin type: http or network (Istio 1.20+).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) plugin_type: Option<PluginType>,
+    /// A VM environment variable NAME=VALUE written into the resource (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = EnvVar::inline)]
+    pub(crate) env: Vec<EnvVar>,
+    /// A VM environment variable copied from the proxy's own environment (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = EnvVar::host)]
+    pub(crate) host_env: Vec<EnvVar>,
+    /// A service the plugin calls out to, [NAME=]HOST:PORT (repeatable): also writes an Istio ServiceEntry
+    /// (cluster `outbound|PORT||HOST`) or an Envoy cluster (named NAME, default HOST).
+    #[arg(long, value_name = "[NAME=]HOST:PORT")]
+    pub(crate) callout_service: Vec<CalloutService>,
     /// Namespace of the resource (default: istio-system).
     #[arg(long)]
     pub(crate) namespace: Option<String>,
@@ -127,6 +160,38 @@ pub(crate) struct Deploy {
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long, value_name = "PATH")]
     pub(crate) output: Option<String>,
+}
+
+/// Check a packaged extension against a target before it reaches the mesh: the module's ABI and imports
+/// against that target's Envoy, the configuration the deploy YAML carries started in the host, the image
+/// variant and digest, and the clusters its callouts name. Exit status 0 only when everything holds.
+#[derive(Debug, Args)]
+pub(crate) struct Check {
+    /// Only this extension (default: the only extension, else required).
+    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    pub(crate) package: Option<String>,
+    /// Target mesh and version, as for `deploy --for`.
+    #[arg(long = "for", value_name = "TARGET")]
+    pub(crate) target: Target,
+    /// The resource kind, as for `deploy --resource`.
+    #[arg(long, value_name = "KIND")]
+    pub(crate) resource: Option<Resource>,
+    /// The plugin configuration to start (text or @FILE). Default: the extension's example-config.json,
+    /// which is what `deploy` writes into the resource.
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub(crate) config: Option<String>,
+    /// The image reference the YAML will name, to check a pinned `@sha256:` digest against the package.
+    #[arg(long, value_name = "REFERENCE")]
+    pub(crate) image: Option<String>,
+    /// The failure policy the YAML will carry (as for `deploy --fail`); the host runs with it.
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) fail: Option<FailPolicy>,
+    /// A service the plugin calls, as for `deploy --callout-service`: its cluster counts as declared.
+    #[arg(long, value_name = "[NAME=]HOST:PORT")]
+    pub(crate) callout_service: Vec<CalloutService>,
+    /// A cluster the target's proxy has already (repeatable), e.g. `outbound|8080||auth.default.svc.cluster.local`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: Vec<String>,
 }
 
 /// Run one HTTP stream through an extension in the built-in host and print what Envoy would do.
@@ -161,6 +226,27 @@ pub(crate) struct New {
     /// One-line description.
     #[arg(long, value_name = "TEXT")]
     pub(crate) description: Option<Description>,
+}
+
+/// Where each module's bytes go, per crate and per function (from a build that keeps the names, through
+/// the same pinned wasm-opt as the shipped module).
+#[derive(Debug, Args)]
+pub(crate) struct Size {
+    /// Only this extension (repeatable; default: every extension under extensions/).
+    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    pub(crate) package: Vec<String>,
+    /// How many of the largest functions to list (default 15).
+    #[arg(long, value_name = "N")]
+    pub(crate) top: Option<usize>,
+    /// Compare with a report saved before by --save-baseline.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: Option<String>,
+    /// Save this report as a baseline for later comparisons.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save_baseline: Option<String>,
+    /// Measure the module before wasm-opt.
+    #[arg(long)]
+    pub(crate) no_wasm_opt: bool,
 }
 
 /// Build every wasm module the tests need, then run every test of the workspace.
@@ -216,12 +302,7 @@ mod tests {
         else {
             panic!("not deploy");
         };
-        assert_eq!(
-            deploy.target,
-            Target::WasmPlugin {
-                fail_strategy: false
-            }
-        );
+        assert_eq!(deploy.target, Target::Ossm { minor: 4 });
         assert_eq!(deploy.selector[0].key, "app");
         let help = parse(&["deploy", "--help"]).unwrap_err().to_string();
         assert!(help.contains("--for <TARGET>"), "{help}");

@@ -4,17 +4,21 @@
 
 mod flags;
 mod maistra;
+mod mesh;
 mod oci;
 mod report;
+mod runner;
 mod workspace;
 
 mod build;
+mod check;
 mod deploy;
 mod manifest;
 mod new;
 mod package;
 mod push;
 mod run;
+mod size;
 mod test;
 
 use std::process::ExitCode;
@@ -29,8 +33,10 @@ fn main() -> ExitCode {
         flags::Command::Package(cmd) => cmd.run(),
         flags::Command::Push(cmd) => cmd.run(),
         flags::Command::Deploy(cmd) => cmd.run(),
+        flags::Command::Check(cmd) => cmd.run(),
         flags::Command::Run(cmd) => cmd.run(),
         flags::Command::New(cmd) => cmd.run(),
+        flags::Command::Size(cmd) => cmd.run(),
         flags::Command::Test(cmd) => cmd.run(),
     };
     match result {

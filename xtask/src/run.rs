@@ -1,39 +1,21 @@
 //! `cargo xtask run MODULE [runner flags…]`: a dry run of one HTTP stream through an extension (built first, so the
-//! module is fresh) or any `.wasm` file, by the host crate's `proxy-wasm-run` binary. wasmtime stays out of xtask:
-//! everything after the module goes to that binary untouched (`cargo xtask run MODULE --help` lists its flags).
-//!
-//! The runner is built with the dev profile: it shares the artifacts `cargo test` already built (no second
-//! wasmtime build), and the host caches compiled modules on disk, so only a module never seen before pays for the
-//! debug-built Cranelift (about 3 s; 20 ms once cached). The root release profile is tuned for wasm size (opt-level
-//! "z", fat LTO) and would take many minutes to build wasmtime.
+//! module is fresh) or any `.wasm` file, by the host crate's `proxy-wasm-run` (see `runner`). Everything after the
+//! module goes to that binary untouched (`cargo xtask run MODULE --help` lists its flags).
 
-use std::{
-    env,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::{build, flags, workspace};
-
-/// The host crate's binary that does the run.
-const RUNNER: &str = "proxy-wasm-run";
+use crate::{build, flags, runner, workspace};
 
 impl flags::Run {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let module = module(&self.module)?;
-        let mut cmd = workspace::cargo();
-        // The user's relative paths (`--config @file`, a module path) are relative to where they ran the command.
-        cmd.current_dir(env::current_dir().context("cannot read the current directory")?);
-        cmd.arg("run")
-            .arg("--manifest-path")
-            .arg(workspace::root().join("Cargo.toml"))
-            .args(["--package", "host", "--bin", RUNNER, "--"])
+        let status = runner::command()?
             .arg(&module)
-            .args(&self.args);
-        let status = cmd
+            .args(&self.args)
             .status()
-            .with_context(|| format!("cannot run `cargo run --bin {RUNNER}`"))?;
+            .with_context(|| format!("cannot run `cargo run --bin {}`", runner::RUNNER))?;
         if !status.success() {
             // The runner printed its report and reason; its exit status (1 not started, 2 bad flags, 3 failed while
             // running) is the answer scripts check.
@@ -55,7 +37,8 @@ fn module(name: &str) -> anyhow::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let extension = workspace::extensions(&[name.to_owned()])?.remove(0);
-    build::build(std::slice::from_ref(&extension), &[], None)?;
+    let optimizer = build::WasmOpt::pinned()?;
+    build::build(std::slice::from_ref(&extension), &[], Some(&optimizer))?;
     Ok(extension.module_path())
 }
 

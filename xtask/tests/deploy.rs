@@ -344,3 +344,257 @@ fn bad_deploy_command_lines_are_refused_with_a_reason() {
         "run `cargo xtask package` first",
     );
 }
+
+#[test]
+fn istio_1_30_writes_a_traffic_extension_on_request() {
+    let work = Workdir::new("deploy-traffic-extension");
+    let (digest, _) = layout_manifest(&work.layout());
+    let (config, order) = example_config();
+    let doc = deploy(
+        &work,
+        "istio",
+        &[
+            "--resource",
+            "traffic-extension",
+            "--image",
+            IMAGE,
+            "--target-ref",
+            "Gateway/public",
+            "--fail",
+            "reload",
+            "--pull-policy",
+            "Always",
+            "--type",
+            "http",
+            "--env",
+            "REGION=eu",
+        ],
+    );
+    assert_eq!(
+        doc["apiVersion"].as_str(),
+        Some("extensions.istio.io/v1alpha1")
+    );
+    assert_eq!(doc["kind"].as_str(), Some("TrafficExtension"));
+    let spec = &doc["spec"];
+    assert_eq!(spec["targetRefs"][0]["kind"].as_str(), Some("Gateway"));
+    assert_eq!(spec["targetRefs"][0]["name"].as_str(), Some("public"));
+    assert!(spec.get("selector").is_none());
+    let wasm = &spec["wasm"];
+    assert_eq!(
+        wasm["sha256"].as_str(),
+        Some(digest.trim_start_matches("sha256:"))
+    );
+    assert_eq!(wasm["failStrategy"].as_str(), Some("FAIL_RELOAD"));
+    assert_eq!(wasm["imagePullPolicy"].as_str(), Some("Always"));
+    assert_eq!(wasm["type"].as_str(), Some("HTTP"));
+    assert_eq!(wasm["vmConfig"]["env"][0]["value"].as_str(), Some("eu"));
+    assert_eq!(as_json(&wasm["pluginConfig"]), config);
+    assert_eq!(keys(&wasm["pluginConfig"]), order);
+}
+
+#[test]
+fn envoy_gateway_gets_an_envoy_extension_policy() {
+    let work = Workdir::new("deploy-envoy-gateway");
+    let (digest, _) = layout_manifest(&work.layout());
+    let (config, _) = example_config();
+    let version = manifest(&work).2;
+    let doc = deploy(
+        &work,
+        "envoy-gateway",
+        &[
+            "--image",
+            IMAGE,
+            "--namespace",
+            "gateways",
+            "--target-ref",
+            "HTTPRoute/backend",
+            "--fail",
+            "open",
+            "--host-env",
+            "POD_NAME",
+            "--pull-secret",
+            "quay-pull",
+        ],
+    );
+    assert_eq!(
+        doc["apiVersion"].as_str(),
+        Some("gateway.envoyproxy.io/v1alpha1")
+    );
+    assert_eq!(doc["kind"].as_str(), Some("EnvoyExtensionPolicy"));
+    assert_eq!(doc["metadata"]["namespace"].as_str(), Some("gateways"));
+    let wasm = &doc["spec"]["wasm"][0];
+    assert_eq!(
+        wasm["code"]["image"]["url"].as_str(),
+        Some(format!("{IMAGE}:{version}").as_str())
+    );
+    assert_eq!(
+        wasm["code"]["image"]["sha256"].as_str(),
+        Some(digest.trim_start_matches("sha256:"))
+    );
+    assert_eq!(
+        wasm["code"]["image"]["pullSecretRef"]["name"].as_str(),
+        Some("quay-pull")
+    );
+    assert_eq!(wasm["failOpen"].as_bool(), Some(true));
+    assert_eq!(wasm["env"]["hostKeys"][0].as_str(), Some("POD_NAME"));
+    assert_eq!(as_json(&wasm["config"]), config);
+    assert_eq!(
+        doc["spec"]["targetRefs"][0]["group"].as_str(),
+        Some("gateway.networking.k8s.io")
+    );
+}
+
+#[test]
+fn fields_a_target_version_lacks_are_refused_with_the_version_that_has_them() {
+    let work = Workdir::new("deploy-versions");
+    let refused = |args: &[&str], expected: &str| {
+        let err = work
+            .xtask(&[&["deploy", "--image", IMAGE], args].concat(), &[], "")
+            .fails();
+        assert!(err.contains(expected), "{args:?}: {err}");
+    };
+    refused(
+        &["--for", "istio-1.18", "--fail", "open"],
+        "--fail open: WasmPlugin `failStrategy` is read from Istio 1.19; Istio 1.18 lacks it",
+    );
+    refused(
+        &["--for", "ossm-2.5", "--fail", "closed"],
+        "WasmPlugin `failStrategy` is read from Istio 1.19 (OSSM 2.6); OSSM 2.5 (Istio 1.18) lacks it",
+    );
+    refused(
+        &["--for", "istio-1.26", "--fail", "reload"],
+        "`failStrategy: FAIL_RELOAD` is read from Istio 1.27",
+    );
+    refused(
+        &["--for", "istio-1.21", "--target-ref", "Gateway/public"],
+        "`targetRefs` is read from Istio 1.22",
+    );
+    refused(
+        &["--for", "istio-1.19", "--type", "network"],
+        "`type` is read from Istio 1.20",
+    );
+    refused(
+        &["--for", "istio-1.13", "--env", "A=b"],
+        "`vmConfig.env` is read from Istio 1.14",
+    );
+    refused(
+        &[
+            "--for",
+            "istio",
+            "--selector",
+            "app=x",
+            "--target-ref",
+            "Gateway/public",
+        ],
+        "takes one of `selector` and `targetRefs`, not both",
+    );
+    refused(
+        &["--for", "istio-1.29", "--resource", "traffic-extension"],
+        "TrafficExtension exists from Istio 1.30; Istio 1.29 has WasmPlugin",
+    );
+    refused(
+        &["--for", "ossm-2.0", "--fail", "open"],
+        "--fail open: a ServiceMeshExtension (OSSM 2.0 (Istio 1.6)) has no such field",
+    );
+    let gateway = [
+        "--for",
+        "envoy-gateway-1.2",
+        "--namespace",
+        "gw",
+        "--target-ref",
+        "Gateway/public",
+    ];
+    refused(
+        &[&gateway[..], &["--host-env", "POD_NAME"]].concat(),
+        "`env.hostKeys` is read from Envoy Gateway 1.3; Envoy Gateway 1.2 lacks it",
+    );
+    refused(
+        &[&gateway[..], &["--env", "A=b"]].concat(),
+        "EnvoyExtensionPolicy has no inline environment values",
+    );
+    refused(
+        &[&gateway[..], &["--fail", "reload"]].concat(),
+        "EnvoyExtensionPolicy has only `failOpen`",
+    );
+    refused(
+        &[&gateway[..], &["--callout-service", "authz:8080"]].concat(),
+        "Envoy Gateway has no API that adds a cluster for a Wasm plugin to call",
+    );
+    refused(
+        &["--for", "envoy-gateway", "--namespace", "gw"],
+        "an EnvoyExtensionPolicy needs what it attaches to: --target-ref",
+    );
+    refused(
+        &["--for", "envoy-gateway", "--target-ref", "Gateway/public"],
+        "give --namespace",
+    );
+    let err = work
+        .xtask(
+            &["deploy", "--for", "envoy-1.32", "--fail", "reload"],
+            &[],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains(
+            "`failure_policy: FAIL_RELOAD` exists from Envoy 1.33; Envoy 1.32 has only `fail_open`"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_artifact_image_is_refused_for_a_service_mesh_extension() {
+    let work = Workdir::new("deploy-artifact");
+    work.use_artifact_image();
+    let err = work
+        .xtask(&["deploy", "--for", "ossm-2.1", "--image", IMAGE], &[], "")
+        .fails();
+    assert!(
+        err.contains("--for ossm-2.1: a ServiceMeshExtension reads /manifest.yaml from the single layer of the dual image, and this is the wasm artifact")
+            && err.contains("package with `--format dual`"),
+        "{err}"
+    );
+    let doc = deploy(&work, "istio", &["--image", IMAGE]);
+    assert_eq!(
+        doc["kind"].as_str(),
+        Some("WasmPlugin"),
+        "Istio pulls the artifact"
+    );
+}
+
+#[test]
+fn callout_services_get_a_service_entry_in_istio() {
+    let work = Workdir::new("deploy-callout");
+    let text = work
+        .xtask(
+            &[
+                "deploy",
+                "-p",
+                "header-append",
+                "--for",
+                "istio",
+                "--image",
+                IMAGE,
+                "--callout-service",
+                "authz.example.com:8443",
+            ],
+            &[],
+            "",
+        )
+        .ok();
+    let docs: Vec<Value> = text
+        .split("\n---\n")
+        .map(|d| serde_norway::from_str(d).unwrap())
+        .collect();
+    assert_eq!(docs[0]["kind"].as_str(), Some("WasmPlugin"));
+    assert_eq!(docs[1]["kind"].as_str(), Some("ServiceEntry"));
+    assert_eq!(
+        docs[1]["apiVersion"].as_str(),
+        Some("networking.istio.io/v1")
+    );
+    assert!(
+        text.contains("the plugin calls cluster `outbound|8443||authz.example.com`"),
+        "{text}"
+    );
+}

@@ -25,6 +25,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          timeout_ms: i32,
          ret_token: i32| {
             hostcall(&mut c, "proxy_http_call", |c| {
+                // Refused before the copies: each is as large as the guest says.
+                let lengths = [up_len, h_len, b_len, t_len].map(|l| l as u32 as usize);
+                c.data()
+                    .budget
+                    .check("an HTTP callout", lengths.iter().sum())?;
                 let cluster = String::from_utf8_lossy(&read(c, up, up_len)?).into_owned();
                 let headers = Headers::from_pairs(pairs::deserialize(&read(c, h, h_len)?));
                 let body = read(c, b, b_len)?;
@@ -53,10 +58,15 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          timeout_ms: i32,
          ret_token: i32| {
             hostcall(&mut c, "proxy_grpc_call", |c| {
-                let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
+                c.data()
+                    .budget
+                    .check("a gRPC call", msg_len as u32 as usize)?;
+                let (upstream, mut call) =
+                    grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.messages.push(read(c, msg, msg_len)?);
+                // Envoy's router takes a zero timeout as none.
                 call.timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
-                let token = c.data_mut().callouts.add_grpc(call);
+                let token = c.data_mut().dispatch_grpc(&upstream, call)?;
                 write_u32(c, ret_token, token)
             })
         },
@@ -75,9 +85,10 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          md_len: i32,
          ret_token: i32| {
             hostcall(&mut c, "proxy_grpc_stream", |c| {
-                let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
+                let (upstream, mut call) =
+                    grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.stream = true;
-                let token = c.data_mut().callouts.add_grpc(call);
+                let token = c.data_mut().dispatch_grpc(&upstream, call)?;
                 write_u32(c, ret_token, token)
             })
         },
@@ -87,9 +98,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_grpc_send",
         |mut c: Caller<'_, HostState>, token: i32, ptr: i32, len: i32, end_stream: i32| {
             hostcall(&mut c, "proxy_grpc_send", |c| {
-                let message = read(c, ptr, len)?;
-                let call = c
-                    .data_mut()
+                let len = len as u32 as usize;
+                c.data().budget.check("a gRPC message", len)?;
+                let message = read(c, ptr, len as i32)?;
+                let state = c.data_mut();
+                let call = state
                     .callouts
                     .grpc
                     .iter_mut()
@@ -98,6 +111,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 if !call.stream {
                     return Err(Status::BadArgument.into());
                 }
+                state.budget.charge("a gRPC message", len)?;
                 call.messages.push(message);
                 call.closed_by_plugin |= end_stream != 0;
                 Ok(())
@@ -109,12 +123,11 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_grpc_cancel",
         |mut c: Caller<'_, HostState>, token: i32| {
             hostcall(&mut c, "proxy_grpc_cancel", |c| {
-                let calls = &mut c.data_mut().callouts.grpc;
-                let index = calls
-                    .iter()
-                    .position(|call| call.token == token as u32)
+                let state = c.data_mut();
+                state
+                    .callouts
+                    .remove_grpc(token as u32, &mut state.budget)
                     .ok_or(Status::NotFound)?;
-                calls.remove(index);
                 Ok(())
             })
         },
@@ -124,19 +137,17 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_grpc_close",
         |mut c: Caller<'_, HostState>, token: i32| {
             hostcall(&mut c, "proxy_grpc_close", |c| {
-                let calls = &mut c.data_mut().callouts.grpc;
-                let call = calls
+                let state = c.data_mut();
+                let call = state
+                    .callouts
+                    .grpc
                     .iter_mut()
                     .find(|call| call.token == token as u32)
                     .ok_or(Status::NotFound)?;
                 if call.stream {
                     call.closed_by_plugin = true;
                 } else {
-                    let index = calls
-                        .iter()
-                        .position(|call| call.token == token as u32)
-                        .ok_or(Status::NotFound)?;
-                    calls.remove(index);
+                    state.callouts.remove_grpc(token as u32, &mut state.budget);
                 }
                 Ok(())
             })
@@ -156,16 +167,22 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn grpc_call(c: &mut Caller<'_, HostState>, args: [i32; 8]) -> super::HostResult<GrpcCall> {
+/// The raw `upstream` bytes (Envoy parses them; see `envoy::grpc_service`) and the call they ask for.
+fn grpc_call(
+    c: &mut Caller<'_, HostState>,
+    args: [i32; 8],
+) -> super::HostResult<(Vec<u8>, GrpcCall)> {
     let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-    let upstream = text(read(c, args[0], args[1])?);
+    let lengths = [args[1], args[3], args[5], args[7]].map(|l| l as u32 as usize);
+    c.data().budget.check("a gRPC call", lengths.iter().sum())?;
+    let upstream = read(c, args[0], args[1])?;
     let service = text(read(c, args[2], args[3])?);
     let method = text(read(c, args[4], args[5])?);
     let initial_metadata = Headers::from_pairs(pairs::deserialize(&read(c, args[6], args[7])?));
-    Ok(GrpcCall {
+    let call = GrpcCall {
         token: 0,
-        context_id: c.data().context(),
-        upstream,
+        context_id: 0,
+        upstream: String::from_utf8_lossy(&upstream).into_owned(),
         service,
         method,
         initial_metadata,
@@ -173,5 +190,7 @@ fn grpc_call(c: &mut Caller<'_, HostState>, args: [i32; 8]) -> super::HostResult
         timeout: None,
         stream: false,
         closed_by_plugin: false,
-    })
+        deadline: None,
+    };
+    Ok((upstream, call))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use wasmtime::{Caller, Linker};
 
-use super::memory::{hostcall, read, write_u32, write_u64};
+use super::memory::{check_range, hostcall, read, write_u32, write_u64};
 use super::{LogLevel, Status};
 use crate::envoy::HostState;
 
@@ -14,16 +14,27 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_log",
         |mut c: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
-            let level = LogLevel::from_raw(level);
-            let message = read(&mut c, ptr, len);
             // Logging is allowed while the VM starts, so it bypasses the start-phase check.
-            let Some(level) = level else {
+            let Some(level) = LogLevel::from_raw(level) else {
                 return Ok(Status::BadArgument as i32);
             };
-            match message {
+            // cpp-host reads the message before Envoy's level check: a bad pointer is refused either way.
+            if check_range(&mut c, ptr, len).is_err() {
+                return Ok(Status::InvalidMemoryAccess as i32);
+            }
+            if !c.data().logs_at(level) {
+                return Ok(Status::Ok as i32);
+            }
+            // Refused before the copy: one call could otherwise make the host copy all of guest memory.
+            c.data()
+                .budget
+                .check("a log message", len as u32 as usize)
+                .map_err(wasmtime::Error::new)?;
+            match read(&mut c, ptr, len) {
                 Ok(bytes) => {
                     c.data_mut()
-                        .log(level, String::from_utf8_lossy(&bytes).into_owned());
+                        .log(level, String::from_utf8_lossy(&bytes).into_owned())
+                        .map_err(wasmtime::Error::new)?;
                     Ok(Status::Ok as i32)
                 }
                 Err(_) => Ok(Status::InvalidMemoryAccess as i32),

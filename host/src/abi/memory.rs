@@ -42,6 +42,26 @@ pub(crate) fn read(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Ho
         .to_vec())
 }
 
+/// Checks that `len` bytes at `ptr` are in guest memory, without copying them: what a host call does before it
+/// charges a copy to the byte budget.
+pub(crate) fn check_range(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> HostResult {
+    if len == 0 {
+        return Ok(());
+    }
+    let memory = memory(caller)?;
+    range(memory.data(&*caller), ptr, len).map(|_| ())
+}
+
+/// Lends guest memory (writable) and the host state to `f` at once.
+pub(crate) fn with_memory_mut<T>(
+    caller: &mut Caller<'_, HostState>,
+    f: impl FnOnce(&mut HostState, &mut [u8]) -> T,
+) -> HostResult<T> {
+    let memory = memory(caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut *caller);
+    Ok(f(state, data))
+}
+
 /// Lends two guest memory ranges and the host state to `f` at once, so a host call that only stores what it reads
 /// (adding a header) copies it once, into its destination.
 pub(crate) fn with_two<T>(

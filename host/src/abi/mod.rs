@@ -185,6 +185,13 @@ impl From<Status> for Fail {
     }
 }
 
+/// Going over the byte budget stops the guest (fails the VM), whatever the host call would have returned.
+impl From<crate::envoy::BudgetExceeded> for Fail {
+    fn from(exceeded: crate::envoy::BudgetExceeded) -> Fail {
+        Fail::Trap(wasmtime::Error::new(exceeded))
+    }
+}
+
 /// Host functions every ABI version gets, in module `env` (cpp-host `FOR_ALL_HOST_FUNCTIONS`).
 const COMMON_IMPORTS: &[&str] = &[
     "proxy_log",

@@ -5,7 +5,7 @@ use wasmtime::{Caller, Linker};
 
 use super::Status;
 use super::memory::{hostcall, read, return_bytes, write_u32};
-use crate::envoy::HostState;
+use crate::envoy::{BudgetExceeded, HostState};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -36,6 +36,22 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_set_shared_data",
         |mut c: Caller<'_, HostState>, k: i32, kl: i32, v: i32, vl: i32, cas: i32| {
             hostcall(&mut c, "proxy_set_shared_data", |c| {
+                // Shared data outlives every stream: a vm_id's may hold what the writer's byte budget allows.
+                let state = c.data();
+                let held = state
+                    .process
+                    .borrow()
+                    .data_bytes(state.settings.vm_id.as_bytes());
+                let bytes = (kl as u32 as usize).saturating_add(vl as u32 as usize);
+                if held.saturating_add(bytes) > state.budget.limit() {
+                    return Err(BudgetExceeded {
+                        what: "a shared data entry",
+                        bytes,
+                        used: held,
+                        limit: state.budget.limit(),
+                    }
+                    .into());
+                }
                 let key = read(c, k, kl)?;
                 let value = read(c, v, vl)?;
                 let state = c.data();
@@ -95,6 +111,19 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_enqueue_shared_queue",
         |mut c: Caller<'_, HostState>, token: i32, ptr: i32, len: i32| {
             hostcall(&mut c, "proxy_enqueue_shared_queue", |c| {
+                // A queue nobody drains would grow without end: it may hold what the plugin's byte budget allows.
+                let state = c.data();
+                let held = state.process.borrow().queue_bytes(token as u32)?;
+                let bytes = len as u32 as usize;
+                if held.saturating_add(bytes) > state.budget.limit() {
+                    return Err(BudgetExceeded {
+                        what: "a shared queue item",
+                        bytes,
+                        used: held,
+                        limit: state.budget.limit(),
+                    }
+                    .into());
+                }
                 let item = read(c, ptr, len)?;
                 let state = c.data_mut();
                 let mut process = state.process.borrow_mut();

@@ -4,8 +4,8 @@
 use wasmtime::{Caller, Linker, format_err};
 
 use super::LogLevel;
-use super::memory::{read, write, write_u32, write_u64};
-use crate::envoy::HostState;
+use super::memory::{with_memory_mut, write, write_u32, write_u64};
+use crate::envoy::{BudgetExceeded, HostState};
 
 /// WASI errno values cpp-host returns.
 const SUCCESS: i32 = 0;
@@ -46,23 +46,15 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
                 2 => LogLevel::Error,
                 _ => return Ok(BADF),
             };
-            let mut bytes = Vec::new();
-            for i in 0..n {
-                let Ok(iov) = read(&mut c, iovs.wrapping_add(i * 8), 8) else {
-                    return Ok(FAULT);
-                };
-                let ptr = i32::from_le_bytes(iov[0..4].try_into().expect("4 bytes"));
-                let len = i32::from_le_bytes(iov[4..8].try_into().expect("4 bytes"));
-                let Ok(chunk) = read(&mut c, ptr, len) else {
-                    return Ok(FAULT);
-                };
-                bytes.extend_from_slice(&chunk);
+            let gathered = with_memory_mut(&mut c, |state, data| {
+                gather_write(state, data, level, iovs, n)
+            });
+            match gathered {
+                Ok(Ok(written)) => Ok(errno(write_u32(&mut c, ret, written))),
+                Ok(Err(WriteError::Errno(errno))) => Ok(errno),
+                Ok(Err(WriteError::Budget(exceeded))) => Err(wasmtime::Error::new(exceeded)),
+                Err(_) => Ok(FAULT),
             }
-            let written = bytes.len() as u32;
-            let text = String::from_utf8_lossy(&bytes);
-            c.data_mut()
-                .log(level, text.strip_suffix('\n').unwrap_or(&text).to_string());
-            Ok(errno(write_u32(&mut c, ret, written)))
         },
     )?;
     linker.func_wrap(module, "fd_read", |_: i32, _: i32, _: i32, _: i32| NOSYS)?;
@@ -110,9 +102,13 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
         module,
         "random_get",
         |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
-            let mut bytes = vec![0; len as u32 as usize];
-            c.data_mut().random_bytes(&mut bytes);
-            errno(write(&mut c, ptr, &bytes))
+            // Filled in place: the length is the guest's, and only its own memory can hold that much.
+            let filled = with_memory_mut(&mut c, |state, data| {
+                let out = guest_range_mut(data, ptr, len).ok_or(FAULT)?;
+                state.random_bytes(out);
+                Ok(())
+            });
+            filled.map_or(FAULT, |filled| filled.err().unwrap_or(SUCCESS))
         },
     )?;
     linker.func_wrap(module, "environ_get", |_: i32, _: i32| SUCCESS)?;
@@ -135,6 +131,71 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
         NOSYS
     })?;
     Ok(())
+}
+
+/// Why `fd_write` wrote nothing.
+enum WriteError {
+    Errno(i32),
+    Budget(BudgetExceeded),
+}
+
+/// `fd_write` to stdout/stderr: every iovec is checked and their total measured before anything is copied, since
+/// iovecs may all point at one region (a small module can name gigabytes); the text is one log line, charged to
+/// the plugin's byte budget. Returns the bytes written.
+fn gather_write(
+    state: &mut HostState,
+    data: &[u8],
+    level: LogLevel,
+    iovs: i32,
+    n: i32,
+) -> Result<u32, WriteError> {
+    let array_len = (n as u32 as usize)
+        .checked_mul(8)
+        .ok_or(WriteError::Errno(FAULT))?;
+    let array = guest_range(data, iovs, array_len).ok_or(WriteError::Errno(FAULT))?;
+    let (entries, _) = array.as_chunks::<8>();
+    let iov = |entry: &[u8; 8]| {
+        let [p0, p1, p2, p3, l0, l1, l2, l3] = *entry;
+        guest_range(
+            data,
+            i32::from_le_bytes([p0, p1, p2, p3]),
+            u32::from_le_bytes([l0, l1, l2, l3]) as usize,
+        )
+    };
+    let mut total = 0usize;
+    for entry in entries {
+        total += iov(entry).ok_or(WriteError::Errno(FAULT))?.len();
+    }
+    // The count the guest gets back is a u32: more in one call is refused, as POSIX `writev` refuses it.
+    let written = u32::try_from(total).map_err(|_| WriteError::Errno(INVAL))?;
+    if state.logs_at(level) {
+        state
+            .budget
+            .check("a write to stdout/stderr", total)
+            .map_err(WriteError::Budget)?;
+        let mut bytes = Vec::with_capacity(total);
+        for entry in entries {
+            bytes.extend_from_slice(iov(entry).unwrap_or_default());
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let line = text.strip_suffix('\n').unwrap_or(&text).to_string();
+        state.log(level, line).map_err(WriteError::Budget)?;
+    }
+    Ok(written)
+}
+
+/// `len` bytes at `ptr` in guest memory, or `None` if any is outside it (nothing is always there).
+fn guest_range(data: &[u8], ptr: i32, len: usize) -> Option<&[u8]> {
+    if len == 0 {
+        return Some(&[]);
+    }
+    let start = ptr as u32 as usize;
+    data.get(start..start.checked_add(len)?)
+}
+
+fn guest_range_mut(data: &mut [u8], ptr: i32, len: i32) -> Option<&mut [u8]> {
+    let start = ptr as u32 as usize;
+    data.get_mut(start..start.checked_add(len as u32 as usize)?)
 }
 
 fn zero_sizes(c: &mut Caller<'_, HostState>, count: i32, size: i32) -> i32 {

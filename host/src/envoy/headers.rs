@@ -125,6 +125,11 @@ impl Headers {
         headers
     }
 
+    /// The bytes of every name and value: what holding the map costs.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.pairs().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.pairs_str().map(|(k, v)| (k.as_bytes(), v))
     }

@@ -3,8 +3,11 @@
 //! wasmtime `Store`, so plugins (and the tests driving them) never share state — except the shared data and queues
 //! of plugins a test deliberately starts on one `testing::Envoy` (`Process`), as Envoy's VMs share them.
 
+mod budget;
+mod cache;
 mod callouts;
 mod foreign;
+mod grpc_service;
 mod headers;
 mod http;
 mod local_reply;
@@ -21,7 +24,9 @@ use std::time::Duration;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 
-pub(crate) use callouts::Callouts;
+pub(crate) use budget::{BudgetExceeded, ByteBudget, DEFAULT_HOST_MEMORY_LIMIT};
+pub(crate) use cache::DiskCache;
+pub(crate) use callouts::{Callouts, Clusters};
 pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
 pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
@@ -46,13 +51,23 @@ pub(crate) enum Phase {
     Running,
 }
 
-/// One line the guest logged (through `proxy_log` or WASI `fd_write` to stdout/stderr).
+/// One line of the plugin's log: what the guest logged (through `proxy_log` or WASI `fd_write` to
+/// stdout/stderr), or what the host adds where Envoy answers with a bare status (an unknown cluster, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     pub level: LogLevel,
     pub message: String,
     /// The context that was active (the effective context if the guest switched it).
     pub context_id: u32,
+    pub origin: LogOrigin,
+}
+
+/// Who wrote a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOrigin {
+    Guest,
+    /// The host explains a refusal Envoy makes silently; Envoy itself logs nothing there.
+    Host,
 }
 
 /// Something Envoy queues with `addAfterVmCallAction`: it runs once the current VM call has returned.
@@ -95,6 +110,8 @@ pub struct HostState {
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     pub(crate) queue_ready: VecDeque<u32>,
     pub(crate) logs: Vec<LogEntry>,
+    /// What the host holds for the guest outside its memory (logs, callouts).
+    pub(crate) budget: ByteBudget,
     pub(crate) metrics: Metrics,
     /// Shared data and queues of the Envoy process this plugin runs in (other plugins may share it).
     pub(crate) process: Rc<RefCell<Process>>,
@@ -145,15 +162,35 @@ impl HostState {
             || self.streams.get(&id).is_some_and(|s| !s.deleted)
     }
 
-    pub(crate) fn log(&mut self, level: LogLevel, message: String) {
-        if level < self.settings.log_level {
-            return;
+    /// Whether a message at `level` is kept (Envoy drops those below its log level).
+    pub(crate) fn logs_at(&self, level: LogLevel) -> bool {
+        level >= self.settings.log_level
+    }
+
+    /// Keeps a guest's log line, charged to its byte budget (the host keeps every line for the test to read).
+    pub(crate) fn log(&mut self, level: LogLevel, message: String) -> Result<(), BudgetExceeded> {
+        if !self.logs_at(level) {
+            return Ok(());
         }
+        self.budget.charge("a log message", message.len())?;
         let context_id = self.context();
         self.logs.push(LogEntry {
             level,
             message,
             context_id,
+            origin: LogOrigin::Guest,
+        });
+        Ok(())
+    }
+
+    /// A line from the host (kept whatever the log level: it explains a status the guest got).
+    pub(crate) fn host_log(&mut self, level: LogLevel, message: String) {
+        let context_id = self.context();
+        self.logs.push(LogEntry {
+            level,
+            message,
+            context_id,
+            origin: LogOrigin::Host,
         });
     }
 

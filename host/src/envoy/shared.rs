@@ -13,6 +13,8 @@ type Entries = HashMap<Vec<u8>, (Vec<u8>, u32)>;
 #[derive(Debug, Default)]
 pub(crate) struct Process {
     data: HashMap<Vec<u8>, Entries>,
+    /// The bytes of keys and values each vm_id's shared data holds.
+    data_bytes: HashMap<Vec<u8>, usize>,
     /// One counter for every vm_id, as cpp-host's global CAS.
     next_cas: u32,
     queues: Queues,
@@ -24,9 +26,17 @@ pub(crate) struct Process {
 #[derive(Debug, Default)]
 struct Queues {
     by_name: HashMap<(Vec<u8>, Vec<u8>), u32>,
-    /// Items, and the plugin whose root context registered the queue (it hears `on_queue_ready`).
-    queues: HashMap<u32, (VecDeque<Vec<u8>>, u64)>,
+    queues: HashMap<u32, Queue>,
     next_token: u32,
+}
+
+#[derive(Debug)]
+struct Queue {
+    items: VecDeque<Vec<u8>>,
+    /// The bytes of `items`.
+    bytes: usize,
+    /// The plugin whose root context registered the queue (it hears `on_queue_ready`).
+    owner: u64,
 }
 
 impl Process {
@@ -57,8 +67,18 @@ impl Process {
             return Err(Status::CasMismatch);
         }
         self.next_cas = self.next_cas.wrapping_add(1).max(1);
-        entries.insert(key.to_vec(), (value, self.next_cas));
+        let added = key.len() + value.len();
+        let replaced = entries
+            .insert(key.to_vec(), (value, self.next_cas))
+            .map_or(0, |(old, _)| key.len() + old.len());
+        let bytes = self.data_bytes.entry(vm_id.to_vec()).or_default();
+        *bytes = (*bytes + added).saturating_sub(replaced);
         Ok(())
+    }
+
+    /// The bytes of keys and values `vm_id`'s shared data holds.
+    pub(crate) fn data_bytes(&self, vm_id: &[u8]) -> usize {
+        self.data_bytes.get(vm_id).copied().unwrap_or(0)
     }
 
     /// The token of queue (`vm_id`, `name`), creating it if new (tokens are never 0); `plugin` becomes the one
@@ -68,13 +88,20 @@ impl Process {
         let key = (vm_id.to_vec(), name.to_vec());
         if let Some(&token) = q.by_name.get(&key) {
             if let Some(queue) = q.queues.get_mut(&token) {
-                queue.1 = plugin;
+                queue.owner = plugin;
             }
             return token;
         }
         q.next_token += 1;
         q.by_name.insert(key, q.next_token);
-        q.queues.insert(q.next_token, (VecDeque::new(), plugin));
+        q.queues.insert(
+            q.next_token,
+            Queue {
+                items: VecDeque::new(),
+                bytes: 0,
+                owner: plugin,
+            },
+        );
         q.next_token
     }
 
@@ -85,21 +112,47 @@ impl Process {
             .copied()
     }
 
+    /// Queue `token`'s name as `"vm_id"/"name"`, for messages.
+    pub(crate) fn queue_name(&self, token: u32) -> String {
+        self.queues
+            .by_name
+            .iter()
+            .find(|(_, t)| **t == token)
+            .map_or_else(
+                || "(unknown)".to_string(),
+                |((vm_id, name), _)| {
+                    format!(
+                        "{:?}/{:?}",
+                        String::from_utf8_lossy(vm_id),
+                        String::from_utf8_lossy(name)
+                    )
+                },
+            )
+    }
+
+    /// The bytes queue `token` holds.
+    pub(crate) fn queue_bytes(&self, token: u32) -> Result<usize, Status> {
+        Ok(self
+            .queues
+            .queues
+            .get(&token)
+            .ok_or(Status::NotFound)?
+            .bytes)
+    }
+
     /// Appends `item`; returns the plugin to notify.
     pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<u64, Status> {
-        let (items, owner) = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
-        items.push_back(item);
-        Ok(*owner)
+        let queue = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
+        queue.bytes += item.len();
+        queue.items.push_back(item);
+        Ok(queue.owner)
     }
 
     pub(crate) fn dequeue(&mut self, token: u32) -> Result<Vec<u8>, Status> {
-        self.queues
-            .queues
-            .get_mut(&token)
-            .ok_or(Status::NotFound)?
-            .0
-            .pop_front()
-            .ok_or(Status::Empty)
+        let queue = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
+        let item = queue.items.pop_front().ok_or(Status::Empty)?;
+        queue.bytes -= item.len();
+        Ok(item)
     }
 
     /// Posts `on_queue_ready(token)` to another plugin of this process.

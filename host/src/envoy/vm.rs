@@ -5,20 +5,27 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use sha2::{Digest, Sha256};
 use wasmtime::{
     Engine, Linker, Module, Store, StoreLimitsBuilder, Trap, TypedFunc, WasmParams, WasmResults,
 };
 
+use super::budget::{BudgetExceeded, ByteBudget};
+use super::cache::{DiskCache, compile};
 use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process};
 use crate::abi::{self, AbiVersion, LogLevel};
 
 /// How often the epoch ticker advances: the granularity of the per-call deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Function tables a module may have: a proxy-wasm module has one (`call_indirect`); reference types allow more.
+const MAX_TABLES: usize = 4;
+
+/// Elements one table may hold: SDK modules have a few thousand functions; a million is 8 MiB per table.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// The plugin-level configuration a VM starts with (what Envoy's `PluginConfig`/`VmConfig` carry).
 #[derive(Debug, Clone)]
@@ -30,11 +37,14 @@ pub(crate) struct Settings {
     pub(crate) config: Vec<u8>,
     pub(crate) fail_open: bool,
     pub(crate) log_level: LogLevel,
-    /// Clusters `dispatch_http_call` may name; `None` accepts any name.
-    pub(crate) clusters: Option<Vec<String>>,
+    /// The clusters Envoy's configuration has (callouts to others are refused).
+    pub(crate) clusters: super::Clusters,
     /// Property values the test set, keyed by the NUL-joined path.
     pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) memory_limit: usize,
+    /// What the host may hold for the plugin (logs, callouts, queue items): see [`ByteBudget`].
+    pub(crate) host_memory_limit: usize,
+    pub(crate) disk_cache: DiskCache,
     /// Envoy's `allow_on_headers_stop_iteration`: Pause on headers is a plain StopIteration.
     pub(crate) allow_on_headers_stop_iteration: bool,
     /// Envoy's per-stream buffer limit (the listener's `per_connection_buffer_limit_bytes`).
@@ -115,6 +125,17 @@ pub(crate) fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
+        // What Envoy's runtimes (V8, WAMR, wasmtime as Envoy configures it) and cpp-host's one 32-bit `memory`
+        // export agree on. wasmtime 50 would also accept these, and a module using them would run here and fail
+        // to load in Envoy; several memories would also multiply the memory limit. Threads, GC, exceptions and
+        // the component model are left out of the build (Cargo features).
+        config
+            .wasm_multi_memory(false)
+            .wasm_memory64(false)
+            .wasm_wide_arithmetic(false)
+            .wasm_custom_page_sizes(false)
+            .wasm_stack_switching(false)
+            .wasm_gc(false);
         let engine = Engine::new(&config)
             .expect("the default wasmtime configuration is valid on this platform");
         let ticker = engine.weak();
@@ -139,59 +160,6 @@ fn linker() -> anyhow::Result<&'static Linker<HostState>> {
     }
     let linker = abi::linker(engine())?;
     Ok(LINKER.get_or_init(|| linker))
-}
-
-/// Compiles `bytes` once per process (keyed by their sha256): loading the same module again costs milliseconds.
-/// Compiled code is also kept on disk (`<target>/proxy-wasm-host/<sha256>.cwasm`), so the next test process
-/// skips Cranelift too.
-pub(crate) fn compile(bytes: &[u8]) -> anyhow::Result<Module> {
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Module>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key: [u8; 32] = Sha256::digest(bytes).into();
-    if let Some(module) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(module.clone());
-    }
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let file = crate::testing::target_dir()
-        .join("proxy-wasm-host")
-        .join(format!("{hex}.cwasm"));
-    // SAFETY: the file is only ever written by `store_compiled` below, from `Module::serialize` of this same
-    // module, and wasmtime rejects artifacts of another engine version or configuration.
-    let module = match unsafe { Module::deserialize_file(engine(), &file) } {
-        Ok(module) => module,
-        Err(_) => {
-            let module = Module::new(engine(), bytes)
-                .map_err(anyhow::Error::from)
-                .context("compiling the module")?;
-            store_compiled(&module, &file);
-            module
-        }
-    };
-    cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, module.clone());
-    Ok(module)
-}
-
-/// Best effort: a cache that cannot be written only costs the next process a compile.
-fn store_compiled(module: &Module, file: &std::path::Path) {
-    let Ok(bytes) = module.serialize() else {
-        return;
-    };
-    let Some(dir) = file.parent() else { return };
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    // Temp file + rename: parallel test processes never read a half-written artifact.
-    let temp = dir.join(format!(
-        ".{}.{}",
-        std::process::id(),
-        file.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    if std::fs::write(&temp, bytes).is_ok() && std::fs::rename(&temp, file).is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
 }
 
 /// Detects the ABI version like cpp-host's `getAbiVersion`: the first marker export in export order.
@@ -227,39 +195,37 @@ impl Vm {
         foreign: HashMap<String, ForeignFunction>,
         process: Rc<RefCell<Process>>,
     ) -> Result<Vm, VmStartError> {
-        let load_error = |e: anyhow::Error| VmStartError {
-            failure: StartFailure::Load,
-            message: format!("{e:#}"),
-            logs: Vec::new(),
-        };
-        let mut vm = Vm::instantiate(bytes, settings, foreign, process).map_err(load_error)?;
+        let mut vm = Vm::instantiate(bytes, settings, foreign, process)?;
         vm.initialize()?;
         vm.start_root()?;
         Ok(vm)
     }
 
+    /// Compiles, links and instantiates the module: a failure is a load failure, except a trap of the module's
+    /// own start function (the `start` section), which runs under the per-call deadline like `_initialize`.
     fn instantiate(
         bytes: &[u8],
         settings: Settings,
         foreign: HashMap<String, ForeignFunction>,
         process: Rc<RefCell<Process>>,
-    ) -> anyhow::Result<Vm> {
-        let module = compile(bytes)?;
-        let abi = abi_version(&module)?;
-        for import in module.imports() {
-            if !abi::provides(abi, import.module(), import.name()) {
-                bail!(
-                    "the module imports `{}.{}`, which Envoy does not provide to proxy-wasm ABI {abi} modules \
-                     (Envoy refuses it: \"Failed to load Wasm module due to a missing import\")",
-                    import.module(),
-                    import.name()
-                );
-            }
-        }
+    ) -> Result<Vm, VmStartError> {
+        let load_error = |e: anyhow::Error| VmStartError {
+            failure: StartFailure::Load,
+            message: format!("{e:#}"),
+            logs: Vec::new(),
+        };
+        let (module, abi) = Vm::load(bytes, settings.disk_cache).map_err(load_error)?;
+        // One instance with one memory (the engine refuses a second) and a bounded function table: what a
+        // proxy-wasm module needs, so the memory limit bounds the whole store.
         let limits = StoreLimitsBuilder::new()
             .memory_size(settings.memory_limit)
+            .memories(1)
+            .instances(1)
+            .tables(MAX_TABLES)
+            .table_elements(MAX_TABLE_ELEMENTS)
             .trap_on_grow_failure(true)
             .build();
+        let budget = ByteBudget::new(settings.host_memory_limit);
         let plugin_id = process.borrow_mut().join();
         let state = HostState {
             phase: Phase::Starting,
@@ -277,6 +243,7 @@ impl Vm {
             deferred: VecDeque::new(),
             queue_ready: VecDeque::new(),
             logs: Vec::new(),
+            budget,
             metrics: Metrics::default(),
             plugin_id,
             process,
@@ -296,10 +263,51 @@ impl Vm {
         let mut store = Store::new(engine(), state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(u64::MAX / 2);
-        let instance = linker()?
+        arm_deadline(&mut store);
+        let instance = match linker()
+            .map_err(load_error)?
             .instantiate(&mut store, &module)
-            .map_err(anyhow::Error::from)?;
+        {
+            Ok(instance) => instance,
+            Err(error)
+                if error.downcast_ref::<Trap>().is_some()
+                    || error.downcast_ref::<BudgetExceeded>().is_some() =>
+            {
+                return Err(VmStartError {
+                    failure: StartFailure::Initialize,
+                    message: describe_trap(store.data(), "the module's start function", error),
+                    logs: store.data().logs.clone(),
+                });
+            }
+            Err(error) => return Err(load_error(anyhow::Error::from(error))),
+        };
+        Vm::finish_instantiate(store, &instance, abi).map_err(load_error)
+    }
+
+    /// Compiles the module and checks what cpp-host checks before linking: the ABI version, and imports Envoy
+    /// provides.
+    fn load(bytes: &[u8], disk_cache: DiskCache) -> anyhow::Result<(Module, AbiVersion)> {
+        let module = compile(bytes, disk_cache)?;
+        let abi = abi_version(&module)?;
+        for import in module.imports() {
+            if !abi::provides(abi, import.module(), import.name()) {
+                bail!(
+                    "the module imports `{}.{}`, which Envoy does not provide to proxy-wasm ABI {abi} modules \
+                     (Envoy refuses it: \"Failed to load Wasm module due to a missing import\")",
+                    import.module(),
+                    import.name()
+                );
+            }
+        }
+        Ok((module, abi))
+    }
+
+    /// The exports a plugin needs (memory, allocator) and the callbacks it has.
+    fn finish_instantiate(
+        mut store: Store<HostState>,
+        instance: &wasmtime::Instance,
+        abi: AbiVersion,
+    ) -> anyhow::Result<Vm> {
         let memory = instance
             .get_memory(&mut store, "memory")
             .context("the module exports no `memory`")?;
@@ -315,7 +323,7 @@ impl Vm {
             .context("the allocator export must be (i32) -> i32")?;
         store.data_mut().memory = Some(memory);
         store.data_mut().malloc = Some(malloc);
-        let exports = Exports::lookup(&instance, &mut store, abi)?;
+        let exports = Exports::lookup(instance, &mut store, abi)?;
         Ok(Vm {
             store,
             exports: Arc::new(exports),
@@ -333,9 +341,9 @@ impl Vm {
                 .params()
                 .map(|_| wasmtime::Val::I32(0))
                 .collect();
-            vm.arm_deadline();
+            arm_deadline(&mut vm.store);
             f.call(&mut vm.store, &params, &mut results).map_err(|e| {
-                let message = vm.describe_trap(name, e);
+                let message = describe_trap(vm.state(), name, e);
                 VmStartError {
                     failure: StartFailure::Initialize,
                     message,
@@ -426,44 +434,17 @@ impl Vm {
             state.effective = 0;
             state.stop_next_iteration = false;
         }
-        self.arm_deadline();
+        arm_deadline(&mut self.store);
         let result = f.call(&mut self.store, params);
         self.state_mut().effective = 0;
         match result {
             Ok(value) => Some(value),
             Err(error) => {
-                let message = self.describe_trap(name, error);
+                let message = describe_trap(self.state(), name, error);
                 self.state_mut().failed = Some(message);
                 None
             }
         }
-    }
-
-    fn arm_deadline(&mut self) {
-        let ticks =
-            self.state().settings.call_deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64;
-        self.store.set_epoch_deadline(ticks.max(1) + 1);
-    }
-
-    /// A trap, explained for the person reading the test output.
-    fn describe_trap(&self, name: &str, error: wasmtime::Error) -> String {
-        let trap = error.downcast_ref::<Trap>().copied();
-        let mut message = match trap {
-            Some(Trap::Interrupt) => format!(
-                "{name} exceeded the {:?} deadline for one guest call (stuck in a loop?) and was stopped",
-                self.state().settings.call_deadline
-            ),
-            _ => format!("{name} trapped: {error:?}"),
-        };
-        if let Some(last) = self
-            .state()
-            .logs
-            .last()
-            .filter(|l| l.level == LogLevel::Critical)
-        {
-            message.push_str(&format!("\nthe guest logged (critical): {}", last.message));
-        }
-        message
     }
 
     /// Advances virtual time, firing ticks and callout timeouts in order, as Envoy's dispatcher would.
@@ -550,6 +531,32 @@ impl Vm {
         state.root_deleted = true;
         state.tick = None;
     }
+}
+
+/// Gives the next guest call (or the module's start function) the per-call deadline.
+fn arm_deadline(store: &mut Store<HostState>) {
+    let ticks =
+        store.data().settings.call_deadline.as_millis() as u64 / EPOCH_TICK.as_millis() as u64;
+    store.set_epoch_deadline(ticks.max(1) + 1);
+}
+
+/// A trap, explained for the person reading the test output.
+fn describe_trap(state: &HostState, name: &str, error: wasmtime::Error) -> String {
+    let trap = error.downcast_ref::<Trap>().copied();
+    let mut message = if let Some(exceeded) = error.downcast_ref::<BudgetExceeded>() {
+        format!("{name} was stopped: {exceeded}")
+    } else if trap == Some(Trap::Interrupt) {
+        format!(
+            "{name} exceeded the {:?} deadline for one guest call (stuck in a loop?) and was stopped",
+            state.settings.call_deadline
+        )
+    } else {
+        format!("{name} trapped: {error:?}")
+    };
+    if let Some(last) = state.logs.last().filter(|l| l.level == LogLevel::Critical) {
+        message.push_str(&format!("\nthe guest logged (critical): {}", last.message));
+    }
+    message
 }
 
 impl Exports {

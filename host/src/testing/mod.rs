@@ -20,17 +20,19 @@ mod envoy;
 mod message;
 mod modules;
 mod plugin;
+mod printable;
 mod stream;
 
 pub use envoy::Envoy;
 pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::{Plugin, PluginBuilder, StartError};
+pub use printable::{printable, printable_line};
 pub use stream::HttpStream;
 
 pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
     Action, DeclaredProperty, FilterStateObject, GrpcCall, GrpcResponse, Headers, HttpCall,
-    HttpCallResponse, LifeSpan, LocalReply, LogEntry, Metric, MetricKind, StartFailure, Value,
-    WasmType,
+    HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin, Metric, MetricKind, StartFailure,
+    Value, WasmType,
 };

@@ -11,8 +11,9 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
-    Builtin, DeclaredProperty, ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse,
-    LogEntry, Metric, MetricKind, Settings, StartFailure, Value, Vm, path_key,
+    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, DeclaredProperty, DiskCache, ForeignFunction,
+    GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin, Metric, MetricKind,
+    Settings, StartFailure, Value, Vm, path_key,
 };
 
 /// A plugin running in its own VM: started like Envoy starts one (`on_context_create(1, 0)` → `on_vm_start` →
@@ -95,7 +96,11 @@ impl Plugin {
     #[track_caller]
     pub fn assert_not_failed(&self) {
         if let Some(failure) = self.failure() {
-            panic!("the plugin failed: {failure}\n\n{}", self.format_logs());
+            panic!(
+                "the plugin failed: {}\n\n{}",
+                super::printable(&failure),
+                self.format_logs()
+            );
         }
     }
 
@@ -169,13 +174,22 @@ impl Plugin {
         self.vm().state().callouts.grpc.clone()
     }
 
-    /// Answers gRPC call (or ends stream) `token`: initial metadata, message, trailing metadata, then close.
+    /// Answers gRPC call (or ends stream) `token`. A stream hears initial metadata, the message, trailing metadata,
+    /// then the close. A unary call hears what Envoy passes on: `on_grpc_receive` alone for status 0 with a message,
+    /// `on_grpc_close` alone otherwise (status 0 without a message closes with 13 Internal); its metadata is dropped.
     #[track_caller]
     pub fn answer_grpc_call(&self, token: u32, response: GrpcResponse) {
         let result = self.vm().answer_grpc_call(token, response);
         if let Err(e) = result {
             panic!("{e}");
         }
+    }
+
+    /// Lets gRPC call `token` time out now: closed with 4 DeadlineExceeded, "upstream request timeout", as Envoy's
+    /// router answers. (Advancing time past a call's timeout does the same; streams have no timeout in Envoy.)
+    #[track_caller]
+    pub fn time_out_grpc_call(&self, token: u32) {
+        self.answer_grpc_call(token, GrpcResponse::deadline_exceeded());
     }
 
     /// Advances the virtual clock: ticks (`set_tick_period`) and callout timeouts fire in order, as Envoy's
@@ -234,6 +248,25 @@ impl Plugin {
         } else if let Ok(owner) = owner {
             vm.state().process.borrow_mut().post(owner, token);
         }
+    }
+
+    /// Stores a shared-data value with a CAS, as another plugin on the same vm_id calling
+    /// `proxy_set_shared_data(key, value, cas)` would: `Err(Status::CasMismatch)` when another write came since that
+    /// CAS was read (0 writes unconditionally).
+    pub fn set_shared_data_with_cas(
+        &self,
+        key: &str,
+        value: impl AsRef<[u8]>,
+        cas: u32,
+    ) -> Result<(), Status> {
+        let vm = self.vm();
+        let state = vm.state();
+        state.process.borrow_mut().set(
+            state.settings.vm_id.as_bytes(),
+            key.as_bytes(),
+            value.as_ref().to_vec(),
+            cas,
+        )
     }
 
     /// Takes the oldest item from shared queue `name` (what the plugin enqueued); `None` if empty or unknown.
@@ -331,9 +364,11 @@ impl PluginBuilder {
                 config: Vec::new(),
                 fail_open: false,
                 log_level: LogLevel::Trace,
-                clusters: None,
+                clusters: Clusters::Only(Vec::new()),
                 properties: BTreeMap::new(),
                 memory_limit: 1 << 30,
+                host_memory_limit: DEFAULT_HOST_MEMORY_LIMIT,
+                disk_cache: DiskCache::Use,
                 // Envoy's default `per_connection_buffer_limit_bytes`.
                 buffer_limit: 1 << 20,
                 allow_on_headers_stop_iteration: false,
@@ -397,16 +432,45 @@ impl PluginBuilder {
         self
     }
 
-    /// The clusters Envoy knows: `dispatch_http_call` to any other cluster fails with BadArgument. By default
-    /// every cluster name is accepted.
+    /// The clusters Envoy's configuration has. A callout to any other name is refused as Envoy refuses it:
+    /// `dispatch_http_call` BadArgument, `dispatch_grpc_call`/`open_grpc_stream` ParseFailure, with a host log line
+    /// naming the cluster. Default: none, so every callout is refused until the test declares its clusters.
     pub fn clusters(mut self, clusters: &[&str]) -> PluginBuilder {
-        self.settings.clusters = Some(clusters.iter().map(|c| c.to_string()).collect());
+        self.settings.clusters = Clusters::Only(clusters.iter().map(|c| c.to_string()).collect());
         self
     }
 
-    /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap.
+    /// Accepts every cluster name, as no Envoy does: for exploring a module whose clusters are unknown
+    /// (`proxy-wasm-run` without `--cluster`). A test should declare its clusters with [`Self::clusters`].
+    pub fn any_cluster(mut self) -> PluginBuilder {
+        self.settings.clusters = Clusters::Any;
+        self
+    }
+
+    /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap. It bounds the
+    /// whole module: the host accepts one memory, one instance and at most 4 tables of 2^20 elements.
     pub fn memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.memory_limit = bytes;
+        self
+    }
+
+    /// What the host may hold on the plugin's behalf outside its linear memory: the log lines it keeps, pending
+    /// HTTP and gRPC callouts (headers, bodies, messages), the items of each shared queue it fills and its vm_id's
+    /// shared data. A host call that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
+    pub fn host_memory_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.host_memory_limit = bytes;
+        self
+    }
+
+    /// Whether compiled code is kept in (and loaded from) `<target>/proxy-wasm-host/`, so the next process skips
+    /// the compile; default true. Turn it off for modules you do not trust with a shared target directory; the
+    /// environment variable `PROXY_WASM_HOST_NO_CACHE=1` turns it off for every plugin.
+    pub fn disk_cache(mut self, enabled: bool) -> PluginBuilder {
+        self.settings.disk_cache = if enabled {
+            DiskCache::Use
+        } else {
+            DiskCache::Skip
+        };
         self
     }
 
@@ -510,7 +574,7 @@ impl fmt::Display for StartError {
             StartFailure::VmStart => "the plugin failed to start (on_vm_start)",
             StartFailure::Configure => "the plugin failed to configure (on_configure)",
         };
-        write!(f, "{what}: {}", self.message)?;
+        write!(f, "{what}: {}", super::printable(&self.message))?;
         if !self.logs.is_empty() {
             write!(f, "\n{}", format_logs(&self.logs))?;
         }
@@ -534,9 +598,15 @@ fn format_logs(logs: &[LogEntry]) -> String {
     }
     let mut out = String::from("the plugin logged:\n");
     for l in logs {
+        let origin = match l.origin {
+            LogOrigin::Guest => "",
+            LogOrigin::Host => "host: ",
+        };
         out.push_str(&format!(
-            "  [{:?}] (context {}) {}\n",
-            l.level, l.context_id, l.message
+            "  [{:?}] (context {}) {origin}{}\n",
+            l.level,
+            l.context_id,
+            super::printable_line(&l.message)
         ));
     }
     out

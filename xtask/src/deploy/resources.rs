@@ -4,12 +4,18 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_norway::{Mapping, Value};
 
-use super::{Inputs, Target};
+use super::Inputs;
+use crate::mesh::{EnvVar, FailPolicy, Resource, Target, fields::ENVOY_FAILURE_POLICY};
+
+/// Istio minor from which `networking.istio.io/v1` serves ServiceEntry.
+const ISTIO_NETWORKING_V1: u32 = 22;
+/// Istio minor from which WasmPlugin has `failStrategy`, written explicitly from there on.
+const ISTIO_FAIL_STRATEGY: u32 = 19;
 
 /// A Kubernetes resource.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Resource<S> {
+struct K8s<S> {
     api_version: &'static str,
     kind: &'static str,
     metadata: Metadata,
@@ -27,6 +33,8 @@ struct Metadata {
 #[serde(rename_all = "camelCase")]
 struct SmeSpec {
     image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_pull_policy: Option<&'static str>,
     phase: String,
     priority: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +55,8 @@ struct Labels {
 struct WasmPluginSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     selector: Option<MatchLabels>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    target_refs: Vec<PolicyTargetRef>,
     url: String,
     sha256: String,
     image_pull_policy: &'static str,
@@ -58,6 +68,42 @@ struct WasmPluginSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     fail_strategy: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    r#type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vm_config: Option<IstioVmConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin_config: Option<Value>,
+}
+
+/// TrafficExtension spec (`extensions.istio.io/v1alpha1`, Istio 1.30): placement at the top, the plugin
+/// under `wasm`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrafficExtensionSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selector: Option<MatchLabels>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    target_refs: Vec<PolicyTargetRef>,
+    phase: &'static str,
+    priority: i64,
+    wasm: TrafficExtensionWasm,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrafficExtensionWasm {
+    url: String,
+    sha256: String,
+    image_pull_policy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_pull_secret: Option<String>,
+    plugin_name: String,
+    fail_strategy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r#type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vm_config: Option<IstioVmConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     plugin_config: Option<Value>,
 }
 
@@ -65,6 +111,76 @@ struct WasmPluginSpec {
 #[serde(rename_all = "camelCase")]
 struct MatchLabels {
     match_labels: Mapping,
+}
+
+/// Gateway API `PolicyTargetReference`.
+#[derive(Serialize)]
+struct PolicyTargetRef {
+    group: &'static str,
+    kind: &'static str,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct IstioVmConfig {
+    env: Vec<IstioEnv>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IstioEnv {
+    name: String,
+    value_from: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+}
+
+/// EnvoyExtensionPolicy spec (`gateway.envoyproxy.io/v1alpha1`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExtensionPolicySpec {
+    target_refs: Vec<PolicyTargetRef>,
+    wasm: Vec<GatewayWasm>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GatewayWasm {
+    name: String,
+    #[serde(rename = "rootID")]
+    root_id: String,
+    code: GatewayCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<Value>,
+    fail_open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<GatewayEnv>,
+}
+
+#[derive(Serialize)]
+struct GatewayCode {
+    r#type: &'static str,
+    image: GatewayImage,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GatewayImage {
+    url: String,
+    sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pull_secret_ref: Option<SecretRef>,
+}
+
+#[derive(Serialize)]
+struct SecretRef {
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GatewayEnv {
+    host_keys: Vec<String>,
 }
 
 /// One entry of an HTTP connection manager's `http_filters`.
@@ -88,6 +204,10 @@ struct PluginConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     configuration: Option<StringValue>,
     vm_config: VmConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fail_open: Option<bool>,
 }
 
 /// `google.protobuf.StringValue`: Envoy hands `value` to the plugin as is.
@@ -102,6 +222,8 @@ struct StringValue {
 struct VmConfig {
     runtime: &'static str,
     code: Code,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment_variables: Option<EnvironmentVariables>,
 }
 
 #[derive(Serialize)]
@@ -114,34 +236,145 @@ struct Local {
     filename: String,
 }
 
-/// The YAML document for `target`, with a comment saying what it is for.
-pub(crate) fn render(target: Target, inputs: &Inputs) -> anyhow::Result<String> {
+#[derive(Serialize)]
+struct EnvironmentVariables {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    host_env_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Mapping::is_empty")]
+    key_values: Mapping,
+}
+
+/// An Istio ServiceEntry for a callout service: Istio names its cluster `outbound|PORT||HOST`.
+#[derive(Serialize)]
+struct ServiceEntrySpec {
+    hosts: Vec<String>,
+    location: &'static str,
+    resolution: &'static str,
+    ports: Vec<ServicePort>,
+}
+
+#[derive(Serialize)]
+struct ServicePort {
+    number: u16,
+    name: String,
+    protocol: &'static str,
+}
+
+/// A static Envoy cluster for a callout service.
+#[derive(Serialize)]
+struct Cluster {
+    name: String,
+    r#type: &'static str,
+    connect_timeout: &'static str,
+    load_assignment: LoadAssignment,
+}
+
+#[derive(Serialize)]
+struct LoadAssignment {
+    cluster_name: String,
+    endpoints: Vec<serde_json::Value>,
+}
+
+/// The YAML documents for `resource`, with comments saying what they are for.
+pub(crate) fn render(resource: Resource, inputs: &Inputs) -> anyhow::Result<String> {
     let source = format!(
-        "# Written by `cargo xtask deploy` from target/extensions/{0}/ (manifest.yaml, OCI layout) \
-         and extensions/{0}/example-config.json.\n",
+        "# Written by `cargo xtask deploy --for {}` from target/extensions/{1}/ (manifest.yaml, OCI layout) \
+         and extensions/{1}/example-config.json.\n",
+        inputs.target.flag(),
         inputs.name
     );
-    let (comment, body) = match target {
-        Target::SmeV1alpha1 => (
+    let (comment, body) = match resource {
+        Resource::SmeV1alpha1 => (
             "# ServiceMeshExtension for OpenShift Service Mesh 2.0: `config` is passed to the plugin verbatim.\n",
             serde_saphyr::to_string(&sme(inputs, "maistra.io/v1alpha1", true)?)?,
         ),
-        Target::SmeV1 => (
+        Resource::SmeV1 => (
             "# ServiceMeshExtension for OpenShift Service Mesh 2.1/2.2: the plugin receives `config` as JSON.\n",
             serde_saphyr::to_string(&sme(inputs, "maistra.io/v1", false)?)?,
         ),
-        Target::WasmPlugin { fail_strategy } => (
-            "# WasmPlugin for Istio / OpenShift Service Mesh 2.3+: `sha256` is the image manifest digest,\n\
+        Resource::WasmPlugin => (
+            "# WasmPlugin for Istio / OpenShift Service Mesh 2.2+: `sha256` is the image manifest digest,\n\
              # the one `cargo xtask package` and `cargo xtask push` print.\n",
-            serde_saphyr::to_string(&wasm_plugin(inputs, fail_strategy)?)?,
+            serde_saphyr::to_string(&wasm_plugin(inputs)?)?,
         ),
-        Target::Envoy => (
+        Resource::TrafficExtension => (
+            "# TrafficExtension for Istio 1.30+ (alpha API): `wasm.sha256` is the image manifest digest.\n",
+            serde_saphyr::to_string(&traffic_extension(inputs)?)?,
+        ),
+        Resource::EnvoyExtensionPolicy => (
+            "# EnvoyExtensionPolicy for Envoy Gateway: the gateway controller pulls the image and serves the module\n\
+             # to Envoy; `sha256` is the image manifest digest.\n",
+            serde_saphyr::to_string(&extension_policy(inputs)?)?,
+        ),
+        Resource::EnvoyFilter => (
             "# Envoy: add this to the `http_filters` of an HTTP connection manager, before\n\
              # envoy.filters.http.router. The module is loaded from the local file below.\n",
             serde_saphyr::to_string(&[envoy_filter(inputs)?])?,
         ),
     };
-    Ok(format!("{source}{comment}{body}"))
+    let mut out = format!("{source}{comment}{body}");
+    if !inputs.callout_services.is_empty() {
+        out += &callout_documents(resource, inputs)?;
+    }
+    Ok(out)
+}
+
+/// The documents that give the plugin's callouts a cluster, after a `---`.
+fn callout_documents(resource: Resource, inputs: &Inputs) -> anyhow::Result<String> {
+    if resource == Resource::EnvoyFilter {
+        let clusters: Vec<Cluster> = inputs.callout_services.iter().map(|s| {
+            let name = s.envoy_cluster();
+            Cluster {
+                name: name.clone(),
+                r#type: "STRICT_DNS",
+                connect_timeout: "5s",
+                load_assignment: LoadAssignment {
+                    cluster_name: name,
+                    endpoints: vec![serde_json::json!({"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": s.host, "port_value": s.port}}}}]})],
+                },
+            }
+        }).collect();
+        return Ok(format!(
+            "---\n# Envoy: add these to `static_resources.clusters`; the plugin calls them by these names.\n{}",
+            serde_saphyr::to_string(&clusters)?
+        ));
+    }
+    let minor = inputs.target.istio_minor().unwrap_or_default();
+    let api_version = if minor >= ISTIO_NETWORKING_V1 {
+        "networking.istio.io/v1"
+    } else {
+        "networking.istio.io/v1beta1"
+    };
+    let mut out = String::new();
+    for service in &inputs.callout_services {
+        let entry = K8s {
+            api_version,
+            kind: "ServiceEntry",
+            metadata: Metadata {
+                name: format!("{}-{}", inputs.name, service.host.replace('.', "-")),
+                namespace: inputs.namespace.clone(),
+            },
+            spec: ServiceEntrySpec {
+                hosts: vec![service.host.clone()],
+                location: "MESH_EXTERNAL",
+                resolution: "DNS",
+                ports: vec![ServicePort {
+                    number: service.port,
+                    name: format!("http-{}", service.port),
+                    protocol: "HTTP",
+                }],
+            },
+        };
+        out += &format!(
+            "---\n# ServiceEntry for a callout service: the plugin calls cluster `{}` with `:authority: {}`.\n\
+             # For an HTTPS service, add a DestinationRule with `trafficPolicy.tls.mode: SIMPLE` so the sidecar\n\
+             # originates TLS.\n{}",
+            service.istio_cluster(),
+            service.host,
+            serde_saphyr::to_string(&entry)?
+        );
+    }
+    Ok(out)
 }
 
 /// The WasmPlugin phase for a Maistra phase, by where each lands in the filter chain
@@ -163,17 +396,18 @@ fn sme(
     inputs: &Inputs,
     api_version: &'static str,
     config_as_string: bool,
-) -> anyhow::Result<Resource<SmeSpec>> {
+) -> anyhow::Result<K8s<SmeSpec>> {
     let config = match &inputs.config {
         Some(config) if config_as_string => Some(Value::String(json(config)?)),
         other => other.clone(),
     };
-    Ok(Resource {
+    Ok(K8s {
         api_version,
         kind: "ServiceMeshExtension",
         metadata: metadata(inputs),
         spec: SmeSpec {
             image: image(inputs)?.tagged(),
+            image_pull_policy: inputs.pull_policy.map(|p| p.as_str()),
             phase: inputs.phase.clone(),
             priority: inputs.priority,
             workload_selector: labels(inputs).map(|labels| Labels { labels }),
@@ -182,22 +416,99 @@ fn sme(
     })
 }
 
-fn wasm_plugin(inputs: &Inputs, fail_strategy: bool) -> anyhow::Result<Resource<WasmPluginSpec>> {
-    Ok(Resource {
+/// Istio's `failStrategy`: explicit where the version has it, so what was tested is what runs.
+fn fail_strategy(fail: Option<FailPolicy>) -> &'static str {
+    match fail.unwrap_or(FailPolicy::Closed) {
+        FailPolicy::Open => "FAIL_OPEN",
+        FailPolicy::Closed => "FAIL_CLOSE",
+        FailPolicy::Reload => "FAIL_RELOAD",
+    }
+}
+
+fn wasm_plugin(inputs: &Inputs) -> anyhow::Result<K8s<WasmPluginSpec>> {
+    let minor = inputs.target.istio_minor().unwrap_or_default();
+    Ok(K8s {
         api_version: "extensions.istio.io/v1alpha1",
         kind: "WasmPlugin",
         metadata: metadata(inputs),
         spec: WasmPluginSpec {
             selector: labels(inputs).map(|match_labels| MatchLabels { match_labels }),
+            target_refs: target_refs(inputs),
             url: format!("oci://{}", image(inputs)?.tagged()),
             sha256: inputs.digest_hex.clone(),
-            image_pull_policy: "IfNotPresent",
+            image_pull_policy: pull_policy(inputs),
             image_pull_secret: inputs.pull_secret.clone(),
             phase: wasm_plugin_phase(&inputs.phase)?,
             priority: inputs.priority,
             plugin_name: inputs.name.clone(),
-            fail_strategy: fail_strategy.then_some("FAIL_CLOSE"),
+            fail_strategy: (minor >= ISTIO_FAIL_STRATEGY).then(|| fail_strategy(inputs.fail)),
+            r#type: inputs.plugin_type.map(|t| t.as_str()),
+            vm_config: istio_vm_config(inputs),
             plugin_config: inputs.config.clone(),
+        },
+    })
+}
+
+fn traffic_extension(inputs: &Inputs) -> anyhow::Result<K8s<TrafficExtensionSpec>> {
+    let phase = match wasm_plugin_phase(&inputs.phase)? {
+        // TrafficExtension.ExecutionPhase names its zero value UNSPECIFIED.
+        "UNSPECIFIED_PHASE" => "UNSPECIFIED",
+        phase => phase,
+    };
+    Ok(K8s {
+        api_version: "extensions.istio.io/v1alpha1",
+        kind: "TrafficExtension",
+        metadata: metadata(inputs),
+        spec: TrafficExtensionSpec {
+            selector: labels(inputs).map(|match_labels| MatchLabels { match_labels }),
+            target_refs: target_refs(inputs),
+            phase,
+            priority: inputs.priority,
+            wasm: TrafficExtensionWasm {
+                url: format!("oci://{}", image(inputs)?.tagged()),
+                sha256: inputs.digest_hex.clone(),
+                image_pull_policy: pull_policy(inputs),
+                image_pull_secret: inputs.pull_secret.clone(),
+                plugin_name: inputs.name.clone(),
+                fail_strategy: fail_strategy(inputs.fail),
+                r#type: inputs.plugin_type.map(|t| t.as_str()),
+                vm_config: istio_vm_config(inputs),
+                plugin_config: inputs.config.clone(),
+            },
+        },
+    })
+}
+
+fn extension_policy(inputs: &Inputs) -> anyhow::Result<K8s<ExtensionPolicySpec>> {
+    let host_keys: Vec<String> = inputs
+        .env
+        .iter()
+        .filter_map(|e| match e {
+            EnvVar::Host { name } => Some(name.clone()),
+            EnvVar::Inline { .. } => None,
+        })
+        .collect();
+    Ok(K8s {
+        api_version: "gateway.envoyproxy.io/v1alpha1",
+        kind: "EnvoyExtensionPolicy",
+        metadata: metadata(inputs),
+        spec: ExtensionPolicySpec {
+            target_refs: target_refs(inputs),
+            wasm: vec![GatewayWasm {
+                name: inputs.name.clone(),
+                root_id: inputs.name.clone(),
+                code: GatewayCode {
+                    r#type: "Image",
+                    image: GatewayImage {
+                        url: image(inputs)?.tagged(),
+                        sha256: inputs.digest_hex.clone(),
+                        pull_secret_ref: inputs.pull_secret.clone().map(|name| SecretRef { name }),
+                    },
+                },
+                config: inputs.config.clone(),
+                fail_open: inputs.fail == Some(FailPolicy::Open),
+                env: (!host_keys.is_empty()).then_some(GatewayEnv { host_keys }),
+            }],
         },
     })
 }
@@ -210,6 +521,32 @@ fn envoy_filter(inputs: &Inputs) -> anyhow::Result<HttpFilter> {
         }),
         None => None,
     };
+    let Target::Envoy { minor } = inputs.target else {
+        anyhow::bail!("an Envoy filter is written for --for envoy only");
+    };
+    // `failure_policy` replaced `fail_open` in Envoy 1.33; setting both is rejected.
+    let (failure_policy, fail_open) = match (inputs.fail, minor >= ENVOY_FAILURE_POLICY) {
+        (fail, true) => (
+            Some(match fail.unwrap_or(FailPolicy::Closed) {
+                FailPolicy::Open => "FAIL_OPEN",
+                FailPolicy::Closed => "FAIL_CLOSED",
+                FailPolicy::Reload => "FAIL_RELOAD",
+            }),
+            None,
+        ),
+        (Some(FailPolicy::Open), false) => (None, Some(true)),
+        (_, false) => (None, None),
+    };
+    let mut key_values = Mapping::new();
+    let mut host_env_keys = Vec::new();
+    for env in &inputs.env {
+        match env {
+            EnvVar::Inline { name, value } => {
+                key_values.insert(Value::String(name.clone()), Value::String(value.clone()));
+            }
+            EnvVar::Host { name } => host_env_keys.push(name.clone()),
+        }
+    }
     Ok(HttpFilter {
         name: "envoy.filters.http.wasm",
         typed_config: WasmFilter {
@@ -225,10 +562,58 @@ fn envoy_filter(inputs: &Inputs) -> anyhow::Result<HttpFilter> {
                             filename: inputs.module.clone(),
                         },
                     },
+                    environment_variables: (!inputs.env.is_empty()).then_some(
+                        EnvironmentVariables {
+                            host_env_keys,
+                            key_values,
+                        },
+                    ),
                 },
+                failure_policy,
+                fail_open,
             },
         },
     })
+}
+
+fn istio_vm_config(inputs: &Inputs) -> Option<IstioVmConfig> {
+    if inputs.env.is_empty() {
+        return None;
+    }
+    Some(IstioVmConfig {
+        env: inputs
+            .env
+            .iter()
+            .map(|e| match e {
+                EnvVar::Inline { name, value } => IstioEnv {
+                    name: name.clone(),
+                    value_from: "INLINE",
+                    value: Some(value.clone()),
+                },
+                EnvVar::Host { name } => IstioEnv {
+                    name: name.clone(),
+                    value_from: "HOST",
+                    value: None,
+                },
+            })
+            .collect(),
+    })
+}
+
+fn pull_policy(inputs: &Inputs) -> &'static str {
+    inputs.pull_policy.map_or("IfNotPresent", |p| p.as_str())
+}
+
+fn target_refs(inputs: &Inputs) -> Vec<PolicyTargetRef> {
+    inputs
+        .target_refs
+        .iter()
+        .map(|r| PolicyTargetRef {
+            group: r.group,
+            kind: r.kind,
+            name: r.name.clone(),
+        })
+        .collect()
 }
 
 fn metadata(inputs: &Inputs) -> Metadata {

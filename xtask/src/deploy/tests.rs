@@ -1,10 +1,14 @@
 use serde_norway::Value;
 
-use super::{Inputs, Target, resources};
-use crate::oci::reference::Reference;
+use super::{Inputs, resources};
+use crate::{
+    mesh::{CalloutService, EnvVar, FailPolicy, Resource, Target, TargetRef},
+    oci::reference::Reference,
+};
 
-fn inputs(phase: &str, config: Option<&str>) -> Inputs {
+fn inputs(target: &str, phase: &str, config: Option<&str>) -> Inputs {
     Inputs {
+        target: target.parse().unwrap(),
         name: "header-append".to_owned(),
         namespace: "bookinfo".to_owned(),
         image: Some(Reference::parse("quay.io/team/header-append", "0.3.0").unwrap()),
@@ -15,11 +19,25 @@ fn inputs(phase: &str, config: Option<&str>) -> Inputs {
         config: config.map(|c| serde_norway::from_str(c).unwrap()),
         module: "/w/target/extensions/header-append/plugin.wasm".to_owned(),
         pull_secret: None,
+        fail: None,
+        pull_policy: None,
+        plugin_type: None,
+        target_refs: Vec::new(),
+        env: Vec::new(),
+        callout_services: Vec::new(),
     }
 }
 
-fn rendered(target: Target, inputs: &Inputs) -> Value {
-    serde_norway::from_str(&resources::render(target, inputs).unwrap()).unwrap()
+fn rendered(resource: Resource, inputs: &Inputs) -> Value {
+    serde_norway::from_str(&resources::render(resource, inputs).unwrap()).unwrap()
+}
+
+/// Every YAML document of the output.
+fn documents(resource: Resource, inputs: &Inputs) -> Vec<Value> {
+    let text = resources::render(resource, inputs).unwrap();
+    text.split("\n---\n")
+        .map(|doc| serde_norway::from_str(doc).unwrap())
+        .collect()
 }
 
 #[test]
@@ -33,12 +51,7 @@ fn every_maistra_phase_maps_to_the_wasm_plugin_phase_that_lands_at_the_same_anch
         ("PostStats", "UNSPECIFIED_PHASE"),
     ];
     for (maistra, wasm_plugin) in expected {
-        let doc = rendered(
-            Target::WasmPlugin {
-                fail_strategy: true,
-            },
-            &inputs(maistra, None),
-        );
+        let doc = rendered(Resource::WasmPlugin, &inputs("istio", maistra, None));
         assert_eq!(
             doc["spec"]["phase"].as_str(),
             Some(wasm_plugin),
@@ -53,37 +66,82 @@ fn every_maistra_phase_maps_to_the_wasm_plugin_phase_that_lands_at_the_same_anch
 
 #[test]
 fn targets_are_named_by_mesh_and_version() {
-    assert_eq!("ossm-2.0".parse::<Target>().unwrap(), Target::SmeV1alpha1);
-    assert_eq!("ossm-2.2".parse::<Target>().unwrap(), Target::SmeV1);
     assert_eq!(
-        "ossm-2.4".parse::<Target>().unwrap(),
-        Target::WasmPlugin {
-            fail_strategy: false
-        }
+        "ossm-2.0".parse::<Target>().unwrap(),
+        Target::Ossm { minor: 0 }
     );
+    assert_eq!(
+        "ossm-2.0".parse::<Target>().unwrap().resources(),
+        [Resource::SmeV1alpha1]
+    );
+    assert_eq!(
+        "ossm-2.2".parse::<Target>().unwrap().resources(),
+        [Resource::SmeV1, Resource::WasmPlugin]
+    );
+    let ossm24: Target = "ossm-2.4".parse().unwrap();
+    assert_eq!(ossm24.resources(), [Resource::WasmPlugin]);
+    assert_eq!(ossm24.istio_minor(), Some(16));
+    assert_eq!(ossm24.envoy_minor(), 24);
     assert_eq!(
         "istio".parse::<Target>().unwrap(),
-        Target::WasmPlugin {
-            fail_strategy: true
-        }
+        Target::Istio { minor: 30 }
     );
-    let err = "ossm-3.0".parse::<Target>().unwrap_err().to_string();
-    assert!(
-        err.starts_with("`ossm-3.0` is not a target; use ossm-2.0"),
-        "{err}"
+    assert_eq!(
+        "istio".parse::<Target>().unwrap().resources(),
+        [Resource::WasmPlugin, Resource::TrafficExtension]
+    );
+    assert_eq!(
+        "istio-1.29".parse::<Target>().unwrap().resources(),
+        [Resource::WasmPlugin]
+    );
+    assert_eq!(
+        "envoy-gateway-1.4".parse::<Target>().unwrap().envoy_minor(),
+        34
+    );
+    assert_eq!(
+        "envoy".parse::<Target>().unwrap(),
+        Target::Envoy { minor: 39 }
+    );
+    for bad in [
+        "ossm-3.0",
+        "istio-1.11",
+        "istio-1.31",
+        "envoy-gateway-1.0",
+        "envoy-1.16",
+        "kuma",
+    ] {
+        let err = bad.parse::<Target>().unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("`{bad}` is not a target; use ossm-2.0")),
+            "{err}"
+        );
+    }
+    let err = Target::Istio { minor: 29 }
+        .resource(Some(Resource::TrafficExtension))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "--resource traffic-extension: TrafficExtension exists from Istio 1.30; Istio 1.29 has WasmPlugin"
     );
 }
 
 #[test]
 fn config_is_a_string_in_v1alpha1_and_an_object_in_v1_with_key_order_kept() {
     let config = r#"{"z-first": "1", "a-second": {"value": "2", "mode": "append"}}"#;
-    let old = rendered(Target::SmeV1alpha1, &inputs("PostAuthZ", Some(config)));
+    let old = rendered(
+        Resource::SmeV1alpha1,
+        &inputs("ossm-2.0", "PostAuthZ", Some(config)),
+    );
     assert_eq!(old["apiVersion"].as_str(), Some("maistra.io/v1alpha1"));
     assert_eq!(
         old["spec"]["config"].as_str(),
         Some(r#"{"z-first":"1","a-second":{"value":"2","mode":"append"}}"#)
     );
-    let new = rendered(Target::SmeV1, &inputs("PostAuthZ", Some(config)));
+    let new = rendered(
+        Resource::SmeV1,
+        &inputs("ossm-2.1", "PostAuthZ", Some(config)),
+    );
     assert_eq!(new["apiVersion"].as_str(), Some("maistra.io/v1"));
     let keys: Vec<_> = new["spec"]["config"]
         .as_mapping()
@@ -104,18 +162,150 @@ fn config_is_a_string_in_v1alpha1_and_an_object_in_v1_with_key_order_kept() {
 
 #[test]
 fn older_ossm_wasm_plugins_leave_out_fail_strategy() {
-    let doc = rendered(
-        Target::WasmPlugin {
-            fail_strategy: false,
-        },
-        &inputs("PostAuthZ", None),
-    );
+    let doc = rendered(Resource::WasmPlugin, &inputs("ossm-2.4", "PostAuthZ", None));
     assert!(doc["spec"].get("failStrategy").is_none());
-    let doc = rendered(
-        Target::WasmPlugin {
-            fail_strategy: true,
-        },
-        &inputs("PostAuthZ", None),
-    );
+    let doc = rendered(Resource::WasmPlugin, &inputs("ossm-2.6", "PostAuthZ", None));
     assert_eq!(doc["spec"]["failStrategy"].as_str(), Some("FAIL_CLOSE"));
+    let mut reload = inputs("istio-1.27", "PostAuthZ", None);
+    reload.fail = Some(FailPolicy::Reload);
+    let doc = rendered(Resource::WasmPlugin, &reload);
+    assert_eq!(doc["spec"]["failStrategy"].as_str(), Some("FAIL_RELOAD"));
+}
+
+#[test]
+fn a_traffic_extension_nests_the_plugin_under_wasm() {
+    let mut te = inputs("istio", "PostStats", Some(r#"{"x-a": "b"}"#));
+    te.selector.clear();
+    te.target_refs = vec!["Gateway/public".parse::<TargetRef>().unwrap()];
+    te.env = vec![
+        EnvVar::inline("REGION=eu").unwrap(),
+        EnvVar::host("POD_NAME").unwrap(),
+    ];
+    te.fail = Some(FailPolicy::Open);
+    let doc = rendered(Resource::TrafficExtension, &te);
+    assert_eq!(doc["kind"].as_str(), Some("TrafficExtension"));
+    let spec = &doc["spec"];
+    assert_eq!(
+        spec["phase"].as_str(),
+        Some("UNSPECIFIED"),
+        "TrafficExtension's zero phase"
+    );
+    assert_eq!(spec["priority"].as_i64(), Some(7));
+    assert!(spec.get("selector").is_none());
+    assert_eq!(
+        spec["targetRefs"][0]["group"].as_str(),
+        Some("gateway.networking.k8s.io")
+    );
+    assert_eq!(spec["targetRefs"][0]["kind"].as_str(), Some("Gateway"));
+    assert_eq!(spec["targetRefs"][0]["name"].as_str(), Some("public"));
+    let wasm = &spec["wasm"];
+    assert_eq!(
+        wasm["url"].as_str(),
+        Some("oci://quay.io/team/header-append:0.3.0")
+    );
+    assert_eq!(wasm["sha256"].as_str(), Some("ab".repeat(32).as_str()));
+    assert_eq!(wasm["pluginName"].as_str(), Some("header-append"));
+    assert_eq!(wasm["failStrategy"].as_str(), Some("FAIL_OPEN"));
+    assert_eq!(wasm["pluginConfig"]["x-a"].as_str(), Some("b"));
+    assert_eq!(wasm["vmConfig"]["env"][0]["name"].as_str(), Some("REGION"));
+    assert_eq!(
+        wasm["vmConfig"]["env"][0]["valueFrom"].as_str(),
+        Some("INLINE")
+    );
+    assert_eq!(wasm["vmConfig"]["env"][0]["value"].as_str(), Some("eu"));
+    assert_eq!(
+        wasm["vmConfig"]["env"][1]["valueFrom"].as_str(),
+        Some("HOST")
+    );
+    assert!(wasm["vmConfig"]["env"][1].get("value").is_none());
+}
+
+#[test]
+fn an_envoy_extension_policy_pins_the_image_and_attaches_to_routes() {
+    let mut eg = inputs("envoy-gateway-1.3", "PostAuthZ", Some(r#"{"x-a": "b"}"#));
+    eg.selector.clear();
+    eg.target_refs = vec!["HTTPRoute/backend".parse().unwrap()];
+    eg.env = vec![EnvVar::host("POD_NAME").unwrap()];
+    eg.pull_secret = Some("quay-pull".into());
+    let doc = rendered(Resource::EnvoyExtensionPolicy, &eg);
+    assert_eq!(
+        doc["apiVersion"].as_str(),
+        Some("gateway.envoyproxy.io/v1alpha1")
+    );
+    assert_eq!(doc["kind"].as_str(), Some("EnvoyExtensionPolicy"));
+    let spec = &doc["spec"];
+    assert_eq!(spec["targetRefs"][0]["kind"].as_str(), Some("HTTPRoute"));
+    let wasm = &spec["wasm"][0];
+    assert_eq!(wasm["name"].as_str(), Some("header-append"));
+    assert_eq!(wasm["rootID"].as_str(), Some("header-append"));
+    assert_eq!(wasm["code"]["type"].as_str(), Some("Image"));
+    assert_eq!(
+        wasm["code"]["image"]["url"].as_str(),
+        Some("quay.io/team/header-append:0.3.0")
+    );
+    assert_eq!(
+        wasm["code"]["image"]["sha256"].as_str(),
+        Some("ab".repeat(32).as_str())
+    );
+    assert_eq!(
+        wasm["code"]["image"]["pullSecretRef"]["name"].as_str(),
+        Some("quay-pull")
+    );
+    assert_eq!(wasm["config"]["x-a"].as_str(), Some("b"));
+    assert_eq!(wasm["failOpen"].as_bool(), Some(false));
+    assert_eq!(wasm["env"]["hostKeys"][0].as_str(), Some("POD_NAME"));
+}
+
+#[test]
+fn callout_services_come_with_a_service_entry_or_an_envoy_cluster() {
+    let mut istio = inputs("istio-1.21", "PostAuthZ", None);
+    istio.callout_services = vec!["authz.example.com:8443".parse::<CalloutService>().unwrap()];
+    let docs = documents(Resource::WasmPlugin, &istio);
+    assert_eq!(docs.len(), 2);
+    let entry = &docs[1];
+    assert_eq!(
+        entry["apiVersion"].as_str(),
+        Some("networking.istio.io/v1beta1"),
+        "v1 only from 1.22"
+    );
+    assert_eq!(entry["kind"].as_str(), Some("ServiceEntry"));
+    assert_eq!(
+        entry["spec"]["hosts"][0].as_str(),
+        Some("authz.example.com")
+    );
+    assert_eq!(entry["spec"]["location"].as_str(), Some("MESH_EXTERNAL"));
+    assert_eq!(
+        entry["spec"]["resolution"].as_str(),
+        Some("DNS"),
+        "not NONE: an ORIGINAL_DST cluster cannot serve a callout"
+    );
+    assert_eq!(entry["spec"]["ports"][0]["number"].as_u64(), Some(8443));
+
+    let mut envoy = inputs("envoy", "PostAuthZ", None);
+    envoy.selector.clear();
+    envoy.image = None;
+    envoy.callout_services = vec![
+        "auth=authz.example.com:8443"
+            .parse::<CalloutService>()
+            .unwrap(),
+    ];
+    let docs = documents(Resource::EnvoyFilter, &envoy);
+    let cluster = &docs[1][0];
+    assert_eq!(cluster["name"].as_str(), Some("auth"));
+    assert_eq!(cluster["type"].as_str(), Some("STRICT_DNS"));
+    let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
+    assert_eq!(address["address"].as_str(), Some("authz.example.com"));
+    assert_eq!(address["port_value"].as_u64(), Some(8443));
+    let filter = &docs[0][0]["typed_config"]["config"];
+    assert_eq!(
+        filter["failure_policy"].as_str(),
+        Some("FAIL_CLOSED"),
+        "explicit from Envoy 1.33"
+    );
+    let mut old = inputs("envoy-1.30", "PostAuthZ", None);
+    old.fail = Some(FailPolicy::Open);
+    let filter = &rendered(Resource::EnvoyFilter, &old)[0]["typed_config"]["config"];
+    assert!(filter.get("failure_policy").is_none());
+    assert_eq!(filter["fail_open"].as_bool(), Some(true));
 }

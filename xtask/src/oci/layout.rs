@@ -28,6 +28,8 @@ pub(crate) struct StoredImage {
 pub(crate) struct Blob {
     /// `config` or `layer`.
     pub(crate) role: &'static str,
+    /// The descriptor's media type (what tells the dual image from the wasm artifact).
+    pub(crate) media_type: String,
     pub(crate) digest: String,
     pub(crate) size: u64,
     pub(crate) path: PathBuf,
@@ -116,6 +118,7 @@ impl Blob {
         }
         Ok(Blob {
             role,
+            media_type: descriptor.media_type().to_string(),
             path: dir.join("blobs").join("sha256").join(hex),
             size: descriptor.size(),
             digest,

@@ -21,13 +21,12 @@ use serde::Serialize;
 use crate::{
     build::AbiVersion,
     manifest::MODULE_FILE,
-    oci::digest::{sha256_digest, sha256_hex},
+    oci::{
+        WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
+        digest::{sha256_digest, sha256_hex},
+    },
 };
 
-/// Config and first layer of the wasm-artifact variant (wasme's `runtime-config.json`).
-pub(crate) const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.module.wasm.config.v1+json";
-/// The raw module layer of the wasm-artifact variant.
-pub(crate) const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
 /// Where Maistra's ServiceMeshExtension reads the manifest from.
 pub(crate) const MANIFEST_FILE: &str = "manifest.yaml";
 

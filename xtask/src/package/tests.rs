@@ -2,12 +2,10 @@ use std::{collections::BTreeMap, fs, io::Read, path::Path};
 
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
-use super::image::{
-    Format, ImageFiles, Input, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, image,
-};
+use super::image::{Format, ImageFiles, Input, image};
 use super::write::{archive, write_layout, write_layout_with};
 use crate::build::AbiVersion;
-use crate::oci::digest::sha256_hex;
+use crate::oci::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, digest::sha256_hex};
 
 const MANIFEST: &[u8] =
     b"schemaVersion: 1\nname: demo\nphase: PostAuthZ\npriority: 100\nmodule: plugin.wasm\n";

@@ -50,6 +50,16 @@ impl Workdir {
         }
     }
 
+    /// Replaces this test's image with the wasm-artifact variant (`package --format artifact`), packaged in the
+    /// shared target directory under the packaging lock and put back to the default format there afterwards.
+    pub fn use_artifact_image(&self) {
+        let _lock = support::packaging_lock();
+        support::xtask_ok(&["package", "-p", "header-append", "--format", "artifact"]);
+        let _ = fs::remove_dir_all(self.layout());
+        copy_dir(&support::out_dir().join("oci"), &self.layout());
+        support::xtask_ok(&["package", "-p", "header-append"]);
+    }
+
     /// `target/extensions/header-append` of this test.
     pub fn out_dir(&self) -> PathBuf {
         self.target.join("extensions").join("header-append")
@@ -107,6 +117,10 @@ pub struct Run {
 impl Run {
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn success(&self) -> bool {
+        self.output.status.success()
     }
 
     pub fn stderr(&self) -> String {

@@ -61,6 +61,28 @@ pub fn out_dir() -> PathBuf {
     target.join("extensions").join("header-append")
 }
 
+/// The host's `proxy-wasm-run`, built once per test process in the shared target directory, for commands
+/// run with another target directory (`XTASK_RUNNER`), which would otherwise build the host again there.
+pub fn runner() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "host", "--bin", "proxy-wasm-run"])
+                .current_dir(root())
+                .status()
+                .expect("cannot run cargo build");
+            assert!(status.success(), "cannot build proxy-wasm-run");
+            out_dir()
+                .parent()
+                .and_then(Path::parent)
+                .unwrap()
+                .join("debug")
+                .join("proxy-wasm-run")
+        })
+        .clone()
+}
+
 /// The `version` an extension's written manifest.yaml (in `out_dir`) carries.
 pub fn manifest_version(out_dir: &Path) -> String {
     let manifest = std::fs::read_to_string(out_dir.join("manifest.yaml")).unwrap();

@@ -7,7 +7,7 @@ mod report;
 
 use std::process::ExitCode;
 
-use host::testing::Plugin;
+use host::testing::{Plugin, printable, printable_line};
 
 use report::{Outcome, Report};
 
@@ -21,7 +21,8 @@ fn main() -> ExitCode {
     let mut builder = Plugin::load(&args.module)
         .fail_open(args.fail_open)
         .allow_on_headers_stop_iteration(args.allow_on_headers_stop_iteration)
-        .log_level(args.log_level.level());
+        .log_level(args.log_level.level())
+        .disk_cache(!args.no_cache);
     if let Some(config) = &args.config {
         builder = builder.config(&config.0);
     }
@@ -41,7 +42,10 @@ fn main() -> ExitCode {
     if let Some(limit) = args.buffer_limit {
         builder = builder.buffer_limit(limit);
     }
-    if !args.clusters.is_empty() {
+    if args.clusters.is_empty() {
+        // Exploring a module: take every name, and say so once the plugin calls out (dry_run's notes).
+        builder = builder.any_cluster();
+    } else {
         let clusters: Vec<&str> = args.clusters.iter().map(String::as_str).collect();
         builder = builder.clusters(&clusters);
     }
@@ -50,8 +54,8 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!(
                 "error: {}\nthe plugin's reason: {}",
-                report::headline(&error),
-                error.reason()
+                printable(&report::headline(&error)),
+                printable_line(error.reason())
             );
             let report = Report {
                 module,
@@ -87,6 +91,7 @@ fn print(report: &Report<'_>, json: bool) {
     if json {
         println!("{:#}", report.json());
     } else {
-        print!("{}", report.text());
+        // The report quotes the guest (logs, bodies, headers): no escape sequence of its reaches the terminal.
+        print!("{}", printable(&report.text()));
     }
 }

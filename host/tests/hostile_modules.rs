@@ -1,0 +1,539 @@
+//! Hostile modules: small WAT modules that try to hang or exhaust the host. Each is stopped with a clear failure
+//! within twice the call deadline and within the plugin's memory budget (linear memory limit + host byte budget),
+//! and a well-behaved plugin on the same Envoy keeps answering.
+//!
+//! Each case runs in a child process (this test binary, filtered to the one test), so its peak resident memory
+//! (`VmHWM`) is its own; the parent checks the bounds and prints one row of the table:
+//! `module | what stopped it | time to stop | peak resident memory`. Run with `--nocapture` to see the rows.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use host::testing::*;
+
+/// The per-call deadline every case runs under (the builder's default).
+const DEADLINE: Duration = Duration::from_secs(2);
+/// The linear-memory limit of the hostile plugins.
+const MEMORY_LIMIT: usize = 64 << 20;
+/// Their host byte budget.
+const HOST_MEMORY_LIMIT: usize = 16 << 20;
+/// What the test process itself may add while a case runs (compiling, the good plugin, the failure's logs).
+const SLACK: usize = 64 << 20;
+
+/// Set in the child: the case to run.
+const CASE_ENV: &str = "HOSTILE_MODULE_CASE";
+
+/// Standard exports every case shares: an allocator, the ABI marker and a root context.
+fn module(imports: &str, memory: &str, body: &str) -> Vec<u8> {
+    let text = format!(
+        r#"(module
+  {imports}
+  {memory}
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  {body}
+)"#
+    );
+    wat::parse_str(&text).unwrap_or_else(|e| panic!("invalid WAT: {e}\n{text}"))
+}
+
+/// A plugin that behaves: adds `x-good: yes` to every request.
+fn good_module() -> Vec<u8> {
+    module(
+        r#"(import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))"#,
+        r#"(memory (export "memory") 1) (data (i32.const 16) "x-good") (data (i32.const 32) "yes")"#,
+        r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+             (drop (call $add (i32.const 0) (i32.const 16) (i32.const 6) (i32.const 32) (i32.const 3)))
+             (i32.const 0))"#,
+    )
+}
+
+fn hostile(bytes: Vec<u8>, envoy: &Envoy) -> PluginBuilder {
+    Plugin::from_bytes(bytes)
+        .on(envoy)
+        .call_deadline(DEADLINE)
+        .memory_limit(MEMORY_LIMIT)
+        .host_memory_limit(HOST_MEMORY_LIMIT)
+        .disk_cache(false)
+        // The callout modules call cluster `c`: declared, so only the byte budget can stop them.
+        .clusters(&["c"])
+}
+
+/// The good plugin still answers after its neighbour was stopped.
+fn assert_serves(good: &Plugin) {
+    good.assert_not_failed();
+    let mut stream = good.http_stream();
+    stream.send_request_headers(&[(":path", "/")], true);
+    stream.upstream_request().assert_header("x-good", "yes");
+    stream.finish();
+}
+
+/// Starts a good plugin, then `case` (which starts the hostile one and returns what stopped it), then checks the
+/// good one still answers. In the parent: runs this in a child and checks time and memory.
+fn run(name: &str, case: fn(&Envoy) -> String) {
+    if std::env::var(CASE_ENV).as_deref() == Ok(name) {
+        let envoy = Envoy::new();
+        let good = Plugin::from_bytes(good_module())
+            .on(&envoy)
+            .start()
+            .expect("the good plugin starts");
+        let before = memory_kib("VmRSS");
+        let began = Instant::now();
+        let stopped_by = case(&envoy);
+        let elapsed = began.elapsed();
+        let peak = memory_kib("VmHWM");
+        assert_serves(&good);
+        let reason: String = printable_line(&stopped_by)
+            .replace('|', "/")
+            .chars()
+            .take(160)
+            .collect();
+        println!(
+            "HOSTILE|{name}|{reason}|{}|{}|{}",
+            elapsed.as_millis(),
+            peak,
+            peak.saturating_sub(before)
+        );
+        return;
+    }
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CASE_ENV, name)
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "case {name} failed in its child process:\n{stdout}\n{stderr}"
+    );
+    let row = stdout
+        .lines()
+        .find_map(|l| l.split_once("HOSTILE|").map(|(_, row)| row))
+        .unwrap_or_else(|| panic!("case {name} printed no result:\n{stdout}\n{stderr}"));
+    let fields: Vec<&str> = row.split('|').collect();
+    let [_, reason, millis, peak_kib, growth_kib] = fields[..] else {
+        panic!("malformed result {row:?}");
+    };
+    let millis: u128 = millis.parse().expect("milliseconds");
+    let peak_kib: usize = peak_kib.parse().expect("KiB");
+    let growth_kib: usize = growth_kib.parse().expect("KiB");
+    println!(
+        "| {name} | {reason} | {millis} ms | {} MiB peak ({} MiB over the process before it) |",
+        peak_kib / 1024,
+        growth_kib / 1024
+    );
+    assert!(
+        millis <= 2 * DEADLINE.as_millis(),
+        "{name} took {millis} ms to stop, over twice the {DEADLINE:?} deadline"
+    );
+    let budget_kib = (MEMORY_LIMIT + HOST_MEMORY_LIMIT + SLACK) / 1024;
+    assert!(
+        growth_kib <= budget_kib,
+        "{name} grew the process by {growth_kib} KiB, over the {budget_kib} KiB budget (memory limit + host budget + \
+         slack)"
+    );
+}
+
+/// A `/proc/self/status` figure in KiB (0 where procfs is missing).
+fn memory_kib(field: &str) -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[track_caller]
+fn start_error(builder: PluginBuilder, failure: StartFailure, expected: &str) -> String {
+    match builder.start() {
+        Ok(plugin) => panic!("the hostile module started: {plugin:?}"),
+        Err(error) => {
+            assert_eq!(error.failure, failure, "{error}");
+            assert!(error.message.contains(expected), "{error}");
+            error.message
+        }
+    }
+}
+
+#[test]
+fn a_start_function_that_loops() {
+    run("a_start_function_that_loops", |envoy| {
+        let bytes = module(
+            "",
+            r#"(memory (export "memory") 1)"#,
+            "(func $spin (loop $forever (br $forever))) (start $spin)",
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::Initialize,
+            "the module's start function exceeded the 2s deadline",
+        )
+    });
+}
+
+#[test]
+fn a_queue_that_feeds_itself() {
+    // Envoy posts one `on_queue_ready` per enqueue (cpp-host `SharedQueue::enqueue` → dispatcher post).
+    run("a_queue_that_feeds_itself", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+               (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 1) (data (i32.const 16) "loop")"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (drop (call $register (i32.const 16) (i32.const 4) (i32.const 100)))
+                 (drop (call $enqueue (i32.load (i32.const 100)) (i32.const 16) (i32.const 4)))
+                 (i32.const 1))
+               (func (export "proxy_on_queue_ready") (param i32 i32)
+                 (drop (call $enqueue (local.get 1) (i32.const 16) (i32.const 4))))"#,
+        );
+        let plugin = hostile(bytes, envoy)
+            .start()
+            .expect("the plugin starts; its queue loops afterwards");
+        let failure = plugin.failure().expect("the queue loop fails the VM");
+        assert!(failure.contains("a queue that feeds itself"), "{failure}");
+        assert!(failure.contains(r#""loop""#), "names the queue: {failure}");
+        // Failed closed, as Envoy: the plugin's own streams get a 503.
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[(":path", "/")], true);
+        stream.client_response().assert_status(503);
+        failure
+    });
+}
+
+#[test]
+fn several_memories() {
+    run("several_memories", |envoy| {
+        let bytes = wat::parse_str(
+            r#"(module
+                 (memory (export "memory") 1) (memory $a 16384) (memory $b 16384)
+                 (func (export "malloc") (param i32) (result i32) (i32.const 0))
+                 (func (export "proxy_abi_version_0_2_1")))"#,
+        )
+        .expect("valid WAT");
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::Load,
+            "not several memories",
+        )
+    });
+}
+
+#[test]
+fn a_64_bit_memory() {
+    run("a_64_bit_memory", |envoy| {
+        let bytes = module("", r#"(memory (export "memory") i64 1)"#, "");
+        start_error(hostile(bytes, envoy), StartFailure::Load, "memory64")
+    });
+}
+
+#[test]
+fn a_huge_table() {
+    run("a_huge_table", |envoy| {
+        // 100 million function references: 800 MiB of host memory outside the linear-memory limit, unbounded.
+        let bytes = module(
+            "",
+            r#"(memory (export "memory") 1) (table 100000000 funcref)"#,
+            "",
+        );
+        start_error(hostile(bytes, envoy), StartFailure::Load, "table")
+    });
+}
+
+#[test]
+fn a_4_gib_random_get() {
+    run("a_4_gib_random_get", |envoy| {
+        // cpp-host `wasi_unstable_random_get` checks the range before it fills guest memory: EFAULT (21).
+        let bytes = module(
+            r#"(import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 1)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (i32.eq (call $random (i32.const 0) (i32.const -1)) (i32.const 21)))"#,
+        );
+        let plugin = hostile(bytes, envoy)
+            .start()
+            .unwrap_or_else(|e| panic!("random_get of 4 GiB must return EFAULT to the guest: {e}"));
+        plugin.assert_not_failed();
+        "random_get returned EFAULT (21) before allocating anything".to_string()
+    });
+}
+
+#[test]
+fn an_fd_write_iovec_bomb() {
+    run("an_fd_write_iovec_bomb", |envoy| {
+        // 8192 iovecs, each naming the same 64 KiB: 512 MiB of text from a 128 KiB module.
+        let bytes = module(
+            r#"(import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 2)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (local $i i32)
+                 (loop $fill
+                   (i32.store (local.get $i) (i32.const 65536))
+                   (i32.store (i32.add (local.get $i) (i32.const 4)) (i32.const 65536))
+                   (local.set $i (i32.add (local.get $i) (i32.const 8)))
+                   (br_if $fill (i32.lt_u (local.get $i) (i32.const 65536))))
+                 (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 8192) (i32.const 65536)))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a write to stdout/stderr of 536870912 bytes",
+        )
+    });
+}
+
+#[test]
+fn huge_logs() {
+    run("huge_logs", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 16)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $log (i32.const 2) (i32.const 0) (i32.const 1048576)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a log message of 1048576 bytes would take the host memory this plugin holds past its limit",
+        )
+    });
+}
+
+/// `:path: /`, `:method: GET`, `:authority: x` in the map wire format, at offset 16.
+const CALLOUT_HEADERS: &str = r#"(data (i32.const 16) "\03\00\00\00\05\00\00\00\01\00\00\00\07\00\00\00\03\00\00\00\0a\00\00\00\01\00\00\00:path\00/\00:method\00GET\00:authority\00x\00")"#;
+
+#[test]
+fn huge_http_callouts() {
+    run("huge_http_callouts", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#,
+            &format!(r#"(memory (export "memory") 17) (data (i32.const 8) "c") {CALLOUT_HEADERS}"#),
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $call (i32.const 8) (i32.const 1) (i32.const 16) (i32.const 61)
+                     (i32.const 65536) (i32.const 1048576) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 200)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "an HTTP callout of",
+        )
+    });
+}
+
+#[test]
+fn huge_grpc_messages() {
+    run("huge_grpc_messages", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_grpc_stream" (func $stream (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+               (import "env" "proxy_grpc_send" (func $send (param i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17) (data (i32.const 8) "c")"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (drop (call $stream (i32.const 8) (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 8) (i32.const 1)
+                   (i32.const 0) (i32.const 0) (i32.const 200)))
+                 (loop $forever
+                   (drop (call $send (i32.load (i32.const 200)) (i32.const 65536) (i32.const 1048576) (i32.const 0)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a gRPC message of 1048576 bytes",
+        )
+    });
+}
+
+#[test]
+fn a_shared_queue_nobody_drains() {
+    run("a_shared_queue_nobody_drains", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+               (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17) (data (i32.const 16) "flood")"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (drop (call $register (i32.const 16) (i32.const 5) (i32.const 100)))
+                 (loop $forever
+                   (drop (call $enqueue (i32.load (i32.const 100)) (i32.const 65536) (i32.const 1048576)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a shared queue item of 1048576 bytes",
+        )
+    });
+}
+
+/// A module that adds `x-module: <tag>` to requests; `salt` makes its bytes (and so its cache key) unique.
+fn tagged_module(tag: &str, salt: &str) -> Vec<u8> {
+    module(
+        r#"(import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))"#,
+        &format!(
+            r#"(memory (export "memory") 1) (data (i32.const 16) "x-module") (data (i32.const 32) "{tag}")
+               (data (i32.const 64) "{salt}")"#
+        ),
+        &format!(
+            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+                 (drop (call $add (i32.const 0) (i32.const 16) (i32.const 8) (i32.const 32) (i32.const {})))
+                 (i32.const 0))"#,
+            tag.len()
+        ),
+    )
+}
+
+/// `proxy-wasm-run --json` on `module`: the `x-module` values the upstream saw.
+fn upstream_tags(module: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
+        .arg(module)
+        .args(args)
+        .arg("--json")
+        .env_remove("PROXY_WASM_HOST_NO_CACHE")
+        .output()
+        .expect("proxy-wasm-run runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["started"], true, "{report:#}");
+    report["upstream_request"]["headers"]
+        .as_array()
+        .expect("upstream headers")
+        .iter()
+        .filter(|pair| pair[0] == "x-module")
+        .map(|pair| pair[1].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn compiled_code_of_another_module_in_the_cache_is_recompiled_never_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let salt = format!("{}-{:?}", std::process::id(), Instant::now());
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-cache-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (tagged_module("A", &salt), tagged_module("B", &salt));
+    let (a_path, b_path) = (dir.join("a.wasm"), dir.join("b.wasm"));
+    std::fs::write(&a_path, &a).unwrap();
+    std::fs::write(&b_path, &b).unwrap();
+
+    assert_eq!(upstream_tags(&a_path, &[]), ["A"]);
+    assert_eq!(upstream_tags(&b_path, &[]), ["B"]);
+    let cache = target_dir().join("proxy-wasm-host");
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "the cache directory is private to the user"
+    );
+    let (a_entry, b_entry) = (
+        cache.join(format!("{}.cwasm", sha256_hex(&a))),
+        cache.join(format!("{}.cwasm", sha256_hex(&b))),
+    );
+    let a_compiled = std::fs::read(&a_entry).expect("module A was cached");
+
+    // Someone puts A's compiled code under B's name: B must still run as B, recompiled and re-cached.
+    std::fs::write(&b_entry, &a_compiled).unwrap();
+    assert_eq!(upstream_tags(&b_path, &[]), ["B"]);
+    assert_ne!(
+        std::fs::read(&b_entry).unwrap(),
+        a_compiled,
+        "B's entry was rewritten from B"
+    );
+
+    // A truncated entry is recompiled too.
+    std::fs::write(&b_entry, &a_compiled[..a_compiled.len() / 2]).unwrap();
+    assert_eq!(upstream_tags(&b_path, &[]), ["B"]);
+
+    // --no-cache neither reads nor writes the directory.
+    let c = tagged_module("C", &format!("{salt}-no-cache"));
+    let c_path = dir.join("c.wasm");
+    std::fs::write(&c_path, &c).unwrap();
+    assert_eq!(upstream_tags(&c_path, &["--no-cache"]), ["C"]);
+    assert!(!cache.join(format!("{}.cwasm", sha256_hex(&c))).exists());
+
+    for entry in [a_entry, b_entry] {
+        let _ = std::fs::remove_file(&entry);
+        let _ = std::fs::remove_file(entry.with_extension("lock"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shared_data_under_ever_new_keys() {
+    run("shared_data_under_ever_new_keys", |envoy| {
+        // Each write a new 4-byte key (a counter) with a 1 MiB value: nothing is ever replaced.
+        let bytes = module(
+            r#"(import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (i32.store (i32.const 16) (i32.add (i32.load (i32.const 16)) (i32.const 1)))
+                   (drop (call $set (i32.const 16) (i32.const 4) (i32.const 65536) (i32.const 1048576) (i32.const 0)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a shared data entry of 1048580 bytes",
+        )
+    });
+}
+
+#[test]
+fn guest_log_text_reaches_the_terminal_escaped() {
+    // A title-setting OSC sequence, a screen clear, and a newline that would forge a log line of its own.
+    let bytes = module(
+        r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+        r#"(memory (export "memory") 1) (data (i32.const 16) "\1b]0;owned\07\1b[2Jhello\0a  [warn] (context 1) forged")"#,
+        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+             (drop (call $log (i32.const 2) (i32.const 16) (i32.const 47)))
+             (i32.const 1))"#,
+    );
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-escape-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("escape.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
+        .arg(&path)
+        .arg("--no-cache")
+        .output()
+        .expect("proxy-wasm-run runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains(r"\u{1b}]0;owned\u{7}\u{1b}[2Jhello\n  [warn] (context 1) forged"),
+        "the log line is shown escaped, on one line: {stdout}"
+    );
+}

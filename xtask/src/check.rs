@@ -1,0 +1,395 @@
+//! `cargo xtask check`: the failures users meet only after deploying, found on the developer's machine. Each
+//! row of the summary is one question about the packaged extension and the chosen target:
+//!
+//! - does that target's Envoy accept the module's ABI and link every import (`mesh::envoy_imports`)?
+//! - does the image variant suit the target's puller, and does a pinned digest match the package?
+//! - does the plugin accept the configuration the YAML carries? (`on_vm_start` and `on_configure` in the host,
+//!   by `proxy-wasm-run`; a refusal shows the plugin's own log line)
+//! - do its callouts name clusters the target's proxy will have?
+
+use std::fmt;
+
+use anyhow::{Context, bail};
+use wasmparser::{Parser, Payload};
+
+use crate::{
+    deploy, flags,
+    mesh::{
+        self, FailPolicy, Resource, Target,
+        envoy_imports::{self, Abi, Verdict},
+    },
+    oci::{layout::StoredImage, reference::Reference},
+    runner,
+    workspace::{self, Extension},
+};
+
+/// How one row came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    /// Holds as far as is known; a fact behind it is not verified for this version.
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Ok => "ok",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "FAIL",
+        })
+    }
+}
+
+struct Row {
+    check: &'static str,
+    outcome: Outcome,
+    detail: String,
+}
+
+#[derive(Default)]
+struct Summary {
+    rows: Vec<Row>,
+}
+
+impl Summary {
+    fn add(&mut self, check: &'static str, outcome: Outcome, detail: impl Into<String>) {
+        self.rows.push(Row {
+            check,
+            outcome,
+            detail: detail.into(),
+        });
+    }
+
+    fn verdict(&mut self, check: &'static str, verdict: Verdict) {
+        match verdict {
+            Verdict::Provided => {}
+            Verdict::Uncertain(why) => self.add(check, Outcome::Warn, why),
+            Verdict::Lacking(why) => self.add(check, Outcome::Fail, why),
+        }
+    }
+
+    fn failed(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.outcome == Outcome::Fail)
+            .count()
+    }
+
+    fn table(&self) -> String {
+        let width = self.rows.iter().map(|r| r.check.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for row in &self.rows {
+            out += &format!(
+                "{:<4}  {:<width$}  {}\n",
+                row.outcome, row.check, row.detail
+            );
+        }
+        out
+    }
+}
+
+impl flags::Check {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        let extension = workspace::single_extension(self.package.as_deref())?;
+        let target = self.target;
+        let resource = target.resource(self.resource)?;
+        let mut summary = Summary::default();
+        module(&mut summary, &extension, target)?;
+        if resource.pulls_an_image() {
+            image(&mut summary, &extension, resource, self.image.as_deref())?;
+        }
+        manifest(&mut summary, &extension, resource)?;
+        let report = self.start(&extension, resource)?;
+        configuration(&mut summary, &report);
+        callouts(&mut summary, &report, target, resource, &self);
+        println!(
+            "{} for {target} ({}):\n{}",
+            extension.name,
+            resource.kind(),
+            summary.table()
+        );
+        let failed = summary.failed();
+        if failed > 0 {
+            bail!(
+                "{failed} check{} failed: {} would not work on {target} as packaged",
+                if failed == 1 { "" } else { "s" },
+                extension.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts the plugin in the host with the configuration the YAML carries and runs one request through it;
+    /// returns the runner's JSON report.
+    fn start(
+        &self,
+        extension: &Extension,
+        resource: Resource,
+    ) -> anyhow::Result<serde_json::Value> {
+        let config = match &self.config {
+            Some(text) => match text.strip_prefix('@') {
+                Some(path) => std::fs::read(path)
+                    .with_context(|| format!("--config @{path}: cannot read the file"))?,
+                None => text.clone().into_bytes(),
+            },
+            None => match deploy::read_config(&deploy::example_config_path(extension))? {
+                // What deploy writes: compact JSON, the file's key order (a string as is for SME v1alpha1).
+                Some(serde_norway::Value::String(text)) => text.into_bytes(),
+                Some(value) => serde_json::to_vec(&value)?,
+                None => Vec::new(),
+            },
+        };
+        let config_file = workspace::target_dir()?
+            .join("xtask-check")
+            .join(format!("{}.config", extension.name));
+        workspace::write_atomic(&config_file, &config)?;
+        let mut cmd = runner::command()?;
+        cmd.arg(extension.module_path())
+            .arg("--json")
+            .arg("--config")
+            .arg(format!("@{}", config_file.display()));
+        if resource.pulls_an_image() && !matches!(resource, Resource::SmeV1alpha1 | Resource::SmeV1)
+        {
+            cmd.args(["--root-id", &extension.name]);
+        }
+        if self.fail == Some(FailPolicy::Open) {
+            cmd.arg("--fail-open");
+        }
+        let output = cmd
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run `cargo run --bin {}`", runner::RUNNER))?;
+        serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "{} printed no report ({}); run `cargo xtask run {}` to see why",
+                runner::RUNNER,
+                output.status,
+                extension.name
+            )
+        })
+    }
+}
+
+/// The module's ABI and every import against the target's Envoy.
+fn module(summary: &mut Summary, extension: &Extension, target: Target) -> anyhow::Result<()> {
+    let path = extension.module_path();
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read {}; run `cargo xtask package` first",
+            path.display()
+        )
+    })?;
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    for payload in Parser::new(0).parse_all(&bytes) {
+        match payload
+            .with_context(|| format!("{} does not parse as WebAssembly", path.display()))?
+        {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import?;
+                    imports.push((import.module.to_owned(), import.name.to_owned()));
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    exports.push(export?.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    let envoy = target.envoy_minor();
+    let Some(abi) = Abi::MARKERS
+        .iter()
+        .find(|(marker, _)| exports.iter().any(|e| e == marker))
+        .map(|(_, abi)| *abi)
+    else {
+        summary.add(
+            "ABI",
+            Outcome::Fail,
+            "the module exports no proxy-wasm ABI marker",
+        );
+        return Ok(());
+    };
+    let rows = summary.rows.len();
+    summary.verdict("ABI", envoy_imports::abi(envoy, abi));
+    if summary.rows.len() == rows {
+        summary.add(
+            "ABI",
+            Outcome::Ok,
+            format!("{} is accepted by Envoy 1.{envoy}", abi.name()),
+        );
+    }
+    let rows = summary.rows.len();
+    for (module, name) in &imports {
+        summary.verdict("import", envoy_imports::import(envoy, abi, module, name));
+    }
+    if summary.rows.len() == rows {
+        summary.add(
+            "imports",
+            Outcome::Ok,
+            format!("all {} are provided by Envoy 1.{envoy}", imports.len()),
+        );
+    }
+    Ok(())
+}
+
+/// The image variant against what the target pulls, and a pinned digest against the package.
+fn image(
+    summary: &mut Summary,
+    extension: &Extension,
+    resource: Resource,
+    reference: Option<&str>,
+) -> anyhow::Result<()> {
+    let layout = StoredImage::open(&extension.layout_dir())?;
+    let variant = mesh::variant::of(&layout)?;
+    match mesh::variant::accepted(resource, variant) {
+        Ok(()) => summary.add(
+            "image",
+            Outcome::Ok,
+            format!("{variant}, which {} pulls", resource.kind()),
+        ),
+        Err(why) => summary.add("image", Outcome::Fail, why),
+    }
+    let pinned = match reference {
+        Some(text) => Reference::parse(text, &extension.version)?.digest,
+        None => None,
+    };
+    match pinned {
+        Some(pinned) if pinned != layout.digest => summary.add(
+            "digest",
+            Outcome::Fail,
+            format!(
+                "--image pins {pinned}, but the package is {}: push it again or fix the reference",
+                layout.digest
+            ),
+        ),
+        _ => summary.add(
+            "digest",
+            Outcome::Ok,
+            format!("the YAML pins {}, the packaged manifest", layout.digest),
+        ),
+    }
+    Ok(())
+}
+
+/// The packaged manifest's phase as the resource places it.
+fn manifest(
+    summary: &mut Summary,
+    extension: &Extension,
+    resource: Resource,
+) -> anyhow::Result<()> {
+    let manifest = deploy::read_manifest(&extension.manifest_path())?;
+    let placed = match resource {
+        Resource::WasmPlugin | Resource::TrafficExtension if manifest.phase == "PostStats" => {
+            summary.add(
+                "phase",
+                Outcome::Warn,
+                "PostStats has no Istio phase; the plugin runs just before the stats filter instead of after it",
+            );
+            return Ok(());
+        }
+        Resource::EnvoyExtensionPolicy => {
+            "Envoy Gateway orders plugins by list position".to_owned()
+        }
+        Resource::EnvoyFilter => "you place the filter in the chain".to_owned(),
+        _ => format!("phase {}, priority {}", manifest.phase, manifest.priority),
+    };
+    summary.add("phase", Outcome::Ok, placed);
+    Ok(())
+}
+
+/// Whether the plugin started with the configuration, and how the one request went.
+fn configuration(summary: &mut Summary, report: &serde_json::Value) {
+    if report["started"].as_bool() != Some(true) {
+        let error = &report["start_error"];
+        summary.add(
+            "configuration",
+            Outcome::Fail,
+            format!(
+                "the plugin refused to start ({}): {}",
+                error["stage"].as_str().unwrap_or("start"),
+                error["reason"].as_str().unwrap_or("no reason given")
+            ),
+        );
+        return;
+    }
+    match report["failure"].as_str() {
+        Some(failure) => summary.add(
+            "configuration",
+            Outcome::Fail,
+            format!("the plugin started but failed on a plain GET: {failure}"),
+        ),
+        None => summary.add(
+            "configuration",
+            Outcome::Ok,
+            "on_vm_start and on_configure accepted it; a GET / ran through",
+        ),
+    }
+}
+
+/// The clusters the plugin's callouts named during the dry run, against the target's cluster names.
+fn callouts(
+    summary: &mut Summary,
+    report: &serde_json::Value,
+    target: Target,
+    resource: Resource,
+    flags: &flags::Check,
+) {
+    let clusters: Vec<&str> = report["callouts"]
+        .as_array()
+        .map(|calls| calls.iter().filter_map(|c| c["cluster"].as_str()).collect())
+        .unwrap_or_default();
+    if clusters.is_empty() {
+        summary.add("callouts", Outcome::Ok, "none during the dry run");
+        return;
+    }
+    for cluster in clusters {
+        let declared = flags.cluster.iter().any(|c| c == cluster);
+        let istio = target.istio_minor().is_some();
+        let by_service = flags.callout_service.iter().any(|s| {
+            if istio {
+                s.istio_cluster() == cluster
+            } else {
+                s.envoy_cluster() == cluster
+            }
+        });
+        if declared || by_service {
+            summary.add(
+                "callout",
+                Outcome::Ok,
+                format!("cluster `{cluster}` is declared"),
+            );
+            continue;
+        }
+        let why = match resource {
+            Resource::EnvoyExtensionPolicy => format!(
+                "cluster `{cluster}`: Envoy Gateway has no API to add a cluster for a plugin; name a route's generated \
+                 cluster and pass --cluster {cluster}, or add it with an EnvoyPatchPolicy"
+            ),
+            Resource::EnvoyFilter => format!(
+                "cluster `{cluster}`: Envoy answers BadArgument for a cluster its configuration lacks; give \
+                 `--callout-service {cluster}=HOST:PORT` (deploy writes the cluster) or --cluster {cluster} if it exists"
+            ),
+            _ if cluster.starts_with("outbound|") => {
+                summary.add(
+                    "callout",
+                    Outcome::Warn,
+                    format!(
+                        "cluster `{cluster}` exists only if the mesh has that Service or ServiceEntry: give \
+                         --callout-service HOST:PORT to have deploy write one, or --cluster to confirm it"
+                    ),
+                );
+                continue;
+            }
+            _ => format!(
+                "cluster `{cluster}`: {target} names clusters `outbound|PORT|SUBSET|HOST`, so `dispatch_http_call` gets \
+                 BadArgument; call `outbound|PORT||HOST` and declare the service with `--callout-service HOST:PORT`"
+            ),
+        };
+        summary.add("callout", Outcome::Fail, why);
+    }
+}

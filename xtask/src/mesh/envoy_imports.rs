@@ -1,0 +1,335 @@
+//! What each Envoy release provides a module: the proxy-wasm ABI versions it accepts and the `env` and WASI
+//! functions it links. A module importing anything else fails to load ("Failed to load Wasm module due to a
+//! missing import"), so every request gets the failure policy's answer.
+//!
+//! Derived from proxy-wasm-cpp-host's history (`FOR_ALL_WASI_FUNCTIONS`, `FOR_ALL_HOST_FUNCTIONS`, ABI
+//! detection) and the cpp-host commit each Envoy release pinned; the README's import table cites the commits.
+//! Where the first release is inferred, not read, releases inside the uncertain window get a warning instead of
+//! an error.
+
+/// One import group: the Envoy minor that first links it, and the first minor of a window (up to `first`)
+/// where that is not known for sure.
+struct Since {
+    first: u32,
+    uncertain_from: u32,
+    /// The cpp-host commit that added the group.
+    commit: &'static str,
+}
+
+/// WASI functions, registered under both `wasi_snapshot_preview1` and `wasi_unstable`.
+const WASI: &[(&[&str], Since)] = &[
+    (
+        &[
+            "fd_write",
+            "fd_seek",
+            "fd_close",
+            "environ_get",
+            "environ_sizes_get",
+            "args_get",
+            "args_sizes_get",
+            "proc_exit",
+            "fd_read",
+            "fd_fdstat_get",
+        ],
+        Since {
+            first: 0,
+            uncertain_from: 0,
+            commit: "6bb50d0, 56204b1",
+        },
+    ),
+    (
+        &["clock_time_get", "random_get"],
+        Since {
+            first: 17,
+            uncertain_from: 17,
+            commit: "4636486, 6a75b62",
+        },
+    ),
+    (
+        &["fd_prestat_get", "fd_prestat_dir_name", "path_open"],
+        Since {
+            first: 21,
+            uncertain_from: 21,
+            commit: "f383473",
+        },
+    ),
+    (
+        &["fd_fdstat_set_flags", "poll_oneoff", "sched_yield"],
+        Since {
+            first: 35,
+            uncertain_from: 33,
+            commit: "c4d7bb0",
+        },
+    ),
+    (
+        &[
+            "clock_res_get",
+            "fd_advise",
+            "fd_allocate",
+            "fd_datasync",
+            "fd_fdstat_set_rights",
+            "fd_filestat_get",
+            "fd_filestat_set_size",
+            "fd_filestat_set_times",
+            "fd_pread",
+            "fd_pwrite",
+            "fd_readdir",
+            "fd_renumber",
+            "fd_sync",
+            "fd_tell",
+            "path_create_directory",
+            "path_filestat_get",
+            "path_filestat_set_times",
+            "path_link",
+            "path_readlink",
+            "path_remove_directory",
+            "path_rename",
+            "path_symlink",
+            "path_unlink_file",
+            "sock_accept",
+            "sock_recv",
+            "sock_send",
+            "sock_shutdown",
+        ],
+        Since {
+            first: 39,
+            uncertain_from: 39,
+            commit: "94091cd",
+        },
+    ),
+];
+
+/// `env` functions every ABI version gets.
+const ENV_COMMON: &[&str] = &[
+    "proxy_log",
+    "proxy_get_status",
+    "proxy_set_property",
+    "proxy_get_property",
+    "proxy_send_local_response",
+    "proxy_get_shared_data",
+    "proxy_set_shared_data",
+    "proxy_register_shared_queue",
+    "proxy_resolve_shared_queue",
+    "proxy_dequeue_shared_queue",
+    "proxy_enqueue_shared_queue",
+    "proxy_get_header_map_value",
+    "proxy_add_header_map_value",
+    "proxy_replace_header_map_value",
+    "proxy_remove_header_map_value",
+    "proxy_get_header_map_pairs",
+    "proxy_set_header_map_pairs",
+    "proxy_get_header_map_size",
+    "proxy_get_buffer_status",
+    "proxy_get_buffer_bytes",
+    "proxy_set_buffer_bytes",
+    "proxy_http_call",
+    "proxy_grpc_call",
+    "proxy_grpc_stream",
+    "proxy_grpc_close",
+    "proxy_grpc_cancel",
+    "proxy_grpc_send",
+    "proxy_set_tick_period_milliseconds",
+    "proxy_get_current_time_nanoseconds",
+    "proxy_define_metric",
+    "proxy_increment_metric",
+    "proxy_record_metric",
+    "proxy_get_metric",
+    "proxy_set_effective_context",
+    "proxy_done",
+    "proxy_call_foreign_function",
+    "pthread_equal",
+];
+
+/// `env` functions registered only for modules of one ABI generation (cpp-host `registerCallbacks`).
+const ENV_ABI_0_1: &[&str] = &[
+    "proxy_get_configuration",
+    "proxy_continue_request",
+    "proxy_continue_response",
+    "proxy_clear_route_cache",
+];
+const ENV_ABI_0_2: &[&str] = &["proxy_continue_stream", "proxy_close_stream"];
+const ENV_ABI_0_2_1: &[&str] = &["proxy_get_log_level"];
+
+/// `env.emscripten_notify_memory_growth` (cpp-host 73fe589, 2022-06; Envoy 1.24 inferred).
+const EMSCRIPTEN_GROWTH: Since = Since {
+    first: 24,
+    uncertain_from: 23,
+    commit: "73fe589",
+};
+
+/// The proxy-wasm ABI versions, by the marker a module exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Abi {
+    V0_1_0,
+    V0_2_0,
+    V0_2_1,
+}
+
+impl Abi {
+    pub(crate) const MARKERS: [(&'static str, Abi); 3] = [
+        ("proxy_abi_version_0_2_1", Abi::V0_2_1),
+        ("proxy_abi_version_0_2_0", Abi::V0_2_0),
+        ("proxy_abi_version_0_1_0", Abi::V0_1_0),
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Abi::V0_1_0 => "0.1.0",
+            Abi::V0_2_0 => "0.2.0",
+            Abi::V0_2_1 => "0.2.1",
+        }
+    }
+}
+
+/// What the check says of one thing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Provided,
+    /// Not known for this release: a warning.
+    Uncertain(String),
+    /// The release lacks it: the module will not load.
+    Lacking(String),
+}
+
+/// Whether Envoy 1.`envoy` loads a module of `abi`.
+pub(crate) fn abi(envoy: u32, abi: Abi) -> Verdict {
+    match abi {
+        Abi::V0_1_0 => Verdict::Provided,
+        _ if envoy <= 14 => Verdict::Uncertain(format!(
+            "ABI {}: the Istio 1.6 based proxy of OSSM 2.0 most likely accepts only ABI 0.1.0 (multi-ABI support \
+             reached cpp-host in August 2020, e73c498); try the module on your proxy image before relying on it",
+            abi.name()
+        )),
+        Abi::V0_2_0 => Verdict::Provided,
+        Abi::V0_2_1 if envoy >= 16 => Verdict::Provided,
+        Abi::V0_2_1 => Verdict::Lacking(format!(
+            "ABI 0.2.1 is accepted from Envoy 1.16 (cpp-host d1e7040); Envoy 1.{envoy} takes 0.1.0 and 0.2.0"
+        )),
+    }
+}
+
+/// Whether Envoy 1.`envoy` links `module.name` for a module of `abi`.
+pub(crate) fn import(envoy: u32, abi: Abi, module: &str, name: &str) -> Verdict {
+    let since = |since: &Since, what: &str| {
+        if envoy >= since.first {
+            Verdict::Provided
+        } else if envoy >= since.uncertain_from {
+            Verdict::Uncertain(format!(
+                "{what}: Envoy links it from 1.{} at the latest (cpp-host {}); whether 1.{envoy} does is not known",
+                since.first, since.commit
+            ))
+        } else {
+            Verdict::Lacking(format!(
+                "{what}: Envoy 1.{envoy} does not provide it; the first release that does is Envoy 1.{} \
+                 (cpp-host {})",
+                since.first, since.commit
+            ))
+        }
+    };
+    let what = format!("{module}.{name}");
+    match module {
+        "wasi_snapshot_preview1" | "wasi_unstable" => {
+            match WASI.iter().find(|(names, _)| names.contains(&name)) {
+                Some((_, group)) => since(group, &what),
+                None => Verdict::Lacking(format!(
+                    "{what}: no Envoy release provides this WASI function"
+                )),
+            }
+        }
+        "env" if ENV_COMMON.contains(&name) => Verdict::Provided,
+        "env" if name == "emscripten_notify_memory_growth" => since(&EMSCRIPTEN_GROWTH, &what),
+        "env" => {
+            let only = if ENV_ABI_0_1.contains(&name) {
+                Some((abi == Abi::V0_1_0, "ABI 0.1.0"))
+            } else if ENV_ABI_0_2.contains(&name) {
+                Some((abi != Abi::V0_1_0, "ABI 0.2.x"))
+            } else if ENV_ABI_0_2_1.contains(&name) {
+                Some((abi == Abi::V0_2_1, "ABI 0.2.1"))
+            } else {
+                None
+            };
+            match only {
+                Some((true, _)) => Verdict::Provided,
+                Some((false, generation)) => Verdict::Lacking(format!(
+                    "{what}: Envoy links it only for {generation} modules, and this one declares ABI {}",
+                    abi.name()
+                )),
+                None => Verdict::Lacking(format!(
+                    "{what}: no Envoy release provides it (a dependency built for another host adds such imports)"
+                )),
+            }
+        }
+        _ => Verdict::Lacking(format!(
+            "{what}: Envoy provides only `env`, `wasi_snapshot_preview1` and `wasi_unstable` imports"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasi_functions_arrive_with_the_release_that_pinned_their_commit() {
+        let abi = Abi::V0_2_1;
+        assert_eq!(
+            import(17, abi, "wasi_snapshot_preview1", "fd_write"),
+            Verdict::Provided
+        );
+        assert!(
+            matches!(import(16, abi, "wasi_snapshot_preview1", "random_get"), Verdict::Lacking(m) if m.contains("first release that does is Envoy 1.17"))
+        );
+        assert_eq!(
+            import(17, abi, "wasi_unstable", "clock_time_get"),
+            Verdict::Provided
+        );
+        assert!(
+            matches!(import(28, abi, "wasi_snapshot_preview1", "poll_oneoff"), Verdict::Lacking(m) if m.contains("Envoy 1.28 does not provide it") && m.contains("Envoy 1.35"))
+        );
+        assert!(matches!(
+            import(34, abi, "wasi_snapshot_preview1", "sched_yield"),
+            Verdict::Uncertain(_)
+        ));
+        assert_eq!(
+            import(35, abi, "wasi_snapshot_preview1", "sched_yield"),
+            Verdict::Provided
+        );
+        assert!(
+            matches!(import(38, abi, "wasi_snapshot_preview1", "fd_pread"), Verdict::Lacking(m) if m.contains("Envoy 1.39"))
+        );
+        assert!(
+            matches!(import(39, abi, "wasi_snapshot_preview1", "thread_spawn"), Verdict::Lacking(m) if m.contains("no Envoy release"))
+        );
+    }
+
+    #[test]
+    fn abi_specific_host_functions_follow_the_declared_abi() {
+        assert_eq!(
+            import(20, Abi::V0_2_1, "env", "proxy_get_log_level"),
+            Verdict::Provided
+        );
+        assert!(matches!(
+            import(20, Abi::V0_2_0, "env", "proxy_get_log_level"),
+            Verdict::Lacking(_)
+        ));
+        assert!(
+            matches!(import(20, Abi::V0_2_1, "env", "proxy_continue_request"), Verdict::Lacking(m) if m.contains("only for ABI 0.1.0"))
+        );
+        assert!(matches!(
+            import(20, Abi::V0_2_1, "env", "__wbindgen_throw"),
+            Verdict::Lacking(_)
+        ));
+        assert!(matches!(
+            import(20, Abi::V0_2_1, "wbg", "x"),
+            Verdict::Lacking(_)
+        ));
+    }
+
+    #[test]
+    fn abi_0_2_1_needs_envoy_1_16() {
+        assert_eq!(abi(17, Abi::V0_2_1), Verdict::Provided);
+        assert!(matches!(abi(15, Abi::V0_2_1), Verdict::Lacking(_)));
+        assert_eq!(abi(15, Abi::V0_2_0), Verdict::Provided);
+        assert!(matches!(abi(14, Abi::V0_2_1), Verdict::Uncertain(_)));
+    }
+}

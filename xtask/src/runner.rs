@@ -1,0 +1,32 @@
+//! The host crate's `proxy-wasm-run`, to which `run` and `check` hand modules: wasmtime stays out of xtask.
+//!
+//! The runner is built with the dev profile: it shares the artifacts `cargo test` already built (no second
+//! wasmtime build), and the host caches compiled modules on disk, so only a module never seen before pays for
+//! the debug-built Cranelift. The root release profile is tuned for wasm size and would take many minutes to
+//! build wasmtime.
+
+use std::{env, process::Command};
+
+use anyhow::Context;
+
+use crate::workspace;
+
+/// The host crate's binary.
+pub(crate) const RUNNER: &str = "proxy-wasm-run";
+
+/// `cargo run … --bin proxy-wasm-run --`, ready for the runner's own arguments, or the binary
+/// `XTASK_RUNNER` names (a runner built once for CI jobs or tests that must not build the host again). It
+/// runs in the user's directory, so their relative paths (`--config @file`, a module path) mean what they
+/// typed.
+pub(crate) fn command() -> anyhow::Result<Command> {
+    if let Some(binary) = env::var_os("XTASK_RUNNER") {
+        return Ok(Command::new(binary));
+    }
+    let mut cmd = workspace::cargo();
+    cmd.current_dir(env::current_dir().context("cannot read the current directory")?);
+    cmd.arg("run")
+        .arg("--manifest-path")
+        .arg(workspace::root().join("Cargo.toml"))
+        .args(["--package", "host", "--bin", RUNNER, "--"]);
+    Ok(cmd)
+}

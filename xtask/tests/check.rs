@@ -1,0 +1,267 @@
+//! `cargo xtask check` on header-append for every target, and refusing each failure users meet only after
+//! deploying: a WASI import the target's Envoy lacks, a configuration the plugin rejects, an image variant the
+//! target does not pull, a callout to a cluster the target would not have.
+
+mod push_support;
+mod support;
+
+use std::fs;
+
+use push_support::*;
+
+/// Runs `check` in the test's target directory with the shared runner binary: (success, stdout, stderr).
+fn check(work: &Workdir, args: &[&str]) -> (bool, String, String) {
+    let runner = support::runner();
+    let run = work.xtask(
+        &[&["check", "-p", "header-append"], args].concat(),
+        &[("XTASK_RUNNER", runner.to_str().unwrap())],
+        "",
+    );
+    (run.success(), run.stdout(), run.stderr())
+}
+
+fn run_ok(stdout: &str) -> bool {
+    !stdout.lines().any(|l| l.starts_with("FAIL"))
+}
+
+/// The row of `check`'s table for `name`, or a panic listing the table.
+fn row<'a>(table: &'a str, name: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no `{name}` row in:\n{table}"))
+}
+
+#[test]
+fn header_append_passes_on_every_target() {
+    let work = Workdir::new("check-every-target");
+    let targets: &[&[&str]] = &[
+        &["--for", "ossm-2.0"],
+        &["--for", "ossm-2.1"],
+        &["--for", "ossm-2.2"],
+        &["--for", "ossm-2.2", "--resource", "wasm-plugin"],
+        &["--for", "ossm-2.3"],
+        &["--for", "ossm-2.6"],
+        &["--for", "istio-1.12"],
+        &["--for", "istio-1.22"],
+        &["--for", "istio"],
+        &["--for", "istio", "--resource", "traffic-extension"],
+        &["--for", "envoy-gateway-1.1"],
+        &["--for", "envoy-gateway"],
+        &["--for", "envoy-1.17"],
+        &["--for", "envoy"],
+    ];
+    for target in targets {
+        let (ok, table, stderr) = check(&work, target);
+        assert!(ok && run_ok(&table), "{target:?}:\n{table}\n{stderr}");
+        assert!(
+            row(&table, "configuration").starts_with("ok"),
+            "{target:?}:\n{table}"
+        );
+        assert!(
+            row(&table, "imports").starts_with("ok"),
+            "{target:?}:\n{table}"
+        );
+        assert!(
+            row(&table, "callouts").starts_with("ok"),
+            "{target:?}:\n{table}"
+        );
+    }
+    let (_, table, _) = check(&work, &["--for", "ossm-2.0"]);
+    assert!(
+        row(&table, "ABI").starts_with("warn")
+            && table.contains("most likely accepts only ABI 0.1.0"),
+        "an unverified fact is a warning, not a pass:\n{table}"
+    );
+}
+
+#[test]
+fn a_configuration_the_plugin_rejects_fails_with_the_plugins_own_log_line() {
+    let work = Workdir::new("check-config");
+    let run = work.xtask(
+        &[
+            "check",
+            "-p",
+            "header-append",
+            "--for",
+            "istio",
+            "--config",
+            r#"{"x-a": 5}"#,
+        ],
+        &[("XTASK_RUNNER", support::runner().to_str().unwrap())],
+        "",
+    );
+    let err = run.fails();
+    let table = run.stdout();
+    assert!(
+        row(&table, "configuration").starts_with("FAIL")
+            && table.contains("the plugin refused to start (configure): #1 header-append rejected its configuration: header \"x-a\""),
+        "{table}"
+    );
+    assert!(
+        err.contains(
+            "error: 1 check failed: header-append would not work on Istio 1.30 as packaged"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_artifact_image_fails_for_a_service_mesh_extension_and_passes_for_istio() {
+    let work = Workdir::new("check-artifact");
+    work.use_artifact_image();
+    let run = work.xtask(
+        &["check", "-p", "header-append", "--for", "ossm-2.1"],
+        &[("XTASK_RUNNER", support::runner().to_str().unwrap())],
+        "",
+    );
+    run.fails();
+    let table = run.stdout();
+    assert!(
+        row(&table, "image").starts_with("FAIL") && table.contains("package with `--format dual`"),
+        "{table}"
+    );
+    let (_, table, _) = check(&work, &["--for", "istio"]);
+    assert!(
+        row(&table, "image").starts_with("ok  image          wasm artifact"),
+        "{table}"
+    );
+}
+
+/// A proxy-wasm module in WAT: ABI 0.2.1, accepts any configuration, and on request headers dispatches an
+/// HTTP call to `cluster`; `extra_import` is added to its imports, unused.
+fn module(cluster: &str, extra_import: &str) -> Vec<u8> {
+    let headers = "\\03\\00\\00\\00\\07\\00\\00\\00\\03\\00\\00\\00\\05\\00\\00\\00\\05\\00\\00\\00\\0a\\00\\00\\00\\04\\00\\00\\00:method\\00GET\\00:path\\00/auth\\00:authority\\00auth\\00";
+    let wat = format!(
+        r#"(module
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  {extra_import}
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 64) "{cluster}")
+  (data (i32.const 1024) "{headers}")
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $http_call (i32.const 64) (i32.const {len}) (i32.const 1024) (i32.const 68)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 2048)))
+    (i32.const 1)))"#,
+        len = cluster.len()
+    );
+    wat::parse_str(wat).unwrap()
+}
+
+#[test]
+fn a_wasi_import_the_targets_envoy_lacks_is_named_with_the_first_release_that_has_it() {
+    let work = Workdir::new("check-wasi");
+    fs::write(
+        work.out_dir().join("plugin.wasm"),
+        module(
+            "outbound|80||auth.example.com",
+            r#"(import "wasi_snapshot_preview1" "poll_oneoff" (func (param i32 i32 i32 i32) (result i32)))"#,
+        ),
+    )
+    .unwrap();
+    let run = work.xtask(
+        &[
+            "check",
+            "-p",
+            "header-append",
+            "--for",
+            "istio-1.20",
+            "--callout-service",
+            "auth.example.com:80",
+        ],
+        &[("XTASK_RUNNER", support::runner().to_str().unwrap())],
+        "",
+    );
+    run.fails();
+    let table = run.stdout();
+    assert!(
+        table.contains("FAIL  import         wasi_snapshot_preview1.poll_oneoff: Envoy 1.28 does not provide it; the first release that does is Envoy 1.35 (cpp-host c4d7bb0)"),
+        "{table}"
+    );
+    let (_, table, _) = check(
+        &work,
+        &[
+            "--for",
+            "envoy",
+            "--callout-service",
+            "outbound|80||auth.example.com=auth.example.com:80",
+        ],
+    );
+    assert!(
+        !table.contains("FAIL  import"),
+        "Envoy 1.39 links poll_oneoff:\n{table}"
+    );
+}
+
+#[test]
+fn a_callout_to_a_cluster_the_target_would_not_have_fails_and_a_declared_one_passes() {
+    let work = Workdir::new("check-callout");
+    fs::write(
+        work.out_dir().join("plugin.wasm"),
+        module("auth-service", ""),
+    )
+    .unwrap();
+    let run = work.xtask(
+        &["check", "-p", "header-append", "--for", "istio"],
+        &[("XTASK_RUNNER", support::runner().to_str().unwrap())],
+        "",
+    );
+    run.fails();
+    let table = run.stdout();
+    assert!(
+        row(&table, "callout").starts_with("FAIL")
+            && table.contains(
+                "cluster `auth-service`: Istio 1.30 names clusters `outbound|PORT|SUBSET|HOST`"
+            )
+            && table.contains("--callout-service HOST:PORT"),
+        "{table}"
+    );
+
+    fs::write(
+        work.out_dir().join("plugin.wasm"),
+        module("outbound|8080||auth.example.com", ""),
+    )
+    .unwrap();
+    let (_, table, _) = check(&work, &["--for", "istio"]);
+    assert!(
+        row(&table, "callout").starts_with("warn"),
+        "undeclared outbound cluster:\n{table}"
+    );
+    let (ok, table, stderr) = check(
+        &work,
+        &[
+            "--for",
+            "istio",
+            "--callout-service",
+            "auth.example.com:8080",
+        ],
+    );
+    assert!(ok && run_ok(&table), "{table}\n{stderr}");
+    assert!(
+        row(&table, "callout").contains("cluster `outbound|8080||auth.example.com` is declared"),
+        "{table}"
+    );
+
+    let run = work.xtask(
+        &["check", "-p", "header-append", "--for", "envoy-gateway"],
+        &[("XTASK_RUNNER", support::runner().to_str().unwrap())],
+        "",
+    );
+    run.fails();
+    assert!(
+        run.stdout()
+            .contains("Envoy Gateway has no API to add a cluster for a plugin"),
+        "{}",
+        run.stdout()
+    );
+}

@@ -170,12 +170,17 @@ fn a_missing_module_file_is_a_load_error_naming_the_path() {
 }
 
 #[test]
-fn a_guest_module_that_was_not_built_says_how_to_build_it() {
+fn a_guest_module_that_cannot_be_built_says_which_build_failed_and_why() {
     let error = Plugin::guest("no-such-guest").start().unwrap_err();
     assert_eq!(error.failure, StartFailure::Load);
     assert_contains(
         &error.message,
-        "cargo build --release --target wasm32-unknown-unknown -p no-such-guest",
+        "building `no-such-guest` from its current sources failed: `cargo xtask build -p no-such-guest`",
+    );
+    assert_contains(
+        &error.message,
+        "no extension named `no-such-guest` under extensions/ (known: header-append), nor another cdylib of \
+         the workspace (known: conformance-guest, sdk-0-1-guest)",
     );
 }
 

@@ -49,14 +49,46 @@ impl Built {
 impl flags::Build {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let optimizer = (!self.no_wasm_opt).then(WasmOpt::pinned).transpose()?;
-        let extensions = workspace::extensions(&self.package)?;
-        for built in build(&extensions, &[], optimizer.as_ref())? {
+        // A named cdylib that is not an extension (a host test guest) is built with the same flags, not
+        // installed: `Plugin::guest` builds its module through here so it matches `cargo xtask test`'s.
+        let all = workspace::extensions(&[])?;
+        let cdylibs = workspace::cdylib_packages()?;
+        if let Some(unknown) = self.package.iter().find(|name| !cdylibs.contains(name)) {
+            let others: Vec<&str> = cdylibs
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !all.iter().any(|e| e.name == *c))
+                .collect();
+            bail!(
+                "no extension named `{unknown}` under extensions/ (known: {}), nor another cdylib of the \
+                 workspace (known: {})",
+                all.iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                others.join(", ")
+            );
+        }
+        let (named, others): (Vec<String>, Vec<String>) = self
+            .package
+            .iter()
+            .cloned()
+            .partition(|name| all.iter().any(|e| &e.name == name) || !cdylibs.contains(name));
+        let extensions = if named.is_empty() && !others.is_empty() {
+            Vec::new()
+        } else {
+            workspace::extensions(&named)?
+        };
+        for built in build(&extensions, &others, optimizer.as_ref())? {
             println!(
                 "{}: {} -> {}",
                 built.extension.name,
                 built.size_text(),
                 relative_to_cwd(&built.extension.module_path()).display()
             );
+        }
+        for name in &others {
+            println!("{name}: built (not an extension: not checked or installed)");
         }
         Ok(())
     }
@@ -65,27 +97,25 @@ impl flags::Build {
 /// Compiles `extensions`, checks and installs each module; then compiles the `others` packages
 /// (e.g. the host's test guests), which are built but not checked.
 ///
-/// Two cargo invocations, not one: cargo unifies the features of dependencies across the packages
-/// it builds together, so a module built next to other cdylibs could differ from the one
-/// `cargo xtask build` makes. Shared dependencies are still compiled once (same flags).
+/// One cargo invocation per package: cargo unifies the features of dependencies across the
+/// packages it builds together, so a module built next to other cdylibs could differ from the one
+/// built alone, and the host's tests build exactly one (`cargo xtask build -p NAME`) before they
+/// load it. Shared dependencies are still compiled once (same flags, same features).
 pub(crate) fn build(
     extensions: &[Extension],
     others: &[String],
     optimizer: Option<&WasmOpt>,
 ) -> anyhow::Result<Vec<Built>> {
     let packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
-    cargo_build_wasm(&packages)?;
+    for package in &packages {
+        cargo_build_wasm(&[package])?;
+    }
     let built = extensions
         .iter()
         .map(|extension| install(extension, optimizer))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let others: Vec<&str> = others
-        .iter()
-        .map(String::as_str)
-        .filter(|p| !packages.contains(p))
-        .collect();
-    if !others.is_empty() {
-        cargo_build_wasm(&others)?;
+    for other in others.iter().filter(|p| !packages.contains(&p.as_str())) {
+        cargo_build_wasm(&[other])?;
     }
     Ok(built)
 }

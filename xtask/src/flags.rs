@@ -38,7 +38,8 @@ pub(crate) enum Command {
 /// Build every extension for wasm32-unknown-unknown (release) and check each module.
 #[derive(Debug, Args)]
 pub(crate) struct Build {
-    /// Only this extension (repeatable; default: every extension under extensions/).
+    /// Only this extension (repeatable; default: every extension under extensions/). Another cdylib of the
+    /// workspace (a host test guest) is built with the same flags but not checked or installed.
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub(crate) package: Vec<String>,
     /// Skip the pinned wasm-opt (tools/binaryen) that every shipped module goes through: a quicker build

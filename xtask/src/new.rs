@@ -68,7 +68,7 @@ impl flags::New {
             "\nNew extension in extensions/{name}: the filter is src/lib.rs, its configuration \
              src/config.rs, phase and priority [package.metadata.extension] in Cargo.toml. Next:\n  \
              cargo xtask build -p {name}     # target/extensions/{name}/plugin.wasm\n  \
-             cargo test -p {name}            # unit tests and the module run in the host (after build)\n  \
+             cargo test -p {name}            # unit tests and the module, rebuilt from the sources, in the host\n  \
              cargo xtask package -p {name}   # OCI image under target/extensions/{name}/"
         );
         Ok(())

@@ -1,5 +1,5 @@
-//! The shipped module (`target/extensions/header-append/plugin.wasm`, built by `cargo xtask build`) run the way
-//! Envoy runs it, through `host::testing`.
+//! The shipped module (`target/extensions/header-append/plugin.wasm`, rebuilt from the current sources by
+//! `cargo xtask build` when the tests start) run the way Envoy runs it, through `host::testing`.
 
 use host::testing::{HttpStream, Level, Message, Plugin, StartError, StartFailure};
 

@@ -5,7 +5,7 @@ use wasmtime::{Caller, Linker};
 
 use super::Status;
 use super::memory::{hostcall, read, return_bytes};
-use crate::envoy::HostState;
+use crate::envoy::{Builtin, HostState};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -44,8 +44,14 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_ptr: i32,
          ret_len: i32| {
             hostcall(&mut c, "proxy_call_foreign_function", |c| {
-                let name = String::from_utf8_lossy(&read(c, name, name_len)?).into_owned();
+                let name = read(c, name, name_len)?;
                 let args = read(c, args, args_len)?;
+                // Envoy's own functions first: its registry holds them in every build.
+                if let Some(builtin) = Builtin::named(&name) {
+                    let result = c.data_mut().call_builtin(builtin, &args)?;
+                    return return_bytes(c, &result, ret_ptr, ret_len);
+                }
+                let name = String::from_utf8_lossy(&name).into_owned();
                 let function = c
                     .data_mut()
                     .foreign

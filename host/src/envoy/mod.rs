@@ -6,6 +6,7 @@
 mod budget;
 mod cache;
 mod callouts;
+mod foreign;
 mod grpc_service;
 mod headers;
 mod http;
@@ -27,6 +28,8 @@ pub(crate) use budget::{BudgetExceeded, ByteBudget, DEFAULT_HOST_MEMORY_LIMIT};
 pub(crate) use cache::DiskCache;
 pub(crate) use callouts::{Callouts, Clusters};
 pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
+pub(crate) use foreign::{Builtin, ForeignState};
+pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
 pub use http::Action;
 pub(crate) use http::{Dir, HttpStream};
@@ -124,6 +127,8 @@ pub struct HostState {
     pub(crate) failed: Option<String>,
     pub(crate) rng: u64,
     pub(crate) foreign: HashMap<String, ForeignFunction>,
+    /// What Envoy's own foreign functions keep: filter state objects, declared properties.
+    pub(crate) foreign_state: ForeignState,
     /// Envoy's shared `CallData` buffer (foreign function arguments).
     pub(crate) call_data: Vec<u8>,
     /// The root context returned false from `on_done` and waits for `proxy_done`.

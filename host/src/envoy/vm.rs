@@ -253,6 +253,7 @@ impl Vm {
             failed: None,
             rng: 0x5EED,
             foreign,
+            foreign_state: Default::default(),
             call_data: Vec::new(),
             root_done_pending: false,
             root_deleted: false,

@@ -1,6 +1,18 @@
-//! Where compiled modules are: an extension's shipped `plugin.wasm`, or a workspace crate's cargo artifact.
+//! Where compiled modules are: an extension's shipped `plugin.wasm`, or a workspace crate's cargo artifact; and
+//! the guarantee that a test runs the module of the sources as they are now.
+//!
+//! The first time a test process asks for a module, it is built from the current sources with
+//! `cargo xtask build -p NAME`: the very command that makes the shipped module, so the bytes a test runs are the
+//! bytes `cargo xtask build` / `cargo xtask test` would ship or run (same RUSTFLAGS, path remapping, features,
+//! module check). When nothing changed cargo's fingerprints make it a no-op of well under a second; cargo
+//! releases its build lock before it runs test binaries, so the nested build does not wait on the `cargo test`
+//! that started it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use anyhow::bail;
 
@@ -14,15 +26,17 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// `target/extensions/<name>/plugin.wasm`, the module `cargo xtask build` checks and ships.
+/// `target/extensions/<name>/plugin.wasm`, the module `cargo xtask build` checks and ships, built first from the
+/// current sources (once per test process).
 pub fn extension_module(name: &str) -> anyhow::Result<PathBuf> {
+    build_once(name)?;
     let path = target_dir()
         .join("extensions")
         .join(name)
         .join("plugin.wasm");
     if !path.is_file() {
         bail!(
-            "the module of extension `{name}` is missing ({}): run `cargo xtask build -p {name}` first",
+            "`cargo xtask build -p {name}` succeeded but left no module at {}",
             path.display()
         );
     }
@@ -30,8 +44,10 @@ pub fn extension_module(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// `target/wasm32-unknown-unknown/release/<crate>.wasm`, a cdylib of the workspace (e.g. a conformance guest
-/// under `host/guests/`); dashes in the crate name become underscores, as cargo names the file.
+/// under `host/guests/`), built first from the current sources (once per test process); dashes in the crate
+/// name become underscores, as cargo names the file.
 pub fn guest_module(crate_name: &str) -> anyhow::Result<PathBuf> {
+    build_once(crate_name)?;
     let file = format!("{}.wasm", crate_name.replace('-', "_"));
     let path = target_dir()
         .join("wasm32-unknown-unknown")
@@ -39,12 +55,60 @@ pub fn guest_module(crate_name: &str) -> anyhow::Result<PathBuf> {
         .join(file);
     if !path.is_file() {
         bail!(
-            "the module of `{crate_name}` is missing ({}): run `cargo xtask test` (it builds every cdylib for \
-             wasm32-unknown-unknown first), or `cargo build --release --target wasm32-unknown-unknown -p {crate_name}`",
+            "`cargo xtask build -p {crate_name}` succeeded but left no module at {} (is `crate-type = \
+             [\"cdylib\"]` set in its Cargo.toml?)",
             path.display()
         );
     }
     Ok(path)
+}
+
+/// Runs `cargo xtask build -p <package>` the first time a module of `package` is asked for in this process, and
+/// remembers the outcome: the tests of one binary share one build, and a failed build fails each of them with
+/// the compiler's message. The lock is held during the build, so concurrent tests wait for it instead of
+/// starting builds of their own.
+fn build_once(package: &str) -> anyhow::Result<()> {
+    static BUILT: Mutex<BTreeMap<String, Result<(), String>>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let outcome = built
+        .entry(package.to_string())
+        .or_insert_with(|| build(package));
+    outcome.clone().map_err(anyhow::Error::msg)
+}
+
+fn build(package: &str) -> Result<(), String> {
+    let root = workspace_root();
+    let command = format!("cargo xtask build -p {package}");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let started = Instant::now();
+    let output = Command::new(&cargo)
+        .args(["xtask", "build", "--package", package])
+        .current_dir(&root)
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run `{command}` (in {}) to build the module from the current sources: {e}",
+                root.display()
+            )
+        })?;
+    if !output.status.success() {
+        return Err(format!(
+            "building `{package}` from its current sources failed: `{command}` (in {}) exited with {}; a test \
+             never runs an older module. Its output:\n{}{}",
+            root.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    // Shown with a failing test's output: how long the build this process waited for took.
+    eprintln!(
+        "{command}: {:.1} s (module up to date with the sources)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// This crate lives in `<workspace>/host`.

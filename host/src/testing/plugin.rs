@@ -11,9 +11,9 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
-    Clusters, DEFAULT_HOST_MEMORY_LIMIT, DiskCache, ForeignFunction, GrpcCall, GrpcResponse,
-    HttpCall, HttpCallResponse, LogEntry, LogOrigin, Metric, MetricKind, Properties, PropertyValue,
-    Settings, StartFailure, Vm,
+    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, DeclaredProperty, DiskCache, ForeignFunction,
+    GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin, Metric, MetricKind,
+    Properties, PropertyValue, Settings, StartFailure, Vm,
 };
 
 /// A plugin running in its own VM: started like Envoy starts one (`on_context_create(1, 0)` → `on_vm_start` →
@@ -44,7 +44,9 @@ enum Module {
 }
 
 impl Plugin {
-    /// An extension's shipped module, `target/extensions/<name>/plugin.wasm` (built by `cargo xtask build`).
+    /// An extension's shipped module, `target/extensions/<name>/plugin.wasm`, built first from the current sources
+    /// with `cargo xtask build -p <name>` (once per test process; a no-op when nothing changed), so a test never
+    /// runs an older module. A failed build is a load error carrying the compiler's output.
     pub fn extension(name: &str) -> PluginBuilder {
         PluginBuilder::new(
             extension_module(name)
@@ -53,7 +55,8 @@ impl Plugin {
         )
     }
 
-    /// A workspace cdylib's module, `target/wasm32-unknown-unknown/release/<crate>.wasm`.
+    /// A workspace cdylib's module, `target/wasm32-unknown-unknown/release/<crate>.wasm` (e.g. a conformance
+    /// guest), built first from the current sources like [`Plugin::extension`].
     pub fn guest(crate_name: &str) -> PluginBuilder {
         PluginBuilder::new(
             guest_module(crate_name)
@@ -303,6 +306,15 @@ impl Plugin {
         self.metric_of(name, MetricKind::Histogram).samples
     }
 
+    /// What the plugin declared for property `name` with Envoy's `declare_property` foreign function from its root
+    /// context (the declarations Envoy applies to `set_property`).
+    pub fn declared_property(&self, name: &str) -> Option<DeclaredProperty> {
+        self.vm()
+            .state()
+            .declared_property(name.as_bytes())
+            .cloned()
+    }
+
     /// Shuts the plugin down like Envoy: `on_done(root)`; `on_delete(root)` if it returned true, else once the
     /// plugin calls `proxy_done`.
     pub fn shutdown(&self) {
@@ -545,12 +557,21 @@ impl PluginBuilder {
         self
     }
 
-    /// Registers a host function for `proxy_call_foreign_function(name, args)`.
+    /// Registers a host function for `proxy_call_foreign_function(name, args)`, as a custom Envoy build would.
+    /// Envoy's own functions (`compress`, `uncompress`, `set_envoy_filter_state`, `declare_property`,
+    /// `clear_route_cache`) are always there and cannot be replaced: registering one of those names panics.
+    #[track_caller]
     pub fn foreign_function(
         mut self,
         name: &str,
         function: impl FnMut(&[u8]) -> Result<Vec<u8>, Status> + 'static,
     ) -> PluginBuilder {
+        if Builtin::named(name.as_bytes()).is_some() {
+            panic!(
+                "`{name}` is one of Envoy's own foreign functions (foreign.cc), which every plugin here has as in \
+                 Envoy; a test cannot replace it. Register a stand-in under another name"
+            );
+        }
         self.foreign.insert(name.to_string(), Box::new(function));
         self
     }

@@ -5,7 +5,8 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, Dir, Headers, HttpCall, LocalReply, Properties, PropertyValue, filter_state_key,
+    Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, Properties, PropertyValue,
+    filter_state_key,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -270,6 +271,22 @@ impl<'p> HttpStream<'p> {
             .filter_state
             .get(&filter_state_key(path.join("\0").as_bytes()))
             .cloned()
+    }
+
+    /// The object the plugin stored under `key` with Envoy's `set_envoy_filter_state` foreign function: what the
+    /// router, the TCP proxy or a later filter of this stream would read (e.g. `envoy.network.upstream_server_name`
+    /// sets the upstream SNI).
+    pub fn envoy_filter_state(&self, key: &str) -> Option<FilterStateObject> {
+        self.plugin
+            .vm()
+            .state()
+            .envoy_filter_state(self.id, key)
+            .cloned()
+    }
+
+    /// How many times the plugin called Envoy's `clear_route_cache` foreign function on this stream.
+    pub fn route_cache_clears(&self) -> u32 {
+        self.plugin.vm().state().route_cache_clears(self.id)
     }
 
     /// Ends the stream like Envoy: `on_log → on_done → on_delete` (creating the context first if the request

@@ -110,6 +110,9 @@ impl Root {
                 self.dispatch_http_call("auth", headers, None, vec![], Duration::from_secs(1));
             note(format!("root dispatched {result:?}"));
         }
+        if s.is("envoy-foreign") {
+            crate::foreign::run(s, "root");
+        }
         self.plugin = Rc::new(plugin);
         true
     }

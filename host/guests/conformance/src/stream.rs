@@ -394,6 +394,9 @@ impl HttpContext for Stream {
         if s.is("metrics") {
             self.metrics(false);
         }
+        if s.is("envoy-foreign") {
+            crate::foreign::run(s, "stream");
+        }
         if s.is("foreign") {
             for name in ["reverse", "missing"] {
                 let result = hostcalls::call_foreign_function(name, Some(b"abc"));

@@ -93,6 +93,10 @@ impl HostState {
     pub(crate) fn set_property(&mut self, path: &[u8], value: &[u8]) -> HostResult {
         let key = filter_state_key(path);
         let stream = self.stream().ok_or(Status::NotFound)?;
+        // A read-only property declared with `declare_property` takes one write per stream.
+        let already_set = stream.filter_state.contains_key(&key);
+        self.check_property_write(path, already_set)?;
+        let stream = self.stream().ok_or(Status::NotFound)?;
         let replaced = stream
             .filter_state
             .get(&key)

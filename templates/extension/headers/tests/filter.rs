@@ -1,5 +1,6 @@
-//! The compiled module run the way Envoy runs it, through the workspace's `host::testing`. It reads
-//! `target/extensions/<name>/plugin.wasm`: run `cargo xtask build -p <name>` first (or `cargo xtask test`).
+//! The compiled module run the way Envoy runs it, through the workspace's `host::testing`. It runs
+//! `target/extensions/<name>/plugin.wasm`, which the host first rebuilds from the current sources
+//! (`cargo xtask build -p <name>`), so `cargo test -p <name>` always tests the code as it is now.
 
 use host::testing::{Level, Plugin, StartFailure};
 

@@ -1,0 +1,155 @@
+//! No stale module, ever: after an edit of an extension's sources, `cargo test -p NAME` runs a module built from
+//! the edited sources (the host builds it on demand with `cargo xtask build -p NAME`), never the module an earlier
+//! build left in `target/extensions/NAME/plugin.wasm`.
+//!
+//! Runs in a scratch copy of the workspace (its git-tracked files, as on disk) that shares the template check's
+//! persistent target directory under `<target>/template-check/`, so wasmtime compiles once for both; the real
+//! tree is never modified.
+
+mod support;
+
+use std::{
+    env,
+    fs::{self, File},
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use support::*;
+
+/// The scratch extension's end-to-end test: the configure log must carry `mark` (`MARK` below).
+const FRESH_TEST: &str = r##"
+use host::testing::{Level, Plugin};
+
+#[test]
+fn the_configure_log_carries_the_mark() {
+    let plugin = Plugin::extension("header-append")
+        .config(r#"{"x-a": "1"}"#)
+        .start()
+        .unwrap_or_else(|e| panic!("did not start: {e}"));
+    plugin.assert_logged(Level::Info, "header-append configured MARK;");
+}
+"##;
+
+#[test]
+fn cargo_test_runs_the_module_of_the_edited_sources_not_the_last_built_one() {
+    let Some(git) = tool("git", "git") else {
+        return;
+    };
+    let _lock = lock();
+    let ws = scratch_workspace(&git, "fresh-workspace");
+    let extension = ws.root.join("extensions/header-append");
+    let source = extension.join("src/lib.rs");
+    let original = fs::read_to_string(&source).unwrap();
+    let anchor = "header-append configured;";
+    assert!(original.contains(anchor), "{anchor:?} not in {source:?}");
+    let with_mark =
+        |mark: &str| original.replace(anchor, &format!("header-append configured {mark};"));
+    let expect_mark = |mark: &str| {
+        fs::write(
+            extension.join("tests/fresh.rs"),
+            FRESH_TEST.replace("MARK", mark),
+        )
+        .unwrap();
+    };
+    let test = || {
+        ws.cargo(&["test", "-p", "header-append", "--test", "fresh"])
+            .output()
+            .unwrap()
+    };
+
+    // The sources say v1, the test expects v1: green.
+    fs::write(&source, with_mark("v1")).unwrap();
+    expect_mark("v1");
+    let started = Instant::now();
+    let out = test();
+    eprintln!("first cargo test (cold scratch): {:.1?}", started.elapsed());
+    assert!(out.status.success(), "v1 run failed:\n{}", text(&out));
+
+    // Edit the sources to v2 and leave the test expecting v1: the test must now fail, because the module it runs
+    // is built from the edited sources (with the old module it would still pass).
+    fs::write(&source, with_mark("v2")).unwrap();
+    let started = Instant::now();
+    let out = test();
+    eprintln!("cargo test after an edit: {:.1?}", started.elapsed());
+    let output = text(&out);
+    assert!(
+        !out.status.success(),
+        "the test passed against the old module:\n{output}"
+    );
+    assert!(
+        output.contains("header-append configured v2;"),
+        "the failure does not show the new code's log line:\n{output}"
+    );
+
+    // The test updated to the new behaviour: green again, without any other command in between.
+    expect_mark("v2");
+    let out = test();
+    assert!(out.status.success(), "v2 run failed:\n{}", text(&out));
+    fs::remove_dir_all(&ws.root).unwrap();
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A scratch workspace and the persistent target directory it shares with the template check.
+struct Scratch {
+    root: PathBuf,
+    target: PathBuf,
+}
+
+impl Scratch {
+    fn cargo(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args)
+            .current_dir(&self.root)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env_remove("SOURCE_DATE_EPOCH");
+        cmd
+    }
+}
+
+/// `<target>/template-check`, as `template.rs` names it.
+fn check_dir() -> PathBuf {
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    target.join("template-check")
+}
+
+/// The template check's lock: one user of the shared target directory at a time.
+fn lock() -> File {
+    let dir = check_dir();
+    fs::create_dir_all(&dir).unwrap();
+    let file = File::create(dir.join("lock")).unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// A fresh copy of the workspace's git-tracked files (as they are on disk) at `<check dir>/<name>`.
+fn scratch_workspace(git: &Path, name: &str) -> Scratch {
+    let root_dir = check_dir().join(name);
+    let _ = fs::remove_dir_all(&root_dir);
+    let listed = run(Command::new(git)
+        .args(["ls-files", "-z"])
+        .current_dir(root()));
+    for file in listed.split('\0').filter(|f| !f.is_empty()) {
+        let from = root().join(file);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = root_dir.join(file);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&from, &to).unwrap();
+    }
+    Scratch {
+        root: root_dir,
+        target: check_dir().join("target"),
+    }
+}

@@ -143,3 +143,62 @@ fn a_missing_node_says_how_to_install_it() {
     );
     fs::remove_dir_all(&target).unwrap();
 }
+
+#[test]
+fn size_attributes_the_shipped_functions_to_their_crates_and_diffs_a_baseline() {
+    let _lock = packaging_lock();
+    let baseline = tmp_dir("size-baseline").join("baseline.json");
+    let baseline = baseline.to_str().unwrap();
+    let out = xtask_ok(&[
+        "size",
+        "-p",
+        "header-append",
+        "--top",
+        "5",
+        "--save-baseline",
+        baseline,
+    ]);
+    let crate_bytes = |report: &str, name: &str| -> u64 {
+        report
+            .lines()
+            .find(|l| l.trim_end().ends_with(&format!("  {name}")) && l.contains('%'))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}` crate row in:\n{report}"))
+    };
+    assert!(out.starts_with("header-append: "), "{out}");
+    for name in ["header_append", "serde_json", "proxy_wasm", "talc"] {
+        assert!(crate_bytes(&out, name) > 0, "{out}");
+    }
+    assert!(
+        out.contains(
+            "<header_append::HeaderAppendRoot as proxy_wasm::traits::RootContext>::on_configure"
+        ),
+        "functions are named as in the source:\n{out}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(baseline).unwrap()).unwrap();
+    assert_eq!(
+        saved["header-append"]["crates"]["serde_json"].as_u64(),
+        Some(crate_bytes(&out, "serde_json"))
+    );
+
+    let again = xtask_ok(&["size", "-p", "header-append", "--baseline", baseline]);
+    assert!(
+        again.contains("against the baseline: +0 bytes of code"),
+        "{again}"
+    );
+
+    // A baseline where serde_json was 1000 bytes smaller shows the difference for that crate.
+    let mut older = saved.clone();
+    let serde = older["header-append"]["crates"]["serde_json"]
+        .as_u64()
+        .unwrap();
+    older["header-append"]["crates"]["serde_json"] = (serde - 1000).into();
+    fs::write(baseline, older.to_string()).unwrap();
+    let diff = xtask_ok(&["size", "-p", "header-append", "--baseline", baseline]);
+    assert!(
+        diff.lines().any(|l| l.trim() == "+1000  serde_json"),
+        "{diff}"
+    );
+    fs::remove_dir_all(std::path::Path::new(baseline).parent().unwrap()).unwrap();
+}

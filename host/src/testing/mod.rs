@@ -32,6 +32,6 @@ pub use stream::HttpStream;
 
 pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
-    Action, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply, LogEntry,
-    Metric, MetricKind, StartFailure, Value,
+    Action, FailurePolicy, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply,
+    LogEntry, Metric, MetricKind, StartFailure, Value, VmRole,
 };

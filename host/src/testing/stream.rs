@@ -7,12 +7,22 @@ use crate::envoy::{Action, Dir, Headers, HttpCall, LocalReply, Value, path_key};
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
 pub struct HttpStream<'p> {
     plugin: &'p Plugin,
+    /// The worker VM the stream runs in (a FAIL_RELOAD replaces the plugin's VM, not this stream's).
+    generation: usize,
     id: u32,
 }
 
 impl<'p> HttpStream<'p> {
-    pub(crate) fn new(plugin: &'p Plugin, id: u32) -> HttpStream<'p> {
-        HttpStream { plugin, id }
+    pub(crate) fn new(plugin: &'p Plugin, generation: usize, id: u32) -> HttpStream<'p> {
+        HttpStream {
+            plugin,
+            generation,
+            id,
+        }
+    }
+
+    fn vm(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
+        self.plugin.vm_of(self.generation)
     }
 
     /// The stream's context id (root is 1, streams count up from 2).
@@ -42,16 +52,13 @@ impl<'p> HttpStream<'p> {
 
     /// A request body chunk (`proxy_on_request_body`).
     pub fn send_request_body(&mut self, body: impl AsRef<[u8]>, end_of_stream: bool) -> Action {
-        self.plugin
-            .vm()
+        self.vm()
             .body(self.id, Dir::Request, body.as_ref(), end_of_stream)
     }
 
     /// Request trailers (`proxy_on_request_trailers`); they end the request.
     pub fn send_request_trailers(&mut self, trailers: &[(&str, &str)]) -> Action {
-        self.plugin
-            .vm()
-            .trailers(self.id, Dir::Request, trailers.into())
+        self.vm().trailers(self.id, Dir::Request, trailers.into())
     }
 
     /// Response headers from the upstream (`proxy_on_response_headers`); `:status` defaults to 200. Ignored
@@ -94,26 +101,23 @@ impl<'p> HttpStream<'p> {
             .iter()
             .filter(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
         let map = pseudo_first(headers, missing);
-        self.plugin.vm().headers(self.id, dir, map, end_of_stream)
+        self.vm().headers(self.id, dir, map, end_of_stream)
     }
 
     /// A response body chunk (`proxy_on_response_body`).
     pub fn send_response_body(&mut self, body: impl AsRef<[u8]>, end_of_stream: bool) -> Action {
-        self.plugin
-            .vm()
+        self.vm()
             .body(self.id, Dir::Response, body.as_ref(), end_of_stream)
     }
 
     /// Response trailers (`proxy_on_response_trailers`).
     pub fn send_response_trailers(&mut self, trailers: &[(&str, &str)]) -> Action {
-        self.plugin
-            .vm()
-            .trailers(self.id, Dir::Response, trailers.into())
+        self.vm().trailers(self.id, Dir::Response, trailers.into())
     }
 
     /// The request as the upstream would receive it: what passed the filter so far.
     pub fn upstream_request(&self) -> Message {
-        let vm = self.plugin.vm();
+        let vm = self.vm();
         let stream = vm.stream(self.id);
         let f = &stream.request.forwarded;
         let mut message = Message::new(
@@ -129,7 +133,7 @@ impl<'p> HttpStream<'p> {
 
     /// The response as the client would receive it (a local reply included).
     pub fn client_response(&self) -> Message {
-        let vm = self.plugin.vm();
+        let vm = self.vm();
         let stream = vm.stream(self.id);
         let f = &stream.response.forwarded;
         let mut message = Message::new(
@@ -146,12 +150,12 @@ impl<'p> HttpStream<'p> {
 
     /// The local reply sent on this stream (by the plugin, or Envoy's 503 after a failure), if any.
     pub fn local_reply(&self) -> Option<LocalReply> {
-        self.plugin.vm().stream(self.id).local_reply.clone()
+        self.vm().stream(self.id).local_reply.clone()
     }
 
     /// Whether the stream was reset, and why (`wasm_close_stream`, …).
     pub fn reset(&self) -> Option<String> {
-        self.plugin.vm().stream(self.id).reset.clone()
+        self.vm().stream(self.id).reset.clone()
     }
 
     /// Pending HTTP callouts this stream's context dispatched.
@@ -178,7 +182,7 @@ impl<'p> HttpStream<'p> {
 
     /// Overrides (or adds) a property for this stream only.
     pub fn set_property(&mut self, path: &[&str], value: impl Into<Value>) {
-        let mut vm = self.plugin.vm();
+        let mut vm = self.vm();
         let id = self.id;
         if let Some(stream) = vm.state_mut().streams.get_mut(&id) {
             stream.properties.insert(path_key(path), value.into().0);
@@ -187,8 +191,7 @@ impl<'p> HttpStream<'p> {
 
     /// A property value the plugin stored with `set_property` on this stream.
     pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.plugin
-            .vm()
+        self.vm()
             .stream(self.id)
             .filter_state
             .get(&path_key(path))
@@ -198,7 +201,7 @@ impl<'p> HttpStream<'p> {
     /// Ends the stream like Envoy: `on_log → on_done → on_delete` (creating the context first if the request
     /// never reached the plugin). Further sends are ignored.
     pub fn finish(&mut self) {
-        self.plugin.vm().finish(self.id);
+        self.vm().finish(self.id);
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use host::testing::*;
 
 /// A filter that shows which VM does what: `_initialize` logs "initialize", `on_vm_start` "vm_start",
-/// `on_configure` "configure" (and counts itself in shared data `configures`, and dispatches a callout to cluster
-/// `auth`); each request gets `x-requests: N`, N counted in a global (the VM's own state), and a request to `/trap`
+/// `on_configure` "configure" (and counts itself in shared data `configures`, refusing when it was 9, and dispatches
+/// a callout to cluster `auth`); each request gets `x-requests: N`, N counted in a global (the VM's own state), and a request to `/trap`
 /// traps.
 const FILTER: &str = r#"(module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
@@ -51,7 +51,8 @@ const FILTER: &str = r#"(module
     (drop (call $set_shared (i32.const 160) (i32.const 10) (i32.const 320) (i32.const 1) (i32.const 0)))
     (drop (call $http_call (i32.const 220) (i32.const 4) (i32.const 2000) (i32.const 61)
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 400)))
-    (i32.const 1))
+    ;; Refuses the configuration when `configures` was 9.
+    (i32.ne (local.get $n) (i32.const 9)))
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
     (global.set $requests (i32.add (global.get $requests) (i32.const 1)))
     (drop (call $get (i32.const 0) (i32.const 180) (i32.const 5) (i32.const 300) (i32.const 304)))
@@ -224,6 +225,42 @@ fn fail_reload_gives_a_later_stream_a_fresh_vm_after_the_backoff() {
     in_flight.client_response().assert_status(503);
 }
 
+/// `maybeReloadHandleIfNeeded`: when the new VM does not start (VmReloadFailure) the failed one stays, and the
+/// next attempt waits for another backoff (`last_load` is updated either way).
+#[test]
+fn a_reload_whose_new_vm_does_not_start_keeps_the_failed_vm_and_tries_again_later() {
+    let plugin = filter()
+        .failure_policy(FailurePolicy::Reload)
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(request(&plugin, "/trap"), Err(503));
+    plugin.advance_time(Duration::from_millis(1500));
+    plugin.set_shared_data("configures", "9");
+    assert_eq!(
+        request(&plugin, "/a"),
+        Err(503),
+        "the new VM refused its configuration"
+    );
+    assert_eq!(plugin.reloads(), 0);
+    assert!(
+        plugin
+            .logs()
+            .iter()
+            .any(|l| l.message.contains("FAIL_RELOAD could not start a new VM")),
+        "{:#?}",
+        plugin.logs()
+    );
+    plugin.set_shared_data("configures", "3");
+    assert_eq!(
+        request(&plugin, "/a"),
+        Err(503),
+        "within the backoff of the failed attempt"
+    );
+    plugin.advance_time(Duration::from_millis(1500));
+    assert_eq!(request(&plugin, "/a"), Ok("1".into()));
+    assert_eq!(plugin.reloads(), 1);
+}
+
 /// The reload backoff is `reload_config.backoff.base_interval` (Envoy `PluginConfig`: 1000 ms when unset).
 #[test]
 fn the_reload_backoff_is_configurable() {
@@ -237,6 +274,18 @@ fn the_reload_backoff_is_configurable() {
     assert_eq!(request(&plugin, "/a"), Err(503));
     plugin.advance_time(Duration::from_secs(6));
     assert_eq!(request(&plugin, "/a"), Ok("1".into()));
+}
+
+/// Envoy's `ReloadConfig` validation: `base_interval` of at least 1 ms.
+#[test]
+fn a_reload_backoff_under_a_millisecond_is_refused() {
+    let error = filter()
+        .failure_policy(FailurePolicy::Reload)
+        .reload_backoff(Duration::ZERO)
+        .start()
+        .unwrap_err();
+    assert_eq!(error.failure, StartFailure::Config);
+    assert!(error.message.contains("at least 1ms"), "{error}");
 }
 
 /// FAIL_CLOSED (the default) never reloads.

@@ -82,12 +82,16 @@ impl PluginVms {
         };
 
         let base_known = match (cache, &keys) {
-            (Some(cache), Some(keys)) => !cache.borrow_mut().base_vms.insert(keys.vm),
+            (Some(cache), Some(keys)) => cache.borrow().base_vms.contains(&keys.vm),
             _ => false,
         };
         if !base_known {
+            // cpp-host keeps a base VM only once it initialized.
             let mut base = Vm::initialize_only(&loaded, init(kept, VmRole::Base))
                 .map_err(|e| fail(e, &mut start_logs))?;
+            if let (Some(cache), Some(keys)) = (cache, &keys) {
+                cache.borrow_mut().base_vms.insert(keys.vm);
+            }
             start_logs.append(&mut base.state_mut().logs);
             kept = Kept::take(base.state_mut());
         }

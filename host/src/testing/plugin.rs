@@ -607,6 +607,15 @@ impl PluginBuilder {
             (true, None) => FailurePolicy::Open,
             (false, policy) => policy.unwrap_or_default(),
         };
+        if settings.reload_backoff < Duration::from_millis(1) {
+            return Err(error(
+                StartFailure::Config,
+                format!(
+                    "reload_backoff({:?}): Envoy requires reload_config.backoff.base_interval of at least 1ms",
+                    settings.reload_backoff
+                ),
+            ));
+        }
         settings.env = environment(&self.env, &self.host_env, &settings.name)
             .map_err(|message| error(StartFailure::Config, message))?;
         let bytes = match self.module.map_err(load_error)? {

@@ -109,8 +109,9 @@ fn trapping_in(callback: &str) -> Vec<u8> {
     module(&[(callback, "unreachable")])
 }
 
+/// Starts the module on an Envoy that has the cluster the module calls out to (`auth`).
 fn start_bytes(bytes: Vec<u8>) -> Plugin {
-    match Plugin::from_bytes(bytes).start() {
+    match Plugin::from_bytes(bytes).clusters(&["auth"]).start() {
         Ok(plugin) => plugin,
         Err(e) => panic!("the module did not start: {e}"),
     }
@@ -607,4 +608,91 @@ fn fail_open_lets_streams_bypass_a_plugin_that_panicked() {
         .assert_complete();
     stream.send_response_headers(&[], true);
     stream.client_response().assert_status(200);
+}
+
+/// Calls `proxy_grpc_call` with `upstream` (WAT string escapes) from `on_request_headers` and logs (Info) `status NN`,
+/// the two-digit status it got.
+fn grpc_upstream_module(upstream: &str, len: usize) -> Vec<u8> {
+    let text = format!(
+        r#"
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_call"
+    (func $grpc_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) "{upstream}")
+  (data (i32.const 64) "status 00")
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (local $status i32)
+    (local.set $status
+      (call $grpc_call (i32.const 16) (i32.const {len}) (i32.const 64) (i32.const 1) (i32.const 64) (i32.const 1)
+        (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 200)))
+    (i32.store8 (i32.const 71) (i32.add (i32.const 48) (i32.div_u (local.get $status) (i32.const 10))))
+    (i32.store8 (i32.const 72) (i32.add (i32.const 48) (i32.rem_u (local.get $status) (i32.const 10))))
+    (drop (call $log (i32.const 2) (i32.const 64) (i32.const 9)))
+    (i32.const 0))
+)
+"#
+    );
+    wat::parse_str(&text).expect("valid WAT")
+}
+
+/// The status the module got, and the host's explanation.
+fn grpc_refusal(upstream: &str, len: usize) -> (Vec<String>, Vec<String>) {
+    let plugin = Plugin::from_bytes(grpc_upstream_module(upstream, len))
+        .clusters(&["grpc-upstream"])
+        .start()
+        .unwrap();
+    plugin.http_stream().send_request_headers(&[], true);
+    plugin.assert_not_failed();
+    assert!(plugin.grpc_calls().is_empty());
+    let host = plugin
+        .logs()
+        .into_iter()
+        .filter(|l| l.origin == LogOrigin::Host)
+        .map(|l| l.message)
+        .collect();
+    (plugin.logs_at(Level::Info), host)
+}
+
+#[test]
+fn a_grpc_upstream_that_is_not_text_is_a_cluster_name_refused_with_its_bytes_shown() {
+    // 0xff 0xfe: a varint that never ends, so not a GrpcService: a cluster name Envoy does not have.
+    let (statuses, host) = grpc_refusal("\\ff\\fe", 2);
+    assert_eq!(statuses, ["status 04"], "ParseFailure");
+    assert!(
+        host[0].contains("unknown cluster \"\u{fffd}\u{fffd}\"")
+            && host[0].contains("grpc-upstream"),
+        "{host:#?}"
+    );
+}
+
+#[test]
+fn an_empty_grpc_upstream_parses_as_a_service_without_target_and_is_bad_argument() {
+    // Envoy's `GrpcService::ParseFromString("")` succeeds: an empty service, with no cluster to call.
+    let (statuses, host) = grpc_refusal("", 0);
+    assert_eq!(statuses, ["status 02"], "BadArgument");
+    assert!(
+        host[0].contains("parses as a serialized GrpcService without envoy_grpc or google_grpc"),
+        "{host:#?}"
+    );
+}
+
+#[test]
+fn a_serialized_grpc_service_naming_an_undeclared_cluster_is_internal_failure() {
+    // GrpcService { envoy_grpc { cluster_name: "elsewhere" } }: the client is made unchecked, the call fails inline.
+    let (statuses, host) = grpc_refusal("\\0a\\0b\\0a\\09elsewhere", 13);
+    assert_eq!(statuses, ["status 10"], "InternalFailure");
+    assert!(
+        host[0].contains("unknown cluster \"elsewhere\""),
+        "{host:#?}"
+    );
 }

@@ -116,3 +116,49 @@ fn abi_0_1_0_continue_response_resumes_a_paused_response() {
         .assert_complete();
     assert_eq!(plugin.logs_at(Level::Info).last().unwrap(), "continue 0");
 }
+
+/// Reads request header `:path` in `on_response_headers` (the request passed: Envoy holds no request headers) and
+/// request trailer `x` in `on_log` (the access log has no request trailers); logs `response N` / `log N`, N the
+/// status of `proxy_get_header_map_value`.
+const V0_1_0_UNAVAILABLE_MAP: &str = r#"
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) ":path")
+  (data (i32.const 32) "response 0")
+  (data (i32.const 48) "log 0")
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func $log_status (param $at i32) (param $len i32) (param $status i32)
+    (i32.store8 (i32.add (local.get $at) (i32.sub (local.get $len) (i32.const 1)))
+      (i32.add (i32.const 48) (local.get $status)))
+    (drop (call $log (i32.const 2) (local.get $at) (local.get $len))))
+  (func (export "proxy_abi_version_0_1_0"))
+  (func (export "proxy_on_response_headers") (param i32) (param i32) (result i32)
+    (call $log_status (i32.const 32) (i32.const 10)
+      (call $get (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 100) (i32.const 104)))
+    (i32.const 0))
+  (func (export "proxy_on_log") (param i32)
+    (call $log_status (i32.const 48) (i32.const 5)
+      (call $get (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 100) (i32.const 104))))
+)
+"#;
+
+// Envoy `Context::getHeaderMapValue`: a map that is not available answers Ok + "" for ABI 0.1.0 only in the
+// access-log phase; elsewhere "Requested map type is not currently available" is BadArgument, 0.1.0 included.
+#[test]
+fn abi_0_1_0_reading_an_unavailable_map_is_bad_argument_outside_the_access_log_phase() {
+    let plugin = Plugin::from_bytes(wat::parse_str(V0_1_0_UNAVAILABLE_MAP).expect("valid WAT"))
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[], true);
+    stream.finish();
+    assert_eq!(plugin.logs_at(Level::Info), ["response 2", "log 0"]);
+}

@@ -324,3 +324,205 @@ fn callout_tokens_count_per_kind_as_cpp_host_numbers_them() {
         assert_eq!(stream.http_call().token, expected);
     }
 }
+
+// Envoy `Context::httpCall`: `thread_local_cluster == nullptr` ⇒ BadArgument. A test that declares no cluster
+// runs on an Envoy without any: the callout is refused, and the host says which cluster and how to declare it.
+#[test]
+fn with_no_cluster_declared_an_http_callout_is_bad_argument_and_the_host_names_the_cluster() {
+    let plugin = Plugin::guest("conformance-guest")
+        .config("callout request")
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Continue);
+    assert_eq!(
+        note(&plugin, "dispatch failed: "),
+        "dispatch failed: BadArgument"
+    );
+    assert!(plugin.http_calls().is_empty());
+    let explained = host_lines(&plugin);
+    assert_eq!(explained.len(), 1, "{explained:#?}");
+    for part in [
+        "proxy_http_call: unknown cluster \"auth\"",
+        "no cluster is declared",
+        "BadArgument",
+        "PluginBuilder::clusters(&[\"auth\"])",
+        "--cluster 'auth'",
+    ] {
+        assert!(explained[0].contains(part), "{part:?} in {explained:#?}");
+    }
+}
+
+// Envoy `Context::grpcCall`: an upstream that does not parse as a `GrpcService` is a cluster name, and an unknown
+// one is ParseFailure.
+#[test]
+fn a_grpc_call_to_an_undeclared_cluster_is_parse_failure_and_the_host_names_the_cluster() {
+    let plugin = guest("grpc-call").clusters(&["auth"]).start().unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    assert_eq!(
+        note(&plugin, "grpc dispatched "),
+        "grpc dispatched Err(ParseFailure)"
+    );
+    assert!(plugin.grpc_calls().is_empty());
+    let explained = host_lines(&plugin);
+    assert!(
+        explained[0].contains("proxy_grpc_call: unknown cluster \"grpc-upstream\"")
+            && explained[0].contains("the clusters declared are [\"auth\"]")
+            && explained[0].contains("ParseFailure"),
+        "{explained:#?}"
+    );
+}
+
+// Envoy `Context::grpcStream` resolves its upstream like `grpcCall`: an unknown cluster is ParseFailure, on which
+// the SDK's `open_grpc_stream(..).unwrap()` panics, in Envoy as here.
+#[test]
+fn a_grpc_stream_to_an_undeclared_cluster_is_parse_failure() {
+    let plugin = guest("grpc-stream").clusters(&[]).start().unwrap();
+    plugin.http_stream().send_request_headers(&[], true);
+    let failure = plugin.failure().expect("the guest unwrapped the refusal");
+    assert!(
+        failure.contains("proxy_on_request_headers trapped"),
+        "{failure}"
+    );
+    assert!(
+        host_lines(&plugin)[0].contains("proxy_grpc_stream: unknown cluster \"grpc-upstream\""),
+        "{:#?}",
+        plugin.logs()
+    );
+}
+
+// Envoy `AsyncRequestImpl::onRemoteClose`: status OK without a response message is `onFailure(Internal, "")`.
+#[test]
+fn a_grpc_call_answered_ok_without_a_message_closes_with_internal() {
+    let plugin = start("grpc-call");
+    plugin.http_stream().send_request_headers(&[], true);
+    let token = plugin.grpc_calls()[0].token;
+    plugin.answer_grpc_call(token, GrpcResponse::default());
+    assert_eq!(
+        note(&plugin, "grpc response "),
+        format!("grpc response {token}: status 13, message , get_grpc_status (13, )")
+    );
+}
+
+// Envoy `Context::grpcCall` passes `timeout_milliseconds` to the async client; when it expires the router answers
+// the gRPC request with a trailers-only reply, DeadlineExceeded "upstream request timeout"
+// (`Filter::onUpstreamTimeoutAbort`, envoy PR 44479), which `GrpcCallClientHandler::onFailure` closes the call with.
+#[test]
+fn a_grpc_call_that_outlives_its_timeout_closes_with_deadline_exceeded_on_virtual_time() {
+    let plugin = start("grpc-call");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let token = plugin.grpc_calls()[0].token;
+    plugin.advance_time(Duration::from_millis(1999));
+    assert_eq!(
+        plugin.grpc_calls().len(),
+        1,
+        "not yet: the guest's timeout is 2 s"
+    );
+    plugin.advance_time(Duration::from_millis(1));
+    assert!(plugin.grpc_calls().is_empty());
+    assert_eq!(
+        note(&plugin, "grpc response "),
+        format!(
+            "grpc response {token}: status 4, message , get_grpc_status (4, upstream request timeout)"
+        )
+    );
+    stream.upstream_request().assert_complete();
+}
+
+#[test]
+fn time_out_grpc_call_closes_with_the_same_deadline_exceeded_at_once() {
+    let plugin = start("grpc-call");
+    plugin.http_stream().send_request_headers(&[], true);
+    let token = plugin.grpc_calls()[0].token;
+    plugin.time_out_grpc_call(token);
+    assert!(
+        note(&plugin, "grpc response ").ends_with("get_grpc_status (4, upstream request timeout)")
+    );
+}
+
+/// Dispatches a unary gRPC call to `grpc-upstream` from `on_request_headers` and logs (Info) the name of each gRPC
+/// callback it gets: the Rust SDK forgives callbacks for a call it already closed, so only raw exports show them.
+const GRPC_CALLBACKS: &str = r#"
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_call"
+    (func $grpc_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) "grpc-upstream")
+  (data (i32.const 32) "pkg.Echo")
+  (data (i32.const 48) "Say")
+  (data (i32.const 64) "initial_metadata")
+  (data (i32.const 96) "receive")
+  (data (i32.const 112) "trailing_metadata")
+  (data (i32.const 144) "close")
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $grpc_call (i32.const 16) (i32.const 13) (i32.const 32) (i32.const 8) (i32.const 48) (i32.const 3)
+      (i32.const 0) (i32.const 0) (i32.const 48) (i32.const 3) (i32.const 1000) (i32.const 200)))
+    (i32.const 1))
+  (func (export "proxy_on_grpc_receive_initial_metadata") (param i32 i32 i32)
+    (drop (call $log (i32.const 2) (i32.const 64) (i32.const 16))))
+  (func (export "proxy_on_grpc_receive") (param i32 i32 i32)
+    (drop (call $log (i32.const 2) (i32.const 96) (i32.const 7))))
+  (func (export "proxy_on_grpc_receive_trailing_metadata") (param i32 i32 i32)
+    (drop (call $log (i32.const 2) (i32.const 112) (i32.const 17))))
+  (func (export "proxy_on_grpc_close") (param i32 i32 i32)
+    (drop (call $log (i32.const 2) (i32.const 144) (i32.const 5))))
+)
+"#;
+
+fn grpc_callbacks_after(response: GrpcResponse) -> Vec<String> {
+    let plugin = Plugin::from_bytes(wat::parse_str(GRPC_CALLBACKS).expect("valid WAT"))
+        .clusters(&["grpc-upstream"])
+        .start()
+        .unwrap();
+    plugin.http_stream().send_request_headers(&[], true);
+    let token = plugin.grpc_calls()[0].token;
+    plugin.answer_grpc_call(token, response);
+    plugin.assert_not_failed();
+    plugin.logs_at(Level::Info)
+}
+
+fn with_metadata(mut response: GrpcResponse) -> GrpcResponse {
+    response.initial_metadata.add("x-initial", "i");
+    response.trailing_metadata.add("x-trailing", "t");
+    response
+}
+
+// Envoy `GrpcCallClientHandler::onSuccessRaw` → `onGrpcReceiveWrapper`: a unary success is `proxy_on_grpc_receive`
+// and nothing else (the async request swallows metadata, `AsyncRequestImpl::onReceive*Metadata`).
+#[test]
+fn a_unary_grpc_success_is_on_grpc_receive_only() {
+    assert_eq!(
+        grpc_callbacks_after(with_metadata(GrpcResponse::ok("pong"))),
+        ["receive"]
+    );
+}
+
+// Envoy `GrpcCallClientHandler::onFailure` → `onGrpcCloseWrapper`: a unary failure is `proxy_on_grpc_close` only.
+#[test]
+fn a_unary_grpc_failure_is_on_grpc_close_only() {
+    assert_eq!(
+        grpc_callbacks_after(with_metadata(GrpcResponse::error(14, "unavailable"))),
+        ["close"]
+    );
+}
+
+/// The lines the host added to the plugin's log (refusals Envoy makes without a word).
+fn host_lines(plugin: &Plugin) -> Vec<String> {
+    plugin
+        .logs()
+        .into_iter()
+        .filter(|l| l.origin == LogOrigin::Host)
+        .map(|l| l.message)
+        .collect()
+}

@@ -709,3 +709,93 @@ fn on_log_reads_the_access_log_copies_of_request_and_response_headers() {
         "on_log sees :path /logged and :status 201"
     );
 }
+
+// Envoy's router is the last decoder filter: while this plugin holds the request headers (`decodeHeaders`
+// returned StopAllIteration), no upstream request exists, so no upstream response can reach the plugin.
+#[test]
+fn the_test_api_refuses_an_upstream_response_while_the_plugin_holds_the_request() {
+    let plugin = start("callout request");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Pause);
+    assert_eq!(stream.request_held_by(), Some("on_request_headers"));
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stream.send_response_headers(&[], true);
+    }))
+    .expect_err("an upstream response while the request is held");
+    let message = refused
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    for part in [
+        "send_response_headers: the plugin still holds the request",
+        "on_request_headers stopped iteration",
+        "no upstream response can reach the plugin",
+        "1 callout(s) pending",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    assert_eq!(
+        callbacks(&plugin, stream.id()),
+        ["on_context_create 2", "on_request_headers 4 true"],
+        "the response never reached the plugin"
+    );
+    plugin.answer_http_call(stream.http_call().token, HttpCallResponse::new(200));
+    assert_eq!(stream.request_held_by(), None, "resumed");
+    assert_eq!(stream.send_response_headers(&[], true), Action::Continue);
+}
+
+// Envoy `Context::decodeData`: `buffering_request_body_` is set only for StopIterationAndBuffer (1); after
+// StopIterationAndWatermark (2) the next callback's buffer is its own chunk, though Envoy forwards all of it.
+#[test]
+fn body_return_value_2_does_not_buffer_the_next_callback_sees_only_its_chunk() {
+    let plugin = Plugin::from_bytes(wat::parse_str(BODY_WATERMARK).expect("valid WAT"))
+        .start()
+        .unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_body("ab", false), Action::Pause);
+    assert_eq!(stream.send_request_body("cd", false), Action::Pause);
+    assert_eq!(stream.send_request_body("ef", true), Action::Continue);
+    assert_eq!(plugin.logs_at(Level::Info), ["ab", "cd", "ef"]);
+    stream
+        .upstream_request()
+        .assert_body("abcdef")
+        .assert_complete();
+}
+
+/// Returns 2 (StopIterationAndWatermark) from `on_request_body` until end of stream, then 0; logs (Info) the body
+/// buffer each callback sees.
+const BODY_WATERMARK: &str = r#"
+(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $get_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_body") (param i32) (param $size i32) (param $eos i32) (result i32)
+    (drop (call $get_buffer (i32.const 0) (i32.const 0) (i32.const -1) (i32.const 100) (i32.const 104)))
+    (drop (call $log (i32.const 2) (i32.load (i32.const 100)) (i32.load (i32.const 104))))
+    (if (result i32) (local.get $eos) (then (i32.const 0)) (else (i32.const 2))))
+)
+"#;
+
+// cpp-host `BufferBase::copyFrom` answers BadArgument for a body Envoy does not hold (here: in on_request_headers),
+// and the Rust SDK's `set_http_request_body` panics on it: the VM fails, as it does in Envoy.
+#[test]
+fn setting_the_body_where_envoy_holds_none_makes_the_sdk_panic_and_fails_the_stream() {
+    let plugin = start("record set-body-in-headers");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    let failure = plugin.failure().expect("the SDK panicked on BadArgument");
+    assert!(
+        failure.contains("proxy_on_request_headers trapped"),
+        "{failure}"
+    );
+    stream.client_response().assert_status(503);
+}

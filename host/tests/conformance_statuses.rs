@@ -260,3 +260,47 @@ fn changing_headers_in_on_log_is_bad_argument() {
         code::BAD_ARGUMENT
     );
 }
+
+// Envoy `Context::getBuffer(HttpRequestBody)` outside a body callback is a buffer with no instance, so cpp-host's
+// `BufferBase::copyFrom` answers "Setting a string buffer not supported": BadArgument, not a silent Ok.
+#[test]
+fn setting_the_request_body_outside_a_body_callback_is_bad_argument() {
+    assert_eq!(
+        status(&run(), "set request body outside body callback"),
+        code::BAD_ARGUMENT
+    );
+}
+
+// `getBuffer(CallData)` is a string buffer: cpp-host `BufferBase::copyFrom` refuses writes to it.
+#[test]
+fn setting_call_data_is_bad_argument() {
+    assert_eq!(status(&run(), "set call data"), code::BAD_ARGUMENT);
+}
+
+/// The `statuses` scenario with request trailers, ended by `finish` (so `on_log` runs).
+fn run_with_request_trailers() -> Plugin {
+    let plugin = start("statuses");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[(":path", "/s")], false);
+    stream.send_request_body("abc", false);
+    stream.send_request_trailers(&[("x-t", "1")]);
+    stream.send_response_headers(&[], true);
+    stream.finish();
+    plugin.assert_not_failed();
+    plugin
+}
+
+// Envoy `Context::getConstMap(RequestTrailers)`: `if (access_log_phase_) return nullptr;` — the access log keeps
+// request headers, response headers and response trailers, never request trailers.
+#[test]
+fn request_trailers_are_gone_in_on_log() {
+    let plugin = run_with_request_trailers();
+    assert_eq!(
+        status(&plugin, "request trailer value in on_log"),
+        code::NOT_FOUND
+    );
+    assert_eq!(
+        status(&plugin, "request trailer pairs in on_log (0 bytes)"),
+        code::OK
+    );
+}

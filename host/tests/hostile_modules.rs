@@ -61,6 +61,8 @@ fn hostile(bytes: Vec<u8>, envoy: &Envoy) -> PluginBuilder {
         .memory_limit(MEMORY_LIMIT)
         .host_memory_limit(HOST_MEMORY_LIMIT)
         .disk_cache(false)
+        // The callout modules call cluster `c`: declared, so only the byte budget can stop them.
+        .clusters(&["c"])
 }
 
 /// The good plugin still answers after its neighbour was stopped.
@@ -229,6 +231,19 @@ fn a_64_bit_memory() {
     run("a_64_bit_memory", |envoy| {
         let bytes = module("", r#"(memory (export "memory") i64 1)"#, "");
         start_error(hostile(bytes, envoy), StartFailure::Load, "memory64")
+    });
+}
+
+#[test]
+fn a_huge_table() {
+    run("a_huge_table", |envoy| {
+        // 100 million function references: 800 MiB of host memory outside the linear-memory limit, unbounded.
+        let bytes = module(
+            "",
+            r#"(memory (export "memory") 1) (table 100000000 funcref)"#,
+            "",
+        );
+        start_error(hostile(bytes, envoy), StartFailure::Load, "table")
     });
 }
 
@@ -468,4 +483,58 @@ fn compiled_code_of_another_module_in_the_cache_is_recompiled_never_run() {
         let _ = std::fs::remove_file(entry.with_extension("lock"));
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shared_data_under_ever_new_keys() {
+    run("shared_data_under_ever_new_keys", |envoy| {
+        // Each write a new 4-byte key (a counter) with a 1 MiB value: nothing is ever replaced.
+        let bytes = module(
+            r#"(import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (i32.store (i32.const 16) (i32.add (i32.load (i32.const 16)) (i32.const 1)))
+                   (drop (call $set (i32.const 16) (i32.const 4) (i32.const 65536) (i32.const 1048576) (i32.const 0)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a shared data entry of 1048580 bytes",
+        )
+    });
+}
+
+#[test]
+fn guest_log_text_reaches_the_terminal_escaped() {
+    // A title-setting OSC sequence, a screen clear, and a newline that would forge a log line of its own.
+    let bytes = module(
+        r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+        r#"(memory (export "memory") 1) (data (i32.const 16) "\1b]0;owned\07\1b[2Jhello\0a  [warn] (context 1) forged")"#,
+        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+             (drop (call $log (i32.const 2) (i32.const 16) (i32.const 47)))
+             (i32.const 1))"#,
+    );
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-escape-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("escape.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
+        .arg(&path)
+        .arg("--no-cache")
+        .output()
+        .expect("proxy-wasm-run runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains(r"\u{1b}]0;owned\u{7}\u{1b}[2Jhello\n  [warn] (context 1) forged"),
+        "the log line is shown escaped, on one line: {stdout}"
+    );
 }

@@ -498,6 +498,138 @@ fn callout_headers_join_the_answer_given_before_them() {
     }
 }
 
+#[test]
+fn a_grpc_call_is_answered_from_a_file_and_the_request_resumes() {
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-run-grpc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let reply = dir.join("reply.bin");
+    std::fs::write(&reply, b"pong\x00\x01").unwrap();
+    let answer = format!("0:@{}", reply.display());
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "grpc-call",
+            "--grpc-response",
+            &answer,
+            "--cluster",
+            "grpc-upstream",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    let call = &report["grpc_calls"][0];
+    assert_eq!(call["upstream"], "grpc-upstream");
+    assert_eq!(call["service"], "pkg.Echo");
+    assert_eq!(call["timeout_ms"], 2000);
+    assert_eq!(call["answer"]["code"], 0);
+    assert_eq!(report["steps"][1]["grpc_call_answered"], call["token"]);
+    let logs = report["logs"].to_string();
+    assert!(
+        logs.contains("status 0, message 0x706f6e670001"),
+        "the binary message as the guest read it: {logs}"
+    );
+    assert_eq!(report["client_response"]["status"], 200, "{report:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_deadline_exceeded() {
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "ticker 100",
+            "--advance-time",
+            "350ms",
+            "--log-level",
+            "debug",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    let ticks = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["message"] == "root on_tick")
+        .count();
+    assert_eq!(ticks, 3, "{report:#}");
+    assert_eq!(report["steps"][1]["time_advanced_ms"], 350);
+
+    let out = runner(
+        &conformance(),
+        &[
+            "-c",
+            "grpc-call",
+            "--advance-time",
+            "2s",
+            "--cluster",
+            "grpc-upstream",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    for part in [
+        "time advanced by 2s",
+        "answer: timeout (4 DeadlineExceeded",
+        "get_grpc_status (4, upstream request timeout)",
+    ] {
+        assert!(out.stdout.contains(part), "{part:?} in\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn without_cluster_flags_every_name_is_taken_and_the_run_says_envoy_would_refuse_it() {
+    let (code, report) = json_report(&conformance(), &["-c", "callout request"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let notes = report["notes"].to_string();
+    for part in [
+        "no --cluster given",
+        "\\\"auth\\\"",
+        "Envoy refuses a name its configuration lacks",
+        "--cluster NAME",
+    ] {
+        assert!(notes.contains(part), "{part:?} in {notes}");
+    }
+}
+
+#[test]
+fn an_undeclared_cluster_is_refused_with_a_host_log_naming_it() {
+    let (code, report) = json_report(
+        &conformance(),
+        &["-c", "callout request", "--cluster", "other"],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["callouts"], json!([]));
+    let host: Vec<&Value> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["origin"] == "host")
+        .collect();
+    assert_eq!(host.len(), 1, "{report:#}");
+    let line = host[0]["message"].as_str().unwrap();
+    assert!(
+        line.contains("unknown cluster \"auth\"") && line.contains("--cluster 'auth'"),
+        "{line}"
+    );
+    assert!(
+        !report["notes"].to_string().contains("no --cluster given"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_held_request_is_reported_with_the_callback_that_holds_it() {
+    let out = runner(&conformance(), &["-c", "callout request"]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "the filter holds the request (on_request_headers stopped iteration and the plugin did not resume it)"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
 /// A module whose `on_vm_start` logs its whole WASI environment buffer (`KEY=VALUE\0…`).
 const ENVIRONMENT_LOGGER: &str = r#"(module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))

@@ -6,7 +6,11 @@
 use host::testing::*;
 
 fn plugin(config: &str) -> Plugin {
-    match Plugin::guest("sdk-0-1-guest").config(config).start() {
+    match Plugin::guest("sdk-0-1-guest")
+        .config(config)
+        .clusters(&["auth"])
+        .start()
+    {
         Ok(plugin) => plugin,
         Err(e) => panic!("the SDK 0.1.3 guest did not start: {e}"),
     }

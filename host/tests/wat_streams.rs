@@ -88,6 +88,7 @@ const FILTER: &str = r#"
 
 fn plugin() -> Plugin {
     Plugin::from_bytes(wat::parse_str(FILTER).expect("valid WAT"))
+        .clusters(&["auth-cluster"])
         .start()
         .expect("starts")
 }

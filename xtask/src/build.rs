@@ -1,6 +1,7 @@
 //! `cargo xtask build`: compile the extensions for wasm32-unknown-unknown (release), check every
 //! module the way a proxy would load it, and install it as `target/extensions/<name>/plugin.wasm`.
 
+mod budget;
 mod check;
 mod wasm_opt;
 
@@ -28,7 +29,7 @@ pub(crate) struct Built {
     pub(crate) extension: Extension,
     pub(crate) info: ModuleInfo,
     pub(crate) size: u64,
-    /// With `--wasm-opt`: the wasm-opt version and the module's size before it.
+    /// The wasm-opt version and the module's size before it (`None` with `--no-wasm-opt`).
     pub(crate) optimized: Option<(String, u64)>,
 }
 
@@ -38,7 +39,7 @@ impl Built {
         match &self.optimized {
             None => human_size(self.size),
             Some((version, before)) => format!(
-                "{} ({version} -Oz, from {before} bytes)",
+                "{} ({version} -Oz --converge, from {before} bytes)",
                 human_size(self.size)
             ),
         }
@@ -47,7 +48,7 @@ impl Built {
 
 impl flags::Build {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let optimizer = self.wasm_opt.then(WasmOpt::find).transpose()?;
+        let optimizer = (!self.no_wasm_opt).then(WasmOpt::pinned).transpose()?;
         let extensions = workspace::extensions(&self.package)?;
         for built in build(&extensions, &[], optimizer.as_ref())? {
             println!(
@@ -92,7 +93,23 @@ pub(crate) fn build(
 /// Runs `cargo build --release --target wasm32-unknown-unknown` for `packages` with the flags
 /// that make the modules byte-identical whatever the checkout path or cargo home.
 pub(crate) fn cargo_build_wasm(packages: &[&str]) -> anyhow::Result<()> {
+    cargo_build(packages, workspace::cargo())
+}
+
+/// The same build with the symbol names kept (`strip = false`), into `target_dir`: the size report's input.
+/// A separate target directory, so the shipped build's artifacts are not rebuilt afterwards.
+pub(crate) fn cargo_build_wasm_with_names(
+    packages: &[&str],
+    target_dir: &Path,
+) -> anyhow::Result<PathBuf> {
     let mut cmd = workspace::cargo();
+    cmd.env("CARGO_PROFILE_RELEASE_STRIP", "false")
+        .env("CARGO_TARGET_DIR", target_dir);
+    cargo_build(packages, cmd)?;
+    Ok(target_dir.join(WASM_TARGET).join("release"))
+}
+
+fn cargo_build(packages: &[&str], mut cmd: std::process::Command) -> anyhow::Result<()> {
     cmd.args(["build", "--release", "--target", WASM_TARGET]);
     for package in packages {
         cmd.args(["--package", package]);
@@ -173,8 +190,8 @@ fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result
         None => (bytes, info, None),
         Some(optimizer) => {
             let smaller = optimizer
-                .optimize(&bytes, &extension.out_dir())
-                .with_context(|| format!("{}: --wasm-opt", extension.name))?;
+                .optimize(&bytes)
+                .with_context(|| format!("{}: wasm-opt", extension.name))?;
             let info = check::check(&smaller).map_err(|problems| {
                 anyhow::anyhow!(
                     "{}: after {} the module is no longer one a proxy can load:\n  - {}",
@@ -187,6 +204,21 @@ fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result
             (smaller, info, Some((optimizer.version.clone(), before)))
         }
     };
+    // The budget is for the shipped module; `--no-wasm-opt` builds something else on purpose.
+    if let Some(budget) = budget::max_bytes(extension)?
+        && optimizer.is_some()
+        && bytes.len() as u64 > budget
+    {
+        let breakdown = crate::size::measure(std::slice::from_ref(extension), optimizer)?;
+        bail!(
+            "{}: the module is {} bytes, over its budget of {budget} (`max-bytes` in {}) by {}. Where its bytes go:\n{}             `cargo xtask size -p {0}` has the whole report; `--baseline FILE` compares it with a saved one",
+            extension.name,
+            bytes.len(),
+            extension.dir.join("Cargo.toml").display(),
+            bytes.len() as u64 - budget,
+            crate::size::report(extension, &breakdown[0].1, 10)
+        );
+    }
     workspace::write_atomic(&extension.module_path(), &bytes)?;
     Ok(Built {
         extension: extension.clone(),

@@ -31,6 +31,7 @@ pub(crate) enum Command {
     Check(Check),
     Run(Run),
     New(New),
+    Size(Size),
     Test(Test),
 }
 
@@ -40,10 +41,10 @@ pub(crate) struct Build {
     /// Only this extension (repeatable; default: every extension under extensions/).
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub(crate) package: Vec<String>,
-    /// Shrink each module with binaryen's wasm-opt -Oz (must be installed). Off by default: the
-    /// module then depends on the wasm-opt version, not only on the sources and the toolchain.
+    /// Skip the pinned wasm-opt (tools/binaryen) that every shipped module goes through: a quicker build
+    /// whose module is larger and differs from the one `package` ships.
     #[arg(long)]
-    pub(crate) wasm_opt: bool,
+    pub(crate) no_wasm_opt: bool,
 }
 
 /// Write each extension's manifest.yaml (Maistra extension manifest format).
@@ -67,9 +68,9 @@ pub(crate) struct Package {
     /// (Istio's OCI wasm variant: runtime config + raw module layers; WasmPlugin only).
     #[arg(long, value_name = "FORMAT", default_value = "dual")]
     pub(crate) format: Format,
-    /// Shrink each module with wasm-opt -Oz first (see `build --wasm-opt`).
+    /// Skip the pinned wasm-opt (see `build --no-wasm-opt`); the image then differs from a default one.
     #[arg(long)]
-    pub(crate) wasm_opt: bool,
+    pub(crate) no_wasm_opt: bool,
 }
 
 /// Push the packaged image to a registry over the OCI distribution API.
@@ -224,6 +225,27 @@ pub(crate) struct New {
     /// One-line description.
     #[arg(long, value_name = "TEXT")]
     pub(crate) description: Option<Description>,
+}
+
+/// Where each module's bytes go, per crate and per function (from a build that keeps the names, through
+/// the same pinned wasm-opt as the shipped module).
+#[derive(Debug, Args)]
+pub(crate) struct Size {
+    /// Only this extension (repeatable; default: every extension under extensions/).
+    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    pub(crate) package: Vec<String>,
+    /// How many of the largest functions to list (default 15).
+    #[arg(long, value_name = "N")]
+    pub(crate) top: Option<usize>,
+    /// Compare with a report saved before by --save-baseline.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) baseline: Option<String>,
+    /// Save this report as a baseline for later comparisons.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save_baseline: Option<String>,
+    /// Measure the module before wasm-opt.
+    #[arg(long)]
+    pub(crate) no_wasm_opt: bool,
 }
 
 /// Build every wasm module the tests need, then run every test of the workspace.

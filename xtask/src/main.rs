@@ -18,6 +18,7 @@ mod new;
 mod package;
 mod push;
 mod run;
+mod size;
 mod test;
 
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         flags::Command::Check(cmd) => cmd.run(),
         flags::Command::Run(cmd) => cmd.run(),
         flags::Command::New(cmd) => cmd.run(),
+        flags::Command::Size(cmd) => cmd.run(),
         flags::Command::Test(cmd) => cmd.run(),
     };
     match result {

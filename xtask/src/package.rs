@@ -32,7 +32,9 @@ pub(crate) struct Packaged {
 impl flags::Package {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let format = self.format;
-        let optimizer = self.wasm_opt.then(build::WasmOpt::find).transpose()?;
+        let optimizer = (!self.no_wasm_opt)
+            .then(build::WasmOpt::pinned)
+            .transpose()?;
         let epoch = image::source_date_epoch()?;
         let extensions = workspace::extensions(&self.package)?;
         let built = build::build(&extensions, &[], optimizer.as_ref())?;

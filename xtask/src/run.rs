@@ -37,7 +37,8 @@ fn module(name: &str) -> anyhow::Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     let extension = workspace::extensions(&[name.to_owned()])?.remove(0);
-    build::build(std::slice::from_ref(&extension), &[], None)?;
+    let optimizer = build::WasmOpt::pinned()?;
+    build::build(std::slice::from_ref(&extension), &[], Some(&optimizer))?;
     Ok(extension.module_path())
 }
 

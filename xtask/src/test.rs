@@ -14,7 +14,8 @@ impl flags::Test {
             .into_iter()
             .filter(|name| !extensions.iter().any(|e| &e.name == name))
             .collect();
-        for built in build::build(&extensions, &others, None)? {
+        let optimizer = build::WasmOpt::pinned()?;
+        for built in build::build(&extensions, &others, Some(&optimizer))? {
             println!(
                 "{}: {}",
                 built.extension.name,

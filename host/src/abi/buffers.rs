@@ -37,12 +37,9 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let ty = BufferType::from_raw(ty).ok_or(Status::BadArgument)?;
                 let data = read(c, ptr, len)?;
                 let (start, size) = (start as u32 as usize, size as u32 as usize);
-                let buffer = match c.data_mut().body_mut(ty) {
-                    Ok(buffer) => buffer,
-                    Err(true) => return Err(Status::BadArgument.into()),
-                    // Outside its callback the body is an empty, detached buffer: the write goes nowhere.
-                    Err(false) => return Ok(()),
-                };
+                // A buffer Envoy does not hold: cpp-host `BufferBase::copyFrom`, "Setting a string buffer not
+                // supported". The Rust SDK's `set_http_request_body` panics on it, in Envoy as here.
+                let buffer = c.data_mut().body_mut(ty).ok_or(Status::BadArgument)?;
                 // Envoy's `Buffer::copyFrom`: drain+prepend at 0, append at/after the end, nothing else.
                 if start == 0 {
                     buffer.drain(..size.min(buffer.len()));

@@ -61,10 +61,12 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 c.data()
                     .budget
                     .check("a gRPC call", msg_len as u32 as usize)?;
-                let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
+                let (upstream, mut call) =
+                    grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.messages.push(read(c, msg, msg_len)?);
+                // Envoy's router takes a zero timeout as none.
                 call.timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
-                let token = c.data_mut().add_grpc_call(call)?;
+                let token = c.data_mut().dispatch_grpc(&upstream, call)?;
                 write_u32(c, ret_token, token)
             })
         },
@@ -83,9 +85,10 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          md_len: i32,
          ret_token: i32| {
             hostcall(&mut c, "proxy_grpc_stream", |c| {
-                let mut call = grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
+                let (upstream, mut call) =
+                    grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                 call.stream = true;
-                let token = c.data_mut().add_grpc_call(call)?;
+                let token = c.data_mut().dispatch_grpc(&upstream, call)?;
                 write_u32(c, ret_token, token)
             })
         },
@@ -164,18 +167,22 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn grpc_call(c: &mut Caller<'_, HostState>, args: [i32; 8]) -> super::HostResult<GrpcCall> {
+/// The raw `upstream` bytes (Envoy parses them; see `envoy::grpc_service`) and the call they ask for.
+fn grpc_call(
+    c: &mut Caller<'_, HostState>,
+    args: [i32; 8],
+) -> super::HostResult<(Vec<u8>, GrpcCall)> {
     let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
     let lengths = [args[1], args[3], args[5], args[7]].map(|l| l as u32 as usize);
     c.data().budget.check("a gRPC call", lengths.iter().sum())?;
-    let upstream = text(read(c, args[0], args[1])?);
+    let upstream = read(c, args[0], args[1])?;
     let service = text(read(c, args[2], args[3])?);
     let method = text(read(c, args[4], args[5])?);
     let initial_metadata = Headers::from_pairs(pairs::deserialize(&read(c, args[6], args[7])?));
-    Ok(GrpcCall {
+    let call = GrpcCall {
         token: 0,
-        context_id: c.data().context(),
-        upstream,
+        context_id: 0,
+        upstream: String::from_utf8_lossy(&upstream).into_owned(),
         service,
         method,
         initial_metadata,
@@ -183,5 +190,7 @@ fn grpc_call(c: &mut Caller<'_, HostState>, args: [i32; 8]) -> super::HostResult
         timeout: None,
         stream: false,
         closed_by_plugin: false,
-    })
+        deadline: None,
+    };
+    Ok((upstream, call))
 }

@@ -53,8 +53,10 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 let v010 = state.abi == AbiVersion::V0_1_0;
                 let value = match state.map(map) {
                     Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
-                    // ABI 0.1.0 and the access-log phase answer a missing map like a missing key.
-                    None if v010 || state.in_access_log() => None,
+                    // Envoy `getHeaderMapValue`: only the access-log phase answers a missing map like a missing
+                    // key; elsewhere "Requested map type is not currently available" is BadArgument, ABI 0.1.0
+                    // included.
+                    None if state.in_access_log() => None,
                     None => return Err(Status::BadArgument.into()),
                 };
                 match value {

@@ -36,6 +36,22 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_set_shared_data",
         |mut c: Caller<'_, HostState>, k: i32, kl: i32, v: i32, vl: i32, cas: i32| {
             hostcall(&mut c, "proxy_set_shared_data", |c| {
+                // Shared data outlives every stream: a vm_id's may hold what the writer's byte budget allows.
+                let state = c.data();
+                let held = state
+                    .process
+                    .borrow()
+                    .data_bytes(state.settings.vm_id.as_bytes());
+                let bytes = (kl as u32 as usize).saturating_add(vl as u32 as usize);
+                if held.saturating_add(bytes) > state.budget.limit() {
+                    return Err(BudgetExceeded {
+                        what: "a shared data entry",
+                        bytes,
+                        used: held,
+                        limit: state.budget.limit(),
+                    }
+                    .into());
+                }
                 let key = read(c, k, kl)?;
                 let value = read(c, v, vl)?;
                 let state = c.data();

@@ -416,9 +416,12 @@ fn gather_write(
     let array = guest_range(data, iovs, array_len).ok_or(WriteError::Errno(FAULT))?;
     let (entries, _) = array.as_chunks::<8>();
     let iov = |entry: &[u8; 8]| {
-        let ptr = i32::from_le_bytes(entry[0..4].try_into().expect("4 bytes"));
-        let len = i32::from_le_bytes(entry[4..8].try_into().expect("4 bytes"));
-        guest_range(data, ptr, len as u32 as usize)
+        let [p0, p1, p2, p3, l0, l1, l2, l3] = *entry;
+        guest_range(
+            data,
+            i32::from_le_bytes([p0, p1, p2, p3]),
+            u32::from_le_bytes([l0, l1, l2, l3]) as usize,
+        )
     };
     let mut total = 0usize;
     for entry in entries {

@@ -1,11 +1,21 @@
 //! HTTP and gRPC callouts: what `proxy_http_call`/`proxy_grpc_*` recorded, and delivering the answer the test
-//! chooses to the root context (`proxy_on_http_call_response(root, token, …)`), like Envoy's async client.
+//! chooses to the root context (`proxy_on_http_call_response(root, token, …)`), like Envoy's async clients.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{BudgetExceeded, ByteBudget, Headers, HostState, Vm};
-use crate::abi::{HostResult, Status};
+use super::grpc_service::{self, GrpcTarget};
+use super::{ByteBudget, Headers, HostState, Vm};
+use crate::abi::{HostResult, LogLevel, Status};
+
+/// The cluster names Envoy's configuration has: `ClusterManager::getThreadLocalCluster` finds only those, and a
+/// callout to any other name is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Clusters {
+    /// `proxy-wasm-run` without `--cluster`: every name is taken (Envoy never does this; the runner says so).
+    Any,
+    Only(Vec<String>),
+}
 
 /// An HTTP callout the plugin dispatched and nobody answered yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +53,17 @@ pub struct GrpcCall {
     pub initial_metadata: Headers,
     /// The request message (calls), or every message sent so far (streams).
     pub messages: Vec<Vec<u8>>,
+    /// A call's `timeout_milliseconds` (`None` for 0); streams have none (`proxy_grpc_stream` takes no timeout).
     pub timeout: Option<Duration>,
     pub stream: bool,
     /// The plugin called `proxy_grpc_close` on its stream.
     pub closed_by_plugin: bool,
+    pub(crate) deadline: Option<Duration>,
 }
 
-/// The answer a test gives to a gRPC call: initial metadata, at most one message, trailing metadata, status.
+/// The answer a test gives to a gRPC call or stream: initial metadata, at most one message, trailing metadata,
+/// status. A unary call hears only the message (status 0) or the status (anything else), as Envoy's
+/// `GrpcCallClientHandler` passes them on; the metadata reach streams only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrpcResponse {
     pub initial_metadata: Headers,
@@ -127,6 +141,13 @@ impl GrpcResponse {
             ..Default::default()
         }
     }
+
+    /// What a call gets when its timeout expires: Envoy's router answers the timed-out gRPC request with a
+    /// trailers-only reply, status 4 DeadlineExceeded and message "upstream request timeout" (Envoy before
+    /// PR 44479, 2026-04, answered 14 Unavailable, and does with `grpc_timeout_returns_deadline_exceeded` off).
+    pub fn deadline_exceeded() -> GrpcResponse {
+        GrpcResponse::error(GRPC_DEADLINE_EXCEEDED, "upstream request timeout")
+    }
 }
 
 impl HttpCall {
@@ -176,22 +197,22 @@ impl Callouts {
         Some(call)
     }
 
-    /// The earliest pending HTTP callout deadline.
+    /// The earliest pending callout deadline (HTTP calls and unary gRPC calls) and its token.
     pub(crate) fn next_deadline(&self) -> Option<(Duration, u32)> {
-        self.http
-            .iter()
-            .filter_map(|c| Some((c.deadline?, c.token)))
+        let http = self.http.iter().map(|c| (c.deadline, c.token));
+        let grpc = self.grpc.iter().map(|c| (c.deadline, c.token));
+        http.chain(grpc)
+            .filter_map(|(deadline, token)| Some((deadline?, token)))
             .min()
     }
 }
 
-impl HostState {
-    /// Records a gRPC call or stream, charged to the byte budget, and returns its token.
-    pub(crate) fn add_grpc_call(&mut self, call: GrpcCall) -> Result<u32, BudgetExceeded> {
-        self.budget.charge("a gRPC call", call.held_bytes())?;
-        Ok(self.callouts.add_grpc(call))
-    }
+/// cpp-host numbers HTTP calls 4, 8…, gRPC calls 5, 9…, gRPC streams 6, 10…: the kind is in the low two bits.
+fn is_http_token(token: u32) -> bool {
+    token.is_multiple_of(4)
+}
 
+impl HostState {
     /// `proxy_http_call` checks, in Envoy's order: negative timeout, unknown cluster, missing pseudo-headers.
     pub(crate) fn dispatch_http_call(
         &mut self,
@@ -204,9 +225,9 @@ impl HostState {
         if timeout_ms < 0 {
             return Err(Status::BadArgument.into());
         }
-        if let Some(clusters) = &self.settings.clusters
-            && !clusters.contains(&cluster)
-        {
+        if !self.knows_cluster(&cluster) {
+            // `Context::httpCall`: `thread_local_cluster == nullptr` ⇒ BadArgument.
+            self.refuse_unknown_cluster("proxy_http_call", &cluster, Status::BadArgument);
             return Err(Status::BadArgument.into());
         }
         if [":path", ":method", ":authority"]
@@ -236,6 +257,74 @@ impl HostState {
         self.budget.charge("an HTTP callout", call.held_bytes())?;
         self.callouts.http.push(call);
         Ok(token)
+    }
+
+    /// `proxy_grpc_call` / `proxy_grpc_stream` (by `call.stream`), resolving `upstream` as Envoy's
+    /// `Context::grpcCall`/`grpcStream` do (see `grpc_service`).
+    pub(crate) fn dispatch_grpc(&mut self, upstream: &[u8], mut call: GrpcCall) -> HostResult<u32> {
+        let what = if call.stream {
+            "proxy_grpc_stream"
+        } else {
+            "proxy_grpc_call"
+        };
+        match grpc_service::target(upstream) {
+            GrpcTarget::ClusterName(cluster) if !self.knows_cluster(&cluster) => {
+                // Envoy answers ParseFailure here (kept, its comment says, for ABI 0.1 callers).
+                self.refuse_unknown_cluster(what, &cluster, Status::ParseFailure);
+                return Err(Status::ParseFailure.into());
+            }
+            GrpcTarget::EnvoyGrpc(cluster) if !self.knows_cluster(&cluster) => {
+                // The client is made without a cluster check; starting the call finds no cluster and fails it
+                // inline (`AsyncStreamImpl::initialize`), so the call returns InternalFailure.
+                self.refuse_unknown_cluster(what, &cluster, Status::InternalFailure);
+                return Err(Status::InternalFailure.into());
+            }
+            GrpcTarget::NoTarget => {
+                self.host_log(
+                    LogLevel::Warn,
+                    format!(
+                        "{what}: the upstream {:?} parses as a serialized GrpcService without envoy_grpc or \
+                         google_grpc, so Envoy reads it as one (not as a cluster name) and cannot make a client \
+                         for it: BadArgument. Use a longer cluster name, or serialize a GrpcService with \
+                         envoy_grpc.cluster_name",
+                        String::from_utf8_lossy(upstream)
+                    ),
+                );
+                return Err(Status::BadArgument.into());
+            }
+            _ => {}
+        }
+        call.context_id = self.context();
+        call.deadline = call.timeout.map(|t| self.now + t);
+        self.budget.charge("a gRPC call", call.held_bytes())?;
+        Ok(self.callouts.add_grpc(call))
+    }
+
+    fn knows_cluster(&self, cluster: &str) -> bool {
+        match &self.settings.clusters {
+            Clusters::Any => true,
+            Clusters::Only(known) => known.iter().any(|c| c == cluster),
+        }
+    }
+
+    /// Envoy refuses silently (the status is all the plugin gets); the host says which cluster and how to
+    /// declare it.
+    fn refuse_unknown_cluster(&mut self, what: &str, cluster: &str, status: Status) {
+        let declared = match &self.settings.clusters {
+            Clusters::Only(known) if !known.is_empty() => {
+                format!("the clusters declared are {known:?}")
+            }
+            _ => "no cluster is declared".to_string(),
+        };
+        self.host_log(
+            LogLevel::Warn,
+            format!(
+                "{what}: unknown cluster {cluster:?} ({declared}); Envoy answers {status:?} for a cluster its \
+                 configuration lacks. Declare it in the test with PluginBuilder::clusters(&[{cluster:?}]), or \
+                 run proxy-wasm-run with --cluster '{cluster}'; in Istio, Envoy names clusters \
+                 outbound|PORT||HOST"
+            ),
+        );
     }
 }
 
@@ -301,27 +390,32 @@ impl Vm {
         Ok(())
     }
 
-    /// What Envoy's async client does when the callout timeout expires: a 504 *response*.
+    /// What Envoy does when a callout's timeout expires: the router answers an HTTP call with a 504 *response*,
+    /// and a gRPC call with a trailers-only reply that closes it with DeadlineExceeded (see
+    /// [`GrpcResponse::deadline_exceeded`]).
     pub(crate) fn time_out_callout(&mut self, token: u32) {
-        let response = HttpCallResponse::new(504)
-            .header("content-length", "24")
-            .header("content-type", "text/plain")
-            .body("upstream request timeout");
-        let _ = self.answer_http_call(token, Some(response));
+        if is_http_token(token) {
+            let response = HttpCallResponse::new(504)
+                .header("content-length", "24")
+                .header("content-type", "text/plain")
+                .body("upstream request timeout");
+            let _ = self.answer_http_call(token, Some(response));
+        } else {
+            let _ = self.answer_grpc_call(token, GrpcResponse::deadline_exceeded());
+        }
     }
 
-    /// Delivers a gRPC call's answer: initial metadata, message, trailing metadata, close.
+    /// Delivers a gRPC answer. A unary call gets what Envoy's `GrpcCallClientHandler` passes on: `onSuccessRaw`
+    /// (status 0 with a message) is `proxy_on_grpc_receive` only, `onFailure` is `proxy_on_grpc_close` only (status
+    /// 0 without a message is Internal, as `AsyncRequestImpl::onRemoteClose` decides). A stream gets initial
+    /// metadata, the message, trailing metadata, then the close.
     pub(crate) fn answer_grpc_call(
         &mut self,
         token: u32,
         response: GrpcResponse,
     ) -> Result<(), String> {
         let state = self.state_mut();
-        if state
-            .callouts
-            .remove_grpc(token, &mut state.budget)
-            .is_none()
-        {
+        let Some(index) = state.callouts.grpc.iter().position(|c| c.token == token) else {
             return Err(format!(
                 "no pending gRPC call or stream with token {token}; pending: {:?}",
                 state
@@ -331,8 +425,27 @@ impl Vm {
                     .map(|c| c.token)
                     .collect::<Vec<_>>()
             ));
+        };
+        let call = state.callouts.grpc.remove(index);
+        state.budget.release(call.held_bytes());
+        if call.stream {
+            self.deliver_grpc_stream_answer(token, response);
+        } else {
+            match response.message {
+                Some(message) if response.status == 0 => self.deliver_grpc_message(token, message),
+                None if response.status == 0 => {
+                    self.deliver_grpc_close(token, GRPC_INTERNAL, String::new())
+                }
+                _ => self.deliver_grpc_close(token, response.status, response.status_message),
+            }
         }
-        let root = state.root_id as i32;
+        self.state_mut().callouts.delivering = None;
+        self.settle();
+        Ok(())
+    }
+
+    fn deliver_grpc_stream_answer(&mut self, token: u32, response: GrpcResponse) {
+        let root = self.state().root_id;
         let t = token as i32;
         if !response.initial_metadata.is_empty() {
             let n = response.initial_metadata.len() as i32;
@@ -342,22 +455,11 @@ impl Vm {
             });
             let exports = Arc::clone(&self.exports);
             let f = exports.on_grpc_receive_initial_metadata.as_ref();
-            self.call(
-                root as u32,
-                "proxy_on_grpc_receive_initial_metadata",
-                f,
-                (root, t, n),
-            );
+            let name = "proxy_on_grpc_receive_initial_metadata";
+            self.call(root, name, f, (root as i32, t, n));
         }
         if let Some(message) = response.message {
-            let n = message.len() as i32;
-            self.state_mut().callouts.delivering = Some(Delivery {
-                body: message,
-                ..Default::default()
-            });
-            let exports = Arc::clone(&self.exports);
-            let f = exports.on_grpc_receive.as_ref();
-            self.call(root as u32, "proxy_on_grpc_receive", f, (root, t, n));
+            self.deliver_grpc_message(token, message);
         }
         if !response.trailing_metadata.is_empty() {
             let n = response.trailing_metadata.len() as i32;
@@ -367,26 +469,45 @@ impl Vm {
             });
             let exports = Arc::clone(&self.exports);
             let f = exports.on_grpc_receive_trailing_metadata.as_ref();
-            self.call(
-                root as u32,
-                "proxy_on_grpc_receive_trailing_metadata",
-                f,
-                (root, t, n),
-            );
+            let name = "proxy_on_grpc_receive_trailing_metadata";
+            self.call(root, name, f, (root as i32, t, n));
         }
+        self.deliver_grpc_close(token, response.status, response.status_message);
+    }
+
+    fn deliver_grpc_message(&mut self, token: u32, message: Vec<u8>) {
+        let root = self.state().root_id;
+        let n = message.len() as i32;
+        self.state_mut().callouts.delivering = Some(Delivery {
+            body: message,
+            ..Default::default()
+        });
+        let exports = Arc::clone(&self.exports);
+        let f = exports.on_grpc_receive.as_ref();
+        self.call(
+            root,
+            "proxy_on_grpc_receive",
+            f,
+            (root as i32, token as i32, n),
+        );
+    }
+
+    fn deliver_grpc_close(&mut self, token: u32, status: u32, message: String) {
+        let root = self.state().root_id;
         let state = self.state_mut();
         state.callouts.delivering = Some(Delivery::default());
-        state.callouts.status = (response.status, response.status_message.into_bytes());
+        state.callouts.status = (status, message.into_bytes());
         let exports = Arc::clone(&self.exports);
         let f = exports.on_grpc_close.as_ref();
         self.call(
-            root as u32,
+            root,
             "proxy_on_grpc_close",
             f,
-            (root, t, response.status as i32),
+            (root as i32, token as i32, status as i32),
         );
-        self.state_mut().callouts.delivering = None;
-        self.settle();
-        Ok(())
     }
 }
+
+/// gRPC status codes the host itself produces.
+const GRPC_INTERNAL: u32 = 13;
+const GRPC_DEADLINE_EXCEEDED: u32 = 4;

@@ -45,7 +45,8 @@ pub(crate) enum Buffering {
     /// StopIterationAndBuffer (1, the SDK's `Pause`): Envoy's filters stop streaming, so a body over the buffer
     /// limit gets a local reply.
     Buffer,
-    /// StopIterationAndWatermark (2): over the limit, Envoy applies back-pressure instead.
+    /// StopIterationAndWatermark (2): over the limit, Envoy applies back-pressure instead. Envoy keeps the data
+    /// but `Context::decodeData` sets `buffering_request_body_` only for 1: the next callback sees only its chunk.
     Watermark,
 }
 
@@ -67,6 +68,9 @@ pub(crate) struct Side {
     pub(crate) headers_visible: bool,
     /// Data held by this filter: the current chunk, or everything buffered.
     pub(crate) body: Vec<u8>,
+    /// Earlier chunks Envoy keeps for this filter after StopIterationAndWatermark: they go on first when it
+    /// continues, but the filter does not see them again.
+    pub(crate) watermarked: Vec<u8>,
     pub(crate) body_visible: bool,
     pub(crate) trailers: Option<Headers>,
     pub(crate) trailers_visible: bool,
@@ -120,6 +124,7 @@ impl Side {
             headers: None,
             headers_visible: false,
             body: Vec::new(),
+            watermarked: Vec::new(),
             body_visible: false,
             trailers: None,
             trailers_visible: false,
@@ -157,6 +162,7 @@ impl Side {
             self.forwarded.headers = self.headers.clone();
             self.headers_visible = false;
         }
+        self.forwarded.body.append(&mut self.watermarked);
         self.forwarded.body.append(&mut self.body);
         self.body_visible = false;
         self.buffering = None;
@@ -231,6 +237,26 @@ impl HttpStream {
         }
     }
 
+    /// The callback that keeps the request headers from the router, if one does: until they pass, Envoy has no
+    /// upstream request, so no upstream response can arrive (the stream waits for a resume or its timeout).
+    pub(crate) fn request_held_by(&self) -> Option<&'static str> {
+        let request = &self.request;
+        if request.forwarded.headers.is_some()
+            || request.aborted
+            || self.reset.is_some()
+            || self.finished
+        {
+            return None;
+        }
+        match request.iteration {
+            Iteration::Idle | Iteration::Done => None,
+            Iteration::StoppedHeaders => Some("on_request_headers"),
+            Iteration::Body if request.buffering.is_some() => Some("on_request_body"),
+            Iteration::Body => Some("on_request_headers (StopIteration)"),
+            Iteration::StoppedTrailers => Some("on_request_trailers"),
+        }
+    }
+
     /// A gRPC request (`content-type: application/grpc…`): local replies become trailers-only gRPC responses.
     pub(crate) fn is_grpc(&self) -> bool {
         self.request
@@ -263,9 +289,12 @@ impl HostState {
                 .as_ref(),
             _ => {
                 let stream = self.stream()?;
-                let (side, trailers) = stream_map(map);
-                let side = stream.side(side);
-                // The access-log phase reads Envoy's access-log copies.
+                let (side_dir, trailers) = stream_map(map);
+                let side = stream.side(side_dir);
+                // The access-log phase reads Envoy's access-log copies; it has none of the request trailers.
+                if stream.in_log && trailers && side_dir == Dir::Request {
+                    return None;
+                }
                 let (headers, visible) = if trailers {
                     (
                         side.trailers.as_ref(),
@@ -357,20 +386,17 @@ impl HostState {
         }
     }
 
-    /// The body buffer a `proxy_set_buffer_bytes` writes to; `Err(true)` = immutable, `Err(false)` = no body.
-    pub(crate) fn body_mut(&mut self, buffer: BufferType) -> Result<&mut Vec<u8>, bool> {
+    /// The body buffer a `proxy_set_buffer_bytes` writes to, if Envoy holds one. Every other buffer is a string
+    /// buffer or a const one (configurations, call data, callout answers), and so is a body Envoy does not hold
+    /// (outside its callback, after it passed): cpp-host's `BufferBase::copyFrom` answers those BadArgument.
+    pub(crate) fn body_mut(&mut self, buffer: BufferType) -> Option<&mut Vec<u8>> {
         let dir = match buffer {
             BufferType::RequestBody => Dir::Request,
             BufferType::ResponseBody => Dir::Response,
-            BufferType::CallData => return Ok(&mut self.call_data),
-            _ => return Err(true),
+            _ => return None,
         };
-        let side = self.stream_mut().ok_or(false)?.side_mut(dir);
-        if side.body_visible {
-            Ok(&mut side.body)
-        } else {
-            Err(false)
-        }
+        let side = self.stream_mut()?.side_mut(dir);
+        side.body_visible.then_some(&mut side.body)
     }
 }
 
@@ -657,15 +683,20 @@ impl Vm {
                 side.body_visible = false;
                 Action::Pause
             }
-            Some(status @ (1 | 2)) => {
-                side.buffering = Some(match status {
-                    1 => Buffering::Buffer,
-                    _ => Buffering::Watermark,
-                });
+            Some(1) => {
+                side.buffering = Some(Buffering::Buffer);
                 // The chunk just seen moves into Envoy's buffer now, which may overflow it.
                 if self.over_buffer_limit(id, dir) {
                     self.data_too_large(id, dir);
                 }
+                Action::Pause
+            }
+            Some(2) => {
+                // Envoy keeps the chunk, but the filter's body pointer is the drained chunk: not shown again.
+                side.buffering = Some(Buffering::Watermark);
+                let chunk = std::mem::take(&mut side.body);
+                side.watermarked.extend_from_slice(&chunk);
+                side.body_visible = false;
                 Action::Pause
             }
             Some(3..) => {

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::vm::{Kept, VmStartError};
 use super::{
-    FailurePolicy, ForeignFunction, GrpcCall, HttpCall, Loaded, LogEntry, Metrics, Process,
-    Settings, StartFailure, Vm, VmInit, VmRole,
+    FailurePolicy, ForeignFunction, GrpcCall, HttpCall, Loaded, LogEntry, LogOrigin, Metrics,
+    Process, Settings, StartFailure, Vm, VmInit, VmRole,
 };
 
 /// What one Envoy process remembers of start-ups: which base VMs exist (cpp-host `base_wasms`, keyed by vm_id, VM
@@ -227,10 +227,11 @@ impl PluginVms {
                 logs.push(LogEntry {
                     level: crate::abi::LogLevel::Critical,
                     message: format!(
-                        "(host) FAIL_RELOAD could not start a new VM, the failed one stays: {}",
+                        "FAIL_RELOAD could not start a new VM, the failed one stays: {}",
                         error.message
                     ),
                     context_id: 0,
+                    origin: LogOrigin::Host,
                     vm: VmRole::Worker(generation as u32),
                 });
                 self.failed_reloads.push((generation - 1, logs));

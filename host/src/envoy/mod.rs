@@ -6,6 +6,7 @@
 mod budget;
 mod cache;
 mod callouts;
+mod grpc_service;
 mod headers;
 mod http;
 mod lifecycle;
@@ -25,7 +26,7 @@ use wasmtime::{Memory, StoreLimits, TypedFunc};
 
 pub(crate) use budget::{BudgetExceeded, ByteBudget, DEFAULT_HOST_MEMORY_LIMIT};
 pub(crate) use cache::DiskCache;
-pub(crate) use callouts::Callouts;
+pub(crate) use callouts::{Callouts, Clusters};
 pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
 pub use headers::Headers;
 pub use http::Action;
@@ -49,15 +50,25 @@ pub(crate) enum Phase {
     Running,
 }
 
-/// One line the guest logged (through `proxy_log` or WASI `fd_write` to stdout/stderr).
+/// One line of the plugin's log: what the guest logged (through `proxy_log` or WASI `fd_write` to
+/// stdout/stderr), or what the host adds where Envoy answers with a bare status (an unknown cluster, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     pub level: LogLevel,
     pub message: String,
     /// The context that was active (the effective context if the guest switched it).
     pub context_id: u32,
+    pub origin: LogOrigin,
     /// Which of the plugin's VMs logged it.
     pub vm: VmRole,
+}
+
+/// Who wrote a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOrigin {
+    Guest,
+    /// The host explains a refusal Envoy makes silently; Envoy itself logs nothing there.
+    Host,
 }
 
 /// Which of the VMs Envoy runs for one plugin did something. Envoy starts three for a plugin on one worker: the base
@@ -182,9 +193,22 @@ impl HostState {
             level,
             message,
             context_id,
+            origin: LogOrigin::Guest,
             vm: self.role,
         });
         Ok(())
+    }
+
+    /// A line from the host (kept whatever the log level: it explains a status the guest got).
+    pub(crate) fn host_log(&mut self, level: LogLevel, message: String) {
+        let context_id = self.context();
+        self.logs.push(LogEntry {
+            level,
+            message,
+            context_id,
+            origin: LogOrigin::Host,
+            vm: self.role,
+        });
     }
 
     /// Queues an action for after the current VM call (`proxy_continue_stream`, `proxy_close_stream`).

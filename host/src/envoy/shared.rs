@@ -13,6 +13,8 @@ type Entries = HashMap<Vec<u8>, (Vec<u8>, u32)>;
 #[derive(Debug, Default)]
 pub(crate) struct Process {
     data: HashMap<Vec<u8>, Entries>,
+    /// The bytes of keys and values each vm_id's shared data holds.
+    data_bytes: HashMap<Vec<u8>, usize>,
     /// One counter for every vm_id, as cpp-host's global CAS.
     next_cas: u32,
     queues: Queues,
@@ -65,8 +67,18 @@ impl Process {
             return Err(Status::CasMismatch);
         }
         self.next_cas = self.next_cas.wrapping_add(1).max(1);
-        entries.insert(key.to_vec(), (value, self.next_cas));
+        let added = key.len() + value.len();
+        let replaced = entries
+            .insert(key.to_vec(), (value, self.next_cas))
+            .map_or(0, |(old, _)| key.len() + old.len());
+        let bytes = self.data_bytes.entry(vm_id.to_vec()).or_default();
+        *bytes = (*bytes + added).saturating_sub(replaced);
         Ok(())
+    }
+
+    /// The bytes of keys and values `vm_id`'s shared data holds.
+    pub(crate) fn data_bytes(&self, vm_id: &[u8]) -> usize {
+        self.data_bytes.get(vm_id).copied().unwrap_or(0)
     }
 
     /// The token of queue (`vm_id`, `name`), creating it if new (tokens are never 0); `plugin` becomes the one

@@ -45,8 +45,8 @@ pub(crate) struct Settings {
     /// The VM's environment variables (`vm_config.environment_variables`), what WASI `environ_get` returns.
     pub(crate) env: Vec<(String, String)>,
     pub(crate) log_level: LogLevel,
-    /// Clusters `dispatch_http_call` may name; `None` accepts any name.
-    pub(crate) clusters: Option<Vec<String>>,
+    /// The clusters Envoy's configuration has (callouts to others are refused).
+    pub(crate) clusters: super::Clusters,
     /// Property values the test set, keyed by the NUL-joined path.
     pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) memory_limit: usize,
@@ -363,7 +363,10 @@ impl Vm {
         };
         let instance = match linker.instantiate(&mut store, module) {
             Ok(instance) => instance,
-            Err(error) if error.downcast_ref::<Trap>().is_some() => {
+            Err(error)
+                if error.downcast_ref::<Trap>().is_some()
+                    || error.downcast_ref::<BudgetExceeded>().is_some() =>
+            {
                 return Err(VmStartError {
                     failure: StartFailure::Initialize,
                     message: describe_trap(store.data(), "the module's start function", error),

@@ -33,5 +33,5 @@ pub use stream::HttpStream;
 pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
     Action, FailurePolicy, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply,
-    LogEntry, Metric, MetricKind, StartFailure, Value, VmRole,
+    LogEntry, LogOrigin, Metric, MetricKind, StartFailure, Value, VmRole,
 };

@@ -11,9 +11,9 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
-    DEFAULT_HOST_MEMORY_LIMIT, DiskCache, FailurePolicy, ForeignFunction, GrpcCall, GrpcResponse,
-    HttpCall, HttpCallResponse, LogEntry, Metric, MetricKind, PluginVms, Settings, StartFailure,
-    Value, Vm, VmRole, path_key,
+    Clusters, DEFAULT_HOST_MEMORY_LIMIT, DiskCache, FailurePolicy, ForeignFunction, GrpcCall,
+    GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin, Metric, MetricKind, PluginVms,
+    Settings, StartFailure, Value, Vm, VmRole, path_key,
 };
 
 /// A plugin on one worker, started like Envoy starts one: the base VM runs `_initialize`/`main`, a throw-away
@@ -216,13 +216,22 @@ impl Plugin {
         self.vm().state().callouts.grpc.clone()
     }
 
-    /// Answers gRPC call (or ends stream) `token`: initial metadata, message, trailing metadata, then close.
+    /// Answers gRPC call (or ends stream) `token`. A stream hears initial metadata, the message, trailing metadata,
+    /// then the close. A unary call hears what Envoy passes on: `on_grpc_receive` alone for status 0 with a message,
+    /// `on_grpc_close` alone otherwise (status 0 without a message closes with 13 Internal); its metadata is dropped.
     #[track_caller]
     pub fn answer_grpc_call(&self, token: u32, response: GrpcResponse) {
         let result = self.vm().answer_grpc_call(token, response);
         if let Err(e) = result {
             panic!("{e}");
         }
+    }
+
+    /// Lets gRPC call `token` time out now: closed with 4 DeadlineExceeded, "upstream request timeout", as Envoy's
+    /// router answers. (Advancing time past a call's timeout does the same; streams have no timeout in Envoy.)
+    #[track_caller]
+    pub fn time_out_grpc_call(&self, token: u32) {
+        self.answer_grpc_call(token, GrpcResponse::deadline_exceeded());
     }
 
     /// Advances the virtual clock: ticks (`set_tick_period`) and callout timeouts fire in order, as Envoy's
@@ -399,7 +408,7 @@ impl PluginBuilder {
                 reload_backoff: DEFAULT_RELOAD_BACKOFF,
                 env: Vec::new(),
                 log_level: LogLevel::Trace,
-                clusters: None,
+                clusters: Clusters::Only(Vec::new()),
                 properties: BTreeMap::new(),
                 memory_limit: 1 << 30,
                 host_memory_limit: DEFAULT_HOST_MEMORY_LIMIT,
@@ -506,10 +515,18 @@ impl PluginBuilder {
         self
     }
 
-    /// The clusters Envoy knows: `dispatch_http_call` to any other cluster fails with BadArgument. By default
-    /// every cluster name is accepted.
+    /// The clusters Envoy's configuration has. A callout to any other name is refused as Envoy refuses it:
+    /// `dispatch_http_call` BadArgument, `dispatch_grpc_call`/`open_grpc_stream` ParseFailure, with a host log line
+    /// naming the cluster. Default: none, so every callout is refused until the test declares its clusters.
     pub fn clusters(mut self, clusters: &[&str]) -> PluginBuilder {
-        self.settings.clusters = Some(clusters.iter().map(|c| c.to_string()).collect());
+        self.settings.clusters = Clusters::Only(clusters.iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    /// Accepts every cluster name, as no Envoy does: for exploring a module whose clusters are unknown
+    /// (`proxy-wasm-run` without `--cluster`). A test should declare its clusters with [`Self::clusters`].
+    pub fn any_cluster(mut self) -> PluginBuilder {
+        self.settings.clusters = Clusters::Any;
         self
     }
 
@@ -718,8 +735,12 @@ fn format_logs(logs: &[LogEntry]) -> String {
             VmRole::Worker(0) => String::new(),
             other => format!("{other:?} VM, "),
         };
+        let origin = match l.origin {
+            LogOrigin::Guest => "",
+            LogOrigin::Host => "host: ",
+        };
         out.push_str(&format!(
-            "  [{:?}] ({vm}context {}) {}\n",
+            "  [{:?}] ({vm}context {}) {origin}{}\n",
             l.level,
             l.context_id,
             super::printable_line(&l.message)

@@ -62,22 +62,55 @@ impl<'p> HttpStream<'p> {
     }
 
     /// Response headers from the upstream (`proxy_on_response_headers`); `:status` defaults to 200. Ignored
-    /// (returns `Pause`) once the stream ended with a local reply or a reset.
+    /// (returns `Pause`) once the stream ended with a local reply or a reset. Panics while the plugin holds the
+    /// request (see [`request_held_by`](Self::request_held_by)): Envoy has no upstream request then, so no
+    /// upstream response can arrive.
+    #[track_caller]
     pub fn send_response_headers(
         &mut self,
         headers: &[(&str, &str)],
         end_of_stream: bool,
     ) -> Action {
+        self.refuse_upstream_response_while_held("send_response_headers");
         self.send_headers(Dir::Response, headers, end_of_stream)
     }
 
     /// [`send_response_headers`](Self::send_response_headers) with values as bytes.
+    #[track_caller]
     pub fn send_response_headers_bytes(
         &mut self,
         headers: &[(&str, &[u8])],
         end_of_stream: bool,
     ) -> Action {
+        self.refuse_upstream_response_while_held("send_response_headers_bytes");
         self.send_headers(Dir::Response, headers, end_of_stream)
+    }
+
+    /// The callback whose stop keeps the request from the upstream (`on_request_headers`, `on_request_body`, …),
+    /// while the plugin holds it: in Envoy the router has not seen the request, so nothing can answer it, and the
+    /// stream waits for the plugin to resume (a callout answer, a tick) or for Envoy's stream timeout.
+    pub fn request_held_by(&self) -> Option<&'static str> {
+        self.vm().stream(self.id).request_held_by()
+    }
+
+    #[track_caller]
+    fn refuse_upstream_response_while_held(&self, what: &str) {
+        if let Some(callback) = self.request_held_by() {
+            let grpc = self.plugin.grpc_calls();
+            let own_grpc = grpc.iter().filter(|c| c.context_id == self.id).count();
+            let pending = match self.http_calls().len() + own_grpc {
+                0 => String::new(),
+                n => format!(
+                    " ({n} callout(s) pending: answer them first if the plugin resumes on the answer)"
+                ),
+            };
+            panic!(
+                "{what}: the plugin still holds the request: {callback} stopped iteration and the plugin has not \
+                 resumed it, so in Envoy no upstream request exists and no upstream response can reach the \
+                 plugin. Resume the request first{pending}, or assert on the held stream \
+                 (upstream_request().assert_not_sent()) and end it with finish()."
+            );
+        }
     }
 
     fn send_headers<V: AsRef<[u8]>>(
@@ -104,14 +137,20 @@ impl<'p> HttpStream<'p> {
         self.vm().headers(self.id, dir, map, end_of_stream)
     }
 
-    /// A response body chunk (`proxy_on_response_body`).
+    /// A response body chunk (`proxy_on_response_body`); panics while the plugin holds the request, like
+    /// [`send_response_headers`](Self::send_response_headers).
+    #[track_caller]
     pub fn send_response_body(&mut self, body: impl AsRef<[u8]>, end_of_stream: bool) -> Action {
+        self.refuse_upstream_response_while_held("send_response_body");
         self.vm()
             .body(self.id, Dir::Response, body.as_ref(), end_of_stream)
     }
 
-    /// Response trailers (`proxy_on_response_trailers`).
+    /// Response trailers (`proxy_on_response_trailers`); panics while the plugin holds the request, like
+    /// [`send_response_headers`](Self::send_response_headers).
+    #[track_caller]
     pub fn send_response_trailers(&mut self, trailers: &[(&str, &str)]) -> Action {
+        self.refuse_upstream_response_while_held("send_response_trailers");
         self.vm().trailers(self.id, Dir::Response, trailers.into())
     }
 

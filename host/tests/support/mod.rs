@@ -6,9 +6,15 @@
 
 use host::testing::*;
 
-/// The conformance guest, configured with `scenario` (words: a scenario name and its arguments).
+/// The clusters the conformance guest calls out to (its default HTTP cluster and its gRPC upstream).
+pub const CLUSTERS: [&str; 2] = ["auth", "grpc-upstream"];
+
+/// The conformance guest, configured with `scenario` (words: a scenario name and its arguments), on an Envoy that
+/// has the guest's [`CLUSTERS`].
 pub fn guest(scenario: &str) -> PluginBuilder {
-    Plugin::guest("conformance-guest").config(scenario)
+    Plugin::guest("conformance-guest")
+        .config(scenario)
+        .clusters(&CLUSTERS)
 }
 
 /// The conformance guest, started; panics with the start error and the guest's logs if it does not start.

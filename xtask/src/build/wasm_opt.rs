@@ -1,10 +1,18 @@
-//! `--wasm-opt`: binaryen's optimizer over each checked module, on request only. The default build does not use it:
-//! its output depends on the wasm-opt version installed, so images made with it are reproducible only where the same
-//! version is installed (the version is printed with every optimized module).
+//! The size optimizer every shipped module goes through: binaryen's `wasm-opt -Oz`, at the version pinned in
+//! `tools/binaryen/package-lock.json`. That npm package is binaryen compiled to WebAssembly and run by Node.js,
+//! so one version gives the same bytes on every machine; `build` installs it under `target/tools/binaryen` on
+//! first use and refuses any other version, since another version would silently make other bytes (and so
+//! other image digests).
 
-use std::{fs, path::Path, process::Command};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{Context, bail};
+
+use crate::{oci::digest::sha256_hex, workspace};
 
 /// The wasm features rustc 1.99 emits for wasm32-unknown-unknown by default (and Envoy's runtimes accept); wasm-opt
 /// refuses a module that uses a feature it was not told about. `target_features` is stripped by the release profile,
@@ -18,43 +26,92 @@ const FEATURES: [&str; 6] = [
     "--enable-reference-types",
 ];
 
-/// An installed `wasm-opt`.
+const NEEDS_NODE: &str = "the module optimizer (binaryen's wasm-opt, pinned in tools/binaryen) runs on Node.js 18+ \
+     with npm (Debian/Ubuntu: `apt-get install nodejs npm`, macOS: `brew install node`); or build with --no-wasm-opt \
+     (the module then differs from the one `package` ships)";
+
+/// The passes: size first, repeated until nothing changes.
+const PASSES: [&str; 2] = ["-Oz", "--converge"];
+
+/// The pinned wasm-opt, installed.
 pub(crate) struct WasmOpt {
-    /// What `wasm-opt --version` printed, e.g. `wasm-opt version 108`.
+    script: PathBuf,
+    /// What `wasm-opt --version` printed, e.g. `wasm-opt version 132 (version_132)`.
     pub(crate) version: String,
+    cache: PathBuf,
 }
 
 impl WasmOpt {
-    pub(crate) fn find() -> anyhow::Result<WasmOpt> {
-        let output = Command::new("wasm-opt").arg("--version").output();
-        match output {
-            Ok(out) if out.status.success() => Ok(WasmOpt {
-                version: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-            }),
-            _ => bail!(
-                "--wasm-opt needs binaryen's `wasm-opt` on PATH (Debian/Ubuntu: `apt-get install binaryen`, \
-                 macOS: `brew install binaryen`); without the flag the build does not use it"
-            ),
+    /// The pinned version, installed from npm into the target directory when it is not there yet.
+    pub(crate) fn pinned() -> anyhow::Result<WasmOpt> {
+        let pin_dir = workspace::root().join("tools").join("binaryen");
+        let pinned = pinned_version(&pin_dir)?;
+        let dir = workspace::target_dir()?.join("tools").join("binaryen");
+        let script = dir.join("node_modules/binaryen/bin/wasm-opt");
+        if installed_version(&dir).as_deref() != Some(pinned.as_str()) {
+            install(&pin_dir, &dir, &pinned)?;
         }
+        let output = Command::new("node")
+            .arg(&script)
+            .arg("--version")
+            .output()
+            .map_err(|_| anyhow::anyhow!("{NEEDS_NODE}"))?;
+        let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let major = pinned.split('.').next().unwrap_or_default();
+        if !output.status.success() || !version.starts_with(&format!("wasm-opt version {major} ")) {
+            bail!(
+                "{} reports `{version}`, not binaryen {pinned} as tools/binaryen/package-lock.json pins: another version \
+                 makes other module bytes; remove {} and build again to reinstall it",
+                script.display(),
+                dir.display()
+            );
+        }
+        Ok(WasmOpt {
+            script,
+            version,
+            cache: dir.join("cache"),
+        })
     }
 
-    /// `-Oz` over `module`, through temporary files in `dir` (removed afterwards).
-    pub(crate) fn optimize(&self, module: &[u8], dir: &Path) -> anyhow::Result<Vec<u8>> {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let input = dir.join(format!(".wasm-opt-in-{}.wasm", std::process::id()));
-        let output = dir.join(format!(".wasm-opt-out-{}.wasm", std::process::id()));
+    /// The optimized, name-stripped module (the shipped bytes). Results are kept by the input's digest, so an
+    /// unchanged module costs no second run.
+    pub(crate) fn optimize(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.run(module, &["--strip-debug", "--strip-producers"])
+    }
+
+    /// The same optimization keeping the name section, for size reports that name functions.
+    pub(crate) fn optimize_keeping_names(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.run(module, &["--debuginfo"])
+    }
+
+    fn run(&self, module: &[u8], extra: &[&str]) -> anyhow::Result<Vec<u8>> {
+        let key =
+            sha256_hex(&[module, self.version.as_bytes(), extra.join(" ").as_bytes()].concat());
+        let cached = self.cache.join(format!("{key}.wasm"));
+        if let Ok(bytes) = fs::read(&cached) {
+            return Ok(bytes);
+        }
+        fs::create_dir_all(&self.cache)
+            .with_context(|| format!("cannot create {}", self.cache.display()))?;
+        let input = self
+            .cache
+            .join(format!(".{key}-{}.in.wasm", std::process::id()));
+        let output = self
+            .cache
+            .join(format!(".{key}-{}.out.wasm", std::process::id()));
         let result = (|| {
             fs::write(&input, module)
                 .with_context(|| format!("cannot write {}", input.display()))?;
-            let run = Command::new("wasm-opt")
-                .arg("-Oz")
+            let run = Command::new("node")
+                .arg(&self.script)
+                .args(PASSES)
                 .args(FEATURES)
-                .args(["--strip-debug", "--strip-producers"])
+                .args(extra)
                 .arg(&input)
                 .arg("-o")
                 .arg(&output)
                 .output()
-                .context("cannot run wasm-opt")?;
+                .context("cannot run node for wasm-opt")?;
             if !run.status.success() {
                 bail!(
                     "{} failed on the module:\n{}",
@@ -62,10 +119,70 @@ impl WasmOpt {
                     String::from_utf8_lossy(&run.stderr).trim()
                 );
             }
-            fs::read(&output).with_context(|| format!("cannot read {}", output.display()))
+            let bytes =
+                fs::read(&output).with_context(|| format!("cannot read {}", output.display()))?;
+            workspace::write_atomic(&cached, &bytes)?;
+            Ok(bytes)
         })();
         let _ = fs::remove_file(&input);
         let _ = fs::remove_file(&output);
         result
+    }
+}
+
+/// `"132.0.0"` from `tools/binaryen/package.json`.
+fn pinned_version(pin_dir: &Path) -> anyhow::Result<String> {
+    let path = pin_dir.join("package.json");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    json["dependencies"]["binaryen"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{}: no `dependencies.binaryen` version", path.display()))
+}
+
+/// The version of the binaryen package installed in `dir`, if any.
+fn installed_version(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join("node_modules/binaryen/package.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["version"].as_str().map(str::to_owned)
+}
+
+/// `npm ci` of the pinned lock file into `dir`, one process at a time.
+fn install(pin_dir: &Path, dir: &Path, pinned: &str) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let lock = fs::File::create(dir.join(".install.lock"))
+        .with_context(|| format!("cannot create a lock in {}", dir.display()))?;
+    lock.lock().context("cannot lock the binaryen install")?;
+    if installed_version(dir).as_deref() == Some(pinned) {
+        return Ok(());
+    }
+    for file in ["package.json", "package-lock.json"] {
+        fs::copy(pin_dir.join(file), dir.join(file))
+            .with_context(|| format!("cannot copy tools/binaryen/{file}"))?;
+    }
+    eprintln!(
+        "installing binaryen {pinned} (wasm-opt, pinned in tools/binaryen/package-lock.json) from npm into {}",
+        dir.display()
+    );
+    let status = Command::new("npm")
+        .args([
+            "ci",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ])
+        .current_dir(dir)
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => bail!(
+            "`npm ci` for binaryen {pinned} failed ({status}); check that the npm registry is reachable, or build \
+             with --no-wasm-opt (the module then differs from the one `package` ships)"
+        ),
+        Err(_) => bail!("{NEEDS_NODE}"),
     }
 }

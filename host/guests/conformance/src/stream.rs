@@ -238,6 +238,11 @@ impl Stream {
             raw::set_effective_context(self.id),
         );
         status("set_property on a stream", raw::set_property(&["k"], b"v"));
+        status(
+            "set request body outside body callback",
+            raw::set_buffer(0, 0, 0, b"x"),
+        );
+        status("set call data", raw::set_buffer(8, 0, 0, b"x"));
     }
 }
 
@@ -389,6 +394,10 @@ impl HttpContext for Stream {
         }
         if s.is("statuses") {
             self.request_header_statuses();
+        }
+        if s.has("set-body-in-headers") {
+            // Envoy holds no body here: BadArgument, which the SDK turns into a panic.
+            self.set_http_request_body(0, 0, b"x");
         }
         if s.is("shared-data") {
             self.shared_data();
@@ -561,6 +570,15 @@ impl HttpContext for Stream {
                 raw::header_value(1, "x").0,
             );
             status("add request header in on_log", raw::add_header(0, "x", "y"));
+            status(
+                "request trailer value in on_log",
+                raw::header_value(1, "x-t").0,
+            );
+            let (code, len) = raw::header_pairs(1);
+            status(
+                &format!("request trailer pairs in on_log ({len} bytes)"),
+                code,
+            );
         }
         if self.s().is("metrics") {
             self.metrics(true);

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use host::testing::{FailurePolicy, Level};
 
@@ -69,8 +71,21 @@ pub struct Args {
     #[arg(long = "callout-header", value_name = "NAME: VALUE", value_parser = header)]
     pub callout_headers: Vec<(String, String)>,
 
-    /// A cluster Envoy knows (repeatable); callouts to any other cluster fail with BadArgument. Default: every
-    /// cluster name is accepted.
+    /// The answer to the next gRPC call the plugin dispatches (repeatable, used in dispatch order): `CODE[:DATA]`,
+    /// where DATA (text or @FILE) is the response message for code 0 (`0:@reply.bin`) and the status message
+    /// otherwise (`14:unavailable`); or `timeout` (closed with 4 DeadlineExceeded, as Envoy's router answers).
+    /// A stream gets the message, then the close. Unanswered calls stay pending.
+    #[arg(long = "grpc-response", value_name = "CODE[:DATA]|timeout", value_parser = grpc_answer)]
+    pub grpc_responses: Vec<GrpcAnswer>,
+
+    /// Advance virtual time after the request (and the callout answers given) before the upstream response:
+    /// the plugin's ticks fire and callouts whose timeout passes time out, in order. `DURATION` is `250ms`, `2s`,
+    /// or a number of milliseconds.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub advance_time: Option<Duration>,
+
+    /// A cluster Envoy knows (repeatable); HTTP callouts to any other cluster fail with BadArgument, gRPC calls
+    /// with ParseFailure. Without any, every name is accepted (Envoy never does that: the run says so).
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
 
@@ -122,6 +137,17 @@ pub struct Args {
     /// Print one JSON object instead of text (its shape is documented in host/README.md).
     #[arg(long)]
     pub json: bool,
+}
+
+/// How the next gRPC call is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcAnswer {
+    /// Code 0 with `data` as the response message, or another code with `data` as the status message.
+    Status {
+        code: u32,
+        data: Vec<u8>,
+    },
+    Timeout,
 }
 
 /// Bytes given as text or read from a file.
@@ -262,6 +288,50 @@ fn callout_answer(value: &str) -> Result<CalloutAnswer, String> {
     })
 }
 
+fn grpc_answer(value: &str) -> Result<GrpcAnswer, String> {
+    if value == "timeout" {
+        return Ok(GrpcAnswer::Timeout);
+    }
+    let (code, data) = value.split_once(':').unwrap_or((value, ""));
+    let code = code
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|c| *c <= 16)
+        .ok_or_else(|| {
+            format!(
+                "`{value}` is not a gRPC answer: write a gRPC status code 0-16 and optional data (`0:@reply.bin` \
+                 for a response message, `14:unavailable` for a status message), or `timeout`"
+            )
+        })?;
+    let data = if data.is_empty() {
+        Vec::new()
+    } else {
+        text_or_file(data)?.0
+    };
+    Ok(GrpcAnswer::Status { code, data })
+}
+
+/// `250ms`, `2s`, or milliseconds.
+fn duration(value: &str) -> Result<Duration, String> {
+    let (number, unit) = match value.strip_suffix("ms") {
+        Some(n) => (n, 1),
+        None => match value.strip_suffix('s') {
+            Some(n) => (n, 1000),
+            None => (value, 1),
+        },
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            format!("`{value}` is not a duration: write milliseconds (`1500`, `1500ms`) or seconds (`2s`)")
+        })
+}
+
 impl Args {
     /// Parses the command line; each `--callout-header` joins the `--callout-response` given before it.
     pub fn parse_all() -> Args {
@@ -341,6 +411,43 @@ mod tests {
                 .contains("`ok` is not a callout answer")
         );
         assert!(callout_answer("999").is_err());
+    }
+
+    #[test]
+    fn grpc_answers_are_a_code_with_optional_data_or_timeout() {
+        assert_eq!(
+            grpc_answer("0:pong").unwrap(),
+            GrpcAnswer::Status {
+                code: 0,
+                data: b"pong".to_vec()
+            }
+        );
+        assert_eq!(
+            grpc_answer("14").unwrap(),
+            GrpcAnswer::Status {
+                code: 14,
+                data: Vec::new()
+            }
+        );
+        assert_eq!(grpc_answer("timeout").unwrap(), GrpcAnswer::Timeout);
+        assert!(
+            grpc_answer("17")
+                .unwrap_err()
+                .contains("`17` is not a gRPC answer")
+        );
+        assert!(grpc_answer("ok").is_err());
+    }
+
+    #[test]
+    fn durations_are_milliseconds_or_seconds() {
+        assert_eq!(duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(duration("1500").unwrap(), Duration::from_millis(1500));
+        assert!(
+            duration("soon")
+                .unwrap_err()
+                .contains("`soon` is not a duration")
+        );
     }
 
     #[test]

@@ -52,7 +52,10 @@ fn main() -> ExitCode {
     if let Some(limit) = args.buffer_limit {
         builder = builder.buffer_limit(limit);
     }
-    if !args.clusters.is_empty() {
+    if args.clusters.is_empty() {
+        // Exploring a module: take every name, and say so once the plugin calls out (dry_run's notes).
+        builder = builder.any_cluster();
+    } else {
         let clusters: Vec<&str> = args.clusters.iter().map(String::as_str).collect();
         builder = builder.clusters(&clusters);
     }

@@ -3,12 +3,12 @@
 use std::fmt::Write;
 
 use host::testing::{
-    Headers, HttpCall, Level, LogEntry, Message, Metric, MetricKind, StartError, VmRole,
-    printable_line,
+    GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric, MetricKind,
+    StartError, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
-use crate::cli::CalloutAnswer;
+use crate::cli::{CalloutAnswer, GrpcAnswer};
 use crate::dry_run::{Run, Step};
 
 /// Everything one invocation observed.
@@ -49,12 +49,14 @@ impl Report<'_> {
             "upstream_request": run.map_or(Value::Null, |r| message_json(&r.upstream)),
             "client_response": run.map_or(Value::Null, |r| message_json(&r.client)),
             "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
+            "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref())).collect()),
             "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
             "logs": self.logs.iter().map(|l| json!({
                 "level": level_name(l.level),
                 "context_id": l.context_id,
                 "vm": vm_name(l.vm),
                 "message": l.message,
+                "origin": origin_name(l.origin),
             })).collect::<Value>(),
             "metrics": self.metrics.iter().map(metric_json).collect::<Value>(),
             "failure": self.failure,
@@ -86,9 +88,13 @@ impl Report<'_> {
                     VmRole::Worker(0) => String::new(),
                     other => format!("{} VM, ", vm_name(other)),
                 };
+                let origin = match l.origin {
+                    LogOrigin::Guest => "",
+                    LogOrigin::Host => "host: ",
+                };
                 let _ = writeln!(
                     out,
-                    "  [{}] ({vm}context {}) {}",
+                    "  [{}] ({vm}context {}) {origin}{}",
                     level_name(l.level),
                     l.context_id,
                     printable_line(&l.message)
@@ -134,6 +140,14 @@ fn run_text(out: &mut String, run: &Run) {
             Step::Answered { token, answer } => {
                 writeln!(out, "callout {token} answered: {}", answer_text(answer))
             }
+            Step::GrpcAnswered { token, answer } => {
+                writeln!(
+                    out,
+                    "gRPC call {token} answered: {}",
+                    grpc_answer_text(answer)
+                )
+            }
+            Step::Advanced { by } => writeln!(out, "time advanced by {by:?}"),
         };
     }
     for note in &run.notes {
@@ -168,6 +182,74 @@ fn run_text(out: &mut String, run: &Run) {
                 .map_or("pending (not answered)".to_string(), answer_text);
             let _ = writeln!(out, "  answer: {answer}");
         }
+    }
+    if !run.grpc_calls.is_empty() {
+        let _ = writeln!(out, "gRPC calls:");
+        for (call, answer) in &run.grpc_calls {
+            let kind = if call.stream { "stream" } else { "call" };
+            let timeout = call
+                .timeout
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_else(|| "none".into());
+            let _ = writeln!(
+                out,
+                "  {kind} {} from context {} to {:?}: {}/{} (timeout {timeout}), {} message(s) sent",
+                call.token,
+                call.context_id,
+                call.upstream,
+                call.service,
+                call.method,
+                call.messages.len()
+            );
+            let answer = answer
+                .as_ref()
+                .map_or("pending (not answered)".to_string(), grpc_answer_text);
+            let _ = writeln!(out, "  answer: {answer}");
+        }
+    }
+}
+
+fn grpc_answer_text(answer: &GrpcAnswer) -> String {
+    match answer {
+        GrpcAnswer::Status { code: 0, data } => {
+            format!("0 (OK) with message {:?}", String::from_utf8_lossy(data))
+        }
+        GrpcAnswer::Status { code, data } => {
+            format!("status {code} {:?}", String::from_utf8_lossy(data))
+        }
+        GrpcAnswer::Timeout => "timeout (4 DeadlineExceeded, Envoy's router)".into(),
+    }
+}
+
+fn grpc_answer_json(answer: &GrpcAnswer) -> Value {
+    match answer {
+        GrpcAnswer::Status { code, data } => json!({
+            "code": code,
+            "data": String::from_utf8_lossy(data),
+        }),
+        GrpcAnswer::Timeout => json!("timeout"),
+    }
+}
+
+fn grpc_json(call: &GrpcCall, answer: Option<&GrpcAnswer>) -> Value {
+    json!({
+        "token": call.token,
+        "context_id": call.context_id,
+        "stream": call.stream,
+        "upstream": call.upstream,
+        "service": call.service,
+        "method": call.method,
+        "initial_metadata": headers_json(&call.initial_metadata),
+        "messages": call.messages.iter().map(|m| String::from_utf8_lossy(m)).collect::<Value>(),
+        "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
+        "answer": answer.map_or(Value::Null, grpc_answer_json),
+    })
+}
+
+fn origin_name(origin: LogOrigin) -> &'static str {
+    match origin {
+        LogOrigin::Guest => "guest",
+        LogOrigin::Host => "host",
     }
 }
 
@@ -230,6 +312,13 @@ fn step_json(step: &Step) -> Value {
         Step::Answered { token, answer } => json!({
             "callout_answered": token,
             "answer": answer_json(answer),
+        }),
+        Step::GrpcAnswered { token, answer } => json!({
+            "grpc_call_answered": token,
+            "answer": grpc_answer_json(answer),
+        }),
+        Step::Advanced { by } => json!({
+            "time_advanced_ms": by.as_millis() as u64,
         }),
     }
 }

@@ -1,4 +1,4 @@
-//! Conformance: plugin start and configure, shutdown, log capture, properties — with the conformance guest
+//! Conformance: plugin start and configure, shutdown, log capture — with the conformance guest
 //! (`host/guests/conformance`, a proxy-wasm 0.2.5 Rust filter).
 
 mod support;
@@ -151,79 +151,5 @@ fn set_log_level_filters_the_log_crate_inside_the_guest() {
         plugin
             .logs_at(Level::Error)
             .contains(&"log crate error".to_string())
-    );
-}
-
-#[test]
-fn properties_have_envoy_like_defaults() {
-    let plugin = start(
-        "properties plugin_name plugin_root_id request.path request.url_path request.method request.host \
-         source.address destination.port",
-    );
-    let mut stream = plugin.http_stream();
-    stream.send_request_headers(
-        &[
-            (":method", "PUT"),
-            (":path", "/items?id=1"),
-            (":authority", "api.local"),
-        ],
-        true,
-    );
-    let properties = notes(&plugin, "property ");
-    assert_eq!(
-        properties,
-        [
-            "property plugin_name = plugin",
-            "property plugin_root_id = none",
-            "property request.path = /items?id=1",
-            "property request.url_path = /items",
-            "property request.method = PUT",
-            "property request.host = api.local",
-            "property source.address = 10.0.0.2:34567",
-            // int64 little-endian, as Envoy serializes integers.
-            "property destination.port = 0x901f000000000000",
-        ]
-    );
-}
-
-#[test]
-fn properties_can_be_overridden_for_the_plugin_and_for_one_stream() {
-    let plugin = guest("properties plugin_name source.address custom.key")
-        .name("my-plugin")
-        .property(&["source", "address"], "192.168.1.9:1234")
-        .start()
-        .unwrap();
-    let mut stream = plugin.http_stream();
-    stream.set_property(&["custom", "key"], "per-stream");
-    stream.send_request_headers(&[], true);
-    assert_eq!(
-        notes(&plugin, "property "),
-        [
-            "property plugin_name = my-plugin",
-            "property source.address = 192.168.1.9:1234",
-            "property custom.key = per-stream",
-        ]
-    );
-}
-
-#[test]
-fn a_missing_property_reads_as_none() {
-    let plugin = start("properties no.such.property");
-    plugin.http_stream().send_request_headers(&[], true);
-    assert_eq!(
-        note(&plugin, "property "),
-        "property no.such.property = none"
-    );
-}
-
-#[test]
-fn set_property_is_read_back_and_kept_as_filter_state() {
-    let plugin = start("properties set my.key");
-    let mut stream = plugin.http_stream();
-    stream.send_request_headers(&[], true);
-    assert_eq!(note(&plugin, "property "), "property my.key = stored");
-    assert_eq!(
-        stream.filter_state(&["my", "key"]).as_deref(),
-        Some(&b"stored"[..])
     );
 }

@@ -338,13 +338,13 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
         &conformance(),
         &[
             "-c",
-            "properties node.metadata.REGION source.address plugin_root_id plugin_vm_id",
+            "properties xds/node/metadata/REGION source/address plugin_root_id plugin_vm_id",
             "--root-id",
             "edge",
             "--vm-id",
             "shared",
             "--property",
-            "node.metadata.REGION=eu",
+            "xds.node.metadata.REGION=eu",
             "--property",
             "source.address=10.1.2.3:5000",
             "-b",
@@ -359,19 +359,19 @@ fn trailers_properties_ids_and_the_buffer_limit_come_from_flags() {
     assert_eq!(report["started"], true, "{report:#}");
     let logs = report["logs"].to_string();
     assert!(
-        logs.contains("property node.metadata.REGION = eu"),
+        logs.contains("property request-headers xds/node/metadata/REGION = eu"),
         "{report:#}"
     );
     assert!(
-        logs.contains("property source.address = 10.1.2.3:5000"),
+        logs.contains("property request-headers source/address = 10.1.2.3:5000"),
         "{report:#}"
     );
     assert!(
-        logs.contains("property plugin_root_id = edge"),
+        logs.contains("property request-headers plugin_root_id = edge"),
         "{report:#}"
     );
     assert!(
-        logs.contains("property plugin_vm_id = shared"),
+        logs.contains("property request-headers plugin_vm_id = shared"),
         "{report:#}"
     );
     let upstream = &report["upstream_request"];
@@ -628,6 +628,149 @@ fn a_held_request_is_reported_with_the_callback_that_holds_it() {
         "{}",
         out.stdout
     );
+}
+
+/// The `property <phase> <path> = <value>` lines the conformance guest logged, as text.
+fn property_lines(report: &Value) -> Vec<String> {
+    report["logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no logs: {report:#}"))
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with("property "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A file in the temporary directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str, text: &str) -> Scratch {
+        let path =
+            std::env::temp_dir().join(format!("proxy-wasm-run-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        Scratch(path)
+    }
+
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn properties_take_quoted_segments_typed_values_and_a_json_file() {
+    let lua = "metadata/filter_metadata/envoy.filters.http.lua";
+    let file = Scratch::new(
+        "properties.json",
+        r#"{"xds": {"node": {"id": "sidecar", "metadata": {"REPLICAS": 3}}},
+            "metadata": {"filter_metadata": {"envoy.filters.http.lua": {"tier": "gold"}}}}"#,
+    );
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            &format!(
+                "properties {lua}/key {lua}/tier xds/node/id xds/node/metadata/REPLICAS connection/mtls \
+                 upstream/cx_pool_ready_duration"
+            ),
+            "--properties",
+            &format!("@{}", file.arg()),
+            "--property",
+            r#"metadata.filter_metadata."envoy.filters.http.lua".key=v"#,
+            "--property",
+            "connection.mtls=bool:true",
+            "--property",
+            "upstream.cx_pool_ready_duration=duration:250ms",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        property_lines(&report),
+        [
+            format!("property request-headers {lua}/key = v"),
+            format!("property request-headers {lua}/tier = gold"),
+            "property request-headers xds/node/id = sidecar".to_string(),
+            // A JSON number in node metadata is a google.protobuf.Struct double.
+            format!(
+                "property request-headers xds/node/metadata/REPLICAS = 0x{}",
+                3f64.to_le_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ),
+            "property request-headers connection/mtls = 0x01".to_string(),
+            "property request-headers upstream/cx_pool_ready_duration = 0x80b2e60e00000000"
+                .to_string(),
+        ]
+    );
+}
+
+#[test]
+fn bad_property_flags_and_files_are_refused_with_the_reason() {
+    let broken = Scratch::new("broken.json", r#"{"xds": {"node": "#);
+    let list = Scratch::new("list.json", r#"["xds.node.id"]"#);
+    let typed = Scratch::new("typed.json", r#"{"xds": {"node": {"cluster": 7}}}"#);
+    let unknown = Scratch::new("unknown.json", r#"{"request": {"path": "/x"}}"#);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--property".into(), "connection.mtls=bool:yes".into()],
+            "`bool:yes` is not a bool (true or false)",
+        ),
+        (
+            vec!["--property".into(), "source.port=int:80x".into()],
+            "`int:80x` is not an int (int64)",
+        ),
+        (
+            vec!["--property".into(), r#"metadata."a.b=c"#.into()],
+            "(a quote is not closed)",
+        ),
+        (
+            vec!["--property".into(), "node.id=x".into()],
+            "(the node is `xds.node.*`, not `node.*`)",
+        ),
+        (
+            vec!["--property".into(), "xds.node.id=int:5".into()],
+            "`xds.node.id` is a string in Envoy, not int",
+        ),
+        (
+            vec![
+                "--properties".into(),
+                "@/nonexistent/properties.json".into(),
+            ],
+            "cannot read the file `/nonexistent/properties.json`",
+        ),
+        (vec!["--properties".into(), broken.arg()], "is not JSON"),
+        (
+            vec!["--properties".into(), list.arg()],
+            "holds an array, not an object of path segments",
+        ),
+        (
+            vec!["--properties".into(), typed.arg()],
+            "`xds.node.cluster` is a string in Envoy, not int",
+        ),
+        (
+            vec!["--properties".into(), unknown.arg()],
+            "`request.path` comes from the request header `:path`",
+        ),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = runner(&conformance(), &args);
+        assert_eq!(output.code, Some(2), "{args:?}: {}", output.stderr);
+        assert!(
+            output.stderr.contains(expected),
+            "{args:?}: {}",
+            output.stderr
+        );
+        assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
+    }
 }
 
 /// A module whose `on_vm_start` logs its whole WASI environment buffer (`KEY=VALUE\0…`).

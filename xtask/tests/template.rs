@@ -191,7 +191,7 @@ fn bad_names_and_phases_are_refused_before_anything_is_written() {
     ]);
     refused(
         &out,
-        "invalid value 'adds\ta header\u{1b}[31m' for '--description <TEXT>': \"adds\\ta header\\u{1b}[31m\" must be one line of text without control characters",
+        "for '--description <TEXT>': \"adds\\ta header\\u{1b}[31m\" must be one line of text without control characters",
     );
     let out = xtask(&["new", "host"]);
     refused(

@@ -2,7 +2,6 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::Status;
 use super::memory::{hostcall, read, return_bytes};
 use crate::envoy::HostState;
 
@@ -13,7 +12,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut c: Caller<'_, HostState>, path_ptr: i32, path_len: i32, ret_ptr: i32, ret_len: i32| {
             hostcall(&mut c, "proxy_get_property", |c| {
                 let path = read(c, path_ptr, path_len)?;
-                let value = c.data().property(&path).ok_or(Status::NotFound)?;
+                let value = c.data().property(&path)?;
                 return_bytes(c, &value, ret_ptr, ret_len)
             })
         },
@@ -29,10 +28,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             hostcall(&mut c, "proxy_set_property", |c| {
                 let path = read(c, path_ptr, path_len)?;
                 let value = read(c, value_ptr, value_len)?;
-                // Filter state needs stream info: the root context has none.
-                let stream = c.data_mut().stream_mut().ok_or(Status::NotFound)?;
-                stream.filter_state.insert(path, value);
-                Ok(())
+                c.data_mut().set_property(&path, &value)
             })
         },
     )?;

@@ -1,7 +1,8 @@
-//! The bytes the host holds on a plugin's behalf, outside its linear memory: log lines, pending callouts (headers,
-//! bodies, gRPC messages) and the items of the shared queues it fills. The memory limit bounds what the guest
-//! allocates; this bounds what it makes the host allocate, which no deadline stops inside one host call. A guest
-//! that goes over fails its VM with a [`BudgetExceeded`] naming what it was doing.
+//! The bytes the host holds on a plugin's behalf, outside its linear memory: log lines and pending callouts
+//! (headers, bodies, gRPC messages); the items of each shared queue it fills and its vm_id's shared data are bounded
+//! by the same limit. The memory limit bounds what the guest allocates; this bounds what it makes the host allocate,
+//! which no deadline stops inside one host call. A guest that goes over fails its VM with a [`BudgetExceeded`]
+//! naming what it was doing.
 
 use std::fmt;
 

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::{Deferred, FailurePolicy, Headers, HostState, LocalReply, Vm, local_reply};
+use super::{Deferred, FailurePolicy, Headers, HostState, LocalReply, Properties, Vm, local_reply};
 use crate::abi::{BufferType, MapType};
 
 /// What the filter told Envoy after a callback: let the data through, or stop iteration (paused, buffering, or
@@ -112,10 +113,13 @@ pub(crate) struct HttpStream {
     pub(crate) in_log: bool,
     pub(crate) finished: bool,
     pub(crate) deleted: bool,
-    /// `proxy_set_property` values (Envoy filter state `wasm.<path>`), keyed by the NUL-joined path.
+    /// `proxy_set_property` values, under Envoy's filter-state key `wasm.<path>`.
     pub(crate) filter_state: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// Property values the test set for this stream, keyed by the NUL-joined path.
-    pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Attribute values the test set for this stream (the plugin's, with the stream's own on top); `None`: the
+    /// plugin's apply.
+    pub(crate) properties: Option<Box<Properties>>,
+    /// Virtual time when the request began (`request.time`).
+    pub(crate) started: Duration,
 }
 
 impl Side {
@@ -219,7 +223,8 @@ impl HttpStream {
             finished: false,
             deleted: false,
             filter_state: BTreeMap::new(),
-            properties: BTreeMap::new(),
+            properties: None,
+            started: Duration::ZERO,
         }
     }
 
@@ -408,6 +413,7 @@ impl Vm {
         state.next_context_id += 1;
         let mut stream = HttpStream::new(id);
         stream.began_after_failure = state.failed.is_some();
+        stream.started = state.now;
         state.streams.insert(id, Box::new(stream));
         id
     }

@@ -2,7 +2,7 @@
 //! import check, `_initialize`), calling into the guest under a deadline, plugin start, virtual time.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -15,7 +15,9 @@ use wasmtime::{
 
 use super::budget::{BudgetExceeded, ByteBudget};
 use super::cache::{DiskCache, compile};
-use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process, VmRole};
+use super::{
+    Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process, Properties, VmRole,
+};
 use crate::abi::{self, AbiVersion, LogLevel};
 
 /// How often the epoch ticker advances: the granularity of the per-call deadline.
@@ -47,8 +49,8 @@ pub(crate) struct Settings {
     pub(crate) log_level: LogLevel,
     /// The clusters Envoy's configuration has (callouts to others are refused).
     pub(crate) clusters: super::Clusters,
-    /// Property values the test set, keyed by the NUL-joined path.
-    pub(crate) properties: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Attribute values the test set for every stream (and `xds.node` for the root context too).
+    pub(crate) properties: Properties,
     pub(crate) memory_limit: usize,
     /// What the host may hold for the plugin (logs, callouts, queue items): see [`ByteBudget`].
     pub(crate) host_memory_limit: usize,

@@ -33,5 +33,6 @@ pub use stream::HttpStream;
 pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
     Action, FailurePolicy, GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LocalReply,
-    LogEntry, LogOrigin, Metric, MetricKind, StartFailure, Value, VmRole,
+    LogEntry, LogOrigin, Metric, MetricKind, Properties, PropertyError, PropertyValue,
+    StartFailure, Value, VmRole,
 };

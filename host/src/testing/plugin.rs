@@ -13,7 +13,7 @@ use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
     Clusters, DEFAULT_HOST_MEMORY_LIMIT, DiskCache, FailurePolicy, ForeignFunction, GrpcCall,
     GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin, Metric, MetricKind, PluginVms,
-    Settings, StartFailure, Value, Vm, VmRole, path_key,
+    Properties, PropertyValue, Settings, StartFailure, Vm, VmRole,
 };
 
 /// A plugin on one worker, started like Envoy starts one: the base VM runs `_initialize`/`main`, a throw-away
@@ -409,7 +409,7 @@ impl PluginBuilder {
                 env: Vec::new(),
                 log_level: LogLevel::Trace,
                 clusters: Clusters::Only(Vec::new()),
-                properties: BTreeMap::new(),
+                properties: Properties::new(),
                 memory_limit: 1 << 30,
                 host_memory_limit: DEFAULT_HOST_MEMORY_LIMIT,
                 disk_cache: DiskCache::Use,
@@ -507,11 +507,58 @@ impl PluginBuilder {
         self
     }
 
-    /// Overrides (or adds) property `path` for every stream, e.g. `.property(&["source", "address"], "1.2.3.4:5")`.
-    pub fn property(mut self, path: &[&str], value: impl Into<Value>) -> PluginBuilder {
-        self.settings
-            .properties
-            .insert(path_key(path), value.into().0);
+    /// Sets attribute `path` for every stream (and `xds.node.*` for the root context too), typed as Envoy types
+    /// it, e.g. `.property(&["xds", "node", "id"], "sidecar~10.0.0.1~app")` or
+    /// `.property(&["metadata", "filter_metadata", "envoy.filters.http.lua", "user"], "alice")`. Panics, saying
+    /// why, where Envoy has no such attribute or another type (see [`Properties::set`]).
+    #[track_caller]
+    pub fn property(mut self, path: &[&str], value: impl Into<PropertyValue>) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.set(path, value) {
+            panic!("property {}: {e}", path.join("."));
+        }
+        self
+    }
+
+    /// Uses `properties` (built and checked beforehand, e.g. from a file) in place of the values set so far; call
+    /// it before `.property(..)` and the helpers to add to it.
+    pub fn properties(mut self, properties: &Properties) -> PluginBuilder {
+        self.settings.properties = properties.clone();
+        self
+    }
+
+    /// `xds.node.metadata.<key>`: the proxy's node metadata (Istio's labels, `MESH_ID`, `CLUSTER_ID`, …); numbers
+    /// become doubles, as in Envoy's `google.protobuf.Struct`.
+    #[track_caller]
+    pub fn node_metadata(self, key: &str, value: impl Into<PropertyValue>) -> PluginBuilder {
+        self.property(&["xds", "node", "metadata", key], value)
+    }
+
+    /// `metadata.filter_metadata.<filter>.<key>` for every stream: dynamic metadata an earlier filter left.
+    #[track_caller]
+    pub fn filter_metadata(
+        self,
+        filter: &str,
+        key: &str,
+        value: impl Into<PropertyValue>,
+    ) -> PluginBuilder {
+        self.property(&["metadata", "filter_metadata", filter, key], value)
+    }
+
+    /// `source.address` and `source.port` from `IP:PORT` (the downstream client).
+    #[track_caller]
+    pub fn source_address(mut self, address: &str) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.source_address(address) {
+            panic!("source address: {e}");
+        }
+        self
+    }
+
+    /// `destination.address` and `destination.port` from `IP:PORT` (where the request arrived).
+    #[track_caller]
+    pub fn destination_address(mut self, address: &str) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.destination_address(address) {
+            panic!("destination address: {e}");
+        }
         self
     }
 
@@ -538,8 +585,8 @@ impl PluginBuilder {
     }
 
     /// What the host may hold on the plugin's behalf outside its linear memory: the log lines it keeps, pending
-    /// HTTP and gRPC callouts (headers, bodies, messages), and the items of each shared queue it fills. A host call
-    /// that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
+    /// HTTP and gRPC callouts (headers, bodies, messages), the items of each shared queue it fills and its vm_id's
+    /// shared data. A host call that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
     pub fn host_memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.host_memory_limit = bytes;
         self

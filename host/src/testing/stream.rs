@@ -1,8 +1,12 @@
 //! One HTTP stream through a plugin, driven step by step like Envoy's filter manager drives it.
 
+use std::cell::RefMut;
+
 use super::Plugin;
 use super::message::Message;
-use crate::envoy::{Action, Dir, Headers, HttpCall, LocalReply, Value, path_key};
+use crate::envoy::{
+    Action, Dir, Headers, HttpCall, LocalReply, Properties, PropertyValue, filter_state_key,
+};
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
 pub struct HttpStream<'p> {
@@ -219,21 +223,55 @@ impl<'p> HttpStream<'p> {
         }
     }
 
-    /// Overrides (or adds) a property for this stream only.
-    pub fn set_property(&mut self, path: &[&str], value: impl Into<Value>) {
-        let mut vm = self.vm();
-        let id = self.id;
-        if let Some(stream) = vm.state_mut().streams.get_mut(&id) {
-            stream.properties.insert(path_key(path), value.into().0);
+    /// Sets attribute `path` for this stream only (on top of the plugin's), e.g. dynamic metadata for this request:
+    /// `set_property(&["metadata", "filter_metadata", "envoy.filters.http.jwt_authn", "sub"], "alice")`. Panics,
+    /// saying why, where Envoy has no such attribute or another type (see [`Properties::set`]).
+    #[track_caller]
+    pub fn set_property(&mut self, path: &[&str], value: impl Into<PropertyValue>) {
+        if let Err(e) = self.properties().set(path, value) {
+            panic!("property {}: {e}", path.join("."));
         }
     }
 
-    /// A property value the plugin stored with `set_property` on this stream.
+    /// `metadata.filter_metadata.<filter>.<key>` for this stream only.
+    #[track_caller]
+    pub fn set_filter_metadata(
+        &mut self,
+        filter: &str,
+        key: &str,
+        value: impl Into<PropertyValue>,
+    ) {
+        self.set_property(&["metadata", "filter_metadata", filter, key], value);
+    }
+
+    /// `source.address` and `source.port` from `IP:PORT`, for this stream only.
+    #[track_caller]
+    pub fn set_source_address(&mut self, address: &str) {
+        if let Err(e) = self.properties().source_address(address) {
+            panic!("source address: {e}");
+        }
+    }
+
+    /// This stream's attribute values, starting from the plugin's the first time.
+    fn properties(&mut self) -> RefMut<'_, Properties> {
+        let id = self.id;
+        RefMut::map(self.vm(), |vm| {
+            let state = vm.state_mut();
+            let plugin_wide = &state.settings.properties;
+            let stream = state.streams.get_mut(&id).expect("stream exists");
+            &mut **stream
+                .properties
+                .get_or_insert_with(|| Box::new(plugin_wide.clone()))
+        })
+    }
+
+    /// The value the plugin stored with `set_property(path, …)` on this stream (Envoy filter state
+    /// `wasm.<path>`, the segments joined by NUL as the SDK passes them).
     pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.vm()
             .stream(self.id)
             .filter_state
-            .get(&path_key(path))
+            .get(&filter_state_key(path.join("\0").as_bytes()))
             .cloned()
     }
 

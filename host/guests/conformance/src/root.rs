@@ -9,7 +9,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel, MetricType};
 
 use crate::stream::Stream;
-use crate::{Scenario, note, raw, show, status, trace};
+use crate::{Scenario, note, properties, raw, show, status, trace};
 
 /// What streams share with the root: the scenario and the ids the root obtained while configuring.
 #[derive(Debug, Default)]
@@ -100,6 +100,16 @@ impl Root {
         if s.is("statuses") {
             root_statuses();
         }
+        properties::visit(s, "configure");
+        if s.reads_properties_in("tick") {
+            self.set_tick_period(Duration::from_millis(100));
+        }
+        if s.reads_properties_in("root-callout") {
+            let headers = vec![(":method", "GET"), (":path", "/"), (":authority", "auth")];
+            let result =
+                self.dispatch_http_call("auth", headers, None, vec![], Duration::from_secs(1));
+            note(format!("root dispatched {result:?}"));
+        }
         self.plugin = Rc::new(plugin);
         true
     }
@@ -120,6 +130,7 @@ impl Context for Root {
             .get_http_call_response_body(0, body)
             .unwrap_or_default();
         note(format!("root callout response: {}", show(&body)));
+        properties::visit(self.scenario(), "root-callout");
     }
 
     fn on_done(&mut self) -> bool {
@@ -165,6 +176,7 @@ impl RootContext for Root {
         trace("root on_tick");
         let s = &self.plugin.scenario;
         s.panic_in("on_tick");
+        properties::visit(s, "tick");
         if s.is("shutdown-pending") {
             self.set_tick_period(Duration::ZERO);
             self.done();

@@ -8,7 +8,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, GrpcStatusCode};
 
 use crate::root::Plugin;
-use crate::{Scenario, note, raw, show, show_map, status, trace};
+use crate::{Scenario, note, properties, raw, show, show_map, status, trace};
 
 /// Which side a callout was dispatched from (scenario `callout request|response`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,23 +182,6 @@ impl Stream {
         ));
     }
 
-    fn properties(&self) {
-        if self.s().has("set") {
-            self.set_property(vec!["my", "key"], Some(b"stored"));
-        }
-        for path in self.s().words_after_name() {
-            if path == "set" {
-                continue;
-            }
-            let segments: Vec<&str> = path.split('.').collect();
-            let value = self.get_property(segments);
-            note(format!(
-                "property {path} = {}",
-                value.as_deref().map_or("none".into(), show)
-            ));
-        }
-    }
-
     fn metrics(&self, on_log: bool) {
         let Some((requests, active, size)) = self.plugin.metrics else {
             return;
@@ -246,13 +229,6 @@ impl Stream {
     }
 }
 
-impl Scenario {
-    /// Every argument (scenario `properties` lists property paths).
-    fn words_after_name(&self) -> impl Iterator<Item = &str> {
-        (0..).map_while(|i| self.arg(i))
-    }
-}
-
 impl Drop for Stream {
     fn drop(&mut self) {
         trace("on_delete");
@@ -265,6 +241,11 @@ impl Context for Stream {
             "on_http_call_response {token} {headers} {body} {trailers}"
         ));
         self.s().panic_in("on_http_call_response");
+        if self.s().reads_properties_in("callout-response") {
+            properties::visit(self.s(), "callout-response");
+            self.resume_http_request();
+            return;
+        }
         if headers == 0 {
             let (code, message) = self.get_grpc_status();
             note(format!(
@@ -402,8 +383,13 @@ impl HttpContext for Stream {
         if s.is("shared-data") {
             self.shared_data();
         }
-        if s.is("properties") {
-            self.properties();
+        properties::visit(s, "request-headers");
+        if s.reads_properties_in("callout-response") {
+            let headers = vec![(":method", "GET"), (":path", "/"), (":authority", "auth")];
+            let result =
+                self.dispatch_http_call("auth", headers, None, vec![], Duration::from_secs(1));
+            note(format!("dispatched {result:?}"));
+            return Action::Pause;
         }
         if s.is("metrics") {
             self.metrics(false);
@@ -456,6 +442,7 @@ impl HttpContext for Stream {
         let body = self.get_http_request_body(0, size).unwrap_or_default();
         note(format!("request body: {}", show(&body)));
         let s = &self.plugin.scenario;
+        properties::visit(s, "request-body");
         if s.is("statuses") && size >= 2 {
             status("set body in the middle", raw::set_buffer(0, 1, 1, b"x"));
         }
@@ -495,6 +482,7 @@ impl HttpContext for Stream {
         ));
         let plugin = Rc::clone(&self.plugin);
         let s = &plugin.scenario;
+        properties::visit(s, "response-headers");
         if s.is("statuses") {
             status(
                 "request header after the request passed",
@@ -537,6 +525,7 @@ impl HttpContext for Stream {
         self.s().panic_in("on_response_body");
         let body = self.get_http_response_body(0, size).unwrap_or_default();
         note(format!("response body: {}", show(&body)));
+        properties::visit(self.s(), "response-body");
         if self.s().has("pause-response-body") && !end_of_stream {
             return Action::Pause;
         }
@@ -583,5 +572,6 @@ impl HttpContext for Stream {
         if self.s().is("metrics") {
             self.metrics(true);
         }
+        properties::visit(self.s(), "log");
     }
 }

@@ -13,6 +13,8 @@ use report::{Outcome, Report};
 
 /// The plugin did not start (or the module did not load).
 const NOT_STARTED: u8 = 1;
+/// A bad command line (clap's own exit status for usage errors).
+const BAD_COMMAND_LINE: u8 = 2;
 /// The plugin failed while it ran the stream.
 const FAILED: u8 = 3;
 
@@ -45,10 +47,15 @@ fn main() -> ExitCode {
     if let Some(vm_id) = &args.vm_id {
         builder = builder.vm_id(vm_id);
     }
+    let mut properties = args.properties_file.clone().unwrap_or_default();
     for (path, value) in &args.properties {
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        builder = builder.property(&path, value.as_str());
+        if let Err(e) = properties.set(&path, value.clone()) {
+            eprintln!("error: property `{}`: {e}", path.join("."));
+            return ExitCode::from(BAD_COMMAND_LINE);
+        }
     }
+    builder = builder.properties(&properties);
     if let Some(limit) = args.buffer_limit {
         builder = builder.buffer_limit(limit);
     }

@@ -250,18 +250,19 @@ fn a_huge_table() {
 #[test]
 fn a_4_gib_random_get() {
     run("a_4_gib_random_get", |envoy| {
-        // cpp-host `wasi_unstable_random_get` checks the range before it fills guest memory: EFAULT (21).
+        // cpp-host `wasi_unstable_random_get` refuses more than 64 KiB
+        // (PROXY_WASM_HOST_WASI_RANDOM_GET_MAX_SIZE_BYTES) before it allocates anything: EINVAL (28).
         let bytes = module(
             r#"(import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))"#,
             r#"(memory (export "memory") 1)"#,
             r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
-                 (i32.eq (call $random (i32.const 0) (i32.const -1)) (i32.const 21)))"#,
+                 (i32.eq (call $random (i32.const 0) (i32.const -1)) (i32.const 28)))"#,
         );
         let plugin = hostile(bytes, envoy)
             .start()
-            .unwrap_or_else(|e| panic!("random_get of 4 GiB must return EFAULT to the guest: {e}"));
+            .unwrap_or_else(|e| panic!("random_get of 4 GiB must return EINVAL to the guest: {e}"));
         plugin.assert_not_failed();
-        "random_get returned EFAULT (21) before allocating anything".to_string()
+        "random_get returned EINVAL (28) before allocating anything".to_string()
     });
 }
 

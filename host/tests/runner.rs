@@ -772,3 +772,92 @@ fn bad_property_flags_and_files_are_refused_with_the_reason() {
         assert!(!output.stderr.contains("panicked"), "{}", output.stderr);
     }
 }
+
+/// A module whose `on_vm_start` logs its whole WASI environment buffer (`KEY=VALUE\0…`).
+const ENVIRONMENT_LOGGER: &str = r#"(module
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $get (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "malloc") (param i32) (result i32) (i32.const 8192))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (drop (call $sizes (i32.const 100) (i32.const 104)))
+    (drop (call $get (i32.const 200) (i32.const 1000)))
+    (drop (call $log (i32.const 2) (i32.const 1000) (i32.load (i32.const 104))))
+    (i32.const 1))
+)"#;
+
+/// `--fail` is Envoy's `failure_policy`, `--fail-open` its legacy `fail_open` (both together are refused, as Envoy
+/// refuses them); `--env`/`--host-env` are the VM's environment variables. The report's logs say which VM (the
+/// configuration canary runs `on_vm_start` before the worker's VM).
+#[test]
+fn the_failure_policy_and_the_environment_come_from_flags() {
+    for policy in ["open", "reload", "closed"] {
+        let (code, report) = json_report(
+            &conformance(),
+            &["-c", "none panic=on_request_headers", "--fail", policy],
+        );
+        assert_eq!(code, Some(3), "{policy}: {report:#}");
+        assert_eq!(
+            report["client_response"]["status"], 503,
+            "{policy}: the stream the VM failed in gets the 503: {report:#}"
+        );
+    }
+    let output = runner(
+        &conformance(),
+        &["-c", "none", "--fail-open", "--fail", "reload"],
+    );
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("only one of fail_open or failure_policy can be set"),
+        "{}",
+        output.stderr
+    );
+
+    let module =
+        std::env::temp_dir().join(format!("proxy-wasm-run-env-{}.wasm", std::process::id()));
+    std::fs::write(&module, wat::parse_str(ENVIRONMENT_LOGGER).unwrap()).unwrap();
+    let (code, report) = json_report(
+        &module,
+        &[
+            "--env",
+            "B=2",
+            "--env",
+            "A=1",
+            "--host-env",
+            "CARGO_PKG_NAME",
+        ],
+    );
+    let _ = std::fs::remove_file(&module);
+    assert_eq!(code, Some(0), "{report:#}");
+    let logs: Vec<(String, String)> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["vm"].as_str().unwrap().to_string(),
+                l["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let environment = "A=1\0B=2\0CARGO_PKG_NAME=host\0".to_string();
+    assert_eq!(
+        logs,
+        [
+            ("canary".to_string(), environment.clone()),
+            ("worker".to_string(), environment)
+        ],
+        "{report:#}"
+    );
+    let output = runner(&conformance(), &["--env", "NO_VALUE"]);
+    assert_eq!(output.code, Some(2));
+    assert!(
+        output.stderr.contains("write `NAME=VALUE`"),
+        "{}",
+        output.stderr
+    );
+}

@@ -154,8 +154,16 @@ impl flags::Check {
         {
             cmd.args(["--root-id", &extension.name]);
         }
-        if self.fail == Some(FailPolicy::Open) {
-            cmd.arg("--fail-open");
+        match self.fail {
+            // Where the proxy gets Envoy's legacy `fail_open` field (Envoy Gateway's `failOpen`, Istio before 1.25,
+            // Envoy before 1.33), the failed stream itself bypasses too, which the runner's `--fail-open` models.
+            Some(FailPolicy::Open) if legacy_fail_open(self.target) => {
+                cmd.arg("--fail-open");
+            }
+            Some(policy) => {
+                cmd.args(["--fail", &policy.to_string()]);
+            }
+            None => {}
         }
         let output = cmd
             .stderr(std::process::Stdio::inherit())
@@ -169,6 +177,16 @@ impl flags::Check {
                 extension.name
             )
         })
+    }
+}
+
+/// Whether the target's proxy carries a failure policy in Envoy's legacy `fail_open` field: Envoy Gateway
+/// always (`failOpen`), Istio until 1.25 adopted `failure_policy`, Envoy before 1.33.
+fn legacy_fail_open(target: Target) -> bool {
+    match target {
+        Target::EnvoyGateway { .. } => true,
+        Target::Envoy { minor } => minor < 33,
+        _ => target.istio_minor().is_some_and(|minor| minor < 25),
     }
 }
 

@@ -1,7 +1,10 @@
-//! The WASI preview1 functions proxy-wasm SDKs import (Rust on wasip1, TinyGo, C++/Emscripten), implemented as
-//! cpp-host does: stdout/stderr go to the plugin log, clocks read virtual time, everything file-like is refused.
+//! The WASI preview1 functions Envoy provides, as cpp-host @ 52a0291 (Envoy 1.39) implements them: the 45 of its
+//! `FOR_ALL_WASI_FUNCTIONS`, with its signatures (a module importing one with another signature does not load in
+//! Envoy either) and its return values. stdout/stderr go to the plugin log, clocks read virtual time, environment
+//! variables are the VM's (`environment_variables`), everything file- or socket-like is refused the way cpp-host
+//! refuses it (mostly BADF, NOSYS or NOTSUP; a few "succeed" on stdout/stderr).
 
-use wasmtime::{Caller, Linker, format_err};
+use wasmtime::{Caller, Linker};
 
 use super::LogLevel;
 use super::memory::{with_memory_mut, write, write_u32, write_u64};
@@ -10,99 +13,335 @@ use crate::envoy::{BudgetExceeded, HostState};
 /// WASI errno values cpp-host returns.
 const SUCCESS: i32 = 0;
 const BADF: i32 = 8;
+const NOTDIR: i32 = 20;
 const FAULT: i32 = 21;
 const INVAL: i32 = 28;
+const NOENT: i32 = 44;
 const NOSYS: i32 = 52;
+const NOTSUP: i32 = 58;
 
+/// cpp-host's `PROXY_WASM_HOST_WASI_RANDOM_GET_MAX_SIZE_BYTES`: a longer `random_get` is EINVAL.
+const RANDOM_GET_MAX: u32 = 64 * 1024;
+
+/// cpp-host's `FOR_ALL_WASI_FUNCTIONS` at 52a0291, registered under both WASI module names.
 pub(crate) const FUNCTIONS: &[&str] = &[
     "fd_write",
     "fd_read",
-    "fd_close",
     "fd_seek",
+    "fd_close",
     "fd_fdstat_get",
     "fd_fdstat_set_flags",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "path_open",
-    "clock_time_get",
-    "clock_res_get",
-    "random_get",
+    "fd_fdstat_set_rights",
     "environ_get",
     "environ_sizes_get",
     "args_get",
     "args_sizes_get",
-    "proc_exit",
+    "clock_time_get",
+    "clock_res_get",
+    "fd_advise",
+    "fd_allocate",
+    "fd_datasync",
+    "fd_filestat_set_size",
+    "fd_filestat_set_times",
+    "fd_pread",
+    "fd_pwrite",
+    "fd_readdir",
+    "fd_renumber",
+    "fd_sync",
+    "fd_tell",
+    "path_create_directory",
+    "path_filestat_set_times",
+    "path_link",
+    "path_readlink",
+    "path_remove_directory",
+    "path_rename",
+    "path_symlink",
+    "path_unlink_file",
+    "sock_accept",
+    "sock_recv",
+    "sock_send",
+    "sock_shutdown",
+    "random_get",
     "sched_yield",
     "poll_oneoff",
+    "proc_exit",
+    "path_open",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "path_filestat_get",
+    "fd_filestat_get",
 ];
 
+/// Whether `fd` is stdout or stderr, the only descriptors cpp-host knows.
+fn is_std_out_or_err(fd: i32) -> bool {
+    fd == 1 || fd == 2
+}
+
+/// cpp-host's answer for the fd functions that "succeed" on stdout/stderr and are BADF elsewhere.
+fn std_only(fd: i32) -> i32 {
+    if is_std_out_or_err(fd) { SUCCESS } else { BADF }
+}
+
 pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
+    add_output(linker, module)?;
+    add_fd_stubs(linker, module)?;
+    add_path_and_socket_stubs(linker, module)?;
+    add_process(linker, module)?;
+    Ok(())
+}
+
+/// `fd_write` and `fd_pwrite`: stdout to the plugin log at info, stderr at error (cpp-host `writevImpl`).
+fn add_output(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
     linker.func_wrap(
         module,
         "fd_write",
         |mut c: Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, ret: i32| {
-            let level = match fd {
-                1 => LogLevel::Info,
-                2 => LogLevel::Error,
-                _ => return Ok(BADF),
-            };
-            let gathered = with_memory_mut(&mut c, |state, data| {
-                gather_write(state, data, level, iovs, n)
-            });
-            match gathered {
-                Ok(Ok(written)) => Ok(errno(write_u32(&mut c, ret, written))),
-                Ok(Err(WriteError::Errno(errno))) => Ok(errno),
-                Ok(Err(WriteError::Budget(exceeded))) => Err(wasmtime::Error::new(exceeded)),
-                Err(_) => Ok(FAULT),
-            }
+            write_to_log(&mut c, fd, iovs, n, ret)
         },
     )?;
+    // The offset is ignored: stdout and stderr have none.
+    linker.func_wrap(
+        module,
+        "fd_pwrite",
+        |mut c: Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, _offset: i64, ret: i32| {
+            write_to_log(&mut c, fd, iovs, n, ret)
+        },
+    )?;
+    Ok(())
+}
+
+fn write_to_log(
+    c: &mut Caller<'_, HostState>,
+    fd: i32,
+    iovs: i32,
+    n: i32,
+    ret: i32,
+) -> wasmtime::Result<i32> {
+    let level = match fd {
+        1 => LogLevel::Info,
+        2 => LogLevel::Error,
+        _ => return Ok(BADF),
+    };
+    let gathered = with_memory_mut(c, |state, data| gather_write(state, data, level, iovs, n));
+    match gathered {
+        Ok(Ok(written)) => Ok(errno(write_u32(c, ret, written))),
+        Ok(Err(WriteError::Errno(errno))) => Ok(errno),
+        Ok(Err(WriteError::Budget(exceeded))) => Err(wasmtime::Error::new(exceeded)),
+        Err(_) => Ok(FAULT),
+    }
+}
+
+/// The descriptor functions: cpp-host knows stdout and stderr only, and reads nothing.
+fn add_fd_stubs(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
     linker.func_wrap(module, "fd_read", |_: i32, _: i32, _: i32, _: i32| NOSYS)?;
-    linker.func_wrap(module, "fd_close", |_: i32| NOSYS)?;
-    linker.func_wrap(module, "fd_seek", |_: i32, _: i64, _: i32, _: i32| NOSYS)?;
+    linker.func_wrap(
+        module,
+        "fd_pread",
+        |_: i32, _: i32, _: i32, _: i64, _: i32| NOSYS,
+    )?;
+    // cpp-host logs these to Envoy's own trace log ("wasi_unstable fd_seek") and reports success.
+    linker.func_wrap(module, "fd_seek", |_: i32, _: i64, _: i32, _: i32| SUCCESS)?;
+    linker.func_wrap(module, "fd_close", |_: i32| SUCCESS)?;
     linker.func_wrap(
         module,
         "fd_fdstat_get",
         |mut c: Caller<'_, HostState>, fd: i32, ret: i32| {
-            if !(0..=2).contains(&fd) {
+            if !is_std_out_or_err(fd) {
                 return BADF;
             }
-            // filetype CHARACTER_DEVICE (2), no flags, no rights.
+            // filetype 0 and no flags, rights_base FD_WRITE (64), rights_inheriting 0. cpp-host does not check
+            // that the write landed: success either way.
             let mut stat = [0u8; 24];
-            stat[0] = 2;
-            errno(write(&mut c, ret, &stat))
+            stat[8] = 64;
+            let _ = write(&mut c, ret, &stat);
+            SUCCESS
         },
     )?;
     linker.func_wrap(module, "fd_fdstat_set_flags", |_: i32, _: i32| NOSYS)?;
+    linker.func_wrap(module, "fd_fdstat_set_rights", |fd: i32, _: i64, _: i64| {
+        std_only(fd)
+    })?;
+    linker.func_wrap(module, "fd_advise", |_: i32, _: i64, _: i64, _: i32| {
+        SUCCESS
+    })?;
+    linker.func_wrap(module, "fd_allocate", |fd: i32, _: i64, _: i64| {
+        std_only(fd)
+    })?;
+    linker.func_wrap(module, "fd_datasync", std_only)?;
+    linker.func_wrap(module, "fd_sync", std_only)?;
+    linker.func_wrap(module, "fd_filestat_set_size", |fd: i32, _: i64| {
+        std_only(fd)
+    })?;
+    linker.func_wrap(
+        module,
+        "fd_filestat_set_times",
+        |fd: i32, _: i64, _: i64, _: i32| std_only(fd),
+    )?;
+    linker.func_wrap(module, "fd_filestat_get", |_: i32, _: i32| BADF)?;
+    linker.func_wrap(
+        module,
+        "fd_readdir",
+        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i64, used: i32| {
+            or_fault(write_u32(&mut c, used, 0), NOTDIR)
+        },
+    )?;
+    linker.func_wrap(module, "fd_renumber", |fd: i32, to: i32| {
+        if is_std_out_or_err(fd) && is_std_out_or_err(to) {
+            NOTSUP
+        } else {
+            BADF
+        }
+    })?;
+    linker.func_wrap(
+        module,
+        "fd_tell",
+        |mut c: Caller<'_, HostState>, fd: i32, ret: i32| {
+            if !is_std_out_or_err(fd) {
+                return BADF;
+            }
+            errno(write_u64(&mut c, ret, 0))
+        },
+    )?;
     // No preopened directories: wasi-libc stops asking at the first BADF.
     linker.func_wrap(module, "fd_prestat_get", |_: i32, _: i32| BADF)?;
-    linker.func_wrap(module, "fd_prestat_dir_name", |_: i32, _: i32, _: i32| BADF)?;
+    linker.func_wrap(module, "fd_prestat_dir_name", |_: i32, _: i32, _: i32| {
+        NOSYS
+    })?;
+    Ok(())
+}
+
+/// Paths and sockets: cpp-host has neither. Its `path_link` and `path_symlink` take one argument fewer than WASI
+/// preview1 declares (6 and 4): a module importing them with WASI's signatures does not load in Envoy, nor here.
+fn add_path_and_socket_stubs(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
     linker.func_wrap(
         module,
         "path_open",
-        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32, _: i32| NOSYS,
+        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32, _: i32| NOENT,
+    )?;
+    linker.func_wrap(
+        module,
+        "path_filestat_get",
+        |_: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
+    )?;
+    linker.func_wrap(module, "path_create_directory", |_: i32, _: i32, _: i32| {
+        NOTSUP
+    })?;
+    linker.func_wrap(module, "path_remove_directory", |_: i32, _: i32, _: i32| {
+        NOTSUP
+    })?;
+    linker.func_wrap(module, "path_unlink_file", |_: i32, _: i32, _: i32| NOTSUP)?;
+    linker.func_wrap(
+        module,
+        "path_filestat_set_times",
+        |_: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32| NOTSUP,
+    )?;
+    linker.func_wrap(
+        module,
+        "path_link",
+        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
+    )?;
+    linker.func_wrap(
+        module,
+        "path_rename",
+        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
+    )?;
+    linker.func_wrap(module, "path_symlink", |_: i32, _: i32, _: i32, _: i32| {
+        NOTSUP
+    })?;
+    linker.func_wrap(
+        module,
+        "path_readlink",
+        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, _: i32, used: i32| {
+            or_fault(write_u32(&mut c, used, 0), NOTSUP)
+        },
+    )?;
+    // cpp-host clears 8 bytes for the new descriptor (a u32 in WASI): the guest sees both words zeroed.
+    linker.func_wrap(
+        module,
+        "sock_accept",
+        |mut c: Caller<'_, HostState>, _: i32, _: i32, fd: i32| {
+            or_fault(write_u64(&mut c, fd, 0), NOTSUP)
+        },
+    )?;
+    linker.func_wrap(
+        module,
+        "sock_recv",
+        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, len: i32, flags: i32| {
+            let cleared = write_u32(&mut c, len, 0).and_then(|()| write(&mut c, flags, &[0, 0]));
+            or_fault(cleared, NOTSUP)
+        },
+    )?;
+    linker.func_wrap(
+        module,
+        "sock_send",
+        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, len: i32| {
+            or_fault(write_u32(&mut c, len, 0), NOTSUP)
+        },
+    )?;
+    linker.func_wrap(module, "sock_shutdown", |_: i32, _: i32| NOTSUP)?;
+    Ok(())
+}
+
+/// Environment, arguments, clocks, randomness, scheduling and exit.
+fn add_process(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        module,
+        "environ_get",
+        |mut c: Caller<'_, HostState>, array: i32, buf: i32| environ_get(&mut c, array, buf),
+    )?;
+    linker.func_wrap(
+        module,
+        "environ_sizes_get",
+        |mut c: Caller<'_, HostState>, count: i32, size: i32| {
+            let env = &c.data().settings.env;
+            let n = env.len() as u32;
+            // Each entry is `KEY=VALUE\0`.
+            let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+            errno(write_u32(&mut c, count, n).and_then(|()| write_u32(&mut c, size, bytes as u32)))
+        },
+    )?;
+    linker.func_wrap(module, "args_get", |_: i32, _: i32| SUCCESS)?;
+    linker.func_wrap(
+        module,
+        "args_sizes_get",
+        |mut c: Caller<'_, HostState>, count: i32, size: i32| {
+            errno(write_u32(&mut c, count, 0).and_then(|()| write_u32(&mut c, size, 0)))
+        },
     )?;
     linker.func_wrap(
         module,
         "clock_time_get",
         |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
-            if !(0..=3).contains(&id) {
-                return INVAL;
-            }
-            let now = c.data().now.as_nanos() as u64;
-            errno(write_u64(&mut c, ret, now))
+            let state = c.data();
+            let now = match id {
+                REALTIME => state.now,
+                MONOTONIC => state.now.saturating_sub(state.settings.start_time),
+                // cpp-host: "process_cputime_id and thread_cputime_id are not supported yet".
+                _ => return NOTSUP,
+            };
+            errno(write_u64(&mut c, ret, now.as_nanos() as u64))
         },
     )?;
     linker.func_wrap(
         module,
         "clock_res_get",
-        |mut c: Caller<'_, HostState>, _id: i32, ret: i32| errno(write_u64(&mut c, ret, 1)),
+        |mut c: Caller<'_, HostState>, id: i32, ret: i32| {
+            if id != REALTIME && id != MONOTONIC {
+                return NOTSUP;
+            }
+            errno(write_u64(&mut c, ret, 1))
+        },
     )?;
     linker.func_wrap(
         module,
         "random_get",
         |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
-            // Filled in place: the length is the guest's, and only its own memory can hold that much.
+            if len as u32 > RANDOM_GET_MAX {
+                return INVAL;
+            }
+            if len == 0 {
+                return SUCCESS;
+            }
             let filled = with_memory_mut(&mut c, |state, data| {
                 let out = guest_range_mut(data, ptr, len).ok_or(FAULT)?;
                 state.random_bytes(out);
@@ -111,26 +350,48 @@ pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Res
             filled.map_or(FAULT, |filled| filled.err().unwrap_or(SUCCESS))
         },
     )?;
-    linker.func_wrap(module, "environ_get", |_: i32, _: i32| SUCCESS)?;
-    linker.func_wrap(
-        module,
-        "environ_sizes_get",
-        |mut c: Caller<'_, HostState>, count: i32, size: i32| zero_sizes(&mut c, count, size),
-    )?;
-    linker.func_wrap(module, "args_get", |_: i32, _: i32| SUCCESS)?;
-    linker.func_wrap(
-        module,
-        "args_sizes_get",
-        |mut c: Caller<'_, HostState>, count: i32, size: i32| zero_sizes(&mut c, count, size),
-    )?;
-    linker.func_wrap(module, "proc_exit", |code: i32| -> wasmtime::Result<()> {
-        Err(format_err!("the guest called WASI proc_exit({code})"))
-    })?;
     linker.func_wrap(module, "sched_yield", || SUCCESS)?;
-    linker.func_wrap(module, "poll_oneoff", |_: i32, _: i32, _: i32, _: i32| {
-        NOSYS
-    })?;
+    // Nothing is polled: zero events, success (the Go runtime requires ESUCCESS; cpp-host #497).
+    linker.func_wrap(
+        module,
+        "poll_oneoff",
+        |mut c: Caller<'_, HostState>, _in: i32, _out: i32, _n: i32, events: i32| {
+            errno(write_u32(&mut c, events, 0))
+        },
+    )?;
+    // cpp-host returns from proc_exit: the guest goes on (compilers put an `unreachable` after it, which traps).
+    linker.func_wrap(
+        module,
+        "proc_exit",
+        |mut c: Caller<'_, HostState>, code: i32| {
+            c.data_mut().proc_exit = Some(code);
+        },
+    )?;
     Ok(())
+}
+
+/// WASI clock ids cpp-host serves.
+const REALTIME: i32 = 0;
+const MONOTONIC: i32 = 1;
+
+/// `environ_get`: a pointer per variable into one buffer of `KEY=VALUE\0` strings (cpp-host writes them one by one
+/// and stops at the first that does not fit: EFAULT).
+fn environ_get(c: &mut Caller<'_, HostState>, mut array: i32, mut buf: i32) -> i32 {
+    let entries: Vec<Vec<u8>> = c
+        .data()
+        .settings
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\0").into_bytes())
+        .collect();
+    for entry in entries {
+        if write_u32(c, array, buf as u32).is_err() || write(c, buf, &entry).is_err() {
+            return FAULT;
+        }
+        buf = buf.wrapping_add(entry.len() as i32);
+        array = array.wrapping_add(4);
+    }
+    SUCCESS
 }
 
 /// Why `fd_write` wrote nothing.
@@ -168,7 +429,8 @@ fn gather_write(
     }
     // The count the guest gets back is a u32: more in one call is refused, as POSIX `writev` refuses it.
     let written = u32::try_from(total).map_err(|_| WriteError::Errno(INVAL))?;
-    if state.logs_at(level) {
+    // cpp-host logs nothing for an empty write.
+    if total != 0 && state.logs_at(level) {
         state
             .budget
             .check("a write to stdout/stderr", total)
@@ -198,11 +460,12 @@ fn guest_range_mut(data: &mut [u8], ptr: i32, len: i32) -> Option<&mut [u8]> {
     data.get_mut(start..start.checked_add(len as u32 as usize)?)
 }
 
-fn zero_sizes(c: &mut Caller<'_, HostState>, count: i32, size: i32) -> i32 {
-    errno(write_u32(c, count, 0).and_then(|()| write_u32(c, size, 0)))
-}
-
 /// The errno of a write into guest memory: a bad pointer is EFAULT.
 fn errno<T, E>(written: Result<T, E>) -> i32 {
     if written.is_ok() { SUCCESS } else { FAULT }
+}
+
+/// `code` when the out-parameter was written, else EFAULT (cpp-host's order: the write is checked first).
+fn or_fault<T, E>(written: Result<T, E>, code: i32) -> i32 {
+    if written.is_ok() { code } else { FAULT }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Deferred, Headers, HostState, LocalReply, Properties, Vm, local_reply};
+use super::{Deferred, FailurePolicy, Headers, HostState, LocalReply, Properties, Vm, local_reply};
 use crate::abi::{BufferType, MapType};
 
 /// What the filter told Envoy after a callback: let the data through, or stop iteration (paused, buffering, or
@@ -105,6 +105,9 @@ pub(crate) struct HttpStream {
     pub(crate) reset: Option<String>,
     /// Envoy's `failure_local_reply_sent_`: the 503 of a failed VM skips this filter's encoder callbacks.
     pub(crate) failure_reply_sent: bool,
+    /// The VM had already failed when the stream began: under FAIL_OPEN Envoy's filter factory left the plugin out
+    /// of this stream's filter chain (`PluginConfig::createContext` returns no context).
+    pub(crate) began_after_failure: bool,
     /// A local reply took the place of the upstream response: a response from upstream is ignored.
     pub(crate) upstream_response_cut: bool,
     pub(crate) in_log: bool,
@@ -214,6 +217,7 @@ impl HttpStream {
             local_reply: None,
             reset: None,
             failure_reply_sent: false,
+            began_after_failure: false,
             upstream_response_cut: false,
             in_log: false,
             finished: false,
@@ -408,6 +412,7 @@ impl Vm {
         let id = state.next_context_id;
         state.next_context_id += 1;
         let mut stream = HttpStream::new(id);
+        stream.began_after_failure = state.failed.is_some();
         stream.started = state.now;
         state.streams.insert(id, Box::new(stream));
         id
@@ -751,7 +756,9 @@ impl Vm {
             return Some(Action::Continue);
         }
         self.state().failed.as_ref()?;
-        if self.state().settings.fail_open {
+        let settings = &self.state().settings;
+        let left_out = settings.failure_policy == FailurePolicy::Open && stream.began_after_failure;
+        if settings.legacy_fail_open || left_out {
             self.stream_mut(id).side_mut(dir).forward_all();
             return Some(Action::Continue);
         }

@@ -10,6 +10,7 @@ mod foreign;
 mod grpc_service;
 mod headers;
 mod http;
+mod lifecycle;
 mod local_reply;
 mod metrics;
 mod properties;
@@ -33,6 +34,7 @@ pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
 pub use http::Action;
 pub(crate) use http::{Dir, HttpStream};
+pub(crate) use lifecycle::{PluginVms, StartCache};
 pub use local_reply::LocalReply;
 pub(crate) use metrics::Metrics;
 pub use metrics::{Metric, MetricKind};
@@ -40,8 +42,8 @@ pub use properties::PropertyValue as Value;
 pub(crate) use properties::filter_state_key;
 pub use properties::{Properties, PropertyError, PropertyValue};
 pub(crate) use shared::Process;
-pub use vm::StartFailure;
-pub(crate) use vm::{Settings, Vm};
+pub use vm::{FailurePolicy, StartFailure};
+pub(crate) use vm::{Loaded, Settings, Vm, VmInit};
 
 use crate::abi::{AbiVersion, LogLevel, StreamType};
 
@@ -61,6 +63,8 @@ pub struct LogEntry {
     /// The context that was active (the effective context if the guest switched it).
     pub context_id: u32,
     pub origin: LogOrigin,
+    /// Which of the plugin's VMs logged it.
+    pub vm: VmRole,
 }
 
 /// Who wrote a log line.
@@ -69,6 +73,18 @@ pub enum LogOrigin {
     Guest,
     /// The host explains a refusal Envoy makes silently; Envoy itself logs nothing there.
     Host,
+}
+
+/// Which of the VMs Envoy runs for one plugin did something. Envoy starts three for a plugin on one worker: the base
+/// VM (`_initialize`/`main` only, once per vm_id, VM configuration and code in a process), a configuration canary
+/// that runs `on_vm_start` and `on_configure` and is thrown away (cpp-host `WasmHandleBase::canary`, once per plugin
+/// configuration), and the worker's VM, which runs the streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VmRole {
+    Base,
+    Canary,
+    /// The worker's VM; `n` counts the VMs FAIL_RELOAD replaced before it (0: the first).
+    Worker(u32),
 }
 
 /// Something Envoy queues with `addAfterVmCallAction`: it runs once the current VM call has returned.
@@ -136,6 +152,10 @@ pub struct HostState {
     pub(crate) root_deleted: bool,
     /// `proxy_done` was called: the root's `on_delete` runs after the current VM call.
     pub(crate) root_delete_requested: bool,
+    /// Which of the plugin's VMs this is.
+    pub(crate) role: VmRole,
+    /// The code the guest passed to WASI `proc_exit` (which returns, as in cpp-host), for the trap that follows.
+    pub(crate) proc_exit: Option<i32>,
 }
 
 impl HostState {
@@ -180,6 +200,7 @@ impl HostState {
             message,
             context_id,
             origin: LogOrigin::Guest,
+            vm: self.role,
         });
         Ok(())
     }
@@ -192,6 +213,7 @@ impl HostState {
             message,
             context_id,
             origin: LogOrigin::Host,
+            vm: self.role,
         });
     }
 

@@ -15,7 +15,9 @@ use wasmtime::{
 
 use super::budget::{BudgetExceeded, ByteBudget};
 use super::cache::{DiskCache, compile};
-use super::{Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process, Properties};
+use super::{
+    Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process, Properties, VmRole,
+};
 use crate::abi::{self, AbiVersion, LogLevel};
 
 /// How often the epoch ticker advances: the granularity of the per-call deadline.
@@ -35,7 +37,15 @@ pub(crate) struct Settings {
     pub(crate) vm_id: String,
     pub(crate) vm_config: Vec<u8>,
     pub(crate) config: Vec<u8>,
-    pub(crate) fail_open: bool,
+    /// What happens to streams once the VM failed at run time (Envoy `PluginConfig.failure_policy`).
+    pub(crate) failure_policy: FailurePolicy,
+    /// Envoy's legacy `PluginConfig.fail_open`, which cpp-host's `CHECK_FAIL` still reads (`PluginBase::fail_open_`):
+    /// a stream already in the VM when it fails bypasses the plugin only with this, not with `FailurePolicy::Open`.
+    pub(crate) legacy_fail_open: bool,
+    /// FAIL_RELOAD's `reload_config.backoff.base_interval`: a failed VM is replaced at most this often.
+    pub(crate) reload_backoff: Duration,
+    /// The VM's environment variables (`vm_config.environment_variables`), what WASI `environ_get` returns.
+    pub(crate) env: Vec<(String, String)>,
     pub(crate) log_level: LogLevel,
     /// The clusters Envoy's configuration has (callouts to others are refused).
     pub(crate) clusters: super::Clusters,
@@ -53,10 +63,29 @@ pub(crate) struct Settings {
     pub(crate) start_time: Duration,
 }
 
-/// Why a plugin did not start, Envoy's way: the module did not load, `_initialize` trapped, or the root context
-/// refused (`on_vm_start`/`on_configure` returned false or trapped).
+/// What Envoy does with a plugin whose VM failed at run time (a trap, a deadline, a memory limit): Envoy's
+/// `PluginConfig.failure_policy` (Istio `failStrategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// FAIL_CLOSED, the default: every stream gets a 503 from then on.
+    #[default]
+    Closed,
+    /// FAIL_OPEN: streams created after the failure bypass the plugin. A stream already in the VM still gets the 503
+    /// (cpp-host's `CHECK_FAIL` reads only the legacy `fail_open`).
+    Open,
+    /// FAIL_RELOAD: the next stream created once the reload backoff has passed gets a fresh VM (started and
+    /// configured again; its memory is new, shared data and metrics are the process's and survive). Until then, and
+    /// for the streams of the failed VM, FAIL_CLOSED.
+    Reload,
+}
+
+/// Why a plugin did not start, Envoy's way: the configuration was refused, the module did not load, `_initialize`
+/// trapped, or the root context refused (`on_vm_start`/`on_configure` returned false or trapped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartFailure {
+    /// Envoy refused the plugin configuration itself (for example both `fail_open` and `failure_policy`, or an
+    /// environment variable named twice).
+    Config,
     /// The file could not be read, compiled or linked (unknown import, missing ABI marker or allocator).
     Load,
     /// `_initialize`/`_start`/`main` trapped.
@@ -73,6 +102,52 @@ pub(crate) struct VmStartError {
     pub(crate) failure: StartFailure,
     pub(crate) message: String,
     pub(crate) logs: Vec<LogEntry>,
+    /// What the VM was lent and outlives it, when it got that far.
+    pub(crate) kept: Option<Box<Kept>>,
+}
+
+/// What a plugin's VMs hand on to the next one: the test's foreign functions and the plugin's stats.
+pub(crate) struct Kept {
+    pub(crate) foreign: HashMap<String, ForeignFunction>,
+    pub(crate) metrics: Metrics,
+}
+
+impl Kept {
+    pub(crate) fn take(state: &mut HostState) -> Kept {
+        Kept {
+            foreign: std::mem::take(&mut state.foreign),
+            metrics: std::mem::take(&mut state.metrics),
+        }
+    }
+
+    fn boxed(state: &mut HostState) -> Box<Kept> {
+        Box::new(Kept::take(state))
+    }
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kept").finish_non_exhaustive()
+    }
+}
+
+/// A compiled, checked module: what every VM of a plugin (base, canary, workers) is instantiated from.
+#[derive(Clone)]
+pub(crate) struct Loaded {
+    pub(crate) module: Module,
+    pub(crate) abi: AbiVersion,
+}
+
+/// What one VM starts with besides the module.
+pub(crate) struct VmInit {
+    pub(crate) settings: Settings,
+    pub(crate) foreign: HashMap<String, ForeignFunction>,
+    pub(crate) process: Rc<RefCell<Process>>,
+    /// The plugin's stats: Envoy keeps them in its stats store, so they outlive a VM (canary, FAIL_RELOAD).
+    pub(crate) metrics: Metrics,
+    pub(crate) role: VmRole,
+    /// The virtual time the VM starts at.
+    pub(crate) now: Duration,
 }
 
 /// A header callback export: 2 arguments in ABI 0.1.0, 3 (with end_of_stream) since 0.2.0.
@@ -187,34 +262,53 @@ impl Vm {
         self.store.data_mut()
     }
 
-    /// Loads, links and starts a plugin: `_initialize`, then the root context (id 1) goes through
-    /// `on_context_create → on_vm_start(vm config) → on_configure(plugin config)`.
-    pub(crate) fn start(
-        bytes: &[u8],
-        settings: Settings,
-        foreign: HashMap<String, ForeignFunction>,
-        process: Rc<RefCell<Process>>,
-    ) -> Result<Vm, VmStartError> {
-        let mut vm = Vm::instantiate(bytes, settings, foreign, process)?;
+    /// Compiles the module and checks it as cpp-host's `WasmBase::load` does, once for every VM of the plugin.
+    pub(crate) fn load(bytes: &[u8], disk_cache: DiskCache) -> Result<Loaded, VmStartError> {
+        Vm::check(bytes, disk_cache)
+            .map(|(module, abi)| Loaded { module, abi })
+            .map_err(|e| VmStartError {
+                failure: StartFailure::Load,
+                message: format!("{e:#}"),
+                logs: Vec::new(),
+                kept: None,
+            })
+    }
+
+    /// Starts a VM of a loaded module: `_initialize`, then the root context (id 1) goes through
+    /// `on_context_create → on_vm_start(vm config) → on_configure(plugin config)`. `init` says who the VM is and
+    /// what it starts with.
+    pub(crate) fn start(loaded: &Loaded, init: VmInit) -> Result<Vm, VmStartError> {
+        let mut vm = Vm::instantiate(loaded, init)?;
         vm.initialize()?;
         vm.start_root()?;
         Ok(vm)
     }
 
-    /// Compiles, links and instantiates the module: a failure is a load failure, except a trap of the module's
-    /// own start function (the `start` section), which runs under the per-call deadline like `_initialize`.
-    fn instantiate(
-        bytes: &[u8],
-        settings: Settings,
-        foreign: HashMap<String, ForeignFunction>,
-        process: Rc<RefCell<Process>>,
-    ) -> Result<Vm, VmStartError> {
-        let load_error = |e: anyhow::Error| VmStartError {
+    /// A VM that only runs the module's start functions (`_initialize`/`main`): Envoy's base VM.
+    pub(crate) fn initialize_only(loaded: &Loaded, init: VmInit) -> Result<Vm, VmStartError> {
+        let mut vm = Vm::instantiate(loaded, init)?;
+        vm.initialize()?;
+        Ok(vm)
+    }
+
+    /// Links and instantiates the module: a failure is a load failure, except a trap of the module's own start
+    /// function (the `start` section), which runs under the per-call deadline like `_initialize`.
+    fn instantiate(loaded: &Loaded, init: VmInit) -> Result<Vm, VmStartError> {
+        let load_error = |e: anyhow::Error, kept: Option<Box<Kept>>| VmStartError {
             failure: StartFailure::Load,
             message: format!("{e:#}"),
             logs: Vec::new(),
+            kept,
         };
-        let (module, abi) = Vm::load(bytes, settings.disk_cache).map_err(load_error)?;
+        let VmInit {
+            settings,
+            foreign,
+            process,
+            metrics,
+            role,
+            now,
+        } = init;
+        let (module, abi) = (&loaded.module, loaded.abi);
         // One instance with one memory (the engine refuses a second) and a bounded function table: what a
         // proxy-wasm module needs, so the memory limit bounds the whole store.
         let limits = StoreLimitsBuilder::new()
@@ -244,10 +338,12 @@ impl Vm {
             queue_ready: VecDeque::new(),
             logs: Vec::new(),
             budget,
-            metrics: Metrics::default(),
+            metrics,
             plugin_id,
             process,
-            now: settings.start_time,
+            now,
+            role,
+            proc_exit: None,
             tick: None,
             callouts: Callouts::default(),
             failed: None,
@@ -264,10 +360,11 @@ impl Vm {
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
         arm_deadline(&mut store);
-        let instance = match linker()
-            .map_err(load_error)?
-            .instantiate(&mut store, &module)
-        {
+        let linker = match linker() {
+            Ok(linker) => linker,
+            Err(e) => return Err(load_error(e, Some(Kept::boxed(store.data_mut())))),
+        };
+        let instance = match linker.instantiate(&mut store, module) {
             Ok(instance) => instance,
             Err(error)
                 if error.downcast_ref::<Trap>().is_some()
@@ -277,27 +374,43 @@ impl Vm {
                     failure: StartFailure::Initialize,
                     message: describe_trap(store.data(), "the module's start function", error),
                     logs: store.data().logs.clone(),
+                    kept: Some(Kept::boxed(store.data_mut())),
                 });
             }
-            Err(error) => return Err(load_error(anyhow::Error::from(error))),
+            Err(error) => {
+                let kept = Kept::boxed(store.data_mut());
+                return Err(load_error(anyhow::Error::from(error), Some(kept)));
+            }
         };
-        Vm::finish_instantiate(store, &instance, abi).map_err(load_error)
+        let mut kept_store = None;
+        Vm::finish_instantiate(store, &instance, abi, &mut kept_store)
+            .map_err(|e| load_error(e, kept_store))
     }
 
     /// Compiles the module and checks what cpp-host checks before linking: the ABI version, and imports Envoy
-    /// provides.
-    fn load(bytes: &[u8], disk_cache: DiskCache) -> anyhow::Result<(Module, AbiVersion)> {
+    /// provides. Envoy's runtimes stop at the first missing import and name only it; the host names them all, so
+    /// one run shows everything to remove.
+    fn check(bytes: &[u8], disk_cache: DiskCache) -> anyhow::Result<(Module, AbiVersion)> {
         let module = compile(bytes, disk_cache)?;
         let abi = abi_version(&module)?;
-        for import in module.imports() {
-            if !abi::provides(abi, import.module(), import.name()) {
-                bail!(
-                    "the module imports `{}.{}`, which Envoy does not provide to proxy-wasm ABI {abi} modules \
-                     (Envoy refuses it: \"Failed to load Wasm module due to a missing import\")",
-                    import.module(),
-                    import.name()
-                );
-            }
+        let missing: Vec<(String, String)> = module
+            .imports()
+            .filter(|import| !abi::provides(abi, import.module(), import.name()))
+            .map(|import| (import.module().to_string(), import.name().to_string()))
+            .collect();
+        if let Some((module_name, name)) = missing.first() {
+            let first = format!("{module_name}.{name}");
+            let list: Vec<String> = missing.iter().map(|(m, n)| format!("`{m}.{n}`")).collect();
+            bail!(
+                "Failed to load Wasm module due to a missing import: {first} (Envoy's message; it names the first \
+                 only). Envoy (cpp-host 52a0291) does not provide {} import{} of this proxy-wasm ABI {abi} module: \
+                 {}. Remove the code that uses {} (for WASI: a std API that needs files, sockets, threads or \
+                 processes), or build for wasm32-unknown-unknown",
+                missing.len(),
+                if missing.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+            );
         }
         Ok((module, abi))
     }
@@ -307,27 +420,40 @@ impl Vm {
         mut store: Store<HostState>,
         instance: &wasmtime::Instance,
         abi: AbiVersion,
+        kept: &mut Option<Box<Kept>>,
     ) -> anyhow::Result<Vm> {
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .context("the module exports no `memory`")?;
-        let malloc = match instance.get_func(&mut store, "malloc") {
-            Some(f) => f,
-            None => instance
-                .get_func(&mut store, "proxy_on_memory_allocate")
-                .context("Wasm module is missing malloc function (neither `malloc` nor `proxy_on_memory_allocate` is exported)")?,
-        };
-        let malloc = malloc
-            .typed::<i32, i32>(&store)
-            .map_err(anyhow::Error::from)
-            .context("the allocator export must be (i32) -> i32")?;
-        store.data_mut().memory = Some(memory);
-        store.data_mut().malloc = Some(malloc);
-        let exports = Exports::lookup(instance, &mut store, abi)?;
+        let result = Vm::find_exports(&mut store, instance, abi);
+        if result.is_err() {
+            *kept = Some(Kept::boxed(store.data_mut()));
+        }
+        let exports = result?;
         Ok(Vm {
             store,
             exports: Arc::new(exports),
         })
+    }
+
+    fn find_exports(
+        store: &mut Store<HostState>,
+        instance: &wasmtime::Instance,
+        abi: AbiVersion,
+    ) -> anyhow::Result<Exports> {
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .context("the module exports no `memory`")?;
+        let malloc = match instance.get_func(&mut *store, "malloc") {
+            Some(f) => f,
+            None => instance
+                .get_func(&mut *store, "proxy_on_memory_allocate")
+                .context("Wasm module is missing malloc function (neither `malloc` nor `proxy_on_memory_allocate` is exported)")?,
+        };
+        let malloc = malloc
+            .typed::<i32, i32>(&*store)
+            .map_err(anyhow::Error::from)
+            .context("the allocator export must be (i32) -> i32")?;
+        store.data_mut().memory = Some(memory);
+        store.data_mut().malloc = Some(malloc);
+        Exports::lookup(instance, store, abi)
     }
 
     /// Runs the module's start functions like cpp-host's `startVm`: `_initialize` (then `main(0, 0)` or
@@ -344,11 +470,7 @@ impl Vm {
             arm_deadline(&mut vm.store);
             f.call(&mut vm.store, &params, &mut results).map_err(|e| {
                 let message = describe_trap(vm.state(), name, e);
-                VmStartError {
-                    failure: StartFailure::Initialize,
-                    message,
-                    logs: vm.state().logs.clone(),
-                }
+                vm.start_error(StartFailure::Initialize, message)
             })
         };
         for (name, f) in &start {
@@ -397,7 +519,7 @@ impl Vm {
     }
 
     fn check_start(
-        &self,
+        &mut self,
         failure: StartFailure,
         name: &str,
         result: Option<i32>,
@@ -407,11 +529,17 @@ impl Vm {
             (None, Some(0)) => format!("{name} returned false"),
             _ => return Ok(()),
         };
-        Err(VmStartError {
+        Err(self.start_error(failure, message))
+    }
+
+    /// The VM did not start: what it logged, and what it was lent back.
+    fn start_error(&mut self, failure: StartFailure, message: String) -> VmStartError {
+        VmStartError {
             failure,
             message,
             logs: self.state().logs.clone(),
-        })
+            kept: Some(Kept::boxed(self.state_mut())),
+        }
     }
 
     /// Calls a guest callback for context `ctx` like cpp-host: current context set, effective context reset, under
@@ -553,6 +681,12 @@ fn describe_trap(state: &HostState, name: &str, error: wasmtime::Error) -> Strin
     } else {
         format!("{name} trapped: {error:?}")
     };
+    if let Some(code) = state.proc_exit {
+        message.push_str(&format!(
+            "\nthe guest called WASI proc_exit({code}) before: Envoy returns from proc_exit, and the guest trapped \
+             after it (Rust's std::process::exit and abort end in `unreachable`)"
+        ));
+    }
     if let Some(last) = state.logs.last().filter(|l| l.level == LogLevel::Critical) {
         message.push_str(&format!("\nthe guest logged (critical): {}", last.message));
     }

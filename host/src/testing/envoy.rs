@@ -3,12 +3,16 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::envoy::Process;
+use crate::envoy::{Process, StartCache};
 
 /// One Envoy process. Plugins started on it with [`PluginBuilder::on`](super::PluginBuilder::on) share shared data
 /// and shared queues per vm_id, as Envoy's worker threads and plugins with the same vm_id do: start the same plugin
 /// twice to model two workers, or a producer and a consumer plugin that talk through a queue. A plugin started
 /// without one has a process of its own.
+///
+/// It also remembers start-ups as Envoy's process does: a plugin started again with the same vm_id, VM
+/// configuration, module, name, root_id and configuration (a second worker) runs neither the base VM's
+/// `_initialize` nor the configuration canary again.
 ///
 /// `on_queue_ready` for a queue another plugin registered is posted to that plugin, as Envoy posts it to the
 /// registering thread's dispatcher: it runs when the test next uses that plugin (any method, `logs()` included).
@@ -25,6 +29,7 @@ use crate::envoy::Process;
 #[derive(Clone, Default)]
 pub struct Envoy {
     pub(crate) process: Rc<RefCell<Process>>,
+    pub(crate) starts: Rc<RefCell<StartCache>>,
 }
 
 impl Envoy {

@@ -32,7 +32,7 @@ pub use stream::HttpStream;
 
 pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
-    Action, DeclaredProperty, FilterStateObject, GrpcCall, GrpcResponse, Headers, HttpCall,
-    HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin, Metric, MetricKind, Properties,
-    PropertyError, PropertyValue, StartFailure, Value, WasmType,
+    Action, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall, GrpcResponse, Headers,
+    HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin, Metric, MetricKind,
+    Properties, PropertyError, PropertyValue, StartFailure, Value, VmRole, WasmType,
 };

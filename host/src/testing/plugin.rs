@@ -1,7 +1,7 @@
 //! A started plugin (one VM, one root context) and the builder that configures it.
 
 use std::cell::{RefCell, RefMut};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,21 +11,28 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::abi::{AbiVersion, LogLevel, Status};
 use crate::envoy::{
-    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, DeclaredProperty, DiskCache, ForeignFunction,
-    GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin, Metric, MetricKind,
-    Properties, PropertyValue, Settings, StartFailure, Vm,
+    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, DeclaredProperty, DiskCache, FailurePolicy,
+    ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin,
+    Metric, MetricKind, PluginVms, Properties, PropertyValue, Settings, StartFailure, Vm, VmRole,
 };
 
-/// A plugin running in its own VM: started like Envoy starts one (`on_context_create(1, 0)` → `on_vm_start` →
-/// `on_configure`), ready for streams. Dropping it drops the VM; [`Plugin::shutdown`] runs `on_done`/`on_delete`.
+/// A plugin on one worker, started like Envoy starts one: the base VM runs `_initialize`/`main`, a throw-away
+/// configuration canary runs `on_vm_start` and `on_configure`, then the worker's VM does it all again
+/// (`on_context_create(1, 0)` → `on_vm_start` → `on_configure`) and is ready for streams. Dropping it drops the VMs;
+/// [`Plugin::shutdown`] runs `on_done`/`on_delete`.
 pub struct Plugin {
-    vm: RefCell<Vm>,
+    vms: RefCell<PluginVms>,
 }
 
 /// Configures a plugin before [`PluginBuilder::start`]; every setting has an Envoy-like default.
 pub struct PluginBuilder {
     module: Result<Module, String>,
     settings: Settings,
+    /// Envoy's `failure_policy`, unset (UNSPECIFIED) until the test sets it.
+    failure_policy: Option<FailurePolicy>,
+    /// `vm_config.environment_variables`: `key_values` and `host_env_keys`.
+    env: Vec<(String, String)>,
+    host_env: Vec<String>,
     foreign: HashMap<String, ForeignFunction>,
     envoy: Option<Envoy>,
 }
@@ -75,10 +82,11 @@ impl Plugin {
         PluginBuilder::new(Ok(Module::Bytes(bytes.into())))
     }
 
-    /// A new HTTP stream; its context is created when the request headers arrive, as in Envoy.
+    /// A new HTTP stream; its context is created when the request headers arrive, as in Envoy. Under
+    /// [`FailurePolicy::Reload`] a failed VM is replaced here, for the new stream, once the backoff has passed.
     pub fn http_stream(&self) -> HttpStream<'_> {
-        let id = self.vm().new_stream();
-        HttpStream::new(self, id)
+        let (generation, id) = self.vms.borrow_mut().new_stream();
+        HttpStream::new(self, generation, id)
     }
 
     /// The ABI version the module declared.
@@ -86,8 +94,8 @@ impl Plugin {
         self.vm().state().abi
     }
 
-    /// Why the VM failed (trap, deadline, memory limit), if it did. After a failure every stream gets a 503
-    /// (fail closed, the default) or bypasses the plugin (`fail_open(true)`), as in Envoy.
+    /// Why the current worker VM failed (trap, deadline, memory limit), if it did. After a failure streams get
+    /// what the [`FailurePolicy`] says, as in Envoy: a 503, the bypass, or (FAIL_RELOAD) a fresh VM.
     pub fn failure(&self) -> Option<String> {
         self.vm().state().failed.clone()
     }
@@ -104,19 +112,56 @@ impl Plugin {
         }
     }
 
-    /// Everything the plugin logged, in order.
+    /// Everything the plugin's worker VMs logged, in order (after a FAIL_RELOAD, the failed VM's lines, then the new
+    /// VM's). The start-up VMs' lines are in [`Plugin::start_up_logs`]; [`Plugin::all_logs`] has both.
     pub fn logs(&self) -> Vec<LogEntry> {
-        self.vm().state().logs.clone()
+        self.vm();
+        self.vms.borrow().worker_logs()
     }
 
-    /// The messages logged at exactly `level`.
+    /// What Envoy logged for the plugin before the worker VM started: the base VM's `_initialize`/`main` and the
+    /// configuration canary's `on_vm_start`/`on_configure` (`LogEntry::vm` tells which).
+    pub fn start_up_logs(&self) -> Vec<LogEntry> {
+        self.vms.borrow().start_logs().to_vec()
+    }
+
+    /// What the configuration canary logged: the first run of `on_vm_start` and `on_configure`.
+    pub fn canary_logs(&self) -> Vec<LogEntry> {
+        let vms = self.vms.borrow();
+        let canary = vms.start_logs().iter().filter(|l| l.vm == VmRole::Canary);
+        canary.cloned().collect()
+    }
+
+    /// Every line, in the order Envoy's log shows them: start-up VMs, then worker VMs.
+    pub fn all_logs(&self) -> Vec<LogEntry> {
+        let mut logs = self.start_up_logs();
+        logs.extend(self.logs());
+        logs
+    }
+
+    /// HTTP callouts the configuration canary dispatched: Envoy sent them, then cancelled them when it dropped the
+    /// canary, so the cluster saw each twice (once from the canary, once from the worker) and only the worker gets
+    /// an answer.
+    pub fn canary_http_calls(&self) -> Vec<HttpCall> {
+        self.vms.borrow().canary_callouts().http.clone()
+    }
+
+    /// gRPC calls and streams the configuration canary opened (cancelled with it).
+    pub fn canary_grpc_calls(&self) -> Vec<GrpcCall> {
+        self.vms.borrow().canary_callouts().grpc.clone()
+    }
+
+    /// How many times FAIL_RELOAD replaced a failed worker VM with a fresh one.
+    pub fn reloads(&self) -> usize {
+        self.vms.borrow().reloads()
+    }
+
+    /// The messages the worker VMs logged at exactly `level`.
     pub fn logs_at(&self, level: LogLevel) -> Vec<String> {
-        self.vm()
-            .state()
-            .logs
-            .iter()
+        self.logs()
+            .into_iter()
             .filter(|l| l.level == level)
-            .map(|l| l.message.clone())
+            .map(|l| l.message)
             .collect()
     }
 
@@ -326,9 +371,9 @@ impl Plugin {
         self.vm().state().root_deleted
     }
 
-    /// The VM, after running what other plugins of its Envoy posted to it (`on_queue_ready`).
+    /// The current worker VM, after running what other plugins of its Envoy posted to it (`on_queue_ready`).
     pub(crate) fn vm(&self) -> RefMut<'_, Vm> {
-        let mut vm = self.vm.borrow_mut();
+        let mut vm = RefMut::map(self.vms.borrow_mut(), PluginVms::current);
         let state = vm.state();
         let posted = state.process.borrow_mut().take_posted(state.plugin_id);
         if let Some(tokens) = posted {
@@ -336,6 +381,14 @@ impl Plugin {
             vm.settle();
         }
         vm
+    }
+
+    /// The worker VM a stream runs in: the one current when it began (an older one after a FAIL_RELOAD).
+    pub(crate) fn vm_of(&self, generation: usize) -> RefMut<'_, Vm> {
+        if generation == self.vms.borrow().reloads() {
+            return self.vm();
+        }
+        RefMut::map(self.vms.borrow_mut(), |vms| vms.generation(generation))
     }
 
     #[track_caller]
@@ -348,7 +401,7 @@ impl Plugin {
     }
 
     fn format_logs(&self) -> String {
-        format_logs(&self.logs())
+        format_logs(&self.all_logs())
     }
 }
 
@@ -362,7 +415,10 @@ impl PluginBuilder {
                 vm_id: String::new(),
                 vm_config: Vec::new(),
                 config: Vec::new(),
-                fail_open: false,
+                failure_policy: FailurePolicy::Closed,
+                legacy_fail_open: false,
+                reload_backoff: DEFAULT_RELOAD_BACKOFF,
+                env: Vec::new(),
                 log_level: LogLevel::Trace,
                 clusters: Clusters::Only(Vec::new()),
                 properties: Properties::new(),
@@ -376,6 +432,9 @@ impl PluginBuilder {
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
                 start_time: Duration::from_secs(1_704_067_200),
             },
+            failure_policy: None,
+            env: Vec::new(),
+            host_env: Vec::new(),
             foreign: HashMap::new(),
             envoy: None,
         }
@@ -411,9 +470,45 @@ impl PluginBuilder {
         self
     }
 
-    /// After a failure, let requests bypass the plugin instead of answering 503 (Envoy `fail_open`).
+    /// Envoy's legacy `fail_open`: after a failure every stream bypasses the plugin, the one in the VM when it
+    /// failed included. Envoy maps it to FAIL_OPEN and refuses a configuration that sets both it and
+    /// [`failure_policy`](Self::failure_policy). Envoy Gateway's `failOpen` sets this one.
     pub fn fail_open(mut self, fail_open: bool) -> PluginBuilder {
-        self.settings.fail_open = fail_open;
+        self.settings.legacy_fail_open = fail_open;
+        self
+    }
+
+    /// Envoy's `failure_policy` (Istio's `failStrategy` since 1.25): what streams get once the VM failed at run time.
+    /// Default [`FailurePolicy::Closed`], Envoy's meaning of UNSPECIFIED.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> PluginBuilder {
+        self.failure_policy = Some(policy);
+        self
+    }
+
+    /// FAIL_RELOAD's `reload_config.backoff.base_interval`: Envoy waits between 1× and 1.5× this (random) after a
+    /// VM was loaded before it replaces it; the host waits 1.5×, so a reload it shows happens in Envoy too. Default
+    /// 1 s, Envoy's. Advance virtual time ([`Plugin::advance_time`]) to get past it.
+    pub fn reload_backoff(mut self, base_interval: Duration) -> PluginBuilder {
+        self.settings.reload_backoff = base_interval;
+        self
+    }
+
+    /// Environment variables the VM sees through WASI `environ_get` (`vm_config.environment_variables.key_values`;
+    /// Istio `vmConfig.env` with `valueFrom: INLINE`). Repeatable. Envoy keeps them in a hash map: do not rely on
+    /// their order (the host sorts them by name).
+    pub fn env(mut self, variables: &[(&str, &str)]) -> PluginBuilder {
+        let variables = variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        self.env.extend(variables);
+        self
+    }
+
+    /// Environment variables the VM takes from the host process (`environment_variables.host_env_keys`; Istio
+    /// `valueFrom: HOST`, Envoy Gateway `env.hostKeys`): each is read from this process's environment when the
+    /// plugin starts, and left out when it is not set, as Envoy does.
+    pub fn host_env(mut self, names: &[&str]) -> PluginBuilder {
+        self.host_env.extend(names.iter().map(|n| n.to_string()));
         self
     }
 
@@ -578,26 +673,56 @@ impl PluginBuilder {
 
     /// Loads the module and starts the plugin; `Err` if it does not load or its root context refuses to start.
     pub fn start(self) -> Result<Plugin, StartError> {
-        let load_error = |message: String| StartError {
-            failure: StartFailure::Load,
+        let error = |failure: StartFailure, message: String| StartError {
+            failure,
             message,
             logs: Vec::new(),
         };
+        let load_error = |message: String| error(StartFailure::Load, message);
+        let mut settings = self.settings;
+        settings.failure_policy = match (settings.legacy_fail_open, self.failure_policy) {
+            (true, Some(_)) => {
+                return Err(error(
+                    StartFailure::Config,
+                    "only one of fail_open or failure_policy can be set (Envoy rejects the plugin configuration): \
+                     use failure_policy(FailurePolicy::Open) alone"
+                        .into(),
+                ));
+            }
+            (true, None) => FailurePolicy::Open,
+            (false, policy) => policy.unwrap_or_default(),
+        };
+        if settings.reload_backoff < Duration::from_millis(1) {
+            return Err(error(
+                StartFailure::Config,
+                format!(
+                    "reload_backoff({:?}): Envoy requires reload_config.backoff.base_interval of at least 1ms",
+                    settings.reload_backoff
+                ),
+            ));
+        }
+        settings.env = environment(&self.env, &self.host_env, &settings.name)
+            .map_err(|message| error(StartFailure::Config, message))?;
         let bytes = match self.module.map_err(load_error)? {
             Module::Bytes(bytes) => bytes,
             Module::Path(path) => std::fs::read(&path).map_err(|e| {
                 load_error(format!("cannot read the module {}: {e}", path.display()))
             })?,
         };
-        let process = self.envoy.map(|e| e.process).unwrap_or_default();
-        let vm =
-            Vm::start(&bytes, self.settings, self.foreign, process).map_err(|e| StartError {
-                failure: e.failure,
-                message: e.message,
-                logs: e.logs,
+        let (process, cache) = match &self.envoy {
+            Some(envoy) => (envoy.process.clone(), Some(&*envoy.starts)),
+            None => Default::default(),
+        };
+        let vms =
+            PluginVms::start(&bytes, settings, self.foreign, process, cache).map_err(|e| {
+                StartError {
+                    failure: e.failure,
+                    message: e.message,
+                    logs: e.logs,
+                }
             })?;
         Ok(Plugin {
-            vm: RefCell::new(vm),
+            vms: RefCell::new(vms),
         })
     }
 }
@@ -616,6 +741,7 @@ impl StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.failure {
+            StartFailure::Config => "Envoy rejected the plugin configuration",
             StartFailure::Load => "the module did not load",
             StartFailure::Initialize => "the module's start function failed",
             StartFailure::VmStart => "the plugin failed to start (on_vm_start)",
@@ -639,18 +765,50 @@ impl fmt::Debug for Plugin {
     }
 }
 
+/// FAIL_RELOAD's default `base_interval` (Envoy `PluginConfig`: 1000 ms when unset).
+const DEFAULT_RELOAD_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The VM's environment as Envoy's `WasmConfig` builds it: `key_values`, then the `host_env_keys` set in this
+/// process; a name in both is a configuration error (Envoy's own message).
+fn environment(
+    key_values: &[(String, String)],
+    host_keys: &[String],
+    plugin: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut names = BTreeSet::new();
+    for name in key_values.iter().map(|(k, _)| k).chain(host_keys) {
+        if !names.insert(name) {
+            return Err(format!(
+                "Key {name} is duplicated in envoy.extensions.wasm.v3.VmConfig.environment_variables for {plugin}. \
+                 All the keys must be unique. (Set each variable once, with env() or host_env().)"
+            ));
+        }
+    }
+    let mut env: BTreeMap<String, String> = key_values.iter().cloned().collect();
+    for name in host_keys {
+        if let Some(value) = std::env::var_os(name) {
+            env.insert(name.clone(), value.to_string_lossy().into_owned());
+        }
+    }
+    Ok(env.into_iter().collect())
+}
+
 fn format_logs(logs: &[LogEntry]) -> String {
     if logs.is_empty() {
         return "the plugin logged nothing".to_string();
     }
     let mut out = String::from("the plugin logged:\n");
     for l in logs {
+        let vm = match l.vm {
+            VmRole::Worker(0) => String::new(),
+            other => format!("{other:?} VM, "),
+        };
         let origin = match l.origin {
             LogOrigin::Guest => "",
             LogOrigin::Host => "host: ",
         };
         out.push_str(&format!(
-            "  [{:?}] (context {}) {origin}{}\n",
+            "  [{:?}] ({vm}context {}) {origin}{}\n",
             l.level,
             l.context_id,
             super::printable_line(&l.message)

@@ -12,12 +12,22 @@ use crate::envoy::{
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
 pub struct HttpStream<'p> {
     plugin: &'p Plugin,
+    /// The worker VM the stream runs in (a FAIL_RELOAD replaces the plugin's VM, not this stream's).
+    generation: usize,
     id: u32,
 }
 
 impl<'p> HttpStream<'p> {
-    pub(crate) fn new(plugin: &'p Plugin, id: u32) -> HttpStream<'p> {
-        HttpStream { plugin, id }
+    pub(crate) fn new(plugin: &'p Plugin, generation: usize, id: u32) -> HttpStream<'p> {
+        HttpStream {
+            plugin,
+            generation,
+            id,
+        }
+    }
+
+    fn vm(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
+        self.plugin.vm_of(self.generation)
     }
 
     /// The stream's context id (root is 1, streams count up from 2).
@@ -47,16 +57,13 @@ impl<'p> HttpStream<'p> {
 
     /// A request body chunk (`proxy_on_request_body`).
     pub fn send_request_body(&mut self, body: impl AsRef<[u8]>, end_of_stream: bool) -> Action {
-        self.plugin
-            .vm()
+        self.vm()
             .body(self.id, Dir::Request, body.as_ref(), end_of_stream)
     }
 
     /// Request trailers (`proxy_on_request_trailers`); they end the request.
     pub fn send_request_trailers(&mut self, trailers: &[(&str, &str)]) -> Action {
-        self.plugin
-            .vm()
-            .trailers(self.id, Dir::Request, trailers.into())
+        self.vm().trailers(self.id, Dir::Request, trailers.into())
     }
 
     /// Response headers from the upstream (`proxy_on_response_headers`); `:status` defaults to 200. Ignored
@@ -88,7 +95,7 @@ impl<'p> HttpStream<'p> {
     /// while the plugin holds it: in Envoy the router has not seen the request, so nothing can answer it, and the
     /// stream waits for the plugin to resume (a callout answer, a tick) or for Envoy's stream timeout.
     pub fn request_held_by(&self) -> Option<&'static str> {
-        self.plugin.vm().stream(self.id).request_held_by()
+        self.vm().stream(self.id).request_held_by()
     }
 
     #[track_caller]
@@ -132,7 +139,7 @@ impl<'p> HttpStream<'p> {
             .iter()
             .filter(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
         let map = pseudo_first(headers, missing);
-        self.plugin.vm().headers(self.id, dir, map, end_of_stream)
+        self.vm().headers(self.id, dir, map, end_of_stream)
     }
 
     /// A response body chunk (`proxy_on_response_body`); panics while the plugin holds the request, like
@@ -140,8 +147,7 @@ impl<'p> HttpStream<'p> {
     #[track_caller]
     pub fn send_response_body(&mut self, body: impl AsRef<[u8]>, end_of_stream: bool) -> Action {
         self.refuse_upstream_response_while_held("send_response_body");
-        self.plugin
-            .vm()
+        self.vm()
             .body(self.id, Dir::Response, body.as_ref(), end_of_stream)
     }
 
@@ -150,14 +156,12 @@ impl<'p> HttpStream<'p> {
     #[track_caller]
     pub fn send_response_trailers(&mut self, trailers: &[(&str, &str)]) -> Action {
         self.refuse_upstream_response_while_held("send_response_trailers");
-        self.plugin
-            .vm()
-            .trailers(self.id, Dir::Response, trailers.into())
+        self.vm().trailers(self.id, Dir::Response, trailers.into())
     }
 
     /// The request as the upstream would receive it: what passed the filter so far.
     pub fn upstream_request(&self) -> Message {
-        let vm = self.plugin.vm();
+        let vm = self.vm();
         let stream = vm.stream(self.id);
         let f = &stream.request.forwarded;
         let mut message = Message::new(
@@ -173,7 +177,7 @@ impl<'p> HttpStream<'p> {
 
     /// The response as the client would receive it (a local reply included).
     pub fn client_response(&self) -> Message {
-        let vm = self.plugin.vm();
+        let vm = self.vm();
         let stream = vm.stream(self.id);
         let f = &stream.response.forwarded;
         let mut message = Message::new(
@@ -190,12 +194,12 @@ impl<'p> HttpStream<'p> {
 
     /// The local reply sent on this stream (by the plugin, or Envoy's 503 after a failure), if any.
     pub fn local_reply(&self) -> Option<LocalReply> {
-        self.plugin.vm().stream(self.id).local_reply.clone()
+        self.vm().stream(self.id).local_reply.clone()
     }
 
     /// Whether the stream was reset, and why (`wasm_close_stream`, …).
     pub fn reset(&self) -> Option<String> {
-        self.plugin.vm().stream(self.id).reset.clone()
+        self.vm().stream(self.id).reset.clone()
     }
 
     /// Pending HTTP callouts this stream's context dispatched.
@@ -252,7 +256,7 @@ impl<'p> HttpStream<'p> {
     /// This stream's attribute values, starting from the plugin's the first time.
     fn properties(&mut self) -> RefMut<'_, Properties> {
         let id = self.id;
-        RefMut::map(self.plugin.vm(), |vm| {
+        RefMut::map(self.vm(), |vm| {
             let state = vm.state_mut();
             let plugin_wide = &state.settings.properties;
             let stream = state.streams.get_mut(&id).expect("stream exists");
@@ -265,8 +269,7 @@ impl<'p> HttpStream<'p> {
     /// The value the plugin stored with `set_property(path, …)` on this stream (Envoy filter state
     /// `wasm.<path>`, the segments joined by NUL as the SDK passes them).
     pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.plugin
-            .vm()
+        self.vm()
             .stream(self.id)
             .filter_state
             .get(&filter_state_key(path.join("\0").as_bytes()))
@@ -292,7 +295,7 @@ impl<'p> HttpStream<'p> {
     /// Ends the stream like Envoy: `on_log → on_done → on_delete` (creating the context first if the request
     /// never reached the plugin). Further sends are ignored.
     pub fn finish(&mut self) {
-        self.plugin.vm().finish(self.id);
+        self.vm().finish(self.id);
     }
 }
 

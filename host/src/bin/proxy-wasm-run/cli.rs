@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
-use host::testing::{Level, Properties, PropertyValue};
+use host::testing::{FailurePolicy, Level, Properties, PropertyValue};
 
 /// Run one HTTP stream through a proxy-wasm module the way Envoy would, and show what the upstream and the client
 /// would see, with the plugin's logs, metrics and callouts.
@@ -112,9 +112,26 @@ pub struct Args {
     #[arg(long)]
     pub allow_on_headers_stop_iteration: bool,
 
-    /// Let requests bypass the plugin if it fails, instead of Envoy's 503 (the `fail_open` setting).
+    /// Envoy's legacy `fail_open` (older Envoys, Envoy Gateway's `failOpen`): if the plugin fails, requests bypass
+    /// it, the one it failed in included. Envoy refuses it together with `--fail`.
     #[arg(long)]
     pub fail_open: bool,
+
+    /// Envoy's `failure_policy` (Istio's `failStrategy`): after a run-time failure, `closed` answers 503 (the
+    /// default), `open` lets later requests bypass the plugin (the one it failed in still gets the 503), `reload`
+    /// gives a later request a fresh VM once the backoff has passed (503 meanwhile).
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub fail: Option<Fail>,
+
+    /// An environment variable of the VM, `NAME=VALUE` (repeatable): what WASI `environ_get` returns (Envoy's
+    /// `vm_config.environment_variables.key_values`, Istio's `vmConfig.env` with `valueFrom: INLINE`).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = env_variable)]
+    pub env: Vec<(String, String)>,
+
+    /// An environment variable the VM takes from this process's environment, if set (repeatable; Envoy's
+    /// `host_env_keys`, Istio's `valueFrom: HOST`, Envoy Gateway's `env.hostKeys`).
+    #[arg(long = "host-env", value_name = "NAME")]
+    pub host_env: Vec<String>,
 
     /// Envoy's log level: what `proxy_get_log_level` returns; lower levels are dropped.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
@@ -155,6 +172,24 @@ pub enum CalloutAnswer {
     },
     Reset,
     Timeout,
+}
+
+/// `--fail`: Envoy's `failure_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fail {
+    Closed,
+    Open,
+    Reload,
+}
+
+impl Fail {
+    pub fn policy(self) -> FailurePolicy {
+        match self {
+            Fail::Closed => FailurePolicy::Closed,
+            Fail::Open => FailurePolicy::Open,
+            Fail::Reload => FailurePolicy::Reload,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -204,6 +239,16 @@ fn header(value: &str) -> Result<(String, String), String> {
         )),
         _ => Err(format!(
             "`{value}` is not a header: write `NAME: VALUE`, e.g. `x-user: alice` or `:path: /login`"
+        )),
+    }
+}
+
+/// `NAME=VALUE`: a name that a POSIX environment can hold (no `=`, not empty), any value.
+fn env_variable(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((name, text)) if !name.is_empty() => Ok((name.to_owned(), text.to_owned())),
+        _ => Err(format!(
+            "`{value}` is not an environment variable: write `NAME=VALUE`, e.g. `--env REGION=eu`"
         )),
     }
 }

@@ -25,6 +25,16 @@ fn main() -> ExitCode {
         .allow_on_headers_stop_iteration(args.allow_on_headers_stop_iteration)
         .log_level(args.log_level.level())
         .disk_cache(!args.no_cache);
+    if let Some(fail) = args.fail {
+        builder = builder.failure_policy(fail.policy());
+    }
+    let env: Vec<(&str, &str)> = args
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let host_env: Vec<&str> = args.host_env.iter().map(String::as_str).collect();
+    builder = builder.env(&env).host_env(&host_env);
     if let Some(config) = &args.config {
         builder = builder.config(&config.0);
     }
@@ -82,7 +92,7 @@ fn main() -> ExitCode {
             let report = Report {
                 module,
                 abi: Some(plugin.abi_version().to_string()),
-                logs: plugin.logs(),
+                logs: plugin.all_logs(),
                 metrics: plugin.metrics(),
                 failure,
                 outcome: Outcome::Ran(Box::new(run)),

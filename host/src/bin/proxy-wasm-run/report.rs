@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use host::testing::{
     GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric, MetricKind,
-    StartError, printable_line,
+    StartError, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
@@ -54,6 +54,7 @@ impl Report<'_> {
             "logs": self.logs.iter().map(|l| json!({
                 "level": level_name(l.level),
                 "context_id": l.context_id,
+                "vm": vm_name(l.vm),
                 "message": l.message,
                 "origin": origin_name(l.origin),
             })).collect::<Value>(),
@@ -83,13 +84,17 @@ impl Report<'_> {
         } else {
             let _ = writeln!(out, "logs:");
             for l in &self.logs {
+                let vm = match l.vm {
+                    VmRole::Worker(0) => String::new(),
+                    other => format!("{} VM, ", vm_name(other)),
+                };
                 let origin = match l.origin {
                     LogOrigin::Guest => "",
                     LogOrigin::Host => "host: ",
                 };
                 let _ = writeln!(
                     out,
-                    "  [{}] (context {}) {origin}{}",
+                    "  [{}] ({vm}context {}) {origin}{}",
                     level_name(l.level),
                     l.context_id,
                     printable_line(&l.message)
@@ -118,6 +123,7 @@ impl Report<'_> {
 /// What the failure was, without the logs (they are printed separately).
 pub fn headline(error: &StartError) -> String {
     let what = match stage(error) {
+        "config" => "Envoy rejected the plugin configuration",
         "load" => "the module did not load",
         "initialize" => "the module's start function failed",
         "vm_start" => "on_vm_start refused",
@@ -276,9 +282,20 @@ fn answer_text(answer: &CalloutAnswer) -> String {
     }
 }
 
+/// Which VM logged a line: Envoy's start-up VMs run the plugin's start code before the worker's does.
+fn vm_name(vm: VmRole) -> String {
+    match vm {
+        VmRole::Base => "base".into(),
+        VmRole::Canary => "canary".into(),
+        VmRole::Worker(0) => "worker".into(),
+        VmRole::Worker(n) => format!("worker (reload {n})"),
+    }
+}
+
 fn stage(error: &StartError) -> &'static str {
     use host::testing::StartFailure;
     match error.failure {
+        StartFailure::Config => "config",
         StartFailure::Load => "load",
         StartFailure::Initialize => "initialize",
         StartFailure::VmStart => "vm_start",

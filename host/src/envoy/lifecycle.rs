@@ -1,0 +1,291 @@
+//! The VMs Envoy runs for one plugin, and when: the base VM and the configuration canary at start-up (cpp-host
+//! `createWasm` / `WasmHandleBase::canary`), the worker's VM, and a fresh worker VM after a run-time failure under
+//! FAIL_RELOAD (Envoy `PluginConfig::maybeReloadHandleIfNeeded`).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::vm::{Kept, VmStartError};
+use super::{
+    FailurePolicy, ForeignFunction, GrpcCall, HttpCall, Loaded, LogEntry, LogOrigin, Metrics,
+    Process, Settings, StartFailure, Vm, VmInit, VmRole,
+};
+
+/// What one Envoy process remembers of start-ups: which base VMs exist (cpp-host `base_wasms`, keyed by vm_id, VM
+/// configuration and code) and each plugin configuration's canary result (`plugin_canary_cache_`). A plugin started
+/// again on the same [`crate::testing::Envoy`] (a second worker) runs neither again.
+#[derive(Debug, Default)]
+pub(crate) struct StartCache {
+    base_vms: HashSet<[u8; 32]>,
+    canaries: HashMap<([u8; 32], [u8; 32]), bool>,
+}
+
+/// What the configuration canary left behind: Envoy sent its callouts, then cancelled them when it dropped the VM.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CanaryCallouts {
+    pub(crate) http: Vec<HttpCall>,
+    pub(crate) grpc: Vec<GrpcCall>,
+}
+
+/// One plugin's VMs on one worker.
+pub(crate) struct PluginVms {
+    loaded: Loaded,
+    /// The configuration every worker VM starts with (a reloaded one too).
+    settings: Settings,
+    process: Rc<RefCell<Process>>,
+    /// Worker VMs, oldest first. The last runs new streams; the others failed and were replaced by FAIL_RELOAD,
+    /// and are kept for the streams that were in them (which get FAIL_CLOSED's 503, as in Envoy).
+    workers: Vec<Vm>,
+    /// What the base VM and the canary logged, in order.
+    start_logs: Vec<LogEntry>,
+    canary_callouts: CanaryCallouts,
+    /// Reload attempts whose new VM did not start, with the generation that was current then.
+    failed_reloads: Vec<(usize, Vec<LogEntry>)>,
+    /// When the current worker VM was loaded or a reload was last tried: FAIL_RELOAD's backoff counts from here.
+    last_load: Duration,
+}
+
+impl PluginVms {
+    /// Starts a plugin as Envoy does: the base VM runs `_initialize`/`main`, a canary clone runs them and
+    /// `on_vm_start` and `on_configure` and is dropped (no `on_done`), then the worker's VM starts for real. With a
+    /// shared `cache`, a base VM or canary this process already ran is not run again.
+    pub(crate) fn start(
+        bytes: &[u8],
+        settings: Settings,
+        foreign: HashMap<String, ForeignFunction>,
+        process: Rc<RefCell<Process>>,
+        cache: Option<&RefCell<StartCache>>,
+    ) -> Result<PluginVms, VmStartError> {
+        let loaded = Vm::load(bytes, settings.disk_cache)?;
+        let keys = cache.map(|_| StartKeys::new(bytes, &settings));
+        let mut start_logs = Vec::new();
+        let mut kept = Kept {
+            foreign,
+            metrics: Metrics::default(),
+        };
+        let init = |kept: Kept, role| VmInit {
+            settings: settings.clone(),
+            foreign: kept.foreign,
+            process: Rc::clone(&process),
+            metrics: kept.metrics,
+            role,
+            now: settings.start_time,
+        };
+        let fail = |mut error: VmStartError, start_logs: &mut Vec<LogEntry>| {
+            start_logs.append(&mut error.logs);
+            error.logs = std::mem::take(start_logs);
+            error
+        };
+
+        let base_known = match (cache, &keys) {
+            (Some(cache), Some(keys)) => cache.borrow().base_vms.contains(&keys.vm),
+            _ => false,
+        };
+        if !base_known {
+            // cpp-host keeps a base VM only once it initialized.
+            let mut base = Vm::initialize_only(&loaded, init(kept, VmRole::Base))
+                .map_err(|e| fail(e, &mut start_logs))?;
+            if let (Some(cache), Some(keys)) = (cache, &keys) {
+                cache.borrow_mut().base_vms.insert(keys.vm);
+            }
+            start_logs.append(&mut base.state_mut().logs);
+            kept = Kept::take(base.state_mut());
+        }
+
+        let canary_known = match (cache, &keys) {
+            (Some(cache), Some(keys)) => cache
+                .borrow()
+                .canaries
+                .get(&(keys.vm, keys.plugin))
+                .copied(),
+            _ => None,
+        };
+        let mut canary_callouts = CanaryCallouts::default();
+        match canary_known {
+            Some(true) => {}
+            Some(false) => {
+                return Err(VmStartError {
+                    failure: StartFailure::Configure,
+                    message: "the configuration canary of this plugin configuration already failed in this Envoy \
+                              (cpp-host caches the canary's result per plugin): Envoy rejects it again without \
+                              running it"
+                        .into(),
+                    logs: start_logs,
+                    kept: None,
+                });
+            }
+            None => {
+                let started = Vm::start(&loaded, init(kept, VmRole::Canary));
+                let remember = |passed: bool| {
+                    if let (Some(cache), Some(keys)) = (cache, &keys) {
+                        cache
+                            .borrow_mut()
+                            .canaries
+                            .insert((keys.vm, keys.plugin), passed);
+                    }
+                };
+                let mut canary = match started {
+                    Ok(canary) => canary,
+                    Err(mut error) => {
+                        // cpp-host caches only a refused configuration; a failed start is tried again next time.
+                        if error.failure == StartFailure::Configure {
+                            remember(false);
+                        }
+                        error.message = format!("in the configuration canary: {}", error.message);
+                        return Err(fail(error, &mut start_logs));
+                    }
+                };
+                remember(true);
+                let state = canary.state_mut();
+                start_logs.append(&mut state.logs);
+                canary_callouts = CanaryCallouts {
+                    http: state.callouts.http.clone(),
+                    grpc: state.callouts.grpc.clone(),
+                };
+                kept = Kept::take(state);
+            }
+        }
+
+        let worker = Vm::start(&loaded, init(kept, VmRole::Worker(0)))
+            .map_err(|e| fail(e, &mut start_logs))?;
+        Ok(PluginVms {
+            loaded,
+            last_load: settings.start_time,
+            settings,
+            process,
+            workers: vec![worker],
+            start_logs,
+            canary_callouts,
+            failed_reloads: Vec::new(),
+        })
+    }
+
+    /// The worker VM new streams go to.
+    pub(crate) fn current(&mut self) -> &mut Vm {
+        self.workers.last_mut().expect("a plugin has a worker VM")
+    }
+
+    pub(crate) fn current_ref(&self) -> &Vm {
+        self.workers.last().expect("a plugin has a worker VM")
+    }
+
+    /// Worker VM `generation` (0 is the first; each FAIL_RELOAD adds one).
+    pub(crate) fn generation(&mut self, generation: usize) -> &mut Vm {
+        &mut self.workers[generation]
+    }
+
+    /// How many times FAIL_RELOAD replaced the worker VM.
+    pub(crate) fn reloads(&self) -> usize {
+        self.workers.len() - 1
+    }
+
+    /// A new stream, in the VM Envoy's filter factory picks for it: with FAIL_RELOAD, a failed VM is first replaced
+    /// by a fresh one once the backoff has passed (Envoy `PluginConfig::createContext`). Returns the stream's VM
+    /// generation and its context id.
+    pub(crate) fn new_stream(&mut self) -> (usize, u32) {
+        self.reload_if_due();
+        let generation = self.workers.len() - 1;
+        (generation, self.current().new_stream())
+    }
+
+    fn reload_if_due(&mut self) {
+        let failed = self.current_ref().state().failed.is_some();
+        if !failed || self.settings.failure_policy != FailurePolicy::Reload {
+            return;
+        }
+        // Envoy draws the wait from [base, 1.5 × base) for every new stream (`JitteredLowerBoundBackOffStrategy`);
+        // the host waits for the longest draw, so a reload seen here happens in Envoy too.
+        let now = self.current_ref().state().now;
+        if now.saturating_sub(self.last_load) < self.settings.reload_backoff * 3 / 2 {
+            return;
+        }
+        self.last_load = now;
+        let generation = self.workers.len();
+        let kept = Kept::take(self.current().state_mut());
+        let init = VmInit {
+            settings: self.settings.clone(),
+            foreign: kept.foreign,
+            process: Rc::clone(&self.process),
+            metrics: kept.metrics,
+            role: VmRole::Worker(generation as u32),
+            now,
+        };
+        match Vm::start(&self.loaded, init) {
+            Ok(vm) => self.workers.push(vm),
+            Err(error) => {
+                // VmReloadFailure: the failed VM stays, and the next stream after another backoff tries again.
+                if let Some(kept) = error.kept {
+                    let state = self.current().state_mut();
+                    state.foreign = kept.foreign;
+                    state.metrics = kept.metrics;
+                }
+                let mut logs = error.logs;
+                logs.push(LogEntry {
+                    level: crate::abi::LogLevel::Critical,
+                    message: format!(
+                        "FAIL_RELOAD could not start a new VM, the failed one stays: {}",
+                        error.message
+                    ),
+                    context_id: 0,
+                    origin: LogOrigin::Host,
+                    vm: VmRole::Worker(generation as u32),
+                });
+                self.failed_reloads.push((generation - 1, logs));
+            }
+        }
+    }
+
+    /// What the worker VMs logged (failed reload attempts included), in order.
+    pub(crate) fn worker_logs(&self) -> Vec<LogEntry> {
+        let mut logs = Vec::new();
+        for (generation, vm) in self.workers.iter().enumerate() {
+            logs.extend_from_slice(&vm.state().logs);
+            for (_, failed) in self.failed_reloads.iter().filter(|(g, _)| *g == generation) {
+                logs.extend_from_slice(failed);
+            }
+        }
+        logs
+    }
+
+    /// What the base VM and the configuration canary logged.
+    pub(crate) fn start_logs(&self) -> &[LogEntry] {
+        &self.start_logs
+    }
+
+    pub(crate) fn canary_callouts(&self) -> &CanaryCallouts {
+        &self.canary_callouts
+    }
+}
+
+/// cpp-host's cache keys: the VM's (vm_id, VM configuration, code) and the plugin's (name, root_id, configuration).
+struct StartKeys {
+    vm: [u8; 32],
+    plugin: [u8; 32],
+}
+
+impl StartKeys {
+    fn new(code: &[u8], settings: &Settings) -> StartKeys {
+        let hash = |parts: &[&[u8]]| -> [u8; 32] {
+            let mut hasher = Sha256::new();
+            for part in parts {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            hasher.finalize().into()
+        };
+        let vm = hash(&[settings.vm_id.as_bytes(), &settings.vm_config, code]);
+        StartKeys {
+            vm,
+            plugin: hash(&[
+                &vm,
+                settings.name.as_bytes(),
+                settings.root_id.as_bytes(),
+                &settings.config,
+            ]),
+        }
+    }
+}

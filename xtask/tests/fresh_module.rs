@@ -8,13 +8,7 @@
 
 mod support;
 
-use std::{
-    env,
-    fs::{self, File},
-    path::{Path, PathBuf},
-    process::Command,
-    time::Instant,
-};
+use std::{fs, time::Instant};
 
 use support::*;
 
@@ -37,7 +31,7 @@ fn cargo_test_runs_the_module_of_the_edited_sources_not_the_last_built_one() {
     let Some(git) = tool("git", "git") else {
         return;
     };
-    let _lock = lock();
+    let _lock = scratch_lock();
     let ws = scratch_workspace(&git, "fresh-workspace");
     let extension = ws.root.join("extensions/header-append");
     let source = extension.join("src/lib.rs");
@@ -96,60 +90,4 @@ fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// A scratch workspace and the persistent target directory it shares with the template check.
-struct Scratch {
-    root: PathBuf,
-    target: PathBuf,
-}
-
-impl Scratch {
-    fn cargo(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(args)
-            .current_dir(&self.root)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env_remove("SOURCE_DATE_EPOCH");
-        cmd
-    }
-}
-
-/// `<target>/template-check`, as `template.rs` names it.
-fn check_dir() -> PathBuf {
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("template-check")
-}
-
-/// The template check's lock: one user of the shared target directory at a time.
-fn lock() -> File {
-    let dir = check_dir();
-    fs::create_dir_all(&dir).unwrap();
-    let file = File::create(dir.join("lock")).unwrap();
-    file.lock().unwrap();
-    file
-}
-
-/// A fresh copy of the workspace's git-tracked files (as they are on disk) at `<check dir>/<name>`.
-fn scratch_workspace(git: &Path, name: &str) -> Scratch {
-    let root_dir = check_dir().join(name);
-    let _ = fs::remove_dir_all(&root_dir);
-    let listed = run(Command::new(git)
-        .args(["ls-files", "-z"])
-        .current_dir(root()));
-    for file in listed.split('\0').filter(|f| !f.is_empty()) {
-        let from = root().join(file);
-        if !from.is_file() {
-            continue; // deleted in the working tree
-        }
-        let to = root_dir.join(file);
-        fs::create_dir_all(to.parent().unwrap()).unwrap();
-        fs::copy(&from, &to).unwrap();
-    }
-    Scratch {
-        root: root_dir,
-        target: check_dir().join("target"),
-    }
 }

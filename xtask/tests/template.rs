@@ -8,8 +8,7 @@
 mod support;
 
 use std::{
-    env,
-    fs::{self, File},
+    env, fs,
     path::{Path, PathBuf},
     process::{Command, Output},
     time::Instant,
@@ -45,8 +44,8 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         return;
     };
     let image_tools = (tool("skopeo", "skopeo"), tool("umoci", "umoci"));
-    let _lock = lock();
-    let ws = scratch_workspace(&git);
+    let _lock = scratch_lock();
+    let ws = scratch_workspace(&git, "workspace");
     let started = Instant::now();
     let names: Vec<String> = KINDS.iter().map(|(kind, ..)| format!("t-{kind}")).collect();
 
@@ -221,23 +220,6 @@ fn xtask_new_says_how_to_install_a_missing_cargo_generate() {
     fs::remove_dir_all(&empty).unwrap();
 }
 
-/// The scratch workspace: a copy of the tracked files, and its own persistent target directory.
-struct Scratch {
-    root: PathBuf,
-    target: PathBuf,
-}
-
-impl Scratch {
-    fn cargo(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(args)
-            .current_dir(&self.root)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env_remove("SOURCE_DATE_EPOCH");
-        cmd
-    }
-}
-
 /// `Some(())` if `cargo generate` runs; otherwise fails under CI=true, else says loudly it skipped.
 fn cargo_generate() -> Option<()> {
     let works = Command::new(env!("CARGO"))
@@ -253,44 +235,6 @@ fn cargo_generate() -> Option<()> {
     }
     eprintln!("\n*** SKIPPED: {message} ***\n");
     None
-}
-
-fn check_dir() -> PathBuf {
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("template-check")
-}
-
-/// One template check at a time: they share the scratch workspace and its target directory.
-fn lock() -> File {
-    let dir = check_dir();
-    fs::create_dir_all(&dir).unwrap();
-    let file = File::create(dir.join("lock")).unwrap();
-    file.lock().unwrap();
-    file
-}
-
-/// A fresh copy of the workspace's git-tracked files (as they are on disk) at a fixed path.
-fn scratch_workspace(git: &Path) -> Scratch {
-    let root_dir = check_dir().join("workspace");
-    let _ = fs::remove_dir_all(&root_dir);
-    let listed = run(Command::new(git)
-        .args(["ls-files", "-z"])
-        .current_dir(root()));
-    for file in listed.split('\0').filter(|f| !f.is_empty()) {
-        let from = root().join(file);
-        if !from.is_file() {
-            continue; // deleted in the working tree
-        }
-        let to = root_dir.join(file);
-        fs::create_dir_all(to.parent().unwrap()).unwrap();
-        fs::copy(&from, &to).unwrap();
-    }
-    Scratch {
-        root: root_dir,
-        target: check_dir().join("target"),
-    }
 }
 
 /// Paths of the files under `dir`, relative, sorted, with `/` separators.

@@ -53,12 +53,71 @@ pub fn packaging_lock() -> File {
     file
 }
 
+/// The workspace's target directory (honouring `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// `target/extensions/header-append`.
 pub fn out_dir() -> PathBuf {
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("extensions").join("header-append")
+    target_dir().join("extensions").join("header-append")
+}
+
+/// A scratch copy of the workspace and the persistent target directory that the template and
+/// fresh-module checks share.
+pub struct Scratch {
+    pub root: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Scratch {
+    /// `cargo ARGS` in the scratch workspace, with its target directory.
+    pub fn cargo(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args)
+            .current_dir(&self.root)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env_remove("SOURCE_DATE_EPOCH");
+        cmd
+    }
+}
+
+/// `<target>/template-check`: where the scratch workspaces and their shared target directory live.
+pub fn check_dir() -> PathBuf {
+    target_dir().join("template-check")
+}
+
+/// One user of the scratch target directory at a time (the template and fresh-module checks).
+pub fn scratch_lock() -> File {
+    let dir = check_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = File::create(dir.join("lock")).unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// A fresh copy of the workspace's git-tracked files (as they are on disk) at `<check dir>/<name>`.
+pub fn scratch_workspace(git: &Path, name: &str) -> Scratch {
+    let root_dir = check_dir().join(name);
+    let _ = std::fs::remove_dir_all(&root_dir);
+    let listed = run(Command::new(git)
+        .args(["ls-files", "-z"])
+        .current_dir(root()));
+    for file in listed.split('\0').filter(|f| !f.is_empty()) {
+        let from = root().join(file);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = root_dir.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    Scratch {
+        root: root_dir,
+        target: check_dir().join("target"),
+    }
 }
 
 /// The host's `proxy-wasm-run`, built once per test process in the shared target directory, for commands
@@ -73,12 +132,7 @@ pub fn runner() -> PathBuf {
                 .status()
                 .expect("cannot run cargo build");
             assert!(status.success(), "cannot build proxy-wasm-run");
-            out_dir()
-                .parent()
-                .and_then(Path::parent)
-                .unwrap()
-                .join("debug")
-                .join("proxy-wasm-run")
+            target_dir().join("debug").join("proxy-wasm-run")
         })
         .clone()
 }

@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-pub(crate) use check::{AbiVersion, ModuleInfo};
+pub(crate) use check::{AbiVersion, Interface, ModuleInfo, interface};
 pub(crate) use wasm_opt::WasmOpt;
 
 use crate::{

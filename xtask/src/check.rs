@@ -9,10 +9,8 @@
 
 use std::fmt;
 
-use anyhow::{Context, bail};
-use wasmparser::{Parser, Payload};
-
 use crate::{
+    build::{self, Interface},
     deploy, flags,
     mesh::{
         self, FailPolicy, Resource, Target,
@@ -22,6 +20,7 @@ use crate::{
     runner,
     workspace::{self, Extension},
 };
+use anyhow::{Context, bail};
 
 /// How one row came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,30 +198,12 @@ fn module(summary: &mut Summary, extension: &Extension, target: Target) -> anyho
             path.display()
         )
     })?;
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    for payload in Parser::new(0).parse_all(&bytes) {
-        match payload
-            .with_context(|| format!("{} does not parse as WebAssembly", path.display()))?
-        {
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import?;
-                    imports.push((import.module.to_owned(), import.name.to_owned()));
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    exports.push(export?.name.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
+    let Interface { imports, exports } = build::interface(&bytes)
+        .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
     let envoy = target.envoy_minor();
     let Some(abi) = Abi::MARKERS
         .iter()
-        .find(|(marker, _)| exports.iter().any(|e| e == marker))
+        .find(|(marker, _)| exports.iter().any(|(name, _)| name == marker))
         .map(|(_, abi)| *abi)
     else {
         summary.add(

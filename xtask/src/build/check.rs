@@ -39,34 +39,51 @@ impl AbiVersion {
     }
 }
 
-/// Checks `bytes`; on failure returns every problem found, each a sentence saying what is
-/// missing or wrong.
-pub(crate) fn check(bytes: &[u8]) -> Result<ModuleInfo, Vec<String>> {
-    let mut exports: Vec<(String, ExternalKind)> = Vec::new();
-    let mut foreign_imports: Vec<String> = Vec::new();
+/// What a module imports (module, name) and exports (name, kind).
+#[derive(Debug, Default)]
+pub(crate) struct Interface {
+    pub(crate) imports: Vec<(String, String)>,
+    pub(crate) exports: Vec<(String, ExternalKind)>,
+}
+
+/// Reads the import and export sections of `bytes`; the error says which part does not parse.
+pub(crate) fn interface(bytes: &[u8]) -> Result<Interface, String> {
+    let mut interface = Interface::default();
     for payload in Parser::new(0).parse_all(bytes) {
-        let payload =
-            payload.map_err(|err| vec![format!("it does not parse as WebAssembly: {err}")])?;
-        match payload {
+        match payload.map_err(|err| format!("it does not parse as WebAssembly: {err}"))? {
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
                     let import = import
-                        .map_err(|err| vec![format!("its import section does not parse: {err}")])?;
-                    if !HOST_IMPORT_MODULES.contains(&import.module) {
-                        foreign_imports.push(format!("`{}::{}`", import.module, import.name));
-                    }
+                        .map_err(|err| format!("its import section does not parse: {err}"))?;
+                    interface
+                        .imports
+                        .push((import.module.to_owned(), import.name.to_owned()));
                 }
             }
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export
-                        .map_err(|err| vec![format!("its export section does not parse: {err}")])?;
-                    exports.push((export.name.to_owned(), export.kind));
+                        .map_err(|err| format!("its export section does not parse: {err}"))?;
+                    interface
+                        .exports
+                        .push((export.name.to_owned(), export.kind));
                 }
             }
             _ => {}
         }
     }
+    Ok(interface)
+}
+
+/// Checks `bytes`; on failure returns every problem found, each a sentence saying what is
+/// missing or wrong.
+pub(crate) fn check(bytes: &[u8]) -> Result<ModuleInfo, Vec<String>> {
+    let Interface { imports, exports } = interface(bytes).map_err(|problem| vec![problem])?;
+    let foreign_imports: Vec<String> = imports
+        .iter()
+        .filter(|(module, _)| !HOST_IMPORT_MODULES.contains(&module.as_str()))
+        .map(|(module, name)| format!("`{module}::{name}`"))
+        .collect();
 
     let exports_func = |name: &str| {
         exports.iter().any(|(n, kind)| {

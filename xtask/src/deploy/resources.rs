@@ -5,12 +5,13 @@ use serde::Serialize;
 use serde_norway::{Mapping, Value};
 
 use super::Inputs;
-use crate::mesh::{EnvVar, FailPolicy, Resource, Target, fields::ENVOY_FAILURE_POLICY};
+use crate::mesh::{
+    EnvVar, FailPolicy, Resource, Target,
+    fields::{ENVOY_FAILURE_POLICY, ISTIO_FAIL_STRATEGY},
+};
 
 /// Istio minor from which `networking.istio.io/v1` serves ServiceEntry.
 const ISTIO_NETWORKING_V1: u32 = 22;
-/// Istio minor from which WasmPlugin has `failStrategy`, written explicitly from there on.
-const ISTIO_FAIL_STRATEGY: u32 = 19;
 
 /// A Kubernetes resource.
 #[derive(Serialize)]

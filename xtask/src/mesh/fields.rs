@@ -10,7 +10,7 @@ use super::{
 };
 
 /// Istio minors that first read a WasmPlugin / TrafficExtension field.
-const ISTIO_FAIL_STRATEGY: u32 = 19;
+pub(crate) const ISTIO_FAIL_STRATEGY: u32 = 19;
 const ISTIO_FAIL_RELOAD: u32 = 27;
 /// `imagePullSecret` and `imagePullPolicy` exist from 1.12 but are read from 1.14 (istio/istio#37161, #38475).
 const ISTIO_PULL: u32 = 14;

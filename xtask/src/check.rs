@@ -15,6 +15,7 @@ use crate::{
     mesh::{
         self, FailPolicy, Resource, Target,
         envoy_imports::{self, Abi, Verdict},
+        fields,
     },
     oci::{layout::StoredImage, reference::Reference},
     runner,
@@ -184,8 +185,10 @@ impl flags::Check {
 fn legacy_fail_open(target: Target) -> bool {
     match target {
         Target::EnvoyGateway { .. } => true,
-        Target::Envoy { minor } => minor < 33,
-        _ => target.istio_minor().is_some_and(|minor| minor < 25),
+        Target::Envoy { minor } => minor < fields::ENVOY_FAILURE_POLICY,
+        _ => target
+            .istio_minor()
+            .is_some_and(|minor| minor < fields::ISTIO_FAILURE_POLICY),
     }
 }
 

@@ -21,6 +21,8 @@ const ISTIO_TARGET_REFS: u32 = 22;
 const GATEWAY_HOST_ENV: u32 = 3;
 /// Envoy minor with `failure_policy` (FAIL_RELOAD); older ones have only `fail_open`.
 pub(crate) const ENVOY_FAILURE_POLICY: u32 = 33;
+/// Istio minor that hands Envoy `failure_policy` instead of the legacy `fail_open` (istio/istio febfa591f5a).
+pub(crate) const ISTIO_FAILURE_POLICY: u32 = 25;
 
 /// The flags that shape the resource.
 pub(crate) struct Requested<'a> {

@@ -4,6 +4,7 @@
 //! machine, deferred actions, callouts, timers, shared state, failure policy) and [`testing`] (the API tests use).
 //! See `README.md` for the API by example.
 
-pub mod abi;
-pub mod envoy;
+mod abi;
+mod envoy;
+mod spec;
 pub mod testing;

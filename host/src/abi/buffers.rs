@@ -4,8 +4,8 @@
 use wasmtime::{Caller, Linker};
 
 use super::memory::{hostcall, read, return_bytes, write_u32};
-use super::{BufferType, Status};
 use crate::envoy::HostState;
+use crate::spec::{BufferType, Status};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(

@@ -6,8 +6,8 @@ use std::time::Duration;
 use wasmtime::{Caller, Linker};
 
 use super::memory::{hostcall, read, return_bytes, write_u32};
-use super::{Status, pairs};
 use crate::envoy::{GrpcCall, Headers, HostState};
+use crate::spec::{Status, pairs};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(

@@ -3,9 +3,9 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::Status;
 use super::memory::{hostcall, read, return_bytes};
 use crate::envoy::{Builtin, HostState};
+use crate::spec::Status;
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(

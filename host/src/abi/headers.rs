@@ -4,8 +4,8 @@
 use wasmtime::{Caller, Linker};
 
 use super::memory::{hostcall, read, return_bytes, with_two, write_u32};
-use super::{AbiVersion, MapType, Status, pairs};
 use crate::envoy::{Headers, HostState};
+use crate::spec::{AbiVersion, MapType, Status, pairs};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(

@@ -6,8 +6,8 @@ use std::time::Duration;
 use wasmtime::{Caller, Linker};
 
 use super::memory::{check_range, hostcall, read, write_u32, write_u64};
-use super::{LogLevel, Status};
 use crate::envoy::HostState;
+use crate::spec::{LogLevel, Status};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(

@@ -3,8 +3,9 @@
 
 use wasmtime::{Caller, format_err};
 
-use super::{Fail, HostResult, Status};
+use super::{Fail, HostResult};
 use crate::envoy::{HostState, Phase};
+use crate::spec::Status;
 
 /// Runs the body of host function `name`: refuses calls Envoy's V8 runtime refuses while the VM starts, and turns
 /// the body's result into the `proxy_status_t` the guest receives (or a trap).

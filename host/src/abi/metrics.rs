@@ -2,9 +2,9 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::Status;
 use super::memory::{hostcall, read, write_u32, write_u64};
 use crate::envoy::{HostState, MetricKind};
+use crate::spec::Status;
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(

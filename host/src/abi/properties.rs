@@ -28,7 +28,7 @@ pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             hostcall(&mut c, "proxy_set_property", |c| {
                 let path = read(c, path_ptr, path_len)?;
                 let value = read(c, value_ptr, value_len)?;
-                c.data_mut().set_property(&path, &value)
+                Ok(c.data_mut().set_property(&path, &value)?)
             })
         },
     )?;

@@ -5,8 +5,8 @@
 use wasmtime::{Caller, Linker};
 
 use super::memory::{hostcall, read};
-use super::{Status, StreamType, pairs};
 use crate::envoy::{Deferred, Headers, HostState, LocalReply};
+use crate::spec::{Status, StreamType, pairs};
 
 pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(

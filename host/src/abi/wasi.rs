@@ -6,9 +6,9 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::LogLevel;
 use super::memory::{with_memory_mut, write, write_u32, write_u64};
 use crate::envoy::{BudgetExceeded, HostState};
+use crate::spec::LogLevel;
 
 /// WASI errno values cpp-host returns.
 const SUCCESS: i32 = 0;

@@ -27,27 +27,24 @@ use wasmtime::Module;
 
 use super::vm::engine;
 
-/// Turns the on-disk cache off for every plugin of the process, whatever the builder says.
-pub(crate) const NO_CACHE_ENV: &str = "PROXY_WASM_HOST_NO_CACHE";
-
 /// The first bytes of every entry; a new layout gets a new tag, so old entries are recompiled.
 const MAGIC: &[u8; 16] = b"proxy-wasm-cw\x00\x00\x01";
 
 /// Magic, module sha256, engine fingerprint, artifact sha256.
 const HEADER_LEN: usize = MAGIC.len() + 32 * 3;
 
-/// Whether compiled code may be read from and written to the disk cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where compiled code is read from and written to, if anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DiskCache {
-    Use,
+    In(PathBuf),
     Skip,
 }
 
 type Key = [u8; 32];
 
-/// Compiles `bytes` once per process; with [`DiskCache::Use`], through the on-disk cache. One key is compiled by
+/// Compiles `bytes` once per process; with [`DiskCache::In`], through the on-disk cache. One key is compiled by
 /// one thread (and, through a lock file, one process) at a time: the others wait and take its result.
-pub(crate) fn compile(bytes: &[u8], disk: DiskCache) -> anyhow::Result<Module> {
+pub(crate) fn compile(bytes: &[u8], disk: &DiskCache) -> anyhow::Result<Module> {
     static COMPILED: OnceLock<Mutex<HashMap<Key, Module>>> = OnceLock::new();
     static KEY_LOCKS: OnceLock<Mutex<HashMap<Key, Arc<Mutex<()>>>>> = OnceLock::new();
     let compiled = COMPILED.get_or_init(Default::default);
@@ -76,10 +73,8 @@ pub(crate) fn compile(bytes: &[u8], disk: DiskCache) -> anyhow::Result<Module> {
         return Ok(module);
     }
     let disk = match disk {
-        DiskCache::Use if std::env::var_os(NO_CACHE_ENV).is_none_or(|v| v.is_empty()) => {
-            CacheDir::open(crate::testing::target_dir().join("proxy-wasm-host"))
-        }
-        _ => None,
+        DiskCache::In(dir) => CacheDir::open(dir.clone()),
+        DiskCache::Skip => None,
     };
     let module = match disk {
         Some(dir) => dir.compile(bytes, &key)?,

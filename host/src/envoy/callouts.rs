@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::grpc_service::{self, GrpcTarget};
-use super::{ByteBudget, Headers, HostState, Vm};
-use crate::abi::{HostResult, LogLevel, Status};
+use super::{ByteBudget, Headers, HostState, Refusal, Vm};
+use crate::spec::{LogLevel, Status};
 
 /// The cluster names Envoy's configuration has: `ClusterManager::getThreadLocalCluster` finds only those, and a
 /// callout to any other name is refused.
@@ -221,7 +221,7 @@ impl HostState {
         body: Vec<u8>,
         trailers: Headers,
         timeout_ms: i32,
-    ) -> HostResult<u32> {
+    ) -> Result<u32, Refusal> {
         if timeout_ms < 0 {
             return Err(Status::BadArgument.into());
         }
@@ -261,7 +261,11 @@ impl HostState {
 
     /// `proxy_grpc_call` / `proxy_grpc_stream` (by `call.stream`), resolving `upstream` as Envoy's
     /// `Context::grpcCall`/`grpcStream` do (see `grpc_service`).
-    pub(crate) fn dispatch_grpc(&mut self, upstream: &[u8], mut call: GrpcCall) -> HostResult<u32> {
+    pub(crate) fn dispatch_grpc(
+        &mut self,
+        upstream: &[u8],
+        mut call: GrpcCall,
+    ) -> Result<u32, Refusal> {
         let what = if call.stream {
             "proxy_grpc_stream"
         } else {

@@ -18,7 +18,7 @@ use flate2::{Compression, Decompress, FlushDecompress};
 use prost::Message;
 
 use super::HostState;
-use crate::abi::Status;
+use crate::spec::Status;
 
 /// `LifeSpan` of `declare_property.proto`: how long Envoy keeps a filter state object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]

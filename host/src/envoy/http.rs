@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Deferred, FailurePolicy, Headers, HostState, LocalReply, Properties, Vm, local_reply};
-use crate::abi::{BufferType, MapType};
+use crate::spec::{BufferType, MapType};
 
 /// What the filter told Envoy after a callback: let the data through, or stop iteration (paused, buffering, or
 /// stopped because a local reply or a failure ended the stream).

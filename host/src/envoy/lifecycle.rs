@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::vm::{Kept, VmStartError};
 use super::{
-    FailurePolicy, ForeignFunction, GrpcCall, HttpCall, Loaded, LogEntry, LogOrigin, Metrics,
-    Process, Settings, StartFailure, Vm, VmInit, VmRole,
+    FailurePolicy, ForeignFunction, GrpcCall, HostFunctions, HttpCall, Loaded, LogEntry, LogOrigin,
+    Metrics, Process, Settings, StartFailure, Vm, VmInit, VmRole,
 };
 
 /// What one Envoy process remembers of start-ups: which base VMs exist (cpp-host `base_wasms`, keyed by vm_id, VM
@@ -59,8 +59,9 @@ impl PluginVms {
         foreign: HashMap<String, ForeignFunction>,
         process: Rc<RefCell<Process>>,
         cache: Option<&RefCell<StartCache>>,
+        functions: &'static HostFunctions,
     ) -> Result<PluginVms, VmStartError> {
-        let loaded = Vm::load(bytes, settings.disk_cache)?;
+        let loaded = Vm::load(bytes, &settings.disk_cache, functions)?;
         let keys = cache.map(|_| StartKeys::new(bytes, &settings));
         let mut start_logs = Vec::new();
         let mut kept = Kept {
@@ -225,7 +226,7 @@ impl PluginVms {
                 }
                 let mut logs = error.logs;
                 logs.push(LogEntry {
-                    level: crate::abi::LogLevel::Critical,
+                    level: crate::spec::LogLevel::Critical,
                     message: format!(
                         "FAIL_RELOAD could not start a new VM, the failed one stays: {}",
                         error.message

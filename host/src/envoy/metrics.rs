@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::abi::Status;
+use crate::spec::Status;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKind {

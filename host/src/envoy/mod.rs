@@ -14,6 +14,7 @@ mod lifecycle;
 mod local_reply;
 mod metrics;
 mod properties;
+mod refusal;
 mod shared;
 mod vm;
 
@@ -41,11 +42,12 @@ pub use metrics::{Metric, MetricKind};
 pub use properties::PropertyValue as Value;
 pub(crate) use properties::filter_state_key;
 pub use properties::{Properties, PropertyError, PropertyValue};
+pub(crate) use refusal::Refusal;
 pub(crate) use shared::Process;
 pub use vm::{FailurePolicy, StartFailure};
-pub(crate) use vm::{Loaded, Settings, Vm, VmInit};
+pub(crate) use vm::{HostFunctions, Loaded, Settings, Vm, VmInit, engine};
 
-use crate::abi::{AbiVersion, LogLevel, StreamType};
+use crate::spec::{AbiVersion, LogLevel, Status, StreamType};
 
 /// Where the VM is in its life: Envoy restricts host calls while `_initialize`/`main` run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +98,7 @@ pub(crate) enum Deferred {
 }
 
 /// A foreign function the test registered (`proxy_call_foreign_function`).
-pub(crate) type ForeignFunction = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, crate::abi::Status>>;
+pub(crate) type ForeignFunction = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, Status>>;
 
 /// Hashes context ids, which the host hands out itself (no untrusted keys to defend against), with one
 /// multiplication: SipHash was a tenth of a request's cost, as every host call looks its stream up.
@@ -218,12 +220,7 @@ impl HostState {
     }
 
     /// Queues an action for after the current VM call (`proxy_continue_stream`, `proxy_close_stream`).
-    pub(crate) fn defer_stream_action(
-        &mut self,
-        stream_type: StreamType,
-        close: bool,
-    ) -> crate::abi::Status {
-        use crate::abi::Status;
+    pub(crate) fn defer_stream_action(&mut self, stream_type: StreamType, close: bool) -> Status {
         let Some(id) = self.stream().map(|s| s.id) else {
             // No decoder/encoder callbacks (root context): Envoy silently does nothing.
             return Status::Ok;

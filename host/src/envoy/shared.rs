@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::abi::Status;
+use crate::spec::Status;
 
 /// One vm_id's shared data: key → (value, CAS).
 type Entries = HashMap<Vec<u8>, (Vec<u8>, u32)>;

@@ -18,7 +18,7 @@ use super::cache::{DiskCache, compile};
 use super::{
     Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process, Properties, VmRole,
 };
-use crate::abi::{self, AbiVersion, LogLevel};
+use crate::spec::{AbiVersion, LogLevel};
 
 /// How often the epoch ticker advances: the granularity of the per-call deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -131,11 +131,20 @@ impl std::fmt::Debug for Kept {
     }
 }
 
+/// The host functions modules link against. The ABI layer defines them; this layer checks a module's imports
+/// against them and instantiates modules with them, without knowing what they are.
+pub(crate) struct HostFunctions {
+    pub(crate) linker: Linker<HostState>,
+    /// Whether a module speaking `abi` may import `module.name` (cpp-host registers a set per ABI version).
+    pub(crate) provides: fn(abi: AbiVersion, module: &str, name: &str) -> bool,
+}
+
 /// A compiled, checked module: what every VM of a plugin (base, canary, workers) is instantiated from.
 #[derive(Clone)]
 pub(crate) struct Loaded {
     pub(crate) module: Module,
     pub(crate) abi: AbiVersion,
+    functions: &'static HostFunctions,
 }
 
 /// What one VM starts with besides the module.
@@ -228,15 +237,6 @@ pub(crate) fn engine() -> &'static Engine {
     })
 }
 
-fn linker() -> anyhow::Result<&'static Linker<HostState>> {
-    static LINKER: OnceLock<Linker<HostState>> = OnceLock::new();
-    if let Some(linker) = LINKER.get() {
-        return Ok(linker);
-    }
-    let linker = abi::linker(engine())?;
-    Ok(LINKER.get_or_init(|| linker))
-}
-
 /// Detects the ABI version like cpp-host's `getAbiVersion`: the first marker export in export order.
 pub(crate) fn abi_version(module: &Module) -> anyhow::Result<AbiVersion> {
     for export in module.exports() {
@@ -263,9 +263,17 @@ impl Vm {
     }
 
     /// Compiles the module and checks it as cpp-host's `WasmBase::load` does, once for every VM of the plugin.
-    pub(crate) fn load(bytes: &[u8], disk_cache: DiskCache) -> Result<Loaded, VmStartError> {
-        Vm::check(bytes, disk_cache)
-            .map(|(module, abi)| Loaded { module, abi })
+    pub(crate) fn load(
+        bytes: &[u8],
+        disk_cache: &DiskCache,
+        functions: &'static HostFunctions,
+    ) -> Result<Loaded, VmStartError> {
+        Vm::check(bytes, disk_cache, functions)
+            .map(|(module, abi)| Loaded {
+                module,
+                abi,
+                functions,
+            })
             .map_err(|e| VmStartError {
                 failure: StartFailure::Load,
                 message: format!("{e:#}"),
@@ -360,11 +368,7 @@ impl Vm {
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
         arm_deadline(&mut store);
-        let linker = match linker() {
-            Ok(linker) => linker,
-            Err(e) => return Err(load_error(e, Some(Kept::boxed(store.data_mut())))),
-        };
-        let instance = match linker.instantiate(&mut store, module) {
+        let instance = match loaded.functions.linker.instantiate(&mut store, module) {
             Ok(instance) => instance,
             Err(error)
                 if error.downcast_ref::<Trap>().is_some()
@@ -390,12 +394,16 @@ impl Vm {
     /// Compiles the module and checks what cpp-host checks before linking: the ABI version, and imports Envoy
     /// provides. Envoy's runtimes stop at the first missing import and name only it; the host names them all, so
     /// one run shows everything to remove.
-    fn check(bytes: &[u8], disk_cache: DiskCache) -> anyhow::Result<(Module, AbiVersion)> {
+    fn check(
+        bytes: &[u8],
+        disk_cache: &DiskCache,
+        functions: &HostFunctions,
+    ) -> anyhow::Result<(Module, AbiVersion)> {
         let module = compile(bytes, disk_cache)?;
         let abi = abi_version(&module)?;
         let missing: Vec<(String, String)> = module
             .imports()
-            .filter(|import| !abi::provides(abi, import.module(), import.name()))
+            .filter(|import| !(functions.provides)(abi, import.module(), import.name()))
             .map(|import| (import.module().to_string(), import.name().to_string()))
             .collect();
         if let Some((module_name, name)) = missing.first() {

@@ -22,6 +22,7 @@ mod modules;
 mod plugin;
 mod printable;
 mod stream;
+mod wiring;
 
 pub use envoy::Envoy;
 pub use message::Message;
@@ -30,9 +31,9 @@ pub use plugin::{Plugin, PluginBuilder, StartError};
 pub use printable::{printable, printable_line};
 pub use stream::HttpStream;
 
-pub use crate::abi::{AbiVersion, LogLevel as Level, Status};
 pub use crate::envoy::{
     Action, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall, GrpcResponse, Headers,
     HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin, Metric, MetricKind,
     Properties, PropertyError, PropertyValue, StartFailure, Value, VmRole, WasmType,
 };
+pub use crate::spec::{AbiVersion, LogLevel as Level, Status};

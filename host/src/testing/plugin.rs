@@ -9,12 +9,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::envoy::Envoy;
 use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
-use crate::abi::{AbiVersion, LogLevel, Status};
+use super::wiring;
 use crate::envoy::{
-    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, DeclaredProperty, DiskCache, FailurePolicy,
-    ForeignFunction, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin,
-    Metric, MetricKind, PluginVms, Properties, PropertyValue, Settings, StartFailure, Vm, VmRole,
+    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, DeclaredProperty, FailurePolicy, ForeignFunction,
+    GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin, Metric, MetricKind,
+    PluginVms, Properties, PropertyValue, Settings, StartFailure, Vm, VmRole,
 };
+use crate::spec::{AbiVersion, LogLevel, Status};
 
 /// A plugin on one worker, started like Envoy starts one: the base VM runs `_initialize`/`main`, a throw-away
 /// configuration canary runs `on_vm_start` and `on_configure`, then the worker's VM does it all again
@@ -424,7 +425,7 @@ impl PluginBuilder {
                 properties: Properties::new(),
                 memory_limit: 1 << 30,
                 host_memory_limit: DEFAULT_HOST_MEMORY_LIMIT,
-                disk_cache: DiskCache::Use,
+                disk_cache: wiring::disk_cache(true),
                 // Envoy's default `per_connection_buffer_limit_bytes`.
                 buffer_limit: 1 << 20,
                 allow_on_headers_stop_iteration: false,
@@ -608,11 +609,7 @@ impl PluginBuilder {
     /// the compile; default true. Turn it off for modules you do not trust with a shared target directory; the
     /// environment variable `PROXY_WASM_HOST_NO_CACHE=1` turns it off for every plugin.
     pub fn disk_cache(mut self, enabled: bool) -> PluginBuilder {
-        self.settings.disk_cache = if enabled {
-            DiskCache::Use
-        } else {
-            DiskCache::Skip
-        };
+        self.settings.disk_cache = wiring::disk_cache(enabled);
         self
     }
 
@@ -713,13 +710,12 @@ impl PluginBuilder {
             Some(envoy) => (envoy.process.clone(), Some(&*envoy.starts)),
             None => Default::default(),
         };
-        let vms =
-            PluginVms::start(&bytes, settings, self.foreign, process, cache).map_err(|e| {
-                StartError {
-                    failure: e.failure,
-                    message: e.message,
-                    logs: e.logs,
-                }
+        let functions = wiring::host_functions().map_err(load_error)?;
+        let vms = PluginVms::start(&bytes, settings, self.foreign, process, cache, functions)
+            .map_err(|e| StartError {
+                failure: e.failure,
+                message: e.message,
+                logs: e.logs,
             })?;
         Ok(Plugin {
             vms: RefCell::new(vms),

@@ -22,8 +22,8 @@ use std::time::UNIX_EPOCH;
 pub use given::{Properties, PropertyError};
 pub use value::PropertyValue;
 
-use super::{Headers, HostState, HttpStream};
-use crate::abi::{HostResult, Status, pairs};
+use super::{Headers, HostState, HttpStream, Refusal};
+use crate::spec::{Status, pairs};
 use schema::{Kind, Message};
 
 /// The id of the one downstream connection every stream arrives on (`connection.id`, `connection_id`).
@@ -90,7 +90,7 @@ impl HostState {
     /// `Context::setProperty`: filter state `wasm.<path>` (the path as the guest passed it, NUL separators
     /// included) on the acting stream; a root context has no stream info, so NotFound. The host keeps filter state
     /// for the test to read, so it counts against the plugin's byte budget like the other bytes the host holds.
-    pub(crate) fn set_property(&mut self, path: &[u8], value: &[u8]) -> HostResult {
+    pub(crate) fn set_property(&mut self, path: &[u8], value: &[u8]) -> Result<(), Refusal> {
         let key = filter_state_key(path);
         let stream = self.stream().ok_or(Status::NotFound)?;
         // A read-only property declared with `declare_property` takes one write per stream.

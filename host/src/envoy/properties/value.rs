@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::abi::{Status, pairs};
+use crate::spec::{Status, pairs};
 
 /// A property value a test gives the plugin to read (`get_property`), typed as Envoy types it.
 #[derive(Debug, Clone, PartialEq)]

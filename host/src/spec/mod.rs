@@ -1,0 +1,156 @@
+//! The proxy-wasm ABI's vocabulary, shared by the ABI shims (`crate::abi`) and the Envoy layer (`crate::envoy`):
+//! statuses, the enumerations host calls take, ABI versions and the map wire format. It depends on nothing else in
+//! the crate.
+
+pub(crate) mod pairs;
+
+/// `proxy_status_t`: what every host function returns (the values cpp-host returns; the Rust SDK panics on the
+/// ones it does not expect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Status {
+    Ok = 0,
+    NotFound = 1,
+    BadArgument = 2,
+    SerializationFailure = 3,
+    ParseFailure = 4,
+    InvalidMemoryAccess = 6,
+    Empty = 7,
+    CasMismatch = 8,
+    InternalFailure = 10,
+    BrokenConnection = 11,
+    Unimplemented = 12,
+}
+
+/// `proxy_log_level_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    Trace = 0,
+    Debug = 1,
+    Info = 2,
+    Warn = 3,
+    Error = 4,
+    Critical = 5,
+}
+
+/// Which proxy-wasm ABI a module speaks, detected like cpp-host does: by its marker export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbiVersion {
+    V0_1_0,
+    V0_2_0,
+    V0_2_1,
+}
+
+/// `proxy_map_type_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MapType {
+    RequestHeaders,
+    RequestTrailers,
+    ResponseHeaders,
+    ResponseTrailers,
+    GrpcInitialMetadata,
+    GrpcTrailingMetadata,
+    HttpCallResponseHeaders,
+    HttpCallResponseTrailers,
+}
+
+/// `proxy_buffer_type_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BufferType {
+    RequestBody,
+    ResponseBody,
+    DownstreamData,
+    UpstreamData,
+    HttpCallResponseBody,
+    GrpcReceiveBuffer,
+    VmConfiguration,
+    PluginConfiguration,
+    CallData,
+}
+
+/// `proxy_stream_type_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamType {
+    Request,
+    Response,
+    Downstream,
+    Upstream,
+}
+
+impl LogLevel {
+    pub(crate) fn from_raw(raw: i32) -> Option<LogLevel> {
+        Some(match raw {
+            0 => LogLevel::Trace,
+            1 => LogLevel::Debug,
+            2 => LogLevel::Info,
+            3 => LogLevel::Warn,
+            4 => LogLevel::Error,
+            5 => LogLevel::Critical,
+            _ => return None,
+        })
+    }
+}
+
+impl AbiVersion {
+    /// The marker exports, in the order cpp-host accepts them.
+    pub(crate) const MARKERS: [(&'static str, AbiVersion); 3] = [
+        ("proxy_abi_version_0_1_0", AbiVersion::V0_1_0),
+        ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0),
+        ("proxy_abi_version_0_2_1", AbiVersion::V0_2_1),
+    ];
+}
+
+impl std::fmt::Display for AbiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AbiVersion::V0_1_0 => "0.1.0",
+            AbiVersion::V0_2_0 => "0.2.0",
+            AbiVersion::V0_2_1 => "0.2.1",
+        })
+    }
+}
+
+impl MapType {
+    pub(crate) fn from_raw(raw: i32) -> Option<MapType> {
+        Some(match raw {
+            0 => MapType::RequestHeaders,
+            1 => MapType::RequestTrailers,
+            2 => MapType::ResponseHeaders,
+            3 => MapType::ResponseTrailers,
+            4 => MapType::GrpcInitialMetadata,
+            5 => MapType::GrpcTrailingMetadata,
+            6 => MapType::HttpCallResponseHeaders,
+            7 => MapType::HttpCallResponseTrailers,
+            _ => return None,
+        })
+    }
+}
+
+impl BufferType {
+    pub(crate) fn from_raw(raw: i32) -> Option<BufferType> {
+        Some(match raw {
+            0 => BufferType::RequestBody,
+            1 => BufferType::ResponseBody,
+            2 => BufferType::DownstreamData,
+            3 => BufferType::UpstreamData,
+            4 => BufferType::HttpCallResponseBody,
+            5 => BufferType::GrpcReceiveBuffer,
+            6 => BufferType::VmConfiguration,
+            7 => BufferType::PluginConfiguration,
+            8 => BufferType::CallData,
+            _ => return None,
+        })
+    }
+}
+
+impl StreamType {
+    pub(crate) fn from_raw(raw: i32) -> Option<StreamType> {
+        Some(match raw {
+            0 => StreamType::Request,
+            1 => StreamType::Response,
+            2 => StreamType::Downstream,
+            3 => StreamType::Upstream,
+            _ => return None,
+        })
+    }
+}

@@ -1,68 +1,89 @@
 //! Context plumbing: `proxy_set_effective_context`, `proxy_done`, `proxy_call_foreign_function`, and the two
 //! Emscripten helpers cpp-host also registers.
 
-use wasmtime::{Caller, Linker};
+use wasmtime::Caller;
 
+use super::imports::{EVERY_ABI, Import};
 use super::memory::{hostcall, read, return_bytes};
 use crate::envoy::{Builtin, HostState};
 use crate::spec::Status;
 
-pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        "env",
+/// The host functions of this area, each with the ABI versions cpp-host registers it for.
+pub(super) const IMPORTS: &[Import] = &[
+    Import::env(
         "proxy_set_effective_context",
-        |mut c: Caller<'_, HostState>, id: i32| {
-            hostcall(&mut c, "proxy_set_effective_context", |c| {
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>, id: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let state = c.data_mut();
+                        if !state.is_context(id as u32) {
+                            return Err(Status::BadArgument.into());
+                        }
+                        state.effective = id as u32;
+                        Ok(())
+                    })
+                },
+            )
+        },
+    ),
+    Import::env("proxy_done", EVERY_ABI, |linker, module, import| {
+        linker.func_wrap(module, import, move |mut c: Caller<'_, HostState>| {
+            hostcall(&mut c, import, |c| {
                 let state = c.data_mut();
-                if !state.is_context(id as u32) {
-                    return Err(Status::BadArgument.into());
+                if !state.root_done_pending {
+                    return Err(Status::NotFound.into());
                 }
-                state.effective = id as u32;
+                state.root_done_pending = false;
+                state.root_delete_requested = true;
                 Ok(())
             })
-        },
-    )?;
-    linker.func_wrap("env", "proxy_done", |mut c: Caller<'_, HostState>| {
-        hostcall(&mut c, "proxy_done", |c| {
-            let state = c.data_mut();
-            if !state.root_done_pending {
-                return Err(Status::NotFound.into());
-            }
-            state.root_done_pending = false;
-            state.root_delete_requested = true;
-            Ok(())
         })
-    })?;
-    linker.func_wrap(
-        "env",
+    }),
+    Import::env(
         "proxy_call_foreign_function",
-        |mut c: Caller<'_, HostState>,
-         name: i32,
-         name_len: i32,
-         args: i32,
-         args_len: i32,
-         ret_ptr: i32,
-         ret_len: i32| {
-            hostcall(&mut c, "proxy_call_foreign_function", |c| {
-                let name = read(c, name, name_len)?;
-                let args = read(c, args, args_len)?;
-                // Envoy's own functions first: its registry holds them in every build.
-                if let Some(builtin) = Builtin::named(&name) {
-                    let result = c.data_mut().call_builtin(builtin, &args)?;
-                    return return_bytes(c, &result, ret_ptr, ret_len);
-                }
-                let name = String::from_utf8_lossy(&name).into_owned();
-                let function = c
-                    .data_mut()
-                    .foreign
-                    .get_mut(&name)
-                    .ok_or(Status::NotFound)?;
-                let result = function(&args)?;
-                return_bytes(c, &result, ret_ptr, ret_len)
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>,
+                      name: i32,
+                      name_len: i32,
+                      args: i32,
+                      args_len: i32,
+                      ret_ptr: i32,
+                      ret_len: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let name = read(c, name, name_len)?;
+                        let args = read(c, args, args_len)?;
+                        // Envoy's own functions first: its registry holds them in every build.
+                        if let Some(builtin) = Builtin::named(&name) {
+                            let result = c.data_mut().call_builtin(builtin, &args)?;
+                            return return_bytes(c, &result, ret_ptr, ret_len);
+                        }
+                        let name = String::from_utf8_lossy(&name).into_owned();
+                        let function = c
+                            .data_mut()
+                            .foreign
+                            .get_mut(&name)
+                            .ok_or(Status::NotFound)?;
+                        let result = function(&args)?;
+                        return_bytes(c, &result, ret_ptr, ret_len)
+                    })
+                },
+            )
         },
-    )?;
-    linker.func_wrap("env", "pthread_equal", |a: i32, b: i32| (a == b) as i32)?;
-    linker.func_wrap("env", "emscripten_notify_memory_growth", |_: i32| {})?;
-    Ok(())
-}
+    ),
+    Import::env("pthread_equal", EVERY_ABI, |linker, module, import| {
+        linker.func_wrap(module, import, |a: i32, b: i32| (a == b) as i32)
+    }),
+    Import::env(
+        "emscripten_notify_memory_growth",
+        EVERY_ABI,
+        |linker, module, import| linker.func_wrap(module, import, |_: i32| {}),
+    ),
+];

@@ -1,132 +1,177 @@
 //! Header, trailer and metadata maps: `proxy_{get,set}_header_map_pairs`, `proxy_get_header_map_value`,
 //! `proxy_{add,replace,remove}_header_map_value`, `proxy_get_header_map_size`.
 
-use wasmtime::{Caller, Linker};
+use wasmtime::Caller;
 
+use super::imports::{EVERY_ABI, Import};
 use super::memory::{hostcall, read, return_bytes, with_two, write_u32};
 use crate::envoy::{Headers, HostState};
 use crate::spec::{AbiVersion, MapType, Status, pairs};
 
-pub(super) fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        "env",
+/// The host functions of this area, each with the ABI versions cpp-host registers it for.
+pub(super) const IMPORTS: &[Import] = &[
+    Import::env(
         "proxy_get_header_map_pairs",
-        |mut c: Caller<'_, HostState>, map: i32, ret_ptr: i32, ret_len: i32| {
-            hostcall(&mut c, "proxy_get_header_map_pairs", |c| {
-                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                // A map Envoy no longer holds reads as empty (Ok), not as an error.
-                let bytes = match c.data().map(map) {
-                    Some(headers) if !headers.is_empty() => pairs::serialize(headers.pairs()),
-                    _ => Vec::new(),
-                };
-                return_bytes(c, &bytes, ret_ptr, ret_len)
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>, map: i32, ret_ptr: i32, ret_len: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        // A map Envoy no longer holds reads as empty (Ok), not as an error.
+                        let bytes = match c.data().map(map) {
+                            Some(headers) if !headers.is_empty() => {
+                                pairs::serialize(headers.pairs())
+                            }
+                            _ => Vec::new(),
+                        };
+                        return_bytes(c, &bytes, ret_ptr, ret_len)
+                    })
+                },
+            )
         },
-    )?;
-    linker.func_wrap(
-        "env",
+    ),
+    Import::env(
         "proxy_set_header_map_pairs",
-        |mut c: Caller<'_, HostState>, map: i32, ptr: i32, len: i32| {
-            hostcall(&mut c, "proxy_set_header_map_pairs", |c| {
-                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                let new = Headers::from_pairs(pairs::deserialize(&read(c, ptr, len)?));
-                let headers = c.data_mut().map_mut(map).ok_or(Status::BadArgument)?;
-                *headers = new;
-                Ok(())
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>, map: i32, ptr: i32, len: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        let new = Headers::from_pairs(pairs::deserialize(&read(c, ptr, len)?));
+                        let headers = c.data_mut().map_mut(map).ok_or(Status::BadArgument)?;
+                        *headers = new;
+                        Ok(())
+                    })
+                },
+            )
         },
-    )?;
-    linker.func_wrap(
-        "env",
+    ),
+    Import::env(
         "proxy_get_header_map_value",
-        |mut c: Caller<'_, HostState>,
-         map: i32,
-         key_ptr: i32,
-         key_len: i32,
-         ret_ptr: i32,
-         ret_len: i32| {
-            hostcall(&mut c, "proxy_get_header_map_value", |c| {
-                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                let key = read(c, key_ptr, key_len)?;
-                let key = String::from_utf8_lossy(&key);
-                let state = c.data();
-                let v010 = state.abi == AbiVersion::V0_1_0;
-                let value = match state.map(map) {
-                    Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
-                    // Envoy `getHeaderMapValue`: only the access-log phase answers a missing map like a missing
-                    // key; elsewhere "Requested map type is not currently available" is BadArgument, ABI 0.1.0
-                    // included.
-                    None if state.in_access_log() => None,
-                    None => return Err(Status::BadArgument.into()),
-                };
-                match value {
-                    Some(value) => return_bytes(c, &value, ret_ptr, ret_len),
-                    None if v010 => return_bytes(c, &[], ret_ptr, ret_len),
-                    None => Err(Status::NotFound.into()),
-                }
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>,
+                      map: i32,
+                      key_ptr: i32,
+                      key_len: i32,
+                      ret_ptr: i32,
+                      ret_len: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        let key = read(c, key_ptr, key_len)?;
+                        let key = String::from_utf8_lossy(&key);
+                        let state = c.data();
+                        let v010 = state.abi == AbiVersion::V0_1_0;
+                        let value = match state.map(map) {
+                            Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
+                            // Envoy `getHeaderMapValue`: only the access-log phase answers a missing map like a missing
+                            // key; elsewhere "Requested map type is not currently available" is BadArgument, ABI 0.1.0
+                            // included.
+                            None if state.in_access_log() => None,
+                            None => return Err(Status::BadArgument.into()),
+                        };
+                        match value {
+                            Some(value) => return_bytes(c, &value, ret_ptr, ret_len),
+                            None if v010 => return_bytes(c, &[], ret_ptr, ret_len),
+                            None => Err(Status::NotFound.into()),
+                        }
+                    })
+                },
+            )
         },
-    )?;
-    linker.func_wrap(
-        "env",
+    ),
+    Import::env(
         "proxy_add_header_map_value",
-        |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
-            hostcall(&mut c, "proxy_add_header_map_value", |c| {
-                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                with_two(c, (k, kl), (v, vl), |state, key, value| {
-                    state
-                        .map_mut(map)
-                        .ok_or(Status::BadArgument)?
-                        .add(key, value);
-                    Ok(())
-                })
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        with_two(c, (k, kl), (v, vl), |state, key, value| {
+                            state
+                                .map_mut(map)
+                                .ok_or(Status::BadArgument)?
+                                .add(key, value);
+                            Ok(())
+                        })
+                    })
+                },
+            )
         },
-    )?;
-    linker.func_wrap(
-        "env",
+    ),
+    Import::env(
         "proxy_replace_header_map_value",
-        |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
-            hostcall(&mut c, "proxy_replace_header_map_value", |c| {
-                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                with_two(c, (k, kl), (v, vl), |state, key, value| {
-                    state
-                        .map_mut(map)
-                        .ok_or(Status::BadArgument)?
-                        .set(key, value);
-                    Ok(())
-                })
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        with_two(c, (k, kl), (v, vl), |state, key, value| {
+                            state
+                                .map_mut(map)
+                                .ok_or(Status::BadArgument)?
+                                .set(key, value);
+                            Ok(())
+                        })
+                    })
+                },
+            )
         },
-    )?;
-    linker.func_wrap(
-        "env",
+    ),
+    Import::env(
         "proxy_remove_header_map_value",
-        |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32| {
-            hostcall(&mut c, "proxy_remove_header_map_value", |c| {
-                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                let key = read(c, k, kl)?;
-                c.data_mut()
-                    .map_mut(map)
-                    .ok_or(Status::BadArgument)?
-                    .remove(key);
-                Ok(())
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        let key = read(c, k, kl)?;
+                        c.data_mut()
+                            .map_mut(map)
+                            .ok_or(Status::BadArgument)?
+                            .remove(key);
+                        Ok(())
+                    })
+                },
+            )
         },
-    )?;
-    linker.func_wrap(
-        "env",
+    ),
+    Import::env(
         "proxy_get_header_map_size",
-        |mut c: Caller<'_, HostState>, map: i32, ret: i32| {
-            hostcall(&mut c, "proxy_get_header_map_size", |c| {
-                let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                let size = c
-                    .data()
-                    .map(map)
-                    .map_or(0, |h| pairs::serialize(h.pairs()).len());
-                write_u32(c, ret, size as u32)
-            })
+        EVERY_ABI,
+        |linker, module, import| {
+            linker.func_wrap(
+                module,
+                import,
+                move |mut c: Caller<'_, HostState>, map: i32, ret: i32| {
+                    hostcall(&mut c, import, |c| {
+                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        let size = c
+                            .data()
+                            .map(map)
+                            .map_or(0, |h| pairs::serialize(h.pairs()).len());
+                        write_u32(c, ret, size as u32)
+                    })
+                },
+            )
         },
-    )?;
-    Ok(())
-}
+    ),
+];

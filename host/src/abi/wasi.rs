@@ -4,8 +4,9 @@
 //! variables are the VM's (`environment_variables`), everything file- or socket-like is refused the way cpp-host
 //! refuses it (mostly BADF, NOSYS or NOTSUP; a few "succeed" on stdout/stderr).
 
-use wasmtime::{Caller, Linker};
+use wasmtime::Caller;
 
+use super::imports::Import;
 use super::memory::{with_memory_mut, write, write_u32, write_u64};
 use crate::envoy::{BudgetExceeded, HostState};
 use crate::spec::LogLevel;
@@ -23,55 +24,6 @@ const NOTSUP: i32 = 58;
 /// cpp-host's `PROXY_WASM_HOST_WASI_RANDOM_GET_MAX_SIZE_BYTES`: a longer `random_get` is EINVAL.
 const RANDOM_GET_MAX: u32 = 64 * 1024;
 
-/// cpp-host's `FOR_ALL_WASI_FUNCTIONS` at 52a0291, registered under both WASI module names.
-pub(crate) const FUNCTIONS: &[&str] = &[
-    "fd_write",
-    "fd_read",
-    "fd_seek",
-    "fd_close",
-    "fd_fdstat_get",
-    "fd_fdstat_set_flags",
-    "fd_fdstat_set_rights",
-    "environ_get",
-    "environ_sizes_get",
-    "args_get",
-    "args_sizes_get",
-    "clock_time_get",
-    "clock_res_get",
-    "fd_advise",
-    "fd_allocate",
-    "fd_datasync",
-    "fd_filestat_set_size",
-    "fd_filestat_set_times",
-    "fd_pread",
-    "fd_pwrite",
-    "fd_readdir",
-    "fd_renumber",
-    "fd_sync",
-    "fd_tell",
-    "path_create_directory",
-    "path_filestat_set_times",
-    "path_link",
-    "path_readlink",
-    "path_remove_directory",
-    "path_rename",
-    "path_symlink",
-    "path_unlink_file",
-    "sock_accept",
-    "sock_recv",
-    "sock_send",
-    "sock_shutdown",
-    "random_get",
-    "sched_yield",
-    "poll_oneoff",
-    "proc_exit",
-    "path_open",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "path_filestat_get",
-    "fd_filestat_get",
-];
-
 /// Whether `fd` is stdout or stderr, the only descriptors cpp-host knows.
 fn is_std_out_or_err(fd: i32) -> bool {
     fd == 1 || fd == 2
@@ -82,33 +34,315 @@ fn std_only(fd: i32) -> i32 {
     if is_std_out_or_err(fd) { SUCCESS } else { BADF }
 }
 
-pub(super) fn add(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
-    add_output(linker, module)?;
-    add_fd_stubs(linker, module)?;
-    add_path_and_socket_stubs(linker, module)?;
-    add_process(linker, module)?;
-    Ok(())
-}
-
-/// `fd_write` and `fd_pwrite`: stdout to the plugin log at info, stderr at error (cpp-host `writevImpl`).
-fn add_output(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        module,
-        "fd_write",
-        |mut c: Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, ret: i32| {
-            write_to_log(&mut c, fd, iovs, n, ret)
-        },
-    )?;
+/// The host functions of this area, each with the ABI versions cpp-host registers it for.
+pub(super) const IMPORTS: &[Import] = &[
+    Import::wasi("fd_write", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, ret: i32| {
+                write_to_log(&mut c, fd, iovs, n, ret)
+            },
+        )
+    }),
     // The offset is ignored: stdout and stderr have none.
-    linker.func_wrap(
-        module,
-        "fd_pwrite",
-        |mut c: Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, _offset: i64, ret: i32| {
-            write_to_log(&mut c, fd, iovs, n, ret)
-        },
-    )?;
-    Ok(())
-}
+    Import::wasi("fd_pwrite", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, fd: i32, iovs: i32, n: i32, _offset: i64, ret: i32| {
+                write_to_log(&mut c, fd, iovs, n, ret)
+            },
+        )
+    }),
+    Import::wasi("fd_read", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32, _: i32| NOSYS)
+    }),
+    Import::wasi("fd_pread", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32, _: i64, _: i32| {
+            NOSYS
+        })
+    }),
+    // cpp-host logs these to Envoy's own trace log ("wasi_unstable fd_seek") and reports success.
+    Import::wasi("fd_seek", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i64, _: i32, _: i32| SUCCESS)
+    }),
+    Import::wasi("fd_close", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32| SUCCESS)
+    }),
+    Import::wasi("fd_fdstat_get", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, fd: i32, ret: i32| {
+                if !is_std_out_or_err(fd) {
+                    return BADF;
+                }
+                // filetype 0 and no flags, rights_base FD_WRITE (64), rights_inheriting 0. cpp-host does not check
+                // that the write landed: success either way.
+                let mut stat = [0u8; 24];
+                stat[8] = 64;
+                let _ = write(&mut c, ret, &stat);
+                SUCCESS
+            },
+        )
+    }),
+    Import::wasi("fd_fdstat_set_flags", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32| NOSYS)
+    }),
+    Import::wasi("fd_fdstat_set_rights", |linker, module, import| {
+        linker.func_wrap(module, import, |fd: i32, _: i64, _: i64| std_only(fd))
+    }),
+    Import::wasi("fd_advise", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i64, _: i64, _: i32| SUCCESS)
+    }),
+    Import::wasi("fd_allocate", |linker, module, import| {
+        linker.func_wrap(module, import, |fd: i32, _: i64, _: i64| std_only(fd))
+    }),
+    Import::wasi("fd_datasync", |linker, module, import| {
+        linker.func_wrap(module, import, std_only)
+    }),
+    Import::wasi("fd_sync", |linker, module, import| {
+        linker.func_wrap(module, import, std_only)
+    }),
+    Import::wasi("fd_filestat_set_size", |linker, module, import| {
+        linker.func_wrap(module, import, |fd: i32, _: i64| std_only(fd))
+    }),
+    Import::wasi("fd_filestat_set_times", |linker, module, import| {
+        linker.func_wrap(module, import, |fd: i32, _: i64, _: i64, _: i32| {
+            std_only(fd)
+        })
+    }),
+    Import::wasi("fd_filestat_get", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32| BADF)
+    }),
+    Import::wasi("fd_readdir", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i64, used: i32| {
+                or_fault(write_u32(&mut c, used, 0), NOTDIR)
+            },
+        )
+    }),
+    Import::wasi("fd_renumber", |linker, module, import| {
+        linker.func_wrap(module, import, |fd: i32, to: i32| {
+            if is_std_out_or_err(fd) && is_std_out_or_err(to) {
+                NOTSUP
+            } else {
+                BADF
+            }
+        })
+    }),
+    Import::wasi("fd_tell", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, fd: i32, ret: i32| {
+                if !is_std_out_or_err(fd) {
+                    return BADF;
+                }
+                errno(write_u64(&mut c, ret, 0))
+            },
+        )
+    }),
+    // No preopened directories: wasi-libc stops asking at the first BADF.
+    Import::wasi("fd_prestat_get", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32| BADF)
+    }),
+    Import::wasi("fd_prestat_dir_name", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32| NOSYS)
+    }),
+    Import::wasi("path_open", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |_: i32, _: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32, _: i32| NOENT,
+        )
+    }),
+    Import::wasi("path_filestat_get", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32, _: i32, _: i32| {
+            NOTSUP
+        })
+    }),
+    Import::wasi("path_create_directory", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32| NOTSUP)
+    }),
+    Import::wasi("path_remove_directory", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32| NOTSUP)
+    }),
+    Import::wasi("path_unlink_file", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32| NOTSUP)
+    }),
+    Import::wasi("path_filestat_set_times", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |_: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32| NOTSUP,
+        )
+    }),
+    Import::wasi("path_link", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |_: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
+        )
+    }),
+    Import::wasi("path_rename", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |_: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
+        )
+    }),
+    Import::wasi("path_symlink", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32, _: i32, _: i32| NOTSUP)
+    }),
+    Import::wasi("path_readlink", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, _: i32, used: i32| {
+                or_fault(write_u32(&mut c, used, 0), NOTSUP)
+            },
+        )
+    }),
+    // cpp-host clears 8 bytes for the new descriptor (a u32 in WASI): the guest sees both words zeroed.
+    Import::wasi("sock_accept", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, _: i32, _: i32, fd: i32| {
+                or_fault(write_u64(&mut c, fd, 0), NOTSUP)
+            },
+        )
+    }),
+    Import::wasi("sock_recv", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, len: i32, flags: i32| {
+                let cleared =
+                    write_u32(&mut c, len, 0).and_then(|()| write(&mut c, flags, &[0, 0]));
+                or_fault(cleared, NOTSUP)
+            },
+        )
+    }),
+    Import::wasi("sock_send", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, len: i32| {
+                or_fault(write_u32(&mut c, len, 0), NOTSUP)
+            },
+        )
+    }),
+    Import::wasi("sock_shutdown", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32| NOTSUP)
+    }),
+    Import::wasi("environ_get", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, array: i32, buf: i32| environ_get(&mut c, array, buf),
+        )
+    }),
+    Import::wasi("environ_sizes_get", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, count: i32, size: i32| {
+                let env = &c.data().settings.env;
+                let n = env.len() as u32;
+                // Each entry is `KEY=VALUE\0`.
+                let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+                errno(
+                    write_u32(&mut c, count, n)
+                        .and_then(|()| write_u32(&mut c, size, bytes as u32)),
+                )
+            },
+        )
+    }),
+    Import::wasi("args_get", |linker, module, import| {
+        linker.func_wrap(module, import, |_: i32, _: i32| SUCCESS)
+    }),
+    Import::wasi("args_sizes_get", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, count: i32, size: i32| {
+                errno(write_u32(&mut c, count, 0).and_then(|()| write_u32(&mut c, size, 0)))
+            },
+        )
+    }),
+    Import::wasi("clock_time_get", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
+                let state = c.data();
+                let now = match id {
+                    REALTIME => state.now,
+                    MONOTONIC => state.now.saturating_sub(state.settings.start_time),
+                    // cpp-host: "process_cputime_id and thread_cputime_id are not supported yet".
+                    _ => return NOTSUP,
+                };
+                errno(write_u64(&mut c, ret, now.as_nanos() as u64))
+            },
+        )
+    }),
+    Import::wasi("clock_res_get", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, id: i32, ret: i32| {
+                if id != REALTIME && id != MONOTONIC {
+                    return NOTSUP;
+                }
+                errno(write_u64(&mut c, ret, 1))
+            },
+        )
+    }),
+    Import::wasi("random_get", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
+                if len as u32 > RANDOM_GET_MAX {
+                    return INVAL;
+                }
+                if len == 0 {
+                    return SUCCESS;
+                }
+                let filled = with_memory_mut(&mut c, |state, data| {
+                    let out = guest_range_mut(data, ptr, len).ok_or(FAULT)?;
+                    state.random_bytes(out);
+                    Ok(())
+                });
+                filled.map_or(FAULT, |filled| filled.err().unwrap_or(SUCCESS))
+            },
+        )
+    }),
+    Import::wasi("sched_yield", |linker, module, import| {
+        linker.func_wrap(module, import, || SUCCESS)
+    }),
+    // Nothing is polled: zero events, success (the Go runtime requires ESUCCESS; cpp-host #497).
+    Import::wasi("poll_oneoff", |linker, module, import| {
+        linker.func_wrap(
+            module,
+            import,
+            |mut c: Caller<'_, HostState>, _in: i32, _out: i32, _n: i32, events: i32| {
+                errno(write_u32(&mut c, events, 0))
+            },
+        )
+    }),
+    // cpp-host returns from proc_exit: the guest goes on (compilers put an `unreachable` after it, which traps).
+    Import::wasi("proc_exit", |linker, module, import| {
+        linker.func_wrap(module, import, |mut c: Caller<'_, HostState>, code: i32| {
+            c.data_mut().proc_exit = Some(code);
+        })
+    }),
+];
 
 fn write_to_log(
     c: &mut Caller<'_, HostState>,
@@ -129,245 +363,6 @@ fn write_to_log(
         Ok(Err(WriteError::Budget(exceeded))) => Err(wasmtime::Error::new(exceeded)),
         Err(_) => Ok(FAULT),
     }
-}
-
-/// The descriptor functions: cpp-host knows stdout and stderr only, and reads nothing.
-fn add_fd_stubs(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
-    linker.func_wrap(module, "fd_read", |_: i32, _: i32, _: i32, _: i32| NOSYS)?;
-    linker.func_wrap(
-        module,
-        "fd_pread",
-        |_: i32, _: i32, _: i32, _: i64, _: i32| NOSYS,
-    )?;
-    // cpp-host logs these to Envoy's own trace log ("wasi_unstable fd_seek") and reports success.
-    linker.func_wrap(module, "fd_seek", |_: i32, _: i64, _: i32, _: i32| SUCCESS)?;
-    linker.func_wrap(module, "fd_close", |_: i32| SUCCESS)?;
-    linker.func_wrap(
-        module,
-        "fd_fdstat_get",
-        |mut c: Caller<'_, HostState>, fd: i32, ret: i32| {
-            if !is_std_out_or_err(fd) {
-                return BADF;
-            }
-            // filetype 0 and no flags, rights_base FD_WRITE (64), rights_inheriting 0. cpp-host does not check
-            // that the write landed: success either way.
-            let mut stat = [0u8; 24];
-            stat[8] = 64;
-            let _ = write(&mut c, ret, &stat);
-            SUCCESS
-        },
-    )?;
-    linker.func_wrap(module, "fd_fdstat_set_flags", |_: i32, _: i32| NOSYS)?;
-    linker.func_wrap(module, "fd_fdstat_set_rights", |fd: i32, _: i64, _: i64| {
-        std_only(fd)
-    })?;
-    linker.func_wrap(module, "fd_advise", |_: i32, _: i64, _: i64, _: i32| {
-        SUCCESS
-    })?;
-    linker.func_wrap(module, "fd_allocate", |fd: i32, _: i64, _: i64| {
-        std_only(fd)
-    })?;
-    linker.func_wrap(module, "fd_datasync", std_only)?;
-    linker.func_wrap(module, "fd_sync", std_only)?;
-    linker.func_wrap(module, "fd_filestat_set_size", |fd: i32, _: i64| {
-        std_only(fd)
-    })?;
-    linker.func_wrap(
-        module,
-        "fd_filestat_set_times",
-        |fd: i32, _: i64, _: i64, _: i32| std_only(fd),
-    )?;
-    linker.func_wrap(module, "fd_filestat_get", |_: i32, _: i32| BADF)?;
-    linker.func_wrap(
-        module,
-        "fd_readdir",
-        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i64, used: i32| {
-            or_fault(write_u32(&mut c, used, 0), NOTDIR)
-        },
-    )?;
-    linker.func_wrap(module, "fd_renumber", |fd: i32, to: i32| {
-        if is_std_out_or_err(fd) && is_std_out_or_err(to) {
-            NOTSUP
-        } else {
-            BADF
-        }
-    })?;
-    linker.func_wrap(
-        module,
-        "fd_tell",
-        |mut c: Caller<'_, HostState>, fd: i32, ret: i32| {
-            if !is_std_out_or_err(fd) {
-                return BADF;
-            }
-            errno(write_u64(&mut c, ret, 0))
-        },
-    )?;
-    // No preopened directories: wasi-libc stops asking at the first BADF.
-    linker.func_wrap(module, "fd_prestat_get", |_: i32, _: i32| BADF)?;
-    linker.func_wrap(module, "fd_prestat_dir_name", |_: i32, _: i32, _: i32| {
-        NOSYS
-    })?;
-    Ok(())
-}
-
-/// Paths and sockets: cpp-host has neither. Its `path_link` and `path_symlink` take one argument fewer than WASI
-/// preview1 declares (6 and 4): a module importing them with WASI's signatures does not load in Envoy, nor here.
-fn add_path_and_socket_stubs(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        module,
-        "path_open",
-        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32, _: i32| NOENT,
-    )?;
-    linker.func_wrap(
-        module,
-        "path_filestat_get",
-        |_: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
-    )?;
-    linker.func_wrap(module, "path_create_directory", |_: i32, _: i32, _: i32| {
-        NOTSUP
-    })?;
-    linker.func_wrap(module, "path_remove_directory", |_: i32, _: i32, _: i32| {
-        NOTSUP
-    })?;
-    linker.func_wrap(module, "path_unlink_file", |_: i32, _: i32, _: i32| NOTSUP)?;
-    linker.func_wrap(
-        module,
-        "path_filestat_set_times",
-        |_: i32, _: i32, _: i32, _: i32, _: i64, _: i64, _: i32| NOTSUP,
-    )?;
-    linker.func_wrap(
-        module,
-        "path_link",
-        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
-    )?;
-    linker.func_wrap(
-        module,
-        "path_rename",
-        |_: i32, _: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP,
-    )?;
-    linker.func_wrap(module, "path_symlink", |_: i32, _: i32, _: i32, _: i32| {
-        NOTSUP
-    })?;
-    linker.func_wrap(
-        module,
-        "path_readlink",
-        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, _: i32, used: i32| {
-            or_fault(write_u32(&mut c, used, 0), NOTSUP)
-        },
-    )?;
-    // cpp-host clears 8 bytes for the new descriptor (a u32 in WASI): the guest sees both words zeroed.
-    linker.func_wrap(
-        module,
-        "sock_accept",
-        |mut c: Caller<'_, HostState>, _: i32, _: i32, fd: i32| {
-            or_fault(write_u64(&mut c, fd, 0), NOTSUP)
-        },
-    )?;
-    linker.func_wrap(
-        module,
-        "sock_recv",
-        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, len: i32, flags: i32| {
-            let cleared = write_u32(&mut c, len, 0).and_then(|()| write(&mut c, flags, &[0, 0]));
-            or_fault(cleared, NOTSUP)
-        },
-    )?;
-    linker.func_wrap(
-        module,
-        "sock_send",
-        |mut c: Caller<'_, HostState>, _: i32, _: i32, _: i32, _: i32, len: i32| {
-            or_fault(write_u32(&mut c, len, 0), NOTSUP)
-        },
-    )?;
-    linker.func_wrap(module, "sock_shutdown", |_: i32, _: i32| NOTSUP)?;
-    Ok(())
-}
-
-/// Environment, arguments, clocks, randomness, scheduling and exit.
-fn add_process(linker: &mut Linker<HostState>, module: &str) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        module,
-        "environ_get",
-        |mut c: Caller<'_, HostState>, array: i32, buf: i32| environ_get(&mut c, array, buf),
-    )?;
-    linker.func_wrap(
-        module,
-        "environ_sizes_get",
-        |mut c: Caller<'_, HostState>, count: i32, size: i32| {
-            let env = &c.data().settings.env;
-            let n = env.len() as u32;
-            // Each entry is `KEY=VALUE\0`.
-            let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-            errno(write_u32(&mut c, count, n).and_then(|()| write_u32(&mut c, size, bytes as u32)))
-        },
-    )?;
-    linker.func_wrap(module, "args_get", |_: i32, _: i32| SUCCESS)?;
-    linker.func_wrap(
-        module,
-        "args_sizes_get",
-        |mut c: Caller<'_, HostState>, count: i32, size: i32| {
-            errno(write_u32(&mut c, count, 0).and_then(|()| write_u32(&mut c, size, 0)))
-        },
-    )?;
-    linker.func_wrap(
-        module,
-        "clock_time_get",
-        |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
-            let state = c.data();
-            let now = match id {
-                REALTIME => state.now,
-                MONOTONIC => state.now.saturating_sub(state.settings.start_time),
-                // cpp-host: "process_cputime_id and thread_cputime_id are not supported yet".
-                _ => return NOTSUP,
-            };
-            errno(write_u64(&mut c, ret, now.as_nanos() as u64))
-        },
-    )?;
-    linker.func_wrap(
-        module,
-        "clock_res_get",
-        |mut c: Caller<'_, HostState>, id: i32, ret: i32| {
-            if id != REALTIME && id != MONOTONIC {
-                return NOTSUP;
-            }
-            errno(write_u64(&mut c, ret, 1))
-        },
-    )?;
-    linker.func_wrap(
-        module,
-        "random_get",
-        |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
-            if len as u32 > RANDOM_GET_MAX {
-                return INVAL;
-            }
-            if len == 0 {
-                return SUCCESS;
-            }
-            let filled = with_memory_mut(&mut c, |state, data| {
-                let out = guest_range_mut(data, ptr, len).ok_or(FAULT)?;
-                state.random_bytes(out);
-                Ok(())
-            });
-            filled.map_or(FAULT, |filled| filled.err().unwrap_or(SUCCESS))
-        },
-    )?;
-    linker.func_wrap(module, "sched_yield", || SUCCESS)?;
-    // Nothing is polled: zero events, success (the Go runtime requires ESUCCESS; cpp-host #497).
-    linker.func_wrap(
-        module,
-        "poll_oneoff",
-        |mut c: Caller<'_, HostState>, _in: i32, _out: i32, _n: i32, events: i32| {
-            errno(write_u32(&mut c, events, 0))
-        },
-    )?;
-    // cpp-host returns from proc_exit: the guest goes on (compilers put an `unreachable` after it, which traps).
-    linker.func_wrap(
-        module,
-        "proc_exit",
-        |mut c: Caller<'_, HostState>, code: i32| {
-            c.data_mut().proc_exit = Some(code);
-        },
-    )?;
-    Ok(())
 }
 
 /// WASI clock ids cpp-host serves.

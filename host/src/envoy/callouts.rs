@@ -259,6 +259,53 @@ impl HostState {
         Ok(token)
     }
 
+    /// `proxy_grpc_send`: a message on a gRPC stream the plugin opened (a unary call takes none: BadArgument).
+    pub(crate) fn grpc_send(
+        &mut self,
+        token: u32,
+        message: Vec<u8>,
+        end_of_stream: bool,
+    ) -> Result<(), Refusal> {
+        let call = self
+            .callouts
+            .grpc
+            .iter_mut()
+            .find(|call| call.token == token)
+            .ok_or(Status::NotFound)?;
+        if !call.stream {
+            return Err(Status::BadArgument.into());
+        }
+        self.budget.charge("a gRPC message", message.len())?;
+        call.messages.push(message);
+        call.closed_by_plugin |= end_of_stream;
+        Ok(())
+    }
+
+    /// `proxy_grpc_cancel`: the call or stream is dropped; nothing more reaches the plugin for it.
+    pub(crate) fn grpc_cancel(&mut self, token: u32) -> Result<(), Status> {
+        self.callouts
+            .remove_grpc(token, &mut self.budget)
+            .map(drop)
+            .ok_or(Status::NotFound)
+    }
+
+    /// `proxy_grpc_close`: a stream is half-closed by the plugin (the answer can still come); a unary call is
+    /// dropped, as a cancel.
+    pub(crate) fn grpc_close(&mut self, token: u32) -> Result<(), Status> {
+        let call = self
+            .callouts
+            .grpc
+            .iter_mut()
+            .find(|call| call.token == token)
+            .ok_or(Status::NotFound)?;
+        if call.stream {
+            call.closed_by_plugin = true;
+        } else {
+            self.callouts.remove_grpc(token, &mut self.budget);
+        }
+        Ok(())
+    }
+
     /// `proxy_grpc_call` / `proxy_grpc_stream` (by `call.stream`), resolving `upstream` as Envoy's
     /// `Context::grpcCall`/`grpcStream` do (see `grpc_service`).
     pub(crate) fn dispatch_grpc(

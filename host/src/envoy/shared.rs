@@ -19,7 +19,7 @@ pub(crate) struct Process {
     next_cas: u32,
     queues: Queues,
     next_plugin: u64,
-    /// `on_queue_ready` notifications posted to each plugin's dispatcher, delivered when the test next touches it.
+    /// `on_queue_ready` notifications posted to each plugin's dispatcher, delivered at its next verb or `Plugin::dispatch`.
     pending: HashMap<u64, VecDeque<u32>>,
 }
 

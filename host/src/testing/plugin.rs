@@ -92,13 +92,13 @@ impl Plugin {
 
     /// The ABI version the module declared.
     pub fn abi_version(&self) -> AbiVersion {
-        self.vm().state().abi
+        self.worker().state().abi
     }
 
     /// Why the current worker VM failed (trap, deadline, memory limit), if it did. After a failure streams get
     /// what the [`FailurePolicy`] says, as in Envoy: a 503, the bypass, or (FAIL_RELOAD) a fresh VM.
     pub fn failure(&self) -> Option<String> {
-        self.vm().state().failed.clone()
+        self.worker().state().failed.clone()
     }
 
     /// Panics with the failure and the plugin's logs if the VM failed.
@@ -116,7 +116,6 @@ impl Plugin {
     /// Everything the plugin's worker VMs logged, in order (after a FAIL_RELOAD, the failed VM's lines, then the new
     /// VM's). The start-up VMs' lines are in [`Plugin::start_up_logs`]; [`Plugin::all_logs`] has both.
     pub fn logs(&self) -> Vec<LogEntry> {
-        self.vm();
         self.vms.borrow().worker_logs()
     }
 
@@ -179,14 +178,14 @@ impl Plugin {
 
     /// HTTP callouts dispatched and not yet answered, oldest first.
     pub fn http_calls(&self) -> Vec<HttpCall> {
-        self.vm().state().callouts.http.clone()
+        self.worker().state().callouts.http.clone()
     }
 
     /// Answers HTTP callout `token`: the plugin's `on_http_call_response` runs (on the root context; the SDK routes
     /// it to the dispatching context) and whatever it resumes or replies runs afterwards.
     #[track_caller]
     pub fn answer_http_call(&self, token: u32, response: HttpCallResponse) {
-        let result = self.vm().answer_http_call(token, Some(response));
+        let result = self.driven().answer_http_call(token, Some(response));
         if let Err(e) = result {
             panic!("{e}");
         }
@@ -196,7 +195,7 @@ impl Plugin {
     /// (11, "reset").
     #[track_caller]
     pub fn fail_http_call(&self, token: u32) {
-        let result = self.vm().answer_http_call(token, None);
+        let result = self.driven().answer_http_call(token, None);
         if let Err(e) = result {
             panic!("{e}");
         }
@@ -212,12 +211,12 @@ impl Plugin {
                 self.http_calls()
             );
         }
-        self.vm().time_out_callout(token);
+        self.driven().time_out_callout(token);
     }
 
     /// gRPC calls and streams dispatched and not yet answered.
     pub fn grpc_calls(&self) -> Vec<GrpcCall> {
-        self.vm().state().callouts.grpc.clone()
+        self.worker().state().callouts.grpc.clone()
     }
 
     /// Answers gRPC call (or ends stream) `token`. A stream hears initial metadata, the message, trailing metadata,
@@ -225,7 +224,7 @@ impl Plugin {
     /// `on_grpc_close` alone otherwise (status 0 without a message closes with 13 Internal); its metadata is dropped.
     #[track_caller]
     pub fn answer_grpc_call(&self, token: u32, response: GrpcResponse) {
-        let result = self.vm().answer_grpc_call(token, response);
+        let result = self.driven().answer_grpc_call(token, response);
         if let Err(e) = result {
             panic!("{e}");
         }
@@ -241,22 +240,22 @@ impl Plugin {
     /// Advances the virtual clock: ticks (`set_tick_period`) and callout timeouts fire in order, as Envoy's
     /// dispatcher would fire them.
     pub fn advance_time(&self, by: Duration) {
-        self.vm().advance_time(by);
+        self.driven().advance_time(by);
     }
 
     /// The virtual wall-clock time the plugin sees.
     pub fn now(&self) -> SystemTime {
-        UNIX_EPOCH + self.vm().state().now
+        UNIX_EPOCH + self.worker().state().now
     }
 
     /// The root context's tick period, if a timer is set.
     pub fn tick_period(&self) -> Option<Duration> {
-        self.vm().state().tick.map(|(period, _)| period)
+        self.worker().state().tick.map(|(period, _)| period)
     }
 
     /// A shared-data value and its CAS.
     pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        let vm = self.vm();
+        let vm = self.worker();
         let state = vm.state();
         let process = state.process.borrow();
         process
@@ -266,7 +265,7 @@ impl Plugin {
 
     /// Stores a shared-data value, as another plugin on the same vm_id would.
     pub fn set_shared_data(&self, key: &str, value: impl AsRef<[u8]>) {
-        let vm = self.vm();
+        let vm = self.worker();
         let state = vm.state();
         let _ = state.process.borrow_mut().set(
             state.settings.vm_id.as_bytes(),
@@ -280,7 +279,7 @@ impl Plugin {
     /// `on_queue_ready`. Panics if the plugin registered no such queue.
     #[track_caller]
     pub fn enqueue(&self, name: &str, item: impl AsRef<[u8]>) {
-        let mut vm = self.vm();
+        let mut vm = self.driven();
         let state = vm.state();
         let mut process = state.process.borrow_mut();
         let Some(token) = process.resolve(state.settings.vm_id.as_bytes(), name.as_bytes()) else {
@@ -305,7 +304,7 @@ impl Plugin {
         value: impl AsRef<[u8]>,
         cas: u32,
     ) -> Result<(), Status> {
-        let vm = self.vm();
+        let vm = self.worker();
         let state = vm.state();
         state.process.borrow_mut().set(
             state.settings.vm_id.as_bytes(),
@@ -317,7 +316,7 @@ impl Plugin {
 
     /// Takes the oldest item from shared queue `name` (what the plugin enqueued); `None` if empty or unknown.
     pub fn dequeue(&self, name: &str) -> Option<Vec<u8>> {
-        let vm = self.vm();
+        let vm = self.worker();
         let state = vm.state();
         let mut process = state.process.borrow_mut();
         let token = process.resolve(state.settings.vm_id.as_bytes(), name.as_bytes())?;
@@ -326,12 +325,12 @@ impl Plugin {
 
     /// A metric the plugin defined, by name.
     pub fn metric(&self, name: &str) -> Option<Metric> {
-        self.vm().state().metrics.by_name(name).cloned()
+        self.worker().state().metrics.by_name(name).cloned()
     }
 
     /// Every metric the plugin defined.
     pub fn metrics(&self) -> Vec<Metric> {
-        self.vm().state().metrics.all().cloned().collect()
+        self.worker().state().metrics.all().cloned().collect()
     }
 
     /// A counter's value; panics, listing the defined metrics, if there is no such counter.
@@ -355,7 +354,7 @@ impl Plugin {
     /// What the plugin declared for property `name` with Envoy's `declare_property` foreign function from its root
     /// context (the declarations Envoy applies to `set_property`).
     pub fn declared_property(&self, name: &str) -> Option<DeclaredProperty> {
-        self.vm()
+        self.worker()
             .state()
             .declared_property(name.as_bytes())
             .cloned()
@@ -364,17 +363,30 @@ impl Plugin {
     /// Shuts the plugin down like Envoy: `on_done(root)`; `on_delete(root)` if it returned true, else once the
     /// plugin calls `proxy_done`.
     pub fn shutdown(&self) {
-        self.vm().shutdown();
+        self.driven().shutdown();
     }
 
     /// Whether the root context was deleted (after [`Plugin::shutdown`]).
     pub fn is_deleted(&self) -> bool {
-        self.vm().state().root_deleted
+        self.worker().state().root_deleted
     }
 
-    /// The current worker VM, after running what other plugins of its Envoy posted to it (`on_queue_ready`).
-    pub(crate) fn vm(&self) -> RefMut<'_, Vm> {
-        let mut vm = RefMut::map(self.vms.borrow_mut(), PluginVms::current);
+    /// Runs what Envoy's dispatcher holds for this plugin's worker: `on_queue_ready` for the items other plugins of
+    /// its [`Envoy`] enqueued on its queues. Every verb (a new stream or stream event, a callout answer,
+    /// [`Plugin::advance_time`], [`Plugin::shutdown`], [`Plugin::enqueue`]) does this first, as the worker's event
+    /// loop would before the next event; observers (`logs`, `metric`, `shared_data`, …) never run guest code.
+    pub fn dispatch(&self) {
+        drop(self.driven());
+    }
+
+    /// The current worker VM, to read or to change what the host holds: runs no guest code.
+    pub(crate) fn worker(&self) -> RefMut<'_, Vm> {
+        RefMut::map(self.vms.borrow_mut(), PluginVms::current)
+    }
+
+    /// The current worker VM for a verb: what other plugins posted to it runs first (see [`Plugin::dispatch`]).
+    pub(crate) fn driven(&self) -> RefMut<'_, Vm> {
+        let mut vm = self.worker();
         let state = vm.state();
         let posted = state.process.borrow_mut().take_posted(state.plugin_id);
         if let Some(tokens) = posted {
@@ -384,12 +396,17 @@ impl Plugin {
         vm
     }
 
-    /// The worker VM a stream runs in: the one current when it began (an older one after a FAIL_RELOAD).
-    pub(crate) fn vm_of(&self, generation: usize) -> RefMut<'_, Vm> {
-        if generation == self.vms.borrow().reloads() {
-            return self.vm();
-        }
+    /// The worker VM a stream runs in (an older one after a FAIL_RELOAD), to read: runs no guest code.
+    pub(crate) fn worker_of(&self, generation: usize) -> RefMut<'_, Vm> {
         RefMut::map(self.vms.borrow_mut(), |vms| vms.generation(generation))
+    }
+
+    /// The worker VM a stream runs in, for a verb on the stream: the current VM first runs what was posted to it.
+    pub(crate) fn driven_of(&self, generation: usize) -> RefMut<'_, Vm> {
+        if generation == self.vms.borrow().reloads() {
+            return self.driven();
+        }
+        self.worker_of(generation)
     }
 
     #[track_caller]

@@ -26,8 +26,14 @@ impl<'p> HttpStream<'p> {
         }
     }
 
+    /// The stream's VM for a verb (see [`Plugin::dispatch`]).
     fn vm(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
-        self.plugin.vm_of(self.generation)
+        self.plugin.driven_of(self.generation)
+    }
+
+    /// The stream's VM, to read: runs no guest code.
+    fn observed(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
+        self.plugin.worker_of(self.generation)
     }
 
     /// The stream's context id (root is 1, streams count up from 2).
@@ -95,7 +101,7 @@ impl<'p> HttpStream<'p> {
     /// while the plugin holds it: in Envoy the router has not seen the request, so nothing can answer it, and the
     /// stream waits for the plugin to resume (a callout answer, a tick) or for Envoy's stream timeout.
     pub fn request_held_by(&self) -> Option<&'static str> {
-        self.vm().stream(self.id).request_held_by()
+        self.observed().stream(self.id).request_held_by()
     }
 
     #[track_caller]
@@ -161,7 +167,7 @@ impl<'p> HttpStream<'p> {
 
     /// The request as the upstream would receive it: what passed the filter so far.
     pub fn upstream_request(&self) -> Message {
-        let vm = self.vm();
+        let vm = self.observed();
         let stream = vm.stream(self.id);
         let f = &stream.request.forwarded;
         let mut message = Message::new(
@@ -177,7 +183,7 @@ impl<'p> HttpStream<'p> {
 
     /// The response as the client would receive it (a local reply included).
     pub fn client_response(&self) -> Message {
-        let vm = self.vm();
+        let vm = self.observed();
         let stream = vm.stream(self.id);
         let f = &stream.response.forwarded;
         let mut message = Message::new(
@@ -194,12 +200,12 @@ impl<'p> HttpStream<'p> {
 
     /// The local reply sent on this stream (by the plugin, or Envoy's 503 after a failure), if any.
     pub fn local_reply(&self) -> Option<LocalReply> {
-        self.vm().stream(self.id).local_reply.clone()
+        self.observed().stream(self.id).local_reply.clone()
     }
 
     /// Whether the stream was reset, and why (`wasm_close_stream`, …).
     pub fn reset(&self) -> Option<String> {
-        self.vm().stream(self.id).reset.clone()
+        self.observed().stream(self.id).reset.clone()
     }
 
     /// Pending HTTP callouts this stream's context dispatched.
@@ -256,7 +262,7 @@ impl<'p> HttpStream<'p> {
     /// This stream's attribute values, starting from the plugin's the first time.
     fn properties(&mut self) -> RefMut<'_, Properties> {
         let id = self.id;
-        RefMut::map(self.vm(), |vm| {
+        RefMut::map(self.observed(), |vm| {
             let state = vm.state_mut();
             let plugin_wide = &state.settings.properties;
             let stream = state.streams.get_mut(&id).expect("stream exists");
@@ -269,7 +275,7 @@ impl<'p> HttpStream<'p> {
     /// The value the plugin stored with `set_property(path, …)` on this stream (Envoy filter state
     /// `wasm.<path>`, the segments joined by NUL as the SDK passes them).
     pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.vm()
+        self.observed()
             .stream(self.id)
             .filter_state
             .get(&filter_state_key(path.join("\0").as_bytes()))
@@ -281,7 +287,7 @@ impl<'p> HttpStream<'p> {
     /// sets the upstream SNI).
     pub fn envoy_filter_state(&self, key: &str) -> Option<FilterStateObject> {
         self.plugin
-            .vm()
+            .worker()
             .state()
             .envoy_filter_state(self.id, key)
             .cloned()
@@ -289,7 +295,7 @@ impl<'p> HttpStream<'p> {
 
     /// How many times the plugin called Envoy's `clear_route_cache` foreign function on this stream.
     pub fn route_cache_clears(&self) -> u32 {
-        self.plugin.vm().state().route_cache_clears(self.id)
+        self.plugin.worker().state().route_cache_clears(self.id)
     }
 
     /// Ends the stream like Envoy: `on_log → on_done → on_delete` (creating the context first if the request

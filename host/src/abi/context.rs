@@ -23,7 +23,7 @@ pub(super) const IMPORTS: &[Import] = &[
                         if !state.is_context(id as u32) {
                             return Err(Status::BadArgument.into());
                         }
-                        state.effective = id as u32;
+                        state.contexts.set_effective(id as u32);
                         Ok(())
                     })
                 },
@@ -32,15 +32,7 @@ pub(super) const IMPORTS: &[Import] = &[
     ),
     Import::env("proxy_done", EVERY_ABI, |linker, module, import| {
         linker.func_wrap(module, import, move |mut c: Caller<'_, HostState>| {
-            hostcall(&mut c, import, |c| {
-                let state = c.data_mut();
-                if !state.root_done_pending {
-                    return Err(Status::NotFound.into());
-                }
-                state.root_done_pending = false;
-                state.root_delete_requested = true;
-                Ok(())
-            })
+            hostcall(&mut c, import, |c| Ok(c.data_mut().contexts.root_done()?))
         })
     }),
     Import::env(

@@ -70,7 +70,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, ret: i32| {
                     hostcall(&mut c, import, |c| {
-                        let now = c.data().now.as_nanos() as u64;
+                        let now = c.data().clock.now().as_nanos() as u64;
                         write_u64(c, ret, now)
                     })
                 },
@@ -89,7 +89,7 @@ pub(super) const IMPORTS: &[Import] = &[
                         // The timer belongs to the root context, whichever context calls.
                         let state = c.data_mut();
                         let period = Duration::from_millis(ms as u32 as u64);
-                        state.tick = (!period.is_zero()).then(|| (period, state.now + period));
+                        state.clock.set_tick_period(period);
                         Ok(())
                     })
                 },

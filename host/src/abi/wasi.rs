@@ -282,8 +282,8 @@ pub(super) const IMPORTS: &[Import] = &[
             |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
                 let state = c.data();
                 let now = match id {
-                    REALTIME => state.now,
-                    MONOTONIC => state.now.saturating_sub(state.settings.start_time),
+                    REALTIME => state.clock.now(),
+                    MONOTONIC => state.clock.now().saturating_sub(state.settings.start_time),
                     // cpp-host: "process_cputime_id and thread_cputime_id are not supported yet".
                     _ => return NOTSUP,
                 };

@@ -243,7 +243,7 @@ impl HostState {
         let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
         let token = self.callouts.next_http_token();
         let context_id = self.context();
-        let deadline = timeout.map(|t| self.now + t);
+        let deadline = timeout.map(|t| self.clock.now() + t);
         let call = HttpCall {
             token,
             context_id,
@@ -346,7 +346,7 @@ impl HostState {
             _ => {}
         }
         call.context_id = self.context();
-        call.deadline = call.timeout.map(|t| self.now + t);
+        call.deadline = call.timeout.map(|t| self.clock.now() + t);
         self.budget.charge("a gRPC call", call.held_bytes())?;
         Ok(self.callouts.add_grpc(call))
     }
@@ -425,7 +425,7 @@ impl Vm {
             }
         };
         state.callouts.delivering = Some(delivery);
-        let root = state.root_id;
+        let root = state.contexts.root();
         let exports = Arc::clone(&self.exports);
         let f = exports.on_http_call_response.as_ref();
         self.call(
@@ -496,7 +496,7 @@ impl Vm {
     }
 
     fn deliver_grpc_stream_answer(&mut self, token: u32, response: GrpcResponse) {
-        let root = self.state().root_id;
+        let root = self.state().contexts.root();
         let t = token as i32;
         if !response.initial_metadata.is_empty() {
             let n = response.initial_metadata.len() as i32;
@@ -527,7 +527,7 @@ impl Vm {
     }
 
     fn deliver_grpc_message(&mut self, token: u32, message: Vec<u8>) {
-        let root = self.state().root_id;
+        let root = self.state().contexts.root();
         let n = message.len() as i32;
         self.state_mut().callouts.delivering = Some(Delivery {
             body: message,
@@ -544,7 +544,7 @@ impl Vm {
     }
 
     fn deliver_grpc_close(&mut self, token: u32, status: u32, message: String) {
-        let root = self.state().root_id;
+        let root = self.state().contexts.root();
         let state = self.state_mut();
         state.callouts.delivering = Some(Delivery::default());
         state.callouts.status = (status, message.into_bytes());

@@ -203,7 +203,11 @@ impl HostState {
     /// `current_context_`): a name is declared once per context, again is BadArgument.
     fn declare_property(&mut self, args: &[u8]) -> Result<(), Status> {
         let args = DeclarePropertyArguments::decode(args).map_err(|_| Status::BadArgument)?;
-        let declared = self.foreign_state.declared.entry(self.current).or_default();
+        let declared = self
+            .foreign_state
+            .declared
+            .entry(self.contexts.called())
+            .or_default();
         let name = args.name.as_bytes().to_vec();
         if declared.contains_key(&name) {
             return Err(Status::BadArgument);
@@ -223,7 +227,10 @@ impl HostState {
     /// The declaration `set_property(path)` follows: the root context's, as Envoy's `Context::setProperty`
     /// looks it up (`rootContext()->state_prototypes_`), by the whole path.
     pub(crate) fn declared_property(&self, path: &[u8]) -> Option<&DeclaredProperty> {
-        self.foreign_state.declared.get(&self.root_id)?.get(path)
+        self.foreign_state
+            .declared
+            .get(&self.contexts.root())?
+            .get(path)
     }
 
     /// Whether `set_property(path)` may write on the acting stream given what is already there: a read-only

@@ -409,11 +409,10 @@ impl Vm {
     /// A new stream context id (from the counter root contexts share); the guest hears of it with the headers.
     pub(crate) fn new_stream(&mut self) -> u32 {
         let state = self.state_mut();
-        let id = state.next_context_id;
-        state.next_context_id += 1;
+        let id = state.contexts.create();
         let mut stream = HttpStream::new(id);
         stream.began_after_failure = state.failed.is_some();
-        stream.started = state.now;
+        stream.started = state.clock.now();
         state.streams.insert(id, Box::new(stream));
         id
     }
@@ -797,7 +796,7 @@ impl Vm {
             return;
         }
         self.stream_mut(id).created = true;
-        let root = self.state().root_id as i32;
+        let root = self.state().contexts.root() as i32;
         let exports = Arc::clone(&self.exports);
         let f = exports.on_context_create.as_ref();
         self.call(id, "proxy_on_context_create", f, (id as i32, root));
@@ -871,7 +870,7 @@ impl Vm {
                 }
                 continue;
             }
-            if std::mem::take(&mut self.state_mut().root_delete_requested) {
+            if self.state_mut().contexts.take_root_delete_request() {
                 self.delete_root();
                 continue;
             }

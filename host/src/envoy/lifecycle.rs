@@ -200,7 +200,7 @@ impl PluginVms {
         }
         // Envoy draws the wait from [base, 1.5 × base) for every new stream (`JitteredLowerBoundBackOffStrategy`);
         // the host waits for the longest draw, so a reload seen here happens in Envoy too.
-        let now = self.current_ref().state().now;
+        let now = self.current_ref().state().clock.now();
         if now.saturating_sub(self.last_load) < self.settings.reload_backoff * 3 / 2 {
             return;
         }

@@ -6,6 +6,8 @@
 mod budget;
 mod cache;
 mod callouts;
+mod clock;
+mod contexts;
 mod foreign;
 mod grpc_service;
 mod headers;
@@ -22,7 +24,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
-use std::time::Duration;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 
@@ -30,6 +31,8 @@ pub(crate) use budget::{BudgetExceeded, ByteBudget, DEFAULT_HOST_MEMORY_LIMIT};
 pub(crate) use cache::DiskCache;
 pub(crate) use callouts::{Callouts, Clusters};
 pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
+pub(crate) use clock::Clock;
+pub(crate) use contexts::Contexts;
 pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
@@ -113,11 +116,7 @@ pub struct HostState {
     pub(crate) malloc: Option<TypedFunc<i32, i32>>,
     pub(crate) limits: StoreLimits,
     pub(crate) settings: Settings,
-    pub(crate) root_id: u32,
-    pub(crate) next_context_id: u32,
-    /// The context the current VM call is for, and the one `proxy_set_effective_context` switched to (0 = none).
-    pub(crate) current: u32,
-    pub(crate) effective: u32,
+    pub(crate) contexts: Contexts,
     /// Envoy's `temp_plugin_`: the plugin configuration is readable only while this is set.
     pub(crate) configuring: bool,
     /// Set by `proxy_send_local_response`: the current callback's return value becomes "stop".
@@ -136,10 +135,8 @@ pub struct HostState {
     pub(crate) process: Rc<RefCell<Process>>,
     /// This plugin's id in `process`.
     pub(crate) plugin_id: u64,
-    /// Virtual time since the Unix epoch.
-    pub(crate) now: Duration,
-    /// The root context's timer: period and next firing time.
-    pub(crate) tick: Option<(Duration, Duration)>,
+    /// Virtual time and the root context's timer.
+    pub(crate) clock: Clock,
     pub(crate) callouts: Callouts,
     /// Why the VM failed (trap, deadline, memory limit); Envoy's `FailState::RuntimeError`.
     pub(crate) failed: Option<String>,
@@ -149,11 +146,6 @@ pub struct HostState {
     pub(crate) foreign_state: ForeignState,
     /// Envoy's shared `CallData` buffer (foreign function arguments).
     pub(crate) call_data: Vec<u8>,
-    /// The root context returned false from `on_done` and waits for `proxy_done`.
-    pub(crate) root_done_pending: bool,
-    pub(crate) root_deleted: bool,
-    /// `proxy_done` was called: the root's `on_delete` runs after the current VM call.
-    pub(crate) root_delete_requested: bool,
     /// Which of the plugin's VMs this is.
     pub(crate) role: VmRole,
     /// The code the guest passed to WASI `proc_exit` (which returns, as in cpp-host), for the trap that follows.
@@ -163,11 +155,7 @@ pub struct HostState {
 impl HostState {
     /// The context host calls act on: the effective context if the guest set one, else the called context.
     pub(crate) fn context(&self) -> u32 {
-        if self.effective != 0 {
-            self.effective
-        } else {
-            self.current
-        }
+        self.contexts.acting()
     }
 
     /// The HTTP stream the acting context belongs to (`None` for the root context).
@@ -181,7 +169,7 @@ impl HostState {
     }
 
     pub(crate) fn is_context(&self, id: u32) -> bool {
-        (id == self.root_id && !self.root_deleted)
+        (id == self.contexts.root() && self.contexts.root_is_live())
             || self.streams.get(&id).is_some_and(|s| !s.deleted)
     }
 

@@ -16,7 +16,8 @@ use wasmtime::{
 use super::budget::{BudgetExceeded, ByteBudget};
 use super::cache::{DiskCache, compile};
 use super::{
-    Callouts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process, Properties, VmRole,
+    Callouts, Clock, Contexts, ForeignFunction, HostState, LogEntry, Metrics, Phase, Process,
+    Properties, VmRole,
 };
 use crate::spec::{AbiVersion, LogLevel};
 
@@ -335,10 +336,7 @@ impl Vm {
             memory: None,
             malloc: None,
             limits,
-            root_id: 0,
-            next_context_id: 1,
-            current: 0,
-            effective: 0,
+            contexts: Contexts::new(),
             configuring: false,
             stop_next_iteration: false,
             streams: HashMap::default(),
@@ -349,19 +347,15 @@ impl Vm {
             metrics,
             plugin_id,
             process,
-            now,
+            clock: Clock::starting_at(now),
             role,
             proc_exit: None,
-            tick: None,
             callouts: Callouts::default(),
             failed: None,
             rng: 0x5EED,
             foreign,
             foreign_state: Default::default(),
             call_data: Vec::new(),
-            root_done_pending: false,
-            root_deleted: false,
-            root_delete_requested: false,
             settings,
         };
         let mut store = Store::new(engine(), state);
@@ -491,9 +485,7 @@ impl Vm {
     fn start_root(&mut self) -> Result<(), VmStartError> {
         let root = {
             let state = self.state_mut();
-            let root = state.next_context_id;
-            state.next_context_id += 1;
-            state.root_id = root;
+            let root = state.contexts.create();
             state.configuring = true;
             root
         };
@@ -566,13 +558,12 @@ impl Vm {
         }
         {
             let state = self.state_mut();
-            state.current = ctx;
-            state.effective = 0;
+            state.contexts.enter(ctx);
             state.stop_next_iteration = false;
         }
         arm_deadline(&mut self.store);
         let result = f.call(&mut self.store, params);
-        self.state_mut().effective = 0;
+        self.state_mut().contexts.leave();
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -585,9 +576,9 @@ impl Vm {
 
     /// Advances virtual time, firing ticks and callout timeouts in order, as Envoy's dispatcher would.
     pub(crate) fn advance_time(&mut self, by: Duration) {
-        let target = self.state().now + by;
+        let target = self.state().clock.now() + by;
         loop {
-            let tick = self.state().tick.map(|(_, at)| at);
+            let tick = self.state().clock.next_tick();
             let timeout = self.state().callouts.next_deadline();
             let next = match (tick, timeout) {
                 (Some(a), Some((b, _))) => a.min(b),
@@ -598,7 +589,7 @@ impl Vm {
             if next > target {
                 break;
             }
-            self.state_mut().now = next;
+            self.state_mut().clock.move_to(next);
             if tick == Some(next) {
                 self.tick();
             } else if let Some((_, token)) = timeout {
@@ -606,31 +597,26 @@ impl Vm {
             }
             self.settle();
         }
-        self.state_mut().now = target;
+        self.state_mut().clock.move_to(target);
     }
 
     /// `proxy_on_tick(root)`, then the timer re-arms one period after the tick returned (Envoy `tickHandler`).
     fn tick(&mut self) {
-        let root = self.state().root_id;
+        let root = self.state().contexts.root();
         let exports = Arc::clone(&self.exports);
         let f = exports.on_tick.as_ref();
         if f.is_none() || self.state().failed.is_some() {
-            self.state_mut().tick = None;
+            self.state_mut().clock.stop_timer();
             return;
         }
-        let fired_at = self.state().now;
+        let fired_at = self.state().clock.now();
         self.call(root, "proxy_on_tick", f, root as i32);
-        let state = self.state_mut();
-        if let Some((period, next)) = state.tick
-            && next <= fired_at
-        {
-            state.tick = Some((period, state.now + period));
-        }
+        self.state_mut().clock.rearm(fired_at);
     }
 
     /// `proxy_on_queue_ready(root, queue)`, posted by an enqueue.
     pub(crate) fn queue_ready(&mut self, queue: u32) {
-        let root = self.state().root_id;
+        let root = self.state().contexts.root();
         let exports = Arc::clone(&self.exports);
         let f = exports.on_queue_ready.as_ref();
         self.call(root, "proxy_on_queue_ready", f, (root as i32, queue as i32));
@@ -638,8 +624,8 @@ impl Vm {
 
     /// Plugin shutdown: `on_done(root)`; true ⇒ `on_delete(root)`, false ⇒ waits for `proxy_done`.
     pub(crate) fn shutdown(&mut self) {
-        let root = self.state().root_id;
-        if self.state().root_deleted {
+        let root = self.state().contexts.root();
+        if !self.state().contexts.root_is_live() {
             return;
         }
         let exports = Arc::clone(&self.exports);
@@ -650,7 +636,7 @@ impl Vm {
             Some(1)
         };
         if done == Some(0) {
-            self.state_mut().root_done_pending = true;
+            self.state_mut().contexts.root_draining();
         } else {
             self.delete_root();
         }
@@ -658,14 +644,13 @@ impl Vm {
     }
 
     pub(crate) fn delete_root(&mut self) {
-        let root = self.state().root_id;
+        let root = self.state().contexts.root();
         let exports = Arc::clone(&self.exports);
         let f = exports.on_delete.as_ref();
         self.call(root, "proxy_on_delete", f, root as i32);
         let state = self.state_mut();
-        state.root_done_pending = false;
-        state.root_deleted = true;
-        state.tick = None;
+        state.contexts.root_deleted();
+        state.clock.stop_timer();
     }
 }
 

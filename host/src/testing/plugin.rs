@@ -245,12 +245,12 @@ impl Plugin {
 
     /// The virtual wall-clock time the plugin sees.
     pub fn now(&self) -> SystemTime {
-        UNIX_EPOCH + self.worker().state().now
+        UNIX_EPOCH + self.worker().state().clock.now()
     }
 
     /// The root context's tick period, if a timer is set.
     pub fn tick_period(&self) -> Option<Duration> {
-        self.worker().state().tick.map(|(period, _)| period)
+        self.worker().state().clock.tick_period()
     }
 
     /// A shared-data value and its CAS.
@@ -368,7 +368,7 @@ impl Plugin {
 
     /// Whether the root context was deleted (after [`Plugin::shutdown`]).
     pub fn is_deleted(&self) -> bool {
-        self.worker().state().root_deleted
+        !self.worker().state().contexts.root_is_live()
     }
 
     /// Runs what Envoy's dispatcher holds for this plugin's worker: `on_queue_ready` for the items other plugins of

@@ -248,7 +248,7 @@ impl<'a> Scope<'a> {
             "total_size" => owned(PropertyValue::Int(received + header_bytes)),
             // Set when the stream completes, before the access log runs.
             "duration" if stream.finished => owned(PropertyValue::Duration(
-                self.state.now.saturating_sub(stream.started),
+                self.state.clock.now().saturating_sub(stream.started),
             )),
             "protocol" => self
                 .given("request", "protocol")

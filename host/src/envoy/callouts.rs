@@ -1,7 +1,6 @@
 //! HTTP and gRPC callouts: what `proxy_http_call`/`proxy_grpc_*` recorded, and delivering the answer the test
 //! chooses to the root context (`proxy_on_http_call_response(root, token, …)`), like Envoy's async clients.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::grpc_service::{self, GrpcTarget};
@@ -425,14 +424,9 @@ impl Vm {
             }
         };
         state.callouts.delivering = Some(delivery);
-        let root = state.contexts.root();
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_http_call_response.as_ref();
-        self.call(
-            root,
-            "proxy_on_http_call_response",
-            f,
-            (root as i32, token as i32, counts.0, counts.1, counts.2),
+        self.call_root(
+            |e| &e.on_http_call_response,
+            |root| (root, token as i32, counts.0, counts.1, counts.2),
         );
         let state = self.state_mut();
         state.callouts.delivering = None;
@@ -496,7 +490,6 @@ impl Vm {
     }
 
     fn deliver_grpc_stream_answer(&mut self, token: u32, response: GrpcResponse) {
-        let root = self.state().contexts.root();
         let t = token as i32;
         if !response.initial_metadata.is_empty() {
             let n = response.initial_metadata.len() as i32;
@@ -504,10 +497,7 @@ impl Vm {
                 grpc_initial_metadata: Some(response.initial_metadata),
                 ..Default::default()
             });
-            let exports = Arc::clone(&self.exports);
-            let f = exports.on_grpc_receive_initial_metadata.as_ref();
-            let name = "proxy_on_grpc_receive_initial_metadata";
-            self.call(root, name, f, (root as i32, t, n));
+            self.call_root(|e| &e.on_grpc_receive_initial_metadata, |root| (root, t, n));
         }
         if let Some(message) = response.message {
             self.deliver_grpc_message(token, message);
@@ -518,43 +508,30 @@ impl Vm {
                 grpc_trailing_metadata: Some(response.trailing_metadata),
                 ..Default::default()
             });
-            let exports = Arc::clone(&self.exports);
-            let f = exports.on_grpc_receive_trailing_metadata.as_ref();
-            let name = "proxy_on_grpc_receive_trailing_metadata";
-            self.call(root, name, f, (root as i32, t, n));
+            self.call_root(
+                |e| &e.on_grpc_receive_trailing_metadata,
+                |root| (root, t, n),
+            );
         }
         self.deliver_grpc_close(token, response.status, response.status_message);
     }
 
     fn deliver_grpc_message(&mut self, token: u32, message: Vec<u8>) {
-        let root = self.state().contexts.root();
         let n = message.len() as i32;
         self.state_mut().callouts.delivering = Some(Delivery {
             body: message,
             ..Default::default()
         });
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_grpc_receive.as_ref();
-        self.call(
-            root,
-            "proxy_on_grpc_receive",
-            f,
-            (root as i32, token as i32, n),
-        );
+        self.call_root(|e| &e.on_grpc_receive, |root| (root, token as i32, n));
     }
 
     fn deliver_grpc_close(&mut self, token: u32, status: u32, message: String) {
-        let root = self.state().contexts.root();
         let state = self.state_mut();
         state.callouts.delivering = Some(Delivery::default());
         state.callouts.status = (status, message.into_bytes());
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_grpc_close.as_ref();
-        self.call(
-            root,
-            "proxy_on_grpc_close",
-            f,
-            (root as i32, token as i32, status as i32),
+        self.call_root(
+            |e| &e.on_grpc_close,
+            |root| (root, token as i32, status as i32),
         );
     }
 }

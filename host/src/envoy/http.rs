@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::vm::{Callback, Exports};
 use super::{Deferred, FailurePolicy, Headers, HostState, LocalReply, Properties, Vm, local_reply};
 use crate::spec::{BufferType, MapType};
 
@@ -559,11 +560,10 @@ impl Vm {
         self.stream_mut(id).finished = true;
         if self.stream(id).created && self.state().failed.is_none() {
             self.stream_mut(id).in_log = true;
-            let exports = Arc::clone(&self.exports);
-            self.call(id, "proxy_on_log", exports.on_log.as_ref(), id as i32);
+            self.call(id, |e| &e.on_log, id as i32);
             self.stream_mut(id).in_log = false;
-            self.call(id, "proxy_on_done", exports.on_done.as_ref(), id as i32);
-            self.call(id, "proxy_on_delete", exports.on_delete.as_ref(), id as i32);
+            self.call(id, |e| &e.on_done, id as i32);
+            self.call(id, |e| &e.on_delete, id as i32);
         }
         self.stream_mut(id).deleted = true;
         self.settle();
@@ -797,9 +797,7 @@ impl Vm {
         }
         self.stream_mut(id).created = true;
         let root = self.state().contexts.root() as i32;
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_context_create.as_ref();
-        self.call(id, "proxy_on_context_create", f, (id as i32, root));
+        self.call(id, |e| &e.on_context_create, (id as i32, root));
     }
 
     fn call_headers(&mut self, id: u32, dir: Dir, count: i32, end_stream: bool) -> Option<i32> {
@@ -814,42 +812,34 @@ impl Vm {
             Dir::Response => "proxy_on_response_headers",
         };
         match f {
-            Some(super::vm::HeadersFn::V1(f)) => self.call(id, name, Some(f), (id as i32, count)),
+            Some(super::vm::HeadersFn::V1(f)) => self.call_func(id, name, f, (id as i32, count)),
             Some(super::vm::HeadersFn::V2(f)) => {
-                self.call(id, name, Some(f), (id as i32, count, end_stream as i32))
+                self.call_func(id, name, f, (id as i32, count, end_stream as i32))
             }
             None => Some(0),
         }
     }
 
     fn call_body(&mut self, id: u32, dir: Dir, size: i32, end_stream: bool) -> Option<i32> {
-        let exports = Arc::clone(&self.exports);
-        let (f, name) = match dir {
-            Dir::Request => (exports.on_request_body.as_ref(), "proxy_on_request_body"),
-            Dir::Response => (exports.on_response_body.as_ref(), "proxy_on_response_body"),
+        let callback: fn(&Exports) -> &Callback<_, _> = match dir {
+            Dir::Request => |e: &Exports| &e.on_request_body,
+            Dir::Response => |e: &Exports| &e.on_response_body,
         };
-        if f.is_none() {
+        if !callback(&self.exports).is_exported() {
             return Some(0);
         }
-        self.call(id, name, f, (id as i32, size, end_stream as i32))
+        self.call(id, callback, (id as i32, size, end_stream as i32))
     }
 
     fn call_trailers(&mut self, id: u32, dir: Dir, count: i32) -> Option<i32> {
-        let exports = Arc::clone(&self.exports);
-        let (f, name) = match dir {
-            Dir::Request => (
-                exports.on_request_trailers.as_ref(),
-                "proxy_on_request_trailers",
-            ),
-            Dir::Response => (
-                exports.on_response_trailers.as_ref(),
-                "proxy_on_response_trailers",
-            ),
+        let callback: fn(&Exports) -> &Callback<_, _> = match dir {
+            Dir::Request => |e: &Exports| &e.on_request_trailers,
+            Dir::Response => |e: &Exports| &e.on_response_trailers,
         };
-        if f.is_none() {
+        if !callback(&self.exports).is_exported() {
             return Some(0);
         }
-        self.call(id, name, f, (id as i32, count))
+        self.call(id, callback, (id as i32, count))
     }
 
     /// Runs everything Envoy would run once the current VM call returned (deferred actions), then what its

@@ -167,33 +167,37 @@ pub(crate) enum HeadersFn {
     V2(TypedFunc<(i32, i32, i32), i32>),
 }
 
-/// `proxy_on_http_call_response(root, token, headers, body_size, trailers)`.
-pub(crate) type CallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+/// A callback the module may export, by its export name.
+#[derive(Clone)]
+pub(crate) struct Callback<P, R> {
+    name: &'static str,
+    func: Option<TypedFunc<P, R>>,
+}
 
 /// The callbacks a module exports (missing ones are skipped, as cpp-host does).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Exports {
     /// `_initialize` (+ `main`/`__main_void`) or `_start`, in call order.
     pub(crate) start: Vec<(String, wasmtime::Func)>,
-    pub(crate) on_context_create: Option<TypedFunc<(i32, i32), ()>>,
-    pub(crate) on_vm_start: Option<TypedFunc<(i32, i32), i32>>,
-    pub(crate) on_configure: Option<TypedFunc<(i32, i32), i32>>,
-    pub(crate) on_tick: Option<TypedFunc<i32, ()>>,
-    pub(crate) on_queue_ready: Option<TypedFunc<(i32, i32), ()>>,
-    pub(crate) on_done: Option<TypedFunc<i32, i32>>,
-    pub(crate) on_log: Option<TypedFunc<i32, ()>>,
-    pub(crate) on_delete: Option<TypedFunc<i32, ()>>,
+    pub(crate) on_context_create: Callback<(i32, i32), ()>,
+    pub(crate) on_vm_start: Callback<(i32, i32), i32>,
+    pub(crate) on_configure: Callback<(i32, i32), i32>,
+    pub(crate) on_tick: Callback<i32, ()>,
+    pub(crate) on_queue_ready: Callback<(i32, i32), ()>,
+    pub(crate) on_done: Callback<i32, i32>,
+    pub(crate) on_log: Callback<i32, ()>,
+    pub(crate) on_delete: Callback<i32, ()>,
     pub(crate) on_request_headers: Option<HeadersFn>,
-    pub(crate) on_request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
-    pub(crate) on_request_trailers: Option<TypedFunc<(i32, i32), i32>>,
+    pub(crate) on_request_body: Callback<(i32, i32, i32), i32>,
+    pub(crate) on_request_trailers: Callback<(i32, i32), i32>,
     pub(crate) on_response_headers: Option<HeadersFn>,
-    pub(crate) on_response_body: Option<TypedFunc<(i32, i32, i32), i32>>,
-    pub(crate) on_response_trailers: Option<TypedFunc<(i32, i32), i32>>,
-    pub(crate) on_http_call_response: Option<CallResponseFn>,
-    pub(crate) on_grpc_receive_initial_metadata: Option<TypedFunc<(i32, i32, i32), ()>>,
-    pub(crate) on_grpc_receive: Option<TypedFunc<(i32, i32, i32), ()>>,
-    pub(crate) on_grpc_receive_trailing_metadata: Option<TypedFunc<(i32, i32, i32), ()>>,
-    pub(crate) on_grpc_close: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) on_response_body: Callback<(i32, i32, i32), i32>,
+    pub(crate) on_response_trailers: Callback<(i32, i32), i32>,
+    pub(crate) on_http_call_response: Callback<(i32, i32, i32, i32, i32), ()>,
+    pub(crate) on_grpc_receive_initial_metadata: Callback<(i32, i32, i32), ()>,
+    pub(crate) on_grpc_receive: Callback<(i32, i32, i32), ()>,
+    pub(crate) on_grpc_receive_trailing_metadata: Callback<(i32, i32, i32), ()>,
+    pub(crate) on_grpc_close: Callback<(i32, i32, i32), ()>,
 }
 
 /// One plugin's VM: the store (all state) and the module's callbacks.
@@ -483,35 +487,18 @@ impl Vm {
     }
 
     fn start_root(&mut self) -> Result<(), VmStartError> {
-        let root = {
-            let state = self.state_mut();
-            let root = state.contexts.create();
-            state.configuring = true;
-            root
-        };
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_context_create.as_ref();
-        self.call(root, "proxy_on_context_create", f, (root as i32, 0));
+        let state = self.state_mut();
+        state.contexts.create();
+        state.configuring = true;
+        self.call_root(|e| &e.on_context_create, |root| (root, 0));
         self.state_mut().configuring = false;
         self.check_start(StartFailure::VmStart, "proxy_on_context_create", Some(1))?;
         let vm_config_len = self.state().settings.vm_config.len() as i32;
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_vm_start.as_ref();
-        let started = if f.is_some() {
-            self.call(root, "proxy_on_vm_start", f, (root as i32, vm_config_len))
-        } else {
-            Some(1)
-        };
+        let started = self.call_root_or_true(|e| &e.on_vm_start, |root| (root, vm_config_len));
         self.check_start(StartFailure::VmStart, "proxy_on_vm_start", started)?;
         let config_len = self.state().settings.config.len() as i32;
         self.state_mut().configuring = true;
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_configure.as_ref();
-        let configured = if f.is_some() {
-            self.call(root, "proxy_on_configure", f, (root as i32, config_len))
-        } else {
-            Some(1)
-        };
+        let configured = self.call_root_or_true(|e| &e.on_configure, |root| (root, config_len));
         self.state_mut().configuring = false;
         self.check_start(StartFailure::Configure, "proxy_on_configure", configured)?;
         self.settle();
@@ -548,11 +535,45 @@ impl Vm {
     pub(crate) fn call<P: WasmParams, R: WasmResults>(
         &mut self,
         ctx: u32,
-        name: &str,
-        f: Option<&TypedFunc<P, R>>,
+        callback: fn(&Exports) -> &Callback<P, R>,
         params: P,
     ) -> Option<R> {
-        let f = f?;
+        let exports = Arc::clone(&self.exports);
+        let Callback { name, func } = callback(&exports);
+        self.call_func(ctx, name, func.as_ref()?, params)
+    }
+
+    /// Calls a callback of the root context, whose id `params` receives.
+    pub(crate) fn call_root<P: WasmParams, R: WasmResults>(
+        &mut self,
+        callback: fn(&Exports) -> &Callback<P, R>,
+        params: impl FnOnce(i32) -> P,
+    ) -> Option<R> {
+        let root = self.state().contexts.root();
+        self.call(root, callback, params(root as i32))
+    }
+
+    /// Calls a root callback that returns a bool, which cpp-host takes as true when the module does not export it
+    /// (`on_vm_start`, `on_configure`, `on_done`).
+    pub(crate) fn call_root_or_true<P: WasmParams>(
+        &mut self,
+        callback: fn(&Exports) -> &Callback<P, i32>,
+        params: impl FnOnce(i32) -> P,
+    ) -> Option<i32> {
+        if !callback(&self.exports).is_exported() {
+            return Some(1);
+        }
+        self.call_root(callback, params)
+    }
+
+    /// [`Vm::call`] for an export already looked up (`name` for messages).
+    pub(crate) fn call_func<P: WasmParams, R: WasmResults>(
+        &mut self,
+        ctx: u32,
+        name: &str,
+        f: &TypedFunc<P, R>,
+        params: P,
+    ) -> Option<R> {
         if self.state().failed.is_some() {
             return None;
         }
@@ -602,39 +623,26 @@ impl Vm {
 
     /// `proxy_on_tick(root)`, then the timer re-arms one period after the tick returned (Envoy `tickHandler`).
     fn tick(&mut self) {
-        let root = self.state().contexts.root();
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_tick.as_ref();
-        if f.is_none() || self.state().failed.is_some() {
+        if !self.exports.on_tick.is_exported() || self.state().failed.is_some() {
             self.state_mut().clock.stop_timer();
             return;
         }
         let fired_at = self.state().clock.now();
-        self.call(root, "proxy_on_tick", f, root as i32);
+        self.call_root(|e| &e.on_tick, |root| root);
         self.state_mut().clock.rearm(fired_at);
     }
 
     /// `proxy_on_queue_ready(root, queue)`, posted by an enqueue.
     pub(crate) fn queue_ready(&mut self, queue: u32) {
-        let root = self.state().contexts.root();
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_queue_ready.as_ref();
-        self.call(root, "proxy_on_queue_ready", f, (root as i32, queue as i32));
+        self.call_root(|e| &e.on_queue_ready, |root| (root, queue as i32));
     }
 
     /// Plugin shutdown: `on_done(root)`; true ⇒ `on_delete(root)`, false ⇒ waits for `proxy_done`.
     pub(crate) fn shutdown(&mut self) {
-        let root = self.state().contexts.root();
         if !self.state().contexts.root_is_live() {
             return;
         }
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_done.as_ref();
-        let done = if f.is_some() {
-            self.call(root, "proxy_on_done", f, root as i32)
-        } else {
-            Some(1)
-        };
+        let done = self.call_root_or_true(|e| &e.on_done, |root| root);
         if done == Some(0) {
             self.state_mut().contexts.root_draining();
         } else {
@@ -644,10 +652,7 @@ impl Vm {
     }
 
     pub(crate) fn delete_root(&mut self) {
-        let root = self.state().contexts.root();
-        let exports = Arc::clone(&self.exports);
-        let f = exports.on_delete.as_ref();
-        self.call(root, "proxy_on_delete", f, root as i32);
+        self.call_root(|e| &e.on_delete, |root| root);
         let state = self.state_mut();
         state.contexts.root_deleted();
         state.clock.stop_timer();
@@ -684,6 +689,30 @@ fn describe_trap(state: &HostState, name: &str, error: wasmtime::Error) -> Strin
         message.push_str(&format!("\nthe guest logged (critical): {}", last.message));
     }
     message
+}
+
+impl<P: WasmParams, R: WasmResults> Callback<P, R> {
+    fn lookup(
+        instance: &wasmtime::Instance,
+        store: &mut Store<HostState>,
+        name: &'static str,
+    ) -> anyhow::Result<Callback<P, R>> {
+        let func = match instance.get_func(&mut *store, name) {
+            Some(f) => {
+                let ty = f.ty(&*store);
+                let typed = f.typed::<P, R>(&*store).map_err(|_| {
+                    anyhow::anyhow!("the export `{name}` has the wrong signature {ty}")
+                })?;
+                Some(typed)
+            }
+            None => None,
+        };
+        Ok(Callback { name, func })
+    }
+
+    pub(crate) fn is_exported(&self) -> bool {
+        self.func.is_some()
+    }
 }
 
 impl Exports {
@@ -726,33 +755,37 @@ impl Exports {
         }
         Ok(Exports {
             start,
-            on_context_create: typed(instance, store, "proxy_on_context_create")?,
-            on_vm_start: typed(instance, store, "proxy_on_vm_start")?,
-            on_configure: typed(instance, store, "proxy_on_configure")?,
-            on_tick: typed(instance, store, "proxy_on_tick")?,
-            on_queue_ready: typed(instance, store, "proxy_on_queue_ready")?,
-            on_done: typed(instance, store, "proxy_on_done")?,
-            on_log: typed(instance, store, "proxy_on_log")?,
-            on_delete: typed(instance, store, "proxy_on_delete")?,
+            on_context_create: Callback::lookup(instance, store, "proxy_on_context_create")?,
+            on_vm_start: Callback::lookup(instance, store, "proxy_on_vm_start")?,
+            on_configure: Callback::lookup(instance, store, "proxy_on_configure")?,
+            on_tick: Callback::lookup(instance, store, "proxy_on_tick")?,
+            on_queue_ready: Callback::lookup(instance, store, "proxy_on_queue_ready")?,
+            on_done: Callback::lookup(instance, store, "proxy_on_done")?,
+            on_log: Callback::lookup(instance, store, "proxy_on_log")?,
+            on_delete: Callback::lookup(instance, store, "proxy_on_delete")?,
             on_request_headers: headers(store, "proxy_on_request_headers")?,
-            on_request_body: typed(instance, store, "proxy_on_request_body")?,
-            on_request_trailers: typed(instance, store, "proxy_on_request_trailers")?,
+            on_request_body: Callback::lookup(instance, store, "proxy_on_request_body")?,
+            on_request_trailers: Callback::lookup(instance, store, "proxy_on_request_trailers")?,
             on_response_headers: headers(store, "proxy_on_response_headers")?,
-            on_response_body: typed(instance, store, "proxy_on_response_body")?,
-            on_response_trailers: typed(instance, store, "proxy_on_response_trailers")?,
-            on_http_call_response: typed(instance, store, "proxy_on_http_call_response")?,
-            on_grpc_receive_initial_metadata: typed(
+            on_response_body: Callback::lookup(instance, store, "proxy_on_response_body")?,
+            on_response_trailers: Callback::lookup(instance, store, "proxy_on_response_trailers")?,
+            on_http_call_response: Callback::lookup(
+                instance,
+                store,
+                "proxy_on_http_call_response",
+            )?,
+            on_grpc_receive_initial_metadata: Callback::lookup(
                 instance,
                 store,
                 "proxy_on_grpc_receive_initial_metadata",
             )?,
-            on_grpc_receive: typed(instance, store, "proxy_on_grpc_receive")?,
-            on_grpc_receive_trailing_metadata: typed(
+            on_grpc_receive: Callback::lookup(instance, store, "proxy_on_grpc_receive")?,
+            on_grpc_receive_trailing_metadata: Callback::lookup(
                 instance,
                 store,
                 "proxy_on_grpc_receive_trailing_metadata",
             )?,
-            on_grpc_close: typed(instance, store, "proxy_on_grpc_close")?,
+            on_grpc_close: Callback::lookup(instance, store, "proxy_on_grpc_close")?,
         })
     }
 }

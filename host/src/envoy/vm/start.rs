@@ -1,0 +1,288 @@
+//! Loading and starting a VM as cpp-host does: compile and check the module, link it, run its start functions,
+//! then the root context through `on_context_create`, `on_vm_start` and `on_configure`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use wasmtime::{Module, Store, StoreLimitsBuilder, Trap};
+
+use super::calls::describe_trap;
+use super::engine::{arm_deadline, engine};
+use super::{
+    Exports, HostFunctions, Kept, Loaded, StartFailure, Vm, VmInit, VmStartError, abi_version,
+};
+use crate::envoy::budget::{BudgetExceeded, ByteBudget};
+use crate::envoy::cache::{DiskCache, compile};
+use crate::envoy::{Callouts, Clock, Contexts, HostState, Phase};
+use crate::spec::AbiVersion;
+
+/// Function tables a module may have: a proxy-wasm module has one (`call_indirect`); reference types allow more.
+const MAX_TABLES: usize = 4;
+
+/// Elements one table may hold: SDK modules have a few thousand functions; a million is 8 MiB per table.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl Vm {
+    /// Compiles the module and checks it as cpp-host's `WasmBase::load` does, once for every VM of the plugin.
+    pub(crate) fn load(
+        bytes: &[u8],
+        disk_cache: &DiskCache,
+        functions: &'static HostFunctions,
+    ) -> Result<Loaded, VmStartError> {
+        Vm::check(bytes, disk_cache, functions)
+            .map(|(module, abi)| Loaded {
+                module,
+                abi,
+                functions,
+            })
+            .map_err(|e| VmStartError {
+                failure: StartFailure::Load,
+                message: format!("{e:#}"),
+                logs: Vec::new(),
+                kept: None,
+            })
+    }
+
+    /// Starts a VM of a loaded module: `_initialize`, then the root context (id 1) goes through
+    /// `on_context_create → on_vm_start(vm config) → on_configure(plugin config)`. `init` says who the VM is and
+    /// what it starts with.
+    pub(crate) fn start(loaded: &Loaded, init: VmInit) -> Result<Vm, VmStartError> {
+        let mut vm = Vm::instantiate(loaded, init)?;
+        vm.initialize()?;
+        vm.start_root()?;
+        Ok(vm)
+    }
+
+    /// A VM that only runs the module's start functions (`_initialize`/`main`): Envoy's base VM.
+    pub(crate) fn initialize_only(loaded: &Loaded, init: VmInit) -> Result<Vm, VmStartError> {
+        let mut vm = Vm::instantiate(loaded, init)?;
+        vm.initialize()?;
+        Ok(vm)
+    }
+
+    /// Links and instantiates the module: a failure is a load failure, except a trap of the module's own start
+    /// function (the `start` section), which runs under the per-call deadline like `_initialize`.
+    fn instantiate(loaded: &Loaded, init: VmInit) -> Result<Vm, VmStartError> {
+        let load_error = |e: anyhow::Error, kept: Option<Box<Kept>>| VmStartError {
+            failure: StartFailure::Load,
+            message: format!("{e:#}"),
+            logs: Vec::new(),
+            kept,
+        };
+        let VmInit {
+            settings,
+            foreign,
+            process,
+            metrics,
+            role,
+            now,
+        } = init;
+        let (module, abi) = (&loaded.module, loaded.abi);
+        // One instance with one memory (the engine refuses a second) and a bounded function table: what a
+        // proxy-wasm module needs, so the memory limit bounds the whole store.
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(settings.memory_limit)
+            .memories(1)
+            .instances(1)
+            .tables(MAX_TABLES)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .trap_on_grow_failure(true)
+            .build();
+        let budget = ByteBudget::new(settings.host_memory_limit);
+        let plugin_id = process.borrow_mut().join();
+        let state = HostState {
+            phase: Phase::Starting,
+            abi,
+            memory: None,
+            malloc: None,
+            limits,
+            contexts: Contexts::new(),
+            configuring: false,
+            stop_next_iteration: false,
+            streams: HashMap::default(),
+            deferred: VecDeque::new(),
+            queue_ready: VecDeque::new(),
+            logs: Vec::new(),
+            budget,
+            metrics,
+            plugin_id,
+            process,
+            clock: Clock::starting_at(now),
+            role,
+            proc_exit: None,
+            callouts: Callouts::default(),
+            failed: None,
+            rng: 0x5EED,
+            foreign,
+            foreign_state: Default::default(),
+            call_data: Vec::new(),
+            settings,
+        };
+        let mut store = Store::new(engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_trap();
+        arm_deadline(&mut store);
+        let instance = match loaded.functions.linker.instantiate(&mut store, module) {
+            Ok(instance) => instance,
+            Err(error)
+                if error.downcast_ref::<Trap>().is_some()
+                    || error.downcast_ref::<BudgetExceeded>().is_some() =>
+            {
+                return Err(VmStartError {
+                    failure: StartFailure::Initialize,
+                    message: describe_trap(store.data(), "the module's start function", error),
+                    logs: store.data().logs.clone(),
+                    kept: Some(Kept::boxed(store.data_mut())),
+                });
+            }
+            Err(error) => {
+                let kept = Kept::boxed(store.data_mut());
+                return Err(load_error(anyhow::Error::from(error), Some(kept)));
+            }
+        };
+        let mut kept_store = None;
+        Vm::finish_instantiate(store, &instance, abi, &mut kept_store)
+            .map_err(|e| load_error(e, kept_store))
+    }
+
+    /// Compiles the module and checks what cpp-host checks before linking: the ABI version, and imports Envoy
+    /// provides. Envoy's runtimes stop at the first missing import and name only it; the host names them all, so
+    /// one run shows everything to remove.
+    fn check(
+        bytes: &[u8],
+        disk_cache: &DiskCache,
+        functions: &HostFunctions,
+    ) -> anyhow::Result<(Module, AbiVersion)> {
+        let module = compile(bytes, disk_cache)?;
+        let abi = abi_version(&module)?;
+        let missing: Vec<(String, String)> = module
+            .imports()
+            .filter(|import| !(functions.provides)(abi, import.module(), import.name()))
+            .map(|import| (import.module().to_string(), import.name().to_string()))
+            .collect();
+        if let Some((module_name, name)) = missing.first() {
+            let first = format!("{module_name}.{name}");
+            let list: Vec<String> = missing.iter().map(|(m, n)| format!("`{m}.{n}`")).collect();
+            bail!(
+                "Failed to load Wasm module due to a missing import: {first} (Envoy's message; it names the first \
+                 only). Envoy (cpp-host 52a0291) does not provide {} import{} of this proxy-wasm ABI {abi} module: \
+                 {}. Remove the code that uses {} (for WASI: a std API that needs files, sockets, threads or \
+                 processes), or build for wasm32-unknown-unknown",
+                missing.len(),
+                if missing.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+            );
+        }
+        Ok((module, abi))
+    }
+
+    /// The exports a plugin needs (memory, allocator) and the callbacks it has.
+    fn finish_instantiate(
+        mut store: Store<HostState>,
+        instance: &wasmtime::Instance,
+        abi: AbiVersion,
+        kept: &mut Option<Box<Kept>>,
+    ) -> anyhow::Result<Vm> {
+        let result = Vm::find_exports(&mut store, instance, abi);
+        if result.is_err() {
+            *kept = Some(Kept::boxed(store.data_mut()));
+        }
+        let exports = result?;
+        Ok(Vm {
+            store,
+            exports: Arc::new(exports),
+        })
+    }
+
+    fn find_exports(
+        store: &mut Store<HostState>,
+        instance: &wasmtime::Instance,
+        abi: AbiVersion,
+    ) -> anyhow::Result<Exports> {
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .context("the module exports no `memory`")?;
+        let malloc = match instance.get_func(&mut *store, "malloc") {
+            Some(f) => f,
+            None => instance
+                .get_func(&mut *store, "proxy_on_memory_allocate")
+                .context("Wasm module is missing malloc function (neither `malloc` nor `proxy_on_memory_allocate` is exported)")?,
+        };
+        let malloc = malloc
+            .typed::<i32, i32>(&*store)
+            .map_err(anyhow::Error::from)
+            .context("the allocator export must be (i32) -> i32")?;
+        store.data_mut().memory = Some(memory);
+        store.data_mut().malloc = Some(malloc);
+        Exports::lookup(instance, store, abi)
+    }
+
+    /// Runs the module's start functions like cpp-host's `startVm`: `_initialize` (then `main(0, 0)` or
+    /// `__main_void()` if exported), else `_start`.
+    fn initialize(&mut self) -> Result<(), VmStartError> {
+        let start = self.exports.start.clone();
+        let run = |vm: &mut Vm, name: &str, f: &wasmtime::Func| -> Result<(), VmStartError> {
+            let mut results = vec![wasmtime::Val::I32(0); f.ty(&vm.store).results().len()];
+            let params: Vec<_> = f
+                .ty(&vm.store)
+                .params()
+                .map(|_| wasmtime::Val::I32(0))
+                .collect();
+            arm_deadline(&mut vm.store);
+            f.call(&mut vm.store, &params, &mut results).map_err(|e| {
+                let message = describe_trap(vm.state(), name, e);
+                vm.start_error(StartFailure::Initialize, message)
+            })
+        };
+        for (name, f) in &start {
+            run(self, name, f)?;
+        }
+        self.state_mut().phase = Phase::Running;
+        Ok(())
+    }
+
+    fn start_root(&mut self) -> Result<(), VmStartError> {
+        let state = self.state_mut();
+        state.contexts.create();
+        state.configuring = true;
+        self.call_root(|e| &e.on_context_create, |root| (root, 0));
+        self.state_mut().configuring = false;
+        self.check_start(StartFailure::VmStart, "proxy_on_context_create", Some(1))?;
+        let vm_config_len = self.state().settings.vm_config.len() as i32;
+        let started = self.call_root_or_true(|e| &e.on_vm_start, |root| (root, vm_config_len));
+        self.check_start(StartFailure::VmStart, "proxy_on_vm_start", started)?;
+        let config_len = self.state().settings.config.len() as i32;
+        self.state_mut().configuring = true;
+        let configured = self.call_root_or_true(|e| &e.on_configure, |root| (root, config_len));
+        self.state_mut().configuring = false;
+        self.check_start(StartFailure::Configure, "proxy_on_configure", configured)?;
+        self.settle();
+        Ok(())
+    }
+
+    fn check_start(
+        &mut self,
+        failure: StartFailure,
+        name: &str,
+        result: Option<i32>,
+    ) -> Result<(), VmStartError> {
+        let message = match (&self.state().failed, result) {
+            (Some(trap), _) => trap.clone(),
+            (None, Some(0)) => format!("{name} returned false"),
+            _ => return Ok(()),
+        };
+        Err(self.start_error(failure, message))
+    }
+
+    /// The VM did not start: what it logged, and what it was lent back.
+    fn start_error(&mut self, failure: StartFailure, message: String) -> VmStartError {
+        VmStartError {
+            failure,
+            message,
+            logs: self.state().logs.clone(),
+            kept: Some(Kept::boxed(self.state_mut())),
+        }
+    }
+}

@@ -32,13 +32,38 @@ pub(crate) enum Iteration {
     Idle,
     /// The headers callback stopped iteration (StopAllIteration): headers, body and trailers are held.
     StoppedHeaders,
-    /// Headers passed (or are held by a single StopIteration: `headers_held`); body chunks are delivered (and held
-    /// while `buffering`).
-    Body,
+    /// Headers passed, or wait after a single StopIteration (`headers_held`, with
+    /// `allow_on_headers_stop_iteration`) while body and trailers still reach the plugin; body chunks are delivered
+    /// (and held while `buffering`). Whatever lets data through releases held headers first.
+    Body { headers_held: bool },
     /// The trailers callback stopped iteration.
     StoppedTrailers,
-    /// Everything passed (or the side was aborted).
+    /// Everything passed.
     Done,
+    /// No more callbacks on this side: a local reply, a reset or a failure ended it.
+    Aborted,
+}
+
+/// Which of a side's maps and its buffer Envoy still points at, and so the guest can reach: Envoy nulls each
+/// pointer on its own schedule (a map once it passed, all of them on `proxy_continue_stream`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reach {
+    pub(crate) headers: bool,
+    pub(crate) body: bool,
+    pub(crate) trailers: bool,
+}
+
+/// Where a stream context is in its life: Envoy creates it lazily and destroys it after the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamLife {
+    /// No context yet: Envoy creates it when the request headers reach the filter (or at access-log time).
+    Pending,
+    Open,
+    /// `on_log` runs: the maps read are Envoy's access-log copies.
+    Logging,
+    /// `on_done` and `on_delete` run.
+    Ending,
+    Deleted,
 }
 
 /// A body callback's way of stopping with the data held.
@@ -66,38 +91,30 @@ pub(crate) struct Forwarded {
 pub(crate) struct Side {
     /// Envoy's header map (kept after it passed, as the access-log copy).
     pub(crate) headers: Option<Headers>,
-    /// Whether Envoy still holds its pointer to the map (nulled once the headers passed, or on `continue_stream`).
-    pub(crate) headers_visible: bool,
+    /// What of this side the guest can reach now.
+    pub(crate) reach: Reach,
     /// Data held by this filter: the current chunk, or everything buffered.
     pub(crate) body: Vec<u8>,
     /// Earlier chunks Envoy keeps for this filter after StopIterationAndWatermark: they go on first when it
     /// continues, but the filter does not see them again.
     pub(crate) watermarked: Vec<u8>,
-    pub(crate) body_visible: bool,
     pub(crate) trailers: Option<Headers>,
-    pub(crate) trailers_visible: bool,
     /// The peer ended this side (headers or body with end_of_stream, or trailers).
     pub(crate) end_stream: bool,
     pub(crate) iteration: Iteration,
     /// How the last body callback asked Envoy to hold the body (`None`: it did not); the next callback then sees
     /// the cumulative body.
     pub(crate) buffering: Option<Buffering>,
-    /// The headers callback returned a plain StopIteration (with `allow_on_headers_stop_iteration`): the headers
-    /// wait here, but body and trailers still reach the plugin; whatever lets data through releases them first.
-    pub(crate) headers_held: bool,
     /// Inside a body callback with end_of_stream: the guest may add trailers.
     pub(crate) last_body_callback: bool,
     pub(crate) forwarded: Forwarded,
-    /// No more callbacks on this side (local reply, reset).
-    pub(crate) aborted: bool,
 }
 
 /// One HTTP stream context.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpStream {
     pub(crate) id: u32,
-    /// `proxy_on_context_create` ran (Envoy creates the context lazily, in `decodeHeaders` or `log`).
-    pub(crate) created: bool,
+    pub(crate) life: StreamLife,
     pub(crate) request: Side,
     pub(crate) response: Side,
     /// The local reply the client got, if any.
@@ -111,9 +128,6 @@ pub(crate) struct HttpStream {
     pub(crate) began_after_failure: bool,
     /// A local reply took the place of the upstream response: a response from upstream is ignored.
     pub(crate) upstream_response_cut: bool,
-    pub(crate) in_log: bool,
-    pub(crate) finished: bool,
-    pub(crate) deleted: bool,
     /// `proxy_set_property` values, under Envoy's filter-state key `wasm.<path>`.
     pub(crate) filter_state: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Attribute values the test set for this stream (the plugin's, with the stream's own on top); `None`: the
@@ -127,56 +141,60 @@ impl Side {
     fn new() -> Side {
         Side {
             headers: None,
-            headers_visible: false,
+            reach: Reach::default(),
             body: Vec::new(),
             watermarked: Vec::new(),
-            body_visible: false,
             trailers: None,
-            trailers_visible: false,
             end_stream: false,
             iteration: Iteration::Idle,
             buffering: None,
-            headers_held: false,
             last_body_callback: false,
             forwarded: Forwarded::default(),
-            aborted: false,
         }
     }
 
     /// Envoy nulls its map/buffer pointers (after Continue, or on `proxy_continue_stream`).
     pub(crate) fn hide(&mut self) {
-        self.headers_visible = false;
-        self.body_visible = false;
-        self.trailers_visible = false;
+        self.reach = Reach::default();
+    }
+
+    /// No more callbacks on this side, and nothing of it within the guest's reach.
+    fn abort(&mut self) {
+        self.iteration = Iteration::Aborted;
+        self.hide();
     }
 
     fn forward_headers(&mut self) {
         self.forwarded.headers = self.headers.clone();
-        self.headers_visible = false;
+        self.reach.headers = false;
         if self.end_stream && self.body.is_empty() && self.trailers.is_none() {
             self.forwarded.end_stream = true;
             self.iteration = Iteration::Done;
         } else {
-            self.iteration = Iteration::Body;
+            self.iteration = Iteration::Body {
+                headers_held: false,
+            };
         }
     }
 
     fn forward_body(&mut self) {
-        if std::mem::take(&mut self.headers_held) {
+        if let Iteration::Body { headers_held } = &mut self.iteration
+            && std::mem::take(headers_held)
+        {
             // Envoy's `commonContinue`: the held headers go on first, then the data.
             self.forwarded.headers = self.headers.clone();
-            self.headers_visible = false;
+            self.reach.headers = false;
         }
         self.forwarded.body.append(&mut self.watermarked);
         self.forwarded.body.append(&mut self.body);
-        self.body_visible = false;
+        self.reach.body = false;
         self.buffering = None;
     }
 
     fn forward_trailers(&mut self) {
         self.forward_body();
         self.forwarded.trailers = self.trailers.clone();
-        self.trailers_visible = false;
+        self.reach.trailers = false;
         self.forwarded.end_stream = true;
         self.iteration = Iteration::Done;
     }
@@ -194,7 +212,9 @@ impl Side {
             self.forwarded.end_stream = true;
             self.iteration = Iteration::Done;
         } else if self.iteration != Iteration::Idle {
-            self.iteration = Iteration::Body;
+            self.iteration = Iteration::Body {
+                headers_held: false,
+            };
         }
         self.hide();
     }
@@ -204,15 +224,15 @@ impl HttpStream {
     /// Nothing more reaches the plugin on `dir`: the stream ended, the side was aborted, or a local reply took
     /// the upstream response's place.
     fn closed_to(&self, dir: Dir) -> bool {
-        self.finished
-            || self.side(dir).aborted
+        self.is_finished()
+            || self.side(dir).iteration == Iteration::Aborted
             || dir == Dir::Response && self.upstream_response_cut
     }
 
     pub(crate) fn new(id: u32) -> HttpStream {
         HttpStream {
             id,
-            created: false,
+            life: StreamLife::Pending,
             request: Side::new(),
             response: Side::new(),
             local_reply: None,
@@ -220,9 +240,6 @@ impl HttpStream {
             failure_reply_sent: false,
             began_after_failure: false,
             upstream_response_cut: false,
-            in_log: false,
-            finished: false,
-            deleted: false,
             filter_state: BTreeMap::new(),
             properties: None,
             started: Duration::ZERO,
@@ -247,20 +264,29 @@ impl HttpStream {
     /// upstream request, so no upstream response can arrive (the stream waits for a resume or its timeout).
     pub(crate) fn request_held_by(&self) -> Option<&'static str> {
         let request = &self.request;
-        if request.forwarded.headers.is_some()
-            || request.aborted
-            || self.reset.is_some()
-            || self.finished
-        {
+        if request.forwarded.headers.is_some() || self.reset.is_some() || self.is_finished() {
             return None;
         }
         match request.iteration {
-            Iteration::Idle | Iteration::Done => None,
+            Iteration::Idle | Iteration::Done | Iteration::Aborted => None,
             Iteration::StoppedHeaders => Some("on_request_headers"),
-            Iteration::Body if request.buffering.is_some() => Some("on_request_body"),
-            Iteration::Body => Some("on_request_headers (StopIteration)"),
+            Iteration::Body { .. } if request.buffering.is_some() => Some("on_request_body"),
+            Iteration::Body { .. } => Some("on_request_headers (StopIteration)"),
             Iteration::StoppedTrailers => Some("on_request_trailers"),
         }
+    }
+
+    /// The stream ended (`on_log` and after): nothing more flows through the filter.
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(
+            self.life,
+            StreamLife::Logging | StreamLife::Ending | StreamLife::Deleted
+        )
+    }
+
+    /// Whether `on_log` runs: the guest reads Envoy's access-log copies of the maps.
+    pub(crate) fn in_log(&self) -> bool {
+        self.life == StreamLife::Logging
     }
 
     /// A gRPC request (`content-type: application/grpc…`): local replies become trailers-only gRPC responses.
@@ -298,16 +324,16 @@ impl HostState {
                 let (side_dir, trailers) = stream_map(map);
                 let side = stream.side(side_dir);
                 // The access-log phase reads Envoy's access-log copies; it has none of the request trailers.
-                if stream.in_log && trailers && side_dir == Dir::Request {
+                if stream.in_log() && trailers && side_dir == Dir::Request {
                     return None;
                 }
                 let (headers, visible) = if trailers {
                     (
                         side.trailers.as_ref(),
-                        side.trailers_visible || stream.in_log,
+                        side.reach.trailers || stream.in_log(),
                     )
                 } else {
-                    (side.headers.as_ref(), side.headers_visible || stream.in_log)
+                    (side.headers.as_ref(), side.reach.headers || stream.in_log())
                 };
                 headers.filter(|_| visible)
             }
@@ -340,11 +366,11 @@ impl HostState {
                 if trailers {
                     if side.trailers.is_none() && side.last_body_callback {
                         side.trailers = Some(Headers::new());
-                        side.trailers_visible = true;
+                        side.reach.trailers = true;
                     }
-                    side.trailers.as_mut().filter(|_| side.trailers_visible)
+                    side.trailers.as_mut().filter(|_| side.reach.trailers)
                 } else {
-                    side.headers.as_mut().filter(|_| side.headers_visible)
+                    side.headers.as_mut().filter(|_| side.reach.headers)
                 }
             }
         }
@@ -352,7 +378,7 @@ impl HostState {
 
     /// Whether the acting stream is in its access-log phase (Envoy answers missing maps with NotFound there).
     pub(crate) fn in_access_log(&self) -> bool {
-        self.stream().is_some_and(|s| s.in_log)
+        self.stream().is_some_and(HttpStream::in_log)
     }
 
     /// The bytes behind a buffer type, as Envoy's `getBuffer` serves them; `None` is a null buffer (NotFound).
@@ -366,7 +392,7 @@ impl HostState {
                 };
                 let side = self.stream().map(|s| s.side(dir));
                 Some(
-                    side.filter(|s| s.body_visible)
+                    side.filter(|s| s.reach.body)
                         .map(|s| s.body.clone())
                         .unwrap_or_default(),
                 )
@@ -402,7 +428,7 @@ impl HostState {
             _ => return None,
         };
         let side = self.stream_mut()?.side_mut(dir);
-        side.body_visible.then_some(&mut side.body)
+        side.reach.body.then_some(&mut side.body)
     }
 }
 
@@ -443,7 +469,7 @@ impl Vm {
         }
         let side = stream.side_mut(dir);
         side.headers = Some(headers);
-        side.headers_visible = true;
+        side.reach.headers = true;
         side.end_stream = end_stream;
         side.iteration = Iteration::StoppedHeaders;
         if let Some(action) = self.bypass(id, dir) {
@@ -467,8 +493,7 @@ impl Vm {
         let side = self.stream_mut(id).side_mut(dir);
         let action = if stop {
             if single {
-                side.iteration = Iteration::Body;
-                side.headers_held = true;
+                side.iteration = Iteration::Body { headers_held: true };
             }
             Action::Pause
         } else {
@@ -489,7 +514,7 @@ impl Vm {
         side.body.extend_from_slice(chunk);
         side.end_stream = end_stream;
         // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
-        if side.iteration != Iteration::Body {
+        if !matches!(side.iteration, Iteration::Body { .. }) {
             return Action::Pause;
         }
         if let Some(action) = self.bypass(id, dir) {
@@ -539,7 +564,7 @@ impl Vm {
         side.trailers = Some(trailers);
         side.end_stream = true;
         // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
-        if side.iteration != Iteration::Body {
+        if !matches!(side.iteration, Iteration::Body { .. }) {
             return Action::Pause;
         }
         if let Some(action) = self.bypass(id, dir) {
@@ -552,51 +577,47 @@ impl Vm {
 
     /// The stream ends: access log, then filter destruction (`on_log → on_done → on_delete`).
     pub(crate) fn finish(&mut self, id: u32) {
-        if self.stream(id).finished {
+        if self.stream(id).is_finished() {
             return;
         }
         self.settle();
         self.ensure_created(id);
-        self.stream_mut(id).finished = true;
-        if self.stream(id).created && self.state().failed.is_none() {
-            self.stream_mut(id).in_log = true;
+        if self.stream(id).life == StreamLife::Open && self.state().failed.is_none() {
+            self.stream_mut(id).life = StreamLife::Logging;
             self.call(id, |e| &e.on_log, id as i32);
-            self.stream_mut(id).in_log = false;
+            self.stream_mut(id).life = StreamLife::Ending;
             self.call(id, |e| &e.on_done, id as i32);
             self.call(id, |e| &e.on_delete, id as i32);
         }
-        self.stream_mut(id).deleted = true;
+        self.stream_mut(id).life = StreamLife::Deleted;
         self.settle();
     }
 
     /// Runs a continue queued by `proxy_continue_stream` (Envoy `continueDecoding/continueEncoding`).
     pub(crate) fn continue_side(&mut self, id: u32, dir: Dir) {
         let stream = self.stream_mut(id);
-        if stream.finished {
+        if stream.is_finished() {
             return;
         }
         let side = stream.side_mut(dir);
-        if side.aborted {
-            return;
-        }
         match side.iteration {
             Iteration::StoppedHeaders => {
                 side.forward_headers();
                 // Data that arrived during the pause reaches this filter again, in one callback.
                 let pending_body =
                     !side.body.is_empty() || (side.end_stream && side.trailers.is_none());
-                if side.iteration == Iteration::Body && pending_body {
+                if matches!(side.iteration, Iteration::Body { .. }) && pending_body {
                     self.deliver_body(id, dir);
                 }
                 let side = self.stream(id).side(dir);
-                if side.iteration == Iteration::Body
+                if matches!(side.iteration, Iteration::Body { .. })
                     && side.trailers.is_some()
                     && side.buffering.is_none()
                 {
                     self.deliver_trailers(id, dir);
                 }
             }
-            Iteration::Body => {
+            Iteration::Body { .. } => {
                 side.forward_body();
                 if side.end_stream && side.trailers.is_none() {
                     side.forwarded.end_stream = true;
@@ -606,7 +627,7 @@ impl Vm {
                 }
             }
             Iteration::StoppedTrailers => side.forward_trailers(),
-            Iteration::Idle | Iteration::Done => {}
+            Iteration::Idle | Iteration::Done | Iteration::Aborted => {}
         }
     }
 
@@ -616,20 +637,17 @@ impl Vm {
         if stream.reset.is_none() {
             stream.reset = Some(details.to_string());
         }
-        for side in [&mut stream.request, &mut stream.response] {
-            side.aborted = true;
-            side.hide();
-        }
+        stream.request.abort();
+        stream.response.abort();
     }
 
     /// Sends a local reply queued by `proxy_send_local_response`, the way Envoy's filter manager does.
     pub(crate) fn send_local_reply(&mut self, id: u32, reply: LocalReply) {
         let stream = self.stream_mut(id);
-        if stream.finished || stream.reset.is_some() {
+        if stream.is_finished() || stream.reset.is_some() {
             return;
         }
-        stream.request.aborted = true;
-        stream.request.hide();
+        stream.request.abort();
         stream.local_reply = Some(reply.clone());
         let response = stream.response.clone();
         if response.forwarded.headers.is_some() {
@@ -665,15 +683,14 @@ impl Vm {
         };
         response.headers = Some(composed.headers);
         response.body = Vec::new();
-        response.iteration = Iteration::Done;
-        response.aborted = true;
+        response.iteration = Iteration::Aborted;
     }
 
     /// Delivers the held body to the guest and applies its answer.
     fn deliver_body(&mut self, id: u32, dir: Dir) -> Action {
         let side = self.stream_mut(id).side_mut(dir);
         let end_stream = side.end_stream && side.trailers.is_none();
-        side.body_visible = true;
+        side.reach.body = true;
         side.last_body_callback = end_stream;
         let size = side.body.len() as i32;
         let result = self.call_body(id, dir, size, end_stream);
@@ -685,7 +702,7 @@ impl Vm {
         let side = self.stream_mut(id).side_mut(dir);
         match result.map(|v| v as u32) {
             _ if forced_stop => {
-                side.body_visible = false;
+                side.reach.body = false;
                 Action::Pause
             }
             Some(1) => {
@@ -701,13 +718,13 @@ impl Vm {
                 side.buffering = Some(Buffering::Watermark);
                 let chunk = std::mem::take(&mut side.body);
                 side.watermarked.extend_from_slice(&chunk);
-                side.body_visible = false;
+                side.reach.body = false;
                 Action::Pause
             }
             Some(3..) => {
                 // StopIterationNoBuffer: the filter dropped the data.
                 side.body.clear();
-                side.body_visible = false;
+                side.reach.body = false;
                 Action::Pause
             }
             _ => {
@@ -727,7 +744,7 @@ impl Vm {
 
     fn deliver_trailers(&mut self, id: u32, dir: Dir) -> Action {
         let side = self.stream_mut(id).side_mut(dir);
-        side.trailers_visible = true;
+        side.reach.trailers = true;
         let count = side.trailers.as_ref().map_or(0, Headers::len) as i32;
         let result = self.call_trailers(id, dir, count);
         if let Some(action) = self.bypass(id, dir) {
@@ -749,7 +766,8 @@ impl Vm {
     fn bypass(&mut self, id: u32, dir: Dir) -> Option<Action> {
         let stream = self.stream(id);
         if dir == Dir::Response
-            && (stream.failure_reply_sent || stream.local_reply.is_some() && !stream.created)
+            && (stream.failure_reply_sent
+                || stream.local_reply.is_some() && stream.life == StreamLife::Pending)
         {
             self.stream_mut(id).response.forward_all();
             return Some(Action::Continue);
@@ -772,8 +790,7 @@ impl Vm {
             return;
         }
         stream.failure_reply_sent = true;
-        stream.request.aborted = true;
-        stream.request.hide();
+        stream.request.abort();
         let reply = LocalReply {
             status: 503,
             details: "wasm_fail_stream".to_string(),
@@ -792,10 +809,10 @@ impl Vm {
 
     /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).
     pub(crate) fn ensure_created(&mut self, id: u32) {
-        if self.stream(id).created || self.state().failed.is_some() {
+        if self.stream(id).life != StreamLife::Pending || self.state().failed.is_some() {
             return;
         }
-        self.stream_mut(id).created = true;
+        self.stream_mut(id).life = StreamLife::Open;
         let root = self.state().contexts.root() as i32;
         self.call(id, |e| &e.on_context_create, (id as i32, root));
     }

@@ -37,7 +37,7 @@ pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
 pub use http::Action;
-pub(crate) use http::{Dir, HttpStream};
+pub(crate) use http::{Dir, HttpStream, StreamLife};
 pub(crate) use lifecycle::{PluginVms, StartCache};
 pub use local_reply::LocalReply;
 pub(crate) use metrics::Metrics;
@@ -170,7 +170,10 @@ impl HostState {
 
     pub(crate) fn is_context(&self, id: u32) -> bool {
         (id == self.contexts.root() && self.contexts.root_is_live())
-            || self.streams.get(&id).is_some_and(|s| !s.deleted)
+            || self
+                .streams
+                .get(&id)
+                .is_some_and(|s| s.life != StreamLife::Deleted)
     }
 
     /// Whether a message at `level` is kept (Envoy drops those below its log level).

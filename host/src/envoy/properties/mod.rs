@@ -211,7 +211,7 @@ impl<'a> Scope<'a> {
         let headers = side
             .headers
             .as_ref()
-            .filter(|_| side.headers_visible || stream.in_log);
+            .filter(|_| side.reach.headers || stream.in_log());
         let first = |name: &str| -> Result<Found<'a>, Status> {
             let value = headers
                 .and_then(|h| h.get_bytes(name))
@@ -247,7 +247,7 @@ impl<'a> Scope<'a> {
             },
             "total_size" => owned(PropertyValue::Int(received + header_bytes)),
             // Set when the stream completes, before the access log runs.
-            "duration" if stream.finished => owned(PropertyValue::Duration(
+            "duration" if stream.is_finished() => owned(PropertyValue::Duration(
                 self.state.clock.now().saturating_sub(stream.started),
             )),
             "protocol" => self
@@ -261,15 +261,15 @@ impl<'a> Scope<'a> {
     /// `on_log`); the code and its details from the stream info, once there is a response.
     fn response(&self, stream: &'a HttpStream, key: &str) -> Result<Found<'a>, Status> {
         let side = &stream.response;
-        let (headers, trailers) = if stream.in_log {
+        let (headers, trailers) = if stream.in_log() {
             (
                 side.forwarded.headers.as_ref().or(side.headers.as_ref()),
                 side.forwarded.trailers.as_ref().or(side.trailers.as_ref()),
             )
         } else {
             (
-                side.headers.as_ref().filter(|_| side.headers_visible),
-                side.trailers.as_ref().filter(|_| side.trailers_visible),
+                side.headers.as_ref().filter(|_| side.reach.headers),
+                side.trailers.as_ref().filter(|_| side.reach.trailers),
             )
         };
         let code = match &stream.local_reply {

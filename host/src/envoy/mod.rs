@@ -8,6 +8,7 @@ mod cache;
 mod callouts;
 mod clock;
 mod contexts;
+mod dispatch;
 mod foreign;
 mod grpc_service;
 mod headers;

@@ -1,0 +1,62 @@
+//! What runs between test steps, as Envoy runs it after a VM call returns: deferred stream actions, the root's
+//! `on_delete` after `proxy_done`, and queue notifications the dispatcher posts.
+
+use super::{Deferred, Vm};
+
+impl Vm {
+    /// Runs everything Envoy would run once the current VM call returned (deferred actions), then what its
+    /// dispatcher would post next (queue notifications), until nothing is left.
+    ///
+    /// Envoy's event loop keeps turning: a plugin whose `on_queue_ready` enqueues to its own queue is notified
+    /// forever, one post at a time, and burns its worker. The host models each test step as running the dispatcher
+    /// until it is idle, which such a plugin never lets happen, so one step delivers at most
+    /// [`MAX_QUEUE_DELIVERIES`] notifications and then fails the VM, naming the queue, instead of hanging.
+    pub(crate) fn settle(&mut self) {
+        let mut deliveries = 0usize;
+        loop {
+            if let Some(action) = self.state_mut().deferred.pop_front() {
+                match action {
+                    Deferred::Continue { stream, dir } => self.continue_side(stream, dir),
+                    Deferred::Close { stream } => self.reset_stream(stream, "wasm_close_stream"),
+                    Deferred::LocalReply { stream, reply } => self.send_local_reply(stream, reply),
+                }
+                continue;
+            }
+            if self.state_mut().contexts.take_root_delete_request() {
+                self.delete_root();
+                continue;
+            }
+            if let Some(queue) = self.state_mut().queue_ready.pop_front() {
+                if deliveries == MAX_QUEUE_DELIVERIES {
+                    self.fail_queue_loop(queue);
+                    continue;
+                }
+                deliveries += 1;
+                self.queue_ready(queue);
+                continue;
+            }
+            break;
+        }
+    }
+
+    /// Fails the VM whose queue notifications never run out within one drive (see [`Vm::settle`]).
+    fn fail_queue_loop(&mut self, queue: u32) {
+        let state = self.state_mut();
+        state.queue_ready.clear();
+        if state.failed.is_some() {
+            return;
+        }
+        let name = state.process.borrow().queue_name(queue);
+        state.failed = Some(format!(
+            "proxy_on_queue_ready was delivered {MAX_QUEUE_DELIVERIES} times in one step and shared queue {name} \
+             (token {queue}) still has notifications pending: the plugin keeps enqueuing to the queue it is \
+             notified about (a queue that feeds itself); Envoy would spin its worker on it forever, so the host \
+             stopped the plugin"
+        ));
+    }
+}
+
+/// How many `on_queue_ready` notifications one test step delivers before it calls the plugin's queue a loop: far
+/// more than a plugin that drains what it was sent needs, few enough to stop a self-feeding queue in well under a
+/// second.
+pub(crate) const MAX_QUEUE_DELIVERIES: usize = 100_000;

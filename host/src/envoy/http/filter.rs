@@ -1,0 +1,311 @@
+//! The stream's events reaching the filter (`decodeHeaders`, `decodeData`, `decodeTrailers`, their encoder
+//! twins, the access log and destruction) and what each callback's return value does to iteration and buffering.
+
+use std::sync::Arc;
+
+use super::side::{Buffering, Iteration};
+use super::stream::StreamLife;
+use super::{Action, Dir, Headers, HttpStream, LocalReply, Vm};
+use crate::envoy::vm::{Callback, Exports, HeadersFn};
+
+impl Vm {
+    /// A new stream context id (from the counter root contexts share); the guest hears of it with the headers.
+    pub(crate) fn new_stream(&mut self) -> u32 {
+        let state = self.state_mut();
+        let id = state.contexts.create();
+        let mut stream = HttpStream::new(id);
+        stream.began_after_failure = state.failed.is_some();
+        stream.started = state.clock.now();
+        state.streams.insert(id, Box::new(stream));
+        id
+    }
+
+    pub(crate) fn stream(&self, id: u32) -> &HttpStream {
+        &self.state().streams[&id]
+    }
+
+    pub(super) fn stream_mut(&mut self, id: u32) -> &mut HttpStream {
+        self.state_mut()
+            .streams
+            .get_mut(&id)
+            .expect("stream exists")
+    }
+
+    /// Headers arrive at this filter (`decodeHeaders` / `encodeHeaders`).
+    pub(crate) fn headers(
+        &mut self,
+        id: u32,
+        dir: Dir,
+        headers: Headers,
+        end_stream: bool,
+    ) -> Action {
+        let stream = self.stream_mut(id);
+        if stream.closed_to(dir) {
+            return Action::Pause;
+        }
+        let side = stream.side_mut(dir);
+        side.headers = Some(headers);
+        side.reach.headers = true;
+        side.end_stream = end_stream;
+        side.iteration = Iteration::StoppedHeaders;
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let count = self
+            .stream(id)
+            .side(dir)
+            .headers
+            .as_ref()
+            .map_or(0, Headers::len) as i32;
+        let result = self.call_headers(id, dir, count, end_stream);
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
+        let stop = forced || matches!(result, Some(v) if v != 0 && v != 2);
+        // cpp-host turns Pause (1) into StopAllIterationAndWatermark unless Envoy allows a plain StopIteration.
+        let single =
+            !forced && result == Some(1) && self.state().settings.allow_on_headers_stop_iteration;
+        let side = self.stream_mut(id).side_mut(dir);
+        let action = if stop {
+            if single {
+                side.iteration = Iteration::Body { headers_held: true };
+            }
+            Action::Pause
+        } else {
+            side.forward_headers();
+            Action::Continue
+        };
+        self.settle();
+        action
+    }
+
+    /// A body chunk arrives (`decodeData` / `encodeData`).
+    pub(crate) fn body(&mut self, id: u32, dir: Dir, chunk: &[u8], end_stream: bool) -> Action {
+        let stream = self.stream_mut(id);
+        if stream.closed_to(dir) {
+            return Action::Pause;
+        }
+        let side = stream.side_mut(dir);
+        side.body.extend_from_slice(chunk);
+        side.end_stream = end_stream;
+        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
+        if !matches!(side.iteration, Iteration::Body { .. }) {
+            return Action::Pause;
+        }
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        // Envoy adds the chunk to the buffer before the plugin sees it; over the limit, the VM is not called.
+        if self.over_buffer_limit(id, dir) {
+            self.data_too_large(id, dir);
+            return Action::Pause;
+        }
+        let action = self.deliver_body(id, dir);
+        self.settle();
+        action
+    }
+
+    pub(super) fn over_buffer_limit(&self, id: u32, dir: Dir) -> bool {
+        let side = self.stream(id).side(dir);
+        side.buffering == Some(Buffering::Buffer)
+            && side.body.len() > self.state().settings.buffer_limit
+    }
+
+    /// Envoy's watermark buffer overflowed while filters were not streaming (`requestDataTooLarge` /
+    /// `responseDataTooLarge`): 413 for a request; for a response a 500, or a reset once the client has headers.
+    pub(super) fn data_too_large(&mut self, id: u32, dir: Dir) {
+        let (status, text, details) = match dir {
+            Dir::Request => (413, "Payload Too Large", "request_payload_too_large"),
+            Dir::Response => (500, "Internal Server Error", "response_payload_too_large"),
+        };
+        let reply = LocalReply {
+            status,
+            details: details.to_string(),
+            body: text.as_bytes().to_vec(),
+            headers: Headers::new(),
+            grpc_status: None,
+        };
+        self.send_local_reply(id, reply);
+        self.settle();
+    }
+
+    /// Trailers arrive (`decodeTrailers` / `encodeTrailers`).
+    pub(crate) fn trailers(&mut self, id: u32, dir: Dir, trailers: Headers) -> Action {
+        let stream = self.stream_mut(id);
+        if stream.closed_to(dir) {
+            return Action::Pause;
+        }
+        let side = stream.side_mut(dir);
+        side.trailers = Some(trailers);
+        side.end_stream = true;
+        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
+        if !matches!(side.iteration, Iteration::Body { .. }) {
+            return Action::Pause;
+        }
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let action = self.deliver_trailers(id, dir);
+        self.settle();
+        action
+    }
+
+    /// The stream ends: access log, then filter destruction (`on_log → on_done → on_delete`).
+    pub(crate) fn finish(&mut self, id: u32) {
+        if self.stream(id).is_finished() {
+            return;
+        }
+        self.settle();
+        self.ensure_created(id);
+        if self.stream(id).life == StreamLife::Open && self.state().failed.is_none() {
+            self.stream_mut(id).life = StreamLife::Logging;
+            self.call(id, |e| &e.on_log, id as i32);
+            self.stream_mut(id).life = StreamLife::Ending;
+            self.call(id, |e| &e.on_done, id as i32);
+            self.call(id, |e| &e.on_delete, id as i32);
+        }
+        self.stream_mut(id).life = StreamLife::Deleted;
+        self.settle();
+    }
+
+    /// Delivers the held body to the guest and applies its answer.
+    pub(super) fn deliver_body(&mut self, id: u32, dir: Dir) -> Action {
+        let side = self.stream_mut(id).side_mut(dir);
+        let end_stream = side.end_stream && side.trailers.is_none();
+        side.reach.body = true;
+        side.last_body_callback = end_stream;
+        let size = side.body.len() as i32;
+        let result = self.call_body(id, dir, size, end_stream);
+        self.stream_mut(id).side_mut(dir).last_body_callback = false;
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let forced_stop = std::mem::take(&mut self.state_mut().stop_next_iteration);
+        let side = self.stream_mut(id).side_mut(dir);
+        match result.map(|v| v as u32) {
+            _ if forced_stop => {
+                side.reach.body = false;
+                Action::Pause
+            }
+            Some(1) => {
+                side.buffering = Some(Buffering::Buffer);
+                // The chunk just seen moves into Envoy's buffer now, which may overflow it.
+                if self.over_buffer_limit(id, dir) {
+                    self.data_too_large(id, dir);
+                }
+                Action::Pause
+            }
+            Some(2) => {
+                // Envoy keeps the chunk, but the filter's body pointer is the drained chunk: not shown again.
+                side.buffering = Some(Buffering::Watermark);
+                let chunk = std::mem::take(&mut side.body);
+                side.watermarked.extend_from_slice(&chunk);
+                side.reach.body = false;
+                Action::Pause
+            }
+            Some(3..) => {
+                // StopIterationNoBuffer: the filter dropped the data.
+                side.body.clear();
+                side.reach.body = false;
+                Action::Pause
+            }
+            _ => {
+                side.forward_body();
+                if end_stream {
+                    if side.trailers.is_some() {
+                        side.forward_trailers();
+                    } else {
+                        side.forwarded.end_stream = true;
+                        side.iteration = Iteration::Done;
+                    }
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    pub(super) fn deliver_trailers(&mut self, id: u32, dir: Dir) -> Action {
+        let side = self.stream_mut(id).side_mut(dir);
+        side.reach.trailers = true;
+        let count = side.trailers.as_ref().map_or(0, Headers::len) as i32;
+        let result = self.call_trailers(id, dir, count);
+        if let Some(action) = self.bypass(id, dir) {
+            return action;
+        }
+        let stop = std::mem::take(&mut self.state_mut().stop_next_iteration)
+            || matches!(result, Some(v) if v != 0);
+        let side = self.stream_mut(id).side_mut(dir);
+        if stop {
+            side.iteration = Iteration::StoppedTrailers;
+            Action::Pause
+        } else {
+            side.forward_trailers();
+            Action::Continue
+        }
+    }
+
+    /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).
+    pub(crate) fn ensure_created(&mut self, id: u32) {
+        if self.stream(id).life != StreamLife::Pending || self.state().failed.is_some() {
+            return;
+        }
+        self.stream_mut(id).life = StreamLife::Open;
+        let root = self.state().contexts.root() as i32;
+        self.call(id, |e| &e.on_context_create, (id as i32, root));
+    }
+
+    pub(super) fn call_headers(
+        &mut self,
+        id: u32,
+        dir: Dir,
+        count: i32,
+        end_stream: bool,
+    ) -> Option<i32> {
+        self.ensure_created(id);
+        let exports = Arc::clone(&self.exports);
+        let f = match dir {
+            Dir::Request => exports.on_request_headers.as_ref(),
+            Dir::Response => exports.on_response_headers.as_ref(),
+        };
+        let name = match dir {
+            Dir::Request => "proxy_on_request_headers",
+            Dir::Response => "proxy_on_response_headers",
+        };
+        match f {
+            Some(HeadersFn::V1(f)) => self.call_func(id, name, f, (id as i32, count)),
+            Some(HeadersFn::V2(f)) => {
+                self.call_func(id, name, f, (id as i32, count, end_stream as i32))
+            }
+            None => Some(0),
+        }
+    }
+
+    pub(super) fn call_body(
+        &mut self,
+        id: u32,
+        dir: Dir,
+        size: i32,
+        end_stream: bool,
+    ) -> Option<i32> {
+        let callback: fn(&Exports) -> &Callback<_, _> = match dir {
+            Dir::Request => |e: &Exports| &e.on_request_body,
+            Dir::Response => |e: &Exports| &e.on_response_body,
+        };
+        if !callback(&self.exports).is_exported() {
+            return Some(0);
+        }
+        self.call(id, callback, (id as i32, size, end_stream as i32))
+    }
+
+    pub(super) fn call_trailers(&mut self, id: u32, dir: Dir, count: i32) -> Option<i32> {
+        let callback: fn(&Exports) -> &Callback<_, _> = match dir {
+            Dir::Request => |e: &Exports| &e.on_request_trailers,
+            Dir::Response => |e: &Exports| &e.on_response_trailers,
+        };
+        if !callback(&self.exports).is_exported() {
+            return Some(0);
+        }
+        self.call(id, callback, (id as i32, count))
+    }
+}

@@ -1,0 +1,148 @@
+//! The maps and buffers a host call addresses, as Envoy's `Context::getMap` / `getBuffer` resolve them: which
+//! exist when, and which are null (`None`).
+
+use super::{Dir, Headers, HostState, HttpStream};
+use crate::spec::{BufferType, MapType};
+
+impl HostState {
+    /// The map a host call addresses, as Envoy's `getConstMap` resolves it; `None` is Envoy's null pointer.
+    pub(crate) fn map(&self, map: MapType) -> Option<&Headers> {
+        match map {
+            MapType::HttpCallResponseHeaders => self.callouts.delivering.as_ref()?.headers.as_ref(),
+            MapType::HttpCallResponseTrailers => {
+                self.callouts.delivering.as_ref()?.trailers.as_ref()
+            }
+            MapType::GrpcInitialMetadata => self
+                .callouts
+                .delivering
+                .as_ref()?
+                .grpc_initial_metadata
+                .as_ref(),
+            MapType::GrpcTrailingMetadata => self
+                .callouts
+                .delivering
+                .as_ref()?
+                .grpc_trailing_metadata
+                .as_ref(),
+            _ => {
+                let stream = self.stream()?;
+                let (side_dir, trailers) = stream_map(map);
+                let side = stream.side(side_dir);
+                // The access-log phase reads Envoy's access-log copies; it has none of the request trailers.
+                if stream.in_log() && trailers && side_dir == Dir::Request {
+                    return None;
+                }
+                let (headers, visible) = if trailers {
+                    (
+                        side.trailers.as_ref(),
+                        side.reach.trailers || stream.in_log(),
+                    )
+                } else {
+                    (side.headers.as_ref(), side.reach.headers || stream.in_log())
+                };
+                headers.filter(|_| visible)
+            }
+        }
+    }
+
+    /// The map a mutating host call addresses (Envoy `getMap`: no access-log copies). Trailers can be added from
+    /// the last body callback.
+    pub(crate) fn map_mut(&mut self, map: MapType) -> Option<&mut Headers> {
+        match map {
+            MapType::HttpCallResponseHeaders => self.callouts.delivering.as_mut()?.headers.as_mut(),
+            MapType::HttpCallResponseTrailers => {
+                self.callouts.delivering.as_mut()?.trailers.as_mut()
+            }
+            MapType::GrpcInitialMetadata => self
+                .callouts
+                .delivering
+                .as_mut()?
+                .grpc_initial_metadata
+                .as_mut(),
+            MapType::GrpcTrailingMetadata => self
+                .callouts
+                .delivering
+                .as_mut()?
+                .grpc_trailing_metadata
+                .as_mut(),
+            _ => {
+                let (dir, trailers) = stream_map(map);
+                let side = self.stream_mut()?.side_mut(dir);
+                if trailers {
+                    if side.trailers.is_none() && side.last_body_callback {
+                        side.trailers = Some(Headers::new());
+                        side.reach.trailers = true;
+                    }
+                    side.trailers.as_mut().filter(|_| side.reach.trailers)
+                } else {
+                    side.headers.as_mut().filter(|_| side.reach.headers)
+                }
+            }
+        }
+    }
+
+    /// Whether the acting stream is in its access-log phase (Envoy answers missing maps with NotFound there).
+    pub(crate) fn in_access_log(&self) -> bool {
+        self.stream().is_some_and(HttpStream::in_log)
+    }
+
+    /// The bytes behind a buffer type, as Envoy's `getBuffer` serves them; `None` is a null buffer (NotFound).
+    pub(crate) fn buffer(&self, buffer: BufferType) -> Option<Vec<u8>> {
+        match buffer {
+            BufferType::RequestBody | BufferType::ResponseBody => {
+                let dir = if buffer == BufferType::RequestBody {
+                    Dir::Request
+                } else {
+                    Dir::Response
+                };
+                let side = self.stream().map(|s| s.side(dir));
+                Some(
+                    side.filter(|s| s.reach.body)
+                        .map(|s| s.body.clone())
+                        .unwrap_or_default(),
+                )
+            }
+            BufferType::DownstreamData | BufferType::UpstreamData => Some(Vec::new()),
+            BufferType::HttpCallResponseBody => {
+                let delivery = self.callouts.delivering.as_ref()?;
+                delivery.headers.as_ref()?;
+                Some(delivery.body.clone())
+            }
+            BufferType::GrpcReceiveBuffer => Some(
+                self.callouts
+                    .delivering
+                    .as_ref()
+                    .map(|d| d.body.clone())
+                    .unwrap_or_default(),
+            ),
+            BufferType::VmConfiguration => Some(self.settings.vm_config.clone()),
+            BufferType::PluginConfiguration => {
+                self.configuring.then(|| self.settings.config.clone())
+            }
+            BufferType::CallData => Some(self.call_data.clone()),
+        }
+    }
+
+    /// The body buffer a `proxy_set_buffer_bytes` writes to, if Envoy holds one. Every other buffer is a string
+    /// buffer or a const one (configurations, call data, callout answers), and so is a body Envoy does not hold
+    /// (outside its callback, after it passed): cpp-host's `BufferBase::copyFrom` answers those BadArgument.
+    pub(crate) fn body_mut(&mut self, buffer: BufferType) -> Option<&mut Vec<u8>> {
+        let dir = match buffer {
+            BufferType::RequestBody => Dir::Request,
+            BufferType::ResponseBody => Dir::Response,
+            _ => return None,
+        };
+        let side = self.stream_mut()?.side_mut(dir);
+        side.reach.body.then_some(&mut side.body)
+    }
+}
+
+/// Which side and which map (headers or trailers) a stream map type names.
+fn stream_map(map: MapType) -> (Dir, bool) {
+    match map {
+        MapType::RequestHeaders => (Dir::Request, false),
+        MapType::RequestTrailers => (Dir::Request, true),
+        MapType::ResponseHeaders => (Dir::Response, false),
+        _ => (Dir::Response, true),
+    }
+}

@@ -1,0 +1,126 @@
+//! One HTTP stream context: its two sides, its life, and what ended it (a local reply, a reset).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::side::{Iteration, Side};
+use super::{Dir, LocalReply, Properties};
+
+/// Where a stream context is in its life: Envoy creates it lazily and destroys it after the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamLife {
+    /// No context yet: Envoy creates it when the request headers reach the filter (or at access-log time).
+    Pending,
+    Open,
+    /// `on_log` runs: the maps read are Envoy's access-log copies.
+    Logging,
+    /// `on_done` and `on_delete` run.
+    Ending,
+    Deleted,
+}
+
+/// One HTTP stream context.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpStream {
+    pub(crate) id: u32,
+    pub(crate) life: StreamLife,
+    pub(crate) request: Side,
+    pub(crate) response: Side,
+    /// The local reply the client got, if any.
+    pub(crate) local_reply: Option<LocalReply>,
+    /// Set when the stream was reset (`proxy_close_stream`, or a local reply after the response started).
+    pub(crate) reset: Option<String>,
+    /// Envoy's `failure_local_reply_sent_`: the 503 of a failed VM skips this filter's encoder callbacks.
+    pub(crate) failure_reply_sent: bool,
+    /// The VM had already failed when the stream began: under FAIL_OPEN Envoy's filter factory left the plugin out
+    /// of this stream's filter chain (`PluginConfig::createContext` returns no context).
+    pub(crate) began_after_failure: bool,
+    /// A local reply took the place of the upstream response: a response from upstream is ignored.
+    pub(crate) upstream_response_cut: bool,
+    /// `proxy_set_property` values, under Envoy's filter-state key `wasm.<path>`.
+    pub(crate) filter_state: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Attribute values the test set for this stream (the plugin's, with the stream's own on top); `None`: the
+    /// plugin's apply.
+    pub(crate) properties: Option<Box<Properties>>,
+    /// Virtual time when the request began (`request.time`).
+    pub(crate) started: Duration,
+}
+
+impl HttpStream {
+    /// Nothing more reaches the plugin on `dir`: the stream ended, the side was aborted, or a local reply took
+    /// the upstream response's place.
+    pub(super) fn closed_to(&self, dir: Dir) -> bool {
+        self.is_finished()
+            || self.side(dir).iteration == Iteration::Aborted
+            || dir == Dir::Response && self.upstream_response_cut
+    }
+
+    pub(crate) fn new(id: u32) -> HttpStream {
+        HttpStream {
+            id,
+            life: StreamLife::Pending,
+            request: Side::new(),
+            response: Side::new(),
+            local_reply: None,
+            reset: None,
+            failure_reply_sent: false,
+            began_after_failure: false,
+            upstream_response_cut: false,
+            filter_state: BTreeMap::new(),
+            properties: None,
+            started: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn side(&self, dir: Dir) -> &Side {
+        match dir {
+            Dir::Request => &self.request,
+            Dir::Response => &self.response,
+        }
+    }
+
+    pub(crate) fn side_mut(&mut self, dir: Dir) -> &mut Side {
+        match dir {
+            Dir::Request => &mut self.request,
+            Dir::Response => &mut self.response,
+        }
+    }
+
+    /// The callback that keeps the request headers from the router, if one does: until they pass, Envoy has no
+    /// upstream request, so no upstream response can arrive (the stream waits for a resume or its timeout).
+    pub(crate) fn request_held_by(&self) -> Option<&'static str> {
+        let request = &self.request;
+        if request.forwarded.headers.is_some() || self.reset.is_some() || self.is_finished() {
+            return None;
+        }
+        match request.iteration {
+            Iteration::Idle | Iteration::Done | Iteration::Aborted => None,
+            Iteration::StoppedHeaders => Some("on_request_headers"),
+            Iteration::Body { .. } if request.buffering.is_some() => Some("on_request_body"),
+            Iteration::Body { .. } => Some("on_request_headers (StopIteration)"),
+            Iteration::StoppedTrailers => Some("on_request_trailers"),
+        }
+    }
+
+    /// The stream ended (`on_log` and after): nothing more flows through the filter.
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(
+            self.life,
+            StreamLife::Logging | StreamLife::Ending | StreamLife::Deleted
+        )
+    }
+
+    /// Whether `on_log` runs: the guest reads Envoy's access-log copies of the maps.
+    pub(crate) fn in_log(&self) -> bool {
+        self.life == StreamLife::Logging
+    }
+
+    /// A gRPC request (`content-type: application/grpc…`): local replies become trailers-only gRPC responses.
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.request
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("content-type"))
+            .is_some_and(|ct| ct.starts_with("application/grpc"))
+    }
+}

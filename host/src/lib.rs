@@ -7,3 +7,6 @@
 pub mod abi;
 pub mod envoy;
 pub mod testing;
+
+#[cfg(doctest)]
+mod readme_doctests;

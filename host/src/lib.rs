@@ -8,3 +8,6 @@ mod abi;
 mod envoy;
 mod spec;
 pub mod testing;
+
+#[cfg(doctest)]
+mod readme_doctests;

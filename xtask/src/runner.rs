@@ -2,8 +2,8 @@
 //!
 //! The runner is built with the dev profile: it shares the artifacts `cargo test` already built (no second
 //! wasmtime build), and the host caches compiled modules on disk, so only a module never seen before pays for
-//! the debug-built Cranelift. The root release profile is tuned for wasm size and would take many minutes to
-//! build wasmtime.
+//! the debug-built Cranelift. The root release profile is tuned for wasm size (fat LTO, one codegen unit), which
+//! would make building wasmtime very slow.
 
 use std::{env, process::Command};
 

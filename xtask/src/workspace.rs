@@ -245,7 +245,7 @@ struct Target {
     crate_types: Vec<String>,
 }
 
-/// `cargo metadata` of the workspace, read once per command: it takes a good part of a second.
+/// `cargo metadata` of the workspace, read once per command: running cargo is the slow part of a quick command.
 fn metadata() -> anyhow::Result<&'static Metadata> {
     static METADATA: OnceLock<Metadata> = OnceLock::new();
     if let Some(metadata) = METADATA.get() {

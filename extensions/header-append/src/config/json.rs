@@ -1,5 +1,5 @@
-//! The configuration's JSON as a small ordered tree. It replaces `serde_json::Value`, whose objects are sorted
-//! `BTreeMap`s (the headers' order would be lost) and which made the module 14 kB larger.
+//! The configuration's JSON as a small ordered tree, read instead of `serde_json::Value`, whose objects are sorted
+//! `BTreeMap`s (the headers' order would be lost) and whose code makes the module larger.
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;

@@ -1,5 +1,5 @@
-//! SDK 0.1.3 declares its host functions without `#[link(wasm_import_module = "env")]`; rustc no longer lets
-//! the wasm linker turn undefined symbols into `env` imports by default, so this crate asks for it (and only
+//! SDK 0.1.3 declares its host functions without `#[link(wasm_import_module = "env")]`; current rustc does
+//! not let the wasm linker turn undefined symbols into `env` imports by default, so this crate asks for it (and only
 //! for wasm: native linkers do not know the flag).
 
 fn main() {

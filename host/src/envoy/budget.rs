@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-/// Default budget: room for hundreds of thousands of log lines and megabyte callouts, a small fraction of the
-/// 1 GiB memory limit.
+/// Default budget: room for hundreds of thousands of log lines and megabyte callouts, well below the default
+/// memory limit.
 pub(crate) const DEFAULT_HOST_MEMORY_LIMIT: usize = 64 << 20;
 
 /// Bytes charged against a limit; released when the host drops what it held (an answered callout).

@@ -101,8 +101,8 @@ fn compile_now(bytes: &[u8]) -> anyhow::Result<Module> {
 struct CacheDir(PathBuf);
 
 impl CacheDir {
-    /// `None` when the directory cannot be made, belongs to someone else, or stays open to others: compiling costs
-    /// a second, loading another user's machine code costs the machine.
+    /// `None` when the directory cannot be made, belongs to someone else, or stays open to others: a recompile costs
+    /// time, loading another user's machine code costs the machine.
     fn open(dir: PathBuf) -> Option<CacheDir> {
         let _ = fs::DirBuilder::new()
             .recursive(true)

@@ -57,6 +57,5 @@ impl Vm {
 }
 
 /// How many `on_queue_ready` notifications one test step delivers before it calls the plugin's queue a loop: far
-/// more than a plugin that drains what it was sent needs, few enough to stop a self-feeding queue in well under a
-/// second.
+/// more than a plugin that drains what it was sent needs, few enough that a self-feeding queue stops quickly.
 pub(crate) const MAX_QUEUE_DELIVERIES: usize = 100_000;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 /// An ordered multimap of lower-cased header names to values.
 ///
 /// Names and values live in two shared buffers rather than one allocation per entry: a stream builds, forwards and
-/// keeps several maps per request, and allocation dominated the host's cost per request. Copies (what passed the
+/// keeps several maps per request, and an allocation per header would be most of the host's work. Copies (what passed the
 /// filter, Envoy's access-log copy, a test's `Message`) share the buffers until one of them changes.
 #[derive(Clone, Default)]
 pub struct Headers {

@@ -105,7 +105,7 @@ pub(crate) enum Deferred {
 pub(crate) type ForeignFunction = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, Status>>;
 
 /// Hashes context ids, which the host hands out itself (no untrusted keys to defend against), with one
-/// multiplication: SipHash was a tenth of a request's cost, as every host call looks its stream up.
+/// multiplication instead of SipHash's rounds: every host call looks its stream up.
 #[derive(Default)]
 pub(crate) struct ContextIdHasher(u64);
 

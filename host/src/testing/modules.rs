@@ -4,7 +4,7 @@
 //! The first time a test process asks for a module, it is built from the current sources with
 //! `cargo xtask build -p NAME`: the very command that makes the shipped module, so the bytes a test runs are the
 //! bytes `cargo xtask build` / `cargo xtask test` would ship or run (same RUSTFLAGS, path remapping, features,
-//! module check). When nothing changed cargo's fingerprints make it a no-op of well under a second; cargo
+//! module check). When nothing changed cargo's fingerprints make it a no-op; cargo
 //! releases its build lock before it runs test binaries, so the nested build does not wait on the `cargo test`
 //! that started it.
 

@@ -18,7 +18,7 @@ pub(crate) fn engine() -> &'static Engine {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         // What Envoy's runtimes (V8, WAMR, wasmtime as Envoy configures it) and cpp-host's one 32-bit `memory`
-        // export agree on. wasmtime 50 would also accept these, and a module using them would run here and fail
+        // export agree on. wasmtime's defaults would also accept these, and a module using them would run here and fail
         // to load in Envoy; several memories would also multiply the memory limit. Threads, GC, exceptions and
         // the component model are left out of the build (Cargo features).
         config

@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+mod builder;
 mod envoy;
 mod message;
 mod modules;
@@ -24,10 +25,11 @@ mod printable;
 mod stream;
 mod wiring;
 
+pub use builder::{PluginBuilder, StartError};
 pub use envoy::Envoy;
 pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};
-pub use plugin::{Plugin, PluginBuilder, StartError};
+pub use plugin::Plugin;
 pub use printable::{printable, printable_line};
 pub use stream::HttpStream;
 

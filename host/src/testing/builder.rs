@@ -1,0 +1,418 @@
+//! Configuring a plugin before it starts: every setting Envoy's plugin and VM configuration carry, with Envoy's
+//! defaults, and the start itself.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::envoy::Envoy;
+use super::plugin::{Plugin, format_logs};
+use super::wiring;
+use crate::envoy::{
+    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry,
+    PluginVms, Properties, PropertyValue, Settings, StartFailure,
+};
+use crate::spec::{LogLevel, Status};
+
+/// Configures a plugin before [`PluginBuilder::start`]; every setting has an Envoy-like default.
+pub struct PluginBuilder {
+    module: Result<Module, String>,
+    settings: Settings,
+    /// Envoy's `failure_policy`, unset (UNSPECIFIED) until the test sets it.
+    failure_policy: Option<FailurePolicy>,
+    /// `vm_config.environment_variables`: `key_values` and `host_env_keys`.
+    env: Vec<(String, String)>,
+    host_env: Vec<String>,
+    foreign: HashMap<String, ForeignFunction>,
+    envoy: Option<Envoy>,
+}
+
+/// Why [`PluginBuilder::start`] failed, with the plugin's logs (its logged reason is usually the useful part).
+#[derive(Debug)]
+pub struct StartError {
+    pub failure: StartFailure,
+    pub message: String,
+    pub logs: Vec<LogEntry>,
+}
+
+pub(super) enum Module {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl PluginBuilder {
+    pub(super) fn new(module: Result<Module, String>) -> PluginBuilder {
+        PluginBuilder {
+            module,
+            settings: Settings {
+                name: "plugin".into(),
+                root_id: String::new(),
+                vm_id: String::new(),
+                vm_config: Vec::new(),
+                config: Vec::new(),
+                failure_policy: FailurePolicy::Closed,
+                legacy_fail_open: false,
+                reload_backoff: DEFAULT_RELOAD_BACKOFF,
+                env: Vec::new(),
+                log_level: LogLevel::Trace,
+                clusters: Clusters::Only(Vec::new()),
+                properties: Properties::new(),
+                memory_limit: 1 << 30,
+                host_memory_limit: DEFAULT_HOST_MEMORY_LIMIT,
+                disk_cache: wiring::disk_cache(true),
+                // Envoy's default `per_connection_buffer_limit_bytes`.
+                buffer_limit: 1 << 20,
+                allow_on_headers_stop_iteration: false,
+                call_deadline: Duration::from_secs(2),
+                // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
+                start_time: Duration::from_secs(1_704_067_200),
+            },
+            failure_policy: None,
+            env: Vec::new(),
+            host_env: Vec::new(),
+            foreign: HashMap::new(),
+            envoy: None,
+        }
+    }
+
+    /// The plugin configuration (`on_configure`), e.g. JSON text.
+    pub fn config(mut self, config: impl AsRef<[u8]>) -> PluginBuilder {
+        self.settings.config = config.as_ref().to_vec();
+        self
+    }
+
+    /// The VM configuration (`on_vm_start`).
+    pub fn vm_config(mut self, config: impl AsRef<[u8]>) -> PluginBuilder {
+        self.settings.vm_config = config.as_ref().to_vec();
+        self
+    }
+
+    /// Plugin name (property `plugin_name`); default `plugin`.
+    pub fn name(mut self, name: &str) -> PluginBuilder {
+        self.settings.name = name.into();
+        self
+    }
+
+    /// Root id (property `plugin_root_id`); default empty.
+    pub fn root_id(mut self, root_id: &str) -> PluginBuilder {
+        self.settings.root_id = root_id.into();
+        self
+    }
+
+    /// VM id (property `plugin_vm_id`, shared-queue resolution); default empty.
+    pub fn vm_id(mut self, vm_id: &str) -> PluginBuilder {
+        self.settings.vm_id = vm_id.into();
+        self
+    }
+
+    /// Envoy's legacy `fail_open`: after a failure every stream bypasses the plugin, the one in the VM when it
+    /// failed included. Envoy maps it to FAIL_OPEN and refuses a configuration that sets both it and
+    /// [`failure_policy`](Self::failure_policy). Envoy Gateway's `failOpen` sets this one.
+    pub fn fail_open(mut self, fail_open: bool) -> PluginBuilder {
+        self.settings.legacy_fail_open = fail_open;
+        self
+    }
+
+    /// Envoy's `failure_policy` (Istio's `failStrategy` since 1.25): what streams get once the VM failed at run time.
+    /// Default [`FailurePolicy::Closed`], Envoy's meaning of UNSPECIFIED.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> PluginBuilder {
+        self.failure_policy = Some(policy);
+        self
+    }
+
+    /// FAIL_RELOAD's `reload_config.backoff.base_interval`: Envoy waits between 1× and 1.5× this (random) after a
+    /// VM was loaded before it replaces it; the host waits 1.5×, so a reload it shows happens in Envoy too. Default
+    /// 1 s, Envoy's. Advance virtual time ([`Plugin::advance_time`]) to get past it.
+    pub fn reload_backoff(mut self, base_interval: Duration) -> PluginBuilder {
+        self.settings.reload_backoff = base_interval;
+        self
+    }
+
+    /// Environment variables the VM sees through WASI `environ_get` (`vm_config.environment_variables.key_values`;
+    /// Istio `vmConfig.env` with `valueFrom: INLINE`). Repeatable. Envoy keeps them in a hash map: do not rely on
+    /// their order (the host sorts them by name).
+    pub fn env(mut self, variables: &[(&str, &str)]) -> PluginBuilder {
+        let variables = variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        self.env.extend(variables);
+        self
+    }
+
+    /// Environment variables the VM takes from the host process (`environment_variables.host_env_keys`; Istio
+    /// `valueFrom: HOST`, Envoy Gateway `env.hostKeys`): each is read from this process's environment when the
+    /// plugin starts, and left out when it is not set, as Envoy does.
+    pub fn host_env(mut self, names: &[&str]) -> PluginBuilder {
+        self.host_env.extend(names.iter().map(|n| n.to_string()));
+        self
+    }
+
+    /// The log level Envoy runs at: what `proxy_get_log_level` returns, and lower levels are dropped. Default
+    /// `Trace` (everything captured).
+    pub fn log_level(mut self, level: LogLevel) -> PluginBuilder {
+        self.settings.log_level = level;
+        self
+    }
+
+    /// Sets attribute `path` for every stream (and `xds.node.*` for the root context too), typed as Envoy types
+    /// it, e.g. `.property(&["xds", "node", "id"], "sidecar~10.0.0.1~app")` or
+    /// `.property(&["metadata", "filter_metadata", "envoy.filters.http.lua", "user"], "alice")`. Panics, saying
+    /// why, where Envoy has no such attribute or another type (see [`Properties::set`]).
+    #[track_caller]
+    pub fn property(mut self, path: &[&str], value: impl Into<PropertyValue>) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.set(path, value) {
+            panic!("property {}: {e}", path.join("."));
+        }
+        self
+    }
+
+    /// Uses `properties` (built and checked beforehand, e.g. from a file) in place of the values set so far; call
+    /// it before `.property(..)` and the helpers to add to it.
+    pub fn properties(mut self, properties: &Properties) -> PluginBuilder {
+        self.settings.properties = properties.clone();
+        self
+    }
+
+    /// `xds.node.metadata.<key>`: the proxy's node metadata (Istio's labels, `MESH_ID`, `CLUSTER_ID`, …); numbers
+    /// become doubles, as in Envoy's `google.protobuf.Struct`.
+    #[track_caller]
+    pub fn node_metadata(self, key: &str, value: impl Into<PropertyValue>) -> PluginBuilder {
+        self.property(&["xds", "node", "metadata", key], value)
+    }
+
+    /// `metadata.filter_metadata.<filter>.<key>` for every stream: dynamic metadata an earlier filter left.
+    #[track_caller]
+    pub fn filter_metadata(
+        self,
+        filter: &str,
+        key: &str,
+        value: impl Into<PropertyValue>,
+    ) -> PluginBuilder {
+        self.property(&["metadata", "filter_metadata", filter, key], value)
+    }
+
+    /// `source.address` and `source.port` from `IP:PORT` (the downstream client).
+    #[track_caller]
+    pub fn source_address(mut self, address: &str) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.source_address(address) {
+            panic!("source address: {e}");
+        }
+        self
+    }
+
+    /// `destination.address` and `destination.port` from `IP:PORT` (where the request arrived).
+    #[track_caller]
+    pub fn destination_address(mut self, address: &str) -> PluginBuilder {
+        if let Err(e) = self.settings.properties.destination_address(address) {
+            panic!("destination address: {e}");
+        }
+        self
+    }
+
+    /// The clusters Envoy's configuration has. A callout to any other name is refused as Envoy refuses it:
+    /// `dispatch_http_call` BadArgument, `dispatch_grpc_call`/`open_grpc_stream` ParseFailure, with a host log line
+    /// naming the cluster. Default: none, so every callout is refused until the test declares its clusters.
+    pub fn clusters(mut self, clusters: &[&str]) -> PluginBuilder {
+        self.settings.clusters = Clusters::Only(clusters.iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    /// Accepts every cluster name, as no Envoy does: for exploring a module whose clusters are unknown
+    /// (`proxy-wasm-run` without `--cluster`). A test should declare its clusters with [`Self::clusters`].
+    pub fn any_cluster(mut self) -> PluginBuilder {
+        self.settings.clusters = Clusters::Any;
+        self
+    }
+
+    /// Linear-memory limit; growing beyond it traps (fails the VM). Default 1 GiB, cpp-host's cap. It bounds the
+    /// whole module: the host accepts one memory, one instance and at most 4 tables of 2^20 elements.
+    pub fn memory_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.memory_limit = bytes;
+        self
+    }
+
+    /// What the host may hold on the plugin's behalf outside its linear memory: the log lines it keeps, pending
+    /// HTTP and gRPC callouts (headers, bodies, messages), the items of each shared queue it fills and its vm_id's
+    /// shared data. A host call that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
+    pub fn host_memory_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.host_memory_limit = bytes;
+        self
+    }
+
+    /// Whether compiled code is kept in (and loaded from) `<target>/proxy-wasm-host/`, so the next process skips
+    /// the compile; default true. Turn it off for modules you do not trust with a shared target directory; the
+    /// environment variable `PROXY_WASM_HOST_NO_CACHE=1` turns it off for every plugin.
+    pub fn disk_cache(mut self, enabled: bool) -> PluginBuilder {
+        self.settings.disk_cache = wiring::disk_cache(enabled);
+        self
+    }
+
+    /// Envoy's `allow_on_headers_stop_iteration` (Wasm `PluginConfig`, Envoy 1.35+; Istio's WasmPlugin does not
+    /// expose it): `Pause` on headers becomes a plain StopIteration, so the headers wait while body and trailers
+    /// still reach the plugin, and a `Continue` from the body or trailers callback sends the headers on with the
+    /// data. Default false, as in Envoy: `Pause` holds everything (StopAllIterationAndWatermark) until a resume.
+    pub fn allow_on_headers_stop_iteration(mut self, allow: bool) -> PluginBuilder {
+        self.settings.allow_on_headers_stop_iteration = allow;
+        self
+    }
+
+    /// Envoy's per-stream buffer limit: a body a filter buffers (body `Pause`, StopIterationAndBuffer) beyond it
+    /// gets Envoy's 413 (request) or 500 / reset (response). Default 1 MiB, Envoy's default
+    /// `per_connection_buffer_limit_bytes`; meshes may set another on the listener.
+    pub fn buffer_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.buffer_limit = bytes;
+        self
+    }
+
+    /// How long one guest call may run before it is stopped (fails the VM). Default 2 s.
+    pub fn call_deadline(mut self, deadline: Duration) -> PluginBuilder {
+        self.settings.call_deadline = deadline;
+        self
+    }
+
+    /// The virtual wall-clock time at start. Default 2024-01-01T00:00:00Z.
+    pub fn start_time(mut self, time: SystemTime) -> PluginBuilder {
+        self.settings.start_time = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        self
+    }
+
+    /// Runs the plugin in `envoy`'s process: it shares shared data and queues with the other plugins there that
+    /// have its vm_id (see [`Envoy`]). Without it the plugin has a process of its own.
+    pub fn on(mut self, envoy: &Envoy) -> PluginBuilder {
+        self.envoy = Some(envoy.clone());
+        self
+    }
+
+    /// Registers a host function for `proxy_call_foreign_function(name, args)`, as a custom Envoy build would.
+    /// Envoy's own functions (`compress`, `uncompress`, `set_envoy_filter_state`, `declare_property`,
+    /// `clear_route_cache`) are always there and cannot be replaced: registering one of those names panics.
+    #[track_caller]
+    pub fn foreign_function(
+        mut self,
+        name: &str,
+        function: impl FnMut(&[u8]) -> Result<Vec<u8>, Status> + 'static,
+    ) -> PluginBuilder {
+        if Builtin::named(name.as_bytes()).is_some() {
+            panic!(
+                "`{name}` is one of Envoy's own foreign functions (foreign.cc), which every plugin here has as in \
+                 Envoy; a test cannot replace it. Register a stand-in under another name"
+            );
+        }
+        self.foreign.insert(name.to_string(), Box::new(function));
+        self
+    }
+
+    /// Loads the module and starts the plugin; `Err` if it does not load or its root context refuses to start.
+    pub fn start(self) -> Result<Plugin, StartError> {
+        let error = |failure: StartFailure, message: String| StartError {
+            failure,
+            message,
+            logs: Vec::new(),
+        };
+        let load_error = |message: String| error(StartFailure::Load, message);
+        let mut settings = self.settings;
+        settings.failure_policy = match (settings.legacy_fail_open, self.failure_policy) {
+            (true, Some(_)) => {
+                return Err(error(
+                    StartFailure::Config,
+                    "only one of fail_open or failure_policy can be set (Envoy rejects the plugin configuration): \
+                     use failure_policy(FailurePolicy::Open) alone"
+                        .into(),
+                ));
+            }
+            (true, None) => FailurePolicy::Open,
+            (false, policy) => policy.unwrap_or_default(),
+        };
+        if settings.reload_backoff < Duration::from_millis(1) {
+            return Err(error(
+                StartFailure::Config,
+                format!(
+                    "reload_backoff({:?}): Envoy requires reload_config.backoff.base_interval of at least 1ms",
+                    settings.reload_backoff
+                ),
+            ));
+        }
+        settings.env = environment(&self.env, &self.host_env, &settings.name)
+            .map_err(|message| error(StartFailure::Config, message))?;
+        let bytes = match self.module.map_err(load_error)? {
+            Module::Bytes(bytes) => bytes,
+            Module::Path(path) => std::fs::read(&path).map_err(|e| {
+                load_error(format!("cannot read the module {}: {e}", path.display()))
+            })?,
+        };
+        let (process, cache) = match &self.envoy {
+            Some(envoy) => (envoy.process.clone(), Some(&*envoy.starts)),
+            None => Default::default(),
+        };
+        let functions = wiring::host_functions().map_err(load_error)?;
+        let vms = PluginVms::start(&bytes, settings, self.foreign, process, cache, functions)
+            .map_err(|e| StartError {
+                failure: e.failure,
+                message: e.message,
+                logs: e.logs,
+            })?;
+        Ok(Plugin {
+            vms: RefCell::new(vms),
+        })
+    }
+}
+
+impl StartError {
+    /// The reason the plugin gave: its last warning-or-worse log line, else the host's message.
+    pub fn reason(&self) -> &str {
+        self.logs
+            .iter()
+            .rev()
+            .find(|l| l.level >= LogLevel::Warn)
+            .map_or(self.message.as_str(), |l| l.message.as_str())
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.failure {
+            StartFailure::Config => "Envoy rejected the plugin configuration",
+            StartFailure::Load => "the module did not load",
+            StartFailure::Initialize => "the module's start function failed",
+            StartFailure::VmStart => "the plugin failed to start (on_vm_start)",
+            StartFailure::Configure => "the plugin failed to configure (on_configure)",
+        };
+        write!(f, "{what}: {}", super::printable(&self.message))?;
+        if !self.logs.is_empty() {
+            write!(f, "\n{}", format_logs(&self.logs))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// FAIL_RELOAD's default `base_interval` (Envoy `PluginConfig`: 1000 ms when unset).
+const DEFAULT_RELOAD_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The VM's environment as Envoy's `WasmConfig` builds it: `key_values`, then the `host_env_keys` set in this
+/// process; a name in both is a configuration error (Envoy's own message).
+fn environment(
+    key_values: &[(String, String)],
+    host_keys: &[String],
+    plugin: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut names = BTreeSet::new();
+    for name in key_values.iter().map(|(k, _)| k).chain(host_keys) {
+        if !names.insert(name) {
+            return Err(format!(
+                "Key {name} is duplicated in envoy.extensions.wasm.v3.VmConfig.environment_variables for {plugin}. \
+                 All the keys must be unique. (Set each variable once, with env() or host_env().)"
+            ));
+        }
+    }
+    let mut env: BTreeMap<String, String> = key_values.iter().cloned().collect();
+    for name in host_keys {
+        if let Some(value) = std::env::var_os(name) {
+            env.insert(name.clone(), value.to_string_lossy().into_owned());
+        }
+    }
+    Ok(env.into_iter().collect())
+}

@@ -100,12 +100,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 move |mut c: Caller<'_, HostState>, ret_ptr: i32, ret_len: i32| {
                     hostcall(&mut c, import, |c| {
                         // ABI 0.1.0: the plugin configuration inside on_configure, the VM configuration elsewhere.
-                        let state = c.data();
-                        let bytes = if state.configuring {
-                            state.settings.config.clone()
-                        } else {
-                            state.settings.vm_config.clone()
-                        };
+                        let bytes = c.data().configuration().to_vec();
                         return_bytes(c, &bytes, ret_ptr, ret_len)
                     })
                 },

@@ -31,8 +31,7 @@ pub(super) const IMPORTS: &[Import] = &[
                     // Refused before the copies: each is as large as the guest says.
                     let lengths = [up_len, h_len, b_len, t_len].map(|l| l as u32 as usize);
                     c.data()
-                        .budget
-                        .check("an HTTP callout", lengths.iter().sum())?;
+                        .check_budget("an HTTP callout", lengths.iter().sum())?;
                     let cluster = String::from_utf8_lossy(&read(c, up, up_len)?).into_owned();
                     let headers = Headers::from_pairs(pairs::deserialize(&read(c, h, h_len)?));
                     let body = read(c, b, b_len)?;
@@ -64,8 +63,7 @@ pub(super) const IMPORTS: &[Import] = &[
                   ret_token: i32| {
                 hostcall(&mut c, import, |c| {
                     c.data()
-                        .budget
-                        .check("a gRPC call", msg_len as u32 as usize)?;
+                        .check_budget("a gRPC call", msg_len as u32 as usize)?;
                     let (upstream, mut call) =
                         grpc_call(c, [up, up_len, svc, svc_len, m, m_len, md, md_len])?;
                     call.messages.push(read(c, msg, msg_len)?);
@@ -109,7 +107,7 @@ pub(super) const IMPORTS: &[Import] = &[
             move |mut c: Caller<'_, HostState>, token: i32, ptr: i32, len: i32, end_stream: i32| {
                 hostcall(&mut c, import, |c| {
                     let len = len as u32 as usize;
-                    c.data().budget.check("a gRPC message", len)?;
+                    c.data().check_budget("a gRPC message", len)?;
                     let message = read(c, ptr, len as i32)?;
                     Ok(c.data_mut()
                         .grpc_send(token as u32, message, end_stream != 0)?)
@@ -145,7 +143,7 @@ pub(super) const IMPORTS: &[Import] = &[
             import,
             move |mut c: Caller<'_, HostState>, ret_code: i32, ret_ptr: i32, ret_len: i32| {
                 hostcall(&mut c, import, |c| {
-                    let (code, message) = c.data().callouts.status.clone();
+                    let (code, message) = c.data().callout_status();
                     write_u32(c, ret_code, code)?;
                     return_bytes(c, &message, ret_ptr, ret_len)
                 })
@@ -161,7 +159,7 @@ fn grpc_call(
 ) -> super::HostResult<(Vec<u8>, GrpcCall)> {
     let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
     let lengths = [args[1], args[3], args[5], args[7]].map(|l| l as u32 as usize);
-    c.data().budget.check("a gRPC call", lengths.iter().sum())?;
+    c.data().check_budget("a gRPC call", lengths.iter().sum())?;
     let upstream = read(c, args[0], args[1])?;
     let service = text(read(c, args[2], args[3])?);
     let method = text(read(c, args[4], args[5])?);

@@ -19,12 +19,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, id: i32| {
                     hostcall(&mut c, import, |c| {
-                        let state = c.data_mut();
-                        if !state.is_context(id as u32) {
-                            return Err(Status::BadArgument.into());
-                        }
-                        state.contexts.set_effective(id as u32);
-                        Ok(())
+                        Ok(c.data_mut().set_effective_context(id as u32)?)
                     })
                 },
             )
@@ -32,7 +27,7 @@ pub(super) const IMPORTS: &[Import] = &[
     ),
     Import::env("proxy_done", EVERY_ABI, |linker, module, import| {
         linker.func_wrap(module, import, move |mut c: Caller<'_, HostState>| {
-            hostcall(&mut c, import, |c| Ok(c.data_mut().contexts.root_done()?))
+            hostcall(&mut c, import, |c| Ok(c.data_mut().done()?))
         })
     }),
     Import::env(
@@ -60,8 +55,7 @@ pub(super) const IMPORTS: &[Import] = &[
                         let name = String::from_utf8_lossy(&name).into_owned();
                         let function = c
                             .data_mut()
-                            .foreign
-                            .get_mut(&name)
+                            .foreign_function(&name)
                             .ok_or(Status::NotFound)?;
                         let result = function(&args)?;
                         return_bytes(c, &result, ret_ptr, ret_len)

@@ -70,7 +70,7 @@ pub(super) const IMPORTS: &[Import] = &[
                         let key = read(c, key_ptr, key_len)?;
                         let key = String::from_utf8_lossy(&key);
                         let state = c.data();
-                        let v010 = state.abi == AbiVersion::V0_1_0;
+                        let v010 = state.abi() == AbiVersion::V0_1_0;
                         let value = match state.map(map) {
                             Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
                             // Envoy `getHeaderMapValue`: only the access-log phase answers a missing map like a missing

@@ -30,8 +30,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 }
                 // Refused before the copy: one call could otherwise make the host copy all of guest memory.
                 c.data()
-                    .budget
-                    .check("a log message", len as u32 as usize)
+                    .check_budget("a log message", len as u32 as usize)
                     .map_err(wasmtime::Error::new)?;
                 match read(&mut c, ptr, len) {
                     Ok(bytes) => {
@@ -54,7 +53,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, ret: i32| {
                     hostcall(&mut c, import, |c| {
-                        let level = c.data().settings.log_level as u32;
+                        let level = c.data().settings().log_level as u32;
                         write_u32(c, ret, level)
                     })
                 },
@@ -70,7 +69,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, ret: i32| {
                     hostcall(&mut c, import, |c| {
-                        let now = c.data().clock.now().as_nanos() as u64;
+                        let now = c.data().clock().now().as_nanos() as u64;
                         write_u64(c, ret, now)
                     })
                 },
@@ -89,7 +88,7 @@ pub(super) const IMPORTS: &[Import] = &[
                         // The timer belongs to the root context, whichever context calls.
                         let state = c.data_mut();
                         let period = Duration::from_millis(ms as u32 as u64);
-                        state.clock.set_tick_period(period);
+                        state.clock_mut().set_tick_period(period);
                         Ok(())
                     })
                 },

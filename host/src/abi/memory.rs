@@ -4,7 +4,7 @@
 use wasmtime::{Caller, format_err};
 
 use super::{Fail, HostResult};
-use crate::envoy::{HostState, Phase};
+use crate::envoy::HostState;
 use crate::spec::Status;
 
 /// Runs the body of host function `name`: refuses calls Envoy's V8 runtime refuses while the VM starts, and turns
@@ -14,7 +14,7 @@ pub(crate) fn hostcall(
     name: &'static str,
     body: impl FnOnce(&mut Caller<'_, HostState>) -> HostResult,
 ) -> wasmtime::Result<i32> {
-    if caller.data().phase == Phase::Starting {
+    if caller.data().is_starting() {
         return Err(format_err!(
             "restricted_callback: `{name}` called while the VM starts (_initialize/main); Envoy only allows logging \
              and WASI clock/random/environment there, so configure the SDK in `main!` and do the rest in on_vm_start \
@@ -72,7 +72,7 @@ pub(crate) fn with_two<T>(
     f: impl FnOnce(&mut HostState, &[u8], &[u8]) -> HostResult<T>,
 ) -> HostResult<T> {
     // As with `read`, empty ranges need no memory.
-    if caller.data().memory.is_none() && len_a == 0 && len_b == 0 {
+    if caller.data().memory().is_none() && len_a == 0 && len_b == 0 {
         return f(caller.data_mut(), &[], &[]);
     }
     let memory = memory(caller)?;
@@ -118,11 +118,7 @@ pub(crate) fn return_bytes(
         return write_u32(caller, ret_len, 0);
     }
     let len = i32::try_from(bytes.len()).map_err(|_| Status::InvalidMemoryAccess)?;
-    let malloc = caller
-        .data()
-        .malloc
-        .clone()
-        .ok_or(Status::InvalidMemoryAccess)?;
+    let malloc = caller.data().malloc().ok_or(Status::InvalidMemoryAccess)?;
     let ptr = malloc.call(&mut *caller, len).map_err(Fail::Trap)?;
     if ptr == 0 {
         return Err(Status::InvalidMemoryAccess.into());
@@ -145,6 +141,6 @@ fn range(data: &[u8], ptr: i32, len: i32) -> HostResult<&[u8]> {
 fn memory(caller: &Caller<'_, HostState>) -> HostResult<wasmtime::Memory> {
     caller
         .data()
-        .memory
+        .memory()
         .ok_or(Fail::Status(Status::InvalidMemoryAccess))
 }

@@ -24,7 +24,7 @@ pub(super) const IMPORTS: &[Import] = &[
                     hostcall(&mut c, import, |c| {
                         let kind = MetricKind::from_raw(ty).ok_or(Status::BadArgument)?;
                         let name = String::from_utf8_lossy(&read(c, name, name_len)?).into_owned();
-                        let id = c.data_mut().metrics.define(kind, name);
+                        let id = c.data_mut().metrics_mut().define(kind, name);
                         write_u32(c, ret_id, id)
                     })
                 },
@@ -40,7 +40,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, id: i32, delta: i64| {
                     hostcall(&mut c, import, |c| {
-                        Ok(c.data_mut().metrics.increment(id as u32, delta)?)
+                        Ok(c.data_mut().metrics_mut().increment(id as u32, delta)?)
                     })
                 },
             )
@@ -55,7 +55,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, id: i32, value: i64| {
                     hostcall(&mut c, import, |c| {
-                        Ok(c.data_mut().metrics.record(id as u32, value)?)
+                        Ok(c.data_mut().metrics_mut().record(id as u32, value)?)
                     })
                 },
             )
@@ -67,7 +67,7 @@ pub(super) const IMPORTS: &[Import] = &[
             import,
             move |mut c: Caller<'_, HostState>, id: i32, ret: i32| {
                 hostcall(&mut c, import, |c| {
-                    let value = c.data().metrics.get(id as u32)?;
+                    let value = c.data().metrics().get(id as u32)?;
                     write_u64(c, ret, value as u64)
                 })
             },

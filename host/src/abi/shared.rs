@@ -5,7 +5,7 @@ use wasmtime::Caller;
 
 use super::imports::{EVERY_ABI, Import};
 use super::memory::{hostcall, read, return_bytes, write_u32};
-use crate::envoy::{BudgetExceeded, HostState};
+use crate::envoy::HostState;
 use crate::spec::Status;
 
 /// The host functions of this area, each with the ABI versions cpp-host registers it for.
@@ -25,13 +25,7 @@ pub(super) const IMPORTS: &[Import] = &[
                       ret_cas: i32| {
                     hostcall(&mut c, import, |c| {
                         let key = read(c, k, kl)?;
-                        let state = c.data();
-                        let (value, cas) = state
-                            .process
-                            .borrow()
-                            .get(state.settings.vm_id.as_bytes(), &key)
-                            .cloned()
-                            .ok_or(Status::NotFound)?;
+                        let (value, cas) = c.data().shared_data(&key).ok_or(Status::NotFound)?;
                         return_bytes(c, &value, ret_ptr, ret_len)?;
                         write_u32(c, ret_cas, cas)
                     })
@@ -48,30 +42,11 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, k: i32, kl: i32, v: i32, vl: i32, cas: i32| {
                     hostcall(&mut c, import, |c| {
-                        // Shared data outlives every stream: a vm_id's may hold what the writer's byte budget allows.
-                        let state = c.data();
-                        let held = state
-                            .process
-                            .borrow()
-                            .data_bytes(state.settings.vm_id.as_bytes());
                         let bytes = (kl as u32 as usize).saturating_add(vl as u32 as usize);
-                        if held.saturating_add(bytes) > state.budget.limit() {
-                            return Err(BudgetExceeded {
-                                what: "a shared data entry",
-                                bytes,
-                                used: held,
-                                limit: state.budget.limit(),
-                            }
-                            .into());
-                        }
+                        c.data().check_shared_data_room(bytes)?;
                         let key = read(c, k, kl)?;
                         let value = read(c, v, vl)?;
-                        let state = c.data();
-                        let vm_id = state.settings.vm_id.as_bytes();
-                        Ok(state
-                            .process
-                            .borrow_mut()
-                            .set(vm_id, &key, value, cas as u32)?)
+                        Ok(c.data().set_shared_data(&key, value, cas as u32)?)
                     })
                 },
             )
@@ -87,13 +62,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 move |mut c: Caller<'_, HostState>, name: i32, name_len: i32, ret_token: i32| {
                     hostcall(&mut c, import, |c| {
                         let name = read(c, name, name_len)?;
-                        let state = c.data();
-                        let vm_id = state.settings.vm_id.as_bytes();
-                        let token =
-                            state
-                                .process
-                                .borrow_mut()
-                                .register(vm_id, &name, state.plugin_id);
+                        let token = c.data().register_queue(&name);
                         write_u32(c, ret_token, token)
                     })
                 },
@@ -116,16 +85,9 @@ pub(super) const IMPORTS: &[Import] = &[
                     hostcall(&mut c, import, |c| {
                         let vm_id = read(c, vm, vm_len)?;
                         let name = read(c, name, name_len)?;
-                        let state = c.data();
-                        // An empty vm_id means the caller's own.
-                        let vm_id = match vm_id.is_empty() {
-                            true => state.settings.vm_id.as_bytes(),
-                            false => &vm_id,
-                        };
-                        let token = state
-                            .process
-                            .borrow()
-                            .resolve(vm_id, &name)
+                        let token = c
+                            .data()
+                            .resolve_queue(&vm_id, &name)
                             .ok_or(Status::NotFound)?;
                         write_u32(c, ret_token, token)
                     })
@@ -142,32 +104,10 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, token: i32, ptr: i32, len: i32| {
                     hostcall(&mut c, import, |c| {
-                        // A queue nobody drains would grow without end: it may hold what the plugin's byte budget allows.
-                        let state = c.data();
-                        let held = state.process.borrow().queue_bytes(token as u32)?;
-                        let bytes = len as u32 as usize;
-                        if held.saturating_add(bytes) > state.budget.limit() {
-                            return Err(BudgetExceeded {
-                                what: "a shared queue item",
-                                bytes,
-                                used: held,
-                                limit: state.budget.limit(),
-                            }
-                            .into());
-                        }
+                        c.data()
+                            .check_queue_room(token as u32, len as u32 as usize)?;
                         let item = read(c, ptr, len)?;
-                        let state = c.data_mut();
-                        let mut process = state.process.borrow_mut();
-                        let owner = process.enqueue(token as u32, item)?;
-                        // Envoy posts the notification to the registering thread's dispatcher: it runs later, here after
-                        // the current test step, or when the test next touches the registering plugin.
-                        if owner == state.plugin_id {
-                            drop(process);
-                            state.queue_ready.push_back(token as u32);
-                        } else {
-                            process.post(owner, token as u32);
-                        }
-                        Ok(())
+                        Ok(c.data_mut().enqueue(token as u32, item)?)
                     })
                 },
             )
@@ -182,7 +122,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, token: i32, ret_ptr: i32, ret_len: i32| {
                     hostcall(&mut c, import, |c| {
-                        let item = c.data().process.borrow_mut().dequeue(token as u32)?;
+                        let item = c.data().dequeue(token as u32)?;
                         return_bytes(c, &item, ret_ptr, ret_len)
                     })
                 },

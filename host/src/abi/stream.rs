@@ -6,7 +6,7 @@ use wasmtime::Caller;
 
 use super::imports::{ABI_0_1_0, EVERY_ABI, Import, SINCE_ABI_0_2_0};
 use super::memory::{hostcall, read};
-use crate::envoy::{Deferred, Headers, HostState, LocalReply};
+use crate::envoy::{Headers, HostState, LocalReply};
 use crate::spec::{Status, StreamType, pairs};
 
 /// The host functions of this area, each with the ABI versions cpp-host registers it for.
@@ -101,15 +101,7 @@ pub(super) const IMPORTS: &[Import] = &[
                                 .contains(&grpc_status)
                                 .then_some(grpc_status as u32),
                         };
-                        let state = c.data_mut();
-                        // The callback that sends it returns "stop", whatever it returns.
-                        state.stop_next_iteration = true;
-                        // Without a stream (root context, no effective stream) Envoy has no decoder callbacks: no-op.
-                        if let Some(stream) = state.stream().map(|s| s.id) {
-                            state
-                                .deferred
-                                .push_back(Deferred::LocalReply { stream, reply });
-                        }
+                        c.data_mut().send_local_response(reply);
                         Ok(())
                     })
                 },

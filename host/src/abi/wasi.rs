@@ -252,7 +252,7 @@ pub(super) const IMPORTS: &[Import] = &[
             module,
             import,
             |mut c: Caller<'_, HostState>, count: i32, size: i32| {
-                let env = &c.data().settings.env;
+                let env = &c.data().settings().env;
                 let n = env.len() as u32;
                 // Each entry is `KEY=VALUE\0`.
                 let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
@@ -282,8 +282,11 @@ pub(super) const IMPORTS: &[Import] = &[
             |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
                 let state = c.data();
                 let now = match id {
-                    REALTIME => state.clock.now(),
-                    MONOTONIC => state.clock.now().saturating_sub(state.settings.start_time),
+                    REALTIME => state.clock().now(),
+                    MONOTONIC => state
+                        .clock()
+                        .now()
+                        .saturating_sub(state.settings().start_time),
                     // cpp-host: "process_cputime_id and thread_cputime_id are not supported yet".
                     _ => return NOTSUP,
                 };
@@ -339,7 +342,7 @@ pub(super) const IMPORTS: &[Import] = &[
     // cpp-host returns from proc_exit: the guest goes on (compilers put an `unreachable` after it, which traps).
     Import::wasi("proc_exit", |linker, module, import| {
         linker.func_wrap(module, import, |mut c: Caller<'_, HostState>, code: i32| {
-            c.data_mut().proc_exit = Some(code);
+            c.data_mut().exited(code);
         })
     }),
 ];
@@ -374,7 +377,7 @@ const MONOTONIC: i32 = 1;
 fn environ_get(c: &mut Caller<'_, HostState>, mut array: i32, mut buf: i32) -> i32 {
     let entries: Vec<Vec<u8>> = c
         .data()
-        .settings
+        .settings()
         .env
         .iter()
         .map(|(k, v)| format!("{k}={v}\0").into_bytes())
@@ -427,8 +430,7 @@ fn gather_write(
     // cpp-host logs nothing for an empty write.
     if total != 0 && state.logs_at(level) {
         state
-            .budget
-            .check("a write to stdout/stderr", total)
+            .check_budget("a write to stdout/stderr", total)
             .map_err(WriteError::Budget)?;
         let mut bytes = Vec::with_capacity(total);
         for entry in entries {

@@ -111,52 +111,179 @@ pub(crate) struct ContextIdHasher(u64);
 
 /// The state of one plugin's VM: the wasmtime `Store` data.
 pub struct HostState {
-    pub(crate) phase: Phase,
-    pub(crate) abi: AbiVersion,
-    pub(crate) memory: Option<Memory>,
-    pub(crate) malloc: Option<TypedFunc<i32, i32>>,
-    pub(crate) limits: StoreLimits,
-    pub(crate) settings: Settings,
-    pub(crate) contexts: Contexts,
+    phase: Phase,
+    abi: AbiVersion,
+    memory: Option<Memory>,
+    malloc: Option<TypedFunc<i32, i32>>,
+    limits: StoreLimits,
+    settings: Settings,
+    contexts: Contexts,
     /// Envoy's `temp_plugin_`: the plugin configuration is readable only while this is set.
-    pub(crate) configuring: bool,
+    configuring: bool,
     /// Set by `proxy_send_local_response`: the current callback's return value becomes "stop".
-    pub(crate) stop_next_iteration: bool,
+    stop_next_iteration: bool,
     /// Streams are kept after they finish (tests read them), so a plugin holds thousands in a benchmark: hashed
     /// rather than ordered (nothing walks them in order) and boxed, so growing the table moves pointers, not streams.
-    pub(crate) streams: HashMap<u32, Box<HttpStream>, BuildHasherDefault<ContextIdHasher>>,
-    pub(crate) deferred: VecDeque<Deferred>,
+    streams: HashMap<u32, Box<HttpStream>, BuildHasherDefault<ContextIdHasher>>,
+    deferred: VecDeque<Deferred>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
-    pub(crate) queue_ready: VecDeque<u32>,
-    pub(crate) logs: Vec<LogEntry>,
+    queue_ready: VecDeque<u32>,
+    logs: Vec<LogEntry>,
     /// What the host holds for the guest outside its memory (logs, callouts).
-    pub(crate) budget: ByteBudget,
-    pub(crate) metrics: Metrics,
+    budget: ByteBudget,
+    metrics: Metrics,
     /// Shared data and queues of the Envoy process this plugin runs in (other plugins may share it).
-    pub(crate) process: Rc<RefCell<Process>>,
+    process: Rc<RefCell<Process>>,
     /// This plugin's id in `process`.
-    pub(crate) plugin_id: u64,
+    plugin_id: u64,
     /// Virtual time and the root context's timer.
-    pub(crate) clock: Clock,
-    pub(crate) callouts: Callouts,
+    clock: Clock,
+    callouts: Callouts,
     /// Why the VM failed (trap, deadline, memory limit); Envoy's `FailState::RuntimeError`.
-    pub(crate) failed: Option<String>,
-    pub(crate) rng: u64,
-    pub(crate) foreign: HashMap<String, ForeignFunction>,
+    failed: Option<String>,
+    rng: u64,
+    foreign: HashMap<String, ForeignFunction>,
     /// What Envoy's own foreign functions keep: filter state objects, declared properties.
-    pub(crate) foreign_state: ForeignState,
+    foreign_state: ForeignState,
     /// Envoy's shared `CallData` buffer (foreign function arguments).
-    pub(crate) call_data: Vec<u8>,
+    call_data: Vec<u8>,
     /// Which of the plugin's VMs this is.
-    pub(crate) role: VmRole,
+    role: VmRole,
     /// The code the guest passed to WASI `proc_exit` (which returns, as in cpp-host), for the trap that follows.
-    pub(crate) proc_exit: Option<i32>,
+    proc_exit: Option<i32>,
 }
 
 impl HostState {
     /// The context host calls act on: the effective context if the guest set one, else the called context.
     pub(crate) fn context(&self) -> u32 {
         self.contexts.acting()
+    }
+
+    pub(crate) fn abi(&self) -> AbiVersion {
+        self.abi
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn clock_mut(&mut self) -> &mut Clock {
+        &mut self.clock
+    }
+
+    pub(crate) fn contexts(&self) -> &Contexts {
+        &self.contexts
+    }
+
+    /// HTTP callouts waiting for an answer.
+    pub(crate) fn http_calls(&self) -> &[HttpCall] {
+        &self.callouts.http
+    }
+
+    /// gRPC calls and streams waiting for an answer.
+    pub(crate) fn grpc_calls(&self) -> &[GrpcCall] {
+        &self.callouts.grpc
+    }
+
+    /// `proxy_get_status`: the code and message of the last callout failure or gRPC close.
+    pub(crate) fn callout_status(&self) -> (u32, Vec<u8>) {
+        self.callouts.status.clone()
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(crate) fn metrics_mut(&mut self) -> &mut Metrics {
+        &mut self.metrics
+    }
+
+    /// Whether `_initialize`/`main` still run: Envoy restricts host calls then.
+    pub(crate) fn is_starting(&self) -> bool {
+        self.phase == Phase::Starting
+    }
+
+    /// The module's memory and allocator, once it is instantiated.
+    pub(crate) fn memory(&self) -> Option<Memory> {
+        self.memory
+    }
+
+    pub(crate) fn malloc(&self) -> Option<TypedFunc<i32, i32>> {
+        self.malloc.clone()
+    }
+
+    /// Why the VM failed, if it did.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// Refuses, before anything is copied, `bytes` more for `what` if they would not fit the byte budget.
+    pub(crate) fn check_budget(
+        &self,
+        what: &'static str,
+        bytes: usize,
+    ) -> Result<(), BudgetExceeded> {
+        self.budget.check(what, bytes)
+    }
+
+    /// ABI 0.1.0's `proxy_get_configuration`: the plugin configuration inside `on_configure`, the VM configuration
+    /// elsewhere.
+    pub(crate) fn configuration(&self) -> &[u8] {
+        if self.configuring {
+            &self.settings.config
+        } else {
+            &self.settings.vm_config
+        }
+    }
+
+    /// `proxy_set_effective_context`: host calls act on `id` until the current VM call returns.
+    pub(crate) fn set_effective_context(&mut self, id: u32) -> Result<(), Status> {
+        if !self.is_context(id) {
+            return Err(Status::BadArgument);
+        }
+        self.contexts.set_effective(id);
+        Ok(())
+    }
+
+    /// `proxy_done`.
+    pub(crate) fn done(&mut self) -> Result<(), Status> {
+        self.contexts.root_done()
+    }
+
+    /// `proxy_send_local_response`: the callback that sends it returns "stop", whatever it returns, and the reply
+    /// goes out once the call returned. Without a stream (root context, no effective stream) Envoy has no decoder
+    /// callbacks, so nothing is sent.
+    pub(crate) fn send_local_response(&mut self, reply: LocalReply) {
+        self.stop_next_iteration = true;
+        if let Some(stream) = self.stream().map(|s| s.id) {
+            self.deferred
+                .push_back(Deferred::LocalReply { stream, reply });
+        }
+    }
+
+    /// A foreign function the test registered.
+    pub(crate) fn foreign_function(&mut self, name: &str) -> Option<&mut ForeignFunction> {
+        self.foreign.get_mut(name)
+    }
+
+    /// WASI `proc_exit`: cpp-host returns to the guest; the trap that follows is explained with the code.
+    pub(crate) fn exited(&mut self, code: i32) {
+        self.proc_exit = Some(code);
+    }
+
+    /// The attribute values of stream `id`, starting from the plugin's the first time the test sets one.
+    pub(crate) fn stream_properties_mut(&mut self, id: u32) -> Option<&mut Properties> {
+        let plugin_wide = &self.settings.properties;
+        let stream = self.streams.get_mut(&id)?;
+        Some(
+            stream
+                .properties
+                .get_or_insert_with(|| Box::new(plugin_wide.clone())),
+        )
     }
 
     /// The HTTP stream the acting context belongs to (`None` for the root context).

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::{BudgetExceeded, HostState, Refusal};
 use crate::spec::Status;
 
 /// One vm_id's shared data: key → (value, CAS).
@@ -167,5 +168,109 @@ impl Process {
             return None;
         }
         self.pending.remove(&plugin)
+    }
+}
+
+/// What one VM asks of its process: shared data and queues under its own vm_id, charged to its byte budget.
+impl HostState {
+    /// `proxy_get_shared_data` under this VM's vm_id: the value and its CAS.
+    pub(crate) fn shared_data(&self, key: &[u8]) -> Option<(Vec<u8>, u32)> {
+        let process = self.process.borrow();
+        process.get(self.settings.vm_id.as_bytes(), key).cloned()
+    }
+
+    /// Checked before a `proxy_set_shared_data` of `bytes` is copied: shared data outlives every stream, so a
+    /// vm_id's may hold what the writer's byte budget allows.
+    pub(crate) fn check_shared_data_room(&self, bytes: usize) -> Result<(), BudgetExceeded> {
+        let held = self
+            .process
+            .borrow()
+            .data_bytes(self.settings.vm_id.as_bytes());
+        self.check_held("a shared data entry", held, bytes)
+    }
+
+    /// `proxy_set_shared_data` under this VM's vm_id (`cas` 0 writes unconditionally).
+    pub(crate) fn set_shared_data(
+        &self,
+        key: &[u8],
+        value: Vec<u8>,
+        cas: u32,
+    ) -> Result<(), Status> {
+        let vm_id = self.settings.vm_id.as_bytes();
+        self.process.borrow_mut().set(vm_id, key, value, cas)
+    }
+
+    /// `proxy_register_shared_queue`: this VM's root context hears `on_queue_ready` for it.
+    pub(crate) fn register_queue(&self, name: &[u8]) -> u32 {
+        let vm_id = self.settings.vm_id.as_bytes();
+        self.process
+            .borrow_mut()
+            .register(vm_id, name, self.plugin_id)
+    }
+
+    /// `proxy_resolve_shared_queue`; an empty vm_id means this VM's own.
+    pub(crate) fn resolve_queue(&self, vm_id: &[u8], name: &[u8]) -> Option<u32> {
+        let vm_id = if vm_id.is_empty() {
+            self.settings.vm_id.as_bytes()
+        } else {
+            vm_id
+        };
+        self.process.borrow().resolve(vm_id, name)
+    }
+
+    /// Checked before an item of `bytes` is copied into queue `token`: a queue nobody drains would grow without
+    /// end, so it may hold what the plugin's byte budget allows.
+    pub(crate) fn check_queue_room(&self, token: u32, bytes: usize) -> Result<(), Refusal> {
+        let held = self.process.borrow().queue_bytes(token)?;
+        Ok(self.check_held("a shared queue item", held, bytes)?)
+    }
+
+    /// `proxy_enqueue_shared_queue`: Envoy posts the notification to the registering VM's dispatcher, so it runs
+    /// after the current step here, or at that plugin's next verb.
+    pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<(), Status> {
+        let mut process = self.process.borrow_mut();
+        let owner = process.enqueue(token, item)?;
+        if owner == self.plugin_id {
+            drop(process);
+            self.queue_ready.push_back(token);
+        } else {
+            process.post(owner, token);
+        }
+        Ok(())
+    }
+
+    /// `proxy_dequeue_shared_queue`.
+    pub(crate) fn dequeue(&self, token: u32) -> Result<Vec<u8>, Status> {
+        self.process.borrow_mut().dequeue(token)
+    }
+
+    /// Moves what other plugins posted to this VM's dispatcher into its queue of notifications; whether any came.
+    pub(crate) fn take_posted(&mut self) -> bool {
+        let posted = self.process.borrow_mut().take_posted(self.plugin_id);
+        match posted {
+            Some(tokens) => {
+                self.queue_ready.extend(tokens);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn check_held(
+        &self,
+        what: &'static str,
+        held: usize,
+        bytes: usize,
+    ) -> Result<(), BudgetExceeded> {
+        let limit = self.budget.limit();
+        if held.saturating_add(bytes) > limit {
+            return Err(BudgetExceeded {
+                what,
+                bytes,
+                used: held,
+                limit,
+            });
+        }
+        Ok(())
     }
 }

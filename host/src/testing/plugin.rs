@@ -63,13 +63,13 @@ impl Plugin {
 
     /// The ABI version the module declared.
     pub fn abi_version(&self) -> AbiVersion {
-        self.worker().state().abi
+        self.worker().state().abi()
     }
 
     /// Why the current worker VM failed (trap, deadline, memory limit), if it did. After a failure streams get
     /// what the [`FailurePolicy`] says, as in Envoy: a 503, the bypass, or (FAIL_RELOAD) a fresh VM.
     pub fn failure(&self) -> Option<String> {
-        self.worker().state().failed.clone()
+        self.worker().state().failure().map(str::to_owned)
     }
 
     /// Panics with the failure and the plugin's logs if the VM failed.
@@ -149,7 +149,7 @@ impl Plugin {
 
     /// HTTP callouts dispatched and not yet answered, oldest first.
     pub fn http_calls(&self) -> Vec<HttpCall> {
-        self.worker().state().callouts.http.clone()
+        self.worker().state().http_calls().to_vec()
     }
 
     /// Answers HTTP callout `token`: the plugin's `on_http_call_response` runs (on the root context; the SDK routes
@@ -187,7 +187,7 @@ impl Plugin {
 
     /// gRPC calls and streams dispatched and not yet answered.
     pub fn grpc_calls(&self) -> Vec<GrpcCall> {
-        self.worker().state().callouts.grpc.clone()
+        self.worker().state().grpc_calls().to_vec()
     }
 
     /// Answers gRPC call (or ends stream) `token`. A stream hears initial metadata, the message, trailing metadata,
@@ -216,34 +216,22 @@ impl Plugin {
 
     /// The virtual wall-clock time the plugin sees.
     pub fn now(&self) -> SystemTime {
-        UNIX_EPOCH + self.worker().state().clock.now()
+        UNIX_EPOCH + self.worker().state().clock().now()
     }
 
     /// The root context's tick period, if a timer is set.
     pub fn tick_period(&self) -> Option<Duration> {
-        self.worker().state().clock.tick_period()
+        self.worker().state().clock().tick_period()
     }
 
     /// A shared-data value and its CAS.
     pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        let vm = self.worker();
-        let state = vm.state();
-        let process = state.process.borrow();
-        process
-            .get(state.settings.vm_id.as_bytes(), key.as_bytes())
-            .cloned()
+        self.worker().state().shared_data(key.as_bytes())
     }
 
     /// Stores a shared-data value, as another plugin on the same vm_id would.
     pub fn set_shared_data(&self, key: &str, value: impl AsRef<[u8]>) {
-        let vm = self.worker();
-        let state = vm.state();
-        let _ = state.process.borrow_mut().set(
-            state.settings.vm_id.as_bytes(),
-            key.as_bytes(),
-            value.as_ref().to_vec(),
-            0,
-        );
+        let _ = self.set_shared_data_with_cas(key, value, 0);
     }
 
     /// Enqueues an item on the queue the plugin registered as `name` (as a producer elsewhere would), then delivers
@@ -251,19 +239,13 @@ impl Plugin {
     #[track_caller]
     pub fn enqueue(&self, name: &str, item: impl AsRef<[u8]>) {
         let mut vm = self.driven();
-        let state = vm.state();
-        let mut process = state.process.borrow_mut();
-        let Some(token) = process.resolve(state.settings.vm_id.as_bytes(), name.as_bytes()) else {
+        let state = vm.state_mut();
+        let Some(token) = state.resolve_queue(b"", name.as_bytes()) else {
             panic!("the plugin registered no shared queue named {name:?}");
         };
-        let owner = process.enqueue(token, item.as_ref().to_vec());
-        drop(process);
-        if owner == Ok(state.plugin_id) {
-            vm.state_mut().queue_ready.push_back(token);
-            vm.settle();
-        } else if let Ok(owner) = owner {
-            vm.state().process.borrow_mut().post(owner, token);
-        }
+        let enqueued = state.enqueue(token, item.as_ref().to_vec());
+        debug_assert_eq!(enqueued, Ok(()), "a resolved queue exists");
+        vm.settle();
     }
 
     /// Stores a shared-data value with a CAS, as another plugin on the same vm_id calling
@@ -275,33 +257,27 @@ impl Plugin {
         value: impl AsRef<[u8]>,
         cas: u32,
     ) -> Result<(), Status> {
-        let vm = self.worker();
-        let state = vm.state();
-        state.process.borrow_mut().set(
-            state.settings.vm_id.as_bytes(),
-            key.as_bytes(),
-            value.as_ref().to_vec(),
-            cas,
-        )
+        self.worker()
+            .state()
+            .set_shared_data(key.as_bytes(), value.as_ref().to_vec(), cas)
     }
 
     /// Takes the oldest item from shared queue `name` (what the plugin enqueued); `None` if empty or unknown.
     pub fn dequeue(&self, name: &str) -> Option<Vec<u8>> {
         let vm = self.worker();
         let state = vm.state();
-        let mut process = state.process.borrow_mut();
-        let token = process.resolve(state.settings.vm_id.as_bytes(), name.as_bytes())?;
-        process.dequeue(token).ok()
+        let token = state.resolve_queue(b"", name.as_bytes())?;
+        state.dequeue(token).ok()
     }
 
     /// A metric the plugin defined, by name.
     pub fn metric(&self, name: &str) -> Option<Metric> {
-        self.worker().state().metrics.by_name(name).cloned()
+        self.worker().state().metrics().by_name(name).cloned()
     }
 
     /// Every metric the plugin defined.
     pub fn metrics(&self) -> Vec<Metric> {
-        self.worker().state().metrics.all().cloned().collect()
+        self.worker().state().metrics().all().cloned().collect()
     }
 
     /// A counter's value; panics, listing the defined metrics, if there is no such counter.
@@ -339,7 +315,7 @@ impl Plugin {
 
     /// Whether the root context was deleted (after [`Plugin::shutdown`]).
     pub fn is_deleted(&self) -> bool {
-        !self.worker().state().contexts.root_is_live()
+        !self.worker().state().contexts().root_is_live()
     }
 
     /// Runs what Envoy's dispatcher holds for this plugin's worker: `on_queue_ready` for the items other plugins of
@@ -358,10 +334,7 @@ impl Plugin {
     /// The current worker VM for a verb: what other plugins posted to it runs first (see [`Plugin::dispatch`]).
     pub(crate) fn driven(&self) -> RefMut<'_, Vm> {
         let mut vm = self.worker();
-        let state = vm.state();
-        let posted = state.process.borrow_mut().take_posted(state.plugin_id);
-        if let Some(tokens) = posted {
-            vm.state_mut().queue_ready.extend(tokens);
+        if vm.state_mut().take_posted() {
             vm.settle();
         }
         vm

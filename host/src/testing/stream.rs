@@ -263,12 +263,9 @@ impl<'p> HttpStream<'p> {
     fn properties(&mut self) -> RefMut<'_, Properties> {
         let id = self.id;
         RefMut::map(self.observed(), |vm| {
-            let state = vm.state_mut();
-            let plugin_wide = &state.settings.properties;
-            let stream = state.streams.get_mut(&id).expect("stream exists");
-            &mut **stream
-                .properties
-                .get_or_insert_with(|| Box::new(plugin_wide.clone()))
+            vm.state_mut()
+                .stream_properties_mut(id)
+                .expect("a stream of this plugin")
         })
     }
 

@@ -1,0 +1,164 @@
+//! Answers the test chooses, delivered to the root context as Envoy's async clients deliver them, and what
+//! Envoy does when a callout times out.
+
+use super::{Delivery, GRPC_INTERNAL, GrpcResponse, HttpCallResponse, is_http_token};
+use crate::envoy::Vm;
+use crate::spec::Status;
+
+impl Vm {
+    /// Delivers the answer to HTTP callout `token`; `None` is a failure (reset): `(token, 0, 0, 0)` and
+    /// `proxy_get_status` = (11, "reset").
+    pub(crate) fn answer_http_call(
+        &mut self,
+        token: u32,
+        response: Option<HttpCallResponse>,
+    ) -> Result<(), String> {
+        let state = self.state_mut();
+        let Some(index) = state.callouts.http.iter().position(|c| c.token == token) else {
+            return Err(format!(
+                "no pending HTTP callout with token {token}; pending: {:?}",
+                state
+                    .callouts
+                    .http
+                    .iter()
+                    .map(|c| c.token)
+                    .collect::<Vec<_>>()
+            ));
+        };
+        let call = state.callouts.http.remove(index);
+        state.budget.release(call.held_bytes());
+        let (counts, delivery) = match response {
+            Some(r) => {
+                let counts = (
+                    r.headers.len() as i32,
+                    r.body.len() as i32,
+                    r.trailers.len() as i32,
+                );
+                let trailers = (!r.trailers.is_empty()).then_some(r.trailers);
+                (
+                    counts,
+                    Delivery {
+                        headers: Some(r.headers),
+                        trailers,
+                        body: r.body,
+                        ..Default::default()
+                    },
+                )
+            }
+            None => {
+                state.callouts.status = (Status::BrokenConnection as u32, b"reset".to_vec());
+                ((0, 0, 0), Delivery::default())
+            }
+        };
+        state.callouts.delivering = Some(delivery);
+        self.call_root(
+            |e| &e.on_http_call_response,
+            |root| (root, token as i32, counts.0, counts.1, counts.2),
+        );
+        let state = self.state_mut();
+        state.callouts.delivering = None;
+        state.callouts.status.1.clear();
+        self.settle();
+        Ok(())
+    }
+
+    /// What Envoy does when a callout's timeout expires: the router answers an HTTP call with a 504 *response*,
+    /// and a gRPC call with a trailers-only reply that closes it with DeadlineExceeded (see
+    /// [`GrpcResponse::deadline_exceeded`]).
+    pub(crate) fn time_out_callout(&mut self, token: u32) {
+        if is_http_token(token) {
+            let response = HttpCallResponse::new(504)
+                .header("content-length", "24")
+                .header("content-type", "text/plain")
+                .body("upstream request timeout");
+            let _ = self.answer_http_call(token, Some(response));
+        } else {
+            let _ = self.answer_grpc_call(token, GrpcResponse::deadline_exceeded());
+        }
+    }
+
+    /// Delivers a gRPC answer. A unary call gets what Envoy's `GrpcCallClientHandler` passes on: `onSuccessRaw`
+    /// (status 0 with a message) is `proxy_on_grpc_receive` only, `onFailure` is `proxy_on_grpc_close` only (status
+    /// 0 without a message is Internal, as `AsyncRequestImpl::onRemoteClose` decides). A stream gets initial
+    /// metadata, the message, trailing metadata, then the close.
+    pub(crate) fn answer_grpc_call(
+        &mut self,
+        token: u32,
+        response: GrpcResponse,
+    ) -> Result<(), String> {
+        let state = self.state_mut();
+        let Some(index) = state.callouts.grpc.iter().position(|c| c.token == token) else {
+            return Err(format!(
+                "no pending gRPC call or stream with token {token}; pending: {:?}",
+                state
+                    .callouts
+                    .grpc
+                    .iter()
+                    .map(|c| c.token)
+                    .collect::<Vec<_>>()
+            ));
+        };
+        let call = state.callouts.grpc.remove(index);
+        state.budget.release(call.held_bytes());
+        if call.stream {
+            self.deliver_grpc_stream_answer(token, response);
+        } else {
+            match response.message {
+                Some(message) if response.status == 0 => self.deliver_grpc_message(token, message),
+                None if response.status == 0 => {
+                    self.deliver_grpc_close(token, GRPC_INTERNAL, String::new())
+                }
+                _ => self.deliver_grpc_close(token, response.status, response.status_message),
+            }
+        }
+        self.state_mut().callouts.delivering = None;
+        self.settle();
+        Ok(())
+    }
+
+    fn deliver_grpc_stream_answer(&mut self, token: u32, response: GrpcResponse) {
+        let t = token as i32;
+        if !response.initial_metadata.is_empty() {
+            let n = response.initial_metadata.len() as i32;
+            self.state_mut().callouts.delivering = Some(Delivery {
+                grpc_initial_metadata: Some(response.initial_metadata),
+                ..Default::default()
+            });
+            self.call_root(|e| &e.on_grpc_receive_initial_metadata, |root| (root, t, n));
+        }
+        if let Some(message) = response.message {
+            self.deliver_grpc_message(token, message);
+        }
+        if !response.trailing_metadata.is_empty() {
+            let n = response.trailing_metadata.len() as i32;
+            self.state_mut().callouts.delivering = Some(Delivery {
+                grpc_trailing_metadata: Some(response.trailing_metadata),
+                ..Default::default()
+            });
+            self.call_root(
+                |e| &e.on_grpc_receive_trailing_metadata,
+                |root| (root, t, n),
+            );
+        }
+        self.deliver_grpc_close(token, response.status, response.status_message);
+    }
+
+    fn deliver_grpc_message(&mut self, token: u32, message: Vec<u8>) {
+        let n = message.len() as i32;
+        self.state_mut().callouts.delivering = Some(Delivery {
+            body: message,
+            ..Default::default()
+        });
+        self.call_root(|e| &e.on_grpc_receive, |root| (root, token as i32, n));
+    }
+
+    fn deliver_grpc_close(&mut self, token: u32, status: u32, message: String) {
+        let state = self.state_mut();
+        state.callouts.delivering = Some(Delivery::default());
+        state.callouts.status = (status, message.into_bytes());
+        self.call_root(
+            |e| &e.on_grpc_close,
+            |root| (root, token as i32, status as i32),
+        );
+    }
+}

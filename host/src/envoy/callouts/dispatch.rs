@@ -1,0 +1,175 @@
+//! What the plugin asks for: HTTP callouts and gRPC calls and streams, checked as Envoy checks them.
+
+use std::time::Duration;
+
+use super::{GrpcCall, HttpCall};
+use crate::envoy::grpc_service::{self, GrpcTarget};
+use crate::envoy::{Clusters, Headers, HostState, Refusal};
+use crate::spec::{LogLevel, Status};
+
+impl HostState {
+    /// `proxy_http_call` checks, in Envoy's order: negative timeout, unknown cluster, missing pseudo-headers.
+    pub(crate) fn dispatch_http_call(
+        &mut self,
+        cluster: String,
+        headers: Headers,
+        body: Vec<u8>,
+        trailers: Headers,
+        timeout_ms: i32,
+    ) -> Result<u32, Refusal> {
+        if timeout_ms < 0 {
+            return Err(Status::BadArgument.into());
+        }
+        if !self.knows_cluster(&cluster) {
+            // `Context::httpCall`: `thread_local_cluster == nullptr` ⇒ BadArgument.
+            self.refuse_unknown_cluster("proxy_http_call", &cluster, Status::BadArgument);
+            return Err(Status::BadArgument.into());
+        }
+        if [":path", ":method", ":authority"]
+            .iter()
+            .any(|h| !headers.contains(h))
+        {
+            return Err(Status::BadArgument.into());
+        }
+        let mut headers = headers;
+        if !body.is_empty() {
+            headers.set("content-length", body.len().to_string());
+        }
+        let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
+        let token = self.callouts.next_http_token();
+        let context_id = self.context();
+        let deadline = timeout.map(|t| self.clock.now() + t);
+        let call = HttpCall {
+            token,
+            context_id,
+            cluster,
+            headers,
+            body,
+            trailers,
+            timeout,
+            deadline,
+        };
+        self.budget.charge("an HTTP callout", call.held_bytes())?;
+        self.callouts.http.push(call);
+        Ok(token)
+    }
+
+    /// `proxy_grpc_send`: a message on a gRPC stream the plugin opened (a unary call takes none: BadArgument).
+    pub(crate) fn grpc_send(
+        &mut self,
+        token: u32,
+        message: Vec<u8>,
+        end_of_stream: bool,
+    ) -> Result<(), Refusal> {
+        let call = self
+            .callouts
+            .grpc
+            .iter_mut()
+            .find(|call| call.token == token)
+            .ok_or(Status::NotFound)?;
+        if !call.stream {
+            return Err(Status::BadArgument.into());
+        }
+        self.budget.charge("a gRPC message", message.len())?;
+        call.messages.push(message);
+        call.closed_by_plugin |= end_of_stream;
+        Ok(())
+    }
+
+    /// `proxy_grpc_cancel`: the call or stream is dropped; nothing more reaches the plugin for it.
+    pub(crate) fn grpc_cancel(&mut self, token: u32) -> Result<(), Status> {
+        self.callouts
+            .remove_grpc(token, &mut self.budget)
+            .map(drop)
+            .ok_or(Status::NotFound)
+    }
+
+    /// `proxy_grpc_close`: a stream is half-closed by the plugin (the answer can still come); a unary call is
+    /// dropped, as a cancel.
+    pub(crate) fn grpc_close(&mut self, token: u32) -> Result<(), Status> {
+        let call = self
+            .callouts
+            .grpc
+            .iter_mut()
+            .find(|call| call.token == token)
+            .ok_or(Status::NotFound)?;
+        if call.stream {
+            call.closed_by_plugin = true;
+        } else {
+            self.callouts.remove_grpc(token, &mut self.budget);
+        }
+        Ok(())
+    }
+
+    /// `proxy_grpc_call` / `proxy_grpc_stream` (by `call.stream`), resolving `upstream` as Envoy's
+    /// `Context::grpcCall`/`grpcStream` do (see `grpc_service`).
+    pub(crate) fn dispatch_grpc(
+        &mut self,
+        upstream: &[u8],
+        mut call: GrpcCall,
+    ) -> Result<u32, Refusal> {
+        let what = if call.stream {
+            "proxy_grpc_stream"
+        } else {
+            "proxy_grpc_call"
+        };
+        match grpc_service::target(upstream) {
+            GrpcTarget::ClusterName(cluster) if !self.knows_cluster(&cluster) => {
+                // Envoy answers ParseFailure here (kept, its comment says, for ABI 0.1 callers).
+                self.refuse_unknown_cluster(what, &cluster, Status::ParseFailure);
+                return Err(Status::ParseFailure.into());
+            }
+            GrpcTarget::EnvoyGrpc(cluster) if !self.knows_cluster(&cluster) => {
+                // The client is made without a cluster check; starting the call finds no cluster and fails it
+                // inline (`AsyncStreamImpl::initialize`), so the call returns InternalFailure.
+                self.refuse_unknown_cluster(what, &cluster, Status::InternalFailure);
+                return Err(Status::InternalFailure.into());
+            }
+            GrpcTarget::NoTarget => {
+                self.host_log(
+                    LogLevel::Warn,
+                    format!(
+                        "{what}: the upstream {:?} parses as a serialized GrpcService without envoy_grpc or \
+                         google_grpc, so Envoy reads it as one (not as a cluster name) and cannot make a client \
+                         for it: BadArgument. Use a longer cluster name, or serialize a GrpcService with \
+                         envoy_grpc.cluster_name",
+                        String::from_utf8_lossy(upstream)
+                    ),
+                );
+                return Err(Status::BadArgument.into());
+            }
+            _ => {}
+        }
+        call.context_id = self.context();
+        call.deadline = call.timeout.map(|t| self.clock.now() + t);
+        self.budget.charge("a gRPC call", call.held_bytes())?;
+        Ok(self.callouts.add_grpc(call))
+    }
+
+    fn knows_cluster(&self, cluster: &str) -> bool {
+        match &self.settings.clusters {
+            Clusters::Any => true,
+            Clusters::Only(known) => known.iter().any(|c| c == cluster),
+        }
+    }
+
+    /// Envoy refuses silently (the status is all the plugin gets); the host says which cluster and how to
+    /// declare it.
+    fn refuse_unknown_cluster(&mut self, what: &str, cluster: &str, status: Status) {
+        let declared = match &self.settings.clusters {
+            Clusters::Only(known) if !known.is_empty() => {
+                format!("the clusters declared are {known:?}")
+            }
+            _ => "no cluster is declared".to_string(),
+        };
+        self.host_log(
+            LogLevel::Warn,
+            format!(
+                "{what}: unknown cluster {cluster:?} ({declared}); Envoy answers {status:?} for a cluster its \
+                 configuration lacks. Declare it in the test with PluginBuilder::clusters(&[{cluster:?}]), or \
+                 run proxy-wasm-run with --cluster '{cluster}'; in Istio, Envoy names clusters \
+                 outbound|PORT||HOST"
+            ),
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! HTTP and gRPC callouts: what `proxy_http_call`/`proxy_grpc_*` recorded, and delivering the answer the test
+//! chooses to the root context (`proxy_on_http_call_response(root, token, …)`), like Envoy's async clients. The
+//! plugin's requests (`dispatch`) and the answers delivered to it (`answers`) have their own modules.
+
+mod answers;
+mod dispatch;
+
+use std::time::Duration;
+
+use super::{ByteBudget, Headers};
+
+/// The cluster names Envoy's configuration has: `ClusterManager::getThreadLocalCluster` finds only those, and a
+/// callout to any other name is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Clusters {
+    /// `proxy-wasm-run` without `--cluster`: every name is taken (Envoy never does this; the runner says so).
+    Any,
+    Only(Vec<String>),
+}
+
+/// An HTTP callout the plugin dispatched and nobody answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub token: u32,
+    /// The context that dispatched it (the SDK routes the answer there).
+    pub context_id: u32,
+    /// The `upstream` argument: an Envoy cluster name.
+    pub cluster: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub trailers: Headers,
+    /// `None` when the plugin passed 0 (no timeout).
+    pub timeout: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
+}
+
+/// The answer a test gives to an HTTP callout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpCallResponse {
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub trailers: Headers,
+}
+
+/// A gRPC call the plugin dispatched (`proxy_grpc_call`) or a stream it opened (`proxy_grpc_stream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCall {
+    pub token: u32,
+    pub context_id: u32,
+    /// The `upstream` argument (a cluster name, or a serialized `GrpcService`), shown lossily.
+    pub upstream: String,
+    pub service: String,
+    pub method: String,
+    pub initial_metadata: Headers,
+    /// The request message (calls), or every message sent so far (streams).
+    pub messages: Vec<Vec<u8>>,
+    /// A call's `timeout_milliseconds` (`None` for 0); streams have none (`proxy_grpc_stream` takes no timeout).
+    pub timeout: Option<Duration>,
+    pub stream: bool,
+    /// The plugin called `proxy_grpc_close` on its stream.
+    pub closed_by_plugin: bool,
+    pub(crate) deadline: Option<Duration>,
+}
+
+/// The answer a test gives to a gRPC call or stream: initial metadata, at most one message, trailing metadata,
+/// status. A unary call hears only the message (status 0) or the status (anything else), as Envoy's
+/// `GrpcCallClientHandler` passes them on; the metadata reach streams only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrpcResponse {
+    pub initial_metadata: Headers,
+    pub message: Option<Vec<u8>>,
+    pub trailing_metadata: Headers,
+    pub status: u32,
+    pub status_message: String,
+}
+
+/// Callout bookkeeping of one VM.
+#[derive(Debug, Default)]
+pub(crate) struct Callouts {
+    next_http: u32,
+    next_grpc_call: u32,
+    next_grpc_stream: u32,
+    pub(crate) http: Vec<HttpCall>,
+    pub(crate) grpc: Vec<GrpcCall>,
+    /// The response being delivered: what maps 4–7 and buffers 4–5 read meanwhile.
+    pub(crate) delivering: Option<Delivery>,
+    /// `proxy_get_status`: code and message of the last failure/gRPC close (Envoy keeps the code afterwards).
+    pub(crate) status: (u32, Vec<u8>),
+}
+
+/// A callout response while it is being delivered.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    pub(crate) headers: Option<Headers>,
+    pub(crate) trailers: Option<Headers>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) grpc_initial_metadata: Option<Headers>,
+    pub(crate) grpc_trailing_metadata: Option<Headers>,
+}
+
+impl HttpCallResponse {
+    /// A response with `:status`.
+    pub fn new(status: u16) -> HttpCallResponse {
+        let mut headers = Headers::new();
+        headers.add(":status", status.to_string());
+        HttpCallResponse {
+            headers,
+            ..Default::default()
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> HttpCallResponse {
+        self.headers.add(name, value);
+        self
+    }
+
+    pub fn body(mut self, body: impl AsRef<[u8]>) -> HttpCallResponse {
+        self.body = body.as_ref().to_vec();
+        self
+    }
+
+    pub fn trailer(mut self, name: &str, value: &str) -> HttpCallResponse {
+        self.trailers.add(name, value);
+        self
+    }
+}
+
+impl GrpcResponse {
+    /// Status OK with one response message.
+    pub fn ok(message: impl AsRef<[u8]>) -> GrpcResponse {
+        GrpcResponse {
+            message: Some(message.as_ref().to_vec()),
+            ..Default::default()
+        }
+    }
+
+    /// A failed call: gRPC status `code` and its message, no response message.
+    pub fn error(code: u32, message: &str) -> GrpcResponse {
+        GrpcResponse {
+            status: code,
+            status_message: message.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// What a call gets when its timeout expires: Envoy's router answers the timed-out gRPC request with a
+    /// trailers-only reply, status 4 DeadlineExceeded and message "upstream request timeout" (Envoy before
+    /// PR 44479, 2026-04, answered 14 Unavailable, and does with `grpc_timeout_returns_deadline_exceeded` off).
+    pub fn deadline_exceeded() -> GrpcResponse {
+        GrpcResponse::error(GRPC_DEADLINE_EXCEEDED, "upstream request timeout")
+    }
+}
+
+impl HttpCall {
+    /// What the host holds while the callout is pending, charged to the plugin's byte budget.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.cluster.len() + self.headers.byte_len() + self.body.len() + self.trailers.byte_len()
+    }
+}
+
+impl GrpcCall {
+    /// What the host holds while the call or stream is pending, charged to the plugin's byte budget.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.upstream.len()
+            + self.service.len()
+            + self.method.len()
+            + self.initial_metadata.byte_len()
+            + self.messages.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+impl Callouts {
+    // cpp-host's ids (`WasmBase::next*Id`): one counter per kind, stepping by 4 from the kind in the low two bits
+    // (0 HTTP, 1 gRPC call, 2 gRPC stream), so the first of each is 4, 5 and 6.
+    pub(crate) fn next_http_token(&mut self) -> u32 {
+        self.next_http += 1;
+        self.next_http * 4
+    }
+
+    /// Records a gRPC call or stream under its next token (by `call.stream`) and returns the token.
+    fn add_grpc(&mut self, mut call: GrpcCall) -> u32 {
+        let (counter, kind) = match call.stream {
+            true => (&mut self.next_grpc_stream, 2),
+            false => (&mut self.next_grpc_call, 1),
+        };
+        *counter += 1;
+        call.token = *counter * 4 + kind;
+        let token = call.token;
+        self.grpc.push(call);
+        token
+    }
+
+    /// Forgets gRPC call or stream `token` (answered, cancelled or closed); `None` if there is none.
+    pub(crate) fn remove_grpc(&mut self, token: u32, budget: &mut ByteBudget) -> Option<GrpcCall> {
+        let index = self.grpc.iter().position(|call| call.token == token)?;
+        let call = self.grpc.remove(index);
+        budget.release(call.held_bytes());
+        Some(call)
+    }
+
+    /// The earliest pending callout deadline (HTTP calls and unary gRPC calls) and its token.
+    pub(crate) fn next_deadline(&self) -> Option<(Duration, u32)> {
+        let http = self.http.iter().map(|c| (c.deadline, c.token));
+        let grpc = self.grpc.iter().map(|c| (c.deadline, c.token));
+        http.chain(grpc)
+            .filter_map(|(deadline, token)| Some((deadline?, token)))
+            .min()
+    }
+}
+
+/// cpp-host numbers HTTP calls 4, 8…, gRPC calls 5, 9…, gRPC streams 6, 10…: the kind is in the low two bits.
+fn is_http_token(token: u32) -> bool {
+    token.is_multiple_of(4)
+}
+
+/// gRPC status codes the host itself produces.
+const GRPC_INTERNAL: u32 = 13;
+const GRPC_DEADLINE_EXCEEDED: u32 = 4;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod dry_run;
+mod property_args;
 mod report;
 
 use std::process::ExitCode;

@@ -1,7 +1,7 @@
 //! Answers the test chooses, delivered to the root context as Envoy's async clients deliver them, and what
 //! Envoy does when a callout times out.
 
-use super::{Delivery, GRPC_INTERNAL, GrpcResponse, HttpCallResponse, is_http_token};
+use super::{Delivery, GRPC_INTERNAL, GrpcResponse, HttpCallResponse, NotPending, is_http_token};
 use crate::envoy::Vm;
 use crate::spec::Status;
 
@@ -12,18 +12,14 @@ impl Vm {
         &mut self,
         token: u32,
         response: Option<HttpCallResponse>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotPending> {
         let state = self.state_mut();
         let Some(index) = state.callouts.http.iter().position(|c| c.token == token) else {
-            return Err(format!(
-                "no pending HTTP callout with token {token}; pending: {:?}",
-                state
-                    .callouts
-                    .http
-                    .iter()
-                    .map(|c| c.token)
-                    .collect::<Vec<_>>()
-            ));
+            return Err(NotPending {
+                what: "HTTP callout",
+                token,
+                pending: state.callouts.http.iter().map(|c| c.token).collect(),
+            });
         };
         let call = state.callouts.http.remove(index);
         state.budget.release(call.held_bytes());
@@ -85,18 +81,14 @@ impl Vm {
         &mut self,
         token: u32,
         response: GrpcResponse,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotPending> {
         let state = self.state_mut();
         let Some(index) = state.callouts.grpc.iter().position(|c| c.token == token) else {
-            return Err(format!(
-                "no pending gRPC call or stream with token {token}; pending: {:?}",
-                state
-                    .callouts
-                    .grpc
-                    .iter()
-                    .map(|c| c.token)
-                    .collect::<Vec<_>>()
-            ));
+            return Err(NotPending {
+                what: "gRPC call or stream",
+                token,
+                pending: state.callouts.grpc.iter().map(|c| c.token).collect(),
+            });
         };
         let call = state.callouts.grpc.remove(index);
         state.budget.release(call.held_bytes());

@@ -88,6 +88,14 @@ pub(crate) struct Callouts {
     pub(crate) status: (u32, Vec<u8>),
 }
 
+/// The test answered a callout the plugin has not dispatched, or one already answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotPending {
+    what: &'static str,
+    token: u32,
+    pending: Vec<u32>,
+}
+
 /// A callout response while it is being delivered.
 #[derive(Debug, Default)]
 pub(crate) struct Delivery {
@@ -216,3 +224,13 @@ fn is_http_token(token: u32) -> bool {
 /// gRPC status codes the host itself produces.
 const GRPC_INTERNAL: u32 = 13;
 const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+
+impl std::fmt::Display for NotPending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no pending {} with token {}; pending: {:?}",
+            self.what, self.token, self.pending
+        )
+    }
+}

@@ -1,5 +1,5 @@
-//! The guest of the host's conformance tests (`host/tests/conformance_*.rs`): one filter whose behaviour the plugin
-//! configuration selects, so a single module exercises every host function and lifecycle path.
+//! The guest of the host's conformance tests (`host/tests/integration/conformance_*.rs`): one filter whose behaviour
+//! the plugin configuration selects, so a single module exercises every host function and lifecycle path.
 //!
 //! The configuration is words: a scenario name, then arguments, e.g. `callout request deny` or `ticker 100
 //! stop-after=3`; `panic=<callback>` added to any scenario makes that callback panic. Every callback logs itself

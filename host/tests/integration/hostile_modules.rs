@@ -103,7 +103,12 @@ fn run(name: &str, case: fn(&Envoy) -> String) {
         return;
     }
     let output = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &test_path(name),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CASE_ENV, name)
         .output()
         .expect("the test binary runs");
@@ -139,6 +144,15 @@ fn run(name: &str, case: fn(&Envoy) -> String) {
         "{name} grew the process by {growth_kib} KiB, over the {budget_kib} KiB budget (memory limit + host budget + \
          slack)"
     );
+}
+
+/// The harness's name for this module's test `name`: its module path inside the test binary (the crate's own name
+/// dropped), then the test, so `--exact` selects it and nothing else.
+fn test_path(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_crate, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    }
 }
 
 /// A `/proc/self/status` figure in KiB (0 where procfs is missing).

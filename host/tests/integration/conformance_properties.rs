@@ -3,12 +3,10 @@
 //! `properties`, which reads in the phases it names and logs `property <phase> <path> = <value>`; paths separate
 //! segments with `/`).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use host::testing::*;
-use support::*;
 
 /// What the guest read for `path` in `phase`: text, `0x…` hex for other bytes, `none` for NotFound, `status N`.
 #[track_caller]
@@ -201,7 +199,10 @@ fn a_root_context_sees_only_xds_and_the_plugin_tokens() {
 #[test]
 fn set_property_in_a_root_context_is_not_found() {
     let plugin = start("properties at=configure set=k k");
-    assert_eq!(status(&plugin, "set_property configure k"), code::NOT_FOUND);
+    assert_eq!(
+        status(&plugin, "set_property configure k"),
+        Status::NotFound as i32
+    );
     assert_eq!(read(&plugin, "configure", "k"), "none");
 }
 
@@ -213,7 +214,7 @@ fn set_property_in_on_log_is_ok() {
     stream.send_request_headers(&[], true);
     stream.send_response_headers(&[], true);
     stream.finish();
-    assert_eq!(status(&plugin, "set_property log k"), code::OK);
+    assert_eq!(status(&plugin, "set_property log k"), Status::Ok as i32);
     assert_eq!(read(&plugin, "log", "k"), "stored");
 }
 
@@ -227,7 +228,7 @@ fn set_property_stores_filter_state_under_wasm_dot_its_path() {
     stream.send_request_headers(&[], true);
     assert_eq!(
         status(&plugin, "set_property request-headers my_key"),
-        code::OK
+        Status::Ok as i32
     );
     assert_eq!(read(&plugin, "request-headers", "my_key"), "stored");
     assert_eq!(
@@ -245,7 +246,7 @@ fn set_property_stores_filter_state_under_wasm_dot_its_path() {
     stream.send_request_headers(&[], true);
     assert_eq!(
         status(&plugin, "set_property request-headers my/key"),
-        code::OK
+        Status::Ok as i32
     );
     assert_eq!(read(&plugin, "request-headers", "my/key"), "none");
     assert_eq!(

@@ -1,12 +1,10 @@
 //! Conformance: HTTP and gRPC callouts — what is recorded on dispatch, how answers, failures and timeouts reach
 //! the guest — with the conformance guest (`host/guests/conformance`).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use host::testing::*;
-use support::*;
 
 #[test]
 fn an_http_callout_is_recorded_with_cluster_headers_body_trailers_and_timeout() {
@@ -87,13 +85,16 @@ fn a_failed_callout_reports_zero_sizes_and_get_status_11_reset() {
     // What Envoy answers while no response exists: BadArgument for a value, an empty map, no body.
     assert_eq!(
         status(&plugin, "failed callout header value"),
-        code::BAD_ARGUMENT
+        Status::BadArgument as i32
     );
     assert_eq!(
         status(&plugin, "failed callout header pairs (0 bytes)"),
-        code::OK
+        Status::Ok as i32
     );
-    assert_eq!(status(&plugin, "failed callout body"), code::NOT_FOUND);
+    assert_eq!(
+        status(&plugin, "failed callout body"),
+        Status::NotFound as i32
+    );
     stream
         .client_response()
         .assert_status(502)

@@ -2,8 +2,6 @@
 //! plugin configuration) and readers for what it logs — callbacks at Debug, observations at Info, raw host-function
 //! statuses as `status <what> = <n>`.
 
-#![allow(dead_code)]
-
 use host::testing::*;
 
 /// The clusters the conformance guest calls out to (its default HTTP cluster and its gRPC upstream).
@@ -58,22 +56,13 @@ pub fn note(plugin: &Plugin, prefix: &str) -> String {
     }
 }
 
-/// The status the host returned to the guest's raw call `what` (logged as `status <what> = <n>`).
+/// The status the host returned to the guest's raw call `what` (logged as `status <what> = <n>`), as a number to
+/// compare with `Status::… as i32`.
 #[track_caller]
-pub fn status(plugin: &Plugin, what: &str) -> u32 {
+pub fn status(plugin: &Plugin, what: &str) -> i32 {
     let line = note(plugin, &format!("status {what} = "));
     line.rsplit(" = ")
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("not a status line: {line}"))
-}
-
-/// proxy_status_t values, as Envoy returns them.
-pub mod code {
-    pub const OK: u32 = 0;
-    pub const NOT_FOUND: u32 = 1;
-    pub const BAD_ARGUMENT: u32 = 2;
-    pub const EMPTY: u32 = 7;
-    pub const CAS_MISMATCH: u32 = 8;
-    pub const UNIMPLEMENTED: u32 = 12;
 }

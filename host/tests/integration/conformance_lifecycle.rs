@@ -1,10 +1,8 @@
 //! Conformance: plugin start and configure, shutdown, log capture — with the conformance guest
 //! (`host/guests/conformance`, a proxy-wasm 0.2.5 Rust filter).
 
-mod support;
-
+use crate::support::*;
 use host::testing::*;
-use support::*;
 
 #[test]
 fn plugin_start_runs_context_create_then_vm_start_then_configure() {

@@ -2,10 +2,8 @@
 //! headers and on bodies, deferred resume/local reply/close, local replies replacing the response, the end of the
 //! stream — with the conformance guest (`host/guests/conformance`).
 
-mod support;
-
+use crate::support::*;
 use host::testing::*;
-use support::*;
 
 #[test]
 fn callbacks_run_in_envoy_order_and_the_stream_ends_with_log_done_delete() {
@@ -536,7 +534,7 @@ fn resume_inside_a_callback_is_deferred_and_hides_the_request_headers_at_once() 
     assert_eq!(note(&plugin, "after resume"), "after resume");
     assert_eq!(
         status(&plugin, "request header after resume"),
-        code::BAD_ARGUMENT
+        Status::BadArgument as i32
     );
     // …and once the callback returned (Pause), the deferred continue let the request through.
     stream

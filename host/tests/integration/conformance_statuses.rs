@@ -2,10 +2,8 @@
 //! the statuses that make the Rust SDK panic in production must make it panic here too. The conformance guest
 //! (scenario `statuses`) calls the host functions directly and logs the raw status.
 
-mod support;
-
+use crate::support::*;
 use host::testing::*;
-use support::*;
 
 /// The `statuses` scenario through one whole stream: request headers, a body, response headers, the end.
 fn run() -> Plugin {
@@ -23,7 +21,7 @@ fn run() -> Plugin {
 fn plugin_configuration_is_readable_in_on_configure() {
     assert_eq!(
         status(&run(), "plugin configuration in on_configure"),
-        code::OK
+        Status::Ok as i32
     );
 }
 
@@ -31,7 +29,7 @@ fn plugin_configuration_is_readable_in_on_configure() {
 fn plugin_configuration_outside_on_configure_is_not_found() {
     assert_eq!(
         status(&run(), "plugin configuration outside on_configure"),
-        code::NOT_FOUND
+        Status::NotFound as i32
     );
 }
 
@@ -39,20 +37,23 @@ fn plugin_configuration_outside_on_configure_is_not_found() {
 fn set_property_on_the_root_context_is_not_found() {
     assert_eq!(
         status(&run(), "set_property on the root context"),
-        code::NOT_FOUND
+        Status::NotFound as i32
     );
 }
 
 #[test]
 fn set_property_on_a_stream_is_ok() {
-    assert_eq!(status(&run(), "set_property on a stream"), code::OK);
+    assert_eq!(
+        status(&run(), "set_property on a stream"),
+        Status::Ok as i32
+    );
 }
 
 #[test]
 fn proxy_done_outside_a_pending_shutdown_is_not_found() {
     assert_eq!(
         status(&run(), "proxy_done while not shutting down"),
-        code::NOT_FOUND
+        Status::NotFound as i32
     );
 }
 
@@ -60,35 +61,38 @@ fn proxy_done_outside_a_pending_shutdown_is_not_found() {
 fn set_effective_context_to_an_unknown_context_is_bad_argument() {
     assert_eq!(
         status(&run(), "set_effective_context unknown"),
-        code::BAD_ARGUMENT
+        Status::BadArgument as i32
     );
 }
 
 #[test]
 fn set_effective_context_to_a_live_stream_is_ok() {
-    assert_eq!(status(&run(), "set_effective_context own stream"), code::OK);
+    assert_eq!(
+        status(&run(), "set_effective_context own stream"),
+        Status::Ok as i32
+    );
 }
 
 #[test]
 fn a_log_level_above_critical_is_bad_argument() {
-    assert_eq!(status(&run(), "log level 9"), code::BAD_ARGUMENT);
+    assert_eq!(status(&run(), "log level 9"), Status::BadArgument as i32);
 }
 
 #[test]
 fn an_unknown_buffer_type_is_bad_argument() {
-    assert_eq!(status(&run(), "buffer type 9"), code::BAD_ARGUMENT);
+    assert_eq!(status(&run(), "buffer type 9"), Status::BadArgument as i32);
 }
 
 #[test]
 fn an_unknown_map_type_is_bad_argument() {
-    assert_eq!(status(&run(), "map type 9"), code::BAD_ARGUMENT);
+    assert_eq!(status(&run(), "map type 9"), Status::BadArgument as i32);
 }
 
 #[test]
 fn the_callout_response_body_without_a_response_is_not_found() {
     assert_eq!(
         status(&run(), "http call response body without a response"),
-        code::NOT_FOUND
+        Status::NotFound as i32
     );
 }
 
@@ -96,70 +100,97 @@ fn the_callout_response_body_without_a_response_is_not_found() {
 fn continue_stream_on_the_root_context_is_a_silent_ok() {
     assert_eq!(
         status(&run(), "continue_stream on the root context"),
-        code::OK
+        Status::Ok as i32
     );
 }
 
 #[test]
 fn continue_stream_with_an_unknown_stream_type_is_bad_argument() {
-    assert_eq!(status(&run(), "continue_stream type 7"), code::BAD_ARGUMENT);
+    assert_eq!(
+        status(&run(), "continue_stream type 7"),
+        Status::BadArgument as i32
+    );
 }
 
 #[test]
 fn continue_stream_upstream_is_unimplemented() {
     assert_eq!(
         status(&run(), "continue_stream upstream"),
-        code::UNIMPLEMENTED
+        Status::Unimplemented as i32
     );
 }
 
 #[test]
 fn continue_stream_downstream_on_an_http_stream_is_ok() {
-    assert_eq!(status(&run(), "continue_stream downstream"), code::OK);
+    assert_eq!(
+        status(&run(), "continue_stream downstream"),
+        Status::Ok as i32
+    );
 }
 
 #[test]
 fn a_missing_property_is_not_found() {
-    assert_eq!(status(&run(), "get_property missing"), code::NOT_FOUND);
+    assert_eq!(
+        status(&run(), "get_property missing"),
+        Status::NotFound as i32
+    );
 }
 
 #[test]
 fn missing_shared_data_is_not_found() {
-    assert_eq!(status(&run(), "get_shared_data missing"), code::NOT_FOUND);
+    assert_eq!(
+        status(&run(), "get_shared_data missing"),
+        Status::NotFound as i32
+    );
 }
 
 #[test]
 fn a_shared_data_write_with_a_wrong_cas_is_cas_mismatch() {
     let plugin = run();
-    assert_eq!(status(&plugin, "set_shared_data new"), code::OK);
+    assert_eq!(status(&plugin, "set_shared_data new"), Status::Ok as i32);
     assert_eq!(
         status(&plugin, "set_shared_data cas mismatch"),
-        code::CAS_MISMATCH
+        Status::CasMismatch as i32
     );
 }
 
 #[test]
 fn an_unknown_queue_is_not_found_for_enqueue_and_dequeue() {
     let plugin = run();
-    assert_eq!(status(&plugin, "enqueue unknown queue"), code::NOT_FOUND);
-    assert_eq!(status(&plugin, "dequeue unknown queue"), code::NOT_FOUND);
+    assert_eq!(
+        status(&plugin, "enqueue unknown queue"),
+        Status::NotFound as i32
+    );
+    assert_eq!(
+        status(&plugin, "dequeue unknown queue"),
+        Status::NotFound as i32
+    );
 }
 
 #[test]
 fn dequeue_from_an_empty_queue_is_empty() {
-    assert_eq!(status(&run(), "dequeue empty queue"), code::EMPTY);
+    assert_eq!(status(&run(), "dequeue empty queue"), Status::Empty as i32);
 }
 
 #[test]
 fn an_unknown_metric_type_is_bad_argument() {
-    assert_eq!(status(&run(), "define_metric type 3"), code::BAD_ARGUMENT);
+    assert_eq!(
+        status(&run(), "define_metric type 3"),
+        Status::BadArgument as i32
+    );
 }
 
 #[test]
 fn a_counter_only_increments_by_positive_amounts() {
     let plugin = run();
-    assert_eq!(status(&plugin, "counter increment 0"), code::BAD_ARGUMENT);
-    assert_eq!(status(&plugin, "counter increment -1"), code::BAD_ARGUMENT);
+    assert_eq!(
+        status(&plugin, "counter increment 0"),
+        Status::BadArgument as i32
+    );
+    assert_eq!(
+        status(&plugin, "counter increment -1"),
+        Status::BadArgument as i32
+    );
 }
 
 /// The scenario runs in `on_configure`, so the configuration canary records first: Envoy's stats store keeps one
@@ -168,8 +199,8 @@ fn a_counter_only_increments_by_positive_amounts() {
 #[test]
 fn recording_a_counter_adds_to_it() {
     let plugin = run();
-    assert_eq!(status(&plugin, "counter record 5"), code::OK);
-    assert_eq!(status(&plugin, "counter record 5 again"), code::OK);
+    assert_eq!(status(&plugin, "counter record 5"), Status::Ok as i32);
+    assert_eq!(status(&plugin, "counter record 5 again"), Status::Ok as i32);
     assert_eq!(note(&plugin, "counter value "), "counter value (0, 20)");
     assert_eq!(plugin.counter("c"), 20);
 }
@@ -177,31 +208,37 @@ fn recording_a_counter_adds_to_it() {
 #[test]
 fn recording_a_gauge_sets_it_and_incrementing_may_subtract() {
     let plugin = run();
-    assert_eq!(status(&plugin, "gauge record 7"), code::OK);
-    assert_eq!(status(&plugin, "gauge increment -2"), code::OK);
+    assert_eq!(status(&plugin, "gauge record 7"), Status::Ok as i32);
+    assert_eq!(status(&plugin, "gauge increment -2"), Status::Ok as i32);
     assert_eq!(note(&plugin, "gauge value "), "gauge value (0, 5)");
 }
 
 #[test]
 fn a_histogram_records_but_cannot_be_read_or_incremented() {
     let plugin = run();
-    assert_eq!(status(&plugin, "histogram record 3"), code::OK);
-    assert_eq!(status(&plugin, "histogram increment"), code::BAD_ARGUMENT);
-    assert_eq!(status(&plugin, "histogram get"), code::BAD_ARGUMENT);
+    assert_eq!(status(&plugin, "histogram record 3"), Status::Ok as i32);
+    assert_eq!(
+        status(&plugin, "histogram increment"),
+        Status::BadArgument as i32
+    );
+    assert_eq!(status(&plugin, "histogram get"), Status::BadArgument as i32);
     // Once from the configuration canary, once from the worker's VM (one histogram in Envoy's stats store).
     assert_eq!(plugin.histogram("h"), [3, 3]);
 }
 
 #[test]
 fn an_unknown_metric_id_is_not_found() {
-    assert_eq!(status(&run(), "unknown metric increment"), code::NOT_FOUND);
+    assert_eq!(
+        status(&run(), "unknown metric increment"),
+        Status::NotFound as i32
+    );
 }
 
 #[test]
 fn a_missing_request_header_is_not_found() {
     assert_eq!(
         status(&run(), "request header missing key"),
-        code::NOT_FOUND
+        Status::NotFound as i32
     );
 }
 
@@ -209,20 +246,23 @@ fn a_missing_request_header_is_not_found() {
 fn the_request_body_outside_its_callback_is_ok_and_empty() {
     assert_eq!(
         status(&run(), "request body outside body callback (0 bytes)"),
-        code::OK
+        Status::Ok as i32
     );
 }
 
 #[test]
 fn setting_a_body_range_in_the_middle_is_bad_argument() {
-    assert_eq!(status(&run(), "set body in the middle"), code::BAD_ARGUMENT);
+    assert_eq!(
+        status(&run(), "set body in the middle"),
+        Status::BadArgument as i32
+    );
 }
 
 #[test]
 fn a_request_header_after_the_request_passed_is_bad_argument() {
     assert_eq!(
         status(&run(), "request header after the request passed"),
-        code::BAD_ARGUMENT
+        Status::BadArgument as i32
     );
 }
 
@@ -233,7 +273,7 @@ fn request_header_pairs_after_the_request_passed_are_ok_and_empty() {
             &run(),
             "request header pairs after the request passed (0 bytes)"
         ),
-        code::OK
+        Status::Ok as i32
     );
 }
 
@@ -241,7 +281,7 @@ fn request_header_pairs_after_the_request_passed_are_ok_and_empty() {
 fn adding_a_request_header_after_the_request_passed_is_bad_argument() {
     assert_eq!(
         status(&run(), "add request header after the request passed"),
-        code::BAD_ARGUMENT
+        Status::BadArgument as i32
     );
 }
 
@@ -249,7 +289,7 @@ fn adding_a_request_header_after_the_request_passed_is_bad_argument() {
 fn a_missing_map_in_on_log_is_not_found_rather_than_bad_argument() {
     assert_eq!(
         status(&run(), "request trailers value in on_log without trailers"),
-        code::NOT_FOUND
+        Status::NotFound as i32
     );
 }
 
@@ -257,7 +297,7 @@ fn a_missing_map_in_on_log_is_not_found_rather_than_bad_argument() {
 fn changing_headers_in_on_log_is_bad_argument() {
     assert_eq!(
         status(&run(), "add request header in on_log"),
-        code::BAD_ARGUMENT
+        Status::BadArgument as i32
     );
 }
 
@@ -267,14 +307,14 @@ fn changing_headers_in_on_log_is_bad_argument() {
 fn setting_the_request_body_outside_a_body_callback_is_bad_argument() {
     assert_eq!(
         status(&run(), "set request body outside body callback"),
-        code::BAD_ARGUMENT
+        Status::BadArgument as i32
     );
 }
 
 // `getBuffer(CallData)` is a string buffer: cpp-host `BufferBase::copyFrom` refuses writes to it.
 #[test]
 fn setting_call_data_is_bad_argument() {
-    assert_eq!(status(&run(), "set call data"), code::BAD_ARGUMENT);
+    assert_eq!(status(&run(), "set call data"), Status::BadArgument as i32);
 }
 
 /// The `statuses` scenario with request trailers, ended by `finish` (so `on_log` runs).
@@ -297,10 +337,10 @@ fn request_trailers_are_gone_in_on_log() {
     let plugin = run_with_request_trailers();
     assert_eq!(
         status(&plugin, "request trailer value in on_log"),
-        code::NOT_FOUND
+        Status::NotFound as i32
     );
     assert_eq!(
         status(&plugin, "request trailer pairs in on_log (0 bytes)"),
-        code::OK
+        Status::Ok as i32
     );
 }

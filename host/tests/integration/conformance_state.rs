@@ -1,12 +1,10 @@
 //! Conformance: timers on the virtual clock, shared data with CAS, shared queues with `on_queue_ready`, metrics —
 //! with the conformance guest (`host/guests/conformance`).
 
-mod support;
-
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::support::*;
 use host::testing::*;
-use support::*;
 
 fn now_ms(plugin: &Plugin) -> u128 {
     plugin.now().duration_since(UNIX_EPOCH).unwrap().as_millis()

@@ -3,11 +3,9 @@
 //! `clear_route_cache`. The conformance guest's `envoy-foreign` scenario calls them with the bytes given in hex
 //! (`root:NAME:HEX` in on_configure, `stream:NAME:HEX` in on_request_headers) and logs what it got back.
 
-mod support;
-
+use crate::support::*;
 use host::testing::*;
 use prost::Message;
-use support::*;
 
 /// `SetEnvoyFilterStateArguments` (set_envoy_filter_state.proto), as a guest SDK would encode it.
 #[derive(Clone, PartialEq, Message)]

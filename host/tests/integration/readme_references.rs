@@ -1,5 +1,5 @@
-//! host/README.md names the tests that pin each behaviour (`file::test_name`); each name must be a test of that
-//! file, so the tables cannot drift from the suite.
+//! host/README.md names the tests that pin each behaviour (`module::test_name`, the harness's name for a test of this
+//! binary); each name must be a test of that module, so the tables cannot drift from the suite.
 
 use std::{fs, path::Path};
 
@@ -10,10 +10,10 @@ fn every_test_the_readme_names_exists() {
     let mut named = 0;
     let mut missing = Vec::new();
     for span in readme.split('`').skip(1).step_by(2) {
-        let Some((file, test)) = span.split_once("::") else {
+        let Some((module, test)) = span.split_once("::") else {
             continue;
         };
-        let path = root.join("tests").join(format!("{file}.rs"));
+        let path = root.join("tests/integration").join(format!("{module}.rs"));
         let is_test_name = !test.is_empty()
             && test
                 .chars()

@@ -2,12 +2,10 @@
 //! without bound or hand the host bad pointers. Each gets a clear error and the test process carries on.
 //! Raw-ABI fixtures are WAT text; panics come from the conformance guest (`panic=<callback>`).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use host::testing::*;
-use support::*;
 
 /// A complete ABI 0.2.1 module: every callback exists and does nothing (Continue / true), except that
 /// `on_configure` arms a 10 ms timer and registers queue `q`, and `on_request_headers` dispatches an HTTP callout

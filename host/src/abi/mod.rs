@@ -1,6 +1,6 @@
-//! The proxy-wasm ABI as Envoy (proxy-wasm-cpp-host) exposes it: the enumerations, the wire formats, the guest
-//! memory contract and every import a module may link against. Each import is a thin shim: it reads and checks
-//! guest memory, hands the request to the Envoy layer (`crate::envoy`) and returns the status Envoy would.
+//! The proxy-wasm ABI as Envoy (proxy-wasm-cpp-host) exposes it: the guest memory contract and every import a module
+//! may link against, listed once in `imports`. Each import is a thin shim: it reads and checks guest memory, hands
+//! the request to one Envoy-layer operation (`crate::envoy`) and returns the status Envoy would.
 
 mod buffers;
 mod callouts;

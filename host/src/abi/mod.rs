@@ -8,7 +8,7 @@ mod context;
 mod headers;
 mod imports;
 mod logging;
-pub(crate) mod memory;
+mod memory;
 mod metrics;
 mod properties;
 mod shared;

@@ -2,7 +2,7 @@
 
 use std::{
     env,
-    ffi::OsString,
+    ffi::{OsStr, OsString},
     fs,
     io::Write,
     path::{Path, PathBuf},
@@ -101,7 +101,24 @@ pub(crate) fn cargo() -> Command {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root());
+    for (name, _) in env::vars_os().filter(|(name, _)| is_package_variable(name)) {
+        cmd.env_remove(name);
+    }
     cmd
+}
+
+/// What `cargo run` sets for the binary it starts (this one, through the `cargo xtask` alias). A nested cargo must
+/// not see it: build scripts such as ring's rerun when `CARGO_PKG_NAME` or `CARGO_MANIFEST_DIR` change, so that
+/// cargo would rebuild those crates, and the next cargo started from a shell would rebuild them again.
+fn is_package_variable(name: &OsStr) -> bool {
+    name.to_str().is_some_and(|name| {
+        name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+    })
 }
 
 /// Every extension under `extensions/`, sorted by name, or only those named in `only`.

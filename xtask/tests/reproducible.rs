@@ -8,7 +8,7 @@ use support::*;
 
 /// Packages header-append in `checkout` and returns the printed digest and the module's bytes.
 fn package_in(checkout: &Path, target: &Path) -> (String, Vec<u8>) {
-    let stdout = run(Command::new(env!("CARGO"))
+    let stdout = run(cargo()
         .args(["xtask", "package", "-p", "header-append"])
         .current_dir(checkout)
         .env("CARGO_TARGET_DIR", target)

@@ -52,7 +52,7 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
     for ((kind, phase, priority, via), name) in KINDS.iter().zip(&names) {
         let description = format!("The {kind} starting point");
         match via {
-            Via::CargoGenerate => run(Command::new(env!("CARGO"))
+            Via::CargoGenerate => run(cargo()
                 .args(["generate", "--path", "templates/extension", "--name", name])
                 .args(["--destination", "extensions", "--silent", "--no-workspace"])
                 .args([
@@ -139,7 +139,7 @@ fn bad_names_and_phases_are_refused_before_anything_is_written() {
     let extensions = dir.join("extensions");
     fs::create_dir(&extensions).unwrap();
     let generate = |name: &str, extra: &[&str], destination: &Path| {
-        let out = Command::new(env!("CARGO"))
+        let out = cargo()
             .args(["generate", "--path"])
             .arg(root().join("templates/extension"))
             .args(["--name", name, "--destination"])
@@ -222,7 +222,7 @@ fn xtask_new_says_how_to_install_a_missing_cargo_generate() {
 
 /// `Some(())` if `cargo generate` runs; otherwise fails under CI=true, else says loudly it skipped.
 fn cargo_generate() -> Option<()> {
-    let works = Command::new(env!("CARGO"))
+    let works = cargo()
         .args(["generate", "--version"])
         .output()
         .is_ok_and(|out| out.status.success());

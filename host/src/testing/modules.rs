@@ -83,7 +83,24 @@ fn build(package: &str) -> Result<(), String> {
     let command = format!("cargo xtask build -p {package}");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
-    let output = Command::new(&cargo)
+    let mut cargo = Command::new(&cargo);
+    // What `cargo test` set for this test binary (`CARGO_PKG_*`, `CARGO_MANIFEST_*`…) is not passed on: build
+    // scripts such as ring's (an xtask dependency) rerun when it changes, so this cargo would rebuild those crates
+    // and the next cargo from a shell would rebuild them again.
+    for (name, _) in std::env::vars_os() {
+        let is_package_variable = name.to_str().is_some_and(|name| {
+            name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    name,
+                    "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+                )
+        });
+        if is_package_variable {
+            cargo.env_remove(name);
+        }
+    }
+    let output = cargo
         .args(["xtask", "build", "--package", package])
         .current_dir(&root)
         .output()

@@ -19,6 +19,27 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo, without what `cargo test` set for this test binary (`CARGO_PKG_*`, `CARGO_MANIFEST_*`…): build scripts such
+/// as ring's rerun when those change, so a cargo that saw them would rebuild those crates, and the next cargo from a
+/// shell would rebuild them again.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    for (name, _) in env::vars_os() {
+        let is_package_variable = name.to_str().is_some_and(|name| {
+            name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    name,
+                    "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+                )
+        });
+        if is_package_variable {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 /// Runs the xtask binary under test with `args` (from a directory outside the workspace, to show
 /// paths resolve from the root) and returns its output, whether it succeeded or not.
 pub fn xtask(args: &[&str]) -> Output {
@@ -75,7 +96,7 @@ pub struct Scratch {
 impl Scratch {
     /// `cargo ARGS` in the scratch workspace, with its target directory.
     pub fn cargo(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO"));
+        let mut cmd = cargo();
         cmd.args(args)
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target)
@@ -126,7 +147,7 @@ pub fn runner() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let status = Command::new(env!("CARGO"))
+            let status = cargo()
                 .args(["build", "--quiet", "-p", "host", "--bin", "proxy-wasm-run"])
                 .current_dir(root())
                 .status()

@@ -164,18 +164,11 @@ fn grpc_call(
     let service = text(read(c, args[2], args[3])?);
     let method = text(read(c, args[4], args[5])?);
     let initial_metadata = Headers::from_pairs(pairs::deserialize(&read(c, args[6], args[7])?));
-    let call = GrpcCall {
-        token: 0,
-        context_id: 0,
-        upstream: String::from_utf8_lossy(&upstream).into_owned(),
+    let call = GrpcCall::new(
+        String::from_utf8_lossy(&upstream).into_owned(),
         service,
         method,
         initial_metadata,
-        messages: Vec::new(),
-        timeout: None,
-        stream: false,
-        closed_by_plugin: false,
-        deadline: None,
-    };
+    );
     Ok((upstream, call))
 }

@@ -169,7 +169,7 @@ impl<'p> HttpStream<'p> {
     pub fn upstream_request(&self) -> Message {
         let vm = self.observed();
         let stream = vm.stream(self.id);
-        let f = &stream.request.forwarded;
+        let f = stream.forwarded(Dir::Request);
         let mut message = Message::new(
             "request the upstream would see",
             f.headers.clone(),
@@ -177,7 +177,7 @@ impl<'p> HttpStream<'p> {
             f.trailers.clone(),
             f.end_stream,
         );
-        message.reset = stream.reset.clone();
+        message.reset = stream.reset().map(str::to_owned);
         message
     }
 
@@ -185,7 +185,7 @@ impl<'p> HttpStream<'p> {
     pub fn client_response(&self) -> Message {
         let vm = self.observed();
         let stream = vm.stream(self.id);
-        let f = &stream.response.forwarded;
+        let f = stream.forwarded(Dir::Response);
         let mut message = Message::new(
             "response the client would see",
             f.headers.clone(),
@@ -193,19 +193,19 @@ impl<'p> HttpStream<'p> {
             f.trailers.clone(),
             f.end_stream,
         );
-        message.local_reply = stream.local_reply.clone();
-        message.reset = stream.reset.clone();
+        message.local_reply = stream.local_reply().cloned();
+        message.reset = stream.reset().map(str::to_owned);
         message
     }
 
     /// The local reply sent on this stream (by the plugin, or Envoy's 503 after a failure), if any.
     pub fn local_reply(&self) -> Option<LocalReply> {
-        self.observed().stream(self.id).local_reply.clone()
+        self.observed().stream(self.id).local_reply().cloned()
     }
 
     /// Whether the stream was reset, and why (`wasm_close_stream`, …).
     pub fn reset(&self) -> Option<String> {
-        self.observed().stream(self.id).reset.clone()
+        self.observed().stream(self.id).reset().map(str::to_owned)
     }
 
     /// Pending HTTP callouts this stream's context dispatched.
@@ -274,9 +274,8 @@ impl<'p> HttpStream<'p> {
     pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.observed()
             .stream(self.id)
-            .filter_state
-            .get(&filter_state_key(path.join("\0").as_bytes()))
-            .cloned()
+            .filter_state(&filter_state_key(path.join("\0").as_bytes()))
+            .map(<[u8]>::to_vec)
     }
 
     /// The object the plugin stored under `key` with Envoy's `set_envoy_filter_state` foreign function: what the

@@ -31,7 +31,7 @@ pub struct HttpCall {
     pub trailers: Headers,
     /// `None` when the plugin passed 0 (no timeout).
     pub timeout: Option<Duration>,
-    pub(crate) deadline: Option<Duration>,
+    pub(in crate::envoy) deadline: Option<Duration>,
 }
 
 /// The answer a test gives to an HTTP callout.
@@ -59,7 +59,7 @@ pub struct GrpcCall {
     pub stream: bool,
     /// The plugin called `proxy_grpc_close` on its stream.
     pub closed_by_plugin: bool,
-    pub(crate) deadline: Option<Duration>,
+    pub(in crate::envoy) deadline: Option<Duration>,
 }
 
 /// The answer a test gives to a gRPC call or stream: initial metadata, at most one message, trailing metadata,
@@ -80,12 +80,12 @@ pub(crate) struct Callouts {
     next_http: u32,
     next_grpc_call: u32,
     next_grpc_stream: u32,
-    pub(crate) http: Vec<HttpCall>,
-    pub(crate) grpc: Vec<GrpcCall>,
+    pub(in crate::envoy) http: Vec<HttpCall>,
+    pub(in crate::envoy) grpc: Vec<GrpcCall>,
     /// The response being delivered: what maps 4–7 and buffers 4–5 read meanwhile.
-    pub(crate) delivering: Option<Delivery>,
+    pub(in crate::envoy) delivering: Option<Delivery>,
     /// `proxy_get_status`: code and message of the last failure/gRPC close (Envoy keeps the code afterwards).
-    pub(crate) status: (u32, Vec<u8>),
+    pub(in crate::envoy) status: (u32, Vec<u8>),
 }
 
 /// The test answered a callout the plugin has not dispatched, or one already answered.
@@ -99,11 +99,11 @@ pub(crate) struct NotPending {
 /// A callout response while it is being delivered.
 #[derive(Debug, Default)]
 pub(crate) struct Delivery {
-    pub(crate) headers: Option<Headers>,
-    pub(crate) trailers: Option<Headers>,
-    pub(crate) body: Vec<u8>,
-    pub(crate) grpc_initial_metadata: Option<Headers>,
-    pub(crate) grpc_trailing_metadata: Option<Headers>,
+    pub(in crate::envoy) headers: Option<Headers>,
+    pub(in crate::envoy) trailers: Option<Headers>,
+    pub(in crate::envoy) body: Vec<u8>,
+    pub(in crate::envoy) grpc_initial_metadata: Option<Headers>,
+    pub(in crate::envoy) grpc_trailing_metadata: Option<Headers>,
 }
 
 impl HttpCallResponse {
@@ -167,6 +167,28 @@ impl HttpCall {
 }
 
 impl GrpcCall {
+    /// A unary call as the plugin asked for it; dispatching it numbers it and sets its context and deadline.
+    pub(crate) fn new(
+        upstream: String,
+        service: String,
+        method: String,
+        initial_metadata: Headers,
+    ) -> GrpcCall {
+        GrpcCall {
+            token: 0,
+            context_id: 0,
+            upstream,
+            service,
+            method,
+            initial_metadata,
+            messages: Vec::new(),
+            timeout: None,
+            stream: false,
+            closed_by_plugin: false,
+            deadline: None,
+        }
+    }
+
     /// What the host holds while the call or stream is pending, charged to the plugin's byte budget.
     pub(crate) fn held_bytes(&self) -> usize {
         self.upstream.len()

@@ -26,9 +26,9 @@ pub(crate) enum Iteration {
 /// pointer on its own schedule (a map once it passed, all of them on `proxy_continue_stream`).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Reach {
-    pub(crate) headers: bool,
-    pub(crate) body: bool,
-    pub(crate) trailers: bool,
+    pub(in crate::envoy) headers: bool,
+    pub(in crate::envoy) body: bool,
+    pub(in crate::envoy) trailers: bool,
 }
 
 /// A body callback's way of stopping with the data held.
@@ -55,24 +55,24 @@ pub(crate) struct Forwarded {
 #[derive(Debug, Clone)]
 pub(crate) struct Side {
     /// Envoy's header map (kept after it passed, as the access-log copy).
-    pub(crate) headers: Option<Headers>,
+    pub(in crate::envoy) headers: Option<Headers>,
     /// What of this side the guest can reach now.
-    pub(crate) reach: Reach,
+    pub(in crate::envoy) reach: Reach,
     /// Data held by this filter: the current chunk, or everything buffered.
-    pub(crate) body: Vec<u8>,
+    pub(in crate::envoy) body: Vec<u8>,
     /// Earlier chunks Envoy keeps for this filter after StopIterationAndWatermark: they go on first when it
     /// continues, but the filter does not see them again.
-    pub(crate) watermarked: Vec<u8>,
-    pub(crate) trailers: Option<Headers>,
+    pub(in crate::envoy) watermarked: Vec<u8>,
+    pub(in crate::envoy) trailers: Option<Headers>,
     /// The peer ended this side (headers or body with end_of_stream, or trailers).
-    pub(crate) end_stream: bool,
-    pub(crate) iteration: Iteration,
+    pub(in crate::envoy) end_stream: bool,
+    pub(in crate::envoy) iteration: Iteration,
     /// How the last body callback asked Envoy to hold the body (`None`: it did not); the next callback then sees
     /// the cumulative body.
-    pub(crate) buffering: Option<Buffering>,
+    pub(in crate::envoy) buffering: Option<Buffering>,
     /// Inside a body callback with end_of_stream: the guest may add trailers.
-    pub(crate) last_body_callback: bool,
-    pub(crate) forwarded: Forwarded,
+    pub(in crate::envoy) last_body_callback: bool,
+    pub(in crate::envoy) forwarded: Forwarded,
 }
 
 impl Side {

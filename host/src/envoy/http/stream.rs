@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::side::{Iteration, Side};
+use super::side::{Forwarded, Iteration, Side};
 use super::{Dir, LocalReply, Properties};
 
 /// Where a stream context is in its life: Envoy creates it lazily and destroys it after the access log.
@@ -22,28 +22,28 @@ pub(crate) enum StreamLife {
 /// One HTTP stream context.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpStream {
-    pub(crate) id: u32,
-    pub(crate) life: StreamLife,
-    pub(crate) request: Side,
-    pub(crate) response: Side,
+    pub(in crate::envoy) id: u32,
+    pub(in crate::envoy) life: StreamLife,
+    pub(in crate::envoy) request: Side,
+    pub(in crate::envoy) response: Side,
     /// The local reply the client got, if any.
-    pub(crate) local_reply: Option<LocalReply>,
+    pub(in crate::envoy) local_reply: Option<LocalReply>,
     /// Set when the stream was reset (`proxy_close_stream`, or a local reply after the response started).
-    pub(crate) reset: Option<String>,
+    pub(in crate::envoy) reset: Option<String>,
     /// Envoy's `failure_local_reply_sent_`: the 503 of a failed VM skips this filter's encoder callbacks.
-    pub(crate) failure_reply_sent: bool,
+    pub(in crate::envoy) failure_reply_sent: bool,
     /// The VM had already failed when the stream began: under FAIL_OPEN Envoy's filter factory left the plugin out
     /// of this stream's filter chain (`PluginConfig::createContext` returns no context).
-    pub(crate) began_after_failure: bool,
+    pub(in crate::envoy) began_after_failure: bool,
     /// A local reply took the place of the upstream response: a response from upstream is ignored.
-    pub(crate) upstream_response_cut: bool,
+    pub(in crate::envoy) upstream_response_cut: bool,
     /// `proxy_set_property` values, under Envoy's filter-state key `wasm.<path>`.
-    pub(crate) filter_state: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub(in crate::envoy) filter_state: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Attribute values the test set for this stream (the plugin's, with the stream's own on top); `None`: the
     /// plugin's apply.
-    pub(crate) properties: Option<Box<Properties>>,
+    pub(in crate::envoy) properties: Option<Box<Properties>>,
     /// Virtual time when the request began (`request.time`).
-    pub(crate) started: Duration,
+    pub(in crate::envoy) started: Duration,
 }
 
 impl HttpStream {
@@ -100,6 +100,26 @@ impl HttpStream {
             Iteration::Body { .. } => Some("on_request_headers (StopIteration)"),
             Iteration::StoppedTrailers => Some("on_request_trailers"),
         }
+    }
+
+    /// What passed this filter on `dir`: towards the upstream for the request, the client for the response.
+    pub(crate) fn forwarded(&self, dir: Dir) -> &Forwarded {
+        &self.side(dir).forwarded
+    }
+
+    /// The local reply the client got, if any.
+    pub(crate) fn local_reply(&self) -> Option<&LocalReply> {
+        self.local_reply.as_ref()
+    }
+
+    /// Why the stream was reset, if it was.
+    pub(crate) fn reset(&self) -> Option<&str> {
+        self.reset.as_deref()
+    }
+
+    /// A `proxy_set_property` value, by its filter-state key.
+    pub(crate) fn filter_state(&self, key: &[u8]) -> Option<&[u8]> {
+        self.filter_state.get(key).map(Vec::as_slice)
     }
 
     /// The stream ended (`on_log` and after): nothing more flows through the filter.

@@ -44,12 +44,23 @@ impl ByteBudget {
 
     /// Whether `bytes` more would fit, without charging them: checked before the host copies anything.
     pub(crate) fn check(&self, what: &'static str, bytes: usize) -> Result<(), BudgetExceeded> {
-        match self.used.checked_add(bytes) {
+        self.check_beside(what, self.used, bytes)
+    }
+
+    /// [`ByteBudget::check`] for bytes kept outside this budget, `held` of them so far: a vm_id's shared data or a
+    /// shared queue, which outlive the plugin's own charges but may grow only as far as its limit.
+    pub(crate) fn check_beside(
+        &self,
+        what: &'static str,
+        held: usize,
+        bytes: usize,
+    ) -> Result<(), BudgetExceeded> {
+        match held.checked_add(bytes) {
             Some(total) if total <= self.limit => Ok(()),
             _ => Err(BudgetExceeded {
                 what,
                 bytes,
-                used: self.used,
+                used: held,
                 limit: self.limit,
             }),
         }
@@ -57,10 +68,6 @@ impl ByteBudget {
 
     pub(crate) fn release(&mut self, bytes: usize) {
         self.used = self.used.saturating_sub(bytes);
-    }
-
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
     }
 }
 

@@ -186,7 +186,7 @@ impl HostState {
             .process
             .borrow()
             .data_bytes(self.settings.vm_id.as_bytes());
-        self.check_held("a shared data entry", held, bytes)
+        self.budget.check_beside("a shared data entry", held, bytes)
     }
 
     /// `proxy_set_shared_data` under this VM's vm_id (`cas` 0 writes unconditionally).
@@ -222,11 +222,13 @@ impl HostState {
     /// end, so it may hold what the plugin's byte budget allows.
     pub(crate) fn check_queue_room(&self, token: u32, bytes: usize) -> Result<(), Refusal> {
         let held = self.process.borrow().queue_bytes(token)?;
-        Ok(self.check_held("a shared queue item", held, bytes)?)
+        Ok(self
+            .budget
+            .check_beside("a shared queue item", held, bytes)?)
     }
 
-    /// `proxy_enqueue_shared_queue`: Envoy posts the notification to the registering VM's dispatcher, so it runs
-    /// after the current step here, or at that plugin's next verb.
+    /// `proxy_enqueue_shared_queue`: cpp-host (`SharedQueue::enqueue`, `call_on_thread`) posts the notification to
+    /// the registering VM's dispatcher, so it runs after the current step here, or at that plugin's next verb.
     pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<(), Status> {
         let mut process = self.process.borrow_mut();
         let owner = process.enqueue(token, item)?;
@@ -254,23 +256,5 @@ impl HostState {
             }
             None => false,
         }
-    }
-
-    fn check_held(
-        &self,
-        what: &'static str,
-        held: usize,
-        bytes: usize,
-    ) -> Result<(), BudgetExceeded> {
-        let limit = self.budget.limit();
-        if held.saturating_add(bytes) > limit {
-            return Err(BudgetExceeded {
-                what,
-                bytes,
-                used: held,
-                limit,
-            });
-        }
-        Ok(())
     }
 }

@@ -274,8 +274,9 @@ fn a_queue_of_another_vm_id_resolves_and_its_owner_hears_on_queue_ready() {
             .all(|c| !c.contains("on_queue_ready")),
         "the producer does not own the queue"
     );
-    // Posted to the consumer's dispatcher (Envoy `SharedQueue::enqueue` posts `onQueueReady` to the owner's
-    // worker): it runs on that worker's next turn, which reading the consumer's logs is not.
+    // Posted to the consumer's dispatcher (cpp-host `SharedQueue::enqueue` hands `onQueueReady` to the owner's
+    // `call_on_thread`, Envoy's dispatcher `post`): it runs on that worker's next turn, which reading the
+    // consumer's logs is not.
     assert_eq!(notes(&consumer, "dequeued "), Vec::<String>::new());
     consumer.dispatch();
     assert_eq!(

@@ -83,15 +83,13 @@ impl Vm {
         response: GrpcResponse,
     ) -> Result<(), NotPending> {
         let state = self.state_mut();
-        let Some(index) = state.callouts.grpc.iter().position(|c| c.token == token) else {
+        let Some(call) = state.callouts.remove_grpc(token, &mut state.budget) else {
             return Err(NotPending {
                 what: "gRPC call or stream",
                 token,
                 pending: state.callouts.grpc.iter().map(|c| c.token).collect(),
             });
         };
-        let call = state.callouts.grpc.remove(index);
-        state.budget.release(call.held_bytes());
         if call.stream {
             self.deliver_grpc_stream_answer(token, response);
         } else {

@@ -61,12 +61,7 @@ impl HostState {
         message: Vec<u8>,
         end_of_stream: bool,
     ) -> Result<(), Refusal> {
-        let call = self
-            .callouts
-            .grpc
-            .iter_mut()
-            .find(|call| call.token == token)
-            .ok_or(Status::NotFound)?;
+        let call = self.callouts.grpc_mut(token).ok_or(Status::NotFound)?;
         if !call.stream {
             return Err(Status::BadArgument.into());
         }
@@ -87,12 +82,7 @@ impl HostState {
     /// `proxy_grpc_close`: a stream is half-closed by the plugin (the answer can still come); a unary call is
     /// dropped, as a cancel.
     pub(crate) fn grpc_close(&mut self, token: u32) -> Result<(), Status> {
-        let call = self
-            .callouts
-            .grpc
-            .iter_mut()
-            .find(|call| call.token == token)
-            .ok_or(Status::NotFound)?;
+        let call = self.callouts.grpc_mut(token).ok_or(Status::NotFound)?;
         if call.stream {
             call.closed_by_plugin = true;
         } else {

@@ -221,6 +221,11 @@ impl Callouts {
     }
 
     /// Forgets gRPC call or stream `token` (answered, cancelled or closed); `None` if there is none.
+    /// The pending gRPC call or stream `token`.
+    pub(crate) fn grpc_mut(&mut self, token: u32) -> Option<&mut GrpcCall> {
+        self.grpc.iter_mut().find(|call| call.token == token)
+    }
+
     pub(crate) fn remove_grpc(&mut self, token: u32, budget: &mut ByteBudget) -> Option<GrpcCall> {
         let index = self.grpc.iter().position(|call| call.token == token)?;
         let call = self.grpc.remove(index);

@@ -46,7 +46,7 @@ impl Vm {
         if state.failed.is_some() {
             return;
         }
-        let name = state.process.borrow().queue_name(queue);
+        let name = state.process.lock().queue_name(queue);
         state.failed = Some(format!(
             "proxy_on_queue_ready was delivered {MAX_QUEUE_DELIVERIES} times in one step and shared queue {name} \
              (token {queue}) still has notifications pending: the plugin keeps enqueuing to the queue it is \

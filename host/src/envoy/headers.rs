@@ -130,7 +130,8 @@ impl Headers {
         self.pairs().map(|(k, v)| k.len() + v.len()).sum()
     }
 
-    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    /// Entries in order, as bytes (values need not be UTF-8).
+    pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.pairs_str().map(|(k, v)| (k.as_bytes(), v))
     }
 

@@ -2,9 +2,8 @@
 //! `createWasm` / `WasmHandleBase::canary`), the worker's VM, and a fresh worker VM after a run-time failure under
 //! FAIL_RELOAD (Envoy `PluginConfig::maybeReloadHandleIfNeeded`).
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -12,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::vm::{Kept, VmStartError};
 use super::{
     FailurePolicy, ForeignFunction, GrpcCall, HostFunctions, HttpCall, Loaded, LogEntry, LogOrigin,
-    Metrics, Process, Settings, StartFailure, Vm, VmInit, VmRole,
+    Metrics, Settings, SharedProcess, StartFailure, Vm, VmInit, VmRole,
 };
 
 /// What one Envoy process remembers of start-ups: which base VMs exist (cpp-host `base_wasms`, keyed by vm_id, VM
@@ -36,7 +35,7 @@ pub(crate) struct PluginVms {
     loaded: Loaded,
     /// The configuration every worker VM starts with (a reloaded one too).
     settings: Settings,
-    process: Rc<RefCell<Process>>,
+    process: SharedProcess,
     /// Worker VMs, oldest first. The last runs new streams; the others failed and were replaced by FAIL_RELOAD,
     /// and are kept for the streams that were in them (which get FAIL_CLOSED's 503, as in Envoy).
     workers: Vec<Vm>,
@@ -57,8 +56,8 @@ impl PluginVms {
         bytes: &[u8],
         settings: Settings,
         foreign: HashMap<String, ForeignFunction>,
-        process: Rc<RefCell<Process>>,
-        cache: Option<&RefCell<StartCache>>,
+        process: SharedProcess,
+        cache: Option<&Mutex<StartCache>>,
         functions: &'static HostFunctions,
     ) -> Result<PluginVms, VmStartError> {
         let loaded = Vm::load(bytes, &settings.disk_cache, functions)?;
@@ -71,7 +70,7 @@ impl PluginVms {
         let init = |kept: Kept, role| VmInit {
             settings: settings.clone(),
             foreign: kept.foreign,
-            process: Rc::clone(&process),
+            process: process.clone(),
             metrics: kept.metrics,
             role,
             now: settings.start_time,
@@ -83,7 +82,11 @@ impl PluginVms {
         };
 
         let base_known = match (cache, &keys) {
-            (Some(cache), Some(keys)) => cache.borrow().base_vms.contains(&keys.vm),
+            (Some(cache), Some(keys)) => cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .base_vms
+                .contains(&keys.vm),
             _ => false,
         };
         if !base_known {
@@ -91,7 +94,11 @@ impl PluginVms {
             let mut base = Vm::initialize_only(&loaded, init(kept, VmRole::Base))
                 .map_err(|e| fail(e, &mut start_logs))?;
             if let (Some(cache), Some(keys)) = (cache, &keys) {
-                cache.borrow_mut().base_vms.insert(keys.vm);
+                cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .base_vms
+                    .insert(keys.vm);
             }
             start_logs.append(&mut base.state_mut().logs);
             kept = Kept::take(base.state_mut());
@@ -99,7 +106,8 @@ impl PluginVms {
 
         let canary_known = match (cache, &keys) {
             (Some(cache), Some(keys)) => cache
-                .borrow()
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
                 .canaries
                 .get(&(keys.vm, keys.plugin))
                 .copied(),
@@ -124,7 +132,8 @@ impl PluginVms {
                 let remember = |passed: bool| {
                     if let (Some(cache), Some(keys)) = (cache, &keys) {
                         cache
-                            .borrow_mut()
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
                             .canaries
                             .insert((keys.vm, keys.plugin), passed);
                     }
@@ -210,7 +219,7 @@ impl PluginVms {
         let init = VmInit {
             settings: self.settings.clone(),
             foreign: kept.foreign,
-            process: Rc::clone(&self.process),
+            process: self.process.clone(),
             metrics: kept.metrics,
             role: VmRole::Worker(generation as u32),
             now,
@@ -247,6 +256,22 @@ impl PluginVms {
             logs.extend_from_slice(&vm.state().logs);
             for (_, failed) in self.failed_reloads.iter().filter(|(g, _)| *g == generation) {
                 logs.extend_from_slice(failed);
+            }
+        }
+        logs
+    }
+
+    /// What the worker VMs logged since the last call, moved out.
+    pub(crate) fn take_worker_logs(&mut self) -> Vec<LogEntry> {
+        let mut logs = Vec::new();
+        for (generation, vm) in self.workers.iter_mut().enumerate() {
+            logs.append(&mut vm.state_mut().take_logs());
+            for (_, failed) in self
+                .failed_reloads
+                .iter_mut()
+                .filter(|(g, _)| *g == generation)
+            {
+                logs.append(failed);
             }
         }
         logs

@@ -21,10 +21,8 @@ mod refusal;
 mod shared;
 mod vm;
 
-use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 
@@ -47,7 +45,7 @@ pub use properties::PropertyValue as Value;
 pub(crate) use properties::filter_state_key;
 pub use properties::{Properties, PropertyError, PropertyValue};
 pub(crate) use refusal::Refusal;
-pub(crate) use shared::Process;
+pub(crate) use shared::SharedProcess;
 pub use vm::{FailurePolicy, StartFailure};
 pub(crate) use vm::{HostFunctions, Loaded, Settings, Vm, VmInit, engine};
 
@@ -133,7 +131,7 @@ pub struct HostState {
     budget: ByteBudget,
     metrics: Metrics,
     /// Shared data and queues of the Envoy process this plugin runs in (other plugins may share it).
-    process: Rc<RefCell<Process>>,
+    process: SharedProcess,
     /// This plugin's id in `process`.
     plugin_id: u64,
     /// Virtual time and the root context's timer.
@@ -324,6 +322,18 @@ impl HostState {
             vm: self.role,
         });
         Ok(())
+    }
+
+    /// The lines kept so far, moved out; the guest's leave its byte budget.
+    pub(crate) fn take_logs(&mut self) -> Vec<LogEntry> {
+        let logs = std::mem::take(&mut self.logs);
+        let guest_bytes = logs
+            .iter()
+            .filter(|l| l.origin == LogOrigin::Guest)
+            .map(|l| l.message.len())
+            .sum();
+        self.budget.release(guest_bytes);
+        logs
     }
 
     /// A line from the host (kept whatever the log level: it explains a status the guest got).

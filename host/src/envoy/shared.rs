@@ -3,9 +3,23 @@
 //! plugin started alone gets a process of its own.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{BudgetExceeded, HostState, Refusal};
 use crate::spec::Status;
+
+/// One [`Process`] as the plugins on it hold it: cpp-host guards shared data and queues with one mutex, because
+/// Envoy's worker threads reach them at once (a dev proxy's workers do too).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedProcess(Arc<Mutex<Process>>);
+
+impl SharedProcess {
+    /// A panic elsewhere leaves the maps consistent (every change is one insert or remove), so a poisoned lock is
+    /// still read.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Process> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// One vm_id's shared data: key → (value, CAS).
 type Entries = HashMap<Vec<u8>, (Vec<u8>, u32)>;
@@ -175,7 +189,7 @@ impl Process {
 impl HostState {
     /// `proxy_get_shared_data` under this VM's vm_id: the value and its CAS.
     pub(crate) fn shared_data(&self, key: &[u8]) -> Option<(Vec<u8>, u32)> {
-        let process = self.process.borrow();
+        let process = self.process.lock();
         process.get(self.settings.vm_id.as_bytes(), key).cloned()
     }
 
@@ -184,7 +198,7 @@ impl HostState {
     pub(crate) fn check_shared_data_room(&self, bytes: usize) -> Result<(), BudgetExceeded> {
         let held = self
             .process
-            .borrow()
+            .lock()
             .data_bytes(self.settings.vm_id.as_bytes());
         self.budget.check_beside("a shared data entry", held, bytes)
     }
@@ -197,15 +211,13 @@ impl HostState {
         cas: u32,
     ) -> Result<(), Status> {
         let vm_id = self.settings.vm_id.as_bytes();
-        self.process.borrow_mut().set(vm_id, key, value, cas)
+        self.process.lock().set(vm_id, key, value, cas)
     }
 
     /// `proxy_register_shared_queue`: this VM's root context hears `on_queue_ready` for it.
     pub(crate) fn register_queue(&self, name: &[u8]) -> u32 {
         let vm_id = self.settings.vm_id.as_bytes();
-        self.process
-            .borrow_mut()
-            .register(vm_id, name, self.plugin_id)
+        self.process.lock().register(vm_id, name, self.plugin_id)
     }
 
     /// `proxy_resolve_shared_queue`; an empty vm_id means this VM's own.
@@ -215,13 +227,13 @@ impl HostState {
         } else {
             vm_id
         };
-        self.process.borrow().resolve(vm_id, name)
+        self.process.lock().resolve(vm_id, name)
     }
 
     /// Checked before an item of `bytes` is copied into queue `token`: a queue nobody drains would grow without
     /// end, so it may hold what the plugin's byte budget allows.
     pub(crate) fn check_queue_room(&self, token: u32, bytes: usize) -> Result<(), Refusal> {
-        let held = self.process.borrow().queue_bytes(token)?;
+        let held = self.process.lock().queue_bytes(token)?;
         Ok(self
             .budget
             .check_beside("a shared queue item", held, bytes)?)
@@ -230,7 +242,7 @@ impl HostState {
     /// `proxy_enqueue_shared_queue`: cpp-host (`SharedQueue::enqueue`, `call_on_thread`) posts the notification to
     /// the registering VM's dispatcher, so it runs after the current step here, or at that plugin's next verb.
     pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<(), Status> {
-        let mut process = self.process.borrow_mut();
+        let mut process = self.process.lock();
         let owner = process.enqueue(token, item)?;
         if owner == self.plugin_id {
             drop(process);
@@ -243,12 +255,12 @@ impl HostState {
 
     /// `proxy_dequeue_shared_queue`.
     pub(crate) fn dequeue(&self, token: u32) -> Result<Vec<u8>, Status> {
-        self.process.borrow_mut().dequeue(token)
+        self.process.lock().dequeue(token)
     }
 
     /// Moves what other plugins posted to this VM's dispatcher into its queue of notifications; whether any came.
     pub(crate) fn take_posted(&mut self) -> bool {
-        let posted = self.process.borrow_mut().take_posted(self.plugin_id);
+        let posted = self.process.lock().take_posted(self.plugin_id);
         match posted {
             Some(tokens) => {
                 self.queue_ready.extend(tokens);

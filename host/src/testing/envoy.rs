@@ -1,9 +1,8 @@
 //! One Envoy process for several plugins: what they share.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
-use crate::envoy::{Process, StartCache};
+use crate::envoy::{SharedProcess, StartCache};
 
 /// One Envoy process. Plugins started on it with [`PluginBuilder::on`](super::PluginBuilder::on) share shared data
 /// and shared queues per vm_id, as Envoy's worker threads and plugins with the same vm_id do: start the same plugin
@@ -28,8 +27,8 @@ use crate::envoy::{Process, StartCache};
 /// ```
 #[derive(Clone, Default)]
 pub struct Envoy {
-    pub(crate) process: Rc<RefCell<Process>>,
-    pub(crate) starts: Rc<RefCell<StartCache>>,
+    pub(crate) process: SharedProcess,
+    pub(crate) starts: Arc<Mutex<StartCache>>,
 }
 
 impl Envoy {
@@ -40,7 +39,7 @@ impl Envoy {
     /// A shared-data value and its CAS for `vm_id`.
     pub fn shared_data(&self, vm_id: &str, key: &str) -> Option<(Vec<u8>, u32)> {
         self.process
-            .borrow()
+            .lock()
             .get(vm_id.as_bytes(), key.as_bytes())
             .cloned()
     }

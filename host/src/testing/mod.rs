@@ -22,6 +22,7 @@ mod message;
 mod modules;
 mod plugin;
 mod printable;
+mod relay;
 mod stream;
 mod wiring;
 
@@ -31,6 +32,7 @@ pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::Plugin;
 pub use printable::{printable, printable_line};
+pub use relay::Passed;
 pub use stream::HttpStream;
 
 pub use crate::envoy::{

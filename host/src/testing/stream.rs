@@ -27,12 +27,12 @@ impl<'p> HttpStream<'p> {
     }
 
     /// The stream's VM for a verb (see [`Plugin::dispatch`]).
-    fn vm(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
+    pub(super) fn vm(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
         self.plugin.driven_of(self.generation)
     }
 
     /// The stream's VM, to read: runs no guest code.
-    fn observed(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
+    pub(super) fn observed(&self) -> std::cell::RefMut<'p, crate::envoy::Vm> {
         self.plugin.worker_of(self.generation)
     }
 

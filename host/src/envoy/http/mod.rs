@@ -5,6 +5,7 @@
 
 mod filter;
 mod maps;
+mod relay;
 mod replies;
 mod side;
 mod stream;

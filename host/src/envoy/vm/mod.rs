@@ -8,16 +8,14 @@ mod exports;
 mod settings;
 mod start;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{Linker, Module, Store};
 
-use crate::envoy::{ForeignFunction, HostState, LogEntry, Metrics, Process, VmRole};
+use crate::envoy::{ForeignFunction, HostState, LogEntry, Metrics, SharedProcess, VmRole};
 use crate::spec::AbiVersion;
 
 pub(crate) use engine::engine;
@@ -80,7 +78,7 @@ pub(crate) struct Loaded {
 pub(crate) struct VmInit {
     pub(crate) settings: Settings,
     pub(crate) foreign: HashMap<String, ForeignFunction>,
-    pub(crate) process: Rc<RefCell<Process>>,
+    pub(crate) process: SharedProcess,
     /// The plugin's stats: Envoy keeps them in its stats store, so they outlive a VM (canary, FAIL_RELOAD).
     pub(crate) metrics: Metrics,
     pub(crate) role: VmRole,

@@ -90,7 +90,7 @@ impl Vm {
             .trap_on_grow_failure(true)
             .build();
         let budget = ByteBudget::new(settings.host_memory_limit);
-        let plugin_id = process.borrow_mut().join();
+        let plugin_id = process.lock().join();
         let state = HostState {
             phase: Phase::Starting,
             abi,

@@ -1,0 +1,31 @@
+//! What a driver that relays live traffic (the dev proxy) needs beyond the test API's observers: the bytes that passed
+//! the filter since it last looked, without copying everything that passed before, and forgetting a stream once Envoy
+//! destroyed its context, so a plugin that serves for hours does not keep every stream it ever saw.
+
+use super::side::Forwarded;
+use super::{Dir, StreamLife, Vm};
+
+impl Vm {
+    /// What passed the filter on `dir`: the headers and trailers as they stand (the driver remembers which it sent),
+    /// and the body bytes that passed since the last call, moved out.
+    pub(crate) fn take_passed(&mut self, id: u32, dir: Dir) -> Forwarded {
+        let forwarded = &mut self.stream_mut(id).side_mut(dir).forwarded;
+        Forwarded {
+            headers: forwarded.headers.clone(),
+            body: std::mem::take(&mut forwarded.body),
+            trailers: forwarded.trailers.clone(),
+            end_stream: forwarded.end_stream,
+        }
+    }
+
+    /// Drops a stream whose context Envoy destroyed (after `on_delete`); a stream still alive is kept.
+    pub(crate) fn forget_stream(&mut self, id: u32) {
+        let streams = &mut self.state_mut().streams;
+        if streams
+            .get(&id)
+            .is_some_and(|s| s.life == StreamLife::Deleted)
+        {
+            streams.remove(&id);
+        }
+    }
+}

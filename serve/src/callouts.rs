@@ -1,0 +1,88 @@
+//! HTTP callouts on the wire: each one a plugin dispatches goes to the URL its cluster maps to, and the answer (or
+//! the failure) comes back to the plugin on this worker, as Envoy's async client answers on the dispatching worker.
+//! Timeouts are the host's: the plugin's clock answers 504 when the callout's timeout passes, as Envoy's router
+//! does, and a late answer from the wire is dropped.
+
+use std::rc::Rc;
+
+use host::testing::{HttpCall, HttpCallResponse};
+use http_body_util::{BodyExt, Limited};
+
+use crate::body::ChannelBody;
+use crate::codec;
+use crate::worker::{Chain, Worker, print_logs};
+
+/// The most of a callout's response body kept; a bigger one fails the callout, as a reset.
+const MAX_RESPONSE_BODY: usize = 16 << 20;
+
+/// Sends every callout of the chain's plugins that is not on the wire yet.
+pub fn send_new(worker: &Rc<Worker>, chain: &Rc<Chain>) {
+    for (index, filter) in chain.filters.iter().enumerate() {
+        let calls = filter.plugin.http_calls();
+        let mut sent = filter.sent.borrow_mut();
+        // Tokens of answered callouts are not needed any more.
+        sent.retain(|token| calls.iter().any(|c| c.token == *token));
+        for call in calls {
+            if sent.insert(call.token) {
+                tokio::task::spawn_local(send(Rc::clone(worker), Rc::clone(chain), index, call));
+            }
+        }
+    }
+}
+
+async fn send(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: HttpCall) {
+    let answer = match worker.target(&call.cluster) {
+        // The host refuses a callout to a cluster the flags do not declare; this is one it accepted.
+        Some(target) => exchange(&worker, target, &call).await,
+        None => Err(format!("no --cluster {}", call.cluster)),
+    };
+    let filter = &chain.filters[index];
+    let pending = filter
+        .plugin
+        .http_calls()
+        .iter()
+        .any(|c| c.token == call.token);
+    if pending {
+        match answer {
+            Ok(response) => filter.plugin.answer_http_call(call.token, response),
+            Err(reason) => {
+                eprintln!(
+                    "serve: callout {} of plugin {} to cluster {} failed: {reason}",
+                    call.token, filter.name, call.cluster
+                );
+                filter.plugin.fail_http_call(call.token);
+            }
+        }
+    }
+    print_logs(filter);
+    send_new(&worker, &chain);
+    worker.wake.notify_waiters();
+}
+
+async fn exchange(
+    worker: &Worker,
+    target: &crate::flags::Target,
+    call: &HttpCall,
+) -> Result<HttpCallResponse, String> {
+    let body = ChannelBody::full(call.body.clone());
+    let request = codec::upstream_request(&call.headers, target, body).map_err(|e| e.0)?;
+    let response = worker
+        .client
+        .send(target, request)
+        .await
+        .map_err(|e| crate::proxy::error_chain(&e))?;
+    let (parts, body) = response.into_parts();
+    let collected = Limited::new(body, MAX_RESPONSE_BODY)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let trailers = collected
+        .trailers()
+        .map(codec::trailers)
+        .unwrap_or_default();
+    Ok(HttpCallResponse {
+        headers: codec::response_headers(&parts),
+        body: collected.to_bytes().to_vec(),
+        trailers,
+    })
+}

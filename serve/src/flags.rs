@@ -1,0 +1,226 @@
+//! The command line of `proxy-wasm-serve` (what `cargo xtask serve` hands it): the chain in order, each plugin's
+//! configuration and failure policy, where to listen, where requests and callouts go.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use hyper::Uri;
+
+/// Serves HTTP on `--listen` through a chain of proxy-wasm plugins, each run as Envoy runs it: one VM per worker.
+#[derive(Parser, Debug)]
+#[command(name = "proxy-wasm-serve", version)]
+pub struct Flags {
+    /// A plugin of the chain: `NAME=PATH.wasm`. Repeat in chain order: request callbacks run in this order,
+    /// response callbacks in reverse.
+    #[arg(long = "plugin", value_name = "NAME=PATH", required = true)]
+    pub plugins: Vec<String>,
+    /// A plugin's configuration (`on_configure`): `NAME=TEXT` or `NAME=@FILE`.
+    #[arg(long = "config", value_name = "NAME=TEXT|@FILE")]
+    pub configs: Vec<String>,
+    /// A plugin's failure policy when its VM fails: `NAME=fail-closed|fail-open|reload` (Envoy's default:
+    /// fail-closed, a 503 for every stream).
+    #[arg(long = "failure-policy", value_name = "NAME=POLICY")]
+    pub failure_policies: Vec<String>,
+    /// Where clients connect (HTTP/1.1 and cleartext HTTP/2 with prior knowledge).
+    #[arg(long, default_value = "127.0.0.1:10000")]
+    pub listen: SocketAddr,
+    /// Where requests go after the chain: `http://HOST:PORT` (HTTP/1.1) or `h2c://HOST:PORT` (HTTP/2 with prior
+    /// knowledge). Without it, a built-in echo upstream answers with the request it received, as JSON.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// A cluster the plugins may call out to: `NAME=http://HOST:PORT` (or `h2c://`). Envoy refuses a callout to a
+    /// cluster its configuration does not declare, and so does this proxy.
+    #[arg(long = "cluster", value_name = "NAME=URL")]
+    pub clusters: Vec<String>,
+    /// Worker threads, each with its own VM of every plugin (default: the number of cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// The admin listener: /ready, /stats/prometheus, /config_dump.
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    pub admin: SocketAddr,
+    /// Swap in a plugin's new VMs when its module file changes (`cargo xtask serve --watch` rebuilds it);
+    /// requests in flight finish on the old VMs.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// One plugin of the chain, as the flags describe it.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub name: String,
+    pub module: PathBuf,
+    pub config: Vec<u8>,
+    pub failure_policy: host::testing::FailurePolicy,
+}
+
+/// Where a cluster's (or the upstream's) requests go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `http://HOST:PORT`, the authority requests are sent to.
+    pub uri: Uri,
+    /// HTTP/2 with prior knowledge instead of HTTP/1.1.
+    pub http2: bool,
+}
+
+impl Flags {
+    /// The chain, in order, with each plugin's configuration and policy; every `--config` and `--failure-policy`
+    /// must name a plugin of the chain.
+    pub fn chain(&self) -> anyhow::Result<Vec<PluginSpec>> {
+        let mut chain: Vec<PluginSpec> = Vec::new();
+        for plugin in &self.plugins {
+            let (name, path) = split("--plugin", plugin, "NAME=PATH.wasm")?;
+            if chain.iter().any(|p| p.name == name) {
+                bail!(
+                    "--plugin {plugin}: the chain already has a plugin named {name}; give each plugin its own name"
+                );
+            }
+            chain.push(PluginSpec {
+                name: name.to_owned(),
+                module: PathBuf::from(path),
+                config: Vec::new(),
+                failure_policy: Default::default(),
+            });
+        }
+        for config in &self.configs {
+            let (name, value) = split("--config", config, "NAME=TEXT or NAME=@FILE")?;
+            let plugin = named(&mut chain, "--config", name)?;
+            plugin.config = match value.strip_prefix('@') {
+                Some(file) => std::fs::read(file)
+                    .with_context(|| format!("--config {name}=@{file}: cannot read {file}"))?,
+                None => value.as_bytes().to_vec(),
+            };
+        }
+        for policy in &self.failure_policies {
+            let (name, value) = split(
+                "--failure-policy",
+                policy,
+                "NAME=fail-closed|fail-open|reload",
+            )?;
+            let plugin = named(&mut chain, "--failure-policy", name)?;
+            plugin.failure_policy = match value {
+                "fail-closed" => host::testing::FailurePolicy::Closed,
+                "fail-open" => host::testing::FailurePolicy::Open,
+                "reload" => host::testing::FailurePolicy::Reload,
+                other => bail!(
+                    "--failure-policy {name}={other}: not a policy; give fail-closed, fail-open or reload"
+                ),
+            };
+        }
+        Ok(chain)
+    }
+
+    /// The clusters callouts may reach, by name.
+    pub fn clusters(&self) -> anyhow::Result<Vec<(String, Target)>> {
+        let mut clusters: Vec<(String, Target)> = Vec::new();
+        for cluster in &self.clusters {
+            let (name, url) = split("--cluster", cluster, "NAME=http://HOST:PORT")?;
+            if clusters.iter().any(|(n, _)| n == name) {
+                bail!("--cluster {cluster}: cluster {name} is given twice");
+            }
+            let target = target(url).with_context(|| format!("--cluster {cluster}"))?;
+            clusters.push((name.to_owned(), target));
+        }
+        Ok(clusters)
+    }
+
+    pub fn upstream(&self) -> anyhow::Result<Option<Target>> {
+        self.upstream
+            .as_deref()
+            .map(|url| target(url).with_context(|| format!("--upstream {url}")))
+            .transpose()
+    }
+
+    pub fn workers(&self) -> anyhow::Result<usize> {
+        match self.workers {
+            Some(0) => bail!("--workers 0: give at least one worker"),
+            Some(n) => Ok(n),
+            None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+}
+
+fn split<'a>(flag: &str, value: &'a str, form: &str) -> anyhow::Result<(&'a str, &'a str)> {
+    match value.split_once('=') {
+        Some((name, rest)) if !name.is_empty() => Ok((name, rest)),
+        _ => bail!("{flag} {value}: expected {form}"),
+    }
+}
+
+fn named<'a>(
+    chain: &'a mut [PluginSpec],
+    flag: &str,
+    name: &str,
+) -> anyhow::Result<&'a mut PluginSpec> {
+    let names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
+    let names = names.join(", ");
+    chain
+        .iter_mut()
+        .find(|p| p.name == name)
+        .with_context(|| format!("{flag} {name}=…: no plugin named {name} in the chain ({names})"))
+}
+
+/// `http://HOST:PORT` or `h2c://HOST:PORT`, without a path: requests keep their own.
+pub fn target(url: &str) -> anyhow::Result<Target> {
+    let uri: Uri = url
+        .parse()
+        .with_context(|| format!("{url} is not a URL; give http://HOST:PORT or h2c://HOST:PORT"))?;
+    let http2 = match uri.scheme_str() {
+        Some("http") => false,
+        Some("h2c") => true,
+        Some("https") => {
+            bail!("TLS upstreams are not supported; give http://HOST:PORT or h2c://HOST:PORT")
+        }
+        _ => bail!("{url}: give http://HOST:PORT or h2c://HOST:PORT"),
+    };
+    let Some(authority) = uri.authority() else {
+        bail!("{url} names no host; give http://HOST:PORT");
+    };
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        bail!("{url}: give the address only (http://HOST:PORT); requests keep their own path");
+    }
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(authority.clone())
+        .path_and_query("/")
+        .build()?;
+    Ok(Target { uri, http2 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::try_parse_from(["proxy-wasm-serve"].iter().chain(args)).unwrap()
+    }
+
+    #[test]
+    fn a_config_for_a_plugin_not_in_the_chain_names_the_chain() {
+        let f = flags(&["--plugin", "a=a.wasm", "--config", "b={}"]);
+        let error = format!("{:#}", f.chain().unwrap_err());
+        assert!(
+            error.contains("no plugin named b in the chain (a)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_cluster_needs_an_http_address() {
+        let f = flags(&["--plugin", "a=a.wasm", "--cluster", "auth=ftp://x"]);
+        let error = format!("{:#}", f.clusters().unwrap_err());
+        assert!(error.contains("--cluster auth=ftp://x"), "{error}");
+        assert!(error.contains("give http://HOST:PORT"), "{error}");
+        let f = flags(&["--plugin", "a=a.wasm", "--cluster", "auth"]);
+        let error = format!("{:#}", f.clusters().unwrap_err());
+        assert!(error.contains("expected NAME=http://HOST:PORT"), "{error}");
+    }
+
+    #[test]
+    fn h2c_means_http2_prior_knowledge() {
+        let t = target("h2c://127.0.0.1:8080").unwrap();
+        assert!(t.http2);
+        assert_eq!(t.uri.to_string(), "http://127.0.0.1:8080/");
+    }
+}

@@ -1,0 +1,41 @@
+//! The plugins' log lines on stderr, in the shape of Envoy's: the time, the level, the `wasm` logger and
+//! `wasm log<prefix>: <message>` (`Context::log`), where a stream context's prefix is ` <plugin> <root_id> <vm_id>`
+//! and the root context's ` <root_id> <vm_id>`, each part only when not empty (cpp-host `makeLogPrefix`,
+//! `makeRootLogPrefix`).
+
+use std::time::SystemTime;
+
+use host::testing::{Level, LogEntry, LogOrigin, printable_line};
+
+/// The root context's id in every VM (streams count up from 2).
+const ROOT_CONTEXT: u32 = 1;
+
+pub fn line(plugin: &str, entry: &LogEntry) -> String {
+    let level = match entry.level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warning",
+        Level::Error => "error",
+        Level::Critical => "critical",
+    };
+    // The dev proxy starts every plugin with an empty root_id and vm_id, as Envoy's defaults.
+    let prefix = match entry.context_id {
+        ROOT_CONTEXT | 0 => String::new(),
+        _ => format!(" {plugin}"),
+    };
+    let who = match entry.origin {
+        LogOrigin::Guest => format!("wasm log{prefix}"),
+        // Envoy logs nothing there; the host says why a call got its status, named by plugin.
+        LogOrigin::Host => format!("host ({plugin})"),
+    };
+    format!(
+        "[{}][{level}][wasm] {who}: {}",
+        crate::access_log::rfc3339_millis(SystemTime::now()),
+        printable_line(&entry.message)
+    )
+}
+
+pub fn print(plugin: &str, entry: &LogEntry) {
+    eprintln!("{}", line(plugin, entry));
+}

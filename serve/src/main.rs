@@ -1,0 +1,214 @@
+//! `proxy-wasm-serve`: the dev proxy behind `cargo xtask serve`. It listens for HTTP, runs every request through the
+//! chain of plugins with the host's Envoy layer (one VM per plugin per worker thread, the real clock, callouts on the
+//! wire) and forwards it to the upstream (or the built-in echo upstream).
+
+mod access_log;
+mod admin;
+mod body;
+mod callouts;
+mod codec;
+mod echo;
+mod exchange;
+mod flags;
+mod logs;
+mod proxy;
+mod stats;
+mod worker;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use host::testing::Envoy;
+use tokio::sync::{mpsc, watch};
+
+use crate::flags::{Flags, Target};
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    match serve(flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(flags: Flags) -> anyhow::Result<()> {
+    let chain = flags.chain()?;
+    let clusters = flags.clusters()?;
+    let workers = flags.workers()?;
+    for plugin in &chain {
+        if !plugin.module.is_file() {
+            anyhow::bail!(
+                "--plugin {}={}: no module there; build it first (cargo xtask build -p {})",
+                plugin.name,
+                plugin.module.display(),
+                plugin.name
+            );
+        }
+    }
+    let (listener, listening) = bind("--listen", flags.listen)?;
+    let (admin_listener, admin_address) = admin::bind(flags.admin)?;
+    let (upstream, upstream_shown) = match flags.upstream()? {
+        Some(target) => {
+            let shown = target.uri.to_string();
+            (target, shown)
+        }
+        None => {
+            let echo = echo::start().context("cannot start the built-in echo upstream")?;
+            let target = flags::target(&format!("http://{echo}"))?;
+            (target, format!("built-in echo upstream on {echo}"))
+        }
+    };
+
+    let envoy = Envoy::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let mut queries = Vec::new();
+    let mut threads = Vec::new();
+    for index in 0..workers {
+        let (query_tx, query_rx) = mpsc::unbounded_channel();
+        queries.push(query_tx);
+        let setup = worker::Setup {
+            index,
+            chain: chain.clone(),
+            clusters: clusters.clone(),
+            upstream: upstream.clone(),
+            envoy: envoy.clone(),
+            listener: listener
+                .try_clone()
+                .context("cannot share the listener with a worker")?,
+            watch: flags.watch,
+        };
+        let started = started_tx.clone();
+        let stop = stop_rx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || worker::run(setup, started, query_rx, stop))
+            .context("cannot start a worker thread")?;
+        threads.push(thread);
+    }
+    drop(started_tx);
+    let mut failure = None;
+    for _ in 0..workers {
+        match started_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert_with(|| "a worker ended before it started".to_owned());
+            }
+        }
+    }
+    if let Some(failure) = failure {
+        let _ = stop_tx.send(true);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        anyhow::bail!("{failure}");
+    }
+    admin::start(
+        admin_listener,
+        admin::Admin {
+            workers: queries,
+            config: config_dump(&chain, &clusters, &upstream_shown, listening, workers),
+        },
+    )?;
+    let names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
+    println!(
+        "serve: listening on http://{listening} ({workers} worker(s); chain: {}; upstream: {upstream_shown}); admin on http://{admin_address}",
+        names.join(" -> ")
+    );
+
+    wait_for_signal();
+    eprintln!("serve: draining");
+    let _ = stop_tx.send(true);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    Ok(())
+}
+
+/// Binds a listener, with a message that names the flag when the address is taken.
+pub fn bind(
+    flag: &str,
+    address: SocketAddr,
+) -> anyhow::Result<(std::net::TcpListener, SocketAddr)> {
+    let listener = std::net::TcpListener::bind(address).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "; another process uses it: pick another port",
+            _ => "",
+        };
+        anyhow::anyhow!("{flag} {address}: cannot listen: {e}{hint}")
+    })?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+/// Ctrl-C or SIGTERM.
+fn wait_for_signal() {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match &mut term {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+    });
+}
+
+fn config_dump(
+    chain: &[flags::PluginSpec],
+    clusters: &[(String, Target)],
+    upstream: &str,
+    listening: SocketAddr,
+    workers: usize,
+) -> serde_json::Value {
+    let plugins: Vec<serde_json::Value> = chain
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name,
+                "module": p.module.display().to_string(),
+                "configuration": String::from_utf8_lossy(&p.config),
+                "failure_policy": format!("{:?}", p.failure_policy),
+            })
+        })
+        .collect();
+    let clusters: serde_json::Map<String, serde_json::Value> = clusters
+        .iter()
+        .map(|(name, target)| {
+            let scheme = if target.http2 { "h2c" } else { "http" };
+            let authority = target
+                .uri
+                .authority()
+                .map_or(String::new(), |a| a.to_string());
+            (name.clone(), format!("{scheme}://{authority}").into())
+        })
+        .collect();
+    serde_json::json!({
+        "listener": listening.to_string(),
+        "workers": workers,
+        "chain": plugins,
+        "upstream": upstream,
+        "clusters": clusters,
+    })
+}

@@ -1,0 +1,405 @@
+//! The wire: connections served with hyper (HTTP/1.1 and cleartext HTTP/2 on one port), each request run through the
+//! worker's chain as an [`Exchange`], and the upstream reached with hyper's pooled client.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use host::testing::Headers;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::access_log::AccessLog;
+use crate::body::{self, ChannelBody, Item, Reset};
+use crate::exchange::{Delivery, Exchange, Outcome};
+use crate::flags::Target;
+use crate::worker::{Worker, print_logs};
+use crate::{callouts, codec};
+
+/// Envoy's default route timeout: the upstream has this long to start its response.
+const ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// hyper's client, for the upstream and the callout clusters: pooled connections, HTTP/1.1 or prior-knowledge
+/// HTTP/2 as the target says.
+pub struct Client {
+    http1: hyper_util::client::legacy::Client<HttpConnector, ChannelBody>,
+    http2: hyper_util::client::legacy::Client<HttpConnector, ChannelBody>,
+}
+
+impl Client {
+    pub fn new() -> Client {
+        let builder = || hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+        Client {
+            http1: builder().build_http(),
+            http2: builder().http2_only(true).build_http(),
+        }
+    }
+
+    pub fn send(
+        &self,
+        target: &Target,
+        request: Request<ChannelBody>,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        match target.http2 {
+            true => self.http2.request(request),
+            false => self.http1.request(request),
+        }
+    }
+}
+
+/// Runs connection futures (and HTTP/2 streams) on the worker's thread: the plugins they reach are the worker's.
+#[derive(Clone, Copy)]
+struct OnThisWorker;
+
+impl<F: Future + 'static> hyper::rt::Executor<F> for OnThisWorker {
+    fn execute(&self, future: F) {
+        tokio::task::spawn_local(future);
+    }
+}
+
+pub async fn serve_connection(worker: Rc<Worker>, socket: tokio::net::TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let worker = Rc::clone(&worker);
+        async move {
+            let (respond, response) = oneshot::channel();
+            tokio::task::spawn_local(exchange(worker, request, peer, respond));
+            response
+                .await
+                .unwrap_or_else(|_| Err(Reset("the stream ended before a response".into())))
+        }
+    });
+    // A client that goes away mid-connection is not the proxy's error.
+    let _ = auto::Builder::new(OnThisWorker)
+        .serve_connection(TokioIo::new(socket), service)
+        .await;
+}
+
+type Respond = oneshot::Sender<Result<Response<ChannelBody>, Reset>>;
+type UpstreamResponse = Pin<Box<dyn Future<Output = Result<Response<Incoming>, Failure>>>>;
+
+/// Why the upstream gave no response: what Envoy's router answers then.
+enum Failure {
+    Connect(String),
+    Timeout,
+}
+
+/// Counts a request in flight for the worker's drain.
+struct InFlight(Rc<Worker>);
+
+impl InFlight {
+    fn new(worker: &Rc<Worker>) -> InFlight {
+        worker.in_flight.set(worker.in_flight.get() + 1);
+        InFlight(Rc::clone(worker))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
+}
+
+/// Both ends of one request as the exchange drives them.
+struct Ends {
+    respond: Option<Respond>,
+    client: Option<mpsc::Sender<Item>>,
+    client_done: bool,
+    upstream_tx: Option<mpsc::Sender<Item>>,
+    upstream_response: Option<UpstreamResponse>,
+    upstream_body: Option<Incoming>,
+}
+
+async fn exchange(
+    worker: Rc<Worker>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    respond: Respond,
+) {
+    let _in_flight = InFlight::new(&worker);
+    let chain = Rc::clone(&worker.chain.borrow());
+    let (parts, mut client_body) = request.into_parts();
+    let request_headers = codec::request_headers(&parts);
+    let mut log = AccessLog::start(
+        &request_headers,
+        parts.version,
+        SystemTime::now(),
+        Instant::now(),
+    );
+    let mut ex = Exchange::new(&chain, &peer.to_string());
+    let mut client_open = !hyper::body::Body::is_end_stream(&client_body);
+    let mut ends = Ends {
+        respond: Some(respond),
+        client: None,
+        client_done: false,
+        upstream_tx: None,
+        upstream_response: None,
+        upstream_body: None,
+    };
+    let mut outcome = ex.client_sent(Delivery {
+        headers: Some(request_headers),
+        end: !client_open,
+        ..Delivery::default()
+    });
+    loop {
+        if let Some(reason) = outcome.reset.take() {
+            ends.reset(&reason, &mut log);
+            break;
+        }
+        ends.send_upstream(outcome.to_upstream, &worker, &mut log)
+            .await;
+        ends.send_client(outcome.to_client, &mut log).await;
+        if ends.client_done {
+            break;
+        }
+        callouts::send_new(&worker, &chain);
+        for filter in &chain.filters {
+            print_logs(filter);
+        }
+        outcome = tokio::select! {
+            frame = client_body.frame(), if client_open => match frame {
+                Some(Ok(frame)) => {
+                    let delivery = from_frame(frame, &mut log.bytes_received);
+                    client_open = !delivery.end;
+                    ex.client_sent(delivery)
+                }
+                None => {
+                    client_open = false;
+                    ex.client_sent(Delivery { end: true, ..Delivery::default() })
+                }
+                Some(Err(e)) => {
+                    client_open = false;
+                    log.flag("DC");
+                    Outcome { reset: Some(format!("downstream: {e}")), ..Outcome::default() }
+                }
+            },
+            response = next_response(&mut ends.upstream_response) => {
+                ends.upstream_response = None;
+                match response {
+                    Ok(response) => {
+                        let (parts, body) = response.into_parts();
+                        let end = hyper::body::Body::is_end_stream(&body);
+                        if !end {
+                            ends.upstream_body = Some(body);
+                        }
+                        ex.upstream_sent(Delivery {
+                            headers: Some(codec::response_headers(&parts)),
+                            end,
+                            ..Delivery::default()
+                        })
+                    }
+                    Err(failure) => {
+                        ends.upstream_tx = None;
+                        ex.upstream_sent(router_reply(failure, &mut log))
+                    }
+                }
+            },
+            frame = next_frame(&mut ends.upstream_body) => match frame {
+                Some(Ok(frame)) => {
+                    let mut ignored = 0;
+                    let delivery = from_frame(frame, &mut ignored);
+                    if delivery.end {
+                        ends.upstream_body = None;
+                    }
+                    ex.upstream_sent(delivery)
+                }
+                None => {
+                    ends.upstream_body = None;
+                    ex.upstream_sent(Delivery { end: true, ..Delivery::default() })
+                }
+                Some(Err(e)) => {
+                    ends.upstream_body = None;
+                    log.flag("UR");
+                    Outcome { reset: Some(format!("upstream: {e}")), ..Outcome::default() }
+                }
+            },
+            _ = worker.wake.notified() => ex.pump(),
+        };
+    }
+    ex.finish();
+    for filter in &chain.filters {
+        print_logs(filter);
+    }
+    log.print(Instant::now());
+}
+
+async fn next_response(
+    response: &mut Option<UpstreamResponse>,
+) -> Result<Response<Incoming>, Failure> {
+    match response {
+        Some(response) => response.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_frame(body: &mut Option<Incoming>) -> Option<Result<Frame<Bytes>, hyper::Error>> {
+    match body {
+        Some(body) => body.frame().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A frame from a peer as a delivery into the chain.
+fn from_frame(frame: Frame<Bytes>, counted: &mut u64) -> Delivery {
+    match frame.into_data() {
+        Ok(data) => {
+            *counted += data.len() as u64;
+            Delivery {
+                body: data.to_vec(),
+                ..Delivery::default()
+            }
+        }
+        Err(frame) => match frame.into_trailers() {
+            Ok(trailers) => Delivery {
+                trailers: Some(codec::trailers(&trailers)),
+                end: true,
+                ..Delivery::default()
+            },
+            Err(_) => Delivery::default(),
+        },
+    }
+}
+
+/// What Envoy's router answers when the upstream gives no response; it travels back through every filter.
+fn router_reply(failure: Failure, log: &mut AccessLog) -> Delivery {
+    let (status, text) = match failure {
+        Failure::Connect(reason) => {
+            log.flag("UF");
+            (
+                503,
+                format!(
+                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure, \
+                     transport failure reason: {reason}"
+                ),
+            )
+        }
+        Failure::Timeout => {
+            log.flag("UT");
+            (504, "upstream request timeout".to_owned())
+        }
+    };
+    let mut headers = Headers::new();
+    headers.add(":status", status.to_string());
+    headers.add("content-length", text.len().to_string());
+    headers.add("content-type", "text/plain");
+    Delivery {
+        headers: Some(headers),
+        body: text.into_bytes(),
+        end: true,
+        ..Delivery::default()
+    }
+}
+
+impl Ends {
+    /// What reached the end of the chain goes to the upstream: the request starts with its headers.
+    async fn send_upstream(&mut self, delivery: Delivery, worker: &Worker, log: &mut AccessLog) {
+        if let Some(headers) = delivery.headers {
+            let (tx, body) = body::channel();
+            match codec::upstream_request(&headers, &worker.upstream, body) {
+                Ok(request) => {
+                    let sent = worker.client.send(&worker.upstream, request);
+                    self.upstream_response = Some(Box::pin(async move {
+                        match tokio::time::timeout(ROUTE_TIMEOUT, sent).await {
+                            Ok(Ok(response)) => Ok(response),
+                            Ok(Err(e)) => Err(Failure::Connect(error_chain(&e))),
+                            Err(_) => Err(Failure::Timeout),
+                        }
+                    }));
+                    self.upstream_tx = Some(tx);
+                    log.upstream = worker.upstream.uri.authority().map(|a| a.to_string());
+                }
+                Err(e) => eprintln!("serve: the request cannot go upstream: {}", e.0),
+            }
+        }
+        let Some(tx) = &self.upstream_tx else { return };
+        if !delivery.body.is_empty()
+            && tx
+                .send(Ok(Frame::data(delivery.body.into())))
+                .await
+                .is_err()
+        {
+            self.upstream_tx = None;
+            return;
+        }
+        if let Some(trailers) = delivery.trailers
+            && let Ok(fields) = codec::trailer_fields(&trailers)
+        {
+            let _ = tx.send(Ok(Frame::trailers(fields))).await;
+        }
+        if delivery.end {
+            self.upstream_tx = None;
+        }
+    }
+
+    /// What left the first filter goes to the client: the response starts with its headers.
+    async fn send_client(&mut self, delivery: Delivery, log: &mut AccessLog) {
+        if let Some(headers) = delivery.headers {
+            log.status = headers.get(":status").map(str::to_owned);
+            let (tx, body) = body::channel();
+            let response = codec::client_response(&headers, body).map_err(|e| Reset(e.0));
+            if let Some(respond) = self.respond.take() {
+                let _ = respond.send(response);
+            }
+            self.client = Some(tx);
+        }
+        if let Some(tx) = &self.client {
+            log.bytes_sent += delivery.body.len() as u64;
+            if !delivery.body.is_empty()
+                && tx
+                    .send(Ok(Frame::data(delivery.body.into())))
+                    .await
+                    .is_err()
+            {
+                log.flag("DC");
+                self.client = None;
+                self.client_done = true;
+                return;
+            }
+            if let Some(trailers) = delivery.trailers
+                && let Ok(fields) = codec::trailer_fields(&trailers)
+            {
+                let _ = tx.send(Ok(Frame::trailers(fields))).await;
+            }
+        }
+        if delivery.end && self.client.is_some() {
+            self.client = None;
+            self.client_done = true;
+        }
+    }
+
+    /// A reset ends both sides: the client sees the stream reset (HTTP/1.1: the connection closes).
+    fn reset(&mut self, reason: &str, log: &mut AccessLog) {
+        log.flag("LR");
+        if let Some(respond) = self.respond.take() {
+            let _ = respond.send(Err(Reset(reason.to_owned())));
+        }
+        if let Some(tx) = self.client.take() {
+            let _ = tx.try_send(Err(Reset(reason.to_owned())));
+        }
+        self.upstream_tx = None;
+        self.upstream_response = None;
+        self.upstream_body = None;
+        self.client_done = true;
+    }
+}
+
+/// An error with its causes, as one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

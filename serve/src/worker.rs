@@ -1,0 +1,319 @@
+//! One worker thread, as Envoy runs one: its own event loop (a current-thread tokio runtime), its own VM of every
+//! plugin, the real clock driving the plugins' timers and callout timeouts, and the connections the kernel hands it
+//! from the shared listener. Shared data and queues are the process's (one `Envoy` for every worker).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use host::testing::{Envoy, Metric, Plugin};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::flags::{PluginSpec, Target};
+use crate::{callouts, logs, proxy};
+
+/// One plugin's VM on this worker.
+pub struct Filter {
+    pub name: String,
+    pub plugin: Plugin,
+    /// HTTP callouts already put on the wire, by token.
+    pub(crate) sent: RefCell<HashSet<u32>>,
+}
+
+/// This worker's chain: one VM per plugin, in order. `--watch` swaps the whole chain; requests in flight keep the
+/// one they started on.
+pub struct Chain {
+    pub filters: Vec<Filter>,
+    /// The module files' modification times when the chain started.
+    stamps: RefCell<Vec<Option<SystemTime>>>,
+}
+
+/// What the admin thread asks a worker.
+pub enum Query {
+    Metrics(oneshot::Sender<Vec<(String, Vec<Metric>)>>),
+}
+
+/// What a worker needs besides its plugins.
+pub struct Setup {
+    pub index: usize,
+    pub chain: Vec<PluginSpec>,
+    pub clusters: Vec<(String, Target)>,
+    pub upstream: Target,
+    pub envoy: Envoy,
+    pub listener: std::net::TcpListener,
+    pub watch: bool,
+}
+
+/// A worker's state, shared by its tasks (all on its one thread).
+pub struct Worker {
+    pub index: usize,
+    pub specs: Vec<PluginSpec>,
+    pub clusters: Vec<(String, Target)>,
+    pub upstream: Target,
+    pub envoy: Envoy,
+    pub chain: RefCell<Rc<Chain>>,
+    /// Chains `--watch` replaced, kept while requests still run on them.
+    pub retired: RefCell<Vec<Rc<Chain>>>,
+    /// Woken whenever something outside a stream happened (a callout answer, a tick): paused streams look again.
+    pub wake: Notify,
+    pub client: proxy::Client,
+    pub in_flight: Cell<usize>,
+}
+
+/// Clock resolution: how often the plugins' virtual clocks catch up with the real one (timers and callout
+/// timeouts fire within this).
+const TICK: Duration = Duration::from_millis(10);
+/// How often `--watch` looks at the module files.
+const WATCH_EVERY: Duration = Duration::from_millis(300);
+/// How long draining waits for requests in flight before the VMs shut down.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Starts the chain's VMs on this worker.
+pub fn start_chain(
+    specs: &[PluginSpec],
+    clusters: &[(String, Target)],
+    envoy: &Envoy,
+) -> anyhow::Result<Chain> {
+    let cluster_names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
+    let mut filters = Vec::new();
+    let mut stamps = Vec::new();
+    for spec in specs {
+        stamps.push(modified(&spec.module));
+        let plugin = Plugin::load(&spec.module)
+            .name(&spec.name)
+            .config(&spec.config)
+            .failure_policy(spec.failure_policy)
+            .clusters(&cluster_names)
+            .start_time(SystemTime::now())
+            .on(envoy)
+            .start()
+            .map_err(|e| {
+                let mut message = format!("plugin {}: {e}", spec.name);
+                for line in &e.logs {
+                    message.push_str(&format!("\n  {}", logs::line(&spec.name, line)));
+                }
+                anyhow::anyhow!(message)
+            })?;
+        for line in plugin.start_up_logs() {
+            logs::print(&spec.name, &line);
+        }
+        filters.push(Filter {
+            name: spec.name.clone(),
+            plugin,
+            sent: RefCell::default(),
+        });
+    }
+    Ok(Chain {
+        filters,
+        stamps: RefCell::new(stamps),
+    })
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Runs a worker until `stop` fires; reports its start to `started`.
+pub fn run(
+    setup: Setup,
+    started: std::sync::mpsc::Sender<Result<(), String>>,
+    queries: mpsc::UnboundedReceiver<Query>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = started.send(Err(format!(
+                "worker {}: cannot start its event loop: {e}",
+                setup.index
+            )));
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let chain = match start_chain(&setup.chain, &setup.clusters, &setup.envoy) {
+            Ok(chain) => chain,
+            Err(e) => {
+                let _ = started.send(Err(format!("{e:#}")));
+                return;
+            }
+        };
+        let listener = match setup
+            .listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(setup.listener))
+        {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = started.send(Err(format!(
+                    "worker {}: cannot use the listener: {e}",
+                    setup.index
+                )));
+                return;
+            }
+        };
+        let worker = Rc::new(Worker {
+            index: setup.index,
+            specs: setup.chain,
+            clusters: setup.clusters,
+            upstream: setup.upstream,
+            envoy: setup.envoy,
+            chain: RefCell::new(Rc::new(chain)),
+            retired: RefCell::default(),
+            wake: Notify::new(),
+            client: proxy::Client::new(),
+            in_flight: Cell::new(0),
+        });
+        let _ = started.send(Ok(()));
+        tokio::task::spawn_local(clock(Rc::clone(&worker), setup.watch));
+        tokio::task::spawn_local(answer_queries(Rc::clone(&worker), queries));
+        accept(Rc::clone(&worker), listener, stop).await;
+        drain(&worker).await;
+    });
+}
+
+async fn accept(
+    worker: Rc<Worker>,
+    listener: tokio::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    tokio::task::spawn_local(proxy::serve_connection(Rc::clone(&worker), socket, peer));
+                }
+                Err(e) => eprintln!("worker {}: accept failed: {e}", worker.index),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Envoy's drain: no new connections, requests in flight finish (up to a bound), then every VM shuts down
+/// (`on_done`, `on_delete`).
+async fn drain(worker: &Rc<Worker>) {
+    let deadline = Instant::now() + DRAIN;
+    while worker.in_flight.get() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(TICK).await;
+    }
+    let chain = Rc::clone(&worker.chain.borrow());
+    for filter in &chain.filters {
+        filter.plugin.shutdown();
+        print_logs(filter);
+    }
+}
+
+/// The real clock for the plugins: their virtual time catches up every tick (firing `on_tick` and callout timeouts
+/// when due), posted queue notifications run, new callouts go out, logs come out, and `--watch` looks for new
+/// modules.
+async fn clock(worker: Rc<Worker>, watch: bool) {
+    let mut last = Instant::now();
+    let mut last_watch = Instant::now();
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let now = Instant::now();
+        let elapsed = now - last;
+        last = now;
+        for chain in worker.live_chains() {
+            for filter in &chain.filters {
+                filter.plugin.advance_time(elapsed);
+            }
+            callouts::send_new(&worker, &chain);
+            for filter in &chain.filters {
+                print_logs(filter);
+            }
+        }
+        worker.retired.borrow_mut().retain(|c| {
+            let in_use = Rc::strong_count(c) > 1;
+            if !in_use {
+                for filter in &c.filters {
+                    filter.plugin.shutdown();
+                    print_logs(filter);
+                }
+            }
+            in_use
+        });
+        worker.wake.notify_waiters();
+        if watch && now - last_watch >= WATCH_EVERY {
+            last_watch = now;
+            reload_if_changed(&worker);
+        }
+    }
+}
+
+async fn answer_queries(worker: Rc<Worker>, mut queries: mpsc::UnboundedReceiver<Query>) {
+    while let Some(query) = queries.recv().await {
+        match query {
+            Query::Metrics(reply) => {
+                let chain = Rc::clone(&worker.chain.borrow());
+                let metrics = chain
+                    .filters
+                    .iter()
+                    .map(|f| (f.name.clone(), f.plugin.metrics()))
+                    .collect();
+                let _ = reply.send(metrics);
+            }
+        }
+    }
+}
+
+/// `--watch`: a module file changed (a rebuild finished), so this worker starts a new chain; requests in flight
+/// finish on the old one. A module that does not start leaves the old chain serving.
+fn reload_if_changed(worker: &Worker) {
+    let current = Rc::clone(&worker.chain.borrow());
+    let changed = worker
+        .specs
+        .iter()
+        .zip(current.stamps.borrow().iter())
+        .any(|(spec, stamp)| modified(&spec.module) != *stamp);
+    if !changed {
+        return;
+    }
+    match start_chain(&worker.specs, &worker.clusters, &worker.envoy) {
+        Ok(chain) => {
+            if worker.index == 0 {
+                eprintln!("serve: new modules loaded; requests in flight finish on the old VMs");
+            }
+            let old = worker.chain.replace(Rc::new(chain));
+            worker.retired.borrow_mut().push(old);
+        }
+        Err(e) => {
+            // The broken modules are not tried again until they change once more.
+            *current.stamps.borrow_mut() =
+                worker.specs.iter().map(|s| modified(&s.module)).collect();
+            if worker.index == 0 {
+                eprintln!("serve: the new modules did not start; the old VMs keep serving:\n{e:#}");
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// The current chain and the retired ones still serving requests.
+    pub fn live_chains(&self) -> Vec<Rc<Chain>> {
+        let mut chains = vec![Rc::clone(&self.chain.borrow())];
+        chains.extend(self.retired.borrow().iter().cloned());
+        chains
+    }
+
+    pub fn target(&self, cluster: &str) -> Option<&Target> {
+        self.clusters
+            .iter()
+            .find(|(n, _)| n == cluster)
+            .map(|(_, t)| t)
+    }
+}
+
+pub fn print_logs(filter: &Filter) {
+    for line in filter.plugin.take_logs() {
+        logs::print(&filter.name, &line);
+    }
+}

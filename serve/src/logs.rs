@@ -19,19 +19,22 @@ pub fn line(plugin: &str, entry: &LogEntry) -> String {
         Level::Error => "error",
         Level::Critical => "critical",
     };
-    // The dev proxy starts every plugin with an empty root_id and vm_id, as Envoy's defaults.
+    // The dev proxy starts a plugin with its name as root_id and an empty vm_id.
     let prefix = match entry.context_id {
-        ROOT_CONTEXT | 0 => String::new(),
-        _ => format!(" {plugin}"),
+        ROOT_CONTEXT | 0 => format!(" {plugin}"),
+        _ => format!(" {plugin} {plugin}"),
     };
     let who = match entry.origin {
         LogOrigin::Guest => format!("wasm log{prefix}"),
         // Envoy logs nothing there; the host says why a call got its status, named by plugin.
         LogOrigin::Host => format!("host ({plugin})"),
     };
+    // Envoy's `[%t]`: the thread, here the worker whose VM logged.
+    let thread = std::thread::current();
     format!(
-        "[{}][{level}][wasm] {who}: {}",
+        "[{}][{}][{level}][wasm] {who}: {}",
         crate::access_log::rfc3339_millis(SystemTime::now()),
+        thread.name().unwrap_or("main"),
         printable_line(&entry.message)
     )
 }

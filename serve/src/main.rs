@@ -90,10 +90,18 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
             .spawn(move || worker::run(setup, started, query_rx, stop))
             .context("cannot start a worker thread")?;
         threads.push(thread);
+        if index == 0 {
+            // As Envoy's main thread runs the base VM and the configuration canary before any worker clones
+            // them: a plugin that does not start is reported once, from its first start.
+            if let Ok(Err(e)) = started_rx.recv() {
+                let _ = threads.pop().map(std::thread::JoinHandle::join);
+                anyhow::bail!("{e}");
+            }
+        }
     }
     drop(started_tx);
     let mut failure = None;
-    for _ in 0..workers {
+    for _ in 1..workers {
         match started_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {

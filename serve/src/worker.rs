@@ -82,6 +82,8 @@ pub fn start_chain(
         stamps.push(modified(&spec.module));
         let plugin = Plugin::load(&spec.module)
             .name(&spec.name)
+            // As `cargo xtask deploy` writes the plugin for Envoy: its root_id is its name.
+            .root_id(&spec.name)
             .config(&spec.config)
             .failure_policy(spec.failure_policy)
             .clusters(&cluster_names)

@@ -30,6 +30,7 @@ pub(crate) enum Command {
     Deploy(Deploy),
     Check(Check),
     Run(Run),
+    Serve(Serve),
     New(New),
     Size(Size),
     Test(Test),
@@ -207,6 +208,41 @@ pub(crate) struct Run {
         value_name = "RUNNER ARGS"
     )]
     pub(crate) args: Vec<String>,
+}
+
+/// Serve HTTP through the extensions, as the mesh chains them, on this machine: no Envoy, no cluster.
+#[derive(Debug, Args)]
+pub(crate) struct Serve {
+    /// An extension of the chain (repeatable; default: every extension). The chain is ordered as the mesh
+    /// orders it: by manifest phase, then priority (higher first).
+    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    pub(crate) package: Vec<String>,
+    /// An extension's configuration, NAME=TEXT or NAME=@FILE (repeatable). Default: its example-config.json.
+    #[arg(long, value_name = "NAME=TEXT|@FILE")]
+    pub(crate) config: Vec<String>,
+    /// An extension's failure policy, NAME=fail-closed|fail-open|reload (Envoy's default: fail-closed).
+    #[arg(long, value_name = "NAME=POLICY")]
+    pub(crate) failure_policy: Vec<String>,
+    /// Where clients connect (HTTP/1.1 and HTTP/2 with prior knowledge).
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:10000")]
+    pub(crate) listen: String,
+    /// Where requests go after the chain (http://HOST:PORT, or h2c://HOST:PORT for HTTP/2). Default: a
+    /// built-in upstream that answers with the request it received, as JSON.
+    #[arg(long, value_name = "URL")]
+    pub(crate) upstream: Option<String>,
+    /// A cluster the extensions call out to, NAME=URL (repeatable); a callout to another cluster fails as in
+    /// Envoy.
+    #[arg(long, value_name = "NAME=URL")]
+    pub(crate) cluster: Vec<String>,
+    /// Worker threads, each with its own VM of every extension (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<usize>,
+    /// Rebuild when an extension's sources change and swap in the new VMs; a failed build keeps the old ones.
+    #[arg(long)]
+    pub(crate) watch: bool,
+    /// The admin listener: /ready, /stats/prometheus, /config_dump.
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:9901")]
+    pub(crate) admin: String,
 }
 
 /// Start a new extension from templates/extension (runs cargo-generate).

@@ -18,6 +18,7 @@ mod new;
 mod package;
 mod push;
 mod run;
+mod serve;
 mod size;
 mod test;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         flags::Command::Deploy(cmd) => cmd.run(),
         flags::Command::Check(cmd) => cmd.run(),
         flags::Command::Run(cmd) => cmd.run(),
+        flags::Command::Serve(cmd) => cmd.run(),
         flags::Command::New(cmd) => cmd.run(),
         flags::Command::Size(cmd) => cmd.run(),
         flags::Command::Test(cmd) => cmd.run(),

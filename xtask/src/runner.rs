@@ -19,7 +19,19 @@ pub(crate) const RUNNER: &str = "proxy-wasm-run";
 /// runs in the user's directory, so their relative paths (`--config @file`, a module path) mean what they
 /// typed.
 pub(crate) fn command() -> anyhow::Result<Command> {
-    if let Some(binary) = env::var_os("XTASK_RUNNER") {
+    binary("XTASK_RUNNER", "host", RUNNER)
+}
+
+/// The dev proxy's binary.
+pub(crate) const SERVE: &str = "proxy-wasm-serve";
+
+/// `cargo run … --bin proxy-wasm-serve --`, or the binary `XTASK_SERVE` names, like [`command`].
+pub(crate) fn serve_command() -> anyhow::Result<Command> {
+    binary("XTASK_SERVE", "serve", SERVE)
+}
+
+fn binary(variable: &str, package: &str, bin: &str) -> anyhow::Result<Command> {
+    if let Some(binary) = env::var_os(variable) {
         return Ok(Command::new(binary));
     }
     let mut cmd = workspace::cargo();
@@ -27,6 +39,6 @@ pub(crate) fn command() -> anyhow::Result<Command> {
     cmd.arg("run")
         .arg("--manifest-path")
         .arg(workspace::root().join("Cargo.toml"))
-        .args(["--package", "host", "--bin", RUNNER, "--"]);
+        .args(["--package", package, "--bin", bin, "--"]);
     Ok(cmd)
 }

@@ -1,0 +1,497 @@
+//! `proxy-wasm-serve` on the wire: real clients (curl, hyper) through real sockets on loopback, the plugins run
+//! by the host as Envoy runs them.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+fn header_append_chain() -> Proxy {
+    let module = header_append();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../extensions/header-append/example-config.json"
+    );
+    start(&[
+        "--plugin",
+        &format!("header-append={}", module.display()),
+        "--config",
+        &format!("header-append=@{config}"),
+    ])
+}
+
+#[test]
+fn curl_sees_header_append_on_http1_and_http2_and_the_upstream_sees_envoys_request() {
+    let proxy = header_append_chain();
+    for http in ["--http1.1", "--http2-prior-knowledge"] {
+        let Some(reply) = curl(&[http, "-H", "x-client: 1", &proxy.url("/anything?q=1")]) else {
+            return;
+        };
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(
+            reply.header("x-powered-by"),
+            Some("mesh-wasm"),
+            "{http}: {reply:?}"
+        );
+        assert_eq!(
+            reply.header("cache-control"),
+            Some("no-store"),
+            "{http}: {reply:?}"
+        );
+        let echoed = reply.echoed();
+        let headers = &echoed["headers"];
+        assert_eq!(echoed["url"], "/anything?q=1");
+        assert_eq!(
+            headers["x-request-source"], "mesh",
+            "{http}: the plugin's request header"
+        );
+        assert_eq!(headers["x-client"], "1");
+        // What Envoy's connection manager adds before any filter: the scheme and a request id.
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        let id = headers["x-request-id"].as_str().unwrap();
+        assert_eq!(id.len(), 36, "a v4 UUID: {id}");
+        // :authority goes upstream as host.
+        assert_eq!(headers["host"], proxy.listen.to_string().as_str());
+    }
+    let access_log = proxy.stdout();
+    assert!(
+        access_log.contains("\"GET /anything?q=1 HTTP/1.1\" 200 - 0"),
+        "{access_log}"
+    );
+    assert!(
+        access_log.contains("\"GET /anything?q=1 HTTP/2\" 200 - 0"),
+        "{access_log}"
+    );
+    let logs = proxy.stop();
+    assert!(
+        logs.contains("[info][wasm] wasm log header-append: #1 header-append configured"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_body_streams_in_chunks_with_trailers_and_reaches_the_upstream_whole() {
+    let proxy = header_append_chain();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, echoed) = runtime.block_on(async {
+        use http_body_util::BodyExt;
+        let (tx, rx) = tokio::sync::mpsc::channel::<
+            Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>,
+        >(4);
+        let body = http_body_util::StreamBody::new(tokio_stream(rx));
+        let request = hyper::Request::post(proxy.url("/upload"))
+            .header("content-type", "text/plain")
+            .body(body)
+            .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .http2_only(true)
+                .build_http();
+        let sending = tokio::spawn(async move {
+            for chunk in ["first ", "second ", "third"] {
+                tx.send(Ok(hyper::body::Frame::data(bytes::Bytes::from(chunk))))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            let mut trailers = hyper::HeaderMap::new();
+            trailers.insert("x-checksum", "abc".parse().unwrap());
+            tx.send(Ok(hyper::body::Frame::trailers(trailers)))
+                .await
+                .unwrap();
+        });
+        let response = client.request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        sending.await.unwrap();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        )
+    });
+    assert_eq!(status, 200);
+    assert_eq!(echoed["body"], "first second third");
+    assert_eq!(echoed["headers"]["x-request-source"], "mesh");
+    // Envoy's HTTP/1.1 codec drops trailers unless `enable_trailers` is set, which it is not by default.
+    assert_eq!(echoed["trailers"], serde_json::Value::Null, "{echoed}");
+}
+
+#[test]
+fn trailers_reach_an_http2_upstream() {
+    let upstream = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: ECHO_TRAILERS,
+        delay: Duration::ZERO,
+    });
+    let proxy = start(&[
+        "--plugin",
+        &format!("header-append={}", header_append().display()),
+        "--config",
+        r#"header-append={"x-seen": "yes"}"#,
+        "--upstream",
+        &format!("h2c://{}", upstream.address),
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = runtime.block_on(async {
+        use http_body_util::BodyExt;
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("x-checksum", "abc".parse().unwrap());
+        let body = http_body_util::Full::new(bytes::Bytes::from("data"))
+            .with_trailers(std::future::ready(Some(Ok(trailers))));
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .http2_only(true)
+                .build_http();
+        let response = client
+            .request(hyper::Request::post(proxy.url("/")).body(body).unwrap())
+            .await
+            .unwrap();
+        String::from_utf8(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
+    });
+    assert!(
+        seen.contains("\"x-checksum\": \"abc\""),
+        "the upstream got: {seen}"
+    );
+}
+
+/// A stream of frames from a channel, for hyper's request body.
+fn tokio_stream<T>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_core_stream::Stream<Item = T> {
+    futures_core_stream::from_fn(move |cx| rx.poll_recv(cx))
+}
+
+mod futures_core_stream {
+    //! The smallest `Stream` over a poll function, so the test needs no stream crate.
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    pub use futures_core::Stream;
+
+    pub struct FromFn<F>(F);
+
+    pub fn from_fn<T, F: FnMut(&mut Context<'_>) -> Poll<Option<T>> + Unpin>(f: F) -> FromFn<F> {
+        FromFn(f)
+    }
+
+    impl<T, F: FnMut(&mut Context<'_>) -> Poll<Option<T>> + Unpin> Stream for FromFn<F> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            (self.0)(cx)
+        }
+    }
+}
+
+#[test]
+fn two_plugins_run_requests_in_chain_order_and_responses_in_reverse() {
+    let module = header_append();
+    let proxy = start(&[
+        "--plugin",
+        &format!("first={}", module.display()),
+        "--plugin",
+        &format!("second={}", module.display()),
+        "--config",
+        r#"first={"x-chain": {"value": "first", "on": "both", "mode": "append"}}"#,
+        "--config",
+        r#"second={"x-chain": {"value": "second", "on": "both", "mode": "append"}}"#,
+    ]);
+    let Some(reply) = curl(&[&proxy.url("/")]) else {
+        return;
+    };
+    assert_eq!(reply.status, 200);
+    // The request passed `first`, then `second`; the response `second`, then `first`.
+    let upstream = reply.echoed()["headers"]["x-chain"].clone();
+    assert_eq!(
+        upstream,
+        serde_json::json!(["first", "second"]),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.all("x-chain"), ["second", "first"], "{reply:?}");
+}
+
+#[test]
+fn callouts_go_to_the_mapped_cluster_and_fail_or_time_out_as_in_envoy() {
+    let guest = conformance();
+    let allow = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: "ok",
+        delay: Duration::ZERO,
+    });
+    let deny = TestServer::start(Canned {
+        status: 403,
+        header: None,
+        body: "no",
+        delay: Duration::ZERO,
+    });
+    let slow = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: "late",
+        delay: Duration::from_secs(3),
+    });
+    let cases = [
+        (allow.url(), 200, Some("200")),
+        (deny.url(), 403, None),
+        (format!("http://127.0.0.1:{}", closed_port()), 502, None),
+        // The guest's callout timeout is 250 ms: Envoy's router answers it 504, so the guest denies.
+        (slow.url(), 403, None),
+    ];
+    for (cluster, status, auth_status) in cases {
+        let proxy = start(&[
+            "--plugin",
+            &format!("guard={}", guest.display()),
+            "--config",
+            "guard=callout request deny",
+            "--cluster",
+            &format!("auth={cluster}"),
+            "--workers",
+            "1",
+        ]);
+        let Some(reply) = curl(&[&proxy.url("/")]) else {
+            return;
+        };
+        assert_eq!(
+            reply.status,
+            status,
+            "cluster {cluster}: {reply:?}\n{}",
+            proxy.stderr()
+        );
+        if let Some(code) = auth_status {
+            assert_eq!(reply.echoed()["headers"]["x-auth-status"], code);
+        }
+        let logs = proxy.stop();
+        if status == 502 {
+            assert!(logs.contains("callout failed: status 11"), "{logs}");
+        }
+        if cluster == slow.url() {
+            assert!(logs.contains("callout response: status 504"), "{logs}");
+        }
+    }
+    assert_eq!(allow.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(slow.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_callout_to_a_cluster_not_declared_is_refused_as_envoy_refuses_it() {
+    let guest = conformance();
+    let proxy = start(&[
+        "--plugin",
+        &format!("guard={}", guest.display()),
+        "--config",
+        "guard=callout request cluster=nowhere",
+    ]);
+    let Some(reply) = curl(&[&proxy.url("/")]) else {
+        return;
+    };
+    // Envoy's `httpCall` answers BadArgument for an unknown cluster; the guest then lets the request through.
+    assert_eq!(reply.status, 200, "{reply:?}");
+    proxy.wait_for_log("dispatch failed: BadArgument");
+}
+
+#[test]
+fn a_trapping_plugin_gets_its_policy_while_the_proxy_keeps_serving() {
+    let guest = conformance();
+    for (policy, later) in [("fail-closed", 503), ("fail-open", 200), ("reload", 503)] {
+        let proxy = start(&[
+            "--plugin",
+            &format!("crashy={}", guest.display()),
+            "--config",
+            "crashy=plain panic=on_request_headers",
+            "--failure-policy",
+            &format!("crashy={policy}"),
+        ]);
+        let url = proxy.url("/");
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let clients: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| curl(&[&url]).map(|r| r.status)))
+                .collect();
+            clients
+                .into_iter()
+                .filter_map(|c| c.join().unwrap())
+                .collect()
+        });
+        assert!(
+            statuses.iter().all(|s| *s == 503 || *s == later),
+            "{policy}: {statuses:?}"
+        );
+        assert!(
+            statuses.contains(&503),
+            "{policy}: the trapping stream gets 503: {statuses:?}"
+        );
+        // The proxy is still up and answers the next request as the policy says.
+        let Some(reply) = curl(&[&url]) else { return };
+        assert_eq!(reply.status, later, "{policy}: {reply:?}");
+        let Some(ready) = curl(&[&proxy.admin_url("/ready")]) else {
+            return;
+        };
+        assert_eq!(ready.status, 200);
+        let logs = proxy.stop();
+        assert!(
+            logs.contains("panicked at"),
+            "{policy}: the panic message is logged:\n{logs}"
+        );
+    }
+}
+
+#[test]
+fn admin_sums_the_workers_metrics_and_shows_the_chain() {
+    let guest = conformance();
+    let proxy = start(&[
+        "--plugin",
+        &format!("counted={}", guest.display()),
+        "--config",
+        "counted=metrics",
+    ]);
+    for _ in 0..5 {
+        let Some(reply) = curl(&[&proxy.url("/")]) else {
+            return;
+        };
+        assert_eq!(reply.status, 200);
+    }
+    let Some(stats) = curl(&[&proxy.admin_url("/stats/prometheus")]) else {
+        return;
+    };
+    assert!(
+        stats
+            .body
+            .contains("# TYPE requests_total counter\nrequests_total{} 5\n"),
+        "{}",
+        stats.body
+    );
+    assert!(
+        stats.body.contains("request_size_count{} 10\n"),
+        "{}",
+        stats.body
+    );
+    let Some(config) = curl(&[&proxy.admin_url("/config_dump")]) else {
+        return;
+    };
+    let config: serde_json::Value = serde_json::from_str(&config.body).unwrap();
+    assert_eq!(config["chain"][0]["name"], "counted");
+    assert_eq!(config["chain"][0]["configuration"], "metrics");
+    assert_eq!(config["workers"], 2);
+    let Some(missing) = curl(&[&proxy.admin_url("/nope")]) else {
+        return;
+    };
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing
+            .body
+            .contains("try /ready, /stats/prometheus or /config_dump")
+    );
+}
+
+#[test]
+fn shared_data_is_one_store_for_every_worker() {
+    let guest = conformance();
+    let proxy = start(&[
+        "--plugin",
+        &format!("shared={}", guest.display()),
+        "--config",
+        "shared=shared-data",
+    ]);
+    for _ in 0..6 {
+        let Some(reply) = curl(&[&proxy.url("/")]) else {
+            return;
+        };
+        assert_eq!(reply.status, 200);
+    }
+    // Whichever worker took each request, the counter counts them all.
+    proxy.wait_for_log("write counter 6: Ok");
+}
+
+#[test]
+fn an_unreachable_upstream_is_envoys_503_through_the_chain() {
+    let proxy = start(&[
+        "--plugin",
+        &format!("header-append={}", header_append().display()),
+        "--config",
+        r#"header-append={"x-seen": "yes"}"#,
+        "--upstream",
+        &format!("http://127.0.0.1:{}", closed_port()),
+    ]);
+    let Some(reply) = curl(&[&proxy.url("/")]) else {
+        return;
+    };
+    assert_eq!(reply.status, 503);
+    assert!(
+        reply
+            .body
+            .starts_with("upstream connect error or disconnect/reset before headers"),
+        "{reply:?}"
+    );
+    // The router's reply went back through the filter.
+    assert_eq!(reply.header("x-seen"), Some("yes"));
+    assert!(proxy.stdout().contains("\" 503 UF "), "{}", proxy.stdout());
+}
+
+#[test]
+fn bad_flags_a_busy_port_and_a_plugin_that_does_not_start_are_named() {
+    let module = header_append();
+    let plugin = format!("header-append={}", module.display());
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = busy.local_addr().unwrap().to_string();
+    let error = try_start(&["--plugin", &plugin, "--listen", &busy])
+        .err()
+        .unwrap();
+    assert!(
+        error.contains(&format!("--listen {busy}: cannot listen")),
+        "{error}"
+    );
+    assert!(error.contains("pick another port"), "{error}");
+
+    let error = try_start(&["--plugin", &plugin, "--cluster", "auth=ftp://x"])
+        .err()
+        .unwrap();
+    assert!(error.contains("--cluster auth=ftp://x"), "{error}");
+
+    let error = try_start(&["--plugin", &plugin, "--config", "other={}"])
+        .err()
+        .unwrap();
+    assert!(
+        error.contains("no plugin named other in the chain (header-append)"),
+        "{error}"
+    );
+
+    let error = try_start(&["--plugin", "ghost=/nowhere/plugin.wasm"])
+        .err()
+        .unwrap();
+    assert!(
+        error.contains("--plugin ghost=/nowhere/plugin.wasm: no module there"),
+        "{error}"
+    );
+
+    let error = try_start(&[
+        "--plugin",
+        &format!("picky={}", conformance().display()),
+        "--config",
+        "picky=configure-fails",
+    ])
+    .err()
+    .unwrap();
+    assert!(
+        error.contains("plugin picky: the plugin failed to configure (on_configure)"),
+        "{error}"
+    );
+    // The first worker's start is the one reported (as Envoy's main thread runs the canary before workers).
+    assert!(!error.contains("already failed in this Envoy"), "{error}");
+}

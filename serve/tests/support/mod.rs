@@ -1,0 +1,376 @@
+//! Starting `proxy-wasm-serve` on ephemeral loopback ports, stopping it even when a test fails, and talking to it
+//! with curl and with hyper's client.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// A running proxy; dropping it stops it (SIGTERM, then SIGKILL if it does not drain in time).
+pub struct Proxy {
+    child: Child,
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+/// How long a proxy may take to start (the first start of a module compiles it).
+const START: Duration = Duration::from_secs(120);
+
+pub fn header_append() -> PathBuf {
+    host::testing::extension_module("header-append").expect("header-append builds")
+}
+
+pub fn conformance() -> PathBuf {
+    host::testing::guest_module("conformance-guest").expect("the conformance guest builds")
+}
+
+/// Starts the proxy with `args` (listen and admin on ephemeral ports unless given).
+pub fn start(args: &[&str]) -> Proxy {
+    try_start(args).unwrap_or_else(|output| panic!("the proxy did not start:\n{output}"))
+}
+
+/// Starts the proxy; `Err` carries what it printed if it exited instead.
+pub fn try_start(args: &[&str]) -> Result<Proxy, String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-serve"));
+    if !args.contains(&"--listen") {
+        command.args(["--listen", "127.0.0.1:0"]);
+    }
+    if !args.contains(&"--admin") {
+        command.args(["--admin", "127.0.0.1:0"]);
+    }
+    if !args.contains(&"--workers") {
+        command.args(["--workers", "2"]);
+    }
+    let mut child = command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("proxy-wasm-serve starts");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let mut err_pipe = child.stderr.take().unwrap();
+    let err_text = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            err_text
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let (banner_tx, banner_rx) = mpsc::channel();
+    let out_pipe = child.stdout.take().unwrap();
+    let out_text = Arc::clone(&stdout);
+    std::thread::spawn(move || {
+        for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+            if line.starts_with("serve: listening on") {
+                let _ = banner_tx.send(line.clone());
+            }
+            let mut text = out_text.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    let deadline = Instant::now() + START;
+    loop {
+        if let Ok(line) = banner_rx.recv_timeout(Duration::from_millis(50)) {
+            let address = |after: &str| -> SocketAddr {
+                let rest = &line[line.find(after).unwrap() + after.len()..];
+                let end = rest.find([' ', ';', ')']).unwrap_or(rest.len());
+                rest[..end].parse().unwrap()
+            };
+            return Ok(Proxy {
+                listen: address("listening on http://"),
+                admin: address("admin on http://"),
+                child,
+                stderr,
+                stdout,
+            });
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            std::thread::sleep(Duration::from_millis(100));
+            return Err(format!("exit {status}\n{}", stderr.lock().unwrap()));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the proxy printed no banner in {START:?}:\n{}",
+                stderr.lock().unwrap()
+            );
+        }
+    }
+}
+
+impl Proxy {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.listen)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// Everything the proxy wrote on stderr so far (the plugins' logs).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Everything the proxy wrote on stdout so far (the banner and the access log).
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until stderr contains `text`.
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.stderr().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {text:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the proxy as Ctrl-C would and returns what it logged.
+    pub fn stop(mut self) -> String {
+        self.terminate();
+        self.stderr()
+    }
+
+    fn terminate(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        // SAFETY-free: kill(1) sends SIGTERM, which the proxy answers by draining.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                // Let the reader threads collect the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// A response as curl printed it with `-i`.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The echo upstream's JSON.
+    pub fn echoed(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not the echo's JSON ({e}): {}", self.body))
+    }
+}
+
+/// Runs curl against the proxy; fails the test (or, outside CI, skips loudly) if curl is missing.
+pub fn curl(args: &[&str]) -> Option<Reply> {
+    if Command::new("curl").arg("--version").output().is_err() {
+        let message = "`curl` is not installed: `apt-get install curl`";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{message} (required when CI=true)");
+        }
+        eprintln!("\n*** SKIPPED: {message} ***\n");
+        return None;
+    }
+    let output = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    assert!(
+        output.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(parse_reply(&String::from_utf8_lossy(&output.stdout)))
+}
+
+fn parse_reply(text: &str) -> Reply {
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A [`Canned`] body that makes the server answer with the trailers it received instead.
+pub const ECHO_TRAILERS: &str = "<echo trailers>";
+
+/// What a test server answers: status, a header, a body, after a delay.
+#[derive(Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub header: Option<(&'static str, &'static str)>,
+    pub body: &'static str,
+    pub delay: Duration,
+}
+
+/// An HTTP/1.1 and HTTP/2 server on an ephemeral loopback port (hyper), stopped when dropped.
+pub struct TestServer {
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// How many requests reached it.
+    pub hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TestServer {
+    pub fn start(canned: Canned) -> TestServer {
+        use hyper::service::service_fn;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let serve = async {
+                    while let Ok((socket, _)) = listener.accept().await {
+                        let canned = canned.clone();
+                        let counted = Arc::clone(&counted);
+                        tokio::spawn(async move {
+                            let service = service_fn(
+                                move |request: hyper::Request<hyper::body::Incoming>| {
+                                    let canned = canned.clone();
+                                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    async move {
+                                        use http_body_util::BodyExt;
+                                        let collected = request.into_body().collect().await.ok();
+                                        tokio::time::sleep(canned.delay).await;
+                                        if canned.body == ECHO_TRAILERS {
+                                            let trailers = collected
+                                                .and_then(|c| c.trailers().cloned())
+                                                .unwrap_or_default();
+                                            let text = format!("{trailers:?}");
+                                            return Ok::<_, std::convert::Infallible>(
+                                                hyper::Response::new(http_body_util::Full::new(
+                                                    bytes::Bytes::from(text),
+                                                )),
+                                            );
+                                        }
+                                        let mut response =
+                                            hyper::Response::builder().status(canned.status);
+                                        if let Some((name, value)) = canned.header {
+                                            response = response.header(name, value);
+                                        }
+                                        Ok::<_, std::convert::Infallible>(
+                                            response
+                                                .body(http_body_util::Full::new(
+                                                    bytes::Bytes::from(canned.body),
+                                                ))
+                                                .unwrap(),
+                                        )
+                                    }
+                                },
+                            );
+                            let _ = hyper_util::server::conn::auto::Builder::new(
+                                hyper_util::rt::TokioExecutor::new(),
+                            )
+                            .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                            .await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        TestServer {
+            address,
+            stop: Some(stop),
+            thread: Some(thread),
+            hits,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

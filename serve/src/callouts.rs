@@ -10,6 +10,8 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::body::ChannelBody;
 use crate::codec;
+use crate::flags::Cluster;
+use crate::script::Answer;
 use crate::worker::{Chain, Worker, print_logs};
 
 /// The most of a callout's response body kept; a bigger one fails the callout, as a reset.
@@ -31,9 +33,21 @@ pub fn send_new(worker: &Rc<Worker>, chain: &Rc<Chain>) {
 }
 
 async fn send(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: HttpCall) {
-    let answer = match worker.target(&call.cluster) {
-        // The host refuses a callout to a cluster the flags do not declare; this is one it accepted.
-        Some(target) => exchange(&worker, target, &call).await,
+    // The host refuses a callout to a cluster the flags do not declare; this is one it accepted.
+    let answer = match worker.cluster(&call.cluster) {
+        Some(Cluster::Wire(target)) => exchange(&worker, target, &call).await,
+        Some(Cluster::Script(script)) => match script.next() {
+            Answer::Respond { response, delay } => {
+                tokio::time::sleep(delay).await;
+                Ok(response)
+            }
+            Answer::Reset { delay } => {
+                tokio::time::sleep(delay).await;
+                Err("the script answers with a reset".to_owned())
+            }
+            // The plugin's clock times the callout out (or, without a timeout, it waits as in Envoy).
+            Answer::Timeout => return,
+        },
         None => Err(format!("no --cluster {}", call.cluster)),
     };
     let filter = &chain.filters[index];

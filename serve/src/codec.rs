@@ -127,6 +127,11 @@ pub fn client_response(
     let mut response = Response::new(body);
     *response.status_mut() = status;
     copy_fields(headers, response.headers_mut())?;
+    // The connection manager's last word, after every filter (`server_header_transformation` OVERWRITE); hyper
+    // adds `date` when it is missing, as Envoy does.
+    response
+        .headers_mut()
+        .insert("server", HeaderValue::from_static("envoy"));
     Ok(response)
 }
 

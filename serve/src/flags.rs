@@ -30,8 +30,9 @@ pub struct Flags {
     /// knowledge). Without it, a built-in echo upstream answers with the request it received, as JSON.
     #[arg(long)]
     pub upstream: Option<String>,
-    /// A cluster the plugins may call out to: `NAME=http://HOST:PORT` (or `h2c://`). Envoy refuses a callout to a
-    /// cluster its configuration does not declare, and so does this proxy.
+    /// A cluster the plugins may call out to: `NAME=http://HOST:PORT` (or `h2c://`), or `NAME=@FILE`, a JSON array
+    /// of canned answers (status, headers, body, delay_ms, reset, timeout). Envoy refuses a callout to a cluster
+    /// its configuration does not declare, and so does this proxy.
     #[arg(long = "cluster", value_name = "NAME=URL")]
     pub clusters: Vec<String>,
     /// Worker threads, each with its own VM of every plugin (default: the number of cores).
@@ -55,6 +56,13 @@ pub struct PluginSpec {
     pub failure_policy: host::testing::FailurePolicy,
 }
 
+/// A cluster callouts may reach.
+#[derive(Debug, Clone)]
+pub enum Cluster {
+    Wire(Target),
+    Script(crate::script::Script),
+}
+
 /// Where a cluster's (or the upstream's) requests go.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -62,6 +70,23 @@ pub struct Target {
     pub uri: Uri,
     /// HTTP/2 with prior knowledge instead of HTTP/1.1.
     pub http2: bool,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.http2 { "h2c" } else { "http" };
+        let authority = self.uri.authority().map_or("", |a| a.as_str());
+        write!(f, "{scheme}://{authority}")
+    }
+}
+
+impl std::fmt::Display for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cluster::Wire(target) => target.fmt(f),
+            Cluster::Script(_) => f.write_str("scripted answers"),
+        }
+    }
 }
 
 impl Flags {
@@ -112,15 +137,23 @@ impl Flags {
     }
 
     /// The clusters callouts may reach, by name.
-    pub fn clusters(&self) -> anyhow::Result<Vec<(String, Target)>> {
-        let mut clusters: Vec<(String, Target)> = Vec::new();
+    pub fn clusters(&self) -> anyhow::Result<Vec<(String, Cluster)>> {
+        let mut clusters: Vec<(String, Cluster)> = Vec::new();
         for cluster in &self.clusters {
-            let (name, url) = split("--cluster", cluster, "NAME=http://HOST:PORT")?;
+            let (name, url) = split("--cluster", cluster, "NAME=http://HOST:PORT or NAME=@FILE")?;
             if clusters.iter().any(|(n, _)| n == name) {
                 bail!("--cluster {cluster}: cluster {name} is given twice");
             }
-            let target = target(url).with_context(|| format!("--cluster {cluster}"))?;
-            clusters.push((name.to_owned(), target));
+            let answered = match url.strip_prefix('@') {
+                Some(file) => {
+                    crate::script::Script::load(std::path::Path::new(file)).map(Cluster::Script)
+                }
+                None => target(url).map(Cluster::Wire),
+            };
+            clusters.push((
+                name.to_owned(),
+                answered.with_context(|| format!("--cluster {cluster}"))?,
+            ));
         }
         Ok(clusters)
     }
@@ -214,7 +247,10 @@ mod tests {
         assert!(error.contains("give http://HOST:PORT"), "{error}");
         let f = flags(&["--plugin", "a=a.wasm", "--cluster", "auth"]);
         let error = format!("{:#}", f.clusters().unwrap_err());
-        assert!(error.contains("expected NAME=http://HOST:PORT"), "{error}");
+        assert!(
+            error.contains("expected NAME=http://HOST:PORT or NAME=@FILE"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod exchange;
 mod flags;
 mod logs;
 mod proxy;
+mod script;
 mod stats;
 mod worker;
 
@@ -23,7 +24,7 @@ use clap::Parser;
 use host::testing::Envoy;
 use tokio::sync::{mpsc, watch};
 
-use crate::flags::{Flags, Target};
+use crate::flags::{Cluster, Flags};
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
@@ -54,7 +55,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     let (admin_listener, admin_address) = admin::bind(flags.admin)?;
     let (upstream, upstream_shown) = match flags.upstream()? {
         Some(target) => {
-            let shown = target.uri.to_string();
+            let shown = target.to_string();
             (target, shown)
         }
         None => {
@@ -185,7 +186,7 @@ fn wait_for_signal() {
 
 fn config_dump(
     chain: &[flags::PluginSpec],
-    clusters: &[(String, Target)],
+    clusters: &[(String, Cluster)],
     upstream: &str,
     listening: SocketAddr,
     workers: usize,
@@ -203,14 +204,7 @@ fn config_dump(
         .collect();
     let clusters: serde_json::Map<String, serde_json::Value> = clusters
         .iter()
-        .map(|(name, target)| {
-            let scheme = if target.http2 { "h2c" } else { "http" };
-            let authority = target
-                .uri
-                .authority()
-                .map_or(String::new(), |a| a.to_string());
-            (name.clone(), format!("{scheme}://{authority}").into())
-        })
+        .map(|(name, cluster)| (name.clone(), cluster.to_string().into()))
         .collect();
     serde_json::json!({
         "listener": listening.to_string(),

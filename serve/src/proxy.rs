@@ -115,6 +115,7 @@ struct Ends {
     client: Option<mpsc::Sender<Item>>,
     client_done: bool,
     upstream_tx: Option<mpsc::Sender<Item>>,
+    upstream_sent_at: Option<Instant>,
     upstream_response: Option<UpstreamResponse>,
     upstream_body: Option<Incoming>,
 }
@@ -142,6 +143,7 @@ async fn exchange(
         client: None,
         client_done: false,
         upstream_tx: None,
+        upstream_sent_at: None,
         upstream_response: None,
         upstream_body: None,
     };
@@ -191,8 +193,13 @@ async fn exchange(
                         if !end {
                             ends.upstream_body = Some(body);
                         }
+                        let mut headers = codec::response_headers(&parts);
+                        // The router records how long the upstream took; the filters see it.
+                        if let Some(sent) = ends.upstream_sent_at {
+                            headers.add("x-envoy-upstream-service-time", sent.elapsed().as_millis().to_string());
+                        }
                         ex.upstream_sent(Delivery {
-                            headers: Some(codec::response_headers(&parts)),
+                            headers: Some(headers),
                             end,
                             ..Delivery::default()
                         })
@@ -315,6 +322,7 @@ impl Ends {
                         }
                     }));
                     self.upstream_tx = Some(tx);
+                    self.upstream_sent_at = Some(Instant::now());
                     log.upstream = worker.upstream.uri.authority().map(|a| a.to_string());
                 }
                 Err(e) => eprintln!("serve: the request cannot go upstream: {}", e.0),

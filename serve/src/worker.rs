@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use host::testing::{Envoy, Metric, Plugin};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::flags::{PluginSpec, Target};
+use crate::flags::{Cluster, PluginSpec, Target};
 use crate::{callouts, logs, proxy};
 
 /// One plugin's VM on this worker.
@@ -38,7 +38,7 @@ pub enum Query {
 pub struct Setup {
     pub index: usize,
     pub chain: Vec<PluginSpec>,
-    pub clusters: Vec<(String, Target)>,
+    pub clusters: Vec<(String, Cluster)>,
     pub upstream: Target,
     pub envoy: Envoy,
     pub listener: std::net::TcpListener,
@@ -49,7 +49,7 @@ pub struct Setup {
 pub struct Worker {
     pub index: usize,
     pub specs: Vec<PluginSpec>,
-    pub clusters: Vec<(String, Target)>,
+    pub clusters: Vec<(String, Cluster)>,
     pub upstream: Target,
     pub envoy: Envoy,
     pub chain: RefCell<Rc<Chain>>,
@@ -72,7 +72,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Starts the chain's VMs on this worker.
 pub fn start_chain(
     specs: &[PluginSpec],
-    clusters: &[(String, Target)],
+    clusters: &[(String, Cluster)],
     envoy: &Envoy,
 ) -> anyhow::Result<Chain> {
     let cluster_names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
@@ -306,7 +306,7 @@ impl Worker {
         chains
     }
 
-    pub fn target(&self, cluster: &str) -> Option<&Target> {
+    pub fn cluster(&self, cluster: &str) -> Option<&Cluster> {
         self.clusters
             .iter()
             .find(|(n, _)| n == cluster)

@@ -291,6 +291,46 @@ fn callouts_go_to_the_mapped_cluster_and_fail_or_time_out_as_in_envoy() {
 }
 
 #[test]
+fn a_scripted_cluster_answers_callouts_in_order() {
+    let script = std::env::temp_dir().join(format!("serve-script-{}.json", std::process::id()));
+    std::fs::write(
+        &script,
+        r#"[{"status": 200, "headers": {"x-user": "alice"}, "body": "ok", "delay_ms": 10},
+            {"status": 500},
+            {"reset": true},
+            {"timeout": true}]"#,
+    )
+    .unwrap();
+    let proxy = start(&[
+        "--plugin",
+        &format!("guard={}", conformance().display()),
+        "--config",
+        "guard=callout request deny",
+        "--cluster",
+        &format!("auth=@{}", script.display()),
+    ]);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let Some(reply) = curl(&[&proxy.url("/")]) else {
+            return;
+        };
+        statuses.push(reply.status);
+    }
+    let _ = std::fs::remove_file(&script);
+    // 200 lets the request through; 500 is denied; a reset fails the callout (502); a timeout is Envoy's 504,
+    // denied.
+    assert_eq!(statuses, [200, 403, 502, 403]);
+    let logs = proxy.stop();
+    assert!(
+        logs.contains(
+            "callout response: status 200; headers :status: 200 | x-user: alice; body ok"
+        ),
+        "{logs}"
+    );
+    assert!(logs.contains("callout response: status 504"), "{logs}");
+}
+
+#[test]
 fn a_callout_to_a_cluster_not_declared_is_refused_as_envoy_refuses_it() {
     let guest = conformance();
     let proxy = start(&[

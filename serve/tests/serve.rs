@@ -535,3 +535,97 @@ fn bad_flags_a_busy_port_and_a_plugin_that_does_not_start_are_named() {
     // The first worker's start is the one reported (as Envoy's main thread runs the canary before workers).
     assert!(!error.contains("already failed in this Envoy"), "{error}");
 }
+
+#[test]
+fn watch_swaps_a_rebuilt_module_while_requests_flow_and_keeps_serving_through_a_broken_one() {
+    let dir = std::env::temp_dir().join(format!("serve-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let module = dir.join("plugin.wasm");
+    let bytes = std::fs::read(header_append()).unwrap();
+    std::fs::write(&module, &bytes).unwrap();
+    // A new module lands as a build writes it: a new file renamed over the old one.
+    let land = |contents: &[u8]| {
+        let next = dir.join("plugin.wasm.new");
+        std::fs::write(&next, contents).unwrap();
+        std::fs::rename(&next, &module).unwrap();
+    };
+    let proxy = start(&[
+        "--plugin",
+        &format!("watched={}", module.display()),
+        "--config",
+        r#"watched={"x-seen": "yes"}"#,
+        "--watch",
+    ]);
+    let url = proxy.url("/");
+    let statuses = std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                if let Some(reply) = curl(&[&url]) {
+                    statuses.push((reply.status, reply.header("x-seen").map(str::to_owned)));
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            statuses
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        land(&bytes);
+        proxy.wait_for_log("serve: new modules loaded");
+        land(b"\0asm broken");
+        proxy.wait_for_log("the new modules did not start; the old VMs keep serving");
+        client.join().unwrap()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(statuses.len(), 40);
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, seen)| *s == 200 && seen.as_deref() == Some("yes")),
+        "no request lost or unfiltered across the swaps: {statuses:?}"
+    );
+    let Some(reply) = curl(&[&url]) else { return };
+    assert_eq!(
+        reply.header("x-seen"),
+        Some("yes"),
+        "the old VMs still serve"
+    );
+}
+
+#[test]
+fn a_drain_lets_the_request_in_flight_finish_then_ends_the_vms() {
+    let slow = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: "slow",
+        delay: Duration::from_millis(500),
+    });
+    let proxy = start(&[
+        "--plugin",
+        &format!("ends={}", conformance().display()),
+        "--config",
+        "ends=plain",
+        "--upstream",
+        &slow.url(),
+        "--workers",
+        "1",
+    ]);
+    let url = proxy.url("/");
+    let in_flight = std::thread::spawn(move || curl(&[&url]));
+    std::thread::sleep(Duration::from_millis(150));
+    let logs = proxy.stop();
+    if let Some(reply) = in_flight.join().unwrap() {
+        assert_eq!(
+            reply.status, 200,
+            "the request in flight finished: {reply:?}"
+        );
+        assert_eq!(reply.body, "slow");
+    }
+    // Envoy's order at shutdown: the stream's access log and deletion, then the root context's on_done.
+    let log_at = logs
+        .find("wasm log ends ends: on_log")
+        .unwrap_or_else(|| panic!("{logs}"));
+    let done_at = logs
+        .find("root on_done")
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(log_at < done_at, "{logs}");
+}

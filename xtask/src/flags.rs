@@ -243,6 +243,10 @@ pub(crate) struct Serve {
     /// The admin listener: /ready, /stats/prometheus, /config_dump.
     #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:9901")]
     pub(crate) admin: String,
+    /// Also write the Envoy bootstrap for this chain to FILE (listener, the wasm filters in order with their
+    /// configuration, the router, the upstream and callout clusters), to run the same setup with `envoy -c FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) envoy_config: Option<std::path::PathBuf>,
 }
 
 /// Start a new extension from templates/extension (runs cargo-generate).

@@ -5,31 +5,73 @@
 
 use std::rc::Rc;
 
-use host::testing::{HttpCall, HttpCallResponse};
+use host::testing::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
 use http_body_util::{BodyExt, Limited};
 
 use crate::body::ChannelBody;
-use crate::codec;
 use crate::flags::Cluster;
 use crate::script::Answer;
 use crate::worker::{Chain, Worker, print_logs};
+use crate::{codec, grpc};
 
 /// The most of a callout's response body kept; a bigger one fails the callout, as a reset.
 const MAX_RESPONSE_BODY: usize = 16 << 20;
 
-/// Sends every callout of the chain's plugins that is not on the wire yet.
+/// Sends every callout of the chain's plugins that is not on the wire yet: HTTP calls and unary gRPC calls.
 pub fn send_new(worker: &Rc<Worker>, chain: &Rc<Chain>) {
     for (index, filter) in chain.filters.iter().enumerate() {
         let calls = filter.plugin.http_calls();
+        let grpc_calls: Vec<GrpcCall> = filter
+            .plugin
+            .grpc_calls()
+            .into_iter()
+            .filter(|c| !c.stream)
+            .collect();
         let mut sent = filter.sent.borrow_mut();
         // Tokens of answered callouts are not needed any more.
-        sent.retain(|token| calls.iter().any(|c| c.token == *token));
+        sent.retain(|token| {
+            calls.iter().any(|c| c.token == *token) || grpc_calls.iter().any(|c| c.token == *token)
+        });
         for call in calls {
             if sent.insert(call.token) {
                 tokio::task::spawn_local(send(Rc::clone(worker), Rc::clone(chain), index, call));
             }
         }
+        for call in grpc_calls {
+            if sent.insert(call.token) {
+                tokio::task::spawn_local(send_grpc(
+                    Rc::clone(worker),
+                    Rc::clone(chain),
+                    index,
+                    call,
+                ));
+            }
+        }
     }
+}
+
+/// A unary gRPC call over HTTP/2 to its cluster; the answer reaches the plugin as Envoy's async gRPC client
+/// delivers it (a message, or a status).
+async fn send_grpc(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: GrpcCall) {
+    let answer = match worker.cluster(&call.upstream) {
+        Some(Cluster::Wire(target)) => grpc::call(&worker.client, target, &call).await,
+        Some(Cluster::Script(_)) => {
+            GrpcResponse::error(12, "scripted clusters answer HTTP callouts only")
+        }
+        None => GrpcResponse::error(14, &format!("no --cluster {}", call.upstream)),
+    };
+    let filter = &chain.filters[index];
+    if filter
+        .plugin
+        .grpc_calls()
+        .iter()
+        .any(|c| c.token == call.token)
+    {
+        filter.plugin.answer_grpc_call(call.token, answer);
+    }
+    print_logs(filter);
+    send_new(&worker, &chain);
+    worker.wake.notify_waiters();
 }
 
 async fn send(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: HttpCall) {

@@ -10,6 +10,7 @@ mod codec;
 mod echo;
 mod exchange;
 mod flags;
+mod grpc;
 mod logs;
 mod proxy;
 mod script;

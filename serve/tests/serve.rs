@@ -331,6 +331,39 @@ fn a_scripted_cluster_answers_callouts_in_order() {
 }
 
 #[test]
+fn a_unary_grpc_call_goes_over_http2_to_its_cluster() {
+    let server = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: GRPC_PONG,
+        delay: Duration::ZERO,
+    });
+    for (cluster, expected) in [
+        (server.url(), "status 0, message pong"),
+        (format!("http://127.0.0.1:{}", closed_port()), "status 14"),
+    ] {
+        let proxy = start(&[
+            "--plugin",
+            &format!("caller={}", conformance().display()),
+            "--config",
+            "caller=grpc-call",
+            "--cluster",
+            &format!("grpc-upstream={cluster}"),
+        ]);
+        let Some(reply) = curl(&[&proxy.url("/")]) else {
+            return;
+        };
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let logs = proxy.stop();
+        assert!(
+            logs.contains(&format!(": {expected}")) && logs.contains("grpc response "),
+            "{cluster}: {logs}"
+        );
+    }
+    assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
 fn a_callout_to_a_cluster_not_declared_is_refused_as_envoy_refuses_it() {
     let guest = conformance();
     let proxy = start(&[

@@ -255,6 +255,9 @@ fn parse_reply(text: &str) -> Reply {
 /// A [`Canned`] body that makes the server answer with the trailers it received instead.
 pub const ECHO_TRAILERS: &str = "<echo trailers>";
 
+/// A [`Canned`] body that makes the server answer a gRPC call with the message `pong`, status 0.
+pub const GRPC_PONG: &str = "<grpc pong>";
+
 /// What a test server answers: status, a header, a body, after a delay.
 #[derive(Clone)]
 pub struct Canned {
@@ -294,40 +297,10 @@ impl TestServer {
                         let canned = canned.clone();
                         let counted = Arc::clone(&counted);
                         tokio::spawn(async move {
-                            let service = service_fn(
-                                move |request: hyper::Request<hyper::body::Incoming>| {
-                                    let canned = canned.clone();
-                                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                    async move {
-                                        use http_body_util::BodyExt;
-                                        let collected = request.into_body().collect().await.ok();
-                                        tokio::time::sleep(canned.delay).await;
-                                        if canned.body == ECHO_TRAILERS {
-                                            let trailers = collected
-                                                .and_then(|c| c.trailers().cloned())
-                                                .unwrap_or_default();
-                                            let text = format!("{trailers:?}");
-                                            return Ok::<_, std::convert::Infallible>(
-                                                hyper::Response::new(http_body_util::Full::new(
-                                                    bytes::Bytes::from(text),
-                                                )),
-                                            );
-                                        }
-                                        let mut response =
-                                            hyper::Response::builder().status(canned.status);
-                                        if let Some((name, value)) = canned.header {
-                                            response = response.header(name, value);
-                                        }
-                                        Ok::<_, std::convert::Infallible>(
-                                            response
-                                                .body(http_body_util::Full::new(
-                                                    bytes::Bytes::from(canned.body),
-                                                ))
-                                                .unwrap(),
-                                        )
-                                    }
-                                },
-                            );
+                            let service = service_fn(move |request| {
+                                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                answer(canned.clone(), request)
+                            });
                             let _ = hyper_util::server::conn::auto::Builder::new(
                                 hyper_util::rt::TokioExecutor::new(),
                             )
@@ -373,4 +346,42 @@ pub fn closed_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+type TestBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>;
+
+async fn answer(
+    canned: Canned,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<TestBody>, std::convert::Infallible> {
+    use http_body_util::{BodyExt, Full};
+    let collected = request.into_body().collect().await.ok();
+    tokio::time::sleep(canned.delay).await;
+    if canned.body == ECHO_TRAILERS {
+        let trailers = collected
+            .and_then(|c| c.trailers().cloned())
+            .unwrap_or_default();
+        let text = format!("{trailers:?}");
+        return Ok(hyper::Response::new(
+            Full::new(bytes::Bytes::from(text)).boxed(),
+        ));
+    }
+    if canned.body == GRPC_PONG {
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        let framed = bytes::Bytes::from_static(b"\0\0\0\0\x04pong");
+        let body = Full::new(framed).with_trailers(std::future::ready(Some(Ok(trailers))));
+        let response = hyper::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(body.boxed())
+            .unwrap();
+        return Ok(response);
+    }
+    let mut response = hyper::Response::builder().status(canned.status);
+    if let Some((name, value)) = canned.header {
+        response = response.header(name, value);
+    }
+    Ok(response
+        .body(Full::new(bytes::Bytes::from(canned.body)).boxed())
+        .unwrap())
 }

@@ -13,8 +13,8 @@ use hyper::Uri;
 #[command(name = "proxy-wasm-serve", version)]
 pub struct Flags {
     /// A plugin of the chain: `NAME=PATH.wasm`. Repeat in chain order: request callbacks run in this order,
-    /// response callbacks in reverse.
-    #[arg(long = "plugin", value_name = "NAME=PATH", required = true)]
+    /// response callbacks in reverse. Without any, requests go straight to the upstream (a baseline).
+    #[arg(long = "plugin", value_name = "NAME=PATH")]
     pub plugins: Vec<String>,
     /// A plugin's configuration (`on_configure`): `NAME=TEXT` or `NAME=@FILE`.
     #[arg(long = "config", value_name = "NAME=TEXT|@FILE")]

@@ -128,7 +128,10 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
             config: config_dump(&chain, &clusters, &upstream_shown, listening, workers),
         },
     )?;
-    let names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
+    let mut names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
+    if names.is_empty() {
+        names.push("(no plugin)");
+    }
     println!(
         "serve: listening on http://{listening} ({workers} worker(s); chain: {}; upstream: {upstream_shown}); admin on http://{admin_address}",
         names.join(" -> ")

@@ -76,6 +76,38 @@ fn shared_data_outlives_the_stream_that_wrote_it() {
     assert_eq!(plugin.shared_data("counter").unwrap().0, b"2");
 }
 
+/// cpp-host `SharedData` is process-wide behind one mutex: Envoy's worker threads, each with its own VM, read and
+/// write one store.
+#[test]
+fn plugins_on_two_threads_of_one_envoy_share_one_store() {
+    let envoy = Envoy::new();
+    let worker = |envoy: Envoy| {
+        move || {
+            let plugin = Plugin::guest("conformance-guest")
+                .config("shared-data")
+                .on(&envoy)
+                .start()
+                .unwrap();
+            for _ in 0..10 {
+                plugin.http_stream().send_request_headers(&[], true);
+            }
+            plugin.assert_not_failed();
+        }
+    };
+    let threads: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(worker(envoy.clone())))
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let (value, _) = envoy.shared_data("", "counter").unwrap();
+    let count: u32 = String::from_utf8(value).unwrap().parse().unwrap();
+    // CAS makes each increment either land or be retried by nobody: the guest writes with the CAS it read, so a
+    // write that lost the race is a CasMismatch and the count is at most 20; with one store it is never below
+    // one thread's 10.
+    assert!((10..=20).contains(&count), "counter {count}");
+}
+
 #[test]
 fn removing_shared_data_leaves_an_empty_value_with_a_cas() {
     let plugin = start("shared-data");

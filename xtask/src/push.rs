@@ -20,7 +20,10 @@ use anyhow::{Context, bail};
 
 use crate::{
     flags,
-    oci::{layout::StoredImage, reference::Reference},
+    oci::{
+        layout::StoredImage,
+        reference::{self, Reference},
+    },
     report::human_size,
     workspace,
 };
@@ -35,6 +38,15 @@ impl flags::Push {
             bail!(
                 "--image {}: push sets a tag, so leave out `@{digest}` (the digest is printed after the push)",
                 self.image
+            );
+        }
+        if let Some(from) = &self.mount_from
+            && !reference::valid_repository(from)
+        {
+            bail!(
+                "--mount-from `{from}` is not a repository path: give a repository of the same registry as \
+                 --image, without host, tag or digest, in lowercase letters, digits and single `.`, `_`, `-` \
+                 separators between `/`-separated parts (e.g. team/header-append)"
             );
         }
         let image = StoredImage::open(&extension.layout_dir())?;

@@ -12,7 +12,6 @@
 mod auth;
 mod origin;
 mod registry;
-mod untrusted;
 
 use std::io::{IsTerminal as _, Read as _};
 

@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::untrusted::printable;
+use crate::untrusted::printable;
 
 /// A user name and secret, and where they came from (for messages; never the secret).
 #[derive(Clone)]

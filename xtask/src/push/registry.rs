@@ -15,9 +15,11 @@ use super::{
     auth::Credentials,
     auth::Lookup,
     origin::{Origin, Trust, trust},
+};
+use crate::{
+    oci::{digest::sha256_digest, layout::Blob, reference::Reference},
     untrusted::printable,
 };
-use crate::oci::{digest::sha256_digest, layout::Blob, reference::Reference};
 
 /// Manifest types asked for when looking up a tag.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \

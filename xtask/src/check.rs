@@ -138,7 +138,7 @@ impl flags::Check {
             },
             None => match deploy::read_config(&deploy::example_config_path(extension))? {
                 // What deploy writes: compact JSON, the file's key order (a string as is for SME v1alpha1).
-                Some(serde_norway::Value::String(text)) => text.into_bytes(),
+                Some(serde_json::Value::String(text)) => text.into_bytes(),
                 Some(value) => serde_json::to_vec(&value)?,
                 None => Vec::new(),
             },

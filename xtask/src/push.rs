@@ -29,6 +29,25 @@ use crate::{
 
 use registry::{Client, Options, Sent};
 
+/// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
+fn timeout_from_env(
+    name: &str,
+    default: std::time::Duration,
+) -> anyhow::Result<std::time::Duration> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .with_context(|| {
+                format!("{name} must be a whole number of seconds above 0, found `{value}`")
+            }),
+        Err(_) => Ok(default),
+    }
+}
+
 impl flags::Push {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let extension = workspace::single_extension(self.package.as_deref())?;

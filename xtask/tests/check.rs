@@ -299,59 +299,50 @@ cat {dir}/report.json
 fn what_the_runner_reports_is_escaped_before_it_reaches_the_terminal() {
     let work = Workdir::new("check-escape");
     let hostile = "\u{1b}]0;owned\u{7}\u{1b}[2J\nok    forged  row\u{202e}";
-    let runner = fake_runner(
-        &work,
-        &serde_json::json!({
-            "started": true,
-            "failure": format!("trap{hostile}"),
-            "callouts": [{"cluster": format!("evil{hostile}")}],
-        }),
-    );
-    let run = work.xtask(
-        &["check", "-p", "header-append", "--for", "istio"],
-        &[("XTASK_RUNNER", runner.to_str().unwrap())],
-        "",
-    );
-    run.fails();
-    let table = run.stdout();
+    // The table `check` prints for `report`: a failure, without a raw control or reordering character.
+    let table = |report: serde_json::Value| {
+        let runner = fake_runner(&work, &report);
+        let run = work.xtask(
+            &["check", "-p", "header-append", "--for", "istio"],
+            &[("XTASK_RUNNER", runner.to_str().unwrap())],
+            "",
+        );
+        run.fails();
+        let table = run.stdout();
+        assert!(
+            !table.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+            "{table:?}"
+        );
+        assert!(
+            !table.lines().any(|l| l.starts_with("ok    forged")),
+            "a report cannot add rows:\n{table}"
+        );
+        table
+    };
+    let ran = table(serde_json::json!({
+        "started": true,
+        "failure": format!("trap{hostile}"),
+        "callouts": [{"cluster": format!("evil{hostile}")}],
+    }));
     assert!(
-        !table.contains('\u{1b}') && !table.contains('\u{7}') && !table.contains('\u{202e}'),
-        "{table:?}"
-    );
-    assert!(
-        !table.lines().any(|l| l.starts_with("ok    forged")),
-        "a report cannot add rows:\n{table}"
-    );
-    assert!(
-        row(&table, "configuration").contains(
+        row(&ran, "configuration").contains(
             "failed on a plain GET: trap\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\nok    forged  row\\u{202e}"
         ),
-        "{table}"
+        "{ran}"
     );
     assert!(
-        row(&table, "callout").contains("cluster `evil\\u{1b}]0;owned"),
-        "{table}"
+        row(&ran, "callout").contains("cluster `evil\\u{1b}]0;owned"),
+        "{ran}"
     );
-
-    let runner = fake_runner(
-        &work,
-        &serde_json::json!({
-            "started": false,
-            "start_error": {"stage": format!("configure{hostile}"), "reason": format!("no{hostile}")},
-        }),
-    );
-    let run = work.xtask(
-        &["check", "-p", "header-append", "--for", "istio"],
-        &[("XTASK_RUNNER", runner.to_str().unwrap())],
-        "",
-    );
-    run.fails();
-    let table = run.stdout();
-    assert!(!table.contains('\u{1b}'), "{table:?}");
+    let refused = table(serde_json::json!({
+        "started": false,
+        "start_error": {"stage": format!("configure{hostile}"), "reason": format!("no{hostile}")},
+    }));
+    let configuration = row(&refused, "configuration");
     assert!(
-        row(&table, "configuration").contains("refused to start (configure\\u{1b}]0;owned")
-            && row(&table, "configuration").contains("): no\\u{1b}]0;owned"),
-        "{table}"
+        configuration.contains("refused to start (configure\\u{1b}]0;owned")
+            && configuration.contains("): no\\u{1b}]0;owned"),
+        "{refused}"
     );
 }
 

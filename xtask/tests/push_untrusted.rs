@@ -551,17 +551,13 @@ fn a_manifest_the_registry_rewrote_is_reported() {
 /// Installs `docker-credential-xtasktest` with `script` as its body and names it in the test's auth
 /// file for `registry`; returns the PATH that finds it.
 fn credential_helper(work: &Workdir, registry: &str, script: &str) -> String {
-    let bin = work.dir.join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    let helper = bin.join("docker-credential-xtasktest");
-    fs::write(&helper, format!("#!/bin/sh\n{script}\n")).unwrap();
-    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = install_helper(work, script);
     fs::write(
         &work.auth_file,
         format!(r#"{{"credHelpers": {{"{registry}": "xtasktest"}}}}"#),
     )
     .unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+    path
 }
 
 #[test]
@@ -836,8 +832,9 @@ fn a_credential_helper_that_leaves_a_child_on_its_output_does_not_hold_the_push(
     let work = Workdir::new("helper-child");
     let registry = fake_registry("127.0.0.1", None, Script::default());
     let pid_file = work.dir.join("child.pid");
-    let path = install_helper(
+    let path = credential_helper(
         &work,
+        &registry.address,
         &format!(
             r#"sh -c 'echo $$ > {0}; exec sleep 100' &
 while [ ! -s {0} ]; do sleep 0.05; done
@@ -845,14 +842,6 @@ echo '{{"Username":"{USER}","Secret":"{PASSWORD}"}}'"#,
             pid_file.display()
         ),
     );
-    fs::write(
-        &work.auth_file,
-        format!(
-            r#"{{"credHelpers": {{"{}": "xtasktest"}}}}"#,
-            registry.address
-        ),
-    )
-    .unwrap();
     let started = Instant::now();
     let run = push_with_auth_file(&work, &registry, &path, &[]);
     let took = started.elapsed();
@@ -906,21 +895,15 @@ fn a_credential_helper_that_hangs_is_stopped_with_everything_it_started() {
 #[test]
 fn a_registry_that_stops_answering_is_given_up_on() {
     let work = Workdir::new("fake-slow");
-    let silent = fake_registry(
-        "127.0.0.1",
-        None,
-        Script {
-            tag_head: Some(Reply::status(200).stall(0, Duration::from_secs(20))),
-            ..Script::default()
-        },
-    );
-    let started = Instant::now();
-    let err = work
-        .xtask(
+    // Fails within a few receive timeouts of 2 s, with the registry named and the way to wait longer.
+    let given_up = |registry: &FakeServer| {
+        let image = format!("{}/{REPO}:slow", registry.address);
+        let started = Instant::now();
+        let err = work.xtask(
             &[
                 "push",
                 "--image",
-                &format!("{}/{REPO}:slow", silent.address),
+                &image,
                 "--username",
                 USER,
                 "--password-stdin",
@@ -928,21 +911,30 @@ fn a_registry_that_stops_answering_is_given_up_on() {
             ],
             &[("XTASK_REGISTRY_TIMEOUT", "2")],
             PASSWORD,
-        )
-        .fails();
-    let took = started.elapsed();
-    assert!(
-        err.contains(&format!(
-            "{} kept push waiting longer than 2 s",
-            silent.origin
-        )) && err.contains("XTASK_REGISTRY_TIMEOUT=SECONDS"),
-        "{err}"
-    );
-    assert!(took < Duration::from_secs(15), "took {took:?}");
-
+        );
+        let took = started.elapsed();
+        let err = err.fails();
+        assert!(
+            err.contains(&format!(
+                "{} kept push waiting longer than 2 s",
+                registry.origin
+            )) && err.contains("XTASK_REGISTRY_TIMEOUT=SECONDS"),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(15), "took {took:?}");
+    };
+    // No answer at all.
+    given_up(&fake_registry(
+        "127.0.0.1",
+        None,
+        Script {
+            tag_head: Some(Reply::status(200).stall(0, Duration::from_secs(20))),
+            ..Script::default()
+        },
+    ));
     // Headers, then a body that stops half-way.
     let (_, manifest) = layout_manifest(&work.layout());
-    let trickle = fake_registry(
+    given_up(&fake_registry(
         "127.0.0.1",
         None,
         Script {
@@ -954,32 +946,7 @@ fn a_registry_that_stops_answering_is_given_up_on() {
             ),
             ..Script::default()
         },
-    );
-    let started = Instant::now();
-    let err = work
-        .xtask(
-            &[
-                "push",
-                "--image",
-                &format!("{}/{REPO}:slow", trickle.address),
-                "--username",
-                USER,
-                "--password-stdin",
-                "--insecure",
-            ],
-            &[("XTASK_REGISTRY_TIMEOUT", "2")],
-            PASSWORD,
-        )
-        .fails();
-    let took = started.elapsed();
-    assert!(
-        err.contains(&format!(
-            "{} kept push waiting longer than 2 s",
-            trickle.origin
-        )),
-        "{err}"
-    );
-    assert!(took < Duration::from_secs(15), "took {took:?}");
+    ));
 }
 
 #[test]

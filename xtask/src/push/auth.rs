@@ -424,20 +424,7 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
 }
 
 fn helper_timeout() -> anyhow::Result<Duration> {
-    match env::var("XTASK_CREDENTIAL_HELPER_TIMEOUT") {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s| *s > 0)
-            .map(Duration::from_secs)
-            .with_context(|| {
-                format!(
-                    "XTASK_CREDENTIAL_HELPER_TIMEOUT must be a whole number of seconds above 0, found `{value}`"
-                )
-            }),
-        Err(_) => Ok(HELPER_TIMEOUT),
-    }
+    super::timeout_from_env("XTASK_CREDENTIAL_HELPER_TIMEOUT", HELPER_TIMEOUT)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A small synchronous client for the parts of the OCI distribution API a push needs:
 //! ping and authenticate, check and upload blobs, check and put a manifest.
 
-use std::{cell::RefCell, env, fs, sync::Arc, time::Duration};
+use std::{cell::RefCell, fs, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
@@ -564,20 +564,7 @@ fn agents(options: &Options, receive: Duration) -> anyhow::Result<Agents> {
 }
 
 fn receive_timeout() -> anyhow::Result<Duration> {
-    match env::var("XTASK_REGISTRY_TIMEOUT") {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s| *s > 0)
-            .map(Duration::from_secs)
-            .with_context(|| {
-                format!(
-                    "XTASK_REGISTRY_TIMEOUT must be a whole number of seconds above 0, found `{value}`"
-                )
-            }),
-        Err(_) => Ok(RECEIVE_TIMEOUT),
-    }
+    super::timeout_from_env("XTASK_REGISTRY_TIMEOUT", RECEIVE_TIMEOUT)
 }
 
 /// The system store plus `--ca-cert` files.

@@ -29,6 +29,19 @@ use crate::{
 
 use registry::{Client, Options, Sent};
 
+/// What is wrong with a JSON text, by kind and position only: serde's own messages quote the offending
+/// value (`invalid type: integer `1234`…`), and in an auth file, a helper's reply or a token service's reply that value can be the secret.
+fn json_error_shape(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match err.classify() {
+        Category::Syntax => "not JSON",
+        Category::Eof => "JSON cut short",
+        Category::Data => "a value of the wrong type, or a required field missing",
+        Category::Io => "unreadable",
+    };
+    format!("{kind} at line {}, column {}", err.line(), err.column())
+}
+
 /// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
 fn timeout_from_env(
     name: &str,

@@ -1038,3 +1038,33 @@ fn a_mount_from_that_is_no_repository_is_refused_before_anything_is_sent() {
     }
     assert!(registry.seen().is_empty(), "{:?}", registry.seen());
 }
+
+#[test]
+fn a_token_reply_of_the_wrong_type_is_described_without_its_text() {
+    let work = Workdir::new("fake-token-type");
+    let token = other_host(
+        "127.0.0.1",
+        None,
+        Reply::status(200).body(r#"{"token": 98765432101}"#),
+    );
+    let registry = fake_registry(
+        "127.0.0.1",
+        None,
+        Script {
+            challenge: format!(r#"Bearer realm="{}/token",service="fake""#, token.origin),
+            ..Script::default()
+        },
+    );
+    let err = push(&work, &registry, "token-type", &["--insecure"]).fails();
+    assert!(
+        err.contains(&format!(
+            "{}/token sent no token JSON (a value of the wrong type, or a required field missing at line 1, column ",
+            token.origin
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("98765432101"),
+        "the token stays private: {err}"
+    );
+}

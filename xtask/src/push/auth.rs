@@ -78,7 +78,7 @@ pub(crate) fn find(registry: &str, repository: &str) -> anyhow::Result<Lookup> {
                  every value a string), `credHelpers` (host → helper name) and `credsStore` (a helper name); \
                  log in again (`podman login`) or fix the file",
                 path.display(),
-                json_error_shape(&err)
+                super::json_error_shape(&err)
             )
         })?;
         if let Some(found) = file.lookup(registry, repository, &path.display().to_string())? {
@@ -360,7 +360,7 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
         anyhow::anyhow!(
             "`{program} get` did not print {{\"Username\", \"Secret\"}} JSON with string values ({}); \
              check the helper (named in {file})",
-            json_error_shape(&err)
+            super::json_error_shape(&err)
         )
     })?;
     Ok(Some(Credentials {
@@ -370,19 +370,6 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
         secret: reply.secret,
         source: format!("credential helper `{program}` (from {file})"),
     }))
-}
-
-/// What is wrong with a JSON text, by kind and position only: serde's own messages quote the offending
-/// value (`invalid type: integer `1234`…`), and in an auth file or a helper's reply that value can be the secret.
-fn json_error_shape(err: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let kind = match err.classify() {
-        Category::Syntax => "not JSON",
-        Category::Eof => "JSON cut short",
-        Category::Data => "a value of the wrong type, or a required field missing",
-        Category::Io => "unreadable",
-    };
-    format!("{kind} at line {}, column {}", err.line(), err.column())
 }
 
 /// Kills the helper's whole process group (the helper and everything it started) and reaps the helper.

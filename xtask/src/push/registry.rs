@@ -482,8 +482,12 @@ impl Client {
             .read_to_string()
             .map_err(|e| self.transport(e))
             .context("cannot read the token reply")?;
-        let token: Token =
-            serde_json::from_str(&body).with_context(|| format!("{realm} sent no token JSON"))?;
+        let token: Token = serde_json::from_str(&body).map_err(|err| {
+            anyhow::anyhow!(
+                "{realm} sent no token JSON ({}); check the registry's token service",
+                super::json_error_shape(&err)
+            )
+        })?;
         token
             .token
             .or(token.access_token)

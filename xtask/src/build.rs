@@ -24,10 +24,13 @@ use crate::{
 };
 
 /// An extension's module after the build: checked and installed at `Extension::module_path()`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Built {
     pub(crate) extension: Extension,
     pub(crate) info: ModuleInfo,
+    /// The module as checked and installed: what `package` ships, whatever another run has since written to
+    /// `module_path()`.
+    pub(crate) module: Vec<u8>,
     pub(crate) size: u64,
     /// The wasm-opt version and the module's size before it (`None` with `--no-wasm-opt`).
     pub(crate) optimized: Option<(String, u64)>,
@@ -254,6 +257,7 @@ fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result
         extension: extension.clone(),
         info,
         size: bytes.len() as u64,
+        module: bytes,
         optimized,
     })
 }

@@ -19,9 +19,11 @@ use crate::{
     },
     oci::{layout::StoredImage, reference::Reference},
     runner,
+    untrusted::printable,
     workspace::{self, Extension},
 };
 use anyhow::{Context, bail};
+use std::{io::Write as _, process::Stdio};
 
 /// How one row came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,20 +138,17 @@ impl flags::Check {
             },
             None => match deploy::read_config(&deploy::example_config_path(extension))? {
                 // What deploy writes: compact JSON, the file's key order (a string as is for SME v1alpha1).
-                Some(serde_norway::Value::String(text)) => text.into_bytes(),
+                Some(serde_json::Value::String(text)) => text.into_bytes(),
                 Some(value) => serde_json::to_vec(&value)?,
                 None => Vec::new(),
             },
         };
-        let config_file = workspace::target_dir()?
-            .join("xtask-check")
-            .join(format!("{}.config", extension.name));
-        workspace::write_atomic(&config_file, &config)?;
+        // The configuration goes through a pipe: a file would be one more copy of it on disk, and one that
+        // two checks of the same extension would share.
         let mut cmd = runner::command()?;
         cmd.arg(extension.module_path())
             .arg("--json")
-            .arg("--config")
-            .arg(format!("@{}", config_file.display()));
+            .args(["--config", "@/dev/stdin"]);
         if resource.pulls_an_image() && !matches!(resource, Resource::SmeV1alpha1 | Resource::SmeV1)
         {
             cmd.args(["--root-id", &extension.name]);
@@ -165,10 +164,20 @@ impl flags::Check {
             }
             None => {}
         }
-        let output = cmd
-            .stderr(std::process::Stdio::inherit())
-            .output()
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
             .with_context(|| format!("cannot run `cargo run --bin {}`", runner::RUNNER))?;
+        let mut stdin = child.stdin.take().context("the runner's standard input")?;
+        // Written beside the read of the report, so neither side waits on a full pipe.
+        let writer = std::thread::spawn(move || stdin.write_all(&config));
+        let output = child
+            .wait_with_output()
+            .with_context(|| format!("`{}` did not finish", runner::RUNNER))?;
+        // A runner that exits without reading its input is reported by its missing report below.
+        let _ = writer.join();
         serde_json::from_slice(&output.stdout).with_context(|| {
             format!(
                 "{} printed no report ({}); run `cargo xtask run {}` to see why",
@@ -313,8 +322,8 @@ fn configuration(summary: &mut Summary, report: &serde_json::Value) {
             Outcome::Fail,
             format!(
                 "the plugin refused to start ({}): {}",
-                error["stage"].as_str().unwrap_or("start"),
-                error["reason"].as_str().unwrap_or("no reason given")
+                printable(error["stage"].as_str().unwrap_or("start")),
+                printable(error["reason"].as_str().unwrap_or("no reason given"))
             ),
         );
         return;
@@ -323,7 +332,10 @@ fn configuration(summary: &mut Summary, report: &serde_json::Value) {
         Some(failure) => summary.add(
             "configuration",
             Outcome::Fail,
-            format!("the plugin started but failed on a plain GET: {failure}"),
+            format!(
+                "the plugin started but failed on a plain GET: {}",
+                printable(failure)
+            ),
         ),
         None => summary.add(
             "configuration",
@@ -349,14 +361,17 @@ fn callouts(
         summary.add("callouts", Outcome::Ok, "none during the dry run");
         return;
     }
-    for cluster in clusters {
-        let declared = flags.cluster.iter().any(|c| c == cluster);
+    for raw in clusters {
+        // Compared as the module wrote it, shown escaped: a module chooses its cluster names.
+        let cluster = printable(raw);
+        let cluster = cluster.as_str();
+        let declared = flags.cluster.iter().any(|c| c == raw);
         let istio = target.istio_minor().is_some();
         let by_service = flags.callout_service.iter().any(|s| {
             if istio {
-                s.istio_cluster() == cluster
+                s.istio_cluster() == raw
             } else {
-                s.envoy_cluster() == cluster
+                s.envoy_cluster() == raw
             }
         });
         if declared || by_service {
@@ -376,7 +391,7 @@ fn callouts(
                 "cluster `{cluster}`: Envoy answers BadArgument for a cluster its configuration lacks; give \
                  `--callout-service {cluster}=HOST:PORT` (deploy writes the cluster) or --cluster {cluster} if it exists"
             ),
-            _ if cluster.starts_with("outbound|") => {
+            _ if raw.starts_with("outbound|") => {
                 summary.add(
                     "callout",
                     Outcome::Warn,

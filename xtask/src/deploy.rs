@@ -17,7 +17,7 @@ mod resources;
 use std::{fs, path::Path};
 
 use anyhow::{Context, bail};
-use serde_norway::Value;
+use serde_json::Value;
 
 use crate::{
     flags,
@@ -46,7 +46,8 @@ pub(crate) struct Inputs {
     pub(crate) priority: i64,
     /// `key=value` labels, in the order given.
     pub(crate) selector: Vec<(String, String)>,
-    /// The extension's example configuration, key order kept.
+    /// The extension's example configuration, as JSON (key order kept): it is written into the YAML as
+    /// JSON's own values, never re-read as YAML.
     pub(crate) config: Option<Value>,
     /// Absolute path of the module, for Envoy.
     pub(crate) module: String,
@@ -158,7 +159,7 @@ impl flags::Deploy {
         if let Some(config) = &config
             && resource != Resource::SmeV1alpha1
             && resource != Resource::EnvoyFilter
-            && !config.is_mapping()
+            && !config.is_object()
         {
             bail!(
                 "{}: {} takes its configuration as an object, so the file must hold a JSON object",
@@ -215,18 +216,21 @@ pub(crate) fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
         .with_context(|| format!("{} is not a valid manifest", path.display()))
 }
 
-/// The example configuration, or `None` when the extension has none. Checked as JSON first (for
-/// precise errors), then read as YAML, a superset, whose mappings keep the file's key order.
+/// The example configuration, or `None` when the extension has none: parsed once, as JSON, keys in the file's
+/// order. (Read as YAML it would change: YAML takes U+0085 for a line break, refuses keys over 1024 characters
+/// and surrogate-pair escapes.)
 pub(crate) fn read_config(path: &Path) -> anyhow::Result<Option<Value>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
     };
-    serde_json::from_str::<serde_json::Value>(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let value =
-        serde_norway::from_str(&text).with_context(|| format!("cannot read {}", path.display()))?;
+    let value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not valid JSON; fix the file (the plugin receives it as JSON)",
+            path.display()
+        )
+    })?;
     Ok(Some(value))
 }
 

@@ -1,6 +1,6 @@
 //! `cargo xtask`: one binary, one module per command (see `flags.rs` for the command line), and the
 //! modules the commands share: `workspace` (where things are), `oci` (digests, references, layouts),
-//! `maistra` (phases) and `report` (how paths and sizes are shown).
+//! `maistra` (phases), `report` (how paths and sizes are shown) and `untrusted` (others' text made safe to print).
 
 mod flags;
 mod maistra;
@@ -8,6 +8,7 @@ mod mesh;
 mod oci;
 mod report;
 mod runner;
+mod untrusted;
 mod workspace;
 
 mod build;

@@ -2,7 +2,7 @@
 //! `templates/extension` (the only copy of the template). Every value is checked here first, so a
 //! mistake is reported before cargo-generate creates anything.
 
-use std::{fs, process::Stdio, str::FromStr};
+use std::{fs, path::Path, process::Stdio, str::FromStr};
 
 use anyhow::{Context, bail};
 
@@ -57,10 +57,10 @@ impl flags::New {
         }
         let status = cmd.status().context("cannot run `cargo generate`")?;
         if !status.success() {
-            // cargo-generate creates the directory before it renders; an empty one would break the
-            // workspace (its members glob `extensions/*` needs a Cargo.toml in each).
-            let _ = fs::remove_dir(&dir);
-            bail!("`cargo generate` failed; nothing was added under extensions/");
+            bail!(
+                "`cargo generate` failed (see its errors above); {}",
+                undo(&dir)
+            );
         }
 
         let name = &self.name;
@@ -72,6 +72,27 @@ impl flags::New {
              cargo xtask package -p {name}   # OCI image under target/extensions/{name}/"
         );
         Ok(())
+    }
+}
+
+/// Removes what a failed cargo-generate wrote: `dir` did not exist before it ran (checked above), so all of it
+/// is cargo-generate's, and a half-written extension would break the workspace (its members glob `extensions/*`
+/// needs a whole Cargo.toml in each). Says what was done, or what is left for the user to remove.
+fn undo(dir: &Path) -> String {
+    if !dir.exists() {
+        return "nothing was added under extensions/".to_owned();
+    }
+    match fs::remove_dir_all(dir) {
+        Ok(()) => format!(
+            "removed {}, which it had started writing; nothing was added under extensions/",
+            dir.display()
+        ),
+        Err(err) => format!(
+            "it left {} half-written and it cannot be removed ({err}); remove it (`rm -r {}`) before \
+             running cargo again: the workspace needs a whole Cargo.toml in every directory under extensions/",
+            dir.display(),
+            dir.display()
+        ),
     }
 }
 

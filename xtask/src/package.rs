@@ -82,7 +82,9 @@ impl flags::Package {
     }
 }
 
-/// Writes the build context, the OCI layout and the oci-archive of one built extension.
+/// Writes the build context, the OCI layout and the oci-archive of one built extension, and its `plugin.wasm`
+/// again: all from the module this run built and checked (`built.module`), under the lock. Read back from
+/// `plugin.wasm`, the module could be another run's, written between this run's build and its lock.
 pub(crate) fn package(
     built: &Built,
     manifest_yaml: &[u8],
@@ -91,9 +93,8 @@ pub(crate) fn package(
 ) -> anyhow::Result<Packaged> {
     let ext = &built.extension;
     let _lock = lock(ext)?;
-    let module_path = ext.module_path();
-    let module =
-        fs::read(&module_path).with_context(|| format!("cannot read {}", module_path.display()))?;
+    let module = built.module.as_slice();
+    workspace::write_atomic(&ext.module_path(), module)?;
     let image = image::image(
         &Input {
             name: &ext.name,
@@ -101,13 +102,13 @@ pub(crate) fn package(
             description: &ext.description,
             source: ext.repository.as_deref(),
             manifest_yaml,
-            module: &module,
+            module,
             abi: built.info.abi,
             epoch,
         },
         format,
     )?;
-    write_context(ext, manifest_yaml, &module)?;
+    write_context(ext, manifest_yaml, module)?;
     write::write_layout(&ext.layout_dir(), &image)?;
     workspace::write_atomic(&ext.archive_path(), &write::archive(&image, epoch)?)?;
     Ok(Packaged {

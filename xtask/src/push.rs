@@ -12,7 +12,6 @@
 mod auth;
 mod origin;
 mod registry;
-mod untrusted;
 
 use std::io::{IsTerminal as _, Read as _};
 
@@ -20,12 +19,47 @@ use anyhow::{Context, bail};
 
 use crate::{
     flags,
-    oci::{layout::StoredImage, reference::Reference},
+    oci::{
+        layout::StoredImage,
+        reference::{self, Reference},
+    },
     report::human_size,
     workspace,
 };
 
 use registry::{Client, Options, Sent};
+
+/// What is wrong with a JSON text, by kind and position only: serde's own messages quote the offending
+/// value (`invalid type: integer `1234`…`), and in an auth file, a helper's reply or a token service's reply that value can be the secret.
+fn json_error_shape(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match err.classify() {
+        Category::Syntax => "not JSON",
+        Category::Eof => "JSON cut short",
+        Category::Data => "a value of the wrong type, or a required field missing",
+        Category::Io => "unreadable",
+    };
+    format!("{kind} at line {}, column {}", err.line(), err.column())
+}
+
+/// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
+fn timeout_from_env(
+    name: &str,
+    default: std::time::Duration,
+) -> anyhow::Result<std::time::Duration> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .with_context(|| {
+                format!("{name} must be a whole number of seconds above 0, found `{value}`")
+            }),
+        Err(_) => Ok(default),
+    }
+}
 
 impl flags::Push {
     pub(crate) fn run(self) -> anyhow::Result<()> {
@@ -35,6 +69,15 @@ impl flags::Push {
             bail!(
                 "--image {}: push sets a tag, so leave out `@{digest}` (the digest is printed after the push)",
                 self.image
+            );
+        }
+        if let Some(from) = &self.mount_from
+            && !reference::valid_repository(from)
+        {
+            bail!(
+                "--mount-from `{from}` is not a repository path: give a repository of the same registry as \
+                 --image, without host, tag or digest, in lowercase letters, digits and single `.`, `_`, `-` \
+                 separators between `/`-separated parts (e.g. team/header-append)"
             );
         }
         let image = StoredImage::open(&extension.layout_dir())?;

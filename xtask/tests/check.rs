@@ -265,3 +265,132 @@ fn a_callout_to_a_cluster_the_target_would_not_have_fails_and_a_declared_one_pas
         run.stdout()
     );
 }
+
+/// A stand-in for `proxy-wasm-run` (`XTASK_RUNNER`): prints `report` as its JSON report, and copies the
+/// configuration it was given (`--config @FILE`) to `got-config` beside it.
+fn fake_runner(work: &Workdir, report: &serde_json::Value) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = work.dir.join("fake-runner");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("report.json"), report.to_string()).unwrap();
+    let script = dir.join("proxy-wasm-run");
+    fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+while [ $# -gt 0 ]; do
+  if [ "$1" = --config ]; then
+    file=$(printf '%s' "$2" | sed 's/^@//')
+    cat "$file" > {dir}/got-config
+  fi
+  shift
+done
+cat {dir}/report.json
+"#,
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn what_the_runner_reports_is_escaped_before_it_reaches_the_terminal() {
+    let work = Workdir::new("check-escape");
+    let hostile = "\u{1b}]0;owned\u{7}\u{1b}[2J\nok    forged  row\u{202e}";
+    // The table `check` prints for `report`: a failure, without a raw control or reordering character.
+    let table = |report: serde_json::Value| {
+        let runner = fake_runner(&work, &report);
+        let run = work.xtask(
+            &["check", "-p", "header-append", "--for", "istio"],
+            &[("XTASK_RUNNER", runner.to_str().unwrap())],
+            "",
+        );
+        run.fails();
+        let table = run.stdout();
+        assert!(
+            !table.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+            "{table:?}"
+        );
+        assert!(
+            !table.lines().any(|l| l.starts_with("ok    forged")),
+            "a report cannot add rows:\n{table}"
+        );
+        table
+    };
+    let ran = table(serde_json::json!({
+        "started": true,
+        "failure": format!("trap{hostile}"),
+        "callouts": [{"cluster": format!("evil{hostile}")}],
+    }));
+    assert!(
+        row(&ran, "configuration").contains(
+            "failed on a plain GET: trap\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\nok    forged  row\\u{202e}"
+        ),
+        "{ran}"
+    );
+    assert!(
+        row(&ran, "callout").contains("cluster `evil\\u{1b}]0;owned"),
+        "{ran}"
+    );
+    let refused = table(serde_json::json!({
+        "started": false,
+        "start_error": {"stage": format!("configure{hostile}"), "reason": format!("no{hostile}")},
+    }));
+    let configuration = row(&refused, "configuration");
+    assert!(
+        configuration.contains("refused to start (configure\\u{1b}]0;owned")
+            && configuration.contains("): no\\u{1b}]0;owned"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn the_configuration_reaches_the_runner_without_a_scratch_file() {
+    let work = Workdir::new("check-no-scratch");
+    let runner = fake_runner(
+        &work,
+        &serde_json::json!({"started": true, "failure": null, "callouts": []}),
+    );
+    let config = r#"{"x-token": "from the command line"}"#;
+    work.xtask(
+        &[
+            "check",
+            "-p",
+            "header-append",
+            "--for",
+            "istio",
+            "--config",
+            config,
+        ],
+        &[("XTASK_RUNNER", runner.to_str().unwrap())],
+        "",
+    )
+    .ok();
+    assert_eq!(
+        fs::read_to_string(work.dir.join("fake-runner/got-config")).unwrap(),
+        config,
+        "the runner got the configuration"
+    );
+    let mut left = Vec::new();
+    let mut dirs = vec![work.target.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if fs::read(&path)
+                .unwrap()
+                .windows(config.len())
+                .any(|w| w == config.as_bytes())
+            {
+                left.push(path);
+            }
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "the configuration was left on disk: {left:?}"
+    );
+}

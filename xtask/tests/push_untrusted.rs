@@ -9,10 +9,13 @@ mod support;
 use std::{
     fs,
     os::unix::fs::PermissionsExt,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Command,
-    sync::{Arc, Mutex},
-    time::Instant,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use base64::Engine as _;
@@ -29,6 +32,8 @@ const USER: &str = "alice";
 const PASSWORD: &str = "s3cret";
 /// The only bearer token the fake registries accept.
 const TOKEN: &str = "fake-token";
+/// The token a registry with `token_expires_after` takes once [`TOKEN`] has expired.
+const SECOND_TOKEN: &str = "fake-token-2";
 
 /// How a fake registry behaves; the defaults are those of a well-behaved registry with Basic auth.
 #[derive(Clone)]
@@ -49,6 +54,8 @@ struct Script {
     tag_get: Option<Reply>,
     /// The digest the registry says it stored the manifest under, instead of the one sent.
     stored_manifest_digest: Option<String>,
+    /// [`TOKEN`] stops being accepted after this many requests it authorized; [`SECOND_TOKEN`] is then.
+    token_expires_after: Option<usize>,
 }
 
 impl Default for Script {
@@ -62,6 +69,7 @@ impl Default for Script {
             tag_head: None,
             tag_get: None,
             stored_manifest_digest: None,
+            token_expires_after: None,
         }
     }
 }
@@ -77,9 +85,17 @@ fn basic() -> String {
 fn fake_registry(ip: &str, tls: Option<Tls>, script: Script) -> FakeServer {
     let origin = Arc::new(Mutex::new(String::new()));
     let own = Arc::clone(&origin);
+    let first_token_uses = AtomicUsize::new(0);
     let server = FakeServer::start(ip, tls, move |seen: &Seen| {
-        let authorized = matches!(seen.header("authorization"),
-            Some(value) if value == basic() || value == format!("Bearer {TOKEN}"));
+        let first_token = seen.header("authorization") == Some(&format!("Bearer {TOKEN}"));
+        let expired = first_token
+            && script
+                .token_expires_after
+                .is_some_and(|uses| first_token_uses.fetch_add(1, Ordering::SeqCst) >= uses);
+        let authorized = !expired
+            && matches!(seen.header("authorization"),
+            Some(value) if value == basic() || value == format!("Bearer {TOKEN}")
+                || (script.token_expires_after.is_some() && value == format!("Bearer {SECOND_TOKEN}")));
         if !authorized {
             return Reply::status(401).header("WWW-Authenticate", &script.challenge);
         }
@@ -535,17 +551,13 @@ fn a_manifest_the_registry_rewrote_is_reported() {
 /// Installs `docker-credential-xtasktest` with `script` as its body and names it in the test's auth
 /// file for `registry`; returns the PATH that finds it.
 fn credential_helper(work: &Workdir, registry: &str, script: &str) -> String {
-    let bin = work.dir.join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    let helper = bin.join("docker-credential-xtasktest");
-    fs::write(&helper, format!("#!/bin/sh\n{script}\n")).unwrap();
-    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = install_helper(work, script);
     fs::write(
         &work.auth_file,
         format!(r#"{{"credHelpers": {{"{registry}": "xtasktest"}}}}"#),
     )
     .unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+    path
 }
 
 #[test]
@@ -675,4 +687,384 @@ fn a_registry_error_body_is_escaped_and_cut() {
     );
     assert!(err.contains(" […]") && err.len() < 2000, "{err}");
     assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+/// Installs `docker-credential-xtasktest` with `script` as its body; returns the PATH that finds it.
+fn install_helper(work: &Workdir, script: &str) -> String {
+    let bin = work.dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-xtasktest");
+    fs::write(&helper, format!("#!/bin/sh\n{script}\n")).unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+/// `push` to `registry` with the test's auth file and `PATH`, no `--username`.
+fn push_with_auth_file(
+    work: &Workdir,
+    registry: &FakeServer,
+    path: &str,
+    envs: &[(&str, &str)],
+) -> push_support::Run {
+    let image = format!("{}/{REPO}:helper", registry.address);
+    let mut envs = envs.to_vec();
+    envs.push(("PATH", path));
+    work.xtask(&["push", "--image", &image, "--insecure"], &envs, "")
+}
+
+/// Whether process `pid` is gone (or a zombie waiting for its reaper, which runs nothing).
+fn process_is_gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+fn wait_until_gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if process_is_gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn read_pid(file: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(text) = fs::read_to_string(file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} was never written",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_credential_helper_reply_of_the_wrong_type_is_described_without_its_text() {
+    let work = Workdir::new("helper-wrong-type");
+    let path = credential_helper(
+        &work,
+        "127.0.0.1:1",
+        r#"echo '{"Username":"alice","Secret":31415926535}'"#,
+    );
+    let err = work
+        .xtask(
+            &["push", "--image", "127.0.0.1:1/x/y"],
+            &[("PATH", &path)],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains("`docker-credential-xtasktest get` did not print {\"Username\", \"Secret\"} JSON with string values (a value of the wrong type, or a required field missing at line 1, column "),
+        "{err}"
+    );
+    assert!(
+        !err.contains("31415926535"),
+        "the secret stays private: {err}"
+    );
+}
+
+#[test]
+fn an_auth_file_field_of_the_wrong_type_is_described_without_its_text() {
+    let work = Workdir::new("auth-file-wrong-type");
+    fs::write(
+        &work.auth_file,
+        r#"{"auths": {"127.0.0.1:1": {"username": "alice", "password": 27182818284}}}"#,
+    )
+    .unwrap();
+    let err = work
+        .xtask(&["push", "--image", "127.0.0.1:1/x/y"], &[], "")
+        .fails();
+    assert!(
+        err.contains(&format!(
+            "{} is not a valid auth file: a value of the wrong type, or a required field missing at line 1, column ",
+            work.auth_file.display()
+        )) && err.contains("every value a string"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("27182818284"),
+        "the secret stays private: {err}"
+    );
+}
+
+#[test]
+fn an_empty_auths_entry_asks_the_creds_store_as_docker_desktop_expects() {
+    let work = Workdir::new("helper-desktop");
+    let registry = fake_registry("127.0.0.1", None, Script::default());
+    let path = install_helper(
+        &work,
+        &format!(r#"echo '{{"Username":"{USER}","Secret":"{PASSWORD}"}}'"#),
+    );
+    fs::write(
+        &work.auth_file,
+        format!(
+            r#"{{"auths": {{"{}": {{}}}}, "credsStore": "xtasktest"}}"#,
+            registry.address
+        ),
+    )
+    .unwrap();
+    let (digest, _) = layout_manifest(&work.layout());
+    let out = push_with_auth_file(&work, &registry, &path, &[]).ok();
+    assert!(out.trim().ends_with(&format!("@{digest}")), "{out}");
+    assert!(
+        registry
+            .authorized()
+            .iter()
+            .all(|s| s.header("authorization") == Some(basic().as_str())),
+        "the store's login was used"
+    );
+}
+
+#[test]
+fn a_credential_helper_that_leaves_a_child_on_its_output_does_not_hold_the_push() {
+    let work = Workdir::new("helper-child");
+    let registry = fake_registry("127.0.0.1", None, Script::default());
+    let pid_file = work.dir.join("child.pid");
+    let path = credential_helper(
+        &work,
+        &registry.address,
+        &format!(
+            r#"sh -c 'echo $$ > {0}; exec sleep 100' &
+while [ ! -s {0} ]; do sleep 0.05; done
+echo '{{"Username":"{USER}","Secret":"{PASSWORD}"}}'"#,
+            pid_file.display()
+        ),
+    );
+    let started = Instant::now();
+    let run = push_with_auth_file(&work, &registry, &path, &[]);
+    let took = started.elapsed();
+    let child = read_pid(&pid_file);
+    let gone = wait_until_gone(child);
+    if !gone {
+        // Not left behind for the next test run.
+        let _ = Command::new("kill").arg(child.to_string()).status();
+    }
+    run.ok();
+    assert!(
+        took < Duration::from_secs(30),
+        "the push waited {took:?} for the helper's child"
+    );
+    assert!(gone, "the helper's child {child} was stopped with it");
+}
+
+#[test]
+fn a_credential_helper_that_hangs_is_stopped_with_everything_it_started() {
+    let work = Workdir::new("helper-group");
+    let pid_file = work.dir.join("child.pid");
+    let path = credential_helper(
+        &work,
+        "127.0.0.1:1",
+        &format!(
+            "sh -c 'echo $$ > {}; exec sleep 100' &\nexec sleep 100",
+            pid_file.display()
+        ),
+    );
+    let started = Instant::now();
+    let err = work
+        .xtask(
+            &["push", "--image", "127.0.0.1:1/x/y"],
+            &[("PATH", &path), ("XTASK_CREDENTIAL_HELPER_TIMEOUT", "1")],
+            "",
+        )
+        .fails();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        err.contains("gave no answer within 1 s and was stopped"),
+        "{err}"
+    );
+    let child = read_pid(&pid_file);
+    let gone = wait_until_gone(child);
+    if !gone {
+        let _ = Command::new("kill").arg(child.to_string()).status();
+    }
+    assert!(gone, "the helper's child {child} was stopped with it");
+}
+
+#[test]
+fn a_registry_that_stops_answering_is_given_up_on() {
+    let work = Workdir::new("fake-slow");
+    // Fails within a few receive timeouts of 2 s, with the registry named and the way to wait longer.
+    let given_up = |registry: &FakeServer| {
+        let image = format!("{}/{REPO}:slow", registry.address);
+        let started = Instant::now();
+        let err = work.xtask(
+            &[
+                "push",
+                "--image",
+                &image,
+                "--username",
+                USER,
+                "--password-stdin",
+                "--insecure",
+            ],
+            &[("XTASK_REGISTRY_TIMEOUT", "2")],
+            PASSWORD,
+        );
+        let took = started.elapsed();
+        let err = err.fails();
+        assert!(
+            err.contains(&format!(
+                "{} kept push waiting longer than 2 s",
+                registry.origin
+            )) && err.contains("XTASK_REGISTRY_TIMEOUT=SECONDS"),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(15), "took {took:?}");
+    };
+    // No answer at all.
+    given_up(&fake_registry(
+        "127.0.0.1",
+        None,
+        Script {
+            tag_head: Some(Reply::status(200).stall(0, Duration::from_secs(20))),
+            ..Script::default()
+        },
+    ));
+    // Headers, then a body that stops half-way.
+    let (_, manifest) = layout_manifest(&work.layout());
+    given_up(&fake_registry(
+        "127.0.0.1",
+        None,
+        Script {
+            tag_head: Some(Reply::status(200)),
+            tag_get: Some(
+                Reply::status(200)
+                    .body(manifest)
+                    .stall(150, Duration::from_secs(20)),
+            ),
+            ..Script::default()
+        },
+    ));
+}
+
+#[test]
+fn a_bearer_token_that_expires_mid_push_is_fetched_again() {
+    let work = Workdir::new("fake-token-expiry");
+    let issued = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&issued);
+    let token = FakeServer::start("127.0.0.1", None, move |_| {
+        let token = match count.fetch_add(1, Ordering::SeqCst) {
+            0 => TOKEN,
+            _ => SECOND_TOKEN,
+        };
+        Reply::status(200).body(format!(r#"{{"token":"{token}"}}"#))
+    });
+    let registry = fake_registry(
+        "127.0.0.1",
+        None,
+        Script {
+            challenge: format!(r#"Bearer realm="{}/token",service="fake""#, token.origin),
+            token_expires_after: Some(3),
+            ..Script::default()
+        },
+    );
+    let (digest, _) = layout_manifest(&work.layout());
+    let out = push(&work, &registry, "expiry", &["--insecure"]).ok();
+    assert!(out.trim().ends_with(&format!("@{digest}")), "{out}");
+    assert_eq!(issued.load(Ordering::SeqCst), 2, "one token, then one more");
+    let manifest_put = registry
+        .seen()
+        .into_iter()
+        .rfind(|s| s.method == "PUT" && s.path().contains("/manifests/"))
+        .expect("the manifest was tagged");
+    assert_eq!(
+        manifest_put.header("authorization"),
+        Some(format!("Bearer {SECOND_TOKEN}").as_str())
+    );
+}
+
+#[test]
+fn a_relative_upload_location_continues_under_the_upload_url() {
+    let work = Workdir::new("fake-relative-location");
+    let registry = fake_registry(
+        "127.0.0.1",
+        None,
+        Script {
+            upload_location: Some("session-1?_state=s".to_owned()),
+            ..Script::default()
+        },
+    );
+    let (digest, _) = layout_manifest(&work.layout());
+    let out = push(&work, &registry, "relative", &["--insecure"]).ok();
+    assert!(out.trim().ends_with(&format!("@{digest}")), "{out}");
+    let puts: Vec<Seen> = registry
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PUT" && !s.path().contains("/manifests/"))
+        .collect();
+    assert!(!puts.is_empty());
+    assert!(
+        puts.iter().all(
+            |s| s.path() == format!("/v2/{REPO}/blobs/uploads/session-1")
+                && s.query("_state").as_deref() == Some("s")
+        ),
+        "{puts:?}"
+    );
+}
+
+#[test]
+fn a_mount_from_that_is_no_repository_is_refused_before_anything_is_sent() {
+    let work = Workdir::new("fake-mount-from");
+    let registry = fake_registry("127.0.0.1", None, Script::default());
+    for from in [
+        "other/x:push",
+        "other/x&from=y",
+        "127.0.0.1:5000/other/x",
+        "",
+    ] {
+        let err = push(
+            &work,
+            &registry,
+            "mount",
+            &["--insecure", "--mount-from", from],
+        )
+        .fails();
+        assert!(
+            err.contains(&format!("--mount-from `{from}` is not a repository path")),
+            "{err}"
+        );
+    }
+    assert!(registry.seen().is_empty(), "{:?}", registry.seen());
+}
+
+#[test]
+fn a_token_reply_of_the_wrong_type_is_described_without_its_text() {
+    let work = Workdir::new("fake-token-type");
+    let token = other_host(
+        "127.0.0.1",
+        None,
+        Reply::status(200).body(r#"{"token": 98765432101}"#),
+    );
+    let registry = fake_registry(
+        "127.0.0.1",
+        None,
+        Script {
+            challenge: format!(r#"Bearer realm="{}/token",service="fake""#, token.origin),
+            ..Script::default()
+        },
+    );
+    let err = push(&work, &registry, "token-type", &["--insecure"]).fails();
+    assert!(
+        err.contains(&format!(
+            "{}/token sent no token JSON (a value of the wrong type, or a required field missing at line 1, column ",
+            token.origin
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("98765432101"),
+        "the token stays private: {err}"
+    );
 }

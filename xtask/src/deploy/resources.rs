@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use serde::Serialize;
-use serde_norway::{Mapping, Value};
+use serde_json::Value;
+use serde_norway::Mapping;
 
 use super::Inputs;
 use crate::mesh::{
@@ -543,7 +544,10 @@ fn envoy_filter(inputs: &Inputs) -> anyhow::Result<HttpFilter> {
     for env in &inputs.env {
         match env {
             EnvVar::Inline { name, value } => {
-                key_values.insert(Value::String(name.clone()), Value::String(value.clone()));
+                key_values.insert(
+                    serde_norway::Value::String(name.clone()),
+                    serde_norway::Value::String(value.clone()),
+                );
             }
             EnvVar::Host { name } => host_env_keys.push(name.clone()),
         }
@@ -636,7 +640,12 @@ fn labels(inputs: &Inputs) -> Option<Mapping> {
         inputs
             .selector
             .iter()
-            .map(|(k, v)| (Value::String(k.clone()), Value::String(v.clone())))
+            .map(|(k, v)| {
+                (
+                    serde_norway::Value::String(k.clone()),
+                    serde_norway::Value::String(v.clone()),
+                )
+            })
             .collect(),
     )
 }

@@ -16,7 +16,7 @@ fn inputs(target: &str, phase: &str, config: Option<&str>) -> Inputs {
         phase: phase.to_owned(),
         priority: 7,
         selector: vec![("app".to_owned(), "httpbin".to_owned())],
-        config: config.map(|c| serde_norway::from_str(c).unwrap()),
+        config: config.map(|c| serde_json::from_str(c).unwrap()),
         module: "/w/target/extensions/header-append/plugin.wasm".to_owned(),
         pull_secret: None,
         fail: None,
@@ -308,4 +308,61 @@ fn callout_services_come_with_a_service_entry_or_an_envoy_cluster() {
     let filter = &rendered(Resource::EnvoyFilter, &old)[0]["typed_config"]["config"];
     assert!(filter.get("failure_policy").is_none());
     assert_eq!(filter["fail_open"].as_bool(), Some(true));
+}
+
+/// Every value in `doc` (mappings and sequences walked), strings included.
+fn all_values(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut out = vec![doc];
+    match doc {
+        serde_json::Value::Object(map) => map.values().for_each(|v| out.extend(all_values(v))),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| out.extend(all_values(v))),
+        _ => {}
+    }
+    out
+}
+
+#[test]
+fn json_configuration_survives_deploys_yaml_unchanged() {
+    let long_key = "k".repeat(2000);
+    // Escapes a YAML reader would take differently: a surrogate pair, U+0085 (a YAML 1.1 line break) escaped and
+    // raw, U+2028, control characters, a key over YAML's 1024-character limit for implicit keys, YAML's booleans
+    // and comment and flow indicators, and key order that is not sorted.
+    let text = format!(
+        "{{\"z-first\": \"\\ud83d\\ude00 pair\", \"nel\": \"a\\u0085b\", \"raw-nel\": \"a\u{85}b\u{2028}c\", \
+         \"ctl\": \"\\u0001\\u001b[2J\\u007f\\t\\r\\n end\", \"{long_key}\": 1, \"on\": \"yes\", \
+         \"x\": \"# no comment {{[\", \"m\": {{\"b\": [1, 2.5, -3, true, null, \"\"], \"a\": \"\"}}}}"
+    );
+    let dir = std::env::temp_dir().join(format!("xtask-deploy-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("example-config.json");
+    std::fs::write(&path, &text).unwrap();
+    let config = super::read_config(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let compact = serde_json::to_string(&expected).unwrap();
+    assert!(compact.starts_with("{\"z-first\":\"😀 pair\",\"nel\":\"a\u{85}b\""));
+    for (target, resource) in [
+        ("istio", Resource::WasmPlugin),
+        ("istio", Resource::TrafficExtension),
+        ("ossm-2.1", Resource::SmeV1),
+        ("envoy-gateway", Resource::EnvoyExtensionPolicy),
+        ("ossm-2.0", Resource::SmeV1alpha1),
+        ("envoy", Resource::EnvoyFilter),
+    ] {
+        let mut inputs = inputs(target, "PostAuthZ", None);
+        inputs.config = config.clone();
+        let yaml = resources::render(resource, &inputs).unwrap();
+        let found = yaml.split("\n---\n").any(|doc| {
+            let doc: serde_json::Value = serde_norway::from_str(doc)
+                .unwrap_or_else(|e| panic!("{resource:?}: the YAML does not parse back: {e}"));
+            all_values(&doc).into_iter().any(|v| match v {
+                serde_json::Value::String(s) => s == &compact,
+                v => serde_json::to_string(v).unwrap() == compact,
+            })
+        });
+        assert!(
+            found,
+            "{resource:?}: the configuration did not come back unchanged:\n{yaml}"
+        );
+    }
 }

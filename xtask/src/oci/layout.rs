@@ -3,6 +3,8 @@
 
 use std::{
     fs,
+    io::Read as _,
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
 
@@ -125,23 +127,50 @@ impl Blob {
         })
     }
 
-    /// The blob's bytes, after checking them against the descriptor's size and digest.
+    /// The blob's bytes, after checking them against the descriptor's size and digest. The file is opened
+    /// first (without blocking: a FIFO in its place would otherwise wait for a writer), its size compared with
+    /// the descriptor's, and no more than that size read: a device or a file that grows is not read to its end.
     pub(crate) fn read_verified(&self) -> anyhow::Result<Vec<u8>> {
-        let bytes = fs::read(&self.path).with_context(|| {
-            format!(
-                "the {} blob {} is missing from the layout ({}); run `cargo xtask package` again",
-                self.role,
-                self.digest,
-                self.path.display()
-            )
-        })?;
-        if bytes.len() as u64 != self.size {
+        let damaged = "the layout is damaged: run `cargo xtask package` again";
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.path)
+            .with_context(|| {
+                format!(
+                    "the {} blob {} is missing from the layout ({}); run `cargo xtask package` again",
+                    self.role,
+                    self.digest,
+                    self.path.display()
+                )
+            })?;
+        let metadata = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        if !metadata.is_file() {
             bail!(
-                "{} holds {} bytes but its descriptor says {}; the layout is damaged: run `cargo xtask package` again",
+                "{} is not a regular file ({:?}); {damaged}",
                 self.path.display(),
-                bytes.len(),
-                self.size
+                metadata.file_type()
             );
+        }
+        let wrong_size = |found: u64| {
+            anyhow::anyhow!(
+                "{} holds {found} bytes but its descriptor says {}; {damaged}",
+                self.path.display(),
+                self.size
+            )
+        };
+        if metadata.len() != self.size {
+            return Err(wrong_size(metadata.len()));
+        }
+        let mut bytes = Vec::new();
+        file.take(self.size.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        // The file changed between the size check and the read.
+        if bytes.len() as u64 != self.size {
+            return Err(wrong_size(bytes.len() as u64));
         }
         let actual = sha256_digest(&bytes);
         if actual != self.digest {

@@ -1,6 +1,6 @@
 //! `REGISTRY/REPO[:TAG][@DIGEST]`, read the way container tools read it.
 
-use std::fmt;
+use std::{fmt, net::Ipv6Addr};
 
 use anyhow::bail;
 
@@ -43,18 +43,23 @@ impl Reference {
             Some((repo, tag)) if !tag.contains('/') => (repo.to_owned(), Some(tag.to_owned())),
             _ => (path.clone(), None),
         };
+        if registry != DOCKER_HUB && !valid_host_port(&registry) {
+            bail!(
+                "image `{text}`: registry `{registry}` is not a host[:port]: a DNS name (letters, digits and `-` \
+                 between dots), an IPv4 address or a [bracketed] IPv6 address, then an optional port 1-65535, \
+                 e.g. quay.io or 127.0.0.1:5000"
+            );
+        }
         if repository.is_empty() {
             bail!(
                 "image `{text}` names no repository: write REGISTRY/REPO[:TAG], e.g. quay.io/team/{default_tag}"
             );
         }
-        for component in repository.split('/') {
-            if !valid_component(component) {
-                bail!(
-                    "image `{text}`: repository `{repository}` may only hold lowercase letters, digits \
-                     and single `.`, `_`, `-` separators between `/`-separated parts"
-                );
-            }
+        if !valid_repository(&repository) {
+            bail!(
+                "image `{text}`: repository `{repository}` may only hold lowercase letters, digits \
+                 and single `.`, `_`, `-` separators between `/`-separated parts"
+            );
         }
         let repository = if registry == DOCKER_HUB && !repository.contains('/') {
             format!("library/{repository}")
@@ -115,6 +120,51 @@ fn parse_digest(text: &str, digest: &str) -> anyhow::Result<String> {
             "image `{text}`: `{digest}` is not a sha256 digest (sha256: and 64 lowercase hex digits)"
         ),
     }
+}
+
+/// A repository path inside a registry: `/`-separated components.
+pub(crate) fn valid_repository(repository: &str) -> bool {
+    repository.split('/').all(valid_component)
+}
+
+/// `host[:port]` as the distribution reference grammar has it: DNS labels of letters, digits and inner `-`
+/// joined by dots, or `[IPv6]`, then an optional port. Anything else (`user@host`, `host:99999`, a space)
+/// would turn into another URL than the one written.
+fn valid_host_port(registry: &str) -> bool {
+    let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
+        let Some((address, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if address.parse::<Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            after => match after.strip_prefix(':') {
+                Some(port) => (None, Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match registry.split_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(registry), None),
+        }
+    };
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let host_ok = host.is_none_or(|h| h.len() <= 253 && h.split('.').all(label));
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    host_ok && port_ok
 }
 
 /// One path component: `[a-z0-9]+` runs joined by `.`, `_`, `__` or dashes.
@@ -200,5 +250,41 @@ mod tests {
         assert!(err.contains("tag `0.1.0+build.5`"), "{err}");
         let err = Reference::parse("quay.io/", "0").unwrap_err().to_string();
         assert!(err.contains("names no repository"), "{err}");
+    }
+
+    #[test]
+    fn the_registry_must_be_host_and_port() {
+        for good in [
+            "quay.io",
+            "Quay.IO",
+            "127.0.0.1:5000",
+            "my-registry.local:443",
+            "[::1]:5000",
+            "[fe80::1]",
+        ] {
+            let r = Reference::parse(&format!("{good}/t/x"), "0").unwrap();
+            assert_eq!(r.registry, good);
+        }
+        for bad in [
+            "a b.io",
+            "quay.io:50:00",
+            "quay.io:99999",
+            "quay.io:0",
+            "quay.io:",
+            "-quay.io",
+            "quay..io",
+            "qu_ay.io",
+            "[::1",
+            "[not-v6]:5000",
+            "[::1]x",
+        ] {
+            let err = Reference::parse(&format!("{bad}/t/x"), "0")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("registry `{bad}` is not a host[:port]")),
+                "{bad}: {err}"
+            );
+        }
     }
 }

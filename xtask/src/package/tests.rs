@@ -396,3 +396,50 @@ fn a_fixed_input_gives_the_digests_independent_tools_computed() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn package_ships_the_module_its_run_built_whatever_plugin_wasm_holds_now() {
+    let target = tmp_dir("own-module");
+    let extension = crate::workspace::Extension::for_test("demo", &target);
+    let built = crate::build::Built {
+        extension: extension.clone(),
+        info: crate::build::ModuleInfo {
+            abi: AbiVersion::V0_2_1,
+        },
+        module: MODULE.to_vec(),
+        size: MODULE.len() as u64,
+        optimized: None,
+    };
+    // Another run's build lands between this run's build and its lock.
+    let other: &[u8] = b"\0asm\x01\0\0\0 another run's module";
+    fs::create_dir_all(extension.out_dir()).unwrap();
+    fs::write(extension.module_path(), other).unwrap();
+    let packaged = super::package(&built, MANIFEST, Format::Dual, 0).unwrap();
+    let expected = |module: &[u8]| {
+        image(
+            &Input {
+                name: &extension.name,
+                version: &extension.version,
+                description: &extension.description,
+                source: extension.repository.as_deref(),
+                manifest_yaml: MANIFEST,
+                module,
+                abi: AbiVersion::V0_2_1,
+                epoch: 0,
+            },
+            Format::Dual,
+        )
+        .unwrap()
+        .manifest_digest
+    };
+    assert_eq!(packaged.digest, expected(MODULE));
+    assert_ne!(packaged.digest, expected(other));
+    let (digest, _) = read_layout(&extension.layout_dir());
+    assert_eq!(digest, packaged.digest);
+    assert_eq!(fs::read(extension.module_path()).unwrap(), MODULE);
+    assert_eq!(
+        fs::read(extension.context_dir().join("plugin.wasm")).unwrap(),
+        MODULE
+    );
+    let _ = fs::remove_dir_all(&target);
+}

@@ -4,14 +4,20 @@
 //! is set; otherwise `$XDG_RUNTIME_DIR/containers/auth.json`, `$XDG_CONFIG_HOME/containers/auth.json`
 //! (`~/.config/…`), then `$DOCKER_CONFIG/config.json` (`~/.docker/config.json`). In each file a
 //! `credHelpers` entry for the registry wins, then `auths` (most specific repository key first),
-//! then the file's `credsStore` helper.
+//! then the file's `credsStore` helper. Hosts compare case-insensitively, as DNS names do.
+//!
+//! An `auths` entry with no `auth`, `identitytoken` or username and password is only a marker that the
+//! `credsStore` holds the login (what Docker Desktop writes: `{"auths":{"HOST":{}},"credsStore":"desktop"}`);
+//! docker/cli's `GetCredentialsStore` (cli/config/configfile/file.go) asks the store then, and so does push.
 
 use std::{
     collections::BTreeMap,
     env, fs,
     io::{Read, Write},
+    os::unix::process::CommandExt as _,
     path::PathBuf,
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -19,7 +25,7 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::untrusted::printable;
+use crate::untrusted::printable;
 
 /// A user name and secret, and where they came from (for messages; never the secret).
 #[derive(Clone)]
@@ -66,10 +72,13 @@ pub(crate) fn find(registry: &str, repository: &str) -> anyhow::Result<Lookup> {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
         };
-        let file: AuthFile = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not a valid auth file (JSON with `auths`)",
-                path.display()
+        let file: AuthFile = serde_json::from_str(&text).map_err(|err| {
+            anyhow::anyhow!(
+                "{} is not a valid auth file: {}; it holds JSON with `auths` (host → {{\"auth\": \"BASE64\"}}, \
+                 every value a string), `credHelpers` (host → helper name) and `credsStore` (a helper name); \
+                 log in again (`podman login`) or fix the file",
+                path.display(),
+                super::json_error_shape(&err)
             )
         })?;
         if let Some(found) = file.lookup(registry, repository, &path.display().to_string())? {
@@ -145,24 +154,32 @@ impl AuthFile {
         file: &str,
     ) -> anyhow::Result<Option<Credentials>> {
         let helper_key = helper_server(registry);
-        if let Some(helper) = self
+        let helper = self
             .cred_helpers
-            .get(registry)
-            .or_else(|| self.cred_helpers.get(&helper_key))
-        {
+            .iter()
+            .find(|(key, _)| {
+                key.eq_ignore_ascii_case(registry) || key.eq_ignore_ascii_case(&helper_key)
+            })
+            .map(|(_, helper)| helper);
+        if let Some(helper) = helper {
             return run_helper(helper, &helper_key, file);
         }
         for key in candidate_keys(registry, repository) {
-            if let Some(entry) = self.auths.get(&key) {
+            let found = self
+                .auths
+                .iter()
+                .find(|(k, entry)| same_key(k, &key) && entry.holds_credentials());
+            if let Some((k, entry)) = found {
                 return entry
-                    .credentials(&format!("auths[\"{key}\"] in {file}"))
+                    .credentials(&format!("auths[\"{k}\"] in {file}"))
                     .map(Some);
             }
         }
         // Legacy spellings: `https://quay.io`, `https://index.docker.io/v1/`…
-        for (key, entry) in &self.auths {
-            if normalize_key(key) == registry
-                || (registry == "docker.io" && normalize_key(key) == "index.docker.io")
+        for (key, entry) in self.auths.iter().filter(|(_, e)| e.holds_credentials()) {
+            let host = normalize_key(key);
+            if host.eq_ignore_ascii_case(registry)
+                || (registry == "docker.io" && host.eq_ignore_ascii_case("index.docker.io"))
             {
                 return entry
                     .credentials(&format!("auths[\"{key}\"] in {file}"))
@@ -176,7 +193,26 @@ impl AuthFile {
     }
 }
 
+/// An `auths` key against `host/repo/…`: the host part without regard to case, the path exactly.
+fn same_key(key: &str, wanted: &str) -> bool {
+    let split = |k: &str| match k.split_once('/') {
+        Some((host, path)) => (host.to_owned(), Some(path.to_owned())),
+        None => (k.to_owned(), None),
+    };
+    let (host, path) = split(key);
+    let (wanted_host, wanted_path) = split(wanted);
+    host.eq_ignore_ascii_case(&wanted_host) && path == wanted_path
+}
+
 impl AuthEntry {
+    /// Whether the entry holds a login of its own, rather than marking one kept by `credsStore`.
+    fn holds_credentials(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        set(&self.auth)
+            || set(&self.identitytoken)
+            || (set(&self.username) && self.password.is_some())
+    }
+
     fn credentials(&self, source: &str) -> anyhow::Result<Credentials> {
         // docker and containers/image prefer the identity token; `auth` then holds a placeholder user.
         if let Some(token) = self.identitytoken.as_deref().filter(|t| !t.is_empty()) {
@@ -264,6 +300,9 @@ const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs `docker-credential-<helper> get` with the server on standard input. Its standard output can
 /// hold a secret even when it fails, so messages quote only its standard error.
+///
+/// The helper runs in a process group of its own, and the timeout covers its output pipes as well as its
+/// exit: whatever it started is killed with it, so a child left holding the pipes cannot keep push waiting.
 fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<Credentials>> {
     let program = format!("docker-credential-{helper}");
     let mut child = Command::new(&program)
@@ -271,6 +310,7 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .with_context(|| {
             format!("{file} names the credential helper `{helper}`, but `{program}` cannot be run")
@@ -283,23 +323,30 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
     let stderr = reader(child.stderr.take());
     let timeout = helper_timeout()?;
     let deadline = Instant::now() + timeout;
+    let stopped = || {
+        anyhow::anyhow!(
+            "`{program} get` for {server} gave no answer within {} s and was stopped; check the helper \
+             (named in {file}), or give it longer with XTASK_CREDENTIAL_HELPER_TIMEOUT=SECONDS",
+            timeout.as_secs()
+        )
+    };
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "`{program} get` for {server} gave no answer within {} s and was stopped; check the helper \
-                 (named in {file}), or give it longer with XTASK_CREDENTIAL_HELPER_TIMEOUT=SECONDS",
-                timeout.as_secs()
-            );
+            kill_group(&mut child);
+            return Err(stopped());
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+    // The helper has answered: anything it left running in its group is stopped, which closes the pipes.
+    kill_group(&mut child);
+    let (Some(stdout), Some(stderr)) = (stdout.until(deadline), stderr.until(deadline)) else {
+        return Err(stopped());
+    };
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
     if !status.success() {
         if stdout.contains("credentials not found") {
             return Ok(None);
@@ -311,9 +358,9 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
     }
     let reply: HelperReply = serde_json::from_str(&stdout).map_err(|err| {
         anyhow::anyhow!(
-            "`{program} get` did not print {{\"Username\", \"Secret\"}} JSON ({err} at line {}, column {})",
-            err.line(),
-            err.column()
+            "`{program} get` did not print {{\"Username\", \"Secret\"}} JSON with string values ({}); \
+             check the helper (named in {file})",
+            super::json_error_shape(&err)
         )
     })?;
     Ok(Some(Credentials {
@@ -325,32 +372,46 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
     }))
 }
 
-/// Reads a child's pipe to the end on a thread (both pipes at once, or a full one stalls the child).
-fn reader(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+/// Kills the helper's whole process group (the helper and everything it started) and reaps the helper.
+fn kill_group(child: &mut Child) {
+    // The group's id is the helper's pid (`process_group(0)`); it is not reused while the helper is unreaped
+    // or while any member lives.
+    if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory of ours.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A child's pipe, read to the end on a thread (both pipes at once, or a full one stalls the child).
+struct PipeReader(mpsc::Receiver<Vec<u8>>);
+
+impl PipeReader {
+    /// Everything the pipe held, or `None` when it is still open at `deadline`.
+    fn until(&self, deadline: Instant) -> Option<Vec<u8>> {
+        self.0
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    }
+}
+
+fn reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
+    let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         if let Some(mut pipe) = pipe {
             let _ = pipe.read_to_end(&mut bytes);
         }
-        bytes
-    })
+        let _ = send.send(bytes);
+    });
+    PipeReader(receive)
 }
 
 fn helper_timeout() -> anyhow::Result<Duration> {
-    match env::var("XTASK_CREDENTIAL_HELPER_TIMEOUT") {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s| *s > 0)
-            .map(Duration::from_secs)
-            .with_context(|| {
-                format!(
-                    "XTASK_CREDENTIAL_HELPER_TIMEOUT must be a whole number of seconds above 0, found `{value}`"
-                )
-            }),
-        Err(_) => Ok(HELPER_TIMEOUT),
-    }
+    super::timeout_from_env("XTASK_CREDENTIAL_HELPER_TIMEOUT", HELPER_TIMEOUT)
 }
 
 #[cfg(test)]
@@ -429,6 +490,39 @@ mod tests {
             err,
             "auths[\"quay.io\"] in /h/auth.json: `auth` is not base64 of `user:password`"
         );
+    }
+
+    #[test]
+    fn hosts_match_whatever_their_case() {
+        let f = file(
+            r#"{"auths": {"Quay.IO": {"auth": "dTpob3N0"}, "QUAY.io/Team": {"auth": "dTp0ZWFt"},
+                          "https://Registry.Example/v1/": {"auth": "dTpsZWdhY3k="}}}"#,
+        );
+        let found = f.lookup("quay.io", "t/x", "a.json").unwrap().unwrap();
+        assert_eq!(found.secret, "host");
+        assert_eq!(found.source, "auths[\"Quay.IO\"] in a.json");
+        // The repository path is not a host: its case is kept.
+        let found = f.lookup("quay.io", "team/x", "a.json").unwrap().unwrap();
+        assert_eq!(found.secret, "host");
+        let found = f.lookup("quay.io", "Team/x", "a.json").unwrap().unwrap();
+        assert_eq!(found.secret, "team");
+        let found = f
+            .lookup("registry.example", "t/x", "a.json")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.secret, "legacy");
+    }
+
+    #[test]
+    fn an_entry_without_a_login_is_a_marker_for_the_store() {
+        // No `credsStore`: the marker finds nothing, where it used to be an error.
+        let f = file(r#"{"auths": {"quay.io": {}, "ghcr.io": {"auth": ""}}}"#);
+        assert!(f.lookup("quay.io", "t/x", "a.json").unwrap().is_none());
+        assert!(f.lookup("ghcr.io", "t/x", "a.json").unwrap().is_none());
+        // A marker on the repository does not hide the host's login.
+        let f = file(r#"{"auths": {"quay.io/t": {}, "quay.io": {"auth": "dTpob3N0"}}}"#);
+        let found = f.lookup("quay.io", "t/x", "a.json").unwrap().unwrap();
+        assert_eq!(found.secret, "host");
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! A small synchronous client for the parts of the OCI distribution API a push needs:
 //! ping and authenticate, check and upload blobs, check and put a manifest.
 
-use std::{fs, sync::Arc, time::Duration};
+use std::{cell::RefCell, fs, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use ureq::{
-    Agent,
+    Agent, Body, RequestBuilder,
     http::{Response, StatusCode},
     tls::{Certificate, PemItem, RootCerts, TlsConfig},
 };
@@ -15,15 +15,26 @@ use super::{
     auth::Credentials,
     auth::Lookup,
     origin::{Origin, Trust, trust},
+};
+use crate::{
+    oci::{digest::sha256_digest, layout::Blob, reference::Reference},
     untrusted::printable,
 };
-use crate::oci::{digest::sha256_digest, layout::Blob, reference::Reference};
 
 /// Manifest types asked for when looking up a tag.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json, \
     application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// How long a registry may keep push waiting for an answer, or between two reads of one, unless
+/// `XTASK_REGISTRY_TIMEOUT` (seconds) says otherwise.
+const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A whole request other than a blob upload: answers are small (a manifest, a token), so a registry that trickles
+/// bytes just fast enough for the receive timeout is still stopped.
+const REQUEST_ROUNDS: u32 = 3;
+/// A whole blob upload, the one request whose length grows with the data sent.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How to reach the registry.
 pub(crate) struct Options<'a> {
@@ -44,8 +55,13 @@ pub(crate) struct Client {
     origin: Origin,
     reference: Reference,
     lookup: Lookup,
-    authorization: Option<String>,
+    /// The `Authorization` value for the registry; a Bearer token is replaced when it expires mid-push.
+    authorization: RefCell<Option<String>>,
+    /// The Bearer challenge the token was fetched for, to fetch another when the registry stops taking it.
+    bearer: Option<Challenge>,
     mount_from: Option<String>,
+    /// The receive timeout, for messages.
+    receive_timeout: Duration,
 }
 
 /// How a blob reached the repository.
@@ -74,7 +90,7 @@ impl Agents {
 }
 
 /// A `WWW-Authenticate` challenge.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Challenge {
     scheme: String,
     params: Vec<(String, String)>,
@@ -88,7 +104,8 @@ impl Client {
         lookup: Lookup,
     ) -> anyhow::Result<Client> {
         let host = reference.api_host();
-        let agents = agents(options)?;
+        let receive_timeout = receive_timeout()?;
+        let agents = agents(options, receive_timeout)?;
         let https = format!("https://{host}");
         let (base, response) = match ping(&agents.registry, &https) {
             Ok(response) => (https, response),
@@ -109,20 +126,15 @@ impl Client {
             origin,
             reference: reference.clone(),
             lookup,
-            authorization: None,
+            authorization: RefCell::new(None),
+            bearer: None,
             mount_from: options.mount_from.map(str::to_owned),
+            receive_timeout,
         };
         match response.status() {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => {
-                let challenges = response
-                    .headers()
-                    .get_all("www-authenticate")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .filter_map(parse_challenge)
-                    .collect::<Vec<_>>();
-                client.authenticate(&challenges)?;
+                client.authenticate(&challenges(&response))?;
             }
             status => bail!(
                 "{}/v2/ answered {status}: this does not look like an OCI registry; check the image address",
@@ -143,10 +155,8 @@ impl Client {
             "{}/v2/{}/blobs/{digest}",
             self.base, self.reference.repository
         );
-        let response = self
-            .with_auth(self.agents.registry.head(&url))
-            .call()
-            .map_err(|e| self.transport(e))?;
+        let response =
+            self.send_authorized(|auth| authorize(self.agents.registry.head(&url), auth).call())?;
         match response.status() {
             StatusCode::OK => Ok(true),
             // A registry that keeps blobs in object storage redirects a blob it holds to the storage
@@ -166,11 +176,13 @@ impl Client {
             "{}/v2/{}/blobs/uploads/",
             self.base, self.reference.repository
         );
-        let mut request = self.with_auth(self.agents.registry.post(&start));
-        if let Some(from) = &self.mount_from {
-            request = request.query("mount", &blob.digest).query("from", from);
-        }
-        let response = request.send_empty().map_err(|e| self.transport(e))?;
+        let response = self.send_authorized(|auth| {
+            let mut request = authorize(self.agents.registry.post(&start), auth);
+            if let Some(from) = &self.mount_from {
+                request = request.query("mount", &blob.digest).query("from", from);
+            }
+            request.send_empty()
+        })?;
         if self.mount_from.is_some() && response.status() == StatusCode::CREATED {
             return Ok(Sent::Mounted);
         }
@@ -179,7 +191,7 @@ impl Client {
         }
         let location = header(&response, "location")
             .with_context(|| format!("{start} accepted the upload but sent no Location"))?;
-        let url = self.resolve(&location);
+        let url = resolve(&start, &location);
         let target = Origin::of(&url).with_context(|| {
             format!("{start} answered the upload with an unusable Location `{location}`")
         })?;
@@ -192,16 +204,20 @@ impl Client {
         })?;
         let separator = if url.contains('?') { '&' } else { '?' };
         let url = format!("{url}{separator}digest={}", blob.digest.replace(':', "%3A"));
-        let request = self.agents.get(trust).put(&url);
-        let request = if trust == Trust::Registry {
-            self.with_auth(request)
-        } else {
-            request
+        let put = |auth: Option<&str>| {
+            authorize(self.agents.get(trust).put(&url), auth)
+                .config()
+                .timeout_global(Some(UPLOAD_TIMEOUT))
+                .timeout_send_body(Some(UPLOAD_TIMEOUT))
+                .build()
+                .header("content-type", "application/octet-stream")
+                .send(bytes)
         };
-        let response = request
-            .header("content-type", "application/octet-stream")
-            .send(bytes)
-            .map_err(|e| self.transport(e))?;
+        let response = if trust == Trust::Registry {
+            self.send_authorized(put)?
+        } else {
+            put(None).map_err(|e| self.transport(e))?
+        };
         let status = response.status();
         if status != StatusCode::CREATED {
             if trust != Trust::Registry
@@ -240,11 +256,11 @@ impl Client {
             "{}/v2/{}/manifests/{tag}",
             self.base, self.reference.repository
         );
-        let response = self
-            .with_auth(self.agents.registry.head(&url))
-            .header("accept", MANIFEST_ACCEPT)
-            .call()
-            .map_err(|e| self.transport(e))?;
+        let response = self.send_authorized(|auth| {
+            authorize(self.agents.registry.head(&url), auth)
+                .header("accept", MANIFEST_ACCEPT)
+                .call()
+        })?;
         match response.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Ok(None),
@@ -254,17 +270,18 @@ impl Client {
             return Ok(Some(digest));
         }
         // Some registries send no digest header on HEAD: hash the manifest instead.
-        let mut response = self
-            .with_auth(self.agents.registry.get(&url))
-            .header("accept", MANIFEST_ACCEPT)
-            .call()
-            .map_err(|e| self.transport(e))?;
+        let mut response = self.send_authorized(|auth| {
+            authorize(self.agents.registry.get(&url), auth)
+                .header("accept", MANIFEST_ACCEPT)
+                .call()
+        })?;
         if response.status() != StatusCode::OK {
             return Err(self.refused(response, &format!("reading the manifest of tag {tag}")));
         }
         let body = response
             .body_mut()
             .read_to_vec()
+            .map_err(|e| self.transport(e))
             .context("cannot read the tag's manifest")?;
         Ok(Some(sha256_digest(&body)))
     }
@@ -280,23 +297,40 @@ impl Client {
             "{}/v2/{}/manifests/{tag}",
             self.base, self.reference.repository
         );
-        let response = self
-            .with_auth(self.agents.registry.put(&url))
-            .header("content-type", media_type)
-            .send(bytes)
-            .map_err(|e| self.transport(e))?;
+        let response = self.send_authorized(|auth| {
+            authorize(self.agents.registry.put(&url), auth)
+                .header("content-type", media_type)
+                .send(bytes)
+        })?;
         if response.status() != StatusCode::CREATED {
             return Err(self.refused(response, &format!("tagging {tag}")));
         }
         Ok(header(&response, "docker-content-digest").unwrap_or_else(|| sha256_digest(bytes)))
     }
 
-    /// Adds the registry's credentials: only for requests to the registry's own origin.
-    fn with_auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        match &self.authorization {
-            Some(value) => request.header("authorization", value),
-            None => request,
+    /// Sends a request to the registry's own origin with its credentials (`send` attaches them). Registries
+    /// issue Bearer tokens for minutes, so a 401 once a token was accepted means it expired mid-push: a new one
+    /// is fetched, and the request sent once more.
+    fn send_authorized(
+        &self,
+        send: impl Fn(Option<&str>) -> Result<Response<Body>, ureq::Error>,
+    ) -> anyhow::Result<Response<Body>> {
+        let authorization = self.authorization.borrow().clone();
+        let response = send(authorization.as_deref()).map_err(|e| self.transport(e))?;
+        let Some(bearer) = &self.bearer else {
+            return Ok(response);
+        };
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
         }
+        let challenge = challenges(&response)
+            .into_iter()
+            .find(|c| c.scheme == "bearer")
+            .unwrap_or_else(|| bearer.clone());
+        let token = self.token(&challenge, self.lookup.credentials.as_ref())?;
+        let authorization = format!("Bearer {token}");
+        *self.authorization.borrow_mut() = Some(authorization.clone());
+        send(Some(&authorization)).map_err(|e| self.transport(e))
     }
 
     /// Picks the first challenge we can answer: a bearer token (anonymous when no credentials),
@@ -305,7 +339,8 @@ impl Client {
         let credentials = self.lookup.credentials.clone();
         if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
             let token = self.token(bearer, credentials.as_ref())?;
-            self.authorization = Some(format!("Bearer {token}"));
+            *self.authorization.get_mut() = Some(format!("Bearer {token}"));
+            self.bearer = Some(bearer.clone());
             return Ok(());
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
@@ -320,7 +355,7 @@ impl Client {
                     credentials.source
                 );
             }
-            self.authorization = Some(basic(&credentials));
+            *self.authorization.get_mut() = Some(basic(&credentials));
             return Ok(());
         }
         bail!(
@@ -445,9 +480,14 @@ impl Client {
         let body = response
             .body_mut()
             .read_to_string()
+            .map_err(|e| self.transport(e))
             .context("cannot read the token reply")?;
-        let token: Token =
-            serde_json::from_str(&body).with_context(|| format!("{realm} sent no token JSON"))?;
+        let token: Token = serde_json::from_str(&body).map_err(|err| {
+            anyhow::anyhow!(
+                "{realm} sent no token JSON ({}); check the registry's token service",
+                super::json_error_shape(&err)
+            )
+        })?;
         token
             .token
             .or(token.access_token)
@@ -455,19 +495,16 @@ impl Client {
             .with_context(|| format!("{realm} sent an empty token"))
     }
 
-    /// Resolves a `Location` header against the registry address.
-    fn resolve(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_owned()
-        } else if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            format!("{}/{location}", self.base)
-        }
-    }
-
     fn transport(&self, err: ureq::Error) -> anyhow::Error {
-        anyhow::anyhow!("lost the connection to {} ({err}); try again", self.base)
+        match err {
+            ureq::Error::Timeout(_) => anyhow::anyhow!(
+                "{} kept push waiting longer than {} s ({err}) and was given up on; try again later, or wait \
+                 longer with XTASK_REGISTRY_TIMEOUT=SECONDS",
+                self.base,
+                self.receive_timeout.as_secs()
+            ),
+            err => anyhow::anyhow!("lost the connection to {} ({err}); try again", self.base),
+        }
     }
 
     /// The error for a response that is not what the step needed.
@@ -522,12 +559,16 @@ impl Client {
 }
 
 /// The registry's agent (`--insecure` applies) and the verifying agent for every other host.
-fn agents(options: &Options) -> anyhow::Result<Agents> {
+fn agents(options: &Options, receive: Duration) -> anyhow::Result<Agents> {
     let roots = roots(options)?;
     Ok(Agents {
-        registry: agent(roots.clone(), options.insecure),
-        verified: agent(roots, false),
+        registry: agent(roots.clone(), options.insecure, receive),
+        verified: agent(roots, false, receive),
     })
+}
+
+fn receive_timeout() -> anyhow::Result<Duration> {
+    super::timeout_from_env("XTASK_REGISTRY_TIMEOUT", RECEIVE_TIMEOUT)
 }
 
 /// The system store plus `--ca-cert` files.
@@ -562,8 +603,9 @@ fn roots(options: &Options) -> anyhow::Result<RootCerts> {
 }
 
 /// Redirects are not followed: each hop would need the origin checks above, and no step of a push
-/// needs one.
-fn agent(roots: RootCerts, insecure: bool) -> Agent {
+/// needs one. Every request is bounded: `receive` for the answer's headers, for each read or write, and for
+/// the answer's body; a whole request gets a few of those, except a blob upload (see `upload_blob`).
+fn agent(roots: RootCerts, insecure: bool, receive: Duration) -> Agent {
     let tls = TlsConfig::builder()
         .root_certs(roots)
         .disable_verification(insecure)
@@ -573,7 +615,12 @@ fn agent(roots: RootCerts, insecure: bool) -> Agent {
         .max_redirects(0)
         .tls_config(tls)
         .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_global(Some(Duration::from_secs(600)))
+        .timeout_send_request(Some(receive))
+        .timeout_recv_response(Some(receive))
+        .timeout_recv_body(Some(receive))
+        .timeout_per_read(Some(receive))
+        .timeout_per_write(Some(receive))
+        .timeout_global(Some(receive * REQUEST_ROUNDS))
         .user_agent(concat!("cargo-xtask-push/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -606,6 +653,80 @@ fn header(response: &Response<ureq::Body>, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Adds the registry's credentials: only for requests to the registry's own origin.
+fn authorize<B>(request: RequestBuilder<B>, authorization: Option<&str>) -> RequestBuilder<B> {
+    match authorization {
+        Some(value) => request.header("authorization", value),
+        None => request,
+    }
+}
+
+/// The challenges of a 401.
+fn challenges(response: &Response<Body>) -> Vec<Challenge> {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(parse_challenge)
+        .collect()
+}
+
+/// Resolves a `Location` header against the URL of the request it answered (RFC 3986 §5.2): absolute,
+/// `//host/…`, `/path`, `?query` and relative paths (`uploads/1`, `../x`) each land where a browser puts them.
+fn resolve(request: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_owned();
+    }
+    let (scheme, rest) = request.split_once("://").unwrap_or(("https", request));
+    let (authority, path_and_query) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if let Some(network) = location.strip_prefix("//") {
+        return format!("{scheme}://{network}");
+    }
+    let path = path_and_query.split(['?', '#']).next().unwrap_or("");
+    let (location_path, suffix) =
+        location.split_at(location.find(['?', '#']).unwrap_or(location.len()));
+    let merged = if location_path.is_empty() {
+        path.to_owned()
+    } else if location_path.starts_with('/') {
+        location_path.to_owned()
+    } else {
+        let directory = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        format!(
+            "{}{location_path}",
+            if directory.is_empty() { "/" } else { directory }
+        )
+    };
+    format!(
+        "{scheme}://{authority}{}{suffix}",
+        remove_dot_segments(&merged)
+    )
+}
+
+/// RFC 3986 §5.2.4, for paths that start with `/`.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 fn basic(credentials: &Credentials) -> String {
@@ -659,6 +780,34 @@ mod tests {
                 ("scope".to_owned(), "repository:a/b:pull,push".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_location_resolves_against_the_request_url() {
+        let request = "https://r.example:5000/v2/team/x/blobs/uploads/";
+        for (location, expected) in [
+            ("https://s.example/u/1?s=a", "https://s.example/u/1?s=a"),
+            ("//s.example/u/1", "https://s.example/u/1"),
+            (
+                "/v2/team/x/blobs/uploads/1?s=a",
+                "https://r.example:5000/v2/team/x/blobs/uploads/1?s=a",
+            ),
+            (
+                "1?s=a",
+                "https://r.example:5000/v2/team/x/blobs/uploads/1?s=a",
+            ),
+            (
+                "../uploads/1",
+                "https://r.example:5000/v2/team/x/blobs/uploads/1",
+            ),
+            ("./1", "https://r.example:5000/v2/team/x/blobs/uploads/1"),
+            (
+                "?s=a",
+                "https://r.example:5000/v2/team/x/blobs/uploads/?s=a",
+            ),
+        ] {
+            assert_eq!(resolve(request, location), expected, "{location}");
+        }
     }
 
     #[test]

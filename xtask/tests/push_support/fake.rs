@@ -69,6 +69,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A registry that stops sending: after this many bytes of the reply (head included), wait this long.
+    pub stall: Option<(usize, Duration)>,
 }
 
 impl Reply {
@@ -77,6 +79,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            stall: None,
         }
     }
 
@@ -87,6 +90,12 @@ impl Reply {
 
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Reply {
         self.body = body.into();
+        self
+    }
+
+    /// Sends the first `after` bytes of the reply (0: nothing at all), then waits `pause` before the rest.
+    pub fn stall(mut self, after: usize, pause: Duration) -> Reply {
+        self.stall = Some((after, pause));
         self
     }
 }
@@ -200,10 +209,18 @@ fn serve<S: Read + Write>(
         head += &format!("Content-Length: {}\r\n", reply.body.len());
     }
     head += "Connection: close\r\n\r\n";
-    stream.write_all(head.as_bytes())?;
+    let mut bytes = head.into_bytes();
     if seen.method != "HEAD" {
-        stream.write_all(&reply.body)?;
+        bytes.extend_from_slice(&reply.body);
     }
+    if let Some((after, pause)) = reply.stall {
+        let after = after.min(bytes.len());
+        stream.write_all(&bytes[..after])?;
+        stream.flush()?;
+        std::thread::sleep(pause);
+        bytes.drain(..after);
+    }
+    stream.write_all(&bytes)?;
     stream.flush()
 }
 

@@ -1,4 +1,8 @@
 //! What the runner prints: readable text, or one JSON object (`--json`, shape in host/README.md).
+//!
+//! In the text, every field the guest chose (log lines, metric names, header names and values, reset reasons,
+//! gRPC services and methods…) goes through `printable_line`: the whole text is escaped for the terminal when
+//! printed, but newlines are kept there, and one inside a header value would print as a line of its own.
 
 use std::fmt::Write;
 
@@ -73,7 +77,11 @@ impl Report<'_> {
         let _ = writeln!(out, "module: {}{abi}", self.module);
         match &self.outcome {
             Outcome::NotStarted(error) => {
-                let _ = writeln!(out, "the plugin did not start: {}", headline(error));
+                let _ = writeln!(
+                    out,
+                    "the plugin did not start: {}",
+                    printable_line(&headline(error))
+                );
                 let _ = writeln!(out, "reason: {}", printable_line(error.reason()));
             }
             Outcome::Ran(run) => run_text(&mut out, run),
@@ -110,11 +118,16 @@ impl Report<'_> {
                     MetricKind::Histogram => format!("samples {:?}", m.samples),
                     _ => m.value.to_string(),
                 };
-                let _ = writeln!(out, "  {} ({}): {value}", m.name, kind_name(m.kind));
+                let _ = writeln!(
+                    out,
+                    "  {} ({}): {value}",
+                    printable_line(&m.name),
+                    kind_name(m.kind)
+                );
             }
         }
         if let Some(failure) = &self.failure {
-            let _ = writeln!(out, "\nthe plugin failed: {failure}");
+            let _ = writeln!(out, "\nthe plugin failed: {}", printable_line(failure));
         }
         out
     }
@@ -151,10 +164,12 @@ fn run_text(out: &mut String, run: &Run) {
         };
     }
     for note in &run.notes {
-        let _ = writeln!(out, "note: {note}");
+        let _ = writeln!(out, "note: {}", printable_line(note));
     }
-    let _ = writeln!(out, "\n{}", run.upstream);
-    let _ = write!(out, "{}", run.client);
+    let _ = writeln!(out);
+    message_text(out, "request the upstream would see", &run.upstream);
+    let _ = writeln!(out);
+    message_text(out, "response the client would see", &run.client);
     let _ = writeln!(out);
     if run.callouts.is_empty() {
         let _ = writeln!(out, "callouts: none");
@@ -197,8 +212,8 @@ fn run_text(out: &mut String, run: &Run) {
                 call.token,
                 call.context_id,
                 call.upstream,
-                call.service,
-                call.method,
+                printable_line(&call.service),
+                printable_line(&call.method),
                 call.messages.len()
             );
             let answer = answer
@@ -253,12 +268,66 @@ fn origin_name(origin: LogOrigin) -> &'static str {
     }
 }
 
-fn indent(headers: &Headers) -> String {
+/// A header map, one `name: value` a line, indented by `indent` spaces plus two.
+fn headers_text(headers: &Headers, indent: usize) -> String {
+    if headers.is_empty() {
+        return format!("{:indent$}  (none)\n", "");
+    }
     headers
-        .to_string()
-        .lines()
-        .map(|l| format!("  {l}\n"))
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{:indent$}  {}: {}\n",
+                "",
+                printable_line(name),
+                printable_line(&value)
+            )
+        })
         .collect()
+}
+
+fn indent(headers: &Headers) -> String {
+    headers_text(headers, 2)
+}
+
+/// A request or response as one side sees it.
+fn message_text(out: &mut String, what: &str, message: &Message) {
+    let _ = writeln!(out, "the {what}:");
+    let _ = match &message.headers {
+        None => writeln!(
+            out,
+            "headers: not sent (held by the filter, or never received)"
+        ),
+        Some(headers) => write!(out, "headers:\n{}", headers_text(headers, 0)),
+    };
+    let _ = if message.body.is_empty() {
+        writeln!(out, "body: empty")
+    } else {
+        writeln!(
+            out,
+            "body ({} bytes): {:?}",
+            message.body.len(),
+            String::from_utf8_lossy(&message.body)
+        )
+    };
+    if let Some(trailers) = &message.trailers {
+        let _ = write!(out, "trailers:\n{}", headers_text(trailers, 0));
+    }
+    let _ = writeln!(
+        out,
+        "end of stream: {}",
+        if message.end_of_stream { "yes" } else { "no" }
+    );
+    if let Some(reply) = &message.local_reply {
+        let _ = writeln!(
+            out,
+            "local reply: {} (details {:?}, gRPC status {:?})",
+            reply.status, reply.details, reply.grpc_status
+        );
+    }
+    if let Some(reset) = &message.reset {
+        let _ = writeln!(out, "stream reset: {}", printable_line(reset));
+    }
 }
 
 fn answer_text(answer: &CalloutAnswer) -> String {

@@ -1,6 +1,6 @@
 //! Damaged layouts are refused before anything is sent; these need no registry.
 
-use std::{fs, path::PathBuf};
+use std::{fs, os::unix::fs::OpenOptionsExt as _, path::PathBuf};
 
 use serde_json::{Value, json};
 
@@ -187,4 +187,38 @@ fn a_malformed_digest_never_names_a_path_outside_the_layout() {
             "{digest}: {err}"
         );
     }
+}
+
+#[test]
+fn a_blob_that_is_no_regular_file_is_refused_without_waiting_on_it() {
+    let layout = Layout::new("fifo");
+    let path = layout.blob_path(&sha256_digest(LAYER));
+    fs::remove_file(&path).unwrap();
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) reads the NUL-terminated path and nothing else.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    // Read on a thread: reading a FIFO without a writer would block the test instead of failing it.
+    let dir = layout.dir.clone();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(
+            StoredImage::open(&dir)
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}")),
+        );
+    });
+    let result = receive
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("opening the layout waited on the FIFO");
+    let err = result.unwrap_err();
+    assert!(
+        err.contains(&format!("{} is not a regular file", path.display()))
+            && err.contains("run `cargo xtask package` again"),
+        "{err}"
+    );
+    // A writer lets a thread still blocked on the FIFO go.
+    let _ = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path);
 }

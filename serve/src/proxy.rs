@@ -37,10 +37,16 @@ pub struct Client {
 
 impl Client {
     pub fn new() -> Client {
+        // Envoy's upstream connections disable Nagle too; without it a request's head and body wait on each other.
+        let connector = || {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector
+        };
         let builder = || hyper_util::client::legacy::Client::builder(TokioExecutor::new());
         Client {
-            http1: builder().build_http(),
-            http2: builder().http2_only(true).build_http(),
+            http1: builder().build(connector()),
+            http2: builder().http2_only(true).build(connector()),
         }
     }
 

@@ -662,3 +662,79 @@ fn a_drain_lets_the_request_in_flight_finish_then_ends_the_vms() {
         .unwrap_or_else(|| panic!("{logs}"));
     assert!(log_at < done_at, "{logs}");
 }
+
+/// A client body in `chunks`, sent with hyper over HTTP/2 (`proxy.url(path)`); the status and body that came back.
+fn post_chunks(proxy: &Proxy, path: &str, chunks: Vec<Vec<u8>>) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use http_body_util::BodyExt;
+        let (tx, rx) = tokio::sync::mpsc::channel::<
+            Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>,
+        >(4);
+        let request = hyper::Request::post(proxy.url(path))
+            .body(http_body_util::StreamBody::new(tokio_stream(rx)))
+            .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .http2_only(true)
+                .build_http();
+        tokio::spawn(async move {
+            for chunk in chunks {
+                if tx
+                    .send(Ok(hyper::body::Frame::data(chunk.into())))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let response = tokio::time::timeout(Duration::from_secs(20), client.request(request))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+#[test]
+fn a_plugin_that_buffers_the_body_rewrites_it_and_over_the_buffer_limit_gets_envoys_413() {
+    // The guest rewrites both bodies at their end and leaves content-length alone, as Envoy would forward it: the
+    // upstream answers without one.
+    let upstream = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: ECHO_BODY,
+        delay: Duration::ZERO,
+    });
+    let proxy = start(&[
+        "--plugin",
+        &format!("rewriter={}", conformance().display()),
+        "--config",
+        "rewriter=plain pause-request-body mutate",
+        "--upstream",
+        &upstream.url(),
+    ]);
+    let (status, body) = post_chunks(&proxy, "/", vec![b"ab".to_vec(), b"cd".to_vec()]);
+    assert_eq!(status, 200, "{body}");
+    // The upstream got the buffered body as the plugin rewrote it ("replaced+appended") and echoed it; the
+    // guest's response rewrite added "rewritten" on the way back.
+    assert_eq!(body, "replaced+appendedrewritten", "{}", proxy.stderr());
+    // Envoy's default per-connection buffer limit is 1 MiB: a body the plugin keeps buffering past it is refused.
+    let chunks = vec![vec![b'x'; 256 << 10]; 6];
+    let (status, body) = post_chunks(&proxy, "/", chunks);
+    assert_eq!(status, 413, "{body}");
+    // Envoy's local reply goes through the plugin's own encoder callbacks, where the guest rewrote it.
+    assert_eq!(body, "rewritten");
+    proxy.wait_for_log("response body: Payload Too Large");
+}

@@ -255,6 +255,9 @@ fn parse_reply(text: &str) -> Reply {
 /// A [`Canned`] body that makes the server answer with the trailers it received instead.
 pub const ECHO_TRAILERS: &str = "<echo trailers>";
 
+/// A [`Canned`] body that makes the server answer with the request body it received, without a content-length.
+pub const ECHO_BODY: &str = "<echo body>";
+
 /// A [`Canned`] body that makes the server answer a gRPC call with the message `pong`, status 0.
 pub const GRPC_PONG: &str = "<grpc pong>";
 
@@ -366,6 +369,14 @@ async fn answer(
             Full::new(bytes::Bytes::from(text)).boxed(),
         ));
     }
+    if canned.body == ECHO_BODY {
+        let body = collected.map(|c| c.to_bytes()).unwrap_or_default();
+        // A stream of unknown length: no content-length for a plugin's rewrite to contradict.
+        let frames = futures_stream_once(hyper::body::Frame::data(body));
+        return Ok(hyper::Response::new(
+            http_body_util::StreamBody::new(frames).boxed(),
+        ));
+    }
     if canned.body == GRPC_PONG {
         let mut trailers = hyper::HeaderMap::new();
         trailers.insert("grpc-status", "0".parse().unwrap());
@@ -384,4 +395,23 @@ async fn answer(
     Ok(response
         .body(Full::new(bytes::Bytes::from(canned.body)).boxed())
         .unwrap())
+}
+
+/// One frame as a stream of unknown length.
+fn futures_stream_once(
+    frame: hyper::body::Frame<bytes::Bytes>,
+) -> impl futures_core::Stream<Item = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>
++ Send
++ Sync {
+    struct Once(Option<hyper::body::Frame<bytes::Bytes>>);
+    impl futures_core::Stream for Once {
+        type Item = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.take().map(Ok))
+        }
+    }
+    Once(Some(frame))
 }

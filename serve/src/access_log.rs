@@ -60,6 +60,13 @@ impl AccessLog {
         }
     }
 
+    /// A flag for a cause no other flag names.
+    pub fn flag_unless_flagged(&mut self, flag: &'static str) {
+        if self.flags.is_empty() {
+            self.flags.push(flag);
+        }
+    }
+
     pub fn line(&self, now: Instant) -> String {
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
         let flags = match self.flags.is_empty() {

@@ -235,6 +235,10 @@ async fn exchange(
                     Outcome { reset: Some(format!("upstream: {e}")), ..Outcome::default() }
                 }
             },
+            _ = client_gone(&mut ends.respond, &ends.client) => {
+                log.flag("DC");
+                Outcome { reset: Some("downstream disconnected".to_owned()), ..Outcome::default() }
+            }
             _ = worker.wake.notified() => ex.pump(),
         };
     }
@@ -243,6 +247,15 @@ async fn exchange(
         print_logs(filter);
     }
     log.print(Instant::now());
+}
+
+/// The client went away: it stopped waiting for the response, or for the rest of its body.
+async fn client_gone(respond: &mut Option<Respond>, client: &Option<mpsc::Sender<Item>>) {
+    match (respond, client) {
+        (Some(respond), _) => respond.closed().await,
+        (None, Some(client)) => client.closed().await,
+        (None, None) => std::future::pending().await,
+    }
 }
 
 async fn next_response(
@@ -392,7 +405,8 @@ impl Ends {
 
     /// A reset ends both sides: the client sees the stream reset (HTTP/1.1: the connection closes).
     fn reset(&mut self, reason: &str, log: &mut AccessLog) {
-        log.flag("LR");
+        // A reset the filters made themselves; a peer's reset was flagged where it was seen.
+        log.flag_unless_flagged("LR");
         if let Some(respond) = self.respond.take() {
             let _ = respond.send(Err(Reset(reason.to_owned())));
         }

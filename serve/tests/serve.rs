@@ -738,3 +738,29 @@ fn a_plugin_that_buffers_the_body_rewrites_it_and_over_the_buffer_limit_gets_env
     assert_eq!(body, "rewritten");
     proxy.wait_for_log("response body: Payload Too Large");
 }
+
+#[test]
+fn a_client_that_goes_away_mid_request_ends_the_stream_in_every_filter() {
+    use std::io::Write;
+    let proxy = start(&[
+        "--plugin",
+        &format!("held={}", conformance().display()),
+        "--config",
+        "held=plain pause-request-body",
+        "--workers",
+        "1",
+    ]);
+    let mut socket = std::net::TcpStream::connect(proxy.listen).unwrap();
+    socket
+        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+        .unwrap();
+    proxy.wait_for_log("request body: 0123456789");
+    drop(socket);
+    // Envoy resets the stream: the filter's access log and destruction run, nothing is left waiting.
+    proxy.wait_for_log("wasm log held held: on_log");
+    assert!(
+        proxy.stdout().contains("\"POST / HTTP/1.1\" 0 DC 10 "),
+        "{}",
+        proxy.stdout()
+    );
+}

@@ -25,9 +25,7 @@ fn header_append_chain() -> Proxy {
 fn curl_sees_header_append_on_http1_and_http2_and_the_upstream_sees_envoys_request() {
     let proxy = header_append_chain();
     for http in ["--http1.1", "--http2-prior-knowledge"] {
-        let Some(reply) = curl(&[http, "-H", "x-client: 1", &proxy.url("/anything?q=1")]) else {
-            return;
-        };
+        let reply = curl(&[http, "-H", "x-client: 1", &proxy.url("/anything?q=1")]);
         assert_eq!(reply.status, 200, "{reply:?}");
         assert_eq!(
             reply.header("x-powered-by"),
@@ -128,14 +126,10 @@ fn trailers_reach_an_http2_upstream() {
         body: ECHO_TRAILERS,
         delay: Duration::ZERO,
     });
-    let proxy = start(&[
-        "--plugin",
-        &format!("header-append={}", header_append().display()),
-        "--config",
-        r#"header-append={"x-seen": "yes"}"#,
-        "--upstream",
-        &format!("h2c://{}", upstream.address),
-    ]);
+    let proxy = start_with(
+        &plugin("header-append", &header_append(), r#"{"x-seen": "yes"}"#),
+        &["--upstream", &format!("h2c://{}", upstream.address)],
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -212,9 +206,7 @@ fn two_plugins_run_requests_in_chain_order_and_responses_in_reverse() {
         "--config",
         r#"second={"x-chain": {"value": "second", "on": "both", "mode": "append"}}"#,
     ]);
-    let Some(reply) = curl(&[&proxy.url("/")]) else {
-        return;
-    };
+    let reply = curl(&[&proxy.url("/")]);
     assert_eq!(reply.status, 200);
     // The request passed `first`, then `second`; the response `second`, then `first`.
     let upstream = reply.echoed()["headers"]["x-chain"].clone();
@@ -256,19 +248,11 @@ fn callouts_go_to_the_mapped_cluster_and_fail_or_time_out_as_in_envoy() {
         (slow.url(), 403, None),
     ];
     for (cluster, status, auth_status) in cases {
-        let proxy = start(&[
-            "--plugin",
-            &format!("guard={}", guest.display()),
-            "--config",
-            "guard=callout request deny",
-            "--cluster",
-            &format!("auth={cluster}"),
-            "--workers",
-            "1",
-        ]);
-        let Some(reply) = curl(&[&proxy.url("/")]) else {
-            return;
-        };
+        let proxy = start_with(
+            &plugin("guard", &guest, "callout request deny"),
+            &["--cluster", &format!("auth={cluster}"), "--workers", "1"],
+        );
+        let reply = curl(&[&proxy.url("/")]);
         assert_eq!(
             reply.status,
             status,
@@ -301,19 +285,13 @@ fn a_scripted_cluster_answers_callouts_in_order() {
             {"timeout": true}]"#,
     )
     .unwrap();
-    let proxy = start(&[
-        "--plugin",
-        &format!("guard={}", conformance().display()),
-        "--config",
-        "guard=callout request deny",
-        "--cluster",
-        &format!("auth=@{}", script.display()),
-    ]);
+    let proxy = start_with(
+        &plugin("guard", &conformance(), "callout request deny"),
+        &["--cluster", &format!("auth=@{}", script.display())],
+    );
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let Some(reply) = curl(&[&proxy.url("/")]) else {
-            return;
-        };
+        let reply = curl(&[&proxy.url("/")]);
         statuses.push(reply.status);
     }
     let _ = std::fs::remove_file(&script);
@@ -342,17 +320,11 @@ fn a_unary_grpc_call_goes_over_http2_to_its_cluster() {
         (server.url(), "status 0, message pong"),
         (format!("http://127.0.0.1:{}", closed_port()), "status 14"),
     ] {
-        let proxy = start(&[
-            "--plugin",
-            &format!("caller={}", conformance().display()),
-            "--config",
-            "caller=grpc-call",
-            "--cluster",
-            &format!("grpc-upstream={cluster}"),
-        ]);
-        let Some(reply) = curl(&[&proxy.url("/")]) else {
-            return;
-        };
+        let proxy = start_with(
+            &plugin("caller", &conformance(), "grpc-call"),
+            &["--cluster", &format!("grpc-upstream={cluster}")],
+        );
+        let reply = curl(&[&proxy.url("/")]);
         assert_eq!(reply.status, 200, "{reply:?}");
         let logs = proxy.stop();
         assert!(
@@ -366,15 +338,11 @@ fn a_unary_grpc_call_goes_over_http2_to_its_cluster() {
 #[test]
 fn a_callout_to_a_cluster_not_declared_is_refused_as_envoy_refuses_it() {
     let guest = conformance();
-    let proxy = start(&[
-        "--plugin",
-        &format!("guard={}", guest.display()),
-        "--config",
-        "guard=callout request cluster=nowhere",
-    ]);
-    let Some(reply) = curl(&[&proxy.url("/")]) else {
-        return;
-    };
+    let proxy = start_with(
+        &plugin("guard", &guest, "callout request cluster=nowhere"),
+        &[],
+    );
+    let reply = curl(&[&proxy.url("/")]);
     // Envoy's `httpCall` answers BadArgument for an unknown cluster; the guest then lets the request through.
     assert_eq!(reply.status, 200, "{reply:?}");
     proxy.wait_for_log("dispatch failed: BadArgument");
@@ -384,23 +352,16 @@ fn a_callout_to_a_cluster_not_declared_is_refused_as_envoy_refuses_it() {
 fn a_trapping_plugin_gets_its_policy_while_the_proxy_keeps_serving() {
     let guest = conformance();
     for (policy, later) in [("fail-closed", 503), ("fail-open", 200), ("reload", 503)] {
-        let proxy = start(&[
-            "--plugin",
-            &format!("crashy={}", guest.display()),
-            "--config",
-            "crashy=plain panic=on_request_headers",
-            "--failure-policy",
-            &format!("crashy={policy}"),
-        ]);
+        let proxy = start_with(
+            &plugin("crashy", &guest, "plain panic=on_request_headers"),
+            &["--failure-policy", &format!("crashy={policy}")],
+        );
         let url = proxy.url("/");
         let statuses: Vec<u16> = std::thread::scope(|scope| {
             let clients: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| curl(&[&url]).map(|r| r.status)))
+                .map(|_| scope.spawn(|| curl(&[&url]).status))
                 .collect();
-            clients
-                .into_iter()
-                .filter_map(|c| c.join().unwrap())
-                .collect()
+            clients.into_iter().map(|c| c.join().unwrap()).collect()
         });
         assert!(
             statuses.iter().all(|s| *s == 503 || *s == later),
@@ -411,11 +372,9 @@ fn a_trapping_plugin_gets_its_policy_while_the_proxy_keeps_serving() {
             "{policy}: the trapping stream gets 503: {statuses:?}"
         );
         // The proxy is still up and answers the next request as the policy says.
-        let Some(reply) = curl(&[&url]) else { return };
+        let reply = curl(&[&url]);
         assert_eq!(reply.status, later, "{policy}: {reply:?}");
-        let Some(ready) = curl(&[&proxy.admin_url("/ready")]) else {
-            return;
-        };
+        let ready = curl(&[&proxy.admin_url("/ready")]);
         assert_eq!(ready.status, 200);
         let logs = proxy.stop();
         assert!(
@@ -428,21 +387,12 @@ fn a_trapping_plugin_gets_its_policy_while_the_proxy_keeps_serving() {
 #[test]
 fn admin_sums_the_workers_metrics_and_shows_the_chain() {
     let guest = conformance();
-    let proxy = start(&[
-        "--plugin",
-        &format!("counted={}", guest.display()),
-        "--config",
-        "counted=metrics",
-    ]);
+    let proxy = start_with(&plugin("counted", &guest, "metrics"), &[]);
     for _ in 0..5 {
-        let Some(reply) = curl(&[&proxy.url("/")]) else {
-            return;
-        };
+        let reply = curl(&[&proxy.url("/")]);
         assert_eq!(reply.status, 200);
     }
-    let Some(stats) = curl(&[&proxy.admin_url("/stats/prometheus")]) else {
-        return;
-    };
+    let stats = curl(&[&proxy.admin_url("/stats/prometheus")]);
     assert!(
         stats
             .body
@@ -455,16 +405,12 @@ fn admin_sums_the_workers_metrics_and_shows_the_chain() {
         "{}",
         stats.body
     );
-    let Some(config) = curl(&[&proxy.admin_url("/config_dump")]) else {
-        return;
-    };
+    let config = curl(&[&proxy.admin_url("/config_dump")]);
     let config: serde_json::Value = serde_json::from_str(&config.body).unwrap();
     assert_eq!(config["chain"][0]["name"], "counted");
     assert_eq!(config["chain"][0]["configuration"], "metrics");
     assert_eq!(config["workers"], 2);
-    let Some(missing) = curl(&[&proxy.admin_url("/nope")]) else {
-        return;
-    };
+    let missing = curl(&[&proxy.admin_url("/nope")]);
     assert_eq!(missing.status, 404);
     assert!(
         missing
@@ -476,16 +422,9 @@ fn admin_sums_the_workers_metrics_and_shows_the_chain() {
 #[test]
 fn shared_data_is_one_store_for_every_worker() {
     let guest = conformance();
-    let proxy = start(&[
-        "--plugin",
-        &format!("shared={}", guest.display()),
-        "--config",
-        "shared=shared-data",
-    ]);
+    let proxy = start_with(&plugin("shared", &guest, "shared-data"), &[]);
     for _ in 0..6 {
-        let Some(reply) = curl(&[&proxy.url("/")]) else {
-            return;
-        };
+        let reply = curl(&[&proxy.url("/")]);
         assert_eq!(reply.status, 200);
     }
     // Whichever worker took each request, the counter counts them all.
@@ -494,17 +433,11 @@ fn shared_data_is_one_store_for_every_worker() {
 
 #[test]
 fn an_unreachable_upstream_is_envoys_503_through_the_chain() {
-    let proxy = start(&[
-        "--plugin",
-        &format!("header-append={}", header_append().display()),
-        "--config",
-        r#"header-append={"x-seen": "yes"}"#,
-        "--upstream",
-        &format!("http://127.0.0.1:{}", closed_port()),
-    ]);
-    let Some(reply) = curl(&[&proxy.url("/")]) else {
-        return;
-    };
+    let proxy = start_with(
+        &plugin("header-append", &header_append(), r#"{"x-seen": "yes"}"#),
+        &["--upstream", &format!("http://127.0.0.1:{}", closed_port())],
+    );
+    let reply = curl(&[&proxy.url("/")]);
     assert_eq!(reply.status, 503);
     assert!(
         reply
@@ -520,10 +453,10 @@ fn an_unreachable_upstream_is_envoys_503_through_the_chain() {
 #[test]
 fn bad_flags_a_busy_port_and_a_plugin_that_does_not_start_are_named() {
     let module = header_append();
-    let plugin = format!("header-append={}", module.display());
+    let given = format!("header-append={}", module.display());
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = busy.local_addr().unwrap().to_string();
-    let error = try_start(&["--plugin", &plugin, "--listen", &busy])
+    let error = try_start(&["--plugin", &given, "--listen", &busy])
         .err()
         .unwrap();
     assert!(
@@ -532,12 +465,12 @@ fn bad_flags_a_busy_port_and_a_plugin_that_does_not_start_are_named() {
     );
     assert!(error.contains("pick another port"), "{error}");
 
-    let error = try_start(&["--plugin", &plugin, "--cluster", "auth=ftp://x"])
+    let error = try_start(&["--plugin", &given, "--cluster", "auth=ftp://x"])
         .err()
         .unwrap();
     assert!(error.contains("--cluster auth=ftp://x"), "{error}");
 
-    let error = try_start(&["--plugin", &plugin, "--config", "other={}"])
+    let error = try_start(&["--plugin", &given, "--config", "other={}"])
         .err()
         .unwrap();
     assert!(
@@ -553,14 +486,9 @@ fn bad_flags_a_busy_port_and_a_plugin_that_does_not_start_are_named() {
         "{error}"
     );
 
-    let error = try_start(&[
-        "--plugin",
-        &format!("picky={}", conformance().display()),
-        "--config",
-        "picky=configure-fails",
-    ])
-    .err()
-    .unwrap();
+    let picky = plugin("picky", &conformance(), "configure-fails");
+    let picky: Vec<&str> = picky.iter().map(String::as_str).collect();
+    let error = try_start(&picky).err().unwrap();
     assert!(
         error.contains("plugin picky: the plugin failed to configure (on_configure)"),
         "{error}"
@@ -582,21 +510,17 @@ fn watch_swaps_a_rebuilt_module_while_requests_flow_and_keeps_serving_through_a_
         std::fs::write(&next, contents).unwrap();
         std::fs::rename(&next, &module).unwrap();
     };
-    let proxy = start(&[
-        "--plugin",
-        &format!("watched={}", module.display()),
-        "--config",
-        r#"watched={"x-seen": "yes"}"#,
-        "--watch",
-    ]);
+    let proxy = start_with(
+        &plugin("watched", &module, r#"{"x-seen": "yes"}"#),
+        &["--watch"],
+    );
     let url = proxy.url("/");
     let statuses = std::thread::scope(|scope| {
         let client = scope.spawn(|| {
             let mut statuses = Vec::new();
             for _ in 0..40 {
-                if let Some(reply) = curl(&[&url]) {
-                    statuses.push((reply.status, reply.header("x-seen").map(str::to_owned)));
-                }
+                let reply = curl(&[&url]);
+                statuses.push((reply.status, reply.header("x-seen").map(str::to_owned)));
                 std::thread::sleep(Duration::from_millis(25));
             }
             statuses
@@ -616,7 +540,7 @@ fn watch_swaps_a_rebuilt_module_while_requests_flow_and_keeps_serving_through_a_
             .all(|(s, seen)| *s == 200 && seen.as_deref() == Some("yes")),
         "no request lost or unfiltered across the swaps: {statuses:?}"
     );
-    let Some(reply) = curl(&[&url]) else { return };
+    let reply = curl(&[&url]);
     assert_eq!(
         reply.header("x-seen"),
         Some("yes"),
@@ -632,27 +556,20 @@ fn a_drain_lets_the_request_in_flight_finish_then_ends_the_vms() {
         body: "slow",
         delay: Duration::from_millis(500),
     });
-    let proxy = start(&[
-        "--plugin",
-        &format!("ends={}", conformance().display()),
-        "--config",
-        "ends=plain",
-        "--upstream",
-        &slow.url(),
-        "--workers",
-        "1",
-    ]);
+    let proxy = start_with(
+        &plugin("ends", &conformance(), "plain"),
+        &["--upstream", &slow.url(), "--workers", "1"],
+    );
     let url = proxy.url("/");
     let in_flight = std::thread::spawn(move || curl(&[&url]));
     std::thread::sleep(Duration::from_millis(150));
     let logs = proxy.stop();
-    if let Some(reply) = in_flight.join().unwrap() {
-        assert_eq!(
-            reply.status, 200,
-            "the request in flight finished: {reply:?}"
-        );
-        assert_eq!(reply.body, "slow");
-    }
+    let reply = in_flight.join().unwrap();
+    assert_eq!(
+        reply.status, 200,
+        "the request in flight finished: {reply:?}"
+    );
+    assert_eq!(reply.body, "slow");
     // Envoy's order at shutdown: the stream's access log and deletion, then the root context's on_done.
     let log_at = logs
         .find("wasm log ends ends: on_log")
@@ -717,14 +634,14 @@ fn a_plugin_that_buffers_the_body_rewrites_it_and_over_the_buffer_limit_gets_env
         body: ECHO_BODY,
         delay: Duration::ZERO,
     });
-    let proxy = start(&[
-        "--plugin",
-        &format!("rewriter={}", conformance().display()),
-        "--config",
-        "rewriter=plain pause-request-body mutate",
-        "--upstream",
-        &upstream.url(),
-    ]);
+    let proxy = start_with(
+        &plugin(
+            "rewriter",
+            &conformance(),
+            "plain pause-request-body mutate",
+        ),
+        &["--upstream", &upstream.url()],
+    );
     let (status, body) = post_chunks(&proxy, "/", vec![b"ab".to_vec(), b"cd".to_vec()]);
     assert_eq!(status, 200, "{body}");
     // The upstream got the buffered body as the plugin rewrote it ("replaced+appended") and echoed it; the
@@ -742,14 +659,10 @@ fn a_plugin_that_buffers_the_body_rewrites_it_and_over_the_buffer_limit_gets_env
 #[test]
 fn a_client_that_goes_away_mid_request_ends_the_stream_in_every_filter() {
     use std::io::Write;
-    let proxy = start(&[
-        "--plugin",
-        &format!("held={}", conformance().display()),
-        "--config",
-        "held=plain pause-request-body",
-        "--workers",
-        "1",
-    ]);
+    let proxy = start_with(
+        &plugin("held", &conformance(), "plain pause-request-body"),
+        &["--workers", "1"],
+    );
     let mut socket = std::net::TcpStream::connect(proxy.listen).unwrap();
     socket
         .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")

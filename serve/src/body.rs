@@ -38,10 +38,18 @@ pub fn channel() -> (mpsc::Sender<Item>, ChannelBody) {
 impl ChannelBody {
     /// A body that is already complete.
     pub fn full(bytes: impl Into<Bytes>) -> ChannelBody {
+        ChannelBody::complete(bytes, None)
+    }
+
+    /// A body that is already complete, with its trailers.
+    pub fn complete(bytes: impl Into<Bytes>, trailers: Option<hyper::HeaderMap>) -> ChannelBody {
         let (tx, body) = channel();
         let bytes = bytes.into();
         if !bytes.is_empty() {
             let _ = tx.try_send(Ok(Frame::data(bytes)));
+        }
+        if let Some(trailers) = trailers {
+            let _ = tx.try_send(Ok(Frame::trailers(trailers)));
         }
         body
     }

@@ -120,7 +120,11 @@ async fn exchange(
     target: &crate::flags::Target,
     call: &HttpCall,
 ) -> Result<HttpCallResponse, String> {
-    let body = ChannelBody::full(call.body.clone());
+    let trailers = (!call.trailers.is_empty())
+        .then(|| codec::trailer_fields(&call.trailers))
+        .transpose()
+        .map_err(|e| e.0)?;
+    let body = ChannelBody::complete(call.body.clone(), trailers);
     let request = codec::upstream_request(&call.headers, target, body).map_err(|e| e.0)?;
     let response = worker
         .client

@@ -83,6 +83,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
             listener: listener
                 .try_clone()
                 .context("cannot share the listener with a worker")?,
+            listening,
             watch: flags.watch,
         };
         let started = started_tx.clone();

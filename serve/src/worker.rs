@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,6 +43,7 @@ pub struct Setup {
     pub upstream: Target,
     pub envoy: Envoy,
     pub listener: std::net::TcpListener,
+    pub listening: SocketAddr,
     pub watch: bool,
 }
 
@@ -52,6 +54,7 @@ pub struct Worker {
     pub clusters: Vec<(String, Cluster)>,
     pub upstream: Target,
     pub envoy: Envoy,
+    pub listening: SocketAddr,
     pub chain: RefCell<Rc<Chain>>,
     /// Chains `--watch` replaced, kept while requests still run on them.
     pub retired: RefCell<Vec<Rc<Chain>>>,
@@ -74,6 +77,7 @@ pub fn start_chain(
     specs: &[PluginSpec],
     clusters: &[(String, Cluster)],
     envoy: &Envoy,
+    listening: SocketAddr,
 ) -> anyhow::Result<Chain> {
     let cluster_names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
     let mut filters = Vec::new();
@@ -88,6 +92,8 @@ pub fn start_chain(
             .failure_policy(spec.failure_policy)
             .clusters(&cluster_names)
             .start_time(SystemTime::now())
+            // `destination.address`: the listener the connection came in on.
+            .destination_address(&listening.to_string())
             .on(envoy)
             .start()
             .map_err(|e| {
@@ -138,7 +144,8 @@ pub fn run(
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let chain = match start_chain(&setup.chain, &setup.clusters, &setup.envoy) {
+        let chain = match start_chain(&setup.chain, &setup.clusters, &setup.envoy, setup.listening)
+        {
             Ok(chain) => chain,
             Err(e) => {
                 let _ = started.send(Err(format!("{e:#}")));
@@ -165,6 +172,7 @@ pub fn run(
             clusters: setup.clusters,
             upstream: setup.upstream,
             envoy: setup.envoy,
+            listening: setup.listening,
             chain: RefCell::new(Rc::new(chain)),
             retired: RefCell::default(),
             wake: Notify::new(),
@@ -279,7 +287,12 @@ fn reload_if_changed(worker: &Worker) {
     if !changed {
         return;
     }
-    match start_chain(&worker.specs, &worker.clusters, &worker.envoy) {
+    match start_chain(
+        &worker.specs,
+        &worker.clusters,
+        &worker.envoy,
+        worker.listening,
+    ) {
         Ok(chain) => {
             if worker.index == 0 {
                 eprintln!("serve: new modules loaded; requests in flight finish on the old VMs");

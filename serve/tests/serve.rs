@@ -677,3 +677,20 @@ fn a_client_that_goes_away_mid_request_ends_the_stream_in_every_filter() {
         proxy.stdout()
     );
 }
+
+#[test]
+fn a_callouts_trailers_reach_an_http2_cluster() {
+    let server = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: ECHO_TRAILERS,
+        delay: Duration::ZERO,
+    });
+    let proxy = start_with(
+        &plugin("guard", &conformance(), "callout request"),
+        &["--cluster", &format!("auth=h2c://{}", server.address)],
+    );
+    assert_eq!(curl(&[&proxy.url("/")]).status, 200);
+    // The guest sends `x-checksum: c1` as its callout's trailer; the cluster answers with the trailers it got.
+    proxy.wait_for_log(r#"body {"x-checksum": "c1"}"#);
+}

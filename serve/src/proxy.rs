@@ -173,73 +173,68 @@ async fn exchange(
         for filter in &chain.filters {
             print_logs(filter);
         }
-        outcome = tokio::select! {
-            frame = client_body.frame(), if client_open => match frame {
-                Some(Ok(frame)) => {
-                    let delivery = from_frame(frame, &mut log.bytes_received);
-                    client_open = !delivery.end;
-                    ex.client_sent(delivery)
-                }
-                None => {
-                    client_open = false;
-                    ex.client_sent(Delivery { end: true, ..Delivery::default() })
-                }
-                Some(Err(e)) => {
-                    client_open = false;
-                    log.flag("DC");
-                    Outcome { reset: Some(format!("downstream: {e}")), ..Outcome::default() }
-                }
-            },
-            response = next_response(&mut ends.upstream_response) => {
-                ends.upstream_response = None;
-                match response {
-                    Ok(response) => {
-                        let (parts, body) = response.into_parts();
-                        let end = hyper::body::Body::is_end_stream(&body);
-                        if !end {
-                            ends.upstream_body = Some(body);
-                        }
-                        let mut headers = codec::response_headers(&parts);
-                        // The router records how long the upstream took; the filters see it.
-                        if let Some(sent) = ends.upstream_sent_at {
-                            headers.add("x-envoy-upstream-service-time", sent.elapsed().as_millis().to_string());
-                        }
-                        ex.upstream_sent(Delivery {
-                            headers: Some(headers),
-                            end,
-                            ..Delivery::default()
-                        })
+        let event = tokio::select! {
+            frame = client_body.frame(), if client_open => Event::Client(frame),
+            response = next_response(&mut ends.upstream_response) => Event::UpstreamHead(response),
+            frame = next_frame(&mut ends.upstream_body) => Event::UpstreamFrame(frame),
+            _ = client_gone(&mut ends.respond, &ends.client) => Event::ClientGone,
+            _ = worker.wake.notified() => Event::Wake,
+        };
+        // Envoy's dispatcher reads the clock as each event begins: timers due by now fire first.
+        worker.catch_up();
+        outcome = match event {
+            Event::Client(frame) => {
+                let delivery = match frame {
+                    Some(Ok(frame)) => from_frame(frame, &mut log.bytes_received),
+                    None => Delivery {
+                        end: true,
+                        ..Delivery::default()
+                    },
+                    Some(Err(e)) => {
+                        client_open = false;
+                        log.flag("DC");
+                        outcome = reset(format!("downstream: {e}"));
+                        continue;
                     }
+                };
+                client_open = !delivery.end;
+                ex.client_sent(delivery)
+            }
+            Event::UpstreamHead(response) => {
+                ends.upstream_response = None;
+                let delivery = match response {
+                    Ok(response) => ends.upstream_head(response),
                     Err(failure) => {
                         ends.upstream_tx = None;
-                        ex.upstream_sent(router_reply(failure, &mut log))
+                        router_reply(failure, &mut log)
                     }
-                }
-            },
-            frame = next_frame(&mut ends.upstream_body) => match frame {
-                Some(Ok(frame)) => {
-                    let mut ignored = 0;
-                    let delivery = from_frame(frame, &mut ignored);
-                    if delivery.end {
-                        ends.upstream_body = None;
-                    }
-                    ex.upstream_sent(delivery)
-                }
-                None => {
-                    ends.upstream_body = None;
-                    ex.upstream_sent(Delivery { end: true, ..Delivery::default() })
-                }
-                Some(Err(e)) => {
-                    ends.upstream_body = None;
-                    log.flag("UR");
-                    Outcome { reset: Some(format!("upstream: {e}")), ..Outcome::default() }
-                }
-            },
-            _ = client_gone(&mut ends.respond, &ends.client) => {
-                log.flag("DC");
-                Outcome { reset: Some("downstream disconnected".to_owned()), ..Outcome::default() }
+                };
+                ex.upstream_sent(delivery)
             }
-            _ = worker.wake.notified() => ex.pump(),
+            Event::UpstreamFrame(frame) => {
+                let delivery = match frame {
+                    Some(Ok(frame)) => from_frame(frame, &mut 0),
+                    None => Delivery {
+                        end: true,
+                        ..Delivery::default()
+                    },
+                    Some(Err(e)) => {
+                        ends.upstream_body = None;
+                        log.flag("UR");
+                        outcome = reset(format!("upstream: {e}"));
+                        continue;
+                    }
+                };
+                if delivery.end {
+                    ends.upstream_body = None;
+                }
+                ex.upstream_sent(delivery)
+            }
+            Event::ClientGone => {
+                log.flag("DC");
+                reset("downstream disconnected".to_owned())
+            }
+            Event::Wake => ex.pump(),
         };
     }
     ex.finish();
@@ -247,6 +242,24 @@ async fn exchange(
         print_logs(filter);
     }
     log.print(Instant::now());
+}
+
+/// What woke a request's task.
+enum Event {
+    /// A frame of the client's body, its end, or its failure.
+    Client(Option<Result<Frame<Bytes>, hyper::Error>>),
+    UpstreamHead(Result<Response<Incoming>, Failure>),
+    UpstreamFrame(Option<Result<Frame<Bytes>, hyper::Error>>),
+    ClientGone,
+    /// Something outside the stream happened (a callout answer, a tick).
+    Wake,
+}
+
+fn reset(reason: String) -> Outcome {
+    Outcome {
+        reset: Some(reason),
+        ..Outcome::default()
+    }
 }
 
 /// The client went away: it stopped waiting for the response, or for the rest of its body.
@@ -326,6 +339,26 @@ fn router_reply(failure: Failure, log: &mut AccessLog) -> Delivery {
 }
 
 impl Ends {
+    /// The upstream's response head as the router hands it to the last filter.
+    fn upstream_head(&mut self, response: Response<Incoming>) -> Delivery {
+        let (parts, body) = response.into_parts();
+        let end = hyper::body::Body::is_end_stream(&body);
+        if !end {
+            self.upstream_body = Some(body);
+        }
+        let mut headers = codec::response_headers(&parts);
+        // The router records how long the upstream took; the filters see it.
+        if let Some(sent) = self.upstream_sent_at {
+            let millis = sent.elapsed().as_millis().to_string();
+            headers.add("x-envoy-upstream-service-time", millis);
+        }
+        Delivery {
+            headers: Some(headers),
+            end,
+            ..Delivery::default()
+        }
+    }
+
     /// What reached the end of the chain goes to the upstream: the request starts with its headers.
     async fn send_upstream(&mut self, delivery: Delivery, worker: &Worker, log: &mut AccessLog) {
         if let Some(headers) = delivery.headers {

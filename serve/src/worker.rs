@@ -62,9 +62,11 @@ pub struct Worker {
     pub wake: Notify,
     pub client: proxy::Client,
     pub in_flight: Cell<usize>,
+    /// When the plugins' clocks last caught up with the real one.
+    pub clock_at: Cell<Instant>,
 }
 
-/// Clock resolution: how often the plugins' virtual clocks catch up with the real one (timers and callout
+/// How often the plugins' clocks catch up with the real one when no request does it (timers and callout
 /// timeouts fire within this).
 const TICK: Duration = Duration::from_millis(10);
 /// How often `--watch` looks at the module files.
@@ -178,6 +180,7 @@ pub fn run(
             wake: Notify::new(),
             client: proxy::Client::new(),
             in_flight: Cell::new(0),
+            clock_at: Cell::new(Instant::now()),
         });
         let _ = started.send(Ok(()));
         tokio::task::spawn_local(clock(Rc::clone(&worker), setup.watch));
@@ -223,19 +226,14 @@ async fn drain(worker: &Rc<Worker>) {
 /// when due), posted queue notifications run, new callouts go out, logs come out, and `--watch` looks for new
 /// modules.
 async fn clock(worker: Rc<Worker>, watch: bool) {
-    let mut last = Instant::now();
     let mut last_watch = Instant::now();
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         let now = Instant::now();
-        let elapsed = now - last;
-        last = now;
+        worker.catch_up();
         for chain in worker.live_chains() {
-            for filter in &chain.filters {
-                filter.plugin.advance_time(elapsed);
-            }
             callouts::send_new(&worker, &chain);
             for filter in &chain.filters {
                 print_logs(filter);
@@ -312,6 +310,20 @@ fn reload_if_changed(worker: &Worker) {
 }
 
 impl Worker {
+    /// Moves every plugin's clock to now: timers and callout timeouts due meanwhile fire, in order.
+    pub fn catch_up(&self) {
+        let now = Instant::now();
+        let elapsed = now - self.clock_at.replace(now);
+        if elapsed.is_zero() {
+            return;
+        }
+        for chain in self.live_chains() {
+            for filter in &chain.filters {
+                filter.plugin.advance_time(elapsed);
+            }
+        }
+    }
+
     /// The current chain and the retired ones still serving requests.
     pub fn live_chains(&self) -> Vec<Rc<Chain>> {
         let mut chains = vec![Rc::clone(&self.chain.borrow())];

@@ -694,3 +694,22 @@ fn a_callouts_trailers_reach_an_http2_cluster() {
     // The guest sends `x-checksum: c1` as its callout's trailer; the cluster answers with the trailers it got.
     proxy.wait_for_log(r#"body {"x-checksum": "c1"}"#);
 }
+
+#[test]
+fn every_workers_root_context_ticks_on_the_real_clock() {
+    let proxy = start_with(&plugin("ticker", &conformance(), "ticker 100"), &[]);
+    let started = std::time::Instant::now();
+    proxy.wait_for_log("tick 3 at");
+    let logs = proxy.stop();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "three periods of 100 ms passed first"
+    );
+    for worker in ["worker-0", "worker-1"] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(worker) && l.contains("tick 2 at")),
+            "{worker} ticks too:\n{logs}"
+        );
+    }
+}

@@ -713,3 +713,37 @@ fn every_workers_root_context_ticks_on_the_real_clock() {
         );
     }
 }
+
+#[test]
+fn rate_limit_holds_across_workers_on_the_wire() {
+    let module = host::testing::extension_module("rate-limit").expect("rate-limit builds");
+    let proxy = start_with(
+        &plugin(
+            "rate-limit",
+            &module,
+            r#"{"key": ["header:x-user"], "limit": 5, "period_seconds": 60}"#,
+        ),
+        &["--workers", "2"],
+    );
+    let url = proxy.url("/");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..12)
+            .map(|_| scope.spawn(|| curl(&["-H", "x-user: alice", &url]).status))
+            .collect();
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    // However the kernel spread the connections over the workers, one bucket counted them all.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+    let stats = curl(&[&proxy.admin_url("/stats/prometheus")]).body;
+    assert!(stats.contains("rate_limit_allowed{} 5\n"), "{stats}");
+    assert!(stats.contains("rate_limit_limited{} 7\n"), "{stats}");
+}

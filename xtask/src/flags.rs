@@ -78,7 +78,7 @@ pub(crate) struct Package {
 /// Push the packaged image to a registry over the OCI distribution API.
 #[derive(Debug, Args)]
 pub(crate) struct Push {
-    /// Only this extension (default: the only extension, else required).
+    /// Only this extension (default: the only extension, or the only one packaged; else required).
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub(crate) package: Option<String>,
     /// Destination REGISTRY/REPO[:TAG] (tag defaults to the extension's version).
@@ -110,7 +110,7 @@ pub(crate) struct Push {
 /// Write deployment YAML for a mesh: ServiceMeshExtension, WasmPlugin or an Envoy filter.
 #[derive(Debug, Args)]
 pub(crate) struct Deploy {
-    /// Only this extension (default: the only extension, else required).
+    /// Only this extension (default: the only extension, or the only one packaged; else required).
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub(crate) package: Option<String>,
     /// Image reference REGISTRY/REPO[:TAG] (as pushed; tag defaults to the version). Not for envoy.
@@ -168,7 +168,7 @@ pub(crate) struct Deploy {
 /// variant and digest, and the clusters its callouts name. Exit status 0 only when everything holds.
 #[derive(Debug, Args)]
 pub(crate) struct Check {
-    /// Only this extension (default: the only extension, else required).
+    /// Only this extension (default: the only extension, or the only one packaged; else required).
     #[arg(short = 'p', long = "package", value_name = "NAME")]
     pub(crate) package: Option<String>,
     /// Target mesh and version, as for `deploy --for`.

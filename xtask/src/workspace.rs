@@ -166,24 +166,29 @@ pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
     Ok(picked)
 }
 
-/// Picks the one extension a single-image command works on.
+/// Picks the one extension a single-image command (push, deploy, check) works on: the one named, else the only
+/// extension of the workspace, else the only one packaged in this target directory.
 pub(crate) fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> {
-    match name {
-        Some(name) => Ok(extensions(&[name.to_owned()])?.remove(0)),
-        None => {
-            let mut all = extensions(&[])?;
-            if all.len() != 1 {
-                bail!(
-                    "several extensions here ({}): choose one with -p NAME",
-                    all.iter()
-                        .map(|e| e.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            Ok(all.remove(0))
-        }
+    if let Some(name) = name {
+        return Ok(extensions(&[name.to_owned()])?.remove(0));
     }
+    let mut all = extensions(&[])?;
+    if all.len() == 1 {
+        return Ok(all.remove(0));
+    }
+    let names = all
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut packaged: Vec<Extension> = all
+        .into_iter()
+        .filter(|e| e.layout_dir().join("index.json").is_file())
+        .collect();
+    if packaged.len() == 1 {
+        return Ok(packaged.remove(0));
+    }
+    bail!("several extensions here ({names}): choose one with -p NAME")
 }
 
 /// Cargo's target directory (honours `CARGO_TARGET_DIR` and `build.target-dir`).

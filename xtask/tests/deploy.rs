@@ -340,8 +340,13 @@ fn bad_deploy_command_lines_are_refused_with_a_reason() {
     );
     fs::remove_dir_all(work.layout()).unwrap();
     refused(
-        &["--for", "istio", "--image", IMAGE],
+        &["-p", "header-append", "--for", "istio", "--image", IMAGE],
         "run `cargo xtask package` first",
+    );
+    // With several extensions and none packaged, nothing says which one was meant.
+    refused(
+        &["--for", "istio", "--image", IMAGE],
+        "choose one with -p NAME",
     );
 }
 

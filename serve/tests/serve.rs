@@ -354,7 +354,8 @@ fn a_trapping_plugin_gets_its_policy_while_the_proxy_keeps_serving() {
     for (policy, later) in [("fail-closed", 503), ("fail-open", 200), ("reload", 503)] {
         let proxy = start_with(
             &plugin("crashy", &guest, "plain panic=on_request_headers"),
-            &["--failure-policy", &format!("crashy={policy}")],
+            // One worker, so the request after the burst meets the VM that failed (each worker has its own).
+            &["--failure-policy", &format!("crashy={policy}"), "--workers", "1"],
         );
         let url = proxy.url("/");
         let statuses: Vec<u16> = std::thread::scope(|scope| {

@@ -366,3 +366,5 @@ fn json_configuration_survives_deploys_yaml_unchanged() {
         );
     }
 }
+
+mod crd;

@@ -311,6 +311,10 @@ fn bad_deploy_command_lines_are_refused_with_a_reason() {
         "invalid value 'app' for '--selector <KEY=VALUE>': `app` is not a label: write it as key=value",
     );
     refused(
+        &["--for", "istio", "--image", IMAGE, "--selector", "app=*"],
+        "invalid value 'app=*' for '--selector <KEY=VALUE>': `app=*` is not a Kubernetes label",
+    );
+    refused(
         &[
             "--for",
             "ossm-2.2",
@@ -468,6 +472,18 @@ fn fields_a_target_version_lacks_are_refused_with_the_version_that_has_them() {
     refused(
         &["--for", "istio-1.21", "--target-ref", "Gateway/public"],
         "`targetRefs` is read from Istio 1.22",
+    );
+    refused(
+        &["--for", "istio-1.23", "--target-ref", "ServiceEntry/ext"],
+        "--target-ref ServiceEntry/ext: WasmPlugin `targetRefs[].kind: ServiceEntry` is read from Istio 1.24; Istio 1.23 lacks it",
+    );
+    refused(
+        &["--for", "istio-1.24", "--target-ref", "GatewayClass/istio"],
+        "`targetRefs[].kind: GatewayClass` is read from Istio 1.25",
+    );
+    refused(
+        &["--for", "istio-1.22", "--target-ref", "Service/waypoint"],
+        "`targetRefs[].kind: Service` is read from Istio 1.23",
     );
     refused(
         &["--for", "istio-1.19", "--type", "network"],

@@ -17,6 +17,16 @@ const ISTIO_PULL: u32 = 14;
 const ISTIO_ENV: u32 = 14;
 const ISTIO_TYPE: u32 = 20;
 const ISTIO_TARGET_REFS: u32 = 22;
+/// Istio minor from which a WasmPlugin `targetRefs` entry may name each kind: 1.22 documents Gateway only, the
+/// CRD's CEL rule admits Service from 1.23 and ServiceEntry from 1.24 and is gone in 1.25, which documents
+/// GatewayClass (istio/api `extensions/v1alpha1/wasm.proto` and `kubernetes/customresourcedefinitions.gen.yaml`
+/// at tags 1.22.0 … 1.25.0).
+const ISTIO_TARGET_REF_KINDS: [(&str, u32); 4] = [
+    ("Gateway", 22),
+    ("Service", 23),
+    ("ServiceEntry", 24),
+    ("GatewayClass", 25),
+];
 /// Envoy Gateway minor that first reads `env.hostKeys`.
 const GATEWAY_HOST_ENV: u32 = 3;
 /// Envoy minor with `failure_policy` (FAIL_RELOAD); older ones have only `fail_open`.
@@ -128,6 +138,17 @@ fn istio(target: Target, resource: Resource, asked: &Requested) -> anyhow::Resul
                 route.kind,
                 route.name
             );
+        }
+        for reference in asked.target_refs {
+            let first = ISTIO_TARGET_REF_KINDS
+                .iter()
+                .find(|(k, _)| *k == reference.kind)
+                .map_or(ISTIO_TARGET_REFS, |(_, first)| *first);
+            since(
+                &format!("--target-ref {}/{}", reference.kind, reference.name),
+                &format!("targetRefs[].kind: {}", reference.kind),
+                first,
+            )?;
         }
     }
     Ok(())

@@ -194,20 +194,31 @@ fn written(resource: Resource, inputs: &Inputs) -> Value {
 /// shape goes: each placement (selector, target refs, neither) with each failure policy, and every optional
 /// field the version reads. A flag combination `fields::check` refuses is left out, as deploy refuses it.
 fn accepted_inputs(target: Target, resource: Resource) -> Vec<(String, Inputs)> {
-    let gateway = matches!(target, Target::EnvoyGateway { .. });
-    let refs: Vec<TargetRef> = if gateway {
-        vec![
+    let refs: Vec<Vec<TargetRef>> = if matches!(target, Target::EnvoyGateway { .. }) {
+        vec![vec![
             "Gateway/public".parse().unwrap(),
             "HTTPRoute/backend".parse().unwrap(),
-        ]
+        ]]
     } else {
-        vec!["Gateway/public".parse().unwrap()]
+        [
+            "Gateway/public",
+            "GatewayClass/istio",
+            "Service/waypoint",
+            "ServiceEntry/ext",
+        ]
+        .iter()
+        .map(|r| vec![r.parse().unwrap()])
+        .collect()
     };
-    let placements = [
-        ("selector", true, false),
-        ("target refs", false, true),
-        ("no placement", false, false),
-    ];
+    let mut placements = vec![("selector".to_owned(), true, Vec::new())];
+    placements.extend(refs.into_iter().map(|r| {
+        let flags: Vec<String> = r
+            .iter()
+            .map(|t| format!("--target-ref {}/{}", t.kind, t.name))
+            .collect();
+        (flags.join(" "), false, r)
+    }));
+    placements.push(("no placement".to_owned(), false, Vec::new()));
     let fails = [
         None,
         Some(FailPolicy::Open),
@@ -215,7 +226,7 @@ fn accepted_inputs(target: Target, resource: Resource) -> Vec<(String, Inputs)> 
         Some(FailPolicy::Reload),
     ];
     let mut out = Vec::new();
-    for (placement, selector, with_refs) in placements {
+    for (placement, selector, target_refs) in placements {
         for fail in fails {
             let mut inputs = inputs(
                 &target.flag(),
@@ -226,9 +237,7 @@ fn accepted_inputs(target: Target, resource: Resource) -> Vec<(String, Inputs)> 
             if !selector {
                 inputs.selector.clear();
             }
-            if with_refs {
-                inputs.target_refs = refs.clone();
-            }
+            inputs.target_refs = target_refs.clone();
             if resource == Resource::SmeV1alpha1 {
                 inputs.config = inputs.config.map(|c| Value::String(c.to_string()));
             }

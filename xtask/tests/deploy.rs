@@ -614,3 +614,33 @@ fn callout_services_get_a_service_entry_in_istio() {
         "{text}"
     );
 }
+
+#[test]
+fn a_manifest_priority_past_int32_is_refused_for_istio_versions_that_read_an_int32() {
+    let work = Workdir::new("deploy-priority");
+    let (_, priority, _) = manifest(&work);
+    let path = work.out_dir().join("manifest.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace(&format!("priority: {priority}"), "priority: 3000000000"),
+    )
+    .unwrap();
+    let err = work
+        .xtask(
+            &["deploy", "--for", "istio-1.20", "--image", IMAGE],
+            &[],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains("manifest priority 3000000000 does not fit WasmPlugin `priority`, an int32 from Istio 1.20 on"),
+        "{err}"
+    );
+    let doc = deploy(&work, "istio-1.19", &["--image", IMAGE]);
+    assert_eq!(
+        doc["spec"]["priority"].as_i64(),
+        Some(3_000_000_000),
+        "an Int64Value until Istio 1.19"
+    );
+}

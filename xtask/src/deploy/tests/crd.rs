@@ -114,7 +114,10 @@ fn as_json_schema(schema: &mut Value, api_version: &str, kind: &str) -> Vec<CelR
             "namespace": {"type": "string", "maxLength": 63, "pattern": format!("^{dns_label}$")},
         },
     });
-    root.insert("required".into(), json!(["apiVersion", "kind", "metadata"]));
+    let required = root.entry("required").or_insert_with(|| json!([]));
+    for field in ["apiVersion", "kind", "metadata"] {
+        required.as_array_mut().unwrap().push(json!(field));
+    }
     cel.sort();
     cel
 }
@@ -244,9 +247,6 @@ fn accepted_inputs(target: Target, resource: Resource) -> Vec<(String, Inputs)> 
                 inputs.selector.clear();
             }
             inputs.target_refs = target_refs.clone();
-            if resource == Resource::SmeV1alpha1 {
-                inputs.config = inputs.config.map(|c| Value::String(c.to_string()));
-            }
             let refused = |i: &Inputs| {
                 fields::check(
                     target,

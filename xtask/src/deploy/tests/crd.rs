@@ -312,20 +312,34 @@ fn accepted_inputs(target: Target, resource: Resource) -> Vec<(String, Inputs)> 
             out.push((format!("{placement}, --fail {fail:?}"), inputs));
         }
     }
-    // The manifest's priority at the bounds of the narrowest integer a target reads (deploy refuses past them).
-    for priority in [
+    // Every manifest phase, and the manifest's priority at the bounds of the narrowest integer a target reads
+    // (deploy refuses past them).
+    let phases = [
+        "PreAuthN",
+        "PostAuthN",
+        "PreAuthZ",
+        "PostAuthZ",
+        "PreStats",
+        "PostStats",
+    ];
+    let priorities = [
         i64::from(i32::MIN),
         i64::from(i32::MAX),
         i64::from(i32::MAX) + 1,
-    ] {
-        let mut edge = inputs(&target.flag(), "PostAuthZ", None);
+    ];
+    let edges = phases
+        .iter()
+        .map(|phase| (*phase, 7))
+        .chain(priorities.iter().map(|priority| ("PostAuthZ", *priority)));
+    for (phase, priority) in edges {
+        let mut edge = inputs(&target.flag(), phase, None);
         edge.selector.clear();
         if matches!(target, Target::EnvoyGateway { .. }) {
             // Envoy Gateway requires what the policy attaches to.
             edge.target_refs = placements[1].2.clone();
         }
         edge.priority = priority;
-        out.push((format!("priority {priority}"), edge));
+        out.push((format!("phase {phase}, priority {priority}"), edge));
     }
     out
 }
@@ -528,6 +542,17 @@ fn a_field_the_version_lacks_or_a_value_outside_its_enum_is_refused_with_its_pat
         "{found}"
     );
     assert!(found.contains("field `/apiVersion`"), "{found}");
+
+    let mut doc = written(
+        Resource::WasmPlugin,
+        &inputs("istio-1.13", "PostAuthZ", None),
+    );
+    doc["metadata"]["name"] = json!("header_append");
+    let found = istio_1_13.violations(&doc).join("\n");
+    assert!(
+        found.contains("field `/metadata/name`"),
+        "a name is a DNS subdomain: {found}"
+    );
 }
 
 #[test]

@@ -545,6 +545,15 @@ fn fields_a_target_version_lacks_are_refused_with_the_version_that_has_them() {
         "give --namespace",
     );
     let err = work
+        .xtask(&["deploy", "--for", "envoy-1.17", "--env", "A=b"], &[], "")
+        .fails();
+    assert!(
+        err.contains(
+            "--env/--host-env: `vm_config.environment_variables` exists from Envoy 1.18; Envoy 1.17 lacks it"
+        ),
+        "{err}"
+    );
+    let err = work
         .xtask(
             &["deploy", "--for", "envoy-1.32", "--fail", "reload"],
             &[],

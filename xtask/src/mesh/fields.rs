@@ -29,6 +29,9 @@ const ISTIO_TARGET_REF_KINDS: [(&str, u32); 4] = [
 ];
 /// Envoy Gateway minor that first reads `env.hostKeys`.
 const GATEWAY_HOST_ENV: u32 = 3;
+/// Envoy minor whose `VmConfig` has `environment_variables`: envoyproxy/data-plane-api 8e77eead (2021-03-08)
+/// adds it after the "1.17.0 release" commit 3518ce95, and Envoy refuses a field its proto lacks.
+const ENVOY_ENV: u32 = 18;
 /// Envoy minor with `failure_policy` (FAIL_RELOAD); older ones have only `fail_open`.
 pub(crate) const ENVOY_FAILURE_POLICY: u32 = 33;
 /// Istio minor that hands Envoy `failure_policy` instead of the legacy `fail_open` (istio/istio febfa591f5a).
@@ -235,6 +238,11 @@ fn envoy(target: Target, asked: &Requested) -> anyhow::Result<()> {
     }
     if asked.plugin_type == Some(PluginType::Network) {
         bail!("--type network: --for envoy writes an HTTP filter (envoy.filters.http.wasm)");
+    }
+    if !asked.env.is_empty() && minor < ENVOY_ENV {
+        bail!(
+            "--env/--host-env: `vm_config.environment_variables` exists from Envoy 1.{ENVOY_ENV}; {target} lacks it"
+        );
     }
     if asked.fail == Some(FailPolicy::Reload) && minor < ENVOY_FAILURE_POLICY {
         bail!(

@@ -67,6 +67,9 @@ impl flags::Deploy {
         let target = self.target;
         let resource = target.resource(self.resource)?;
         let extension = workspace::single_extension(self.package.as_deref())?;
+        // The resource is named after the extension, and Kubernetes takes a name only as a DNS subdomain.
+        crate::new::check_name(&extension.name)
+            .context("deploy names the resource after the extension")?;
         let inputs = self.inputs(target, resource, &extension)?;
         if matches!(resource, Resource::WasmPlugin | Resource::TrafficExtension)
             && inputs.phase == "PostStats"

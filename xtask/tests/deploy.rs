@@ -311,6 +311,10 @@ fn bad_deploy_command_lines_are_refused_with_a_reason() {
         "invalid value 'app' for '--selector <KEY=VALUE>': `app` is not a label: write it as key=value",
     );
     refused(
+        &["--for", "istio", "--image", IMAGE, "--selector", "app=*"],
+        "invalid value 'app=*' for '--selector <KEY=VALUE>': `app=*` is not a Kubernetes label",
+    );
+    refused(
         &[
             "--for",
             "ossm-2.2",
@@ -475,6 +479,18 @@ fn fields_a_target_version_lacks_are_refused_with_the_version_that_has_them() {
         "`targetRefs` is read from Istio 1.22",
     );
     refused(
+        &["--for", "istio-1.23", "--target-ref", "ServiceEntry/ext"],
+        "--target-ref ServiceEntry/ext: WasmPlugin `targetRefs[].kind: ServiceEntry` is read from Istio 1.24; Istio 1.23 lacks it",
+    );
+    refused(
+        &["--for", "istio-1.24", "--target-ref", "GatewayClass/istio"],
+        "`targetRefs[].kind: GatewayClass` is read from Istio 1.25",
+    );
+    refused(
+        &["--for", "istio-1.22", "--target-ref", "Service/waypoint"],
+        "`targetRefs[].kind: Service` is read from Istio 1.23",
+    );
+    refused(
         &["--for", "istio-1.19", "--type", "network"],
         "`type` is read from Istio 1.20",
     );
@@ -532,6 +548,15 @@ fn fields_a_target_version_lacks_are_refused_with_the_version_that_has_them() {
     refused(
         &["--for", "envoy-gateway", "--target-ref", "Gateway/public"],
         "give --namespace",
+    );
+    let err = work
+        .xtask(&["deploy", "--for", "envoy-1.17", "--env", "A=b"], &[], "")
+        .fails();
+    assert!(
+        err.contains(
+            "--env/--host-env: `vm_config.environment_variables` exists from Envoy 1.18; Envoy 1.17 lacks it"
+        ),
+        "{err}"
     );
     let err = work
         .xtask(
@@ -601,5 +626,35 @@ fn callout_services_get_a_service_entry_in_istio() {
     assert!(
         text.contains("the plugin calls cluster `outbound|8443||authz.example.com`"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_manifest_priority_past_int32_is_refused_for_istio_versions_that_read_an_int32() {
+    let work = Workdir::new("deploy-priority");
+    let (_, priority, _) = manifest(&work);
+    let path = work.out_dir().join("manifest.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace(&format!("priority: {priority}"), "priority: 3000000000"),
+    )
+    .unwrap();
+    let err = work
+        .xtask(
+            &["deploy", "--for", "istio-1.20", "--image", IMAGE],
+            &[],
+            "",
+        )
+        .fails();
+    assert!(
+        err.contains("manifest priority 3000000000 does not fit WasmPlugin `priority`, an int32 from Istio 1.20 on"),
+        "{err}"
+    );
+    let doc = deploy(&work, "istio-1.19", &["--image", IMAGE]);
+    assert_eq!(
+        doc["spec"]["priority"].as_i64(),
+        Some(3_000_000_000),
+        "an Int64Value until Istio 1.19"
     );
 }

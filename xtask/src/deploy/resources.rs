@@ -13,6 +13,9 @@ use crate::mesh::{
 
 /// Istio minor from which `networking.istio.io/v1` serves ServiceEntry.
 const ISTIO_NETWORKING_V1: u32 = 22;
+/// Istio minor whose WasmPlugin `priority` is an `Int32Value` (an `Int64Value` before: istio/api
+/// `extensions/v1alpha1/wasm.proto` at tags 1.19.0 and 1.20.0; the CRD says `format: int32` from 1.22).
+const ISTIO_PRIORITY_INT32: u32 = 20;
 
 /// A Kubernetes resource.
 #[derive(Serialize)]
@@ -427,6 +430,22 @@ fn fail_strategy(fail: Option<FailPolicy>) -> &'static str {
     }
 }
 
+/// The manifest priority, refused where the Istio version reads it as an int32, which istiod cannot convert a
+/// larger value to.
+fn istio_priority(inputs: &Inputs, kind: &str) -> anyhow::Result<i64> {
+    let minor = inputs.target.istio_minor().unwrap_or_default();
+    if minor >= ISTIO_PRIORITY_INT32 && i32::try_from(inputs.priority).is_err() {
+        anyhow::bail!(
+            "manifest priority {} does not fit {kind} `priority`, an int32 from Istio 1.{ISTIO_PRIORITY_INT32} on; \
+             use a value from {} to {}",
+            inputs.priority,
+            i32::MIN,
+            i32::MAX
+        );
+    }
+    Ok(inputs.priority)
+}
+
 fn wasm_plugin(inputs: &Inputs) -> anyhow::Result<K8s<WasmPluginSpec>> {
     let minor = inputs.target.istio_minor().unwrap_or_default();
     Ok(K8s {
@@ -441,7 +460,7 @@ fn wasm_plugin(inputs: &Inputs) -> anyhow::Result<K8s<WasmPluginSpec>> {
             image_pull_policy: pull_policy(inputs),
             image_pull_secret: inputs.pull_secret.clone(),
             phase: wasm_plugin_phase(&inputs.phase)?,
-            priority: inputs.priority,
+            priority: istio_priority(inputs, "WasmPlugin")?,
             plugin_name: inputs.name.clone(),
             fail_strategy: (minor >= ISTIO_FAIL_STRATEGY).then(|| fail_strategy(inputs.fail)),
             r#type: inputs.plugin_type.map(|t| t.as_str()),
@@ -465,7 +484,7 @@ fn traffic_extension(inputs: &Inputs) -> anyhow::Result<K8s<TrafficExtensionSpec
             selector: labels(inputs).map(|match_labels| MatchLabels { match_labels }),
             target_refs: target_refs(inputs),
             phase,
-            priority: inputs.priority,
+            priority: istio_priority(inputs, "TrafficExtension")?,
             wasm: TrafficExtensionWasm {
                 url: format!("oci://{}", image(inputs)?.tagged()),
                 sha256: inputs.digest_hex.clone(),

@@ -173,6 +173,38 @@ fn older_ossm_wasm_plugins_leave_out_fail_strategy() {
 }
 
 #[test]
+fn a_priority_past_int32_is_refused_where_istio_reads_an_int32() {
+    let mut old = inputs("istio-1.19", "PostAuthZ", None);
+    old.priority = i64::from(i32::MAX) + 1;
+    let doc = rendered(Resource::WasmPlugin, &old);
+    assert_eq!(
+        doc["spec"]["priority"].as_i64(),
+        Some(old.priority),
+        "an Int64Value until 1.19"
+    );
+    for (target, resource) in [
+        ("istio-1.20", Resource::WasmPlugin),
+        ("istio", Resource::TrafficExtension),
+    ] {
+        let mut new = inputs(target, "PostAuthZ", None);
+        new.priority = i64::from(i32::MIN) - 1;
+        let err = resources::render(resource, &new).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "manifest priority -2147483649 does not fit {} `priority`, an int32 from Istio 1.20 on",
+                resource.kind()
+            )),
+            "{err}"
+        );
+        new.priority = i64::from(i32::MIN);
+        assert_eq!(
+            rendered(resource, &new)["spec"]["priority"].as_i64(),
+            Some(new.priority)
+        );
+    }
+}
+
+#[test]
 fn a_traffic_extension_nests_the_plugin_under_wasm() {
     let mut te = inputs("istio", "PostStats", Some(r#"{"x-a": "b"}"#));
     te.selector.clear();
@@ -366,3 +398,5 @@ fn json_configuration_survives_deploys_yaml_unchanged() {
         );
     }
 }
+
+mod crd;

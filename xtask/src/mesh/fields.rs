@@ -17,8 +17,21 @@ const ISTIO_PULL: u32 = 14;
 const ISTIO_ENV: u32 = 14;
 const ISTIO_TYPE: u32 = 20;
 const ISTIO_TARGET_REFS: u32 = 22;
+/// Istio minor from which a WasmPlugin `targetRefs` entry may name each kind: 1.22 documents Gateway only, the
+/// CRD's CEL rule admits Service from 1.23 and ServiceEntry from 1.24 and is gone in 1.25, which documents
+/// GatewayClass (istio/api `extensions/v1alpha1/wasm.proto` and `kubernetes/customresourcedefinitions.gen.yaml`
+/// at tags 1.22.0 … 1.25.0).
+const ISTIO_TARGET_REF_KINDS: [(&str, u32); 4] = [
+    ("Gateway", 22),
+    ("Service", 23),
+    ("ServiceEntry", 24),
+    ("GatewayClass", 25),
+];
 /// Envoy Gateway minor that first reads `env.hostKeys`.
 const GATEWAY_HOST_ENV: u32 = 3;
+/// Envoy minor whose `VmConfig` has `environment_variables`: envoyproxy/data-plane-api 8e77eead (2021-03-08)
+/// adds it after the "1.17.0 release" commit 3518ce95, and Envoy refuses a field its proto lacks.
+const ENVOY_ENV: u32 = 18;
 /// Envoy minor with `failure_policy` (FAIL_RELOAD); older ones have only `fail_open`.
 pub(crate) const ENVOY_FAILURE_POLICY: u32 = 33;
 /// Istio minor that hands Envoy `failure_policy` instead of the legacy `fail_open` (istio/istio febfa591f5a).
@@ -129,6 +142,17 @@ fn istio(target: Target, resource: Resource, asked: &Requested) -> anyhow::Resul
                 route.name
             );
         }
+        for reference in asked.target_refs {
+            let first = ISTIO_TARGET_REF_KINDS
+                .iter()
+                .find(|(k, _)| *k == reference.kind)
+                .map_or(ISTIO_TARGET_REFS, |(_, first)| *first);
+            since(
+                &format!("--target-ref {}/{}", reference.kind, reference.name),
+                &format!("targetRefs[].kind: {}", reference.kind),
+                first,
+            )?;
+        }
     }
     Ok(())
 }
@@ -214,6 +238,11 @@ fn envoy(target: Target, asked: &Requested) -> anyhow::Result<()> {
     }
     if asked.plugin_type == Some(PluginType::Network) {
         bail!("--type network: --for envoy writes an HTTP filter (envoy.filters.http.wasm)");
+    }
+    if !asked.env.is_empty() && minor < ENVOY_ENV {
+        bail!(
+            "--env/--host-env: `vm_config.environment_variables` exists from Envoy 1.{ENVOY_ENV}; {target} lacks it"
+        );
     }
     if asked.fail == Some(FailPolicy::Reload) && minor < ENVOY_FAILURE_POLICY {
         bail!(

@@ -16,16 +16,49 @@ impl FromStr for Label {
     type Err = anyhow::Error;
 
     fn from_str(label: &str) -> anyhow::Result<Label> {
-        match label.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => Ok(Label {
-                key: key.trim().to_owned(),
-                value: value.trim().to_owned(),
-            }),
-            _ => bail!(
-                "`{label}` is not a label: write it as key=value, e.g. --selector app=httpbin"
-            ),
+        let Some((key, value)) = label
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, _)| !k.is_empty())
+        else {
+            bail!("`{label}` is not a label: write it as key=value, e.g. --selector app=httpbin");
+        };
+        // Only a Kubernetes label can match a pod, and from Istio 1.23 the WasmPlugin CRD refuses the rest: values
+        // over 63 characters by its schema, `*` and empty keys by its CEL rules.
+        let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let prefix_ok = prefix.is_empty() || dns_subdomain(prefix);
+        if !prefix_ok || !label_part(name) || !(value.is_empty() || label_part(value)) {
+            bail!(
+                "`{label}` is not a Kubernetes label: a key of at most 63 letters, digits, `-`, `_` and `.` (with an \
+                 optional DNS prefix and `/`) and a value of the same, each starting and ending with a letter or digit"
+            );
         }
+        Ok(Label {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
     }
+}
+
+/// A label name or value: 1 to 63 letters, digits, `-`, `_` and `.`, a letter or digit at each end.
+fn label_part(text: &str) -> bool {
+    (1..=63).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// A label key's prefix: a DNS subdomain (lowercase DNS labels joined by `.`, at most 253 characters).
+fn dns_subdomain(text: &str) -> bool {
+    text.len() <= 253
+        && text.split('.').all(|part| {
+            label_part(part)
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 /// `--fail`: what the proxy does when the plugin fails, as the host models it (`fail_open` / `failure_policy`).
@@ -295,6 +328,36 @@ mod tests {
         );
         let err = "Gateway".parse::<TargetRef>().unwrap_err().to_string();
         assert!(err.contains("is not KIND/NAME"), "{err}");
+    }
+
+    #[test]
+    fn selector_labels_are_kubernetes_labels() {
+        let label: Label = "app.kubernetes.io/name=http_bin.v2".parse().unwrap();
+        assert_eq!(
+            (label.key.as_str(), label.value.as_str()),
+            ("app.kubernetes.io/name", "http_bin.v2")
+        );
+        assert_eq!(
+            "tier=".parse::<Label>().unwrap().value,
+            "",
+            "an empty value matches"
+        );
+        for bad in [
+            "app*=x",
+            "app=*",
+            "app=a b",
+            &format!("app={}", "v".repeat(64)),
+            "Bad_Prefix/app=x",
+            "-app=x",
+        ] {
+            let err = bad.parse::<Label>().unwrap_err().to_string();
+            assert!(err.contains("is not a Kubernetes label"), "{bad}: {err}");
+        }
+        let err = "=x".parse::<Label>().unwrap_err().to_string();
+        assert!(
+            err.contains("is not a label: write it as key=value"),
+            "{err}"
+        );
     }
 
     #[test]

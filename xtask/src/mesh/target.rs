@@ -15,6 +15,8 @@ const ISTIO_FIRST: u32 = 12;
 /// Envoy Gateway minors with EnvoyExtensionPolicy (1.1 … 1.9).
 const GATEWAY_FIRST: u32 = 1;
 pub(crate) const GATEWAY_LATEST: u32 = 9;
+/// The newest OSSM 2.x minor.
+const OSSM_LATEST: u32 = 6;
 /// The newest Envoy minor modelled.
 pub(crate) const ENVOY_LATEST: u32 = 39;
 /// The oldest Envoy minor whose wasm filter takes a Rust SDK 0.2 module (ABI 0.2.1).
@@ -144,10 +146,20 @@ impl Target {
         }
     }
 
+    /// Every target `--for` accepts, oldest first within each mesh.
+    #[cfg(test)]
+    pub(crate) fn all() -> Vec<Target> {
+        let ossm = (0..=OSSM_LATEST).map(|minor| Target::Ossm { minor });
+        let istio = (ISTIO_FIRST..=ISTIO_LATEST).map(|minor| Target::Istio { minor });
+        let gateway = (GATEWAY_FIRST..=GATEWAY_LATEST).map(|minor| Target::EnvoyGateway { minor });
+        let envoy = (ENVOY_FIRST..=ENVOY_LATEST).map(|minor| Target::Envoy { minor });
+        ossm.chain(istio).chain(gateway).chain(envoy).collect()
+    }
+
     /// The name of the first version of this mesh whose Istio minor is `istio` (for "introduced in").
     pub(crate) fn istio_version_name(self, istio: u32) -> String {
         match self {
-            Target::Ossm { .. } => match (0..=6).find(|m| ossm_istio(*m) >= istio) {
+            Target::Ossm { .. } => match (0..=OSSM_LATEST).find(|m| ossm_istio(*m) >= istio) {
                 Some(m) => format!("Istio 1.{istio} (OSSM 2.{m})"),
                 None => format!("Istio 1.{istio} (no OSSM 2.x)"),
             },
@@ -231,7 +243,7 @@ impl FromStr for Target {
                 minor: ENVOY_LATEST,
             }),
             _ => {
-                if let Some(m) = minor(text, "ossm-2.").filter(|m| *m <= 6) {
+                if let Some(m) = minor(text, "ossm-2.").filter(|m| *m <= OSSM_LATEST) {
                     Some(Target::Ossm { minor: m })
                 } else if let Some(m) =
                     minor(text, "istio-1.").filter(|m| (ISTIO_FIRST..=ISTIO_LATEST).contains(m))

@@ -563,7 +563,11 @@ fn a_push_without_a_package_says_to_package_first() {
     let work = Workdir::new("push-unpackaged");
     fs::remove_dir_all(work.layout()).unwrap();
     let err = work
-        .xtask(&["push", "--image", "127.0.0.1:1/x/y"], &[], "")
+        .xtask(
+            &["push", "-p", "header-append", "--image", "127.0.0.1:1/x/y"],
+            &[],
+            "",
+        )
         .fails();
     assert!(
         err.contains(&format!(

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Headers, HttpStream};
+use super::{Headers, HttpStream, MapKind};
 
 /// A local reply as the plugin (or Envoy's failure policy) asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub(crate) struct Composed {
 
 /// Composes the response the way Envoy's `prepareLocalReply` does for this request.
 pub(crate) fn compose(reply: &LocalReply, stream: &HttpStream) -> Composed {
-    let mut headers = Headers::new();
+    let mut headers = Headers::of_kind(MapKind::ResponseHeaders);
     headers.add(":status", reply.status.to_string());
     for (name, value) in reply.headers.pairs() {
         headers.add(name, value);

@@ -5,8 +5,8 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, Properties, PropertyValue,
-    filter_state_key,
+    Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind, Properties,
+    PropertyValue, filter_state_key, headers_kind,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -141,10 +141,14 @@ impl<'p> HttpStream<'p> {
             Dir::Request => &REQUEST,
             Dir::Response => &RESPONSE,
         };
-        let missing = defaults
-            .iter()
-            .filter(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
-        let map = pseudo_first(headers, missing);
+        let kind = headers_kind(dir);
+        // A given `host` is the request's `:authority`, as Envoy files it.
+        let missing = defaults.iter().filter(|(name, _)| {
+            !headers
+                .iter()
+                .any(|(n, _)| kind.lookup_name(n).eq_ignore_ascii_case(name))
+        });
+        let map = pseudo_first(kind, headers, missing);
         self.vm().headers(self.id, dir, map, end_of_stream)
     }
 
@@ -304,6 +308,7 @@ impl<'p> HttpStream<'p> {
 /// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
 /// them, then the rest in the order given; built in one pass into one map.
 fn pseudo_first<'a, V: AsRef<[u8]>>(
+    kind: MapKind,
     given: &[(&str, V)],
     defaults: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone,
 ) -> Headers {
@@ -316,7 +321,7 @@ fn pseudo_first<'a, V: AsRef<[u8]>>(
             .clone()
             .map(|(n, v)| n.len() + v.len())
             .sum::<usize>();
-    let mut all = Headers::with_capacity(given.len() + 4, bytes);
+    let mut all = Headers::with_capacity(kind, given.len() + 4, bytes);
     for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
         all.add(name, value);
     }

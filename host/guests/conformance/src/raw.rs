@@ -15,6 +15,7 @@ unsafe extern "C" {
         ret_len: *mut usize,
     ) -> u32;
     fn proxy_get_header_map_pairs(map: u32, ret: *mut *mut u8, ret_len: *mut usize) -> u32;
+    fn proxy_get_header_map_size(map: u32, ret_size: *mut usize) -> u32;
     fn proxy_add_header_map_value(
         map: u32,
         key: *const u8,
@@ -108,6 +109,13 @@ pub fn header_value(map: u32, key: &str) -> (u32, Vec<u8>) {
 pub fn header_pairs(map: u32) -> (u32, usize) {
     let (status, bytes) = returning(|p, l| unsafe { proxy_get_header_map_pairs(map, p, l) });
     (status, bytes.len())
+}
+
+/// Status and the size `proxy_get_header_map_size` reports.
+pub fn header_map_size(map: u32) -> (u32, usize) {
+    let mut size = 0;
+    let status = unsafe { proxy_get_header_map_size(map, &mut size) };
+    (status, size)
 }
 
 pub fn add_header(map: u32, key: &str, value: &str) -> u32 {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, GrpcStatusCode};
+use proxy_wasm::types::{Action, GrpcStatusCode, MapType};
 
 use crate::root::Plugin;
 use crate::{Scenario, note, properties, raw, show, show_map, status, trace};
@@ -77,7 +77,8 @@ impl Stream {
         Some(Action::Continue)
     }
 
-    /// `callout request|response [cluster=<name>] [no-path] [deny]`: dispatches and pauses until the answer.
+    /// `callout request|response [cluster=<name>] [no-path] [host-header] [deny]`: dispatches and pauses until the
+    /// answer (`host-header`: the authority under `host`).
     fn callout(&mut self, side: Side) -> Option<Action> {
         let s = self.s();
         let wanted = match side {
@@ -96,6 +97,9 @@ impl Stream {
         ];
         if s.has("no-path") {
             headers.retain(|(name, _)| *name != ":path");
+        }
+        if s.has("host-header") {
+            headers[2].0 = "host";
         }
         match self.dispatch_http_call(
             cluster,
@@ -364,6 +368,7 @@ impl HttpContext for Stream {
                 self.get_http_request_header("x-multi").unwrap_or_default()
             ));
         }
+        crate::edits::run(s, "request", MapType::HttpRequestHeaders);
         if s.is("resume-in-callback") {
             self.resume_http_request();
             status(
@@ -486,6 +491,7 @@ impl HttpContext for Stream {
         let plugin = Rc::clone(&self.plugin);
         let s = &plugin.scenario;
         properties::visit(s, "response-headers");
+        crate::edits::run(s, "response", MapType::HttpResponseHeaders);
         if s.is("statuses") {
             status(
                 "request header after the request passed",

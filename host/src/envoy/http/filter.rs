@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::maps::{headers_kind, trailers_kind};
 use super::side::{Buffering, Iteration};
 use super::stream::StreamLife;
 use super::{Action, Dir, Headers, HttpStream, LocalReply, Vm};
@@ -44,7 +45,7 @@ impl Vm {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
-        side.headers = Some(headers);
+        side.headers = Some(headers.into_kind(headers_kind(dir)));
         side.reach.headers = true;
         side.end_stream = end_stream;
         side.iteration = Iteration::StoppedHeaders;
@@ -137,7 +138,7 @@ impl Vm {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
-        side.trailers = Some(trailers);
+        side.trailers = Some(trailers.into_kind(trailers_kind(dir)));
         side.end_stream = true;
         // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
         if !matches!(side.iteration, Iteration::Body { .. }) {

@@ -1,7 +1,7 @@
 //! The maps and buffers a host call addresses, as Envoy's `Context::getMap` / `getBuffer` resolve them: which
 //! exist when, and which are null (`None`).
 
-use super::{Dir, Headers, HostState, HttpStream};
+use super::{Dir, Headers, HostState, HttpStream, MapKind};
 use crate::spec::{BufferType, MapType};
 
 impl HostState {
@@ -45,32 +45,21 @@ impl HostState {
         }
     }
 
-    /// The map a mutating host call addresses (Envoy `getMap`: no access-log copies). Trailers can be added from
-    /// the last body callback.
+    /// The map a mutating host call (and `proxy_get_header_map_size`) addresses, as Envoy's `getMap` resolves
+    /// it: the stream's maps only (no access-log copies; a callout answer's maps and gRPC metadata are `nullptr`
+    /// there). Trailers can be added from the last body callback.
     pub(crate) fn map_mut(&mut self, map: MapType) -> Option<&mut Headers> {
         match map {
-            MapType::HttpCallResponseHeaders => self.callouts.delivering.as_mut()?.headers.as_mut(),
-            MapType::HttpCallResponseTrailers => {
-                self.callouts.delivering.as_mut()?.trailers.as_mut()
-            }
-            MapType::GrpcInitialMetadata => self
-                .callouts
-                .delivering
-                .as_mut()?
-                .grpc_initial_metadata
-                .as_mut(),
-            MapType::GrpcTrailingMetadata => self
-                .callouts
-                .delivering
-                .as_mut()?
-                .grpc_trailing_metadata
-                .as_mut(),
+            MapType::HttpCallResponseHeaders
+            | MapType::HttpCallResponseTrailers
+            | MapType::GrpcInitialMetadata
+            | MapType::GrpcTrailingMetadata => None,
             _ => {
                 let (dir, trailers) = stream_map(map);
                 let side = self.stream_mut()?.side_mut(dir);
                 if trailers {
                     if side.trailers.is_none() && side.last_body_callback {
-                        side.trailers = Some(Headers::new());
+                        side.trailers = Some(Headers::of_kind(trailers_kind(dir)));
                         side.reach.trailers = true;
                     }
                     side.trailers.as_mut().filter(|_| side.reach.trailers)
@@ -144,5 +133,21 @@ fn stream_map(map: MapType) -> (Dir, bool) {
         MapType::RequestTrailers => (Dir::Request, true),
         MapType::ResponseHeaders => (Dir::Response, false),
         _ => (Dir::Response, true),
+    }
+}
+
+/// Envoy's class for a side's headers: `RequestHeaderMapImpl` or `ResponseHeaderMapImpl`.
+pub(crate) fn headers_kind(dir: Dir) -> MapKind {
+    match dir {
+        Dir::Request => MapKind::RequestHeaders,
+        Dir::Response => MapKind::ResponseHeaders,
+    }
+}
+
+/// Envoy's class for a side's trailers: `RequestTrailerMapImpl` (no inline names) or `ResponseTrailerMapImpl`.
+pub(crate) fn trailers_kind(dir: Dir) -> MapKind {
+    match dir {
+        Dir::Request => MapKind::Plain,
+        Dir::Response => MapKind::ResponseTrailers,
     }
 }

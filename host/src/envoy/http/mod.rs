@@ -9,7 +9,9 @@ mod replies;
 mod side;
 mod stream;
 
-use super::{FailurePolicy, Headers, HostState, LocalReply, Properties, Vm, local_reply};
+use super::{FailurePolicy, Headers, HostState, LocalReply, MapKind, Properties, Vm, local_reply};
+
+pub(crate) use maps::headers_kind;
 
 pub(crate) use stream::{HttpStream, StreamLife};
 

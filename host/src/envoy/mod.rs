@@ -42,6 +42,7 @@ pub use http::Action;
 pub(crate) use http::{Dir, HttpStream, StreamLife, headers_kind};
 pub(crate) use lifecycle::{PluginVms, StartCache};
 pub use local_reply::LocalReply;
+pub(crate) use local_reply::replace_all_empty_space;
 pub(crate) use metrics::Metrics;
 pub use metrics::{Metric, MetricKind};
 pub use properties::PropertyValue as Value;

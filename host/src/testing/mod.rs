@@ -31,7 +31,7 @@ pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::Plugin;
 pub use printable::{printable, printable_line};
-pub use stream::HttpStream;
+pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 
 pub use crate::envoy::{
     Action, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall, GrpcResponse, Headers,

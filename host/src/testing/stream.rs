@@ -41,8 +41,8 @@ impl<'p> HttpStream<'p> {
         self.id
     }
 
-    /// Request headers from the client (`proxy_on_request_headers`). Names are lower-cased; missing
-    /// pseudo-headers get Envoy-like defaults (`:method GET`, `:scheme http`, `:path /`, `:authority localhost`).
+    /// Request headers from the client (`proxy_on_request_headers`). Names are lower-cased; what is missing of
+    /// [`REQUEST_DEFAULTS`] is added as the client and Envoy's connection manager would have it.
     pub fn send_request_headers(
         &mut self,
         headers: &[(&str, &str)],
@@ -130,15 +130,22 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, V)],
         end_of_stream: bool,
     ) -> Action {
-        const REQUEST: [(&str, &str); 4] = [
-            (":authority", "localhost"),
-            (":path", "/"),
-            (":method", "GET"),
-            (":scheme", "http"),
-        ];
         const RESPONSE: [(&str, &str); 1] = [(":status", "200")];
+        let request_id = match dir {
+            Dir::Request => generated_request_id(self.id),
+            Dir::Response => String::new(),
+        };
+        let [authority, path, method, scheme, proto] = REQUEST_DEFAULTS;
+        let request = [
+            authority,
+            path,
+            method,
+            scheme,
+            proto,
+            (REQUEST_ID, request_id.as_str()),
+        ];
         let defaults: &[(&str, &str)] = match dir {
-            Dir::Request => &REQUEST,
+            Dir::Request => &request,
             Dir::Response => &RESPONSE,
         };
         let kind = headers_kind(dir);
@@ -305,8 +312,30 @@ impl<'p> HttpStream<'p> {
     }
 }
 
+/// The request headers a test or the runner gets unless it gives them: the pseudo-headers a client sends (one
+/// default `:authority` for both), and what Envoy's connection manager adds before any filter runs
+/// (`ConnectionManagerUtility::mutateRequestHeaders`: `x-forwarded-proto` from the plaintext connection, and
+/// `x-request-id`, see [`REQUEST_ID`]).
+pub const REQUEST_DEFAULTS: [(&str, &str); 5] = [
+    (":authority", "example.com"),
+    (":path", "/"),
+    (":method", "GET"),
+    (":scheme", "http"),
+    ("x-forwarded-proto", "http"),
+];
+
+/// The header Envoy's connection manager fills with a generated UUID when the request has none
+/// (`generate_request_id`, on by default); `request.id` reads it. The test API's UUID is made from the stream id,
+/// so a test can predict it.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A version-4-shaped UUID made from the stream id.
+fn generated_request_id(stream_id: u32) -> String {
+    format!("00000000-0000-4000-8000-{stream_id:012x}")
+}
+
 /// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
-/// them, then the rest in the order given; built in one pass into one map.
+/// them; then the rest in the order given, then the other defaults missing; built in one pass into one map.
 fn pseudo_first<'a, V: AsRef<[u8]>>(
     kind: MapKind,
     given: &[(&str, V)],
@@ -325,10 +354,13 @@ fn pseudo_first<'a, V: AsRef<[u8]>>(
     for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
         all.add(name, value);
     }
-    for (name, value) in defaults {
+    for (name, value) in defaults.clone().filter(|(n, _)| pseudo(n)) {
         all.add(name, value);
     }
     for (name, value) in given.iter().filter(|(n, _)| !pseudo(n)) {
+        all.add(name, value);
+    }
+    for (name, value) in defaults.filter(|(n, _)| !pseudo(n)) {
         all.add(name, value);
     }
     all

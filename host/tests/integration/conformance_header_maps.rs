@@ -205,6 +205,8 @@ fn a_replaced_header_moves_to_the_end_of_its_block_set_copy_and_header_list_inse
             ":scheme",
             ":path",
             "x-b",
+            "x-forwarded-proto",
+            "x-request-id",
             "x-a",
             "user-agent"
         ]
@@ -241,4 +243,67 @@ fn header_map_size_is_byte_size_and_bad_argument_for_a_map_envoy_does_not_hold()
             "size request = 0, status 2".to_string(),
         ]
     );
+}
+
+/// A property the guest read in `on_log` (`read=PATH` words), as the guest logged it.
+fn read_in_log(plugin: &Plugin, path: &str) -> String {
+    let prefix = format!("property log {path} = ");
+    note(plugin, &prefix)[prefix.len()..].to_string()
+}
+
+/// An int64 attribute as the guest logs it (little-endian bytes in hex).
+fn int(value: i64) -> String {
+    let digits: String = value
+        .to_le_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("0x{digits}")
+}
+
+/// `UpstreamCodecFilter::decodeHeaders`: the upstream codec refuses request headers a filter left without
+/// `:method` (`checkRequiredRequestHeaders`), and the router answers 503 with details
+/// `filter_removed_required_request_headers{…}` through this filter's response callbacks; the upstream gets
+/// nothing.
+#[test]
+fn a_request_leaving_the_filters_without_method_gets_the_upstream_codecs_503() {
+    let plugin =
+        start("edit request:remove,:method at=log read=response/code read=response/code_details");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.finish();
+    stream.upstream_request().assert_not_sent();
+    stream
+        .client_response()
+        .assert_status(503)
+        .assert_body("missing required header: :method");
+    let details = "filter_removed_required_request_headers{missing_required_header:_:method}";
+    assert_eq!(read_in_log(&plugin, "response/code"), int(503));
+    assert_eq!(read_in_log(&plugin, "response/code_details"), details);
+    assert!(
+        callbacks(&plugin, stream.id()).contains(&"on_response_headers 3 false".to_string()),
+        "the 503 runs through the plugin's response callbacks: {:?}",
+        callbacks(&plugin, stream.id())
+    );
+}
+
+/// `FilterManager::encodeHeaders` checks the response headers after the encoder filters
+/// (`checkRequiredResponseHeaders`): a plugin that removed `:status` makes it a 502 with details
+/// `filter_removed_required_response_headers{…}`, sent directly (the filters already ran).
+#[test]
+fn a_response_leaving_the_filters_without_status_becomes_envoys_502() {
+    let plugin =
+        start("edit response:remove,:status at=log read=response/code read=response/code_details");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[(":status", "200"), ("x-a", "1")], true);
+    stream.finish();
+    stream
+        .client_response()
+        .assert_status(502)
+        .assert_no_header("x-a")
+        .assert_body("missing required header: :status");
+    let details = "filter_removed_required_response_headers{missing_required_header:_:status}";
+    assert_eq!(read_in_log(&plugin, "response/code"), int(502));
+    assert_eq!(read_in_log(&plugin, "response/code_details"), details);
 }

@@ -1,7 +1,8 @@
-//! Scenario `edit`: header map operations the configuration lists, each applied in the callback it names, so a
-//! test pins how the host keeps a map (inline headers joined, `host` as `:authority`, positions, sizes).
+//! Header map operations the configuration lists (scenario `edit`, or words added to any scenario), each applied
+//! in the callback it names, so a test pins how the host keeps a map (inline headers joined, `host` as
+//! `:authority`, positions, sizes).
 //!
-//! Each word after `edit` is `PHASE:OP,NAME[,VALUE]`: PHASE `request` (in `on_request_headers`, on the request
+//! An operation is a word `PHASE:OP,NAME[,VALUE]`: PHASE `request` (in `on_request_headers`, on the request
 //! headers) or `response` (in `on_response_headers`, on the response headers); OP `add`, `set`, `remove`, `get`
 //! (logs `get NAME = VALUE` or `get NAME: status N`), or `size,MAP` (logs `size MAP = N, status S` from
 //! `proxy_get_header_map_size`, MAP one of `request`, `request-trailers`, `response`, `response-trailers`).
@@ -13,9 +14,6 @@ use crate::{Scenario, note, raw, show};
 
 /// Runs the scenario's operations for `phase` on `map`.
 pub(crate) fn run(s: &Scenario, phase: &str, map: MapType) {
-    if !s.is("edit") {
-        return;
-    }
     for word in (0..).map_while(|i| s.arg(i)) {
         let Some(op) = word
             .strip_prefix(phase)
@@ -54,4 +52,9 @@ pub(crate) fn run(s: &Scenario, phase: &str, map: MapType) {
             _ => note(format!("unknown edit {word}")),
         }
     }
+}
+
+/// Whether `word` is a header map operation (`request:…` or `response:…`) rather than a scenario argument.
+pub(crate) fn is_edit(word: &str) -> bool {
+    word.starts_with("request:") || word.starts_with("response:")
 }

@@ -36,14 +36,23 @@ impl Stream {
         &self.plugin.scenario
     }
 
-    /// `local-reply <where> [grpc] [empty]`: answers instead of the upstream, then keeps running (the reply is
-    /// deferred) and returns Continue (Envoy stops iteration anyway).
+    /// `local-reply <where> [grpc] [empty] [odd-text]`: answers instead of the upstream, then keeps running (the
+    /// reply is deferred) and returns Continue (Envoy stops iteration anyway). `odd-text`: a raw 403 with gRPC
+    /// status 7 whose details and body hold characters Envoy rewrites.
     fn local_reply(&self, at: &str) -> Option<Action> {
         let s = self.s();
         if !(s.is("local-reply") && s.arg(0) == Some(at)) {
             return None;
         }
-        if s.has("grpc") {
+        if s.has("odd-text") {
+            // Blanks of every kind in the details, bytes `grpc-message` must escape in the body.
+            raw::send_local_response(
+                403,
+                "denied by  policy\tv\u{b}x\u{a0}y",
+                "50% off~ caf\u{e9}\n",
+                7,
+            );
+        } else if s.has("grpc") {
             self.send_grpc_response(
                 GrpcStatusCode::PermissionDenied,
                 Some("access denied"),
@@ -490,8 +499,8 @@ impl HttpContext for Stream {
         ));
         let plugin = Rc::clone(&self.plugin);
         let s = &plugin.scenario;
-        properties::visit(s, "response-headers");
         crate::edits::run(s, "response", MapType::HttpResponseHeaders);
+        properties::visit(s, "response-headers");
         if s.is("statuses") {
             status(
                 "request header after the request passed",

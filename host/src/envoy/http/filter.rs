@@ -44,8 +44,14 @@ impl Vm {
         if stream.closed_to(dir) {
             return Action::Pause;
         }
+        let headers = headers.into_kind(headers_kind(dir));
+        if dir == Dir::Response && stream.local_reply.is_none() {
+            // The router records the upstream's response in the stream info before any encoder filter runs.
+            stream.response_code = headers.get(":status").and_then(|s| s.parse().ok());
+            stream.code_details = Some("via_upstream".to_string());
+        }
         let side = stream.side_mut(dir);
-        side.headers = Some(headers.into_kind(headers_kind(dir)));
+        side.headers = Some(headers);
         side.reach.headers = true;
         side.end_stream = end_stream;
         side.iteration = Iteration::StoppedHeaders;
@@ -72,6 +78,10 @@ impl Vm {
             if single {
                 side.iteration = Iteration::Body { headers_held: true };
             }
+            if !forced && result == Some(3) {
+                // StopAllIterationAndBuffer: what arrives meanwhile is buffered under the buffer limit.
+                side.buffering = Some(Buffering::Buffer);
+            }
             Action::Pause
         } else {
             side.forward_headers();
@@ -90,8 +100,12 @@ impl Vm {
         let side = stream.side_mut(dir);
         side.body.extend_from_slice(chunk);
         side.end_stream = end_stream;
-        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
+        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept, unless headers
+        // stopped with StopAllIterationAndBuffer and the buffer overflows.
         if !matches!(side.iteration, Iteration::Body { .. }) {
+            if self.over_buffer_limit(id, dir) {
+                self.data_too_large(id, dir);
+            }
             return Action::Pause;
         }
         if let Some(action) = self.bypass(id, dir) {

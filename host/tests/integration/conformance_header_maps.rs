@@ -307,3 +307,37 @@ fn a_response_leaving_the_filters_without_status_becomes_envoys_502() {
     assert_eq!(read_in_log(&plugin, "response/code"), int(502));
     assert_eq!(read_in_log(&plugin, "response/code_details"), details);
 }
+
+/// Sends a local reply 403 from `on_request_headers` whose extra headers are the pairs blob `x-a: 1`, `LEN` bytes of
+/// it: 18 is the exact serialization, 19 adds a trailing NUL.
+const LOCAL_REPLY_WITH_PAIRS: &str = r#"
+(module
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "\01\00\00\00\03\00\00\00\01\00\00\00x-a\001\00\00")
+  (func (export "malloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $reply (i32.const 403) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+      (i32.const 64) (i32.const LEN) (i32.const -1)))
+    (i32.const 0))
+)
+"#;
+
+/// cpp-host `PairsUtil::toPairs` ends with `if (pos != end) return {};`: a serialized map with bytes after its
+/// last pair is an empty map, so the local reply goes out without the plugin's headers.
+#[test]
+fn a_serialized_map_with_trailing_bytes_is_an_empty_map_pairs_util_to_pairs() {
+    let reply_with = |len: usize| {
+        let wat = LOCAL_REPLY_WITH_PAIRS.replace("LEN", &len.to_string());
+        let plugin = Plugin::from_bytes(wat::parse_str(&wat).expect("valid WAT"))
+            .start()
+            .unwrap();
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[], true);
+        stream.client_response()
+    };
+    reply_with(18).assert_status(403).assert_header("x-a", "1");
+    reply_with(19).assert_status(403).assert_no_header("x-a");
+}

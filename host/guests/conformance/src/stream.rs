@@ -224,6 +224,10 @@ impl Stream {
             code,
         );
         status(
+            "set plugin configuration outside on_configure",
+            raw::set_buffer(7, 0, 0, b"x"),
+        );
+        status(
             "plugin configuration outside on_configure",
             raw::buffer(7, 0, usize::MAX).0,
         );

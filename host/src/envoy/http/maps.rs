@@ -75,8 +75,25 @@ impl HostState {
         self.stream().is_some_and(HttpStream::in_log)
     }
 
+    /// Whether Envoy's `getBuffer` returns a buffer for `buffer` now: not the plugin configuration outside
+    /// `on_configure` (no `temp_plugin_`), not a callout body outside its answer (no `http_call_response_`).
+    pub(crate) fn has_buffer(&self, buffer: BufferType) -> bool {
+        match buffer {
+            BufferType::HttpCallResponseBody => self
+                .callouts
+                .delivering
+                .as_ref()
+                .is_some_and(|d| d.headers.is_some()),
+            BufferType::PluginConfiguration => self.configuring,
+            _ => true,
+        }
+    }
+
     /// The bytes behind a buffer type, as Envoy's `getBuffer` serves them; `None` is a null buffer (NotFound).
     pub(crate) fn buffer(&self, buffer: BufferType) -> Option<Vec<u8>> {
+        if !self.has_buffer(buffer) {
+            return None;
+        }
         match buffer {
             BufferType::RequestBody | BufferType::ResponseBody => {
                 let dir = if buffer == BufferType::RequestBody {
@@ -93,9 +110,7 @@ impl HostState {
             }
             BufferType::DownstreamData | BufferType::UpstreamData => Some(Vec::new()),
             BufferType::HttpCallResponseBody => {
-                let delivery = self.callouts.delivering.as_ref()?;
-                delivery.headers.as_ref()?;
-                Some(delivery.body.clone())
+                Some(self.callouts.delivering.as_ref()?.body.clone())
             }
             BufferType::GrpcReceiveBuffer => Some(
                 self.callouts
@@ -105,9 +120,7 @@ impl HostState {
                     .unwrap_or_default(),
             ),
             BufferType::VmConfiguration => Some(self.settings.vm_config.clone()),
-            BufferType::PluginConfiguration => {
-                self.configuring.then(|| self.settings.config.clone())
-            }
+            BufferType::PluginConfiguration => Some(self.settings.config.clone()),
             BufferType::CallData => Some(self.call_data.clone()),
         }
     }

@@ -127,6 +127,9 @@ pub struct HostState {
     /// Streams are kept after they finish (tests read them), so a plugin holds thousands in a benchmark: hashed
     /// rather than ordered (nothing walks them in order) and boxed, so growing the table moves pointers, not streams.
     streams: HashMap<u32, Box<HttpStream>, BuildHasherDefault<ContextIdHasher>>,
+    /// Streams changed since the last check of the headers that left the filters (see `check_required_headers`):
+    /// only these are looked at, not every stream kept.
+    touched_streams: Vec<u32>,
     deferred: VecDeque<Deferred>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     queue_ready: VecDeque<u32>,

@@ -131,10 +131,7 @@ impl<'p> HttpStream<'p> {
         end_of_stream: bool,
     ) -> Action {
         const RESPONSE: [(&str, &str); 1] = [(":status", "200")];
-        let request_id = match dir {
-            Dir::Request => generated_request_id(self.id),
-            Dir::Response => String::new(),
-        };
+        let request_id = generated_request_id(self.id);
         let [authority, path, method, scheme, proto] = REQUEST_DEFAULTS;
         let request = [
             authority,
@@ -142,7 +139,10 @@ impl<'p> HttpStream<'p> {
             method,
             scheme,
             proto,
-            (REQUEST_ID, request_id.as_str()),
+            (
+                REQUEST_ID,
+                std::str::from_utf8(&request_id).expect("hex digits"),
+            ),
         ];
         let defaults: &[(&str, &str)] = match dir {
             Dir::Request => &request,
@@ -329,9 +329,14 @@ pub const REQUEST_DEFAULTS: [(&str, &str); 5] = [
 /// so a test can predict it.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// A version-4-shaped UUID made from the stream id.
-fn generated_request_id(stream_id: u32) -> String {
-    format!("00000000-0000-4000-8000-{stream_id:012x}")
+/// A version-4-shaped UUID made from the stream id (`00000000-0000-4000-8000-` and the id in 12 hex digits),
+/// written in place: the test API sends request headers on every stream.
+fn generated_request_id(stream_id: u32) -> [u8; 36] {
+    let mut id = *b"00000000-0000-4000-8000-000000000000";
+    for (i, digit) in id[28..].iter_mut().rev().enumerate() {
+        *digit = b"0123456789abcdef"[(stream_id >> (4 * i)) as usize & 0xf];
+    }
+    id
 }
 
 /// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from

@@ -54,95 +54,111 @@ impl MapKind {
 
     /// Whether `name` (lower-cased, canonical) is inline in this map class: one entry, repeated values appended.
     pub(crate) fn is_inline(self, name: &str) -> bool {
-        match self {
-            MapKind::Plain => false,
-            MapKind::RequestHeaders => request_only(name) || request_and_response(name),
-            MapKind::ResponseHeaders => {
-                response_only(name) || request_and_response(name) || response_and_trailers(name)
-            }
-            MapKind::ResponseTrailers => response_and_trailers(name),
-        }
+        let class = match self {
+            MapKind::Plain => return false,
+            MapKind::RequestHeaders => REQUEST,
+            MapKind::ResponseHeaders => RESPONSE,
+            MapKind::ResponseTrailers => RESPONSE_TRAILERS,
+        };
+        classes(name) & class != 0
     }
 }
 
-/// `INLINE_REQ_STRING_HEADERS` and `INLINE_REQ_NUMERIC_HEADERS`.
-fn request_only(name: &str) -> bool {
-    matches!(
-        name,
-        "x-client-trace-id"
-            | "x-envoy-downstream-service-cluster"
-            | "x-envoy-downstream-service-node"
-            | "x-envoy-external-address"
-            | "x-envoy-force-trace"
-            | "x-envoy-hedge-on-per-try-timeout"
-            | "x-envoy-internal"
-            | "x-envoy-ip-tags"
-            | "x-envoy-retry-on"
-            | "x-envoy-retry-grpc-on"
-            | "x-envoy-retriable-status-codes"
-            | "x-envoy-retriable-header-names"
-            | "x-envoy-original-path"
-            | "x-envoy-original-url"
-            | "x-envoy-upstream-alt-stat-name"
-            | "x-envoy-upstream-rq-timeout-alt-response"
-            | "expect"
-            | "x-forwarded-client-cert"
-            | "x-forwarded-for"
-            | "x-forwarded-host"
-            | "x-forwarded-proto"
-            | "grpc-timeout"
-            | ":authority"
-            | ":method"
-            | ":path"
-            | ":protocol"
-            | ":scheme"
-            | "te"
-            | "user-agent"
-            | "x-envoy-expected-rq-timeout-ms"
-            | "x-envoy-max-retries"
-            | "x-envoy-upstream-rq-timeout-ms"
-            | "x-envoy-upstream-rq-per-try-timeout-ms"
-            | "x-envoy-upstream-stream-duration-ms"
-    )
+/// Which map classes hold a name inline.
+type Classes = u8;
+const REQUEST: Classes = 1;
+const RESPONSE: Classes = 2;
+const RESPONSE_TRAILERS: Classes = 4;
+
+/// Every inline name, sorted (looked up by binary search: header names are added on every request), with the
+/// classes holding it: `INLINE_REQ_HEADERS` → request, `INLINE_RESP_HEADERS` → response,
+/// `INLINE_REQ_RESP_HEADERS` → both, `INLINE_RESP_HEADERS_TRAILERS` → response headers and trailers.
+const INLINE: &[(&str, Classes)] = &[
+    (":authority", REQUEST),
+    (":method", REQUEST),
+    (":path", REQUEST),
+    (":protocol", REQUEST),
+    (":scheme", REQUEST),
+    (":status", RESPONSE),
+    ("connection", REQUEST | RESPONSE),
+    ("content-length", REQUEST | RESPONSE),
+    ("content-type", REQUEST | RESPONSE),
+    ("date", RESPONSE),
+    ("expect", REQUEST),
+    ("grpc-message", RESPONSE | RESPONSE_TRAILERS),
+    ("grpc-status", RESPONSE | RESPONSE_TRAILERS),
+    ("grpc-timeout", REQUEST),
+    ("keep-alive", REQUEST | RESPONSE),
+    ("location", RESPONSE),
+    ("proxy-connection", REQUEST | RESPONSE),
+    ("proxy-status", REQUEST | RESPONSE),
+    ("server", RESPONSE),
+    ("te", REQUEST),
+    ("transfer-encoding", REQUEST | RESPONSE),
+    ("upgrade", REQUEST | RESPONSE),
+    ("user-agent", REQUEST),
+    ("via", REQUEST | RESPONSE),
+    ("x-client-trace-id", REQUEST),
+    ("x-envoy-attempt-count", REQUEST | RESPONSE),
+    ("x-envoy-decorator-operation", REQUEST | RESPONSE),
+    ("x-envoy-degraded", RESPONSE),
+    ("x-envoy-downstream-service-cluster", REQUEST),
+    ("x-envoy-downstream-service-node", REQUEST),
+    ("x-envoy-expected-rq-timeout-ms", REQUEST),
+    ("x-envoy-external-address", REQUEST),
+    ("x-envoy-force-trace", REQUEST),
+    ("x-envoy-hedge-on-per-try-timeout", REQUEST),
+    ("x-envoy-immediate-health-check-fail", RESPONSE),
+    ("x-envoy-internal", REQUEST),
+    ("x-envoy-ip-tags", REQUEST),
+    ("x-envoy-max-retries", REQUEST),
+    ("x-envoy-original-path", REQUEST),
+    ("x-envoy-original-url", REQUEST),
+    ("x-envoy-ratelimited", RESPONSE),
+    ("x-envoy-retriable-header-names", REQUEST),
+    ("x-envoy-retriable-status-codes", REQUEST),
+    ("x-envoy-retry-grpc-on", REQUEST),
+    ("x-envoy-retry-on", REQUEST),
+    ("x-envoy-upstream-alt-stat-name", REQUEST),
+    ("x-envoy-upstream-canary", RESPONSE),
+    ("x-envoy-upstream-healthchecked-cluster", RESPONSE),
+    ("x-envoy-upstream-rq-per-try-timeout-ms", REQUEST),
+    ("x-envoy-upstream-rq-timeout-alt-response", REQUEST),
+    ("x-envoy-upstream-rq-timeout-ms", REQUEST),
+    ("x-envoy-upstream-service-time", RESPONSE),
+    ("x-envoy-upstream-stream-duration-ms", REQUEST),
+    ("x-forwarded-client-cert", REQUEST),
+    ("x-forwarded-for", REQUEST),
+    ("x-forwarded-host", REQUEST),
+    ("x-forwarded-proto", REQUEST),
+    ("x-request-id", REQUEST | RESPONSE),
+];
+
+fn classes(name: &str) -> Classes {
+    INLINE
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .map_or(0, |i| INLINE[i].1)
 }
 
-/// `INLINE_REQ_RESP_STRING_HEADERS` and `INLINE_REQ_RESP_NUMERIC_HEADERS`.
-fn request_and_response(name: &str) -> bool {
-    matches!(
-        name,
-        "connection"
-            | "content-type"
-            | "x-envoy-decorator-operation"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-status"
-            | "x-request-id"
-            | "transfer-encoding"
-            | "upgrade"
-            | "via"
-            | "content-length"
-            | "x-envoy-attempt-count"
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `INLINE_RESP_STRING_HEADERS` and `INLINE_RESP_NUMERIC_HEADERS`.
-fn response_only(name: &str) -> bool {
-    matches!(
-        name,
-        "date"
-            | "x-envoy-degraded"
-            | "x-envoy-immediate-health-check-fail"
-            | "x-envoy-ratelimited"
-            | "x-envoy-upstream-canary"
-            | "x-envoy-upstream-healthchecked-cluster"
-            | "location"
-            | "server"
-            | "x-envoy-upstream-service-time"
-            | ":status"
-    )
-}
+    #[test]
+    fn the_table_is_sorted_for_its_binary_search() {
+        assert!(INLINE.windows(2).all(|w| w[0].0 < w[1].0));
+    }
 
-/// `INLINE_RESP_STRING_HEADERS_TRAILERS` and `INLINE_RESP_NUMERIC_HEADERS_TRAILERS`.
-fn response_and_trailers(name: &str) -> bool {
-    matches!(name, "grpc-message" | "grpc-status")
+    #[test]
+    fn each_class_has_its_own_names() {
+        assert!(MapKind::RequestHeaders.is_inline(":path"));
+        assert!(!MapKind::ResponseHeaders.is_inline(":path"));
+        assert!(MapKind::ResponseHeaders.is_inline(":status"));
+        assert!(MapKind::ResponseHeaders.is_inline("via"));
+        assert!(MapKind::RequestHeaders.is_inline("via"));
+        assert!(MapKind::ResponseTrailers.is_inline("grpc-status"));
+        assert!(!MapKind::ResponseTrailers.is_inline("via"));
+        assert!(!MapKind::Plain.is_inline("via"));
+        assert!(!MapKind::RequestHeaders.is_inline("cookie"));
+    }
 }

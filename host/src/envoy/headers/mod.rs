@@ -128,13 +128,12 @@ impl Headers {
             return;
         }
         let canonical = self.kind.canonical(name);
-        let existing = if self.kind.is_inline(canonical) {
-            self.pairs_str()
-                .take(last)
-                .position(|(k, _)| k == canonical)
-        } else {
-            None
-        };
+        // Most names are new to the map: look for an earlier entry first, and up the inline table only then.
+        let existing = self
+            .pairs_str()
+            .take(last)
+            .position(|(k, _)| k == canonical)
+            .filter(|_| self.kind.is_inline(canonical));
         let in_place = canonical == name
             && existing.is_none()
             && (!name.starts_with(':') || last == 0 || self.name_at(last - 1).starts_with(':'));

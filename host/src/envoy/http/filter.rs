@@ -1,6 +1,7 @@
 //! The stream's events reaching the filter (`decodeHeaders`, `decodeData`, `decodeTrailers`, their encoder
 //! twins, the access log and destruction) and what each callback's return value does to iteration and buffering.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::maps::{headers_kind, trailers_kind};
@@ -26,10 +27,11 @@ impl Vm {
     }
 
     pub(super) fn stream_mut(&mut self, id: u32) -> &mut HttpStream {
-        self.state_mut()
-            .streams
-            .get_mut(&id)
-            .expect("stream exists")
+        let state = self.state_mut();
+        if state.touched_streams.last() != Some(&id) {
+            state.touched_streams.push(id);
+        }
+        state.streams.get_mut(&id).expect("stream exists")
     }
 
     /// Headers arrive at this filter (`decodeHeaders` / `encodeHeaders`).
@@ -48,7 +50,7 @@ impl Vm {
         if dir == Dir::Response && stream.local_reply.is_none() {
             // The router records the upstream's response in the stream info before any encoder filter runs.
             stream.response_code = headers.get(":status").and_then(|s| s.parse().ok());
-            stream.code_details = Some("via_upstream".to_string());
+            stream.code_details = Some(Cow::Borrowed("via_upstream"));
         }
         let side = stream.side_mut(dir);
         side.headers = Some(headers);

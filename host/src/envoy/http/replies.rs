@@ -1,6 +1,8 @@
 //! What ends or resumes a stream from outside its callbacks: a continue, a reset, a local reply (through the
 //! encoder filters or direct), and the failure policy's bypass or 503.
 
+use std::borrow::Cow;
+
 use super::side::{Forwarded, Iteration, Side};
 use super::stream::StreamLife;
 use super::{Action, Dir, FailurePolicy, Headers, LocalReply, Vm, local_reply};
@@ -52,7 +54,7 @@ impl Vm {
         // `Context::closeStream` sets its details only if nothing set any before.
         stream
             .code_details
-            .get_or_insert_with(|| details.to_string());
+            .get_or_insert_with(|| Cow::Owned(details.to_string()));
         stream.request.abort();
         stream.response.abort();
     }
@@ -65,7 +67,7 @@ impl Vm {
         }
         stream.request.abort();
         stream.local_reply = Some(reply.clone());
-        stream.code_details = Some(reply.details.clone());
+        stream.code_details = Some(Cow::Owned(reply.details.clone()));
         let response = stream.response.clone();
         if response.forwarded.headers.is_some() {
             // The client already has response headers: Envoy can only reset.
@@ -141,7 +143,7 @@ impl Vm {
             grpc_status: Some(14),
         };
         stream.local_reply = Some(reply.clone());
-        stream.code_details = Some(reply.details.clone());
+        stream.code_details = Some(Cow::Owned(reply.details.clone()));
         if stream.response.forwarded.headers.is_some() {
             self.reset_stream(id, "wasm_fail_stream");
             return;

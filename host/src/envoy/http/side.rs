@@ -73,7 +73,7 @@ pub(crate) struct Side {
     /// Inside a body callback with end_of_stream: the guest may add trailers.
     pub(in crate::envoy) last_body_callback: bool,
     pub(in crate::envoy) forwarded: Forwarded,
-    /// The headers that passed were checked for what HTTP requires (`checkRequired*Headers`).
+    /// What left the filter was checked for the headers HTTP requires (once: it does not change afterwards).
     pub(in crate::envoy) required_checked: bool,
 }
 

@@ -1,5 +1,6 @@
 //! One HTTP stream context: its two sides, its life, and what ended it (a local reply, a reset).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub(crate) struct HttpStream {
     pub(in crate::envoy) response_code: Option<u32>,
     /// Envoy's `StreamInfo` response code details (`response.code_details`): `via_upstream`, a local reply's, or
     /// `wasm_close_stream` from `Context::closeStream` when nothing set them before.
-    pub(in crate::envoy) code_details: Option<String>,
+    pub(in crate::envoy) code_details: Option<Cow<'static, str>>,
     /// Envoy's `failure_local_reply_sent_`: the 503 of a failed VM skips this filter's encoder callbacks.
     pub(in crate::envoy) failure_reply_sent: bool,
     /// The VM had already failed when the stream began: under FAIL_OPEN Envoy's filter factory left the plugin out

@@ -82,7 +82,11 @@ impl<'a> Scope<'a> {
         Ok(match key {
             "code" => owned(PropertyValue::Int(code.ok_or(Status::NotFound)?)),
             "code_details" => owned(PropertyValue::String(
-                stream.code_details.clone().ok_or(Status::NotFound)?,
+                stream
+                    .code_details
+                    .as_deref()
+                    .ok_or(Status::NotFound)?
+                    .to_string(),
             )),
             "headers" => Found::Headers(headers),
             "headers_bytes" => owned(PropertyValue::Int(headers.map_or(0, byte_size))),

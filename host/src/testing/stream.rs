@@ -149,12 +149,22 @@ impl<'p> HttpStream<'p> {
             Dir::Response => &RESPONSE,
         };
         let kind = headers_kind(dir);
-        // A given `host` is the request's `:authority`, as Envoy files it.
-        let missing = defaults.iter().filter(|(name, _)| {
-            !headers
-                .iter()
-                .any(|(n, _)| kind.lookup_name(n).eq_ignore_ascii_case(name))
-        });
+        // One pass over what the test gave, marking the defaults it names (bit i: `defaults[i]`); a given `host`
+        // is the request's `:authority`, as Envoy files it.
+        let mut given = 0u8;
+        for (name, _) in headers {
+            let name = kind.lookup_name(name);
+            for (i, (default, _)) in defaults.iter().enumerate() {
+                if name.eq_ignore_ascii_case(default) {
+                    given |= 1 << i;
+                }
+            }
+        }
+        let missing = defaults
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| given & (1 << i) == 0)
+            .map(|(_, default)| default);
         let map = pseudo_first(kind, headers, missing);
         self.vm().headers(self.id, dir, map, end_of_stream)
     }

@@ -52,10 +52,16 @@ pub(super) const IMPORTS: &[Import] = &[
                       len: i32| {
                     hostcall(&mut c, import, |c| {
                         let ty = BufferType::from_raw(ty).ok_or(Status::BadArgument)?;
+                        // cpp-host `exports::set_buffer_bytes`: no buffer from `getBuffer` is NotFound, before the
+                        // guest's bytes are read.
+                        if !c.data().has_buffer(ty) {
+                            return Err(Status::NotFound.into());
+                        }
                         let data = read(c, ptr, len)?;
                         let (start, size) = (start as u32 as usize, size as u32 as usize);
-                        // A buffer Envoy does not hold: cpp-host `BufferBase::copyFrom`, "Setting a string buffer not
-                        // supported". The Rust SDK's `set_http_request_body` panics on it, in Envoy as here.
+                        // A buffer Envoy holds as a string or const buffer, or a body it does not hold: cpp-host
+                        // `BufferBase::copyFrom`, "Setting a string buffer not supported". The Rust SDK's
+                        // `set_http_request_body` panics on it, in Envoy as here.
                         let buffer = c.data_mut().body_mut(ty).ok_or(Status::BadArgument)?;
                         // Envoy's `Buffer::copyFrom`: drain+prepend at 0, append at/after the end, nothing else.
                         if start == 0 {

@@ -7,7 +7,7 @@ use wasmtime::Caller;
 
 use super::imports::{EVERY_ABI, Import};
 use super::memory::{hostcall, read, return_bytes, write_u32};
-use crate::envoy::{GrpcCall, Headers, HostState};
+use crate::envoy::{GrpcCall, Headers, HostState, MapKind};
 use crate::spec::pairs;
 
 /// The host functions of this area, each with the ABI versions cpp-host registers it for.
@@ -33,9 +33,16 @@ pub(super) const IMPORTS: &[Import] = &[
                     c.data()
                         .check_budget("an HTTP callout", lengths.iter().sum())?;
                     let cluster = String::from_utf8_lossy(&read(c, up, up_len)?).into_owned();
-                    let headers = Headers::from_pairs(pairs::deserialize(&read(c, h, h_len)?));
+                    // `Context::httpCall` builds a request header map with `addCopy`: `host` becomes `:authority`.
+                    let headers = Headers::from_pairs(
+                        MapKind::RequestHeaders,
+                        pairs::deserialize(&read(c, h, h_len)?),
+                    );
                     let body = read(c, b, b_len)?;
-                    let trailers = Headers::from_pairs(pairs::deserialize(&read(c, t, t_len)?));
+                    let trailers = Headers::from_pairs(
+                        MapKind::Plain,
+                        pairs::deserialize(&read(c, t, t_len)?),
+                    );
                     let token = c
                         .data_mut()
                         .dispatch_http_call(cluster, headers, body, trailers, timeout_ms)?;
@@ -163,7 +170,10 @@ fn grpc_call(
     let upstream = read(c, args[0], args[1])?;
     let service = text(read(c, args[2], args[3])?);
     let method = text(read(c, args[4], args[5])?);
-    let initial_metadata = Headers::from_pairs(pairs::deserialize(&read(c, args[6], args[7])?));
+    let initial_metadata = Headers::from_pairs(
+        MapKind::RequestHeaders,
+        pairs::deserialize(&read(c, args[6], args[7])?),
+    );
     let call = GrpcCall::new(
         String::from_utf8_lossy(&upstream).into_owned(),
         service,

@@ -43,9 +43,10 @@ pub(super) const IMPORTS: &[Import] = &[
                 move |mut c: Caller<'_, HostState>, map: i32, ptr: i32, len: i32| {
                     hostcall(&mut c, import, |c| {
                         let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        let new = Headers::from_pairs(pairs::deserialize(&read(c, ptr, len)?));
+                        let pairs = pairs::deserialize(&read(c, ptr, len)?);
                         let headers = c.data_mut().map_mut(map).ok_or(Status::BadArgument)?;
-                        *headers = new;
+                        // `setHeaderMapPairs`: every key removed, then `addCopy` of each pair.
+                        *headers = Headers::from_pairs(headers.kind(), pairs);
                         Ok(())
                     })
                 },
@@ -164,10 +165,13 @@ pub(super) const IMPORTS: &[Import] = &[
                 move |mut c: Caller<'_, HostState>, map: i32, ret: i32| {
                     hostcall(&mut c, import, |c| {
                         let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        // `Context::getHeaderMapSize`: `byteSize()` of the map `getMap` returns (no access-log
+                        // copies, no callout or gRPC maps); none is BadArgument.
                         let size = c
-                            .data()
-                            .map(map)
-                            .map_or(0, |h| pairs::serialize(h.pairs()).len());
+                            .data_mut()
+                            .map_mut(map)
+                            .ok_or(Status::BadArgument)?
+                            .byte_len();
                         write_u32(c, ret, size as u32)
                     })
                 },

@@ -6,7 +6,7 @@ use wasmtime::Caller;
 
 use super::imports::{ABI_0_1_0, EVERY_ABI, Import, SINCE_ABI_0_2_0};
 use super::memory::{hostcall, read};
-use crate::envoy::{Headers, HostState, LocalReply};
+use crate::envoy::{Headers, HostState, LocalReply, MapKind, replace_all_empty_space};
 use crate::spec::{Status, StreamType, pairs};
 
 /// The host functions of this area, each with the ABI versions cpp-host registers it for.
@@ -83,15 +83,11 @@ pub(super) const IMPORTS: &[Import] = &[
                     hostcall(&mut c, import, |c| {
                         let details = read(c, details_ptr, details_len)?;
                         let body = read(c, body_ptr, body_len)?;
-                        let headers = Headers::from_pairs(pairs::deserialize(&read(
-                            c,
-                            headers_ptr,
-                            headers_len,
-                        )?));
-                        let details: String = String::from_utf8_lossy(&details)
-                            .chars()
-                            .map(|ch| if ch.is_whitespace() { '_' } else { ch })
-                            .collect();
+                        let headers = Headers::from_pairs(
+                            MapKind::Plain,
+                            pairs::deserialize(&read(c, headers_ptr, headers_len)?),
+                        );
+                        let details = replace_all_empty_space(&details);
                         let reply = LocalReply {
                             status: status as u32,
                             details,

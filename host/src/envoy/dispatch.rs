@@ -26,6 +26,10 @@ impl Vm {
                 self.delete_root();
                 continue;
             }
+            self.check_required_headers();
+            if !self.state().deferred.is_empty() {
+                continue;
+            }
             if let Some(queue) = self.state_mut().queue_ready.pop_front() {
                 if deliveries == MAX_QUEUE_DELIVERIES {
                     self.fail_queue_loop(queue);

@@ -3,13 +3,13 @@
 
 use std::fmt::Write;
 
-use super::{Headers, HttpStream};
+use super::{Headers, HttpStream, MapKind};
 
 /// A local reply as the plugin (or Envoy's failure policy) asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
     pub status: u32,
-    /// Response code details, whitespace replaced by `_` as Envoy does (`wasm_fail_stream` for a failed VM).
+    /// Response code details, blanks replaced by `_` as Envoy does (`wasm_fail_stream` for a failed VM).
     pub details: String,
     pub body: Vec<u8>,
     /// The extra headers the plugin passed (names lower-cased).
@@ -27,7 +27,7 @@ pub(crate) struct Composed {
 
 /// Composes the response the way Envoy's `prepareLocalReply` does for this request.
 pub(crate) fn compose(reply: &LocalReply, stream: &HttpStream) -> Composed {
-    let mut headers = Headers::new();
+    let mut headers = Headers::of_kind(MapKind::ResponseHeaders);
     headers.add(":status", reply.status.to_string());
     for (name, value) in reply.headers.pairs() {
         headers.add(name, value);
@@ -81,15 +81,28 @@ fn http_to_grpc_status(status: u32) -> u32 {
     }
 }
 
-/// `grpc-message` encoding: printable ASCII except `%` stays, everything else becomes `%XX`.
+/// `grpc-message` encoding as Envoy's `Http::Utility::PercentEncoding::encode` with its default reserved `%`:
+/// bytes from space up to but not including `~`, except `%`, stay; everything else (`~` too) becomes `%XX`.
 fn percent_encode(bytes: &[u8]) -> String {
     let mut out = String::new();
     for &b in bytes {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
+        if (b' '..b'~').contains(&b) && b != b'%' {
             out.push(b as char);
         } else {
             let _ = write!(out, "%{b:02X}");
         }
     }
     out
+}
+
+/// Response code details as Envoy's `StringUtil::replaceAllEmptySpace` leaves them (`Context::sendLocalResponse`
+/// applies it): each of space, `\t`, `\f`, `\v`, `\n` and `\r` becomes `_`; nothing else changes.
+pub(crate) fn replace_all_empty_space(details: &[u8]) -> String {
+    String::from_utf8_lossy(details)
+        .chars()
+        .map(|ch| match ch {
+            ' ' | '\t' | '\x0c' | '\x0b' | '\n' | '\r' => '_',
+            ch => ch,
+        })
+        .collect()
 }

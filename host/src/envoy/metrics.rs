@@ -1,5 +1,5 @@
-//! Metrics as Envoy's Wasm context keeps them: ids encode the type in the low two bits, counters only go up,
-//! gauges are set or moved, histograms record samples.
+//! Metrics as Envoy's Wasm context keeps them: ids encode the type in the low two bits and count up per type,
+//! counters only go up, gauges are set or moved, histograms record samples.
 
 use std::collections::BTreeMap;
 
@@ -23,10 +23,15 @@ pub struct Metric {
     pub samples: Vec<u64>,
 }
 
+/// A VM's metrics: Envoy's stats (one per kind and name, kept across VMs as the stats store keeps them) and the
+/// ids this VM handed out for them (`Wasm::counters_`, `gauges_`, `histograms_`, each id from its kind's counter).
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    by_id: BTreeMap<u32, Metric>,
-    next: u32,
+    stats: Vec<Metric>,
+    /// Id → index into `stats`; several ids may name one stat (every `proxy_define_metric` hands out a new id).
+    ids: BTreeMap<u32, usize>,
+    /// The last id handed out per kind (`next_counter_metric_id_` …), counting up in steps of 4 from the kind.
+    last_ids: [u32; 3],
 }
 
 impl MetricKind {
@@ -38,46 +43,77 @@ impl MetricKind {
             _ => return None,
         })
     }
+
+    /// The kind an id names: its low two bits (`Wasm::kMetricTypeMask`); 3 names none.
+    fn of_id(id: u32) -> Option<MetricKind> {
+        MetricKind::from_raw((id & 3) as i32)
+    }
 }
 
 impl Metrics {
-    /// The id for (`kind`, `name`): defining the same metric again returns the same id.
+    /// A new id for (`kind`, `name`), as Envoy's `Context::defineMetric` hands one out on every call (from
+    /// `nextCounterMetricId`, `nextGaugeMetricId` or `nextHistogramMetricId`); ids of the same kind and name
+    /// address the same stat.
     pub(crate) fn define(&mut self, kind: MetricKind, name: String) -> u32 {
-        if let Some((id, _)) = self
-            .by_id
+        let index = match self
+            .stats
             .iter()
-            .find(|(_, m)| m.kind == kind && m.name == name)
+            .position(|m| m.kind == kind && m.name == name)
         {
-            return *id;
-        }
-        self.next += 1;
-        let id = self.next * 4 + kind as u32;
-        self.by_id.insert(
-            id,
-            Metric {
-                name,
-                kind,
-                value: 0,
-                samples: Vec::new(),
-            },
-        );
-        id
+            Some(index) => index,
+            None => {
+                self.stats.push(Metric {
+                    name,
+                    kind,
+                    value: 0,
+                    samples: Vec::new(),
+                });
+                self.stats.len() - 1
+            }
+        };
+        let last = &mut self.last_ids[kind as usize];
+        *last = if *last == 0 { kind as u32 } else { *last } + 4;
+        self.ids.insert(*last, index);
+        *last
     }
 
+    /// The metrics a new VM of the same plugin starts with: Envoy's stats survive, the ids were the old VM's.
+    pub(crate) fn for_next_vm(self) -> Metrics {
+        Metrics {
+            stats: self.stats,
+            ..Metrics::default()
+        }
+    }
+
+    fn stat(&mut self, id: u32) -> Result<&mut Metric, Status> {
+        let index = *self.ids.get(&id).ok_or(Status::NotFound)?;
+        Ok(&mut self.stats[index])
+    }
+
+    /// `Context::incrementMetric`: counters go up only (else BadArgument), gauges either way; a histogram id, or
+    /// an id of type 3, is BadArgument whether it was defined or not.
     pub(crate) fn increment(&mut self, id: u32, delta: i64) -> Result<(), Status> {
-        let metric = self.by_id.get_mut(&id).ok_or(Status::NotFound)?;
-        match metric.kind {
-            MetricKind::Counter if delta > 0 => metric.value = metric.value.saturating_add(delta),
-            MetricKind::Gauge => metric.value = metric.value.saturating_add(delta),
+        match MetricKind::of_id(id) {
+            Some(MetricKind::Counter) => {
+                let metric = self.stat(id)?;
+                if delta <= 0 {
+                    return Err(Status::BadArgument);
+                }
+                metric.value = metric.value.saturating_add(delta);
+            }
+            Some(MetricKind::Gauge) => {
+                let metric = self.stat(id)?;
+                metric.value = metric.value.saturating_add(delta);
+            }
             _ => return Err(Status::BadArgument),
         }
         Ok(())
     }
 
+    /// `Context::recordMetric`: a counter adds, a gauge is set, a histogram records; an unknown id is NotFound.
     pub(crate) fn record(&mut self, id: u32, value: i64) -> Result<(), Status> {
-        let metric = self.by_id.get_mut(&id).ok_or(Status::NotFound)?;
+        let metric = self.stat(id)?;
         match metric.kind {
-            // Envoy adds a recorded value to a counter.
             MetricKind::Counter => metric.value = metric.value.saturating_add(value),
             MetricKind::Gauge => metric.value = value,
             MetricKind::Histogram => metric.samples.push(value as u64),
@@ -85,19 +121,23 @@ impl Metrics {
         Ok(())
     }
 
+    /// `Context::getMetric`: counters and gauges; a histogram id, or an id of type 3, is BadArgument whether it
+    /// was defined or not.
     pub(crate) fn get(&self, id: u32) -> Result<i64, Status> {
-        let metric = self.by_id.get(&id).ok_or(Status::NotFound)?;
-        match metric.kind {
-            MetricKind::Histogram => Err(Status::BadArgument),
-            _ => Ok(metric.value),
+        match MetricKind::of_id(id) {
+            Some(MetricKind::Counter | MetricKind::Gauge) => {
+                let index = *self.ids.get(&id).ok_or(Status::NotFound)?;
+                Ok(self.stats[index].value)
+            }
+            _ => Err(Status::BadArgument),
         }
     }
 
     pub(crate) fn by_name(&self, name: &str) -> Option<&Metric> {
-        self.by_id.values().find(|m| m.name == name)
+        self.stats.iter().find(|m| m.name == name)
     }
 
     pub(crate) fn all(&self) -> impl Iterator<Item = &Metric> {
-        self.by_id.values()
+        self.stats.iter()
     }
 }

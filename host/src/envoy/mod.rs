@@ -35,10 +35,12 @@ pub(crate) use contexts::Contexts;
 pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
+pub(crate) use headers::MapKind;
 pub use http::Action;
-pub(crate) use http::{Dir, HttpStream, StreamLife};
+pub(crate) use http::{Dir, HttpStream, StreamLife, headers_kind};
 pub(crate) use lifecycle::{PluginVms, StartCache};
 pub use local_reply::LocalReply;
+pub(crate) use local_reply::replace_all_empty_space;
 pub(crate) use metrics::Metrics;
 pub use metrics::{Metric, MetricKind};
 pub use properties::PropertyValue as Value;
@@ -123,6 +125,9 @@ pub struct HostState {
     /// Streams are kept after they finish (tests read them), so a plugin holds thousands in a benchmark: hashed
     /// rather than ordered (nothing walks them in order) and boxed, so growing the table moves pointers, not streams.
     streams: HashMap<u32, Box<HttpStream>, BuildHasherDefault<ContextIdHasher>>,
+    /// Streams changed since the last check of the headers that left the filters (see `check_required_headers`):
+    /// only these are looked at, not every stream kept.
+    touched_streams: Vec<u32>,
     deferred: VecDeque<Deferred>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     queue_ready: VecDeque<u32>,

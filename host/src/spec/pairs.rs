@@ -24,7 +24,8 @@ pub(crate) fn serialize<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     out
 }
 
-/// Parses a serialized map; anything malformed or over the limits yields an empty map, like cpp-host.
+/// Parses a serialized map; anything malformed (trailing bytes included) or over the limits yields an empty map,
+/// like cpp-host.
 pub(crate) fn deserialize(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     parse(bytes).unwrap_or_default()
 }
@@ -59,7 +60,8 @@ fn parse(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         data += 1;
         pairs.push((key, value));
     }
-    Some(pairs)
+    // `PairsUtil::toPairs`: bytes after the last pair make the whole map invalid.
+    (data == bytes.len()).then_some(pairs)
 }
 
 #[cfg(test)]
@@ -87,5 +89,11 @@ mod tests {
         bytes[13] = b'x'; // the NUL after the key
         assert!(deserialize(&bytes).is_empty());
         assert!(deserialize(&[1, 0, 0, 0, 9, 0, 0, 0]).is_empty());
+        let mut trailing = serialize([("k", "v")]);
+        trailing.push(0);
+        assert!(
+            deserialize(&trailing).is_empty(),
+            "PairsUtil::toPairs: pos != end"
+        );
     }
 }

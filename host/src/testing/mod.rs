@@ -33,7 +33,7 @@ pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::Plugin;
 pub use printable::{printable, printable_line};
 pub use relay::Passed;
-pub use stream::HttpStream;
+pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 
 pub use crate::envoy::{
     Action, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall, GrpcResponse, Headers,

@@ -5,8 +5,8 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, Properties, PropertyValue,
-    filter_state_key,
+    Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind, Properties,
+    PropertyValue, filter_state_key, headers_kind,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -41,8 +41,8 @@ impl<'p> HttpStream<'p> {
         self.id
     }
 
-    /// Request headers from the client (`proxy_on_request_headers`). Names are lower-cased; missing
-    /// pseudo-headers get Envoy-like defaults (`:method GET`, `:scheme http`, `:path /`, `:authority localhost`).
+    /// Request headers from the client (`proxy_on_request_headers`). Names are lower-cased; what is missing of
+    /// [`REQUEST_DEFAULTS`] is added as the client and Envoy's connection manager would have it.
     pub fn send_request_headers(
         &mut self,
         headers: &[(&str, &str)],
@@ -130,21 +130,42 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, V)],
         end_of_stream: bool,
     ) -> Action {
-        const REQUEST: [(&str, &str); 4] = [
-            (":authority", "localhost"),
-            (":path", "/"),
-            (":method", "GET"),
-            (":scheme", "http"),
-        ];
         const RESPONSE: [(&str, &str); 1] = [(":status", "200")];
+        let request_id = generated_request_id(self.id);
+        let [authority, path, method, scheme, proto] = REQUEST_DEFAULTS;
+        let request = [
+            authority,
+            path,
+            method,
+            scheme,
+            proto,
+            (
+                REQUEST_ID,
+                std::str::from_utf8(&request_id).expect("hex digits"),
+            ),
+        ];
         let defaults: &[(&str, &str)] = match dir {
-            Dir::Request => &REQUEST,
+            Dir::Request => &request,
             Dir::Response => &RESPONSE,
         };
+        let kind = headers_kind(dir);
+        // One pass over what the test gave, marking the defaults it names (bit i: `defaults[i]`); a given `host`
+        // is the request's `:authority`, as Envoy files it.
+        let mut given = 0u8;
+        for (name, _) in headers {
+            let name = kind.lookup_name(name);
+            for (i, (default, _)) in defaults.iter().enumerate() {
+                if name.eq_ignore_ascii_case(default) {
+                    given |= 1 << i;
+                }
+            }
+        }
         let missing = defaults
             .iter()
-            .filter(|(name, _)| !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)));
-        let map = pseudo_first(headers, missing);
+            .enumerate()
+            .filter(|(i, _)| given & (1 << i) == 0)
+            .map(|(_, default)| default);
+        let map = pseudo_first(kind, headers, missing);
         self.vm().headers(self.id, dir, map, end_of_stream)
     }
 
@@ -301,9 +322,37 @@ impl<'p> HttpStream<'p> {
     }
 }
 
+/// The request headers a test or the runner gets unless it gives them: the pseudo-headers a client sends (one
+/// default `:authority` for both), and what Envoy's connection manager adds before any filter runs
+/// (`ConnectionManagerUtility::mutateRequestHeaders`: `x-forwarded-proto` from the plaintext connection, and
+/// `x-request-id`, see [`REQUEST_ID`]).
+pub const REQUEST_DEFAULTS: [(&str, &str); 5] = [
+    (":authority", "example.com"),
+    (":path", "/"),
+    (":method", "GET"),
+    (":scheme", "http"),
+    ("x-forwarded-proto", "http"),
+];
+
+/// The header Envoy's connection manager fills with a generated UUID when the request has none
+/// (`generate_request_id`, on by default); `request.id` reads it. The test API's UUID is made from the stream id,
+/// so a test can predict it.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A version-4-shaped UUID made from the stream id (`00000000-0000-4000-8000-` and the id in 12 hex digits),
+/// written in place: the test API sends request headers on every stream.
+fn generated_request_id(stream_id: u32) -> [u8; 36] {
+    let mut id = *b"00000000-0000-4000-8000-000000000000";
+    for (i, digit) in id[28..].iter_mut().rev().enumerate() {
+        *digit = b"0123456789abcdef"[(stream_id >> (4 * i)) as usize & 0xf];
+    }
+    id
+}
+
 /// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
-/// them, then the rest in the order given; built in one pass into one map.
+/// them; then the rest in the order given, then the other defaults missing; built in one pass into one map.
 fn pseudo_first<'a, V: AsRef<[u8]>>(
+    kind: MapKind,
     given: &[(&str, V)],
     defaults: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone,
 ) -> Headers {
@@ -316,14 +365,17 @@ fn pseudo_first<'a, V: AsRef<[u8]>>(
             .clone()
             .map(|(n, v)| n.len() + v.len())
             .sum::<usize>();
-    let mut all = Headers::with_capacity(given.len() + 4, bytes);
+    let mut all = Headers::with_capacity(kind, given.len() + 4, bytes);
     for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
         all.add(name, value);
     }
-    for (name, value) in defaults {
+    for (name, value) in defaults.clone().filter(|(n, _)| pseudo(n)) {
         all.add(name, value);
     }
     for (name, value) in given.iter().filter(|(n, _)| !pseudo(n)) {
+        all.add(name, value);
+    }
+    for (name, value) in defaults.filter(|(n, _)| !pseudo(n)) {
         all.add(name, value);
     }
     all

@@ -19,7 +19,7 @@ fn callbacks_run_in_envoy_order_and_the_stream_ends_with_log_done_delete() {
         callbacks(&plugin, stream.id()),
         [
             "on_context_create 2",
-            "on_request_headers 4 false",
+            "on_request_headers 6 false",
             "on_request_body 5 false",
             "on_request_trailers 1",
             "on_response_headers 2 false",
@@ -71,7 +71,7 @@ fn end_of_stream_on_headers_means_no_body_or_trailer_callbacks() {
         callbacks(&plugin, stream.id()),
         [
             "on_context_create 2",
-            "on_request_headers 4 true",
+            "on_request_headers 6 true",
             "on_response_headers 1 true"
         ]
     );
@@ -91,10 +91,15 @@ fn header_names_reach_the_guest_lower_cased_with_pseudo_headers_first() {
     let last_pseudo = entries.iter().rposition(|e| e.starts_with(':')).unwrap();
     let first_regular = entries.iter().position(|e| !e.starts_with(':')).unwrap();
     assert!(last_pseudo < first_regular, "pseudo-headers first: {line}");
-    for pseudo in [":method: GET", ":scheme: http", ":authority: localhost"] {
+    for default in [
+        ":method: GET",
+        ":scheme: http",
+        ":authority: example.com",
+        "x-forwarded-proto: http",
+    ] {
         assert!(
-            entries.contains(&pseudo),
-            "default {pseudo} missing: {line}"
+            entries.contains(&default),
+            "default {default} missing: {line}"
         );
     }
 }
@@ -105,7 +110,7 @@ fn multi_value_headers_are_separate_entries_and_the_getter_returns_the_first() {
     let mut stream = plugin.http_stream();
     stream.send_request_headers(&[("x-multi", "1"), ("X-Multi", "2")], true);
     assert!(
-        note(&plugin, "request headers: ").ends_with("x-multi: 1 | x-multi: 2"),
+        note(&plugin, "request headers: ").contains("x-multi: 1 | x-multi: 2"),
         "{:#?}",
         plugin.logs()
     );
@@ -173,7 +178,7 @@ fn pause_on_request_headers_holds_headers_body_and_trailers() {
     stream.upstream_request().assert_not_sent();
     assert_eq!(
         callbacks(&plugin, stream.id()),
-        ["on_context_create 2", "on_request_headers 4 false"],
+        ["on_context_create 2", "on_request_headers 6 false"],
         "nothing more reaches a filter that stopped all iteration"
     );
 }
@@ -202,6 +207,28 @@ fn pause_on_request_headers_stops_iteration_until_resume() {
         .upstream_request()
         .assert_header("x-auth-status", "200")
         .assert_body("abc")
+        .assert_complete();
+}
+
+/// `ActiveStreamFilterBase::commonContinue` calls `doTrailers()` for trailers that arrived during the pause even
+/// when the body callback it just ran buffers (StopIterationAndBuffer): the plugin sees the trailers, and their
+/// Continue sends the buffered body and the trailers on.
+#[test]
+fn after_a_resume_the_trailers_callback_runs_even_when_the_body_callback_buffers_common_continue() {
+    let plugin = start("callout request pause-request-body");
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Pause);
+    stream.send_request_body("abc", false);
+    stream.send_request_trailers(&[("x-t", "1")]);
+    let call = stream.http_call();
+    plugin.answer_http_call(call.token, HttpCallResponse::new(200));
+    let seen = callbacks(&plugin, stream.id());
+    let tail: Vec<&str> = seen[seen.len() - 2..].iter().map(String::as_str).collect();
+    assert_eq!(tail, ["on_request_body 3 false", "on_request_trailers 1"]);
+    stream
+        .upstream_request()
+        .assert_body("abc")
+        .assert_trailer("x-t", "1")
         .assert_complete();
 }
 
@@ -644,6 +671,53 @@ fn a_grpc_local_reply_to_a_plain_http_request_is_a_text_body() {
         .assert_body("access denied");
 }
 
+/// `Grpc::Common::hasGrpcContentType`: a request is gRPC only for `application/grpc` or `application/grpc+…`;
+/// `application/grpc-web` (and anything else starting `application/grpc`) gets a plain HTTP local reply.
+#[test]
+fn only_application_grpc_and_grpc_plus_get_a_grpc_local_reply_has_grpc_content_type() {
+    for (content_type, grpc) in [
+        ("application/grpc+proto", true),
+        ("application/grpc-web", false),
+        ("application/grpc-web+proto", false),
+        ("application/grpcx", false),
+    ] {
+        let plugin = start("local-reply request-headers");
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[("content-type", content_type)], false);
+        let response = stream.client_response();
+        if grpc {
+            response
+                .assert_status(200)
+                .assert_header("grpc-status", "7")
+                .assert_header("grpc-message", "denied")
+                .assert_body("");
+        } else {
+            response
+                .assert_status(403)
+                .assert_no_header("grpc-status")
+                .assert_body("denied");
+        }
+    }
+}
+
+/// Envoy encodes `grpc-message` with `Http::Utility::PercentEncoding::encode` (`%`, `~`, control and non-ASCII
+/// bytes escaped) and passes the details through `StringUtil::replaceAllEmptySpace` (space, `\t`, `\f`, `\v`,
+/// `\n`, `\r` become `_`; a no-break space stays).
+#[test]
+fn grpc_message_is_percent_encoded_and_details_blanks_become_underscores_as_envoy_does() {
+    let plugin = start("local-reply request-headers odd-text");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[("content-type", "application/grpc")], false);
+    stream
+        .client_response()
+        .assert_header("grpc-status", "7")
+        .assert_header("grpc-message", "50%25 off%7E caf%C3%A9%0A");
+    assert_eq!(
+        stream.local_reply().unwrap().details,
+        "denied_by__policy_v_x\u{a0}y"
+    );
+}
+
 #[test]
 fn a_local_reply_from_a_request_body_callback_replaces_the_response() {
     let plugin = start("local-reply request-body");
@@ -734,13 +808,83 @@ fn the_test_api_refuses_an_upstream_response_while_the_plugin_holds_the_request(
     }
     assert_eq!(
         callbacks(&plugin, stream.id()),
-        ["on_context_create 2", "on_request_headers 4 true"],
+        ["on_context_create 2", "on_request_headers 6 true"],
         "the response never reached the plugin"
     );
     plugin.answer_http_call(stream.http_call().token, HttpCallResponse::new(200));
     assert_eq!(stream.request_held_by(), None, "resumed");
     assert_eq!(stream.send_response_headers(&[], true), Action::Continue);
 }
+
+/// A headers callback answering 3 is StopAllIterationAndBuffer (`FilterHeadersStatus`, cpp-host
+/// `convertVmCallResultToFilterHeadersStatus`): the body is buffered while the headers are held, and past the
+/// buffer limit Envoy answers 413 for a request (`requestDataTooLarge`), 500 for a response
+/// (`responseDataTooLarge`). Under the limit it is only held.
+#[test]
+fn headers_answering_stop_all_iteration_and_buffer_buffer_the_body_under_the_limit_then_413_or_500()
+{
+    let start = || {
+        Plugin::from_bytes(wat::parse_str(HEADERS_STOP_ALL_AND_BUFFER).expect("valid WAT"))
+            .buffer_limit(8)
+            .start()
+            .unwrap()
+    };
+    let plugin = start();
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Pause);
+    assert_eq!(stream.send_request_body("12345", false), Action::Pause);
+    assert!(stream.local_reply().is_none(), "5 bytes fit in 8");
+    stream.upstream_request().assert_not_sent();
+    stream.send_request_body("67890", true);
+    stream
+        .client_response()
+        .assert_status(413)
+        .assert_body("Payload Too Large");
+    assert_eq!(
+        stream.local_reply().unwrap().details,
+        "request_payload_too_large"
+    );
+
+    let plugin = start();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[("x-pass", "1")], true);
+    assert_eq!(stream.send_response_headers(&[], false), Action::Pause);
+    stream.send_response_body("123456789", true);
+    stream.client_response().assert_status(500);
+    assert_eq!(
+        stream.local_reply().unwrap().details,
+        "response_payload_too_large"
+    );
+}
+
+/// Answers 3 (StopAllIterationAndBuffer) from the request headers callback unless they carry `x-pass`, and from
+/// the response headers callback for a 2xx response (so Envoy's own 413 or 500 passes).
+const HEADERS_STOP_ALL_AND_BUFFER: &str = r#"
+(module
+  (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (data (i32.const 16) "x-pass")
+  (data (i32.const 32) ":status")
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (result i32)
+      (i32.eqz (call $get (i32.const 0) (i32.const 16) (i32.const 6) (i32.const 100) (i32.const 104)))
+      (then (i32.const 0))
+      (else (i32.const 3))))
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+    (drop (call $get (i32.const 2) (i32.const 32) (i32.const 7) (i32.const 100) (i32.const 104)))
+    (if (result i32) (i32.eq (i32.load8_u (i32.load (i32.const 100))) (i32.const 50))
+      (then (i32.const 3))
+      (else (i32.const 0))))
+)
+"#;
 
 // Envoy `Context::decodeData`: `buffering_request_body_` is set only for StopIterationAndBuffer (1); after
 // StopIterationAndWatermark (2) the next callback's buffer is its own chunk, though Envoy forwards all of it.

@@ -138,6 +138,82 @@ fn response_code_and_details_exist_only_once_there_is_a_response() {
     }
 }
 
+/// Envoy's connection manager adds `x-request-id` (`generate_request_id`, on by default) and `x-forwarded-proto`
+/// before any filter runs (`ConnectionManagerUtility::mutateRequestHeaders`), so `request.id` resolves; a request
+/// that brings its own id keeps it.
+#[test]
+fn request_id_resolves_from_the_x_request_id_envoys_connection_manager_adds() {
+    let plugin = start("properties request/id request/headers/x-forwarded-proto");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let id = stream
+        .upstream_request()
+        .header("x-request-id")
+        .expect("Envoy adds x-request-id")
+        .to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(read(&plugin, "request-headers", "request/id"), id);
+    assert_eq!(
+        read(
+            &plugin,
+            "request-headers",
+            "request/headers/x-forwarded-proto"
+        ),
+        "http"
+    );
+
+    let plugin = start("properties request/id");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[("x-request-id", "given")], true);
+    assert_eq!(read(&plugin, "request-headers", "request/id"), "given");
+    stream
+        .upstream_request()
+        .assert_header_values("x-request-id", &["given"]);
+}
+
+/// `response.code` is the stream info's response code, which the router records when the upstream's headers
+/// arrive: a `:status` the plugin writes in `on_response_headers` reaches the client but not `response.code`.
+#[test]
+fn response_code_is_the_code_the_router_recorded_not_a_status_the_plugin_wrote() {
+    let plugin = start("properties at=response-headers,log response/code response:set,:status,201");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[(":status", "200")], true);
+    stream.finish();
+    stream.client_response().assert_status(201);
+    let recorded = hex(&200i64.to_le_bytes());
+    assert_eq!(read(&plugin, "response-headers", "response/code"), recorded);
+    assert_eq!(read(&plugin, "log", "response/code"), recorded);
+}
+
+/// `Context::closeStream` sets the response code details to `wasm_close_stream` when nothing set them before
+/// (`if (!responseCodeDetails().has_value())`): a close before any response says so in `on_log`, a close after
+/// the upstream answered keeps `via_upstream`.
+#[test]
+fn close_stream_sets_the_details_wasm_close_stream_unless_details_were_set() {
+    let plugin =
+        start("close request-headers at=log read=response/code_details read=response/code");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.finish();
+    assert_eq!(stream.reset().as_deref(), Some("wasm_close_stream"));
+    assert_eq!(
+        read(&plugin, "log", "response/code_details"),
+        "wasm_close_stream"
+    );
+    assert_eq!(read(&plugin, "log", "response/code"), "none");
+
+    let plugin = start("close response-headers at=log read=response/code_details");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.send_response_headers(&[(":status", "200")], true);
+    stream.finish();
+    assert_eq!(
+        read(&plugin, "log", "response/code_details"),
+        "via_upstream"
+    );
+}
+
 // `ResponseLookupValues` `GrpcStatus` → `Grpc::Common::getGrpcStatus(trailers, headers, info)`: without a
 // `grpc-status`, the HTTP status mapped by `Grpc::Utility::httpToGrpcStatus` (403 → PermissionDenied, 7).
 #[test]

@@ -226,6 +226,52 @@ fn a_histogram_records_but_cannot_be_read_or_incremented() {
     assert_eq!(plugin.histogram("h"), [3, 3]);
 }
 
+/// `Context::defineMetric` hands out a new id on every call, from one counter per type (`nextCounterMetricId`,
+/// … in steps of 4 from the type: counters 4, 8, …, gauges 5, …, histograms 6, …); a second definition of `c`
+/// gets a new id for the same stat.
+#[test]
+fn metric_ids_count_up_per_type_and_every_definition_gets_a_new_one_define_metric() {
+    let plugin = run();
+    assert_eq!(
+        note(&plugin, "metric ids: "),
+        "metric ids: counter 4, gauge 5, histogram 6, counter again 8"
+    );
+}
+
+/// `Context::incrementMetric` and `getMetric` answer BadArgument for a histogram id or an id of type 3 before
+/// looking it up, so an undefined one is BadArgument too, not NotFound.
+#[test]
+fn increment_or_get_on_a_histogram_id_is_bad_argument_defined_or_not() {
+    let plugin = run();
+    for what in [
+        "undefined histogram increment",
+        "undefined histogram get",
+        "type 3 id increment",
+    ] {
+        assert_eq!(status(&plugin, what), Status::BadArgument as i32, "{what}");
+    }
+}
+
+/// cpp-host `exports::set_buffer_bytes`: a buffer `getBuffer` does not return is NotFound (a callout body outside
+/// its answer, the plugin configuration outside `on_configure`); one it returns but cannot change (the plugin
+/// configuration in `on_configure`) is BadArgument (`BufferBase::copyFrom`).
+#[test]
+fn set_buffer_bytes_on_a_buffer_envoy_does_not_have_is_not_found() {
+    let plugin = run();
+    assert_eq!(
+        status(&plugin, "set callout body outside its answer"),
+        Status::NotFound as i32
+    );
+    assert_eq!(
+        status(&plugin, "set plugin configuration outside on_configure"),
+        Status::NotFound as i32
+    );
+    assert_eq!(
+        status(&plugin, "set plugin configuration in on_configure"),
+        Status::BadArgument as i32
+    );
+}
+
 #[test]
 fn an_unknown_metric_id_is_not_found() {
     assert_eq!(

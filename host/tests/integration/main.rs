@@ -9,6 +9,7 @@ mod conformance_abi_0_1_0;
 mod conformance_callouts;
 mod conformance_failure_policy;
 mod conformance_foreign;
+mod conformance_header_maps;
 mod conformance_http;
 mod conformance_lifecycle;
 mod conformance_properties;

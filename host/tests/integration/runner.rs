@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use host::testing::{extension_module, guest_module};
+use host::testing::{REQUEST_DEFAULTS, REQUEST_ID, extension_module, guest_module};
 use serde_json::{Value, json};
 
 struct Output {
@@ -81,6 +81,27 @@ fn header_append_adds_the_configured_header_to_the_response_in_text() {
         "{}",
         out.stdout
     );
+}
+
+/// The runner plays the request through the test API, so both send what Envoy's filters would see: a `host`
+/// header filed as `:authority` (no default beside it), the `x-forwarded-proto` and generated `x-request-id` the
+/// connection manager adds, the same defaults as `host::testing::REQUEST_DEFAULTS`.
+#[test]
+fn the_runner_sends_the_test_apis_request_defaults_and_files_host_as_the_authority() {
+    let (code, report) = json_report(
+        &header_append(),
+        &["-c", r#"{"x-a": "b"}"#, "-H", "host: h.example"],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    let headers = &report["upstream_request"]["headers"];
+    assert_eq!(values(headers, ":authority"), ["h.example"]);
+    assert!(values(headers, "host").is_empty(), "{headers}");
+    for (name, value) in REQUEST_DEFAULTS.iter().filter(|(n, _)| *n != ":authority") {
+        assert_eq!(values(headers, name), [*value], "{name}");
+    }
+    let id = values(headers, REQUEST_ID);
+    assert_eq!(id.len(), 1, "{headers}");
+    assert_eq!(id[0].len(), 36, "a UUID: {id:?}");
 }
 
 #[test]

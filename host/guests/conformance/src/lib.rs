@@ -8,6 +8,7 @@
 //! `status <what> = <n>`. The VM configuration `fail` makes `on_vm_start` refuse, `panic` makes it panic.
 //! Scenario `properties` reads properties in the phases it names (see `properties.rs`).
 
+mod edits;
 mod foreign;
 mod properties;
 mod raw;

@@ -1,6 +1,7 @@
 //! Scenario `properties [at=PHASE,…] [set=PATH] PATH…`: in each phase named by `at` (default `request-headers`),
 //! stores `stored` with `set_property(PATH)` if `set=` is given, then reads every PATH with `get_property` and logs
-//! `property <phase> <path> = <value>` (`none` for NotFound, `status N` for other statuses). PATH segments are
+//! `property <phase> <path> = <value>` (`none` for NotFound, `status N` for other statuses). Any other scenario
+//! reads the paths given as `read=PATH` in the phases `at=` names. PATH segments are
 //! separated by `/`, so a segment may contain dots: `metadata/filter_metadata/envoy.filters.http.lua/key`.
 //!
 //! Phases: `configure`, `tick` (the root sets a 100 ms tick), `root-callout` (the root dispatches to `auth` while
@@ -13,7 +14,7 @@ use crate::{Scenario, note, raw, show, status};
 impl Scenario {
     /// Scenario `properties` reads in `phase`.
     pub(crate) fn reads_properties_in(&self, phase: &str) -> bool {
-        self.is("properties")
+        (self.is("properties") || self.value("read").is_some())
             && self
                 .value("at")
                 .unwrap_or("request-headers")
@@ -34,7 +35,13 @@ pub(crate) fn visit(s: &Scenario, phase: &str) {
             raw::set_property(&segments, b"stored"),
         );
     }
-    for path in (0..).map_while(|i| s.arg(i)).filter(|w| !w.contains('=')) {
+    let words = (0..).map_while(|i| s.arg(i));
+    let paths = words.filter_map(|w| match w.strip_prefix("read=") {
+        Some(path) => Some(path),
+        None if s.is("properties") && !w.contains('=') && !crate::edits::is_edit(w) => Some(w),
+        None => None,
+    });
+    for path in paths {
         let segments: Vec<&str> = path.split('/').collect();
         let (code, value) = raw::property(&segments);
         let shown = match code {

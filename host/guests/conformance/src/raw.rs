@@ -15,6 +15,7 @@ unsafe extern "C" {
         ret_len: *mut usize,
     ) -> u32;
     fn proxy_get_header_map_pairs(map: u32, ret: *mut *mut u8, ret_len: *mut usize) -> u32;
+    fn proxy_get_header_map_size(map: u32, ret_size: *mut usize) -> u32;
     fn proxy_add_header_map_value(
         map: u32,
         key: *const u8,
@@ -37,6 +38,16 @@ unsafe extern "C" {
         value_len: usize,
     ) -> u32;
     fn proxy_continue_stream(stream: u32) -> u32;
+    fn proxy_send_local_response(
+        status: u32,
+        details: *const u8,
+        details_len: usize,
+        body: *const u8,
+        body_len: usize,
+        headers: *const u8,
+        headers_len: usize,
+        grpc_status: i32,
+    ) -> u32;
     fn proxy_set_effective_context(context: u32) -> u32;
     fn proxy_done() -> u32;
     fn proxy_get_property(
@@ -110,6 +121,13 @@ pub fn header_pairs(map: u32) -> (u32, usize) {
     (status, bytes.len())
 }
 
+/// Status and the size `proxy_get_header_map_size` reports.
+pub fn header_map_size(map: u32) -> (u32, usize) {
+    let mut size = 0;
+    let status = unsafe { proxy_get_header_map_size(map, &mut size) };
+    (status, size)
+}
+
 pub fn add_header(map: u32, key: &str, value: &str) -> u32 {
     unsafe { proxy_add_header_map_value(map, key.as_ptr(), key.len(), value.as_ptr(), value.len()) }
 }
@@ -120,6 +138,22 @@ pub fn buffer(buffer: u32, start: usize, max: usize) -> (u32, Vec<u8>) {
 
 pub fn set_buffer(buffer: u32, start: usize, size: usize, value: &[u8]) -> u32 {
     unsafe { proxy_set_buffer_bytes(buffer, start, size, value.as_ptr(), value.len()) }
+}
+
+/// A local reply with response code details (the SDK passes none) and no extra headers.
+pub fn send_local_response(status: u32, details: &str, body: &str, grpc_status: i32) -> u32 {
+    unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            std::ptr::null(),
+            0,
+            grpc_status,
+        )
+    }
 }
 
 pub fn continue_stream(stream: u32) -> u32 {

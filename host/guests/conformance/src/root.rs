@@ -308,4 +308,22 @@ fn root_statuses() {
     status("histogram increment", raw::increment_metric(histogram, 1));
     status("histogram get", raw::metric(histogram).0);
     status("unknown metric increment", raw::increment_metric(4001, 1));
+    let (_, counter_again) = raw::define_metric(0, "c");
+    note(format!(
+        "metric ids: counter {counter}, gauge {gauge}, histogram {histogram}, counter again {counter_again}"
+    ));
+    status(
+        "undefined histogram increment",
+        raw::increment_metric(4002, 1),
+    );
+    status("undefined histogram get", raw::metric(4002).0);
+    status("type 3 id increment", raw::increment_metric(4003, 1));
+    status(
+        "set callout body outside its answer",
+        raw::set_buffer(4, 0, 0, b"x"),
+    );
+    status(
+        "set plugin configuration in on_configure",
+        raw::set_buffer(7, 0, 0, b"x"),
+    );
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, GrpcStatusCode};
+use proxy_wasm::types::{Action, GrpcStatusCode, MapType};
 
 use crate::root::Plugin;
 use crate::{Scenario, note, properties, raw, show, show_map, status, trace};
@@ -36,14 +36,23 @@ impl Stream {
         &self.plugin.scenario
     }
 
-    /// `local-reply <where> [grpc] [empty]`: answers instead of the upstream, then keeps running (the reply is
-    /// deferred) and returns Continue (Envoy stops iteration anyway).
+    /// `local-reply <where> [grpc] [empty] [odd-text]`: answers instead of the upstream, then keeps running (the
+    /// reply is deferred) and returns Continue (Envoy stops iteration anyway). `odd-text`: a raw 403 with gRPC
+    /// status 7 whose details and body hold characters Envoy rewrites.
     fn local_reply(&self, at: &str) -> Option<Action> {
         let s = self.s();
         if !(s.is("local-reply") && s.arg(0) == Some(at)) {
             return None;
         }
-        if s.has("grpc") {
+        if s.has("odd-text") {
+            // Blanks of every kind in the details, bytes `grpc-message` must escape in the body.
+            raw::send_local_response(
+                403,
+                "denied by  policy\tv\u{b}x\u{a0}y",
+                "50% off~ caf\u{e9}\n",
+                7,
+            );
+        } else if s.has("grpc") {
             self.send_grpc_response(
                 GrpcStatusCode::PermissionDenied,
                 Some("access denied"),
@@ -77,7 +86,8 @@ impl Stream {
         Some(Action::Continue)
     }
 
-    /// `callout request|response [cluster=<name>] [no-path] [deny]`: dispatches and pauses until the answer.
+    /// `callout request|response [cluster=<name>] [no-path] [host-header] [deny]`: dispatches and pauses until the
+    /// answer (`host-header`: the authority under `host`).
     fn callout(&mut self, side: Side) -> Option<Action> {
         let s = self.s();
         let wanted = match side {
@@ -96,6 +106,9 @@ impl Stream {
         ];
         if s.has("no-path") {
             headers.retain(|(name, _)| *name != ":path");
+        }
+        if s.has("host-header") {
+            headers[2].0 = "host";
         }
         match self.dispatch_http_call(
             cluster,
@@ -209,6 +222,10 @@ impl Stream {
         status(
             &format!("request body outside body callback ({} bytes)", body.len()),
             code,
+        );
+        status(
+            "set plugin configuration outside on_configure",
+            raw::set_buffer(7, 0, 0, b"x"),
         );
         status(
             "plugin configuration outside on_configure",
@@ -364,6 +381,7 @@ impl HttpContext for Stream {
                 self.get_http_request_header("x-multi").unwrap_or_default()
             ));
         }
+        crate::edits::run(s, "request", MapType::HttpRequestHeaders);
         if s.is("resume-in-callback") {
             self.resume_http_request();
             status(
@@ -485,6 +503,7 @@ impl HttpContext for Stream {
         ));
         let plugin = Rc::clone(&self.plugin);
         let s = &plugin.scenario;
+        crate::edits::run(s, "response", MapType::HttpResponseHeaders);
         properties::visit(s, "response-headers");
         if s.is("statuses") {
             status(

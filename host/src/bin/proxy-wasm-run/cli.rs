@@ -36,7 +36,8 @@ pub struct Args {
     pub vm_id: Option<String>,
 
     /// A request header, `NAME: VALUE` (repeatable). Unless given: `:method: GET`, `:path: /`,
-    /// `:authority: example.com`, `:scheme: http`.
+    /// `:authority: example.com` (`host` counts), `:scheme: http`, and what Envoy's connection manager adds:
+    /// `x-forwarded-proto: http`, a generated `x-request-id`.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
     pub headers: Vec<(String, String)>,
 

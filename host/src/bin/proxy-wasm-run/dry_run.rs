@@ -32,14 +32,6 @@ pub enum Step {
     Advanced { by: Duration },
 }
 
-/// Request pseudo-headers the runner sends unless the user gives them.
-const REQUEST_DEFAULTS: [(&str, &str); 4] = [
-    (":method", "GET"),
-    (":path", "/"),
-    (":authority", "example.com"),
-    (":scheme", "http"),
-];
-
 pub fn run(plugin: &Plugin, args: &Args) -> Run {
     let mut player = Player {
         plugin,
@@ -52,11 +44,12 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
     };
     let mut stream = plugin.http_stream();
 
-    let mut request: Vec<(&str, &str)> = REQUEST_DEFAULTS
-        .into_iter()
-        .filter(|(name, _)| !args.headers.iter().any(|(n, _)| n == name))
+    // The test API adds what is missing of its request defaults (`REQUEST_DEFAULTS`, `x-request-id`).
+    let request: Vec<(&str, &str)> = args
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    request.extend(args.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let trailers = pairs(&args.trailers);
     let action = stream.send_request_headers(&request, args.body.is_none() && trailers.is_empty());
     player.step("on_request_headers", action);

@@ -2,7 +2,7 @@
 //! Envoy does when a callout times out.
 
 use super::{Delivery, GRPC_INTERNAL, GrpcResponse, HttpCallResponse, NotPending, is_http_token};
-use crate::envoy::Vm;
+use crate::envoy::{MapKind, Vm};
 use crate::spec::Status;
 
 impl Vm {
@@ -25,6 +25,12 @@ impl Vm {
         state.budget.release(call.held_bytes());
         let (counts, delivery) = match response {
             Some(r) => {
+                // Envoy holds the answer in a `ResponseMessage`: response header and trailer maps.
+                let r = HttpCallResponse {
+                    headers: r.headers.into_kind(MapKind::ResponseHeaders),
+                    trailers: r.trailers.into_kind(MapKind::ResponseTrailers),
+                    body: r.body,
+                };
                 let counts = (
                     r.headers.len() as i32,
                     r.body.len() as i32,
@@ -111,7 +117,11 @@ impl Vm {
         if !response.initial_metadata.is_empty() {
             let n = response.initial_metadata.len() as i32;
             self.state_mut().callouts.delivering = Some(Delivery {
-                grpc_initial_metadata: Some(response.initial_metadata),
+                grpc_initial_metadata: Some(
+                    response
+                        .initial_metadata
+                        .into_kind(MapKind::ResponseHeaders),
+                ),
                 ..Default::default()
             });
             self.call_root(|e| &e.on_grpc_receive_initial_metadata, |root| (root, t, n));
@@ -122,7 +132,11 @@ impl Vm {
         if !response.trailing_metadata.is_empty() {
             let n = response.trailing_metadata.len() as i32;
             self.state_mut().callouts.delivering = Some(Delivery {
-                grpc_trailing_metadata: Some(response.trailing_metadata),
+                grpc_trailing_metadata: Some(
+                    response
+                        .trailing_metadata
+                        .into_kind(MapKind::ResponseTrailers),
+                ),
                 ..Default::default()
             });
             self.call_root(

@@ -7,7 +7,7 @@ mod dispatch;
 
 use std::time::Duration;
 
-use super::{ByteBudget, Headers};
+use super::{ByteBudget, Headers, MapKind};
 
 /// The cluster names Envoy's configuration has: `ClusterManager::getThreadLocalCluster` finds only those, and a
 /// callout to any other name is refused.
@@ -109,10 +109,11 @@ pub(crate) struct Delivery {
 impl HttpCallResponse {
     /// A response with `:status`.
     pub fn new(status: u16) -> HttpCallResponse {
-        let mut headers = Headers::new();
+        let mut headers = Headers::of_kind(MapKind::ResponseHeaders);
         headers.add(":status", status.to_string());
         HttpCallResponse {
             headers,
+            trailers: Headers::of_kind(MapKind::ResponseTrailers),
             ..Default::default()
         }
     }

@@ -1,8 +1,10 @@
 //! The stream's events reaching the filter (`decodeHeaders`, `decodeData`, `decodeTrailers`, their encoder
 //! twins, the access log and destruction) and what each callback's return value does to iteration and buffering.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::maps::{headers_kind, trailers_kind};
 use super::side::{Buffering, Iteration};
 use super::stream::StreamLife;
 use super::{Action, Dir, Headers, HttpStream, LocalReply, Vm};
@@ -25,10 +27,11 @@ impl Vm {
     }
 
     pub(super) fn stream_mut(&mut self, id: u32) -> &mut HttpStream {
-        self.state_mut()
-            .streams
-            .get_mut(&id)
-            .expect("stream exists")
+        let state = self.state_mut();
+        if state.touched_streams.last() != Some(&id) {
+            state.touched_streams.push(id);
+        }
+        state.streams.get_mut(&id).expect("stream exists")
     }
 
     /// Headers arrive at this filter (`decodeHeaders` / `encodeHeaders`).
@@ -42,6 +45,12 @@ impl Vm {
         let stream = self.stream_mut(id);
         if stream.closed_to(dir) {
             return Action::Pause;
+        }
+        let headers = headers.into_kind(headers_kind(dir));
+        if dir == Dir::Response && stream.local_reply.is_none() {
+            // The router records the upstream's response in the stream info before any encoder filter runs.
+            stream.response_code = headers.get(":status").and_then(|s| s.parse().ok());
+            stream.code_details = Some(Cow::Borrowed("via_upstream"));
         }
         let side = stream.side_mut(dir);
         side.headers = Some(headers);
@@ -71,6 +80,10 @@ impl Vm {
             if single {
                 side.iteration = Iteration::Body { headers_held: true };
             }
+            if !forced && result == Some(3) {
+                // StopAllIterationAndBuffer: what arrives meanwhile is buffered under the buffer limit.
+                side.buffering = Some(Buffering::Buffer);
+            }
             Action::Pause
         } else {
             side.forward_headers();
@@ -89,8 +102,12 @@ impl Vm {
         let side = stream.side_mut(dir);
         side.body.extend_from_slice(chunk);
         side.end_stream = end_stream;
-        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
+        // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept, unless headers
+        // stopped with StopAllIterationAndBuffer and the buffer overflows.
         if !matches!(side.iteration, Iteration::Body { .. }) {
+            if self.over_buffer_limit(id, dir) {
+                self.data_too_large(id, dir);
+            }
             return Action::Pause;
         }
         if let Some(action) = self.bypass(id, dir) {
@@ -137,7 +154,7 @@ impl Vm {
             return Action::Pause;
         }
         let side = stream.side_mut(dir);
-        side.trailers = Some(trailers);
+        side.trailers = Some(trailers.into_kind(trailers_kind(dir)));
         side.end_stream = true;
         // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept.
         if !matches!(side.iteration, Iteration::Body { .. }) {

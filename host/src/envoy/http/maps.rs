@@ -1,7 +1,7 @@
 //! The maps and buffers a host call addresses, as Envoy's `Context::getMap` / `getBuffer` resolve them: which
 //! exist when, and which are null (`None`).
 
-use super::{Dir, Headers, HostState, HttpStream};
+use super::{Dir, Headers, HostState, HttpStream, MapKind};
 use crate::spec::{BufferType, MapType};
 
 impl HostState {
@@ -45,32 +45,21 @@ impl HostState {
         }
     }
 
-    /// The map a mutating host call addresses (Envoy `getMap`: no access-log copies). Trailers can be added from
-    /// the last body callback.
+    /// The map a mutating host call (and `proxy_get_header_map_size`) addresses, as Envoy's `getMap` resolves
+    /// it: the stream's maps only (no access-log copies; a callout answer's maps and gRPC metadata are `nullptr`
+    /// there). Trailers can be added from the last body callback.
     pub(crate) fn map_mut(&mut self, map: MapType) -> Option<&mut Headers> {
         match map {
-            MapType::HttpCallResponseHeaders => self.callouts.delivering.as_mut()?.headers.as_mut(),
-            MapType::HttpCallResponseTrailers => {
-                self.callouts.delivering.as_mut()?.trailers.as_mut()
-            }
-            MapType::GrpcInitialMetadata => self
-                .callouts
-                .delivering
-                .as_mut()?
-                .grpc_initial_metadata
-                .as_mut(),
-            MapType::GrpcTrailingMetadata => self
-                .callouts
-                .delivering
-                .as_mut()?
-                .grpc_trailing_metadata
-                .as_mut(),
+            MapType::HttpCallResponseHeaders
+            | MapType::HttpCallResponseTrailers
+            | MapType::GrpcInitialMetadata
+            | MapType::GrpcTrailingMetadata => None,
             _ => {
                 let (dir, trailers) = stream_map(map);
                 let side = self.stream_mut()?.side_mut(dir);
                 if trailers {
                     if side.trailers.is_none() && side.last_body_callback {
-                        side.trailers = Some(Headers::new());
+                        side.trailers = Some(Headers::of_kind(trailers_kind(dir)));
                         side.reach.trailers = true;
                     }
                     side.trailers.as_mut().filter(|_| side.reach.trailers)
@@ -86,8 +75,25 @@ impl HostState {
         self.stream().is_some_and(HttpStream::in_log)
     }
 
+    /// Whether Envoy's `getBuffer` returns a buffer for `buffer` now: not the plugin configuration outside
+    /// `on_configure` (no `temp_plugin_`), not a callout body outside its answer (no `http_call_response_`).
+    pub(crate) fn has_buffer(&self, buffer: BufferType) -> bool {
+        match buffer {
+            BufferType::HttpCallResponseBody => self
+                .callouts
+                .delivering
+                .as_ref()
+                .is_some_and(|d| d.headers.is_some()),
+            BufferType::PluginConfiguration => self.configuring,
+            _ => true,
+        }
+    }
+
     /// The bytes behind a buffer type, as Envoy's `getBuffer` serves them; `None` is a null buffer (NotFound).
     pub(crate) fn buffer(&self, buffer: BufferType) -> Option<Vec<u8>> {
+        if !self.has_buffer(buffer) {
+            return None;
+        }
         match buffer {
             BufferType::RequestBody | BufferType::ResponseBody => {
                 let dir = if buffer == BufferType::RequestBody {
@@ -104,9 +110,7 @@ impl HostState {
             }
             BufferType::DownstreamData | BufferType::UpstreamData => Some(Vec::new()),
             BufferType::HttpCallResponseBody => {
-                let delivery = self.callouts.delivering.as_ref()?;
-                delivery.headers.as_ref()?;
-                Some(delivery.body.clone())
+                Some(self.callouts.delivering.as_ref()?.body.clone())
             }
             BufferType::GrpcReceiveBuffer => Some(
                 self.callouts
@@ -116,9 +120,7 @@ impl HostState {
                     .unwrap_or_default(),
             ),
             BufferType::VmConfiguration => Some(self.settings.vm_config.clone()),
-            BufferType::PluginConfiguration => {
-                self.configuring.then(|| self.settings.config.clone())
-            }
+            BufferType::PluginConfiguration => Some(self.settings.config.clone()),
             BufferType::CallData => Some(self.call_data.clone()),
         }
     }
@@ -144,5 +146,21 @@ fn stream_map(map: MapType) -> (Dir, bool) {
         MapType::RequestTrailers => (Dir::Request, true),
         MapType::ResponseHeaders => (Dir::Response, false),
         _ => (Dir::Response, true),
+    }
+}
+
+/// Envoy's class for a side's headers: `RequestHeaderMapImpl` or `ResponseHeaderMapImpl`.
+pub(crate) fn headers_kind(dir: Dir) -> MapKind {
+    match dir {
+        Dir::Request => MapKind::RequestHeaders,
+        Dir::Response => MapKind::ResponseHeaders,
+    }
+}
+
+/// Envoy's class for a side's trailers: `RequestTrailerMapImpl` (no inline names) or `ResponseTrailerMapImpl`.
+pub(crate) fn trailers_kind(dir: Dir) -> MapKind {
+    match dir {
+        Dir::Request => MapKind::Plain,
+        Dir::Response => MapKind::ResponseTrailers,
     }
 }

@@ -7,10 +7,16 @@ mod filter;
 mod maps;
 mod relay;
 mod replies;
+mod required;
 mod side;
 mod stream;
 
-use super::{FailurePolicy, Headers, HostState, LocalReply, Properties, Vm, local_reply};
+use super::{
+    FailurePolicy, Headers, HostState, LocalReply, MapKind, Properties, Vm, local_reply,
+    replace_all_empty_space,
+};
+
+pub(crate) use maps::headers_kind;
 
 pub(crate) use stream::{HttpStream, StreamLife};
 

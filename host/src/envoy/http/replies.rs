@@ -1,6 +1,8 @@
 //! What ends or resumes a stream from outside its callbacks: a continue, a reset, a local reply (through the
 //! encoder filters or direct), and the failure policy's bypass or 503.
 
+use std::borrow::Cow;
+
 use super::side::{Forwarded, Iteration, Side};
 use super::stream::StreamLife;
 use super::{Action, Dir, FailurePolicy, Headers, LocalReply, Vm, local_reply};
@@ -22,11 +24,10 @@ impl Vm {
                 if matches!(side.iteration, Iteration::Body { .. }) && pending_body {
                     self.deliver_body(id, dir);
                 }
+                // `commonContinue`: trailers that arrived before the resume follow the data (`doTrailers`),
+                // whatever the body callback answered; only a reply or reset that ended the side stops them.
                 let side = self.stream(id).side(dir);
-                if matches!(side.iteration, Iteration::Body { .. })
-                    && side.trailers.is_some()
-                    && side.buffering.is_none()
-                {
+                if matches!(side.iteration, Iteration::Body { .. }) && side.trailers.is_some() {
                     self.deliver_trailers(id, dir);
                 }
             }
@@ -50,6 +51,10 @@ impl Vm {
         if stream.reset.is_none() {
             stream.reset = Some(details.to_string());
         }
+        // `Context::closeStream` sets its details only if nothing set any before.
+        stream
+            .code_details
+            .get_or_insert_with(|| Cow::Owned(details.to_string()));
         stream.request.abort();
         stream.response.abort();
     }
@@ -62,12 +67,14 @@ impl Vm {
         }
         stream.request.abort();
         stream.local_reply = Some(reply.clone());
+        stream.code_details = Some(Cow::Owned(reply.details.clone()));
         let response = stream.response.clone();
         if response.forwarded.headers.is_some() {
             // The client already has response headers: Envoy can only reset.
             self.reset_stream(id, &reply.details);
             return;
         }
+        self.stream_mut(id).response_code = Some(reply.status);
         let composed = local_reply::compose(&reply, self.stream(id));
         if response.iteration != Iteration::Idle {
             // Response headers are in the filter chain: `sendDirectLocalReply`, bypassing the filters.
@@ -136,10 +143,12 @@ impl Vm {
             grpc_status: Some(14),
         };
         stream.local_reply = Some(reply.clone());
+        stream.code_details = Some(Cow::Owned(reply.details.clone()));
         if stream.response.forwarded.headers.is_some() {
             self.reset_stream(id, "wasm_fail_stream");
             return;
         }
+        stream.response_code = Some(reply.status);
         let composed = local_reply::compose(&reply, self.stream(id));
         self.direct_reply(id, composed);
     }

@@ -31,7 +31,7 @@ pub(crate) struct Reach {
     pub(in crate::envoy) trailers: bool,
 }
 
-/// A body callback's way of stopping with the data held.
+/// A body callback's way of stopping with the data held (or a headers callback's StopAllIterationAndBuffer, 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Buffering {
     /// StopIterationAndBuffer (1, the SDK's `Pause`): Envoy's filters stop streaming, so a body over the buffer
@@ -73,6 +73,8 @@ pub(crate) struct Side {
     /// Inside a body callback with end_of_stream: the guest may add trailers.
     pub(in crate::envoy) last_body_callback: bool,
     pub(in crate::envoy) forwarded: Forwarded,
+    /// What left the filter was checked for the headers HTTP requires (once: it does not change afterwards).
+    pub(in crate::envoy) required_checked: bool,
 }
 
 impl Side {
@@ -88,6 +90,7 @@ impl Side {
             buffering: None,
             last_body_callback: false,
             forwarded: Forwarded::default(),
+            required_checked: false,
         }
     }
 
@@ -103,6 +106,8 @@ impl Side {
     }
 
     pub(super) fn forward_headers(&mut self) {
+        // What was buffered behind stopped headers reaches the filter again as one body, not as a buffer.
+        self.buffering = None;
         self.forwarded.headers = self.headers.clone();
         self.reach.headers = false;
         if self.end_stream && self.body.is_empty() && self.trailers.is_none() {

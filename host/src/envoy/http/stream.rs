@@ -1,5 +1,6 @@
 //! One HTTP stream context: its two sides, its life, and what ended it (a local reply, a reset).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,6 +31,12 @@ pub(crate) struct HttpStream {
     pub(in crate::envoy) local_reply: Option<LocalReply>,
     /// Set when the stream was reset (`proxy_close_stream`, or a local reply after the response started).
     pub(in crate::envoy) reset: Option<String>,
+    /// Envoy's `StreamInfo` response code (`response.code`): recorded by the router when the upstream's headers
+    /// arrive, or by a local reply; a `:status` a filter writes afterwards does not change it.
+    pub(in crate::envoy) response_code: Option<u32>,
+    /// Envoy's `StreamInfo` response code details (`response.code_details`): `via_upstream`, a local reply's, or
+    /// `wasm_close_stream` from `Context::closeStream` when nothing set them before.
+    pub(in crate::envoy) code_details: Option<Cow<'static, str>>,
     /// Envoy's `failure_local_reply_sent_`: the 503 of a failed VM skips this filter's encoder callbacks.
     pub(in crate::envoy) failure_reply_sent: bool,
     /// The VM had already failed when the stream began: under FAIL_OPEN Envoy's filter factory left the plugin out
@@ -63,6 +70,8 @@ impl HttpStream {
             response: Side::new(),
             local_reply: None,
             reset: None,
+            response_code: None,
+            code_details: None,
             failure_reply_sent: false,
             began_after_failure: false,
             upstream_response_cut: false,
@@ -135,12 +144,17 @@ impl HttpStream {
         self.life == StreamLife::Logging
     }
 
-    /// A gRPC request (`content-type: application/grpc…`): local replies become trailers-only gRPC responses.
+    /// A gRPC request, as `Grpc::Common::isGrpcRequestHeaders` decides: a `:path` and a content type that is
+    /// exactly `application/grpc` or starts with `application/grpc+` (`hasGrpcContentType`; `application/grpc-web`
+    /// is not gRPC). Local replies to it become trailers-only gRPC responses.
     pub(crate) fn is_grpc(&self) -> bool {
-        self.request
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("content-type"))
-            .is_some_and(|ct| ct.starts_with("application/grpc"))
+        let Some(headers) = self.request.headers.as_ref() else {
+            return false;
+        };
+        let grpc = headers
+            .get_bytes("content-type")
+            .and_then(|ct| ct.strip_prefix(b"application/grpc"))
+            .is_some_and(|rest| rest.is_empty() || rest[0] == b'+');
+        grpc && headers.contains(":path")
     }
 }

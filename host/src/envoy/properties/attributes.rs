@@ -77,25 +77,17 @@ impl<'a> Scope<'a> {
                 side.trailers.as_ref().filter(|_| side.reach.trailers),
             )
         };
-        let code = match &stream.local_reply {
-            Some(reply) => Some(i64::from(reply.status)),
-            None => side
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(":status"))
-                .and_then(|s| s.parse().ok()),
-        };
+        let code = stream.response_code.map(i64::from);
         let sent = side.forwarded.body.len() as i64;
         Ok(match key {
             "code" => owned(PropertyValue::Int(code.ok_or(Status::NotFound)?)),
-            "code_details" => {
-                let details = match &stream.local_reply {
-                    Some(reply) => reply.details.clone(),
-                    None if side.headers.is_some() => "via_upstream".to_string(),
-                    None => return Err(Status::NotFound),
-                };
-                owned(PropertyValue::String(details))
-            }
+            "code_details" => owned(PropertyValue::String(
+                stream
+                    .code_details
+                    .as_deref()
+                    .ok_or(Status::NotFound)?
+                    .to_string(),
+            )),
             "headers" => Found::Headers(headers),
             "headers_bytes" => owned(PropertyValue::Int(headers.map_or(0, byte_size))),
             "trailers" => Found::Headers(trailers),

@@ -245,12 +245,10 @@ fn child<'v>(value: &'v PropertyValue, segment: &str) -> Option<&'v PropertyValu
     }
 }
 
-/// `HeadersWrapper`: every value of the header joined with `,` (`getAllOfHeaderAsString`).
+/// `HeadersWrapper` → `getAllOfHeaderAsString`: every value of `name` joined with `,` (`host` is `:authority` in request headers).
 fn header(headers: &Headers, name: &[u8]) -> Option<Vec<u8>> {
-    let mut values = headers
-        .pairs()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v);
+    let name = String::from_utf8_lossy(name);
+    let mut values = headers.all_bytes(&name);
     let mut joined = values.next()?.to_vec();
     for value in values {
         joined.push(b',');
@@ -261,10 +259,7 @@ fn header(headers: &Headers, name: &[u8]) -> Option<Vec<u8>> {
 
 /// `HeaderMap::byteSize`: names and values.
 fn byte_size(headers: &Headers) -> i64 {
-    headers
-        .pairs()
-        .map(|(k, v)| k.len() + v.len())
-        .sum::<usize>() as i64
+    headers.byte_len() as i64
 }
 
 /// The value's bytes, as `serializeValue` writes them.

@@ -43,7 +43,7 @@ impl Kept {
     pub(crate) fn take(state: &mut HostState) -> Kept {
         Kept {
             foreign: std::mem::take(&mut state.foreign),
-            metrics: std::mem::take(&mut state.metrics),
+            metrics: std::mem::take(&mut state.metrics).for_next_vm(),
         }
     }
 

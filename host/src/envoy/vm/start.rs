@@ -101,6 +101,7 @@ impl Vm {
             configuring: false,
             stop_next_iteration: false,
             streams: HashMap::default(),
+            touched_streams: Vec::new(),
             deferred: VecDeque::new(),
             queue_ready: VecDeque::new(),
             logs: Vec::new(),

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::vm::{Kept, VmStartError};
 use super::{
-    FailurePolicy, ForeignFunction, GrpcCall, HostFunctions, HttpCall, Loaded, LogEntry, LogOrigin,
-    Metrics, Settings, SharedProcess, StartFailure, Vm, VmInit, VmRole,
+    ByteBudget, FailurePolicy, ForeignFunction, GrpcCall, HostFunctions, HttpCall, Loaded,
+    LogEntry, LogOrigin, Metrics, Settings, SharedProcess, StartFailure, Vm, VmInit, VmRole,
 };
 
 /// What one Envoy process remembers of start-ups: which base VMs exist (cpp-host `base_wasms`, keyed by vm_id, VM
@@ -36,6 +36,8 @@ pub(crate) struct PluginVms {
     /// The configuration every worker VM starts with (a reloaded one too).
     settings: Settings,
     process: SharedProcess,
+    /// What the host holds for the plugin, in all its VMs together (a reloaded VM does not start from zero).
+    budget: ByteBudget,
     /// Worker VMs, oldest first. The last runs new streams; the others failed and were replaced by FAIL_RELOAD,
     /// and are kept for the streams that were in them (which get FAIL_CLOSED's 503, as in Envoy).
     workers: Vec<Vm>,
@@ -60,19 +62,21 @@ impl PluginVms {
         cache: Option<&Mutex<StartCache>>,
         functions: &'static HostFunctions,
     ) -> Result<PluginVms, VmStartError> {
-        let loaded = Vm::load(bytes, &settings.disk_cache, functions)?;
+        let loaded = Vm::load(bytes, &settings, functions)?;
         let keys = cache.map(|_| StartKeys::new(bytes, &settings));
         let mut start_logs = Vec::new();
         let mut kept = Kept {
             foreign,
             metrics: Metrics::default(),
         };
+        let budget = ByteBudget::new(settings.host_memory_limit);
         let init = |kept: Kept, role| VmInit {
             settings: settings.clone(),
             foreign: kept.foreign,
             process: process.clone(),
             metrics: kept.metrics,
             role,
+            budget: budget.clone(),
             now: settings.start_time,
         };
         let fail = |mut error: VmStartError, start_logs: &mut Vec<LogEntry>| {
@@ -163,6 +167,7 @@ impl PluginVms {
         let worker = Vm::start(&loaded, init(kept, VmRole::Worker(0)))
             .map_err(|e| fail(e, &mut start_logs))?;
         Ok(PluginVms {
+            budget,
             loaded,
             last_load: settings.start_time,
             settings,
@@ -222,6 +227,7 @@ impl PluginVms {
             process: self.process.clone(),
             metrics: kept.metrics,
             role: VmRole::Worker(generation as u32),
+            budget: self.budget.clone(),
             now,
         };
         match Vm::start(&self.loaded, init) {

@@ -1,6 +1,6 @@
-//! The bytes the host holds on a plugin's behalf, outside its linear memory: log lines and pending callouts
-//! (headers, bodies, gRPC messages); the items of each shared queue it fills and its vm_id's shared data are bounded
-//! by the same limit. The memory limit bounds what the guest allocates; this bounds what it makes the host allocate,
+//! The bytes the host holds on a plugin's behalf, outside its linear memory: log lines, pending callouts (headers,
+//! bodies, gRPC messages), deferred actions and local replies, metrics, filter state and declared properties; the
+//! items of each shared queue it fills, its vm_id's queue names and shared data are bounded by the same limit. The memory limit bounds what the guest allocates; this bounds what it makes the host allocate,
 //! which no deadline stops inside one host call. A guest that goes over fails its VM with a [`BudgetExceeded`]
 //! naming what it was doing.
 //!

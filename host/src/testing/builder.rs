@@ -242,9 +242,12 @@ impl PluginBuilder {
         self
     }
 
-    /// What the host may hold on the plugin's behalf outside its linear memory: the log lines it keeps, pending
-    /// HTTP and gRPC callouts (headers, bodies, messages), the items of each shared queue it fills and its vm_id's
-    /// shared data. A host call that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
+    /// What the host may hold on the plugin's behalf outside its linear memory, in all its VMs together (base,
+    /// canary, workers): the log lines it keeps, pending HTTP and gRPC callouts (headers, bodies, messages), local
+    /// replies and deferred stream actions, metric names and histogram samples, filter state and declared
+    /// properties, the items of each shared queue it fills, the queue names and shared data of its vm_id. Each
+    /// entry costs 64 bytes besides its contents. A host call that would go past it fails the VM, naming what the
+    /// plugin asked for. Default 64 MiB.
     pub fn host_memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.host_memory_limit = bytes;
         self

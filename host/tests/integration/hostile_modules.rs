@@ -951,3 +951,35 @@ fn an_enormous_advance_time_in_the_runner() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn the_runner_report_caps_its_log_list() {
+    // 30 000 empty lines: well within the budget, but the report shows the first and last 5 000.
+    let bytes = module(
+        r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+        r#"(memory (export "memory") 1)"#,
+        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+             (local $i i32)
+             (loop $lines
+               (drop (call $log (i32.const 2) (i32.const 0) (i32.const 0)))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $lines (i32.lt_u (local.get $i) (i32.const 15000))))
+             (i32.const 1))"#,
+    );
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-log-cap-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("lines.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
+        .arg(&path)
+        .args(["--no-cache", "--json"])
+        .output()
+        .expect("proxy-wasm-run runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    // The canary and the worker each log 15 000 lines.
+    assert_eq!(report["logs"].as_array().map(Vec::len), Some(10_000));
+    assert_eq!(report["logs_omitted"], 20_000);
+}

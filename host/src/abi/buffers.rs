@@ -52,7 +52,9 @@ pub(super) const IMPORTS: &[Import] = &[
                       len: i32| {
                     hostcall(&mut c, import, |c| {
                         let ty = BufferType::from_raw(ty).ok_or(Status::BadArgument)?;
+                        c.data().check_budget_entry("a body", len as u32 as usize)?;
                         let data = read(c, ptr, len)?;
+                        c.data_mut().charge_stream("a body", data.len())?;
                         let (start, size) = (start as u32 as usize, size as u32 as usize);
                         // A buffer Envoy does not hold: cpp-host `BufferBase::copyFrom`, "Setting a string buffer not
                         // supported". The Rust SDK's `set_http_request_body` panics on it, in Envoy as here.

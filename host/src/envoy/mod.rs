@@ -160,6 +160,9 @@ pub struct HostState {
     /// rather than ordered (nothing walks them in order) and boxed, so growing the table moves pointers, not streams.
     streams: HashMap<u32, Box<HttpStream>, BuildHasherDefault<ContextIdHasher>>,
     deferred: VecDeque<Deferred>,
+    /// What the guest copied into each live stream's maps and bodies, charged to the byte budget until the stream
+    /// is deleted.
+    stream_held: HashMap<u32, usize, BuildHasherDefault<ContextIdHasher>>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     queue_ready: VecDeque<u32>,
     logs: Vec<LogEntry>,
@@ -414,6 +417,31 @@ impl HostState {
             vm: self.role,
         });
         Ok(())
+    }
+
+    /// Charges `bytes` the guest copies into a header map or body: to the acting stream until it is deleted (the
+    /// host keeps a stream's maps while it lives), or only checked for the root context's (a callout's answer,
+    /// replaced by the next).
+    pub(crate) fn charge_stream(
+        &mut self,
+        what: &'static str,
+        bytes: usize,
+    ) -> Result<(), BudgetExceeded> {
+        match self.stream().map(|s| s.id) {
+            Some(id) => {
+                self.budget.charge_entry(what, bytes)?;
+                *self.stream_held.entry(id).or_default() += budget::entry_cost(bytes);
+                Ok(())
+            }
+            None => self.budget.check_entry(what, bytes),
+        }
+    }
+
+    /// Stream `id` was deleted: what the guest copied into it leaves the byte budget.
+    pub(crate) fn release_stream(&mut self, id: u32) {
+        if let Some(held) = self.stream_held.remove(&id) {
+            self.budget.release(held);
+        }
     }
 
     /// Queues an action for after the current VM call (`proxy_continue_stream`, `proxy_close_stream`).

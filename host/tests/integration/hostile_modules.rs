@@ -607,7 +607,7 @@ fn one_byte_fd_writes() {
         start_error(
             hostile(bytes, envoy),
             StartFailure::VmStart,
-            "a log message of 1 bytes would take the host memory this plugin holds past its limit",
+            "a write to stdout/stderr of 1 bytes would take the host memory this plugin holds past its limit",
         )
     });
 }
@@ -982,4 +982,54 @@ fn the_runner_report_caps_its_log_list() {
     // The canary and the worker each log 15 000 lines.
     assert_eq!(report["logs"].as_array().map(Vec::len), Some(10_000));
     assert_eq!(report["logs_omitted"], 20_000);
+}
+
+#[test]
+fn header_values_without_end() {
+    run("header_values_without_end", |envoy| {
+        // A 1 MiB value added to the request headers again and again: the map keeps every one.
+        let bytes = module(
+            r#"(import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17) (data (i32.const 16) "x-big")"#,
+            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $add (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 65536) (i32.const 1048576)))
+                   (br $forever))
+                 (i32.const 0))"#,
+        );
+        request_failure(
+            hostile(bytes, envoy),
+            &[
+                "a header map entry of 1048581 bytes would take",
+                "host_memory_limit",
+            ],
+        )
+    });
+}
+
+#[test]
+fn a_body_grown_without_end() {
+    run("a_body_grown_without_end", |envoy| {
+        // 1 MiB appended to the request body again and again (a start past the end appends, as Envoy's copyFrom).
+        let bytes = module(
+            r#"(import "env" "proxy_set_buffer_bytes" (func $set (param i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17)"#,
+            r#"(func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $set (i32.const 0) (i32.const 2147483647) (i32.const 0) (i32.const 65536) (i32.const 1048576)))
+                   (br $forever))
+                 (i32.const 0))"#,
+        );
+        let plugin = hostile(bytes, envoy).start().expect("the plugin starts");
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[(":path", "/"), (":method", "POST")], false);
+        stream.send_request_body("x", true);
+        stream.client_response().assert_status(503);
+        let failure = plugin.failure().expect("the body loop fails the VM");
+        assert!(
+            failure.contains("a body of 1048576 bytes would take"),
+            "{failure}"
+        );
+        failure
+    });
 }

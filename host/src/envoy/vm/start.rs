@@ -103,6 +103,7 @@ impl Vm {
             stop_next_iteration: false,
             streams: HashMap::default(),
             deferred: VecDeque::new(),
+            stream_held: HashMap::default(),
             queue_ready: VecDeque::new(),
             logs: Vec::new(),
             budget,

@@ -17,6 +17,7 @@ use flate2::write::ZlibEncoder;
 use flate2::{Compression, Decompress, FlushDecompress};
 use prost::Message;
 
+use super::budget::entry_cost;
 use super::{HostState, Refusal};
 use crate::spec::Status;
 
@@ -147,6 +148,25 @@ fn construct(key: &str, value: &str) -> Option<Result<(), ()>> {
         _ => return None,
     };
     Some(if accepted { Ok(()) } else { Err(()) })
+}
+
+impl ForeignState {
+    /// What the filter state objects and declared properties hold, as charged to the byte budget.
+    pub(crate) fn held_bytes(&self) -> usize {
+        let objects: usize = self
+            .filter_state
+            .values()
+            .flatten()
+            .map(|(key, object)| entry_cost(key.len() + object.value.len()))
+            .sum();
+        let declared: usize = self
+            .declared
+            .values()
+            .flatten()
+            .map(|(name, property)| entry_cost(name.len() + property.schema.len()))
+            .sum();
+        objects + declared
+    }
 }
 
 impl HostState {

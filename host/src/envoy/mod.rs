@@ -37,7 +37,7 @@ pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
 pub use http::Action;
 pub(crate) use http::{Dir, HttpStream, StreamLife};
-pub(crate) use lifecycle::{PluginVms, StartCache};
+pub(crate) use lifecycle::{PluginVms, StartCache, VmHold};
 pub use local_reply::LocalReply;
 pub(crate) use metrics::Metrics;
 pub use metrics::{Metric, MetricKind};
@@ -435,6 +435,38 @@ impl HostState {
             }
             None => self.budget.check_entry(what, bytes),
         }
+    }
+
+    /// Releases from the byte budget what this VM holds besides its log lines, before it is dropped: the plugin's
+    /// other VMs go on charging the same budget.
+    pub(crate) fn release_held(&mut self) {
+        let streams: usize = self.stream_held.drain().map(|(_, held)| held).sum();
+        let filter_state: usize = self
+            .streams
+            .values()
+            .flat_map(|s| &s.filter_state)
+            .map(|(key, value)| budget::entry_cost(key.len() + value.len()))
+            .sum();
+        let deferred: usize = self
+            .deferred
+            .drain(..)
+            .map(|action| budget::entry_cost(action.held_bytes()))
+            .sum();
+        let callouts: usize = self
+            .callouts
+            .http
+            .iter()
+            .map(HttpCall::held_bytes)
+            .sum::<usize>()
+            + self
+                .callouts
+                .grpc
+                .iter()
+                .map(GrpcCall::held_bytes)
+                .sum::<usize>();
+        self.budget.release(
+            streams + filter_state + deferred + callouts + self.foreign_state.held_bytes(),
+        );
     }
 
     /// Stream `id` was deleted: what the guest copied into it leaves the byte budget.

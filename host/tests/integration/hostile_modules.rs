@@ -1033,3 +1033,48 @@ fn a_body_grown_without_end() {
         failure
     });
 }
+
+#[test]
+fn a_vm_that_fails_after_filling_its_memory_under_fail_reload() {
+    run(
+        "a_vm_that_fails_after_filling_its_memory_under_fail_reload",
+        |envoy| {
+            // Each request grows the memory by 48 MiB, touches every page, then traps: FAIL_RELOAD gives the next
+            // stream a fresh VM. Twenty replaced VMs kept for the plugin's life would hold close to a gigabyte; a
+            // replaced VM is dropped once no stream refers to it.
+            let bytes = module(
+                "",
+                r#"(memory (export "memory") 1)"#,
+                r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+                 (local $p i32)
+                 (drop (memory.grow (i32.const 768)))
+                 (local.set $p (i32.const 65536))
+                 (loop $touch
+                   (i32.store (local.get $p) (i32.const 1))
+                   (local.set $p (i32.add (local.get $p) (i32.const 4096)))
+                   (br_if $touch (i32.lt_u (local.get $p) (i32.const 50397184))))
+                 unreachable)"#,
+            );
+            let plugin = hostile(bytes, envoy)
+                .failure_policy(FailurePolicy::Reload)
+                .reload_backoff(std::time::Duration::from_millis(1))
+                .start()
+                .expect("the plugin starts");
+            for _ in 0..20 {
+                let mut stream = plugin.http_stream();
+                stream.send_request_headers(&[(":path", "/")], true);
+                stream.client_response().assert_status(503);
+                drop(stream);
+                plugin.advance_time(std::time::Duration::from_millis(2));
+            }
+            assert_eq!(
+                plugin.reloads(),
+                19,
+                "each stream after the first got a fresh VM"
+            );
+            let failure = plugin.failure().expect("the last VM failed too");
+            assert!(failure.contains("unreachable"), "{failure}");
+            failure
+        },
+    );
+}

@@ -521,6 +521,22 @@ fn shared_data_under_ever_new_keys() {
     });
 }
 
+/// `proxy-wasm-run --no-cache MODULE ARGS…` on `bytes`, written to a scratch directory named after `case`.
+fn run_runner(case: &str, bytes: Vec<u8>, args: &[&str]) -> std::process::Output {
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-{case}-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{case}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
+        .arg(&path)
+        .arg("--no-cache")
+        .args(args)
+        .output()
+        .expect("proxy-wasm-run runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    output
+}
+
 #[test]
 fn guest_log_text_reaches_the_terminal_escaped() {
     // A title-setting OSC sequence, a screen clear, and a newline that would forge a log line of its own.
@@ -531,16 +547,7 @@ fn guest_log_text_reaches_the_terminal_escaped() {
              (drop (call $log (i32.const 2) (i32.const 16) (i32.const 47)))
              (i32.const 1))"#,
     );
-    let dir = std::env::temp_dir().join(format!("proxy-wasm-escape-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("escape.wasm");
-    std::fs::write(&path, bytes).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
-        .arg(&path)
-        .arg("--no-cache")
-        .output()
-        .expect("proxy-wasm-run runs");
-    std::fs::remove_dir_all(&dir).unwrap();
+    let output = run_runner("escape", bytes, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
@@ -929,16 +936,11 @@ fn a_module_that_compiles_slowly() {
 
 #[test]
 fn an_enormous_advance_time_in_the_runner() {
-    let dir = std::env::temp_dir().join(format!("proxy-wasm-advance-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("good.wasm");
-    std::fs::write(&path, good_module()).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
-        .arg(&path)
-        .args(["--no-cache", "--advance-time", "18446744073709551615"])
-        .output()
-        .expect("proxy-wasm-run runs");
-    std::fs::remove_dir_all(&dir).unwrap();
+    let output = run_runner(
+        "advance",
+        good_module(),
+        &["--advance-time", "18446744073709551615"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.code(),
@@ -966,16 +968,7 @@ fn the_runner_report_caps_its_log_list() {
                (br_if $lines (i32.lt_u (local.get $i) (i32.const 15000))))
              (i32.const 1))"#,
     );
-    let dir = std::env::temp_dir().join(format!("proxy-wasm-log-cap-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("lines.wasm");
-    std::fs::write(&path, bytes).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
-        .arg(&path)
-        .args(["--no-cache", "--json"])
-        .output()
-        .expect("proxy-wasm-run runs");
-    std::fs::remove_dir_all(&dir).unwrap();
+    let output = run_runner("log-cap", bytes, &["--json"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");

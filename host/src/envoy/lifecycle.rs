@@ -111,6 +111,8 @@ impl PluginVms {
             }
             start_logs.append(&mut base.state_mut().logs);
             kept = Kept::take(base.state_mut());
+            // Its log lines and metrics live on (charged still); what else it held is dropped with it.
+            base.state_mut().release_held();
         }
 
         let canary_known = match (cache, &keys) {
@@ -166,6 +168,7 @@ impl PluginVms {
                     grpc: state.callouts.grpc.clone(),
                 };
                 kept = Kept::take(state);
+                state.release_held();
             }
         }
 

@@ -1071,3 +1071,24 @@ fn a_vm_that_fails_after_filling_its_memory_under_fail_reload() {
         },
     );
 }
+
+#[test]
+fn what_the_dropped_canary_held_leaves_the_plugins_budget() {
+    // A 10 MiB callout body from `on_vm_start`: the canary's call is cancelled with the canary (as Envoy drops it),
+    // so the worker's own fits the one 16 MiB budget the plugin's VMs share.
+    let bytes = module(
+        r#"(import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#,
+        &format!(r#"(memory (export "memory") 161) (data (i32.const 8) "c") {CALLOUT_HEADERS}"#),
+        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+             (i32.eqz (call $call (i32.const 8) (i32.const 1) (i32.const 16) (i32.const 61)
+               (i32.const 65536) (i32.const 10485760) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 200))))"#,
+    );
+    let plugin = hostile(bytes, &Envoy::new())
+        .start()
+        .unwrap_or_else(|e| panic!("the worker's callout fits once the canary's is gone: {e}"));
+    assert_eq!(
+        plugin.http_calls().len(),
+        1,
+        "the worker's callout is pending"
+    );
+}

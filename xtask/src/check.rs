@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::{
     build::{self, Interface},
-    deploy, flags,
+    child, deploy, flags,
     mesh::{
         self, FailPolicy, Resource, Target,
         envoy_imports::{self, Abi, Verdict},
@@ -23,7 +23,12 @@ use crate::{
     workspace::{self, Extension},
 };
 use anyhow::{Context, bail};
-use std::{io::Write as _, process::Stdio};
+use std::{
+    io::Write as _,
+    os::unix::process::CommandExt as _,
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
 /// How one row came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,29 +169,53 @@ impl flags::Check {
             }
             None => {}
         }
+        // In a process group of its own, so the timeout stops `cargo run` and the runner under it alike.
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot run `cargo run --bin {}`", runner::RUNNER))?;
         let mut stdin = child.stdin.take().context("the runner's standard input")?;
         // Written beside the read of the report, so neither side waits on a full pipe.
         let writer = std::thread::spawn(move || stdin.write_all(&config));
-        let output = child
-            .wait_with_output()
-            .with_context(|| format!("`{}` did not finish", runner::RUNNER))?;
+        let stdout = child::reader(child.stdout.take());
+        let timeout = runner_timeout()?;
+        let deadline = Instant::now() + timeout;
+        let stopped = || {
+            anyhow::anyhow!(
+                "`{}` did not finish within {} s (building it included) and was stopped; run `cargo xtask run {}` \
+                 to see where it stops, or give it longer with XTASK_RUNNER_TIMEOUT=SECONDS",
+                runner::RUNNER,
+                timeout.as_secs(),
+                extension.name
+            )
+        };
+        let status = child::wait_until(&mut child, deadline)
+            .with_context(|| format!("`{}` did not finish", runner::RUNNER))?
+            .ok_or_else(stopped)?;
+        // The runner has exited: anything left in its group is stopped, which closes the pipe.
+        child::kill_group(&mut child);
+        let report = stdout.until(deadline).ok_or_else(stopped)?;
         // A runner that exits without reading its input is reported by its missing report below.
         let _ = writer.join();
-        serde_json::from_slice(&output.stdout).with_context(|| {
+        serde_json::from_slice(&report).with_context(|| {
             format!(
-                "{} printed no report ({}); run `cargo xtask run {}` to see why",
+                "{} printed no report ({status}); run `cargo xtask run {}` to see why",
                 runner::RUNNER,
-                output.status,
                 extension.name
             )
         })
     }
+}
+
+/// How long `check` waits for the runner, building it included, unless `XTASK_RUNNER_TIMEOUT` (seconds) says
+/// otherwise: a first build of the host takes minutes; the run itself is bounded by the host's own deadlines.
+const RUNNER_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+fn runner_timeout() -> anyhow::Result<Duration> {
+    crate::push::timeout_from_env("XTASK_RUNNER_TIMEOUT", RUNNER_TIMEOUT)
 }
 
 /// Whether the target's proxy carries a failure policy in Envoy's legacy `fail_open` field: Envoy Gateway

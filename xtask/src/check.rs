@@ -25,7 +25,6 @@ use crate::{
 use anyhow::{Context, bail};
 use std::{
     io::Write as _,
-    os::unix::process::CommandExt as _,
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -169,12 +168,12 @@ impl flags::Check {
             }
             None => {}
         }
-        // In a process group of its own, so the timeout stops `cargo run` and the runner under it alike.
+        // Left in xtask's process group, so Ctrl-C reaches it; `cargo run` execs the runner once it is built, so
+        // stopping this child stops the runner too.
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot run `cargo run --bin {}`", runner::RUNNER))?;
         let mut stdin = child.stdin.take().context("the runner's standard input")?;
@@ -193,10 +192,12 @@ impl flags::Check {
             )
         };
         let status = child::wait_until(&mut child, deadline)
-            .with_context(|| format!("`{}` did not finish", runner::RUNNER))?
-            .ok_or_else(stopped)?;
-        // The runner has exited: anything left in its group is stopped, which closes the pipe.
-        child::kill_group(&mut child);
+            .with_context(|| format!("`{}` did not finish", runner::RUNNER))?;
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(stopped());
+        };
         let report = stdout.until(deadline).ok_or_else(stopped)?;
         // A runner that exits without reading its input is reported by its missing report below.
         let _ = writer.join();

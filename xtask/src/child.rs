@@ -1,6 +1,5 @@
-//! A child process under a deadline: run in a process group of its own, so that stopping it stops everything it
-//! started (`cargo run` and the runner under it, a credential helper and what it left behind), with its pipes
-//! read on threads so that neither a full pipe nor a pipe left open by a grandchild can keep the caller waiting.
+//! A child process under a deadline (a credential helper, the runner under `check`), with its pipes read on threads
+//! so that neither a full pipe nor a pipe left open by a grandchild can keep the caller waiting.
 
 use std::{
     io::Read,
@@ -23,7 +22,7 @@ pub(crate) fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Waits for the child until `deadline`; `None` (with the group killed) when it is still running then.
+/// Waits for the child until `deadline`; `None` when it is still running then (the caller stops it).
 pub(crate) fn wait_until(
     child: &mut Child,
     deadline: Instant,
@@ -33,7 +32,6 @@ pub(crate) fn wait_until(
             return Ok(Some(status));
         }
         if Instant::now() >= deadline {
-            kill_group(child);
             return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(20));

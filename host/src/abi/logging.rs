@@ -30,7 +30,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 }
                 // Refused before the copy: one call could otherwise make the host copy all of guest memory.
                 c.data()
-                    .check_budget("a log message", len as u32 as usize)
+                    .check_budget_entry("a log message", len as u32 as usize)
                     .map_err(wasmtime::Error::new)?;
                 match read(&mut c, ptr, len) {
                     Ok(bytes) => {

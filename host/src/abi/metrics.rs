@@ -23,8 +23,10 @@ pub(super) const IMPORTS: &[Import] = &[
                       ret_id: i32| {
                     hostcall(&mut c, import, |c| {
                         let kind = MetricKind::from_raw(ty).ok_or(Status::BadArgument)?;
+                        c.data()
+                            .check_budget_entry("a metric name", name_len as u32 as usize)?;
                         let name = String::from_utf8_lossy(&read(c, name, name_len)?).into_owned();
-                        let id = c.data_mut().metrics_mut().define(kind, name);
+                        let id = c.data_mut().define_metric(kind, name)?;
                         write_u32(c, ret_id, id)
                     })
                 },
@@ -55,7 +57,7 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, id: i32, value: i64| {
                     hostcall(&mut c, import, |c| {
-                        Ok(c.data_mut().metrics_mut().record(id as u32, value)?)
+                        Ok(c.data_mut().record_metric(id as u32, value)?)
                     })
                 },
             )

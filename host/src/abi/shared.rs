@@ -61,6 +61,8 @@ pub(super) const IMPORTS: &[Import] = &[
                 import,
                 move |mut c: Caller<'_, HostState>, name: i32, name_len: i32, ret_token: i32| {
                     hostcall(&mut c, import, |c| {
+                        c.data()
+                            .check_queue_registration_room(name_len as u32 as usize)?;
                         let name = read(c, name, name_len)?;
                         let token = c.data().register_queue(&name);
                         write_u32(c, ret_token, token)

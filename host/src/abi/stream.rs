@@ -81,6 +81,11 @@ pub(super) const IMPORTS: &[Import] = &[
                       headers_len: i32,
                       grpc_status: i32| {
                     hostcall(&mut c, import, |c| {
+                        // Refused before the copies: the reply is held until the call returns.
+                        let lengths =
+                            [details_len, body_len, headers_len].map(|l| l as u32 as usize);
+                        c.data()
+                            .check_budget_entry("a local reply", lengths.iter().sum())?;
                         let details = read(c, details_ptr, details_len)?;
                         let body = read(c, body_ptr, body_len)?;
                         let headers = Headers::from_pairs(
@@ -97,7 +102,7 @@ pub(super) const IMPORTS: &[Import] = &[
                                 .contains(&grpc_status)
                                 .then_some(grpc_status as u32),
                         };
-                        c.data_mut().send_local_response(reply);
+                        c.data_mut().send_local_response(reply)?;
                         Ok(())
                     })
                 },
@@ -108,7 +113,7 @@ pub(super) const IMPORTS: &[Import] = &[
 
 fn stream_action(c: &mut Caller<'_, HostState>, ty: i32, close: bool) -> super::HostResult {
     let ty = StreamType::from_raw(ty).ok_or(Status::BadArgument)?;
-    match c.data_mut().defer_stream_action(ty, close) {
+    match c.data_mut().defer_stream_action(ty, close)? {
         Status::Ok => Ok(()),
         status => Err(status.into()),
     }

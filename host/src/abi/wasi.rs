@@ -430,7 +430,7 @@ fn gather_write(
     // cpp-host logs nothing for an empty write.
     if total != 0 && state.logs_at(level) {
         state
-            .check_budget("a write to stdout/stderr", total)
+            .check_budget_entry("a write to stdout/stderr", total)
             .map_err(WriteError::Budget)?;
         let mut bytes = Vec::with_capacity(total);
         for entry in entries {

@@ -20,8 +20,11 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
+use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use wasmtime::Module;
 
@@ -44,7 +47,11 @@ type Key = [u8; 32];
 
 /// Compiles `bytes` once per process; with [`DiskCache::In`], through the on-disk cache. One key is compiled by
 /// one thread (and, through a lock file, one process) at a time: the others wait and take its result.
-pub(crate) fn compile(bytes: &[u8], disk: &DiskCache) -> anyhow::Result<Module> {
+pub(crate) fn compile(
+    bytes: &[u8],
+    disk: &DiskCache,
+    deadline: Duration,
+) -> anyhow::Result<Module> {
     static COMPILED: OnceLock<Mutex<HashMap<Key, Module>>> = OnceLock::new();
     static KEY_LOCKS: OnceLock<Mutex<HashMap<Key, Arc<Mutex<()>>>>> = OnceLock::new();
     let compiled = COMPILED.get_or_init(Default::default);
@@ -77,8 +84,8 @@ pub(crate) fn compile(bytes: &[u8], disk: &DiskCache) -> anyhow::Result<Module> 
         DiskCache::Skip => None,
     };
     let module = match disk {
-        Some(dir) => dir.compile(bytes, &key)?,
-        None => compile_now(bytes)?,
+        Some(dir) => dir.compile(bytes, &key, deadline)?,
+        None => compile_now(bytes, deadline)?,
     };
     compiled
         .lock()
@@ -87,8 +94,28 @@ pub(crate) fn compile(bytes: &[u8], disk: &DiskCache) -> anyhow::Result<Module> 
     Ok(module)
 }
 
-fn compile_now(bytes: &[u8]) -> anyhow::Result<Module> {
-    Module::new(engine(), bytes).map_err(|e| {
+/// Compiles on a thread of its own and waits at most `deadline`: Cranelift cannot be interrupted, so a module that
+/// takes longer is refused at once and its compile finishes in the background, unused.
+fn compile_now(bytes: &[u8], deadline: Duration) -> anyhow::Result<Module> {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    let owned = bytes.to_vec();
+    std::thread::Builder::new()
+        .name("proxy-wasm-compile".into())
+        .spawn(move || {
+            let _ = sender.send(Module::new(engine(), &owned));
+        })
+        .context("starting the compile thread")?;
+    let compiled = match receiver.recv_timeout(deadline) {
+        Ok(compiled) => compiled,
+        Err(RecvTimeoutError::Timeout) => bail!(
+            "compiling the module ({} bytes) took longer than the {deadline:?} compile deadline; raise \
+             `PluginBuilder::compile_deadline` (proxy-wasm-run --compile-deadline) if the module really needs that \
+             long",
+            bytes.len()
+        ),
+        Err(RecvTimeoutError::Disconnected) => bail!("the compile thread stopped without a result"),
+    };
+    compiled.map_err(|e| {
         anyhow::anyhow!(
             "compiling the module: {e:#} (Envoy's Wasm runtimes, and so this host, accept WebAssembly 2.0 with \
              tail calls, extended constants and relaxed SIMD: not several memories, memory64, threads, GC, \
@@ -119,7 +146,7 @@ impl CacheDir {
     }
 
     /// Loads the entry for `key` if it is one, else compiles and stores it, holding the key's lock file meanwhile.
-    fn compile(&self, bytes: &[u8], key: &Key) -> anyhow::Result<Module> {
+    fn compile(&self, bytes: &[u8], key: &Key, deadline: Duration) -> anyhow::Result<Module> {
         let hex = hex(key);
         let entry = self.0.join(format!("{hex}.cwasm"));
         let lock = OpenOptions::new()
@@ -133,7 +160,7 @@ impl CacheDir {
         if let Some(module) = load(&entry, key) {
             return Ok(module);
         }
-        let module = compile_now(bytes)?;
+        let module = compile_now(bytes, deadline)?;
         self.store(&module, key, &entry);
         Ok(module)
     }

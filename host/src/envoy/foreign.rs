@@ -17,7 +17,8 @@ use flate2::write::ZlibEncoder;
 use flate2::{Compression, Decompress, FlushDecompress};
 use prost::Message;
 
-use super::HostState;
+use super::budget::entry_cost;
+use super::{HostState, Refusal};
 use crate::spec::Status;
 
 /// `LifeSpan` of `declare_property.proto`: how long Envoy keeps a filter state object.
@@ -149,6 +150,25 @@ fn construct(key: &str, value: &str) -> Option<Result<(), ()>> {
     Some(if accepted { Ok(()) } else { Err(()) })
 }
 
+impl ForeignState {
+    /// What the filter state objects and declared properties hold, as charged to the byte budget.
+    pub(crate) fn held_bytes(&self) -> usize {
+        let objects: usize = self
+            .filter_state
+            .values()
+            .flatten()
+            .map(|(key, object)| entry_cost(key.len() + object.value.len()))
+            .sum();
+        let declared: usize = self
+            .declared
+            .values()
+            .flatten()
+            .map(|(name, property)| entry_cost(name.len() + property.schema.len()))
+            .sum();
+        objects + declared
+    }
+}
+
 impl HostState {
     /// Calls built-in `function` for the acting context, as foreign.cc does; `Ok` carries the result bytes
     /// (empty: none).
@@ -156,10 +176,10 @@ impl HostState {
         &mut self,
         function: Builtin,
         args: &[u8],
-    ) -> Result<Vec<u8>, Status> {
+    ) -> Result<Vec<u8>, Refusal> {
         match function {
-            Builtin::Compress => compress(args),
-            Builtin::Uncompress => uncompress(args, self.settings.memory_limit),
+            Builtin::Compress => Ok(compress(args)?),
+            Builtin::Uncompress => Ok(uncompress(args, self.settings.memory_limit)?),
             Builtin::SetEnvoyFilterState => self.set_envoy_filter_state(args).map(|()| Vec::new()),
             Builtin::DeclareProperty => self.declare_property(args).map(|()| Vec::new()),
             Builtin::ClearRouteCache => {
@@ -173,12 +193,13 @@ impl HostState {
     }
 
     /// `Context::setEnvoyFilterState`: the factory for the key (NotFound), the object from the value
-    /// (BadArgument), then the stream's filter state (NotFound on a root context).
-    fn set_envoy_filter_state(&mut self, args: &[u8]) -> Result<(), Status> {
+    /// (BadArgument), then the stream's filter state (NotFound on a root context). The object is kept for the
+    /// test to read, charged to the byte budget.
+    fn set_envoy_filter_state(&mut self, args: &[u8]) -> Result<(), Refusal> {
         let args = SetEnvoyFilterStateArguments::decode(args).map_err(|_| Status::BadArgument)?;
         match construct(&args.path, &args.value) {
-            None => return Err(Status::NotFound),
-            Some(Err(())) => return Err(Status::BadArgument),
+            None => return Err(Status::NotFound.into()),
+            Some(Err(())) => return Err(Status::BadArgument.into()),
             Some(Ok(())) => {}
         }
         let id = self.stream().map(|s| s.id).ok_or(Status::NotFound)?;
@@ -189,6 +210,15 @@ impl HostState {
         if objects.get(&args.path).is_some_and(|o| o.span != span) {
             return Ok(());
         }
+        let replaced = objects
+            .get(&args.path)
+            .map(|o| args.path.len() + o.value.len());
+        self.budget.replace_entry(
+            "a filter state object (set_envoy_filter_state)",
+            replaced,
+            args.path.len() + args.value.len(),
+        )?;
+        let objects = self.foreign_state.filter_state.entry(id).or_default();
         objects.insert(
             args.path,
             FilterStateObject {
@@ -200,8 +230,9 @@ impl HostState {
     }
 
     /// `Context::declareProperty` on the current context (not the effective one, as foreign.cc reads
-    /// `current_context_`): a name is declared once per context, again is BadArgument.
-    fn declare_property(&mut self, args: &[u8]) -> Result<(), Status> {
+    /// `current_context_`): a name is declared once per context, again is BadArgument. The declaration is kept
+    /// for the context's life, charged to the byte budget.
+    fn declare_property(&mut self, args: &[u8]) -> Result<(), Refusal> {
         let args = DeclarePropertyArguments::decode(args).map_err(|_| Status::BadArgument)?;
         let declared = self
             .foreign_state
@@ -210,8 +241,15 @@ impl HostState {
             .or_default();
         let name = args.name.as_bytes().to_vec();
         if declared.contains_key(&name) {
-            return Err(Status::BadArgument);
+            return Err(Status::BadArgument.into());
         }
+        self.budget
+            .charge_entry("a declared property", name.len() + args.schema.len())?;
+        let declared = self
+            .foreign_state
+            .declared
+            .entry(self.contexts.called())
+            .or_default();
         declared.insert(
             name,
             DeclaredProperty {

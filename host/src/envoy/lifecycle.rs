@@ -3,15 +3,17 @@
 //! FAIL_RELOAD (Envoy `PluginConfig::maybeReloadHandleIfNeeded`).
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::budget::entry_cost;
 use super::vm::{Kept, VmStartError};
 use super::{
-    FailurePolicy, ForeignFunction, GrpcCall, HostFunctions, HttpCall, Loaded, LogEntry, LogOrigin,
-    Metrics, Settings, SharedProcess, StartFailure, Vm, VmInit, VmRole,
+    ByteBudget, FailurePolicy, ForeignFunction, GrpcCall, HostFunctions, HttpCall, Loaded,
+    LogEntry, LogOrigin, Metrics, Settings, SharedProcess, StartFailure, Vm, VmInit, VmRole,
 };
 
 /// What one Envoy process remembers of start-ups: which base VMs exist (cpp-host `base_wasms`, keyed by vm_id, VM
@@ -36,9 +38,14 @@ pub(crate) struct PluginVms {
     /// The configuration every worker VM starts with (a reloaded one too).
     settings: Settings,
     process: SharedProcess,
+    /// What the host holds for the plugin, in all its VMs together (a reloaded VM does not start from zero).
+    budget: ByteBudget,
     /// Worker VMs, oldest first. The last runs new streams; the others failed and were replaced by FAIL_RELOAD,
-    /// and are kept for the streams that were in them (which get FAIL_CLOSED's 503, as in Envoy).
-    workers: Vec<Vm>,
+    /// and are kept for the streams that were in them (which get FAIL_CLOSED's 503, as in Envoy) until no stream
+    /// handle refers to them: then only their logs are kept.
+    workers: Vec<Worker>,
+    /// One per worker VM, cloned into each handle to one of its streams.
+    holds: Vec<VmHold>,
     /// What the base VM and the canary logged, in order.
     start_logs: Vec<LogEntry>,
     canary_callouts: CanaryCallouts,
@@ -60,19 +67,21 @@ impl PluginVms {
         cache: Option<&Mutex<StartCache>>,
         functions: &'static HostFunctions,
     ) -> Result<PluginVms, VmStartError> {
-        let loaded = Vm::load(bytes, &settings.disk_cache, functions)?;
+        let loaded = Vm::load(bytes, &settings, functions)?;
         let keys = cache.map(|_| StartKeys::new(bytes, &settings));
         let mut start_logs = Vec::new();
         let mut kept = Kept {
             foreign,
             metrics: Metrics::default(),
         };
+        let budget = ByteBudget::new(settings.host_memory_limit);
         let init = |kept: Kept, role| VmInit {
             settings: settings.clone(),
             foreign: kept.foreign,
             process: process.clone(),
             metrics: kept.metrics,
             role,
+            budget: budget.clone(),
             now: settings.start_time,
         };
         let fail = |mut error: VmStartError, start_logs: &mut Vec<LogEntry>| {
@@ -102,6 +111,8 @@ impl PluginVms {
             }
             start_logs.append(&mut base.state_mut().logs);
             kept = Kept::take(base.state_mut());
+            // Its log lines and metrics live on (charged still); what else it held is dropped with it.
+            base.state_mut().release_held();
         }
 
         let canary_known = match (cache, &keys) {
@@ -157,17 +168,20 @@ impl PluginVms {
                     grpc: state.callouts.grpc.clone(),
                 };
                 kept = Kept::take(state);
+                state.release_held();
             }
         }
 
         let worker = Vm::start(&loaded, init(kept, VmRole::Worker(0)))
             .map_err(|e| fail(e, &mut start_logs))?;
         Ok(PluginVms {
+            budget,
             loaded,
             last_load: settings.start_time,
             settings,
             process,
-            workers: vec![worker],
+            workers: vec![Worker::Running(worker)],
+            holds: vec![VmHold::default()],
             start_logs,
             canary_callouts,
             failed_reloads: Vec::new(),
@@ -176,16 +190,45 @@ impl PluginVms {
 
     /// The worker VM new streams go to.
     pub(crate) fn current(&mut self) -> &mut Vm {
-        self.workers.last_mut().expect("a plugin has a worker VM")
+        let generation = self.reloads();
+        self.generation(generation)
     }
 
     pub(crate) fn current_ref(&self) -> &Vm {
-        self.workers.last().expect("a plugin has a worker VM")
+        match self.workers.last() {
+            Some(Worker::Running(vm)) => vm,
+            _ => unreachable!("the current worker VM is never retired"),
+        }
     }
 
     /// Worker VM `generation` (0 is the first; each FAIL_RELOAD adds one).
+    #[track_caller]
     pub(crate) fn generation(&mut self, generation: usize) -> &mut Vm {
-        &mut self.workers[generation]
+        match &mut self.workers[generation] {
+            Worker::Running(vm) => vm,
+            Worker::Retired(_) => {
+                unreachable!(
+                    "worker VM {generation} is retired only once no stream handle refers to it"
+                )
+            }
+        }
+    }
+
+    /// Drops the replaced worker VMs no stream handle refers to (their streams can neither be driven nor read),
+    /// keeping their log lines; what else they held leaves the plugin's byte budget.
+    fn retire_unreferenced(&mut self) {
+        let current = self.reloads();
+        for (worker, hold) in self.workers[..current].iter_mut().zip(&self.holds) {
+            if Rc::strong_count(&hold.0) > 1 {
+                continue;
+            }
+            if let Worker::Running(vm) = worker {
+                let state = vm.state_mut();
+                let logs = std::mem::take(&mut state.logs);
+                state.release_held();
+                *worker = Worker::Retired(logs);
+            }
+        }
     }
 
     /// How many times FAIL_RELOAD replaced the worker VM.
@@ -195,11 +238,14 @@ impl PluginVms {
 
     /// A new stream, in the VM Envoy's filter factory picks for it: with FAIL_RELOAD, a failed VM is first replaced
     /// by a fresh one once the backoff has passed (Envoy `PluginConfig::createContext`). Returns the stream's VM
-    /// generation and its context id.
-    pub(crate) fn new_stream(&mut self) -> (usize, u32) {
+    /// generation, its context id and the hold that keeps its VM. Replaced VMs whose streams nobody holds any more
+    /// are dropped first.
+    pub(crate) fn new_stream(&mut self) -> (usize, u32, VmHold) {
+        self.retire_unreferenced();
         self.reload_if_due();
         let generation = self.workers.len() - 1;
-        (generation, self.current().new_stream())
+        let hold = self.holds[generation].clone();
+        (generation, self.current().new_stream(), hold)
     }
 
     fn reload_if_due(&mut self) {
@@ -222,10 +268,15 @@ impl PluginVms {
             process: self.process.clone(),
             metrics: kept.metrics,
             role: VmRole::Worker(generation as u32),
+            budget: self.budget.clone(),
             now,
         };
         match Vm::start(&self.loaded, init) {
-            Ok(vm) => self.workers.push(vm),
+            Ok(vm) => {
+                self.workers.push(Worker::Running(vm));
+                self.holds.push(VmHold::default());
+                self.retire_unreferenced();
+            }
             Err(error) => {
                 // VmReloadFailure: the failed VM stays, and the next stream after another backoff tries again.
                 if let Some(kept) = error.kept {
@@ -252,8 +303,11 @@ impl PluginVms {
     /// What the worker VMs logged (failed reload attempts included), in order.
     pub(crate) fn worker_logs(&self) -> Vec<LogEntry> {
         let mut logs = Vec::new();
-        for (generation, vm) in self.workers.iter().enumerate() {
-            logs.extend_from_slice(&vm.state().logs);
+        for (generation, worker) in self.workers.iter().enumerate() {
+            match worker {
+                Worker::Running(vm) => logs.extend_from_slice(&vm.state().logs),
+                Worker::Retired(retired) => logs.extend_from_slice(retired),
+            }
             for (_, failed) in self.failed_reloads.iter().filter(|(g, _)| *g == generation) {
                 logs.extend_from_slice(failed);
             }
@@ -264,8 +318,15 @@ impl PluginVms {
     /// What the worker VMs logged since the last call, moved out.
     pub(crate) fn take_worker_logs(&mut self) -> Vec<LogEntry> {
         let mut logs = Vec::new();
-        for (generation, vm) in self.workers.iter_mut().enumerate() {
-            logs.append(&mut vm.state_mut().take_logs());
+        for (generation, worker) in self.workers.iter_mut().enumerate() {
+            match worker {
+                Worker::Running(vm) => logs.append(&mut vm.state_mut().take_logs()),
+                Worker::Retired(retired) => {
+                    self.budget
+                        .release(retired.iter().map(|l| entry_cost(l.message.len())).sum());
+                    logs.append(retired);
+                }
+            }
             for (_, failed) in self
                 .failed_reloads
                 .iter_mut()
@@ -285,6 +346,16 @@ impl PluginVms {
     pub(crate) fn canary_callouts(&self) -> &CanaryCallouts {
         &self.canary_callouts
     }
+}
+
+/// What a handle to a stream holds so that the plugin keeps the stream's worker VM.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VmHold(Rc<()>);
+
+/// A worker VM, or what is left of one FAIL_RELOAD replaced once no stream refers to it: its log lines.
+enum Worker {
+    Running(Vm),
+    Retired(Vec<LogEntry>),
 }
 
 /// cpp-host's cache keys: the VM's (vm_id, VM configuration, code) and the plugin's (name, root_id, configuration).

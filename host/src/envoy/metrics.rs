@@ -1,9 +1,13 @@
 //! Metrics as Envoy's Wasm context keeps them: ids encode the type in the low two bits and count up per type,
 //! counters only go up, gauges are set or moved, histograms record samples.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use super::{BudgetExceeded, HostState};
 use crate::spec::Status;
+
+/// What one histogram sample holds.
+const SAMPLE_BYTES: usize = std::mem::size_of::<u64>();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKind {
@@ -28,6 +32,8 @@ pub struct Metric {
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     stats: Vec<Metric>,
+    /// Stats by kind and name: defining looks a name up on every call, and a plugin may define many.
+    by_name: HashMap<(MetricKind, String), usize>,
     /// Id → index into `stats`; several ids may name one stat (every `proxy_define_metric` hands out a new id).
     ids: BTreeMap<u32, usize>,
     /// The last id handed out per kind (`next_counter_metric_id_` …), counting up in steps of 4 from the kind.
@@ -51,23 +57,25 @@ impl MetricKind {
 }
 
 impl Metrics {
+    /// Whether (`kind`, `name`) is a stat already.
+    fn has(&self, kind: MetricKind, name: &str) -> bool {
+        self.by_name.contains_key(&(kind, name.to_owned()))
+    }
+
     /// A new id for (`kind`, `name`), as Envoy's `Context::defineMetric` hands one out on every call (from
     /// `nextCounterMetricId`, `nextGaugeMetricId` or `nextHistogramMetricId`); ids of the same kind and name
     /// address the same stat.
     pub(crate) fn define(&mut self, kind: MetricKind, name: String) -> u32 {
-        let index = match self
-            .stats
-            .iter()
-            .position(|m| m.kind == kind && m.name == name)
-        {
-            Some(index) => index,
+        let index = match self.by_name.get(&(kind, name.clone())) {
+            Some(index) => *index,
             None => {
                 self.stats.push(Metric {
-                    name,
+                    name: name.clone(),
                     kind,
                     value: 0,
                     samples: Vec::new(),
                 });
+                self.by_name.insert((kind, name), self.stats.len() - 1);
                 self.stats.len() - 1
             }
         };
@@ -81,6 +89,7 @@ impl Metrics {
     pub(crate) fn for_next_vm(self) -> Metrics {
         Metrics {
             stats: self.stats,
+            by_name: self.by_name,
             ..Metrics::default()
         }
     }
@@ -121,6 +130,11 @@ impl Metrics {
         Ok(())
     }
 
+    /// The kind of the stat `id` names, if it names one.
+    fn kind(&self, id: u32) -> Option<MetricKind> {
+        self.ids.get(&id).map(|index| self.stats[*index].kind)
+    }
+
     /// `Context::getMetric`: counters and gauges; a histogram id, or an id of type 3, is BadArgument whether it
     /// was defined or not.
     pub(crate) fn get(&self, id: u32) -> Result<i64, Status> {
@@ -139,5 +153,29 @@ impl Metrics {
 
     pub(crate) fn all(&self) -> impl Iterator<Item = &Metric> {
         self.stats.iter()
+    }
+}
+
+/// Metrics the guest defines and samples it records stay for the plugin's life (Envoy's stats store keeps them), so
+/// they are charged to its byte budget.
+impl HostState {
+    /// `proxy_define_metric`: a new name is charged as an entry.
+    pub(crate) fn define_metric(
+        &mut self,
+        kind: MetricKind,
+        name: String,
+    ) -> Result<u32, BudgetExceeded> {
+        if !self.metrics.has(kind, &name) {
+            self.budget.charge_entry("a metric name", name.len())?;
+        }
+        Ok(self.metrics.define(kind, name))
+    }
+
+    /// `proxy_record_metric`: a histogram keeps every sample.
+    pub(crate) fn record_metric(&mut self, id: u32, value: i64) -> Result<(), super::Refusal> {
+        if self.metrics.kind(id) == Some(MetricKind::Histogram) {
+            self.budget.charge("a histogram sample", SAMPLE_BYTES)?;
+        }
+        Ok(self.metrics.record(id, value)?)
     }
 }

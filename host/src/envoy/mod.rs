@@ -38,7 +38,7 @@ pub use headers::Headers;
 pub(crate) use headers::MapKind;
 pub use http::Action;
 pub(crate) use http::{Dir, HttpStream, StreamLife, headers_kind};
-pub(crate) use lifecycle::{PluginVms, StartCache};
+pub(crate) use lifecycle::{PluginVms, StartCache, VmHold};
 pub use local_reply::LocalReply;
 pub(crate) use local_reply::replace_all_empty_space;
 pub(crate) use metrics::Metrics;
@@ -101,6 +101,42 @@ pub(crate) enum Deferred {
     LocalReply { stream: u32, reply: LocalReply },
 }
 
+/// How much guest text a host log line quotes: enough to recognise a cluster or service name.
+pub(crate) const QUOTED_GUEST_TEXT: usize = 256;
+
+/// Guest bytes quoted in a host message, as Rust's debug string: at most [`QUOTED_GUEST_TEXT`] bytes of them, with
+/// the length when cut, so a megabyte name does not become a megabyte log line.
+pub(crate) fn quote_guest(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(QUOTED_GUEST_TEXT)];
+    let text = format!("{:?}", String::from_utf8_lossy(shown));
+    if shown.len() == bytes.len() {
+        text
+    } else {
+        format!("{text}… ({} bytes)", bytes.len())
+    }
+}
+
+impl Deferred {
+    /// What the action is called in a budget message.
+    fn what(&self) -> &'static str {
+        match self {
+            Deferred::Continue { .. } => "a deferred continue_stream",
+            Deferred::Close { .. } => "a deferred close_stream",
+            Deferred::LocalReply { .. } => "a local reply",
+        }
+    }
+
+    /// The bytes the action holds besides its entry.
+    fn held_bytes(&self) -> usize {
+        match self {
+            Deferred::Continue { .. } | Deferred::Close { .. } => 0,
+            Deferred::LocalReply { reply, .. } => {
+                reply.details.len() + reply.body.len() + reply.headers.byte_len()
+            }
+        }
+    }
+}
+
 /// A foreign function the test registered (`proxy_call_foreign_function`).
 pub(crate) type ForeignFunction = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, Status>>;
 
@@ -129,6 +165,9 @@ pub struct HostState {
     /// only these are looked at, not every stream kept.
     touched_streams: Vec<u32>,
     deferred: VecDeque<Deferred>,
+    /// What the guest copied into each live stream's maps and bodies, charged to the byte budget until the stream
+    /// is deleted.
+    stream_held: HashMap<u32, usize, BuildHasherDefault<ContextIdHasher>>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     queue_ready: VecDeque<u32>,
     logs: Vec<LogEntry>,
@@ -233,6 +272,15 @@ impl HostState {
         self.budget.check(what, bytes)
     }
 
+    /// [`HostState::check_budget`] for one more entry of `bytes` (a log line): its contents and the entry's own cost.
+    pub(crate) fn check_budget_entry(
+        &self,
+        what: &'static str,
+        bytes: usize,
+    ) -> Result<(), BudgetExceeded> {
+        self.budget.check_entry(what, bytes)
+    }
+
     /// ABI 0.1.0's `proxy_get_configuration`: the plugin configuration inside `on_configure`, the VM configuration
     /// elsewhere.
     pub(crate) fn configuration(&self) -> &[u8] {
@@ -260,12 +308,28 @@ impl HostState {
     /// `proxy_send_local_response`: the callback that sends it returns "stop", whatever it returns, and the reply
     /// goes out once the call returned. Without a stream (root context, no effective stream) Envoy has no decoder
     /// callbacks, so nothing is sent.
-    pub(crate) fn send_local_response(&mut self, reply: LocalReply) {
+    pub(crate) fn send_local_response(&mut self, reply: LocalReply) -> Result<(), BudgetExceeded> {
         self.stop_next_iteration = true;
         if let Some(stream) = self.stream().map(|s| s.id) {
-            self.deferred
-                .push_back(Deferred::LocalReply { stream, reply });
+            self.defer(Deferred::LocalReply { stream, reply })?;
         }
+        Ok(())
+    }
+
+    /// Queues `action` for after the current VM call, charged to the byte budget until it runs: a guest can ask
+    /// for millions in one call.
+    fn defer(&mut self, action: Deferred) -> Result<(), BudgetExceeded> {
+        self.budget
+            .charge_entry(action.what(), action.held_bytes())?;
+        self.deferred.push_back(action);
+        Ok(())
+    }
+
+    /// The next deferred action, out of the byte budget.
+    pub(crate) fn next_deferred(&mut self) -> Option<Deferred> {
+        let action = self.deferred.pop_front()?;
+        self.budget.release_entry(action.held_bytes());
+        Some(action)
     }
 
     /// A foreign function the test registered.
@@ -317,7 +381,7 @@ impl HostState {
         if !self.logs_at(level) {
             return Ok(());
         }
-        self.budget.charge("a log message", message.len())?;
+        self.budget.charge_entry("a log message", message.len())?;
         let context_id = self.context();
         self.logs.push(LogEntry {
             level,
@@ -329,20 +393,26 @@ impl HostState {
         Ok(())
     }
 
-    /// The lines kept so far, moved out; the guest's leave its byte budget.
+    /// The lines kept so far, moved out; they leave the byte budget.
     pub(crate) fn take_logs(&mut self) -> Vec<LogEntry> {
         let logs = std::mem::take(&mut self.logs);
-        let guest_bytes = logs
+        let held = logs
             .iter()
-            .filter(|l| l.origin == LogOrigin::Guest)
-            .map(|l| l.message.len())
+            .map(|l| budget::entry_cost(l.message.len()))
             .sum();
-        self.budget.release(guest_bytes);
+        self.budget.release(held);
         logs
     }
 
-    /// A line from the host (kept whatever the log level: it explains a status the guest got).
-    pub(crate) fn host_log(&mut self, level: LogLevel, message: String) {
+    /// A line from the host (kept whatever the log level: it explains a status the guest got), charged to the byte
+    /// budget like the guest's own: the guest decides how often the host explains itself. Guest text quoted in it
+    /// goes through [`quote_guest`].
+    pub(crate) fn host_log(
+        &mut self,
+        level: LogLevel,
+        message: String,
+    ) -> Result<(), BudgetExceeded> {
+        self.budget.charge_entry("a host log line", message.len())?;
         let context_id = self.context();
         self.logs.push(LogEntry {
             level,
@@ -351,13 +421,75 @@ impl HostState {
             origin: LogOrigin::Host,
             vm: self.role,
         });
+        Ok(())
+    }
+
+    /// Charges `bytes` the guest copies into a header map or body: to the acting stream until it is deleted (the
+    /// host keeps a stream's maps while it lives), or only checked for the root context's (a callout's answer,
+    /// replaced by the next).
+    pub(crate) fn charge_stream(
+        &mut self,
+        what: &'static str,
+        bytes: usize,
+    ) -> Result<(), BudgetExceeded> {
+        match self.stream().map(|s| s.id) {
+            Some(id) => {
+                self.budget.charge_entry(what, bytes)?;
+                *self.stream_held.entry(id).or_default() += budget::entry_cost(bytes);
+                Ok(())
+            }
+            None => self.budget.check_entry(what, bytes),
+        }
+    }
+
+    /// Releases from the byte budget what this VM holds besides its log lines, before it is dropped: the plugin's
+    /// other VMs go on charging the same budget.
+    pub(crate) fn release_held(&mut self) {
+        let streams: usize = self.stream_held.drain().map(|(_, held)| held).sum();
+        let filter_state: usize = self
+            .streams
+            .values()
+            .flat_map(|s| &s.filter_state)
+            .map(|(key, value)| budget::entry_cost(key.len() + value.len()))
+            .sum();
+        let deferred: usize = self
+            .deferred
+            .drain(..)
+            .map(|action| budget::entry_cost(action.held_bytes()))
+            .sum();
+        let callouts: usize = self
+            .callouts
+            .http
+            .iter()
+            .map(HttpCall::held_bytes)
+            .sum::<usize>()
+            + self
+                .callouts
+                .grpc
+                .iter()
+                .map(GrpcCall::held_bytes)
+                .sum::<usize>();
+        self.budget.release(
+            streams + filter_state + deferred + callouts + self.foreign_state.held_bytes(),
+        );
+    }
+
+    /// Stream `id` was deleted: what the guest copied into it leaves the byte budget.
+    pub(crate) fn release_stream(&mut self, id: u32) {
+        if let Some(held) = self.stream_held.remove(&id) {
+            self.budget.release(held);
+        }
     }
 
     /// Queues an action for after the current VM call (`proxy_continue_stream`, `proxy_close_stream`).
-    pub(crate) fn defer_stream_action(&mut self, stream_type: StreamType, close: bool) -> Status {
+    pub(crate) fn defer_stream_action(
+        &mut self,
+        stream_type: StreamType,
+        close: bool,
+    ) -> Result<Status, BudgetExceeded> {
         let Some(id) = self.stream().map(|s| s.id) else {
             // No decoder/encoder callbacks (root context): Envoy silently does nothing.
-            return Status::Ok;
+            return Ok(Status::Ok);
         };
         match (stream_type, close) {
             (StreamType::Request | StreamType::Response, false) => {
@@ -366,21 +498,20 @@ impl HostState {
                 } else {
                     Dir::Response
                 };
+                self.defer(Deferred::Continue { stream: id, dir })?;
                 // Envoy nulls the request-side pointers right away, for either direction.
                 if let Some(stream) = self.streams.get_mut(&id) {
                     stream.request.hide();
                 }
-                self.deferred
-                    .push_back(Deferred::Continue { stream: id, dir });
-                Status::Ok
+                Ok(Status::Ok)
             }
             (StreamType::Request | StreamType::Response, true) => {
-                self.deferred.push_back(Deferred::Close { stream: id });
-                Status::Ok
+                self.defer(Deferred::Close { stream: id })?;
+                Ok(Status::Ok)
             }
-            (StreamType::Downstream, _) => Status::Ok,
-            (StreamType::Upstream, false) => Status::Unimplemented,
-            (StreamType::Upstream, true) => Status::Ok,
+            (StreamType::Downstream, _) => Ok(Status::Ok),
+            (StreamType::Upstream, false) => Ok(Status::Unimplemented),
+            (StreamType::Upstream, true) => Ok(Status::Ok),
         }
     }
 

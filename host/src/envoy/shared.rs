@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::budget::entry_cost;
 use super::{BudgetExceeded, HostState, Refusal};
 use crate::spec::Status;
 
@@ -28,7 +29,8 @@ type Entries = HashMap<Vec<u8>, (Vec<u8>, u32)>;
 #[derive(Debug, Default)]
 pub(crate) struct Process {
     data: HashMap<Vec<u8>, Entries>,
-    /// The bytes of keys and values each vm_id's shared data holds.
+    /// The bytes of keys and values each vm_id's shared data holds, with [`super::budget::ENTRY_OVERHEAD`] for each
+    /// entry.
     data_bytes: HashMap<Vec<u8>, usize>,
     /// One counter for every vm_id, as cpp-host's global CAS.
     next_cas: u32,
@@ -41,6 +43,8 @@ pub(crate) struct Process {
 #[derive(Debug, Default)]
 struct Queues {
     by_name: HashMap<(Vec<u8>, Vec<u8>), u32>,
+    /// The bytes the names registered under each vm_id hold (queues are never unregistered).
+    registered_bytes: HashMap<Vec<u8>, usize>,
     queues: HashMap<u32, Queue>,
     next_token: u32,
 }
@@ -48,7 +52,7 @@ struct Queues {
 #[derive(Debug)]
 struct Queue {
     items: VecDeque<Vec<u8>>,
-    /// The bytes of `items`.
+    /// The bytes of `items`, with [`super::budget::ENTRY_OVERHEAD`] for each.
     bytes: usize,
     /// The plugin whose root context registered the queue (it hears `on_queue_ready`).
     owner: u64,
@@ -82,10 +86,10 @@ impl Process {
             return Err(Status::CasMismatch);
         }
         self.next_cas = self.next_cas.wrapping_add(1).max(1);
-        let added = key.len() + value.len();
+        let added = entry_cost(key.len() + value.len());
         let replaced = entries
             .insert(key.to_vec(), (value, self.next_cas))
-            .map_or(0, |(old, _)| key.len() + old.len());
+            .map_or(0, |(old, _)| entry_cost(key.len() + old.len()));
         let bytes = self.data_bytes.entry(vm_id.to_vec()).or_default();
         *bytes = (*bytes + added).saturating_sub(replaced);
         Ok(())
@@ -108,6 +112,7 @@ impl Process {
             return token;
         }
         q.next_token += 1;
+        *q.registered_bytes.entry(vm_id.to_vec()).or_default() += entry_cost(name.len());
         q.by_name.insert(key, q.next_token);
         q.queues.insert(
             q.next_token,
@@ -118,6 +123,15 @@ impl Process {
             },
         );
         q.next_token
+    }
+
+    /// The bytes of the queue names registered under `vm_id`.
+    pub(crate) fn registered_bytes(&self, vm_id: &[u8]) -> usize {
+        self.queues
+            .registered_bytes
+            .get(vm_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub(crate) fn resolve(&self, vm_id: &[u8], name: &[u8]) -> Option<u32> {
@@ -158,7 +172,7 @@ impl Process {
     /// Appends `item`; returns the plugin to notify.
     pub(crate) fn enqueue(&mut self, token: u32, item: Vec<u8>) -> Result<u64, Status> {
         let queue = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
-        queue.bytes += item.len();
+        queue.bytes += entry_cost(item.len());
         queue.items.push_back(item);
         Ok(queue.owner)
     }
@@ -166,7 +180,7 @@ impl Process {
     pub(crate) fn dequeue(&mut self, token: u32) -> Result<Vec<u8>, Status> {
         let queue = self.queues.queues.get_mut(&token).ok_or(Status::NotFound)?;
         let item = queue.items.pop_front().ok_or(Status::Empty)?;
-        queue.bytes -= item.len();
+        queue.bytes -= entry_cost(item.len());
         Ok(item)
     }
 
@@ -200,7 +214,8 @@ impl HostState {
             .process
             .lock()
             .data_bytes(self.settings.vm_id.as_bytes());
-        self.budget.check_beside("a shared data entry", held, bytes)
+        self.budget
+            .check_entry_beside("a shared data entry", held, bytes)
     }
 
     /// `proxy_set_shared_data` under this VM's vm_id (`cas` 0 writes unconditionally).
@@ -212,6 +227,17 @@ impl HostState {
     ) -> Result<(), Status> {
         let vm_id = self.settings.vm_id.as_bytes();
         self.process.lock().set(vm_id, key, value, cas)
+    }
+
+    /// Checked before a `proxy_register_shared_queue` of a `bytes` name is copied: queues are never removed, so
+    /// the names under a vm_id may take what the registering plugin's byte budget allows.
+    pub(crate) fn check_queue_registration_room(&self, bytes: usize) -> Result<(), BudgetExceeded> {
+        let held = self
+            .process
+            .lock()
+            .registered_bytes(self.settings.vm_id.as_bytes());
+        self.budget
+            .check_entry_beside("a shared queue registration", held, bytes)
     }
 
     /// `proxy_register_shared_queue`: this VM's root context hears `on_queue_ready` for it.
@@ -236,7 +262,7 @@ impl HostState {
         let held = self.process.lock().queue_bytes(token)?;
         Ok(self
             .budget
-            .check_beside("a shared queue item", held, bytes)?)
+            .check_entry_beside("a shared queue item", held, bytes)?)
     }
 
     /// `proxy_enqueue_shared_queue`: cpp-host (`SharedQueue::enqueue`, `call_on_thread`) posts the notification to

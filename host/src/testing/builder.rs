@@ -16,6 +16,12 @@ use crate::envoy::{
 };
 use crate::spec::{LogLevel, Status};
 
+/// [`PluginBuilder::module_size_limit`]'s default.
+const DEFAULT_MODULE_SIZE_LIMIT: usize = 64 << 20;
+
+/// [`PluginBuilder::compile_deadline`]'s default.
+const DEFAULT_COMPILE_DEADLINE: Duration = Duration::from_secs(120);
+
 /// Configures a plugin before [`PluginBuilder::start`]; every setting has an Envoy-like default.
 pub struct PluginBuilder {
     module: Result<Module, String>,
@@ -62,10 +68,13 @@ impl PluginBuilder {
                 memory_limit: 1 << 30,
                 host_memory_limit: DEFAULT_HOST_MEMORY_LIMIT,
                 disk_cache: wiring::disk_cache(true),
+                module_size_limit: DEFAULT_MODULE_SIZE_LIMIT,
+                compile_deadline: DEFAULT_COMPILE_DEADLINE,
                 // Envoy's default `per_connection_buffer_limit_bytes`.
                 buffer_limit: 1 << 20,
                 allow_on_headers_stop_iteration: false,
                 call_deadline: Duration::from_secs(2),
+                step_deadline: None,
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
                 start_time: Duration::from_secs(1_704_067_200),
             },
@@ -233,11 +242,29 @@ impl PluginBuilder {
         self
     }
 
-    /// What the host may hold on the plugin's behalf outside its linear memory: the log lines it keeps, pending
-    /// HTTP and gRPC callouts (headers, bodies, messages), the items of each shared queue it fills and its vm_id's
-    /// shared data. A host call that would go past it fails the VM, naming what the plugin asked for. Default 64 MiB.
+    /// What the host may hold on the plugin's behalf outside its linear memory, in all its VMs together (base,
+    /// canary, workers): the log lines it keeps, pending HTTP and gRPC callouts (headers, bodies, messages), local
+    /// replies and deferred stream actions, metric names and histogram samples, filter state and declared
+    /// properties, the items of each shared queue it fills, the queue names and shared data of its vm_id. Each
+    /// entry costs 64 bytes besides its contents. A host call that would go past it fails the VM, naming what the
+    /// plugin asked for. Default 64 MiB.
     pub fn host_memory_limit(mut self, bytes: usize) -> PluginBuilder {
         self.settings.host_memory_limit = bytes;
+        self
+    }
+
+    /// The largest module the host compiles; a larger one is refused ([`StartFailure::Load`]) before any of it is
+    /// parsed. Default 64 MiB, several times the largest proxy-wasm modules (Go, C++ with their runtimes).
+    pub fn module_size_limit(mut self, bytes: usize) -> PluginBuilder {
+        self.settings.module_size_limit = bytes;
+        self
+    }
+
+    /// How long compiling the module may take; longer is [`StartFailure::Load`] at once (Cranelift cannot be
+    /// interrupted: that compile finishes in the background, unused). Default 2 min, room for a large module on the
+    /// debug-built Cranelift of `cargo test`. A module found in the compiled-code cache is not compiled.
+    pub fn compile_deadline(mut self, deadline: Duration) -> PluginBuilder {
+        self.settings.compile_deadline = deadline;
         self
     }
 
@@ -269,6 +296,15 @@ impl PluginBuilder {
     /// How long one guest call may run before it is stopped (fails the VM). Default 2 s.
     pub fn call_deadline(mut self, deadline: Duration) -> PluginBuilder {
         self.settings.call_deadline = deadline;
+        self
+    }
+
+    /// How long one step may take in all: the deferred actions and queue notifications that run after a guest
+    /// call, or the ticks and timeouts of one [`Plugin::advance_time`], each call under
+    /// [`call_deadline`](Self::call_deadline). A plugin whose queue feeds itself a little at a time never trips the
+    /// call deadline; this stops it (fails the VM). Default: the call deadline.
+    pub fn step_deadline(mut self, deadline: Duration) -> PluginBuilder {
+        self.settings.step_deadline = Some(deadline);
         self
     }
 
@@ -338,7 +374,7 @@ impl PluginBuilder {
             .map_err(|message| error(StartFailure::Config, message))?;
         let bytes = match self.module.map_err(load_error)? {
             Module::Bytes(bytes) => bytes,
-            Module::Path(path) => std::fs::read(&path).map_err(|e| {
+            Module::Path(path) => read_at_most(&path, settings.module_size_limit).map_err(|e| {
                 load_error(format!("cannot read the module {}: {e}", path.display()))
             })?,
         };
@@ -357,6 +393,17 @@ impl PluginBuilder {
             vms: RefCell::new(vms),
         })
     }
+}
+
+/// The file's first `limit + 1` bytes: enough for the load to see it is over the module size limit, without reading
+/// a file of any size into memory.
+fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take((limit as u64).saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 impl StartError {

@@ -57,8 +57,8 @@ impl Plugin {
     /// A new HTTP stream; its context is created when the request headers arrive, as in Envoy. Under
     /// [`FailurePolicy::Reload`] a failed VM is replaced here, for the new stream, once the backoff has passed.
     pub fn http_stream(&self) -> HttpStream<'_> {
-        let (generation, id) = self.vms.borrow_mut().new_stream();
-        HttpStream::new(self, generation, id)
+        let (generation, id, vm) = self.vms.borrow_mut().new_stream();
+        HttpStream::new(self, generation, id, vm)
     }
 
     /// The ABI version the module declared.

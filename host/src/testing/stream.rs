@@ -6,7 +6,7 @@ use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
     Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind, Properties,
-    PropertyValue, filter_state_key, headers_kind,
+    PropertyValue, VmHold, filter_state_key, headers_kind,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -15,14 +15,22 @@ pub struct HttpStream<'p> {
     /// The worker VM the stream runs in (a FAIL_RELOAD replaces the plugin's VM, not this stream's).
     generation: usize,
     id: u32,
+    /// Keeps the stream's VM: the plugin drops a VM FAIL_RELOAD replaced once no stream handle holds it.
+    _vm: VmHold,
 }
 
 impl<'p> HttpStream<'p> {
-    pub(crate) fn new(plugin: &'p Plugin, generation: usize, id: u32) -> HttpStream<'p> {
+    pub(crate) fn new(
+        plugin: &'p Plugin,
+        generation: usize,
+        id: u32,
+        vm: VmHold,
+    ) -> HttpStream<'p> {
         HttpStream {
             plugin,
             generation,
             id,
+            _vm: vm,
         }
     }
 

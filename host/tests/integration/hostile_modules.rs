@@ -521,6 +521,22 @@ fn shared_data_under_ever_new_keys() {
     });
 }
 
+/// `proxy-wasm-run --no-cache MODULE ARGS…` on `bytes`, written to a scratch directory named after `case`.
+fn run_runner(case: &str, bytes: Vec<u8>, args: &[&str]) -> std::process::Output {
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-{case}-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{case}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
+        .arg(&path)
+        .arg("--no-cache")
+        .args(args)
+        .output()
+        .expect("proxy-wasm-run runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    output
+}
+
 #[test]
 fn guest_log_text_reaches_the_terminal_escaped() {
     // A title-setting OSC sequence, a screen clear, and a newline that would forge a log line of its own.
@@ -531,16 +547,7 @@ fn guest_log_text_reaches_the_terminal_escaped() {
              (drop (call $log (i32.const 2) (i32.const 16) (i32.const 47)))
              (i32.const 1))"#,
     );
-    let dir = std::env::temp_dir().join(format!("proxy-wasm-escape-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("escape.wasm");
-    std::fs::write(&path, bytes).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
-        .arg(&path)
-        .arg("--no-cache")
-        .output()
-        .expect("proxy-wasm-run runs");
-    std::fs::remove_dir_all(&dir).unwrap();
+    let output = run_runner("escape", bytes, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
@@ -550,5 +557,538 @@ fn guest_log_text_reaches_the_terminal_escaped() {
     assert!(
         stdout.contains(r"\u{1b}]0;owned\u{7}\u{1b}[2Jhello\n  [warn] (context 1) forged"),
         "the log line is shown escaped, on one line: {stdout}"
+    );
+}
+
+/// Starts `bytes` (which must start), sends one request and returns the failure the request caused, after checking
+/// the plugin's streams are failed closed (a 503) and the failure contains each of `expected`.
+#[track_caller]
+fn request_failure(builder: PluginBuilder, expected: &[&str]) -> String {
+    let plugin = builder
+        .start()
+        .unwrap_or_else(|e| panic!("the plugin starts; its request handling is hostile: {e}"));
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[(":path", "/")], true);
+    stream.client_response().assert_status(503);
+    let failure = plugin.failure().expect("the request fails the VM");
+    for part in expected {
+        assert!(failure.contains(part), "expected {part:?} in: {failure}");
+    }
+    failure
+}
+
+#[test]
+fn empty_log_lines() {
+    run("empty_log_lines", |envoy| {
+        // Zero bytes each: only the cost of the entry itself stops them.
+        let bytes = module(
+            r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 1)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $log (i32.const 2) (i32.const 0) (i32.const 0)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a log message of 0 bytes would take the host memory this plugin holds past its limit",
+        )
+    });
+}
+
+#[test]
+fn one_byte_fd_writes() {
+    run("one_byte_fd_writes", |envoy| {
+        // One iovec of one byte at 32, written to stdout forever.
+        let bytes = module(
+            r#"(import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 1) (data (i32.const 0) "\20\00\00\00\01\00\00\00") (data (i32.const 32) "x")"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 64)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a write to stdout/stderr of 1 bytes would take the host memory this plugin holds past its limit",
+        )
+    });
+}
+
+#[test]
+fn empty_queue_items() {
+    run("empty_queue_items", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+               (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 1) (data (i32.const 16) "empty")"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (drop (call $register (i32.const 16) (i32.const 5) (i32.const 100)))
+                 (loop $forever
+                   (drop (call $enqueue (i32.load (i32.const 100)) (i32.const 0) (i32.const 0)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a shared queue item of 0 bytes would take",
+        )
+    });
+}
+
+#[test]
+fn deferred_continues_without_end() {
+    run("deferred_continues_without_end", |envoy| {
+        // Each `proxy_continue_stream` queues an action that runs only once the callback returns, which it never
+        // does before the budget is spent.
+        let bytes = module(
+            r#"(import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))"#,
+            r#"(memory (export "memory") 1)"#,
+            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $continue (i32.const 0)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        request_failure(
+            hostile(bytes, envoy),
+            &[
+                "a deferred continue_stream of 0 bytes would take",
+                "host_memory_limit",
+            ],
+        )
+    });
+}
+
+#[test]
+fn local_replies_without_end() {
+    run("local_replies_without_end", |envoy| {
+        // A 1 MiB body per reply, all held until the callback returns.
+        let bytes = module(
+            r#"(import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17)"#,
+            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $reply (i32.const 403) (i32.const 0) (i32.const 0) (i32.const 65536) (i32.const 1048576)
+                     (i32.const 0) (i32.const 0) (i32.const -1)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        request_failure(
+            hostile(bytes, envoy),
+            &[
+                "a local reply of 1048576 bytes would take",
+                "host_memory_limit",
+            ],
+        )
+    });
+}
+
+#[test]
+fn metric_names_without_end() {
+    run("metric_names_without_end", |envoy| {
+        // A new 64 KiB name each time (a counter in its first 4 bytes): Envoy's stats store would keep them all.
+        let bytes = module(
+            r#"(import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 3)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (i32.store (i32.const 65536) (i32.add (i32.load (i32.const 65536)) (i32.const 1)))
+                   (drop (call $define (i32.const 0) (i32.const 65536) (i32.const 65536) (i32.const 16)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a metric name of 65536 bytes would take",
+        )
+    });
+}
+
+#[test]
+fn histogram_samples_without_end() {
+    run("histogram_samples_without_end", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+               (import "env" "proxy_record_metric" (func $record (param i32 i64) (result i32)))"#,
+            r#"(memory (export "memory") 1) (data (i32.const 16) "latency")"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (drop (call $define (i32.const 2) (i32.const 16) (i32.const 7) (i32.const 100)))
+                 (loop $forever
+                   (drop (call $record (i32.load (i32.const 100)) (i64.const 7)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        // A smaller budget: each sample is 8 bytes, and a debug-built host makes a million host calls slowly.
+        start_error(
+            hostile(bytes, envoy).host_memory_limit(1 << 20),
+            StartFailure::VmStart,
+            "a histogram sample of 8 bytes would take",
+        )
+    });
+}
+
+#[test]
+fn queue_registrations_without_end() {
+    run("queue_registrations_without_end", |envoy| {
+        // Queues are never removed: each new 64 KiB name stays for the process's life.
+        let bytes = module(
+            r#"(import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 3)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (i32.store (i32.const 65536) (i32.add (i32.load (i32.const 65536)) (i32.const 1)))
+                   (drop (call $register (i32.const 65536) (i32.const 65536) (i32.const 16)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a shared queue registration of 65536 bytes would take",
+        )
+    });
+}
+
+#[test]
+fn host_log_lines_quoting_a_huge_cluster_name() {
+    run("host_log_lines_quoting_a_huge_cluster_name", |envoy| {
+        // An undeclared 4 KiB cluster name: Envoy refuses silently, the host explains each refusal in a line of
+        // its own, quoting only the start of the name; the lines are stopped by the budget.
+        let bytes = module(
+            r#"(import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#,
+            &format!(r#"(memory (export "memory") 17) {CALLOUT_HEADERS}"#),
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $call (i32.const 65536) (i32.const 4096) (i32.const 16) (i32.const 61)
+                     (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 200)))
+                   (br $forever))
+                 (i32.const 1))"#,
+        );
+        // The refusals' lines fill the budget: the next callout, or the next line, does not fit.
+        let message = start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "would take the host memory this plugin holds past its limit",
+        );
+        let plugin = hostile(
+            module(
+                r#"(import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#,
+                &format!(r#"(memory (export "memory") 17) {CALLOUT_HEADERS}"#),
+                r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                     (drop (call $call (i32.const 65536) (i32.const 4096) (i32.const 16) (i32.const 61)
+                       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 200)))
+                     (i32.const 1))"#,
+            ),
+            envoy,
+        )
+        .name("one-refusal")
+        .start()
+        .expect("one refused callout does not stop the plugin");
+        let explained: Vec<String> = plugin
+            .logs()
+            .into_iter()
+            .map(|l| l.message)
+            .filter(|m| m.contains("unknown cluster"))
+            .collect();
+        assert_eq!(explained.len(), 1, "{explained:?}");
+        assert!(
+            explained[0].len() < 2048 && explained[0].contains("(4096 bytes)"),
+            "the line quotes the start of the name and its length: {}",
+            explained[0]
+        );
+        message
+    });
+}
+
+#[test]
+fn a_budget_filled_again_in_every_vm() {
+    run("a_budget_filled_again_in_every_vm", |envoy| {
+        // 10 MiB of log lines from `on_vm_start`, which the canary and then the worker run: one 16 MiB budget for
+        // the plugin holds the canary's lines, so the worker's do not fit.
+        let bytes = module(
+            r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (local $i i32)
+                 (loop $ten
+                   (drop (call $log (i32.const 2) (i32.const 0) (i32.const 1048576)))
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $ten (i32.lt_u (local.get $i) (i32.const 10))))
+                 (i32.const 1))"#,
+        );
+        let message = start_error(
+            hostile(bytes, envoy),
+            StartFailure::VmStart,
+            "a log message of 1048576 bytes would take the host memory this plugin holds past its limit",
+        );
+        assert!(
+            !message.contains("canary"),
+            "the canary's lines fit; the worker's did not: {message}"
+        );
+        message
+    });
+}
+
+#[test]
+fn a_queue_that_feeds_itself_slowly() {
+    run("a_queue_that_feeds_itself_slowly", |envoy| {
+        // Each delivery spins a million iterations (far under the call deadline) before it enqueues again, so the
+        // 100 000 deliveries one step allows would take minutes: the step deadline stops it.
+        let bytes = module(
+            r#"(import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+               (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 1) (data (i32.const 16) "slow")"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (drop (call $register (i32.const 16) (i32.const 4) (i32.const 100)))
+                 (drop (call $enqueue (i32.load (i32.const 100)) (i32.const 16) (i32.const 4)))
+                 (i32.const 1))
+               (func (export "proxy_on_queue_ready") (param i32 i32)
+                 (local $i i32)
+                 (loop $spin
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $spin (i32.lt_u (local.get $i) (i32.const 1000000))))
+                 (drop (call $enqueue (local.get 1) (i32.const 16) (i32.const 4))))"#,
+        );
+        // The canary and the worker each run `on_vm_start`, and so each feed the queue for a whole step.
+        let plugin = hostile(bytes, envoy)
+            .step_deadline(DEADLINE / 4)
+            .start()
+            .expect("the plugin starts; its queue loops afterwards");
+        let failure = plugin.failure().expect("the slow queue loop fails the VM");
+        assert!(failure.contains("500ms step deadline"), "{failure}");
+        assert!(
+            failure.contains("PluginBuilder::step_deadline"),
+            "{failure}"
+        );
+        assert!(failure.contains(r#""slow""#), "names the queue: {failure}");
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[(":path", "/")], true);
+        stream.client_response().assert_status(503);
+        failure
+    });
+}
+
+#[test]
+fn a_tick_every_millisecond_for_a_century() {
+    run("a_tick_every_millisecond_for_a_century", |envoy| {
+        let bytes = module(
+            r#"(import "env" "proxy_set_tick_period_milliseconds" (func $period (param i32) (result i32)))"#,
+            r#"(memory (export "memory") 1)"#,
+            r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+                 (drop (call $period (i32.const 1)))
+                 (i32.const 1))
+               (func (export "proxy_on_tick") (param i32))"#,
+        );
+        let plugin = hostile(bytes, envoy).start().expect("the plugin starts");
+        // Three trillion ticks in one step.
+        plugin.advance_time(std::time::Duration::from_secs(100 * 365 * 24 * 3600));
+        let failure = plugin.failure().expect("the ticks fail the VM");
+        assert!(failure.contains("step deadline"), "{failure}");
+        failure
+    });
+}
+
+#[test]
+fn a_module_over_the_size_limit() {
+    run("a_module_over_the_size_limit", |envoy| {
+        // 4 MiB of data segment: over a 1 MiB limit, refused before it is compiled.
+        let bytes = module(
+            "",
+            &format!(
+                r#"(memory (export "memory") 65) (data (i32.const 0) "{}")"#,
+                "x".repeat(4 << 20)
+            ),
+            "",
+        );
+        start_error(
+            hostile(bytes, envoy).module_size_limit(1 << 20),
+            StartFailure::Load,
+            "larger than the 1048576 byte module size limit; raise `PluginBuilder::module_size_limit`",
+        )
+    });
+}
+
+#[test]
+fn a_module_that_compiles_slowly() {
+    run("a_module_that_compiles_slowly", |envoy| {
+        // A hundred functions of five hundred additions each: far more Cranelift than a 1 ms deadline allows.
+        let body: String = (0..500)
+            .map(|_| "(local.set 0 (i32.add (local.get 0) (i32.const 7)))")
+            .collect();
+        let functions: String = (0..100)
+            .map(|i| format!("(func (export \"f{i}\") (param i32) {body})"))
+            .collect();
+        let bytes = module("", r#"(memory (export "memory") 1)"#, &functions);
+        start_error(
+            hostile(bytes, envoy).compile_deadline(std::time::Duration::from_millis(1)),
+            StartFailure::Load,
+            "compile deadline; raise `PluginBuilder::compile_deadline`",
+        )
+    });
+}
+
+#[test]
+fn an_enormous_advance_time_in_the_runner() {
+    let output = run_runner(
+        "advance",
+        good_module(),
+        &["--advance-time", "18446744073709551615"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a command-line error: {stderr}"
+    );
+    assert!(
+        stderr.contains("more than the runner advances virtual time at once"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_runner_report_caps_its_log_list() {
+    // 30 000 empty lines: well within the budget, but the report shows the first and last 5 000.
+    let bytes = module(
+        r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
+        r#"(memory (export "memory") 1)"#,
+        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+             (local $i i32)
+             (loop $lines
+               (drop (call $log (i32.const 2) (i32.const 0) (i32.const 0)))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $lines (i32.lt_u (local.get $i) (i32.const 15000))))
+             (i32.const 1))"#,
+    );
+    let output = run_runner("log-cap", bytes, &["--json"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
+    // The canary and the worker each log 15 000 lines.
+    assert_eq!(report["logs"].as_array().map(Vec::len), Some(10_000));
+    assert_eq!(report["logs_omitted"], 20_000);
+}
+
+#[test]
+fn header_values_without_end() {
+    run("header_values_without_end", |envoy| {
+        // A 1 MiB value added to the request headers again and again: the map keeps every one.
+        let bytes = module(
+            r#"(import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17) (data (i32.const 16) "x-big")"#,
+            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $add (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 65536) (i32.const 1048576)))
+                   (br $forever))
+                 (i32.const 0))"#,
+        );
+        request_failure(
+            hostile(bytes, envoy),
+            &[
+                "a header map entry of 1048581 bytes would take",
+                "host_memory_limit",
+            ],
+        )
+    });
+}
+
+#[test]
+fn a_body_grown_without_end() {
+    run("a_body_grown_without_end", |envoy| {
+        // 1 MiB appended to the request body again and again (a start past the end appends, as Envoy's copyFrom).
+        let bytes = module(
+            r#"(import "env" "proxy_set_buffer_bytes" (func $set (param i32 i32 i32 i32 i32) (result i32)))"#,
+            r#"(memory (export "memory") 17)"#,
+            r#"(func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+                 (loop $forever
+                   (drop (call $set (i32.const 0) (i32.const 2147483647) (i32.const 0) (i32.const 65536) (i32.const 1048576)))
+                   (br $forever))
+                 (i32.const 0))"#,
+        );
+        let plugin = hostile(bytes, envoy).start().expect("the plugin starts");
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[(":path", "/"), (":method", "POST")], false);
+        stream.send_request_body("x", true);
+        stream.client_response().assert_status(503);
+        let failure = plugin.failure().expect("the body loop fails the VM");
+        assert!(
+            failure.contains("a body of 1048576 bytes would take"),
+            "{failure}"
+        );
+        failure
+    });
+}
+
+#[test]
+fn a_vm_that_fails_after_filling_its_memory_under_fail_reload() {
+    run(
+        "a_vm_that_fails_after_filling_its_memory_under_fail_reload",
+        |envoy| {
+            // Each request grows the memory by 48 MiB, touches every page, then traps: FAIL_RELOAD gives the next
+            // stream a fresh VM. Twenty replaced VMs kept for the plugin's life would hold close to a gigabyte; a
+            // replaced VM is dropped once no stream refers to it.
+            let bytes = module(
+                "",
+                r#"(memory (export "memory") 1)"#,
+                r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+                 (local $p i32)
+                 (drop (memory.grow (i32.const 768)))
+                 (local.set $p (i32.const 65536))
+                 (loop $touch
+                   (i32.store (local.get $p) (i32.const 1))
+                   (local.set $p (i32.add (local.get $p) (i32.const 4096)))
+                   (br_if $touch (i32.lt_u (local.get $p) (i32.const 50397184))))
+                 unreachable)"#,
+            );
+            let plugin = hostile(bytes, envoy)
+                .failure_policy(FailurePolicy::Reload)
+                .reload_backoff(std::time::Duration::from_millis(1))
+                .start()
+                .expect("the plugin starts");
+            for _ in 0..20 {
+                let mut stream = plugin.http_stream();
+                stream.send_request_headers(&[(":path", "/")], true);
+                stream.client_response().assert_status(503);
+                drop(stream);
+                plugin.advance_time(std::time::Duration::from_millis(2));
+            }
+            assert_eq!(
+                plugin.reloads(),
+                19,
+                "each stream after the first got a fresh VM"
+            );
+            let failure = plugin.failure().expect("the last VM failed too");
+            assert!(failure.contains("unreachable"), "{failure}");
+            failure
+        },
+    );
+}
+
+#[test]
+fn what_the_dropped_canary_held_leaves_the_plugins_budget() {
+    // A 10 MiB callout body from `on_vm_start`: the canary's call is cancelled with the canary (as Envoy drops it),
+    // so the worker's own fits the one 16 MiB budget the plugin's VMs share.
+    let bytes = module(
+        r#"(import "env" "proxy_http_call" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#,
+        &format!(r#"(memory (export "memory") 161) (data (i32.const 8) "c") {CALLOUT_HEADERS}"#),
+        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+             (i32.eqz (call $call (i32.const 8) (i32.const 1) (i32.const 16) (i32.const 61)
+               (i32.const 65536) (i32.const 10485760) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 200))))"#,
+    );
+    let plugin = hostile(bytes, &Envoy::new())
+        .start()
+        .unwrap_or_else(|e| panic!("the worker's callout fits once the canary's is gone: {e}"));
+    assert_eq!(
+        plugin.http_calls().len(),
+        1,
+        "the worker's callout is pending"
     );
 }

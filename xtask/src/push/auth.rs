@@ -13,11 +13,10 @@
 use std::{
     collections::BTreeMap,
     env, fs,
-    io::{Read, Write},
+    io::Write,
     os::unix::process::CommandExt as _,
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -25,6 +24,7 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::child::{kill_group, reader, wait_until};
 use crate::untrusted::printable;
 
 /// A user name and secret, and where they came from (for messages; never the secret).
@@ -330,15 +330,9 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
             timeout.as_secs()
         )
     };
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            kill_group(&mut child);
-            return Err(stopped());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_until(&mut child, deadline)? else {
+        kill_group(&mut child);
+        return Err(stopped());
     };
     // The helper has answered: anything it left running in its group is stopped, which closes the pipes.
     kill_group(&mut child);
@@ -370,44 +364,6 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
         secret: reply.secret,
         source: format!("credential helper `{program}` (from {file})"),
     }))
-}
-
-/// Kills the helper's whole process group (the helper and everything it started) and reaps the helper.
-fn kill_group(child: &mut Child) {
-    // The group's id is the helper's pid (`process_group(0)`); it is not reused while the helper is unreaped
-    // or while any member lives.
-    if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory of ours.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// A child's pipe, read to the end on a thread (both pipes at once, or a full one stalls the child).
-struct PipeReader(mpsc::Receiver<Vec<u8>>);
-
-impl PipeReader {
-    /// Everything the pipe held, or `None` when it is still open at `deadline`.
-    fn until(&self, deadline: Instant) -> Option<Vec<u8>> {
-        self.0
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .ok()
-    }
-}
-
-fn reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
-    let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        let _ = send.send(bytes);
-    });
-    PipeReader(receive)
 }
 
 fn helper_timeout() -> anyhow::Result<Duration> {

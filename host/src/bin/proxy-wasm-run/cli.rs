@@ -82,7 +82,7 @@ pub struct Args {
     /// Advance virtual time after the request (and the callout answers given) before the upstream response:
     /// the plugin's ticks fire and callouts whose timeout passes time out, in order. `DURATION` is `250ms`, `2s`,
     /// or a number of milliseconds.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", value_parser = advance)]
     pub advance_time: Option<Duration>,
 
     /// A cluster Envoy knows (repeatable); HTTP callouts to any other cluster fail with BadArgument, gRPC calls
@@ -138,6 +138,15 @@ pub struct Args {
     /// Envoy's log level: what `proxy_get_log_level` returns; lower levels are dropped.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+
+    /// The largest module the runner compiles, in bytes; a larger one is refused before it is read. Default:
+    /// 67108864 (64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub module_size_limit: Option<usize>,
+
+    /// How long compiling the module may take (`DURATION` as for --advance-time); longer is refused. Default: 2 min.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub compile_deadline: Option<Duration>,
 
     /// Do not read or write the compiled-code cache (`<target>/proxy-wasm-host/`): compile the module in this
     /// process only. Same as the environment variable `PROXY_WASM_HOST_NO_CACHE=1`.
@@ -310,6 +319,23 @@ fn grpc_answer(value: &str) -> Result<GrpcAnswer, String> {
 }
 
 /// `250ms`, `2s`, or milliseconds.
+/// The longest `--advance-time`: the guest reads time as u64 nanoseconds since 1970, which run out in 2554, and a
+/// century is more than any timeout or tick period a plugin means.
+const MAX_ADVANCE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `--advance-time`: a duration of at most [`MAX_ADVANCE`].
+fn advance(value: &str) -> Result<Duration, String> {
+    let by = duration(value)?;
+    if by > MAX_ADVANCE {
+        return Err(format!(
+            "`{value}` is more than the runner advances virtual time at once (at most {} s, a century: the plugin \
+             reads the time as nanoseconds in 64 bits)",
+            MAX_ADVANCE.as_secs()
+        ));
+    }
+    Ok(by)
+}
+
 fn duration(value: &str) -> Result<Duration, String> {
     let (number, unit) = match value.strip_suffix("ms") {
         Some(n) => (n, 1),
@@ -444,6 +470,16 @@ mod tests {
             duration("soon")
                 .unwrap_err()
                 .contains("`soon` is not a duration")
+        );
+    }
+
+    #[test]
+    fn an_enormous_advance_is_refused_by_name() {
+        assert_eq!(advance("1000s").unwrap(), Duration::from_secs(1000));
+        let error = advance("18446744073709551615").unwrap_err();
+        assert!(
+            error.contains("more than the runner advances virtual time at once"),
+            "{error}"
         );
     }
 

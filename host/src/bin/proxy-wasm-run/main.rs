@@ -57,6 +57,12 @@ fn main() -> ExitCode {
         }
     }
     builder = builder.properties(&properties);
+    if let Some(limit) = args.module_size_limit {
+        builder = builder.module_size_limit(limit);
+    }
+    if let Some(deadline) = args.compile_deadline {
+        builder = builder.compile_deadline(deadline);
+    }
     if let Some(limit) = args.buffer_limit {
         builder = builder.buffer_limit(limit);
     }

@@ -15,6 +15,10 @@ use serde_json::{Value, json};
 use crate::cli::{CalloutAnswer, GrpcAnswer};
 use crate::dry_run::{Run, Step};
 
+/// How many log lines a report shows at most: a plugin may log hundreds of thousands within its byte budget, and
+/// the report (a JSON value built whole) would take many times their size.
+const REPORTED_LOGS: usize = 10_000;
+
 /// Everything one invocation observed.
 pub struct Report<'a> {
     pub module: String,
@@ -55,16 +59,30 @@ impl Report<'_> {
             "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
             "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref())).collect()),
             "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
-            "logs": self.logs.iter().map(|l| json!({
+            "logs": self.shown_logs().map(|l| json!({
                 "level": level_name(l.level),
                 "context_id": l.context_id,
                 "vm": vm_name(l.vm),
                 "message": l.message,
                 "origin": origin_name(l.origin),
             })).collect::<Value>(),
+            "logs_omitted": self.omitted_logs(),
             "metrics": self.metrics.iter().map(metric_json).collect::<Value>(),
             "failure": self.failure,
         })
+    }
+
+    /// The log lines the report shows: all of them, or the first and the last [`REPORTED_LOGS`] / 2.
+    fn shown_logs(&self) -> impl Iterator<Item = &LogEntry> {
+        let half = REPORTED_LOGS / 2;
+        let head = self.logs.len().min(half);
+        let tail_from = self.logs.len().saturating_sub(half).max(head);
+        self.logs[..head].iter().chain(&self.logs[tail_from..])
+    }
+
+    /// How many log lines the report leaves out between the first and the last it shows.
+    fn omitted_logs(&self) -> usize {
+        self.logs.len().saturating_sub(REPORTED_LOGS)
     }
 
     pub fn text(&self) -> String {
@@ -91,7 +109,10 @@ impl Report<'_> {
             let _ = writeln!(out, "logs: none");
         } else {
             let _ = writeln!(out, "logs:");
-            for l in &self.logs {
+            for (i, l) in self.shown_logs().enumerate() {
+                if i == REPORTED_LOGS / 2 && self.omitted_logs() > 0 {
+                    let _ = writeln!(out, "  … {} lines omitted …", self.omitted_logs());
+                }
                 let vm = match l.vm {
                     VmRole::Worker(0) => String::new(),
                     other => format!("{} VM, ", vm_name(other)),

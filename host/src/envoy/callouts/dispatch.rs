@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use super::{GrpcCall, HttpCall};
 use crate::envoy::grpc_service::{self, GrpcTarget};
-use crate::envoy::{Clusters, Headers, HostState, Refusal};
+use crate::envoy::{
+    BudgetExceeded, Clusters, Headers, HostState, QUOTED_GUEST_TEXT, Refusal, quote_guest,
+};
 use crate::spec::{LogLevel, Status};
 
 impl HostState {
@@ -22,7 +24,7 @@ impl HostState {
         }
         if !self.knows_cluster(&cluster) {
             // `Context::httpCall`: `thread_local_cluster == nullptr` ⇒ BadArgument.
-            self.refuse_unknown_cluster("proxy_http_call", &cluster, Status::BadArgument);
+            self.refuse_unknown_cluster("proxy_http_call", &cluster, Status::BadArgument)?;
             return Err(Status::BadArgument.into());
         }
         if [":path", ":method", ":authority"]
@@ -106,26 +108,26 @@ impl HostState {
         match grpc_service::target(upstream) {
             GrpcTarget::ClusterName(cluster) if !self.knows_cluster(&cluster) => {
                 // Envoy answers ParseFailure here (kept, its comment says, for ABI 0.1 callers).
-                self.refuse_unknown_cluster(what, &cluster, Status::ParseFailure);
+                self.refuse_unknown_cluster(what, &cluster, Status::ParseFailure)?;
                 return Err(Status::ParseFailure.into());
             }
             GrpcTarget::EnvoyGrpc(cluster) if !self.knows_cluster(&cluster) => {
                 // The client is made without a cluster check; starting the call finds no cluster and fails it
                 // inline (`AsyncStreamImpl::initialize`), so the call returns InternalFailure.
-                self.refuse_unknown_cluster(what, &cluster, Status::InternalFailure);
+                self.refuse_unknown_cluster(what, &cluster, Status::InternalFailure)?;
                 return Err(Status::InternalFailure.into());
             }
             GrpcTarget::NoTarget => {
                 self.host_log(
                     LogLevel::Warn,
                     format!(
-                        "{what}: the upstream {:?} parses as a serialized GrpcService without envoy_grpc or \
+                        "{what}: the upstream {} parses as a serialized GrpcService without envoy_grpc or \
                          google_grpc, so Envoy reads it as one (not as a cluster name) and cannot make a client \
                          for it: BadArgument. Use a longer cluster name, or serialize a GrpcService with \
                          envoy_grpc.cluster_name",
-                        String::from_utf8_lossy(upstream)
+                        quote_guest(upstream)
                     ),
-                );
+                )?;
                 return Err(Status::BadArgument.into());
             }
             _ => {}
@@ -145,7 +147,18 @@ impl HostState {
 
     /// Envoy refuses silently (the status is all the plugin gets); the host says which cluster and how to
     /// declare it.
-    fn refuse_unknown_cluster(&mut self, what: &str, cluster: &str, status: Status) {
+    fn refuse_unknown_cluster(
+        &mut self,
+        what: &str,
+        cluster: &str,
+        status: Status,
+    ) -> Result<(), BudgetExceeded> {
+        let shown = quote_guest(cluster.as_bytes());
+        let flag = if cluster.len() <= QUOTED_GUEST_TEXT {
+            format!("--cluster '{cluster}'")
+        } else {
+            "--cluster NAME".to_string()
+        };
         let declared = match &self.settings.clusters {
             Clusters::Only(known) if !known.is_empty() => {
                 format!("the clusters declared are {known:?}")
@@ -155,11 +168,11 @@ impl HostState {
         self.host_log(
             LogLevel::Warn,
             format!(
-                "{what}: unknown cluster {cluster:?} ({declared}); Envoy answers {status:?} for a cluster its \
-                 configuration lacks. Declare it in the test with PluginBuilder::clusters(&[{cluster:?}]), or \
-                 run proxy-wasm-run with --cluster '{cluster}'; in Istio, Envoy names clusters \
+                "{what}: unknown cluster {shown} ({declared}); Envoy answers {status:?} for a cluster its \
+                 configuration lacks. Declare it in the test with PluginBuilder::clusters(&[{shown}]), or \
+                 run proxy-wasm-run with {flag}; in Istio, Envoy names clusters \
                  outbound|PORT||HOST"
             ),
-        );
+        )
     }
 }

@@ -183,6 +183,7 @@ impl Vm {
             self.call(id, |e| &e.on_delete, id as i32);
         }
         self.stream_mut(id).life = StreamLife::Deleted;
+        self.state_mut().release_stream(id);
         self.settle();
     }
 

@@ -100,14 +100,12 @@ impl HostState {
         let replaced = stream
             .filter_state
             .get(&key)
-            .map_or(0, |old| key.len() + old.len());
-        let bytes = key.len() + value.len();
-        self.budget.check(
+            .map(|old| key.len() + old.len());
+        self.budget.replace_entry(
             "filter state (set_property)",
-            bytes.saturating_sub(replaced),
+            replaced,
+            key.len() + value.len(),
         )?;
-        self.budget.release(replaced);
-        self.budget.charge("filter state (set_property)", bytes)?;
         let stream = self.stream_mut().ok_or(Status::NotFound)?;
         stream.filter_state.insert(key, value.to_vec());
         Ok(())

@@ -10,6 +10,7 @@ use super::engine::arm_deadline;
 use super::{Callback, Exports, Vm};
 use crate::envoy::HostState;
 use crate::envoy::budget::BudgetExceeded;
+use crate::envoy::dispatch::Step;
 use crate::spec::LogLevel;
 
 impl Vm {
@@ -81,7 +82,8 @@ impl Vm {
 
     /// Advances virtual time, firing ticks and callout timeouts in order, as Envoy's dispatcher would.
     pub(crate) fn advance_time(&mut self, by: Duration) {
-        let target = self.state().clock.now() + by;
+        let target = self.state().clock.now().saturating_add(by);
+        let mut step = Step::default();
         loop {
             let tick = self.state().clock.next_tick();
             let timeout = self.state().callouts.next_deadline();
@@ -94,6 +96,7 @@ impl Vm {
             if next > target {
                 break;
             }
+            self.check_step(&mut step, None);
             self.state_mut().clock.move_to(next);
             if tick == Some(next) {
                 self.tick();

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use wasmtime::{Linker, Module, Store};
 
-use crate::envoy::{ForeignFunction, HostState, LogEntry, Metrics, SharedProcess, VmRole};
+use crate::envoy::{
+    ByteBudget, ForeignFunction, HostState, LogEntry, Metrics, SharedProcess, VmRole,
+};
 use crate::spec::AbiVersion;
 
 pub(crate) use engine::engine;
@@ -82,6 +84,8 @@ pub(crate) struct VmInit {
     /// The plugin's stats: Envoy keeps them in its stats store, so they outlive a VM (canary, FAIL_RELOAD).
     pub(crate) metrics: Metrics,
     pub(crate) role: VmRole,
+    /// The plugin's byte budget, which all its VMs charge.
+    pub(crate) budget: ByteBudget,
     /// The virtual time the VM starts at.
     pub(crate) now: Duration,
 }

@@ -32,12 +32,26 @@ pub(crate) struct Settings {
     /// What the host may hold for the plugin (logs, callouts, queue items): see [`ByteBudget`].
     pub(crate) host_memory_limit: usize,
     pub(crate) disk_cache: DiskCache,
+    /// The largest module the host compiles.
+    pub(crate) module_size_limit: usize,
+    /// How long compiling the module may take.
+    pub(crate) compile_deadline: Duration,
     /// Envoy's `allow_on_headers_stop_iteration`: Pause on headers is a plain StopIteration.
     pub(crate) allow_on_headers_stop_iteration: bool,
     /// Envoy's per-stream buffer limit (the listener's `per_connection_buffer_limit_bytes`).
     pub(crate) buffer_limit: usize,
     pub(crate) call_deadline: Duration,
+    /// How long the host's work after one guest call (deferred actions, queue notifications, ticks of one
+    /// `advance_time`) may take in all; `None`: as long as one call may.
+    pub(crate) step_deadline: Option<Duration>,
     pub(crate) start_time: Duration,
+}
+
+impl Settings {
+    /// See [`Settings::step_deadline`].
+    pub(crate) fn step_deadline(&self) -> Duration {
+        self.step_deadline.unwrap_or(self.call_deadline)
+    }
 }
 
 /// What Envoy does with a plugin whose VM failed at run time (a trap, a deadline, a memory limit): Envoy's

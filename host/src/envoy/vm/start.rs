@@ -10,10 +10,11 @@ use wasmtime::{Module, Store, StoreLimitsBuilder, Trap};
 use super::calls::describe_trap;
 use super::engine::{arm_deadline, engine};
 use super::{
-    Exports, HostFunctions, Kept, Loaded, StartFailure, Vm, VmInit, VmStartError, abi_version,
+    Exports, HostFunctions, Kept, Loaded, Settings, StartFailure, Vm, VmInit, VmStartError,
+    abi_version,
 };
-use crate::envoy::budget::{BudgetExceeded, ByteBudget};
-use crate::envoy::cache::{DiskCache, compile};
+use crate::envoy::budget::BudgetExceeded;
+use crate::envoy::cache::compile;
 use crate::envoy::{Callouts, Clock, Contexts, HostState, Phase};
 use crate::spec::AbiVersion;
 
@@ -27,10 +28,10 @@ impl Vm {
     /// Compiles the module and checks it as cpp-host's `WasmBase::load` does, once for every VM of the plugin.
     pub(crate) fn load(
         bytes: &[u8],
-        disk_cache: &DiskCache,
+        settings: &Settings,
         functions: &'static HostFunctions,
     ) -> Result<Loaded, VmStartError> {
-        Vm::check(bytes, disk_cache, functions)
+        Vm::check(bytes, settings, functions)
             .map(|(module, abi)| Loaded {
                 module,
                 abi,
@@ -76,6 +77,7 @@ impl Vm {
             process,
             metrics,
             role,
+            budget,
             now,
         } = init;
         let (module, abi) = (&loaded.module, loaded.abi);
@@ -89,7 +91,6 @@ impl Vm {
             .table_elements(MAX_TABLE_ELEMENTS)
             .trap_on_grow_failure(true)
             .build();
-        let budget = ByteBudget::new(settings.host_memory_limit);
         let plugin_id = process.lock().join();
         let state = HostState {
             phase: Phase::Starting,
@@ -103,6 +104,7 @@ impl Vm {
             streams: HashMap::default(),
             touched_streams: Vec::new(),
             deferred: VecDeque::new(),
+            stream_held: HashMap::default(),
             queue_ready: VecDeque::new(),
             logs: Vec::new(),
             budget,
@@ -152,10 +154,18 @@ impl Vm {
     /// one run shows everything to remove.
     fn check(
         bytes: &[u8],
-        disk_cache: &DiskCache,
+        settings: &Settings,
         functions: &HostFunctions,
     ) -> anyhow::Result<(Module, AbiVersion)> {
-        let module = compile(bytes, disk_cache)?;
+        // Compile time grows with the module: a size past the limit is refused before any of it is parsed.
+        if bytes.len() > settings.module_size_limit {
+            bail!(
+                "the module is larger than the {} byte module size limit; raise \
+                 `PluginBuilder::module_size_limit` (proxy-wasm-run --module-size-limit) if it really is that large",
+                settings.module_size_limit
+            );
+        }
+        let module = compile(bytes, &settings.disk_cache, settings.compile_deadline)?;
         let abi = abi_version(&module)?;
         let missing: Vec<(String, String)> = module
             .imports()

@@ -150,15 +150,12 @@ impl Proxy {
 
     /// Waits (bounded) until stderr contains `text`.
     pub fn wait_for_log(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.stderr().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {text:?}:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(text, || self.stderr());
+    }
+
+    /// Waits (bounded) until stdout (the access log) contains `text`.
+    pub fn wait_for_stdout(&self, text: &str) {
+        wait_for(text, || self.stdout());
     }
 
     /// Stops the proxy as Ctrl-C would and returns what it logged.
@@ -186,6 +183,18 @@ impl Proxy {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn wait_for(text: &str, read: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !read().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no line with {text:?} in:\n{}",
+            read()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -56,6 +56,12 @@ echo "wrk: 1 thread, $CONNECTIONS connections, ${SECONDS_PER_RUN}s each; proxy: 
 load "echo upstream, direct" "http://$baseline_echo/"
 load "proxy, no extension" "http://$no_plugin/"
 load "proxy, header-append" "http://$with_plugin/"
+# With many connections p50 is mostly queueing (connections / throughput); one connection shows what a request adds.
+CONNECTIONS=1
+echo "wrk: 1 connection (latency without queueing)"
+load "echo upstream, direct" "http://$baseline_echo/"
+load "proxy, no extension" "http://$no_plugin/"
+load "proxy, header-append" "http://$with_plugin/"
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 five=()

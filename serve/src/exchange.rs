@@ -9,6 +9,9 @@ use host::testing::{Headers, HttpStream, Passed};
 
 use crate::worker::Chain;
 
+/// Envoy's default `per_connection_buffer_limit_bytes`, which the host applies too.
+const BUFFER_LIMIT: usize = 1 << 20;
+
 /// New things for the next hop: what passed a filter since the last look.
 #[derive(Debug, Default)]
 pub struct Delivery {
@@ -159,6 +162,25 @@ impl<'c> Exchange<'c> {
         }
         outcome.reset = self.streams.iter().find_map(|s| s.reset());
         outcome
+    }
+
+    /// Whether the filters hold so much of the request body that Envoy would stop reading the client (its buffer
+    /// limit, `per_connection_buffer_limit_bytes`, is the high watermark).
+    pub fn request_backed_up(&self) -> bool {
+        self.streams
+            .iter()
+            .map(HttpStream::held_toward_upstream)
+            .sum::<usize>()
+            >= BUFFER_LIMIT
+    }
+
+    /// The same for the response body and the upstream.
+    pub fn response_backed_up(&self) -> bool {
+        self.streams
+            .iter()
+            .map(HttpStream::held_toward_client)
+            .sum::<usize>()
+            >= BUFFER_LIMIT
     }
 
     /// The stream ends: every filter's access log (`on_log`), `on_done` and `on_delete`, in chain order, as Envoy's

@@ -174,9 +174,9 @@ async fn exchange(
             print_logs(filter);
         }
         let event = tokio::select! {
-            frame = client_body.frame(), if client_open => Event::Client(frame),
+            frame = client_body.frame(), if client_open && !ex.request_backed_up() => Event::Client(frame),
             response = next_response(&mut ends.upstream_response) => Event::UpstreamHead(response),
-            frame = next_frame(&mut ends.upstream_body) => Event::UpstreamFrame(frame),
+            frame = next_frame(&mut ends.upstream_body), if !ex.response_backed_up() => Event::UpstreamFrame(frame),
             _ = client_gone(&mut ends.respond, &ends.client) => Event::ClientGone,
             _ = worker.wake.notified() => Event::Wake,
         };
@@ -366,12 +366,21 @@ impl Ends {
             match codec::upstream_request(&headers, &worker.upstream, body) {
                 Ok(request) => {
                     let sent = worker.client.send(&worker.upstream, request);
-                    self.upstream_response = Some(Box::pin(async move {
-                        match tokio::time::timeout(ROUTE_TIMEOUT, sent).await {
+                    // A task of its own: the request goes out (and its body is read from the channel) while this
+                    // exchange waits to put more body in, not only when it next waits for the response.
+                    let (answer, answered) = oneshot::channel();
+                    tokio::task::spawn_local(async move {
+                        let response = match tokio::time::timeout(ROUTE_TIMEOUT, sent).await {
                             Ok(Ok(response)) => Ok(response),
                             Ok(Err(e)) => Err(Failure::Connect(error_chain(&e))),
                             Err(_) => Err(Failure::Timeout),
-                        }
+                        };
+                        let _ = answer.send(response);
+                    });
+                    self.upstream_response = Some(Box::pin(async move {
+                        answered.await.unwrap_or_else(|_| {
+                            Err(Failure::Connect("the upstream request was dropped".into()))
+                        })
                     }));
                     self.upstream_tx = Some(tx);
                     self.upstream_sent_at = Some(Instant::now());

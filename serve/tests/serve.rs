@@ -747,3 +747,49 @@ fn rate_limit_holds_across_workers_on_the_wire() {
     assert!(stats.contains("rate_limit_allowed{} 5\n"), "{stats}");
     assert!(stats.contains("rate_limit_limited{} 7\n"), "{stats}");
 }
+
+/// While a plugin holds the request, Envoy stops reading the client once its buffer limit is reached (watermarks)
+/// and reads on when the plugin resumes. A 70 MiB upload behind a paused filter gets through whole: held in full,
+/// it would pass the plugin's 64 MiB host budget and be refused with a 413.
+#[test]
+fn a_paused_filter_applies_back_pressure_to_the_client_instead_of_holding_everything() {
+    let upstream = TestServer::start(Canned {
+        status: 200,
+        header: None,
+        body: "stored",
+        delay: Duration::ZERO,
+    });
+    let script = std::env::temp_dir().join(format!("serve-pause-{}.json", std::process::id()));
+    std::fs::write(&script, r#"[{"status": 200, "delay_ms": 200}]"#).unwrap();
+    let upload = std::env::temp_dir().join(format!("serve-upload-{}.bin", std::process::id()));
+    std::fs::write(&upload, vec![b'x'; 70 << 20]).unwrap();
+    let proxy = start_with(
+        &plugin("guard", &conformance(), "callout request"),
+        &[
+            "--cluster",
+            &format!("auth=@{}", script.display()),
+            "--upstream",
+            &upstream.url(),
+            "--workers",
+            "1",
+        ],
+    );
+    let reply = curl(&[
+        "--max-time",
+        "120",
+        "--data-binary",
+        &format!("@{}", upload.display()),
+        "-H",
+        "content-type: application/octet-stream",
+        &proxy.url("/upload"),
+    ]);
+    let _ = std::fs::remove_file(&upload);
+    let _ = std::fs::remove_file(&script);
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "stored"),
+        "{}",
+        proxy.stderr()
+    );
+    proxy.wait_for_stdout(&format!("\"POST /upload HTTP/1.1\" 200 - {} ", 70 << 20));
+}

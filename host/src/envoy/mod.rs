@@ -474,6 +474,15 @@ impl HostState {
         );
     }
 
+    /// Body bytes Envoy buffers for stream `id` while the plugin holds it (no guest call is acting): charged to the
+    /// stream until it is deleted.
+    pub(crate) fn charge_held_body(&mut self, id: u32, bytes: usize) -> Result<(), BudgetExceeded> {
+        self.budget
+            .charge("a body held while the plugin pauses", bytes)?;
+        *self.stream_held.entry(id).or_default() += bytes;
+        Ok(())
+    }
+
     /// Stream `id` was deleted: what the guest copied into it leaves the byte budget.
     pub(crate) fn release_stream(&mut self, id: u32) {
         if let Some(held) = self.stream_held.remove(&id) {

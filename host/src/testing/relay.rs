@@ -64,6 +64,20 @@ impl HttpStream<'_> {
         self.take_passed(Dir::Response)
     }
 
+    /// Request body bytes the filter holds under Envoy's watermarks: over the buffer limit, Envoy stops reading
+    /// the client until the filter lets data through. (A body buffered with StopIterationAndBuffer is not counted:
+    /// over the limit it gets Envoy's 413.)
+    pub fn held_toward_upstream(&self) -> usize {
+        self.observed()
+            .watermarked_body_bytes(self.id(), Dir::Request)
+    }
+
+    /// Response body bytes the filter holds under Envoy's watermarks (the upstream's side of the same back-pressure).
+    pub fn held_toward_client(&self) -> usize {
+        self.observed()
+            .watermarked_body_bytes(self.id(), Dir::Response)
+    }
+
     fn take_passed(&mut self, dir: Dir) -> Passed {
         let f = self.observed().take_passed(self.id(), dir);
         Passed {

@@ -1001,6 +1001,44 @@ fn header_values_without_end() {
 }
 
 #[test]
+fn a_body_held_while_the_plugin_pauses() {
+    run("a_body_held_while_the_plugin_pauses", |envoy| {
+        // The request headers are held for good (StopAllIterationAndWatermark); the client goes on sending.
+        let bytes = module(
+            "",
+            r#"(memory (export "memory") 1)"#,
+            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 1))"#,
+        );
+        let plugin = hostile(bytes, envoy).start().expect("the plugin starts");
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[(":path", "/"), (":method", "POST")], false);
+        let chunk = vec![b'x'; 1 << 20];
+        let mut sent = 0;
+        while stream.local_reply().is_none() {
+            stream.send_request_body(&chunk, false);
+            sent += 1;
+            assert!(
+                sent <= (2 * HOST_MEMORY_LIMIT) >> 20,
+                "the held body was never refused"
+            );
+        }
+        stream.client_response().assert_status(413);
+        let logs = plugin.logs();
+        let line = logs
+            .iter()
+            .find(|l| l.message.contains("a body held while the plugin pauses"))
+            .expect("the host says which limit refused the body");
+        assert!(
+            line.message.contains("host_memory_limit"),
+            "{}",
+            line.message
+        );
+        stream.finish();
+        line.message.clone()
+    });
+}
+
+#[test]
 fn a_body_grown_without_end() {
     run("a_body_grown_without_end", |envoy| {
         // 1 MiB appended to the request body again and again (a start past the end appends, as Envoy's copyFrom).

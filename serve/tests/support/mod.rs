@@ -254,7 +254,11 @@ pub fn curl(args: &[&str]) -> Reply {
     parse_reply(&String::from_utf8_lossy(&output.stdout))
 }
 
-fn parse_reply(text: &str) -> Reply {
+fn parse_reply(mut text: &str) -> Reply {
+    // Interim responses (`100 Continue` to curl's `Expect`) come first, each a head of its own.
+    while text.starts_with("HTTP/1.1 100") {
+        text = text.split_once("\r\n\r\n").map_or("", |(_, rest)| rest);
+    }
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
     let mut lines = head.lines();
     let status_line = lines.next().unwrap_or_default();

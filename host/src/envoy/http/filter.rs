@@ -99,12 +99,30 @@ impl Vm {
         if stream.closed_to(dir) {
             return Action::Pause;
         }
-        let side = stream.side_mut(dir);
+        let held = !matches!(stream.side(dir).iteration, Iteration::Body { .. });
+        // What Envoy buffers for a plugin that holds the stream is kept by the host until the stream ends: charged
+        // before it is copied. Envoy stops reading the peer over its buffer limit instead (watermarks), which a
+        // driver of live traffic does too; a body pushed past the byte budget anyway is refused as an overflow.
+        if held && let Err(over) = self.state_mut().charge_held_body(id, chunk.len()) {
+            // Envoy drops what it buffered for a stream it answers locally: the held bytes leave the budget, which
+            // leaves room to say why.
+            let side = self.stream_mut(id).side_mut(dir);
+            side.body = Vec::new();
+            side.watermarked = Vec::new();
+            self.state_mut().release_stream(id);
+            let _ = self.state_mut().host_log(
+                crate::spec::LogLevel::Warn,
+                format!("{over}: answered as Envoy answers a buffer overflow"),
+            );
+            self.data_too_large(id, dir);
+            return Action::Pause;
+        }
+        let side = self.stream_mut(id).side_mut(dir);
         side.body.extend_from_slice(chunk);
         side.end_stream = end_stream;
         // Held (headers stopped, trailers stopped) or not expected (no headers yet, done): only kept, unless headers
         // stopped with StopAllIterationAndBuffer and the buffer overflows.
-        if !matches!(side.iteration, Iteration::Body { .. }) {
+        if held {
             if self.over_buffer_limit(id, dir) {
                 self.data_too_large(id, dir);
             }

@@ -2,7 +2,7 @@
 //! the filter since it last looked, without copying everything that passed before, and forgetting a stream once Envoy
 //! destroyed its context, so a plugin that serves for hours does not keep every stream it ever saw.
 
-use super::side::Forwarded;
+use super::side::{Buffering, Forwarded};
 use super::{Dir, StreamLife, Vm};
 
 impl Vm {
@@ -15,6 +15,17 @@ impl Vm {
             body: std::mem::take(&mut forwarded.body),
             trailers: forwarded.trailers.clone(),
             end_stream: forwarded.end_stream,
+        }
+    }
+
+    /// Body bytes the filter holds on `dir` under Envoy's watermarks (headers stopped, or a body callback's
+    /// StopIterationAndWatermark): past the buffer limit Envoy stops reading the peer. A body held with
+    /// StopIterationAndBuffer is not counted: past the limit Envoy answers 413 or 500 instead, as the host does.
+    pub(crate) fn watermarked_body_bytes(&self, id: u32, dir: Dir) -> usize {
+        let side = self.stream(id).side(dir);
+        match side.buffering {
+            Some(Buffering::Buffer) => 0,
+            _ => side.body.len() + side.watermarked.len(),
         }
     }
 

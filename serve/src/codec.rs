@@ -94,6 +94,13 @@ pub fn upstream_request(
     let method = Method::from_bytes(method.as_bytes())
         .map_err(|_| Unsendable(format!("bad :method {method:?}")))?;
     let path = headers.get(":path").unwrap_or("/");
+    // Envoy's HTTP/1 codec would write any path a filter set into the request line; hyper's client sends only an
+    // origin-form path, so another one is refused here (and answered 503) rather than sent to the wrong place.
+    if !path.starts_with('/') {
+        return Err(Unsendable(format!(
+            "bad :path {path:?}: an origin-form path starts with /"
+        )));
+    }
     let authority = target.uri.authority().map_or("", |a| a.as_str());
     let uri: Uri = format!("http://{authority}{path}")
         .parse()

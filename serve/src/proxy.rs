@@ -97,6 +97,8 @@ type UpstreamResponse = Pin<Box<dyn Future<Output = Result<Response<Incoming>, F
 enum Failure {
     Connect(String),
     Timeout,
+    /// The headers that left the filters cannot go on the wire (a method or path a filter made invalid).
+    Unsendable(String),
 }
 
 /// Counts a request in flight for the worker's drain.
@@ -325,6 +327,13 @@ fn router_reply(failure: Failure, log: &mut AccessLog) -> Delivery {
             log.flag("UT");
             (504, "upstream request timeout".to_owned())
         }
+        Failure::Unsendable(reason) => {
+            eprintln!("serve: the request cannot go upstream: {reason}");
+            (
+                503,
+                format!("the request the filters passed cannot be sent upstream: {reason}"),
+            )
+        }
     };
     let mut headers = Headers::new();
     headers.add(":status", status.to_string());
@@ -386,7 +395,12 @@ impl Ends {
                     self.upstream_sent_at = Some(Instant::now());
                     log.upstream = worker.upstream.uri.authority().map(|a| a.to_string());
                 }
-                Err(e) => eprintln!("serve: the request cannot go upstream: {}", e.0),
+                // Answered like any failure to reach the upstream, through the filters, instead of a client left
+                // waiting.
+                Err(e) => {
+                    let failure = Failure::Unsendable(e.0);
+                    self.upstream_response = Some(Box::pin(std::future::ready(Err(failure))));
+                }
             }
         }
         let Some(tx) = &self.upstream_tx else { return };

@@ -793,3 +793,23 @@ fn a_paused_filter_applies_back_pressure_to_the_client_instead_of_holding_everyt
     );
     proxy.wait_for_stdout(&format!("\"POST /upload HTTP/1.1\" 200 - {} ", 70 << 20));
 }
+
+#[test]
+fn a_request_the_filters_made_unsendable_gets_a_503_instead_of_a_hang() {
+    let proxy = start_with(
+        &plugin(
+            "breaker",
+            &conformance(),
+            "plain request:set,:path,no-slash",
+        ),
+        &["--workers", "1"],
+    );
+    let reply = curl(&[&proxy.url("/")]);
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert!(
+        reply
+            .body
+            .starts_with("the request the filters passed cannot be sent upstream"),
+        "{reply:?}"
+    );
+}

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::stats;
@@ -23,30 +21,10 @@ pub struct Admin {
 
 /// Serves the admin pages on their own thread.
 pub fn start(listener: std::net::TcpListener, admin: Admin) -> anyhow::Result<()> {
-    listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let admin = Arc::new(admin);
-    std::thread::Builder::new()
-        .name("admin".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                while let Ok((socket, _)) = listener.accept().await {
-                    let admin = Arc::clone(&admin);
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| page(Arc::clone(&admin), request));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(socket), service)
-                            .await;
-                    });
-                }
-            })
-        })?;
-    Ok(())
+    crate::side_server::spawn("admin", listener, move |request| {
+        page(Arc::clone(&admin), request)
+    })
 }
 
 async fn page(

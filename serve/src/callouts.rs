@@ -69,8 +69,14 @@ async fn send_grpc(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: Grp
     {
         filter.plugin.answer_grpc_call(call.token, answer);
     }
+    answered(&worker, &chain, filter);
+}
+
+/// After an answer reached a plugin: its logs come out, the callouts its callback made go out, and the streams it
+/// may have resumed look again.
+fn answered(worker: &Rc<Worker>, chain: &Rc<Chain>, filter: &crate::worker::Filter) {
     print_logs(filter);
-    send_new(&worker, &chain);
+    send_new(worker, chain);
     worker.wake.notify_waiters();
 }
 
@@ -110,9 +116,7 @@ async fn send(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: HttpCall
             }
         }
     }
-    print_logs(filter);
-    send_new(&worker, &chain);
-    worker.wake.notify_waiters();
+    answered(&worker, &chain, filter);
 }
 
 async fn exchange(

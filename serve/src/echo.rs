@@ -6,36 +6,14 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde_json::{Map, Value, json};
 
 /// Binds the echo upstream on an ephemeral loopback port and serves it on a thread of its own; returns its address.
 pub fn start() -> anyhow::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("echo-upstream".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                while let Ok((socket, _)) = listener.accept().await {
-                    tokio::spawn(async move {
-                        let _ = auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(socket), service_fn(echo))
-                            .await;
-                    });
-                }
-            })
-        })?;
+    crate::side_server::spawn("echo-upstream", listener, echo)?;
     Ok(address)
 }
 

@@ -14,6 +14,7 @@ mod grpc;
 mod logs;
 mod proxy;
 mod script;
+mod side_server;
 mod stats;
 mod worker;
 

@@ -76,15 +76,17 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
         let (query_tx, query_rx) = mpsc::unbounded_channel();
         queries.push(query_tx);
         let setup = worker::Setup {
-            index,
-            chain: chain.clone(),
-            clusters: clusters.clone(),
-            upstream: upstream.clone(),
-            envoy: envoy.clone(),
+            plan: worker::Plan {
+                index,
+                specs: chain.clone(),
+                clusters: clusters.clone(),
+                upstream: upstream.clone(),
+                envoy: envoy.clone(),
+                listening,
+            },
             listener: listener
                 .try_clone()
                 .context("cannot share the listener with a worker")?,
-            listening,
             watch: flags.watch,
         };
         let started = started_tx.clone();

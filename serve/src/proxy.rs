@@ -372,9 +372,9 @@ impl Ends {
     async fn send_upstream(&mut self, delivery: Delivery, worker: &Worker, log: &mut AccessLog) {
         if let Some(headers) = delivery.headers {
             let (tx, body) = body::channel();
-            match codec::upstream_request(&headers, &worker.upstream, body) {
+            match codec::upstream_request(&headers, &worker.plan.upstream, body) {
                 Ok(request) => {
-                    let sent = worker.client.send(&worker.upstream, request);
+                    let sent = worker.client.send(&worker.plan.upstream, request);
                     // A task of its own: the request goes out (and its body is read from the channel) while this
                     // exchange waits to put more body in, not only when it next waits for the response.
                     let (answer, answered) = oneshot::channel();
@@ -393,7 +393,7 @@ impl Ends {
                     }));
                     self.upstream_tx = Some(tx);
                     self.upstream_sent_at = Some(Instant::now());
-                    log.upstream = worker.upstream.uri.authority().map(|a| a.to_string());
+                    log.upstream = worker.plan.upstream.uri.authority().map(|a| a.to_string());
                 }
                 // Answered like any failure to reach the upstream, through the filters, instead of a client left
                 // waiting.

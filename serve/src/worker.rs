@@ -35,26 +35,26 @@ pub enum Query {
     Metrics(oneshot::Sender<Vec<(String, Vec<Metric>)>>),
 }
 
-/// What a worker needs besides its plugins.
-pub struct Setup {
-    pub index: usize,
-    pub chain: Vec<PluginSpec>,
-    pub clusters: Vec<(String, Cluster)>,
-    pub upstream: Target,
-    pub envoy: Envoy,
-    pub listener: std::net::TcpListener,
-    pub listening: SocketAddr,
-    pub watch: bool,
-}
-
-/// A worker's state, shared by its tasks (all on its one thread).
-pub struct Worker {
+/// What a worker runs and where: its plugins, the clusters and upstream they reach, the process they share.
+pub struct Plan {
     pub index: usize,
     pub specs: Vec<PluginSpec>,
     pub clusters: Vec<(String, Cluster)>,
     pub upstream: Target,
     pub envoy: Envoy,
     pub listening: SocketAddr,
+}
+
+/// What a worker starts from.
+pub struct Setup {
+    pub plan: Plan,
+    pub listener: std::net::TcpListener,
+    pub watch: bool,
+}
+
+/// A worker's state, shared by its tasks (all on its one thread).
+pub struct Worker {
+    pub plan: Plan,
     pub chain: RefCell<Rc<Chain>>,
     /// Chains `--watch` replaced, kept while requests still run on them.
     pub retired: RefCell<Vec<Rc<Chain>>>,
@@ -74,50 +74,55 @@ const WATCH_EVERY: Duration = Duration::from_millis(300);
 /// How long draining waits for requests in flight before the VMs shut down.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Starts the chain's VMs on this worker.
-pub fn start_chain(
-    specs: &[PluginSpec],
-    clusters: &[(String, Cluster)],
-    envoy: &Envoy,
-    listening: SocketAddr,
-) -> anyhow::Result<Chain> {
-    let cluster_names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
-    let mut filters = Vec::new();
-    let mut stamps = Vec::new();
-    for spec in specs {
-        stamps.push(modified(&spec.module));
-        let plugin = Plugin::load(&spec.module)
-            .name(&spec.name)
-            // As `cargo xtask deploy` writes the plugin for Envoy: its root_id is its name.
-            .root_id(&spec.name)
-            .config(&spec.config)
-            .failure_policy(spec.failure_policy)
-            .clusters(&cluster_names)
-            .start_time(SystemTime::now())
-            // `destination.address`: the listener the connection came in on.
-            .destination_address(&listening.to_string())
-            .on(envoy)
-            .start()
-            .map_err(|e| {
-                let mut message = format!("plugin {}: {e}", spec.name);
-                for line in &e.logs {
-                    message.push_str(&format!("\n  {}", logs::line(&spec.name, line)));
-                }
-                anyhow::anyhow!(message)
-            })?;
-        for line in plugin.start_up_logs() {
-            logs::print(&spec.name, &line);
+impl Plan {
+    /// Starts the chain's VMs on this worker.
+    pub fn start_chain(&self) -> anyhow::Result<Chain> {
+        let Plan {
+            specs,
+            clusters,
+            envoy,
+            listening,
+            ..
+        } = self;
+        let listening = *listening;
+        let cluster_names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
+        let mut filters = Vec::new();
+        let mut stamps = Vec::new();
+        for spec in specs {
+            stamps.push(modified(&spec.module));
+            let plugin = Plugin::load(&spec.module)
+                .name(&spec.name)
+                // As `cargo xtask deploy` writes the plugin for Envoy: its root_id is its name.
+                .root_id(&spec.name)
+                .config(&spec.config)
+                .failure_policy(spec.failure_policy)
+                .clusters(&cluster_names)
+                .start_time(SystemTime::now())
+                // `destination.address`: the listener the connection came in on.
+                .destination_address(&listening.to_string())
+                .on(envoy)
+                .start()
+                .map_err(|e| {
+                    let mut message = format!("plugin {}: {e}", spec.name);
+                    for line in &e.logs {
+                        message.push_str(&format!("\n  {}", logs::line(&spec.name, line)));
+                    }
+                    anyhow::anyhow!(message)
+                })?;
+            for line in plugin.start_up_logs() {
+                logs::print(&spec.name, &line);
+            }
+            filters.push(Filter {
+                name: spec.name.clone(),
+                plugin,
+                sent: RefCell::default(),
+            });
         }
-        filters.push(Filter {
-            name: spec.name.clone(),
-            plugin,
-            sent: RefCell::default(),
-        });
+        Ok(Chain {
+            filters,
+            stamps: RefCell::new(stamps),
+        })
     }
-    Ok(Chain {
-        filters,
-        stamps: RefCell::new(stamps),
-    })
 }
 
 fn modified(path: &std::path::Path) -> Option<SystemTime> {
@@ -139,15 +144,14 @@ pub fn run(
         Err(e) => {
             let _ = started.send(Err(format!(
                 "worker {}: cannot start its event loop: {e}",
-                setup.index
+                setup.plan.index
             )));
             return;
         }
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let chain = match start_chain(&setup.chain, &setup.clusters, &setup.envoy, setup.listening)
-        {
+        let chain = match setup.plan.start_chain() {
             Ok(chain) => chain,
             Err(e) => {
                 let _ = started.send(Err(format!("{e:#}")));
@@ -163,18 +167,13 @@ pub fn run(
             Err(e) => {
                 let _ = started.send(Err(format!(
                     "worker {}: cannot use the listener: {e}",
-                    setup.index
+                    setup.plan.index
                 )));
                 return;
             }
         };
         let worker = Rc::new(Worker {
-            index: setup.index,
-            specs: setup.chain,
-            clusters: setup.clusters,
-            upstream: setup.upstream,
-            envoy: setup.envoy,
-            listening: setup.listening,
+            plan: setup.plan,
             chain: RefCell::new(Rc::new(chain)),
             retired: RefCell::default(),
             wake: Notify::new(),
@@ -201,7 +200,7 @@ async fn accept(
                 Ok((socket, peer)) => {
                     tokio::task::spawn_local(proxy::serve_connection(Rc::clone(&worker), socket, peer));
                 }
-                Err(e) => eprintln!("worker {}: accept failed: {e}", worker.index),
+                Err(e) => eprintln!("worker {}: accept failed: {e}", worker.plan.index),
             },
             _ = stop.changed() => return,
         }
@@ -278,6 +277,7 @@ async fn answer_queries(worker: Rc<Worker>, mut queries: mpsc::UnboundedReceiver
 fn reload_if_changed(worker: &Worker) {
     let current = Rc::clone(&worker.chain.borrow());
     let changed = worker
+        .plan
         .specs
         .iter()
         .zip(current.stamps.borrow().iter())
@@ -285,14 +285,9 @@ fn reload_if_changed(worker: &Worker) {
     if !changed {
         return;
     }
-    match start_chain(
-        &worker.specs,
-        &worker.clusters,
-        &worker.envoy,
-        worker.listening,
-    ) {
+    match worker.plan.start_chain() {
         Ok(chain) => {
-            if worker.index == 0 {
+            if worker.plan.index == 0 {
                 eprintln!("serve: new modules loaded; requests in flight finish on the old VMs");
             }
             let old = worker.chain.replace(Rc::new(chain));
@@ -300,9 +295,13 @@ fn reload_if_changed(worker: &Worker) {
         }
         Err(e) => {
             // The broken modules are not tried again until they change once more.
-            *current.stamps.borrow_mut() =
-                worker.specs.iter().map(|s| modified(&s.module)).collect();
-            if worker.index == 0 {
+            *current.stamps.borrow_mut() = worker
+                .plan
+                .specs
+                .iter()
+                .map(|s| modified(&s.module))
+                .collect();
+            if worker.plan.index == 0 {
                 eprintln!("serve: the new modules did not start; the old VMs keep serving:\n{e:#}");
             }
         }
@@ -335,7 +334,8 @@ impl Worker {
     }
 
     pub fn cluster(&self, cluster: &str) -> Option<&Cluster> {
-        self.clusters
+        self.plan
+            .clusters
             .iter()
             .find(|(n, _)| n == cluster)
             .map(|(_, t)| t)

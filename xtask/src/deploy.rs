@@ -23,8 +23,8 @@ use crate::{
     flags,
     manifest::Manifest,
     mesh::{
-        self, CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Target,
-        TargetRef, fields,
+        self, CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Resources,
+        Target, TargetRef, fields,
     },
     oci::{layout::StoredImage, reference::Reference},
     workspace::{self, Extension},

@@ -15,6 +15,7 @@ mod conformance_lifecycle;
 mod conformance_properties;
 mod conformance_state;
 mod conformance_statuses;
+mod conformance_targets;
 mod conformance_wasi;
 mod hostile_modules;
 mod readme_references;

@@ -2,7 +2,7 @@ use serde_norway::Value;
 
 use super::{Inputs, resources};
 use crate::{
-    mesh::{CalloutService, EnvVar, FailPolicy, Resource, Target, TargetRef},
+    mesh::{CalloutService, EnvVar, FailPolicy, Resource, Resources, Target, TargetRef},
     oci::reference::Reference,
 };
 
@@ -100,7 +100,7 @@ fn targets_are_named_by_mesh_and_version() {
     );
     assert_eq!(
         "envoy".parse::<Target>().unwrap(),
-        Target::Envoy { minor: 39 }
+        Target::Envoy { minor: 40 }
     );
     for bad in [
         "ossm-3.0",

@@ -150,6 +150,32 @@ fn the_node_is_node_before_envoy_1_29_both_until_1_32_and_only_xds_node_from_1_3
     }
 }
 
+// What each control plane writes when no failure policy is given: nothing (Istio before 1.19, OSSM's
+// ServiceMeshExtension), `fail_open: false` (Envoy Gateway's `failOpen` default), FAIL_CLOSE (Istio 1.19+). Envoy
+// reads each as fail closed (`PluginConfig::PluginConfig`: UNSPECIFIED is FAIL_CLOSED; `Context::failStream`):
+// the failed stream and every later one get a 503.
+#[test]
+fn with_no_failure_policy_configured_every_target_fails_closed() {
+    for target in [
+        "ossm-2.1",
+        "istio-1.18",
+        "istio-1.28",
+        "envoy-gateway-1.5",
+        "envoy-1.32",
+        "envoy",
+    ] {
+        let plugin = guest("record panic=on_request_headers")
+            .target(target)
+            .start()
+            .unwrap_or_else(|e| panic!("{target}: {e}"));
+        for _ in 0..2 {
+            let mut stream = plugin.http_stream();
+            stream.send_request_headers(&[], true);
+            stream.client_response().assert_status(503);
+        }
+    }
+}
+
 #[test]
 #[should_panic(expected = "`istio-1.2` is not a target; use ossm-2.0")]
 fn an_unknown_target_names_the_ones_there_are() {

@@ -342,7 +342,6 @@ fn manifest(
     Ok(())
 }
 
-/// Whether the plugin started with the configuration, and how the one request went.
 /// Where the table of release differences is not sure whether the target's Envoy behaves the old or the new way,
 /// a warning: the host (and so the configuration row) assumed the row's first release.
 fn behaviour(summary: &mut Summary, target: Target) {
@@ -361,6 +360,7 @@ fn behaviour(summary: &mut Summary, target: Target) {
     }
 }
 
+/// Whether the plugin started with the configuration, and how the one request went.
 fn configuration(summary: &mut Summary, report: &serde_json::Value) {
     if report["started"].as_bool() != Some(true) {
         let error = &report["start_error"];

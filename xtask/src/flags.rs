@@ -107,7 +107,8 @@ pub(crate) struct Push {
     pub(crate) dry_run: bool,
 }
 
-/// Write deployment YAML for a mesh: ServiceMeshExtension, WasmPlugin or an Envoy filter.
+/// Write deployment YAML for a mesh: ServiceMeshExtension, WasmPlugin, TrafficExtension, EnvoyExtensionPolicy or an
+/// Envoy filter, as the target reads it.
 #[derive(Debug, Args)]
 pub(crate) struct Deploy {
     /// Only this extension (default: the only extension, or the only one packaged; else required).

@@ -18,6 +18,8 @@ const FILTER: &str = r#"(module
   (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_http_call" (func $http_call
     (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_call" (func $grpc_call
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 8192))
   (global $requests (mut i32) (i32.const 0))
@@ -28,6 +30,7 @@ const FILTER: &str = r#"(module
   (data (i32.const 180) ":path")
   (data (i32.const 200) "x-requests")
   (data (i32.const 220) "auth")
+  (data (i32.const 240) "svc.Check")
   (data (i32.const 2000) "\03\00\00\00\05\00\00\00\01\00\00\00\07\00\00\00\03\00\00\00\0a\00\00\00\01\00\00\00:path\00/\00:method\00GET\00:authority\00x\00")
   (func (export "malloc") (param $n i32) (result i32)
     (local $p i32)
@@ -51,6 +54,8 @@ const FILTER: &str = r#"(module
     (drop (call $set_shared (i32.const 160) (i32.const 10) (i32.const 320) (i32.const 1) (i32.const 0)))
     (drop (call $http_call (i32.const 220) (i32.const 4) (i32.const 2000) (i32.const 61)
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 400)))
+    (drop (call $grpc_call (i32.const 220) (i32.const 4) (i32.const 240) (i32.const 3) (i32.const 244) (i32.const 5)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const 404)))
     ;; Refuses the configuration when `configures` was 9.
     (i32.ne (local.get $n) (i32.const 9)))
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
@@ -119,7 +124,7 @@ fn start_up_runs_a_base_vm_and_a_configuration_canary_before_the_worker() {
 }
 
 /// `WasmHandleBase::canary`: the canary's `on_configure` runs for real, so its side effects stay: shared data is the
-/// process's, and its callout was sent (then cancelled with the canary).
+/// process's, and its HTTP callout and gRPC call were sent (then cancelled with the canary).
 #[test]
 fn the_canarys_side_effects_happen_twice() {
     let plugin = filter().start().unwrap_or_else(|e| panic!("{e}"));
@@ -134,6 +139,21 @@ fn the_canarys_side_effects_happen_twice() {
         plugin.http_calls().len(),
         1,
         "only the worker's callout waits for an answer"
+    );
+    let grpc = plugin.canary_grpc_calls();
+    assert_eq!(grpc.len(), 1);
+    assert_eq!(
+        (
+            grpc[0].upstream.as_str(),
+            grpc[0].service.as_str(),
+            grpc[0].method.as_str()
+        ),
+        ("auth", "svc", "Check")
+    );
+    assert_eq!(
+        plugin.grpc_calls().len(),
+        1,
+        "only the worker's call is pending"
     );
 }
 

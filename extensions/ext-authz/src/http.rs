@@ -29,8 +29,11 @@ pub fn check_headers(request: &Request, config: &Config) -> Vec<(String, String)
     headers
 }
 
+/// The service's answer: its headers (`:status` among them) and body.
+pub type Answer = (Vec<(String, Vec<u8>)>, Vec<u8>);
+
 /// The decision in the service's answer; `None` when the call failed without one (reset, no healthy host).
-pub fn verdict(answer: Option<(Vec<(String, Vec<u8>)>, Vec<u8>)>, upstream: &Headers) -> Verdict {
+pub fn verdict(answer: Option<Answer>, upstream: &Headers) -> Verdict {
     let Some((headers, body)) = answer else {
         return Verdict::Failed(
             "the call failed without an answer (reset or no healthy host)".into(),
@@ -92,11 +95,7 @@ pub fn verdict(answer: Option<(Vec<(String, Vec<u8>)>, Vec<u8>)>, upstream: &Hea
 mod tests {
     use super::*;
 
-    fn answer(
-        status: &str,
-        more: &[(&str, &str)],
-        body: &str,
-    ) -> Option<(Vec<(String, Vec<u8>)>, Vec<u8>)> {
+    fn answer(status: &str, more: &[(&str, &str)], body: &str) -> Option<Answer> {
         let mut headers = vec![(":status".to_string(), status.as_bytes().to_vec())];
         headers.extend(
             more.iter()

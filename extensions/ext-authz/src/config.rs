@@ -1,8 +1,8 @@
 //! The plugin configuration, parsed and checked once in `on_configure`: a bad one is refused with the field at
 //! fault named, instead of failing requests.
 
-use crate::json::{self, Object};
 use std::time::Duration;
+use wasm_json::{self as json, Object};
 
 /// How the authorization service is asked (Envoy's `grpc_service` or `http_service`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,6 @@
 mod config;
 mod grpc;
 mod http;
-mod json;
 mod proto;
 mod verdict;
 

@@ -1,6 +1,7 @@
-//! Just enough JSON for a configuration: a value tree whose numbers stay text until a field asks for an integer,
-//! and readers that name the field at fault. serde_json with derived deserializers cost this module about 20 kB
-//! (its float formatting and error machinery included), a fifth of its budget.
+//! Just enough JSON for an extension's module: a value tree whose objects keep their key order and whose numbers
+//! stay text as written (so a rewritten document changes only what was changed), parse errors that say where,
+//! readers that name the configuration field at fault, and a compact writer. serde_json with derived
+//! deserializers costs a module about 20 to 30 kB, its float formatting and error machinery included.
 
 /// A parsed value. Objects keep their keys in order, duplicates included, so that a duplicate can be refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,8 +15,9 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
-/// Deeper nesting than any configuration needs is refused rather than recursed into.
-const MAX_DEPTH: usize = 32;
+/// Deeper nesting is refused rather than recursed into (serde_json's limit too): a hostile body cannot exhaust the
+/// module's stack.
+const MAX_DEPTH: usize = 128;
 
 /// The value in `text`, or where and why it is not JSON.
 pub fn parse(text: &[u8]) -> Result<Json, String> {
@@ -333,6 +335,69 @@ impl Object {
     }
 }
 
+impl Json {
+    /// The value as compact JSON text: no spaces, keys in their order, numbers as they were written.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(true) => out.extend_from_slice(b"true"),
+            Json::Bool(false) => out.extend_from_slice(b"false"),
+            Json::Number(text) => out.extend_from_slice(text.as_bytes()),
+            Json::String(text) => write_string(text, out),
+            Json::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write(out);
+                }
+                out.push(b']');
+            }
+            Json::Object(members) => {
+                out.push(b'{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_string(key, out);
+                    out.push(b':');
+                    value.write(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+/// A JSON string: quotes, backslashes and control characters escaped, the rest as is (UTF-8).
+fn write_string(text: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for byte in text.bytes() {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xf)]);
+            }
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
 fn kind(value: &Json) -> &'static str {
     match value {
         Json::Null => "null",
@@ -388,11 +453,21 @@ mod tests {
             assert!(error.contains(expected), "{expected:?} not in {error:?}");
         }
         let deep = "[".repeat(100_000);
+        assert!(parse(format!("{}{}", "[".repeat(128), "]".repeat(128)).as_bytes()).is_ok());
         assert!(
             parse(deep.as_bytes())
                 .unwrap_err()
                 .contains("nested too deep")
         );
+    }
+
+    #[test]
+    fn what_is_written_reads_back_the_same_and_numbers_keep_their_text() {
+        let text = "{\"b\":[1.50,-0,2e3,true,null],\"a\":\"q\\\"\\\\\\n\\u0001é\",\"c\":{}}";
+        let value = parse(text.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(value.to_vec()).unwrap(), text);
+        let spaced = parse(br#" { "x" : [ 1 , 2 ] } "#).unwrap();
+        assert_eq!(spaced.to_vec(), br#"{"x":[1,2]}"#);
     }
 
     #[test]

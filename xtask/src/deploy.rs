@@ -10,9 +10,11 @@
 //! - plain Envoy: an `envoy.filters.http.wasm` HTTP filter loading the local `plugin.wasm`.
 //!
 //! With `--callout-service`, the resources that give the plugin's callouts a cluster come along: an Istio
-//! ServiceEntry, or an Envoy cluster.
+//! ServiceEntry, or an Envoy cluster. An extension that declares `stats-tags` gets the proxy configuration that
+//! turns its metric names into labels (see `stats_tags`).
 
 mod resources;
+mod stats_tags;
 
 use std::{fs, path::Path};
 
@@ -60,6 +62,8 @@ pub(crate) struct Inputs {
     pub(crate) target_refs: Vec<TargetRef>,
     pub(crate) env: Vec<EnvVar>,
     pub(crate) callout_services: Vec<CalloutService>,
+    /// `[package.metadata.extension] stats-tags`: written as the proxy configuration that applies them.
+    pub(crate) stats_tags: Vec<stats_tags::StatsTag>,
 }
 
 impl flags::Deploy {
@@ -199,6 +203,7 @@ impl flags::Deploy {
             target_refs: self.target_ref.clone(),
             env,
             callout_services: self.callout_service.clone(),
+            stats_tags: stats_tags::of(extension)?,
         })
     }
 }

@@ -34,6 +34,7 @@ pub(crate) enum Command {
     New(New),
     Size(Size),
     Test(Test),
+    Fuzz(Fuzz),
 }
 
 /// Build every extension for wasm32-unknown-unknown (release) and check each module.
@@ -304,6 +305,28 @@ pub(crate) struct Test {
         value_name = "CARGO TEST ARGS"
     )]
     pub(crate) args: Vec<String>,
+}
+
+/// Fuzz extensions in the host: generated configurations (from example-config.json) and streams against the
+/// shipped module. A trap, or a refused configuration the module does not explain in its log, is a finding:
+/// shrunk and written to extensions/NAME/fuzz-findings/, which `cargo test -p fuzz --test findings` replays.
+#[derive(Debug, Args)]
+pub(crate) struct Fuzz {
+    /// Only this extension (repeatable; default: every extension under extensions/).
+    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    pub(crate) package: Vec<String>,
+    /// Configurations to try per extension.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) configs: u32,
+    /// Streams to run per extension, under its example configuration.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) streams: u32,
+    /// The generator's seed: the same seed and counts run the same cases.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Seconds per extension after which no new case starts.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) time: Option<u64>,
 }
 
 #[cfg(test)]

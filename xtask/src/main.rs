@@ -15,6 +15,7 @@ mod workspace;
 mod build;
 mod check;
 mod deploy;
+mod fuzz;
 mod manifest;
 mod new;
 mod package;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         flags::Command::New(cmd) => cmd.run(),
         flags::Command::Size(cmd) => cmd.run(),
         flags::Command::Test(cmd) => cmd.run(),
+        flags::Command::Fuzz(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,6 +30,14 @@ pub(crate) fn serve_command() -> anyhow::Result<Command> {
     binary("XTASK_SERVE", "serve", SERVE)
 }
 
+/// The fuzz driver's binary.
+pub(crate) const FUZZ: &str = "proxy-wasm-fuzz";
+
+/// `cargo run … --bin proxy-wasm-fuzz --`, or the binary `XTASK_FUZZ` names, like [`command`].
+pub(crate) fn fuzz_command() -> anyhow::Result<Command> {
+    binary("XTASK_FUZZ", "fuzz", FUZZ)
+}
+
 fn binary(variable: &str, package: &str, bin: &str) -> anyhow::Result<Command> {
     if let Some(binary) = env::var_os(variable) {
         return Ok(Command::new(binary));

@@ -1,7 +1,7 @@
 //! The plugin configuration, parsed and checked once in `on_configure`: a bad one is refused with the field at
 //! fault named.
 
-use serde::Deserialize;
+use wasm_json::{self as json, Object};
 
 /// Which fields go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,16 +34,6 @@ pub struct Config {
     pub max_body_bytes: usize,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    fields: Vec<String>,
-    action: Option<String>,
-    mask: Option<String>,
-    on: Option<String>,
-    max_body_bytes: Option<usize>,
-}
-
 const EXAMPLE: &str = r#"{"fields": ["password", "/user/ssn"], "action": "mask"}"#;
 /// Envoy's default per-connection buffer limit: a body the filter holds past it is a 413 (request) or a 500
 /// (response), so the filter gives up well before.
@@ -56,20 +46,26 @@ impl Config {
                 "configuration is empty: set it to an object such as {EXAMPLE}"
             ));
         }
-        let raw: Raw = serde_json::from_slice(bytes).map_err(|e| {
-            format!("configuration is not valid: {e} (expected an object such as {EXAMPLE})")
-        })?;
-        if raw.fields.is_empty() {
+        let value = json::parse(bytes)
+            .map_err(|e| format!("configuration is {e} (expected an object such as {EXAMPLE})"))?;
+        let mut raw = Object::new(value, "", "the configuration")?;
+        let Some(fields) = raw.strings("fields")? else {
+            return Err(format!(
+                r#""fields" is missing: name the keys or JSON pointers to redact, as in {EXAMPLE}"#
+            ));
+        };
+        let action = raw.string("action")?;
+        let mask = raw.string("mask")?;
+        let on = raw.string("on")?;
+        let max_body_bytes = raw.integer("max_body_bytes", u64::MAX)?;
+        raw.finish(&["fields", "action", "mask", "on", "max_body_bytes"])?;
+        if fields.is_empty() {
             return Err(r#""fields" is empty: name at least one key or JSON pointer"#.into());
         }
-        let fields = raw
-            .fields
-            .into_iter()
-            .map(field)
-            .collect::<Result<_, _>>()?;
-        let redaction = match raw.action.as_deref().unwrap_or("mask") {
-            "mask" => Redaction::Mask(raw.mask.unwrap_or_else(|| "***".into())),
-            "remove" if raw.mask.is_some() => {
+        let fields = fields.into_iter().map(field).collect::<Result<_, _>>()?;
+        let redaction = match action.as_deref().unwrap_or("mask") {
+            "mask" => Redaction::Mask(mask.unwrap_or_else(|| "***".into())),
+            "remove" if mask.is_some() => {
                 return Err(r#""mask" is given but "action" is "remove": drop one of them"#.into());
             }
             "remove" => Redaction::Remove,
@@ -79,7 +75,7 @@ impl Config {
                 ));
             }
         };
-        let sides = match raw.on.as_deref().unwrap_or("response") {
+        let sides = match on.as_deref().unwrap_or("response") {
             "response" => Sides {
                 request: false,
                 response: true,
@@ -98,7 +94,8 @@ impl Config {
                 ));
             }
         };
-        let max_body_bytes = raw.max_body_bytes.unwrap_or(256 << 10);
+        let max_body_bytes =
+            usize::try_from(max_body_bytes.unwrap_or(256 << 10)).unwrap_or(usize::MAX);
         if max_body_bytes == 0 || max_body_bytes >= ENVOY_BUFFER_LIMIT {
             return Err(format!(
                 r#""max_body_bytes" {max_body_bytes} is out of range: give 1 to {} (under Envoy's buffer limit)"#,
@@ -206,11 +203,16 @@ mod tests {
                 r#"{"fields": ["a"], "max_body_bytes": 2000000}"#,
                 r#""max_body_bytes" 2000000 is out of range"#,
             ),
-            (r#"{"fields": "a"}"#, "invalid type: string"),
+            (
+                r#"{"fields": "a"}"#,
+                r#""fields" must be a list of strings, not a string"#,
+            ),
             (
                 r#"{"fields": ["a"], "feilds": ["b"]}"#,
-                "unknown field `feilds`",
+                r#""feilds" is not a field here: the fields are fields, action"#,
             ),
+            ("{}", r#""fields" is missing"#),
+            ("{", "not valid JSON at byte 1"),
         ];
         for (text, expected) in cases {
             let error = Config::parse(text.as_bytes()).unwrap_err();

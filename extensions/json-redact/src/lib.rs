@@ -121,11 +121,14 @@ impl HttpContext for Redactor {
 }
 
 impl Redactor {
+    /// A header's value, read as bytes: Envoy passes values that are not UTF-8 (obs-text) and the SDK's `String`
+    /// getters panic on them. Such a value matches no media type, encoding or length, so the body passes.
     fn header(&self, side: Side, name: &str) -> Option<String> {
-        match side {
-            Side::Request => self.get_http_request_header(name),
-            Side::Response => self.get_http_response_header(name),
-        }
+        let value = match side {
+            Side::Request => self.get_http_request_header_bytes(name),
+            Side::Response => self.get_http_response_header_bytes(name),
+        }?;
+        Some(String::from_utf8_lossy(&value).into_owned())
     }
 
     /// Whether this side's body is held: JSON, not compressed, not declared too long.

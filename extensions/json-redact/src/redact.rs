@@ -1,6 +1,6 @@
 //! The rewrite itself: a JSON document with the configured fields removed or masked. Pure, unit-tested natively.
 
-use serde_json::Value;
+use wasm_json::Json as Value;
 
 use crate::config::{Field, Redaction};
 
@@ -16,7 +16,7 @@ pub enum Rewrite {
 }
 
 pub fn rewrite(body: &[u8], fields: &[Field], redaction: &Redaction) -> Rewrite {
-    let Ok(mut document) = serde_json::from_slice::<Value>(body) else {
+    let Ok(mut document) = wasm_json::parse(body) else {
         return Rewrite::NotJson;
     };
     let mut count = 0;
@@ -28,9 +28,9 @@ pub fn rewrite(body: &[u8], fields: &[Field], redaction: &Redaction) -> Rewrite 
     }
     match count {
         0 => Rewrite::Untouched,
-        fields => match serde_json::to_vec(&document) {
-            Ok(body) => Rewrite::Redacted { body, fields },
-            Err(_) => Rewrite::NotJson,
+        fields => Rewrite::Redacted {
+            body: document.to_vec(),
+            fields,
         },
     }
 }
@@ -42,20 +42,22 @@ fn masked(redaction: &Redaction) -> Option<Value> {
     }
 }
 
-/// Every member named `key`, at any depth; how many.
+/// Every member named `key`, at any depth (each of them when a key is repeated); how many.
 fn by_key(value: &mut Value, key: &str, redaction: &Redaction) -> usize {
     match value {
         Value::Object(members) => {
+            let before = members.len();
             let mut count = 0;
-            if members.contains_key(key) {
-                count += 1;
-                match masked(redaction) {
-                    Some(mask) => {
-                        members.insert(key.to_owned(), mask);
+            match masked(redaction) {
+                Some(mask) => {
+                    for (_, member) in members.iter_mut().filter(|(name, _)| name == key) {
+                        *member = mask.clone();
+                        count += 1;
                     }
-                    None => {
-                        members.shift_remove(key);
-                    }
+                }
+                None => {
+                    members.retain(|(name, _)| name != key);
+                    count = before - members.len();
                 }
             }
             for (name, member) in members.iter_mut() {
@@ -86,10 +88,13 @@ fn by_pointer(document: &mut Value, pointer: &str, redaction: &Redaction) -> boo
     let mut here = document;
     for token in parents {
         here = match here {
-            Value::Object(members) => match members.get_mut(token) {
-                Some(next) => next,
-                None => return false,
-            },
+            // A repeated key: the last one, as a parser that keeps one value per key would keep.
+            Value::Object(members) => {
+                match members.iter_mut().rev().find(|(name, _)| name == token) {
+                    Some((_, next)) => next,
+                    None => return false,
+                }
+            }
             Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
             {
                 Some(next) => next,
@@ -99,14 +104,14 @@ fn by_pointer(document: &mut Value, pointer: &str, redaction: &Redaction) -> boo
         };
     }
     match here {
-        Value::Object(members) if members.contains_key(last) => {
+        Value::Object(members) if members.iter().any(|(name, _)| name == last) => {
             match masked(redaction) {
                 Some(mask) => {
-                    members.insert(last.clone(), mask);
+                    for (_, member) in members.iter_mut().filter(|(name, _)| name == last) {
+                        *member = mask.clone();
+                    }
                 }
-                None => {
-                    members.shift_remove(last);
-                }
+                None => members.retain(|(name, _)| name != last),
             }
             true
         }
@@ -183,6 +188,27 @@ mod tests {
         assert_eq!(
             rewrite(b"plain text", &fields, &Redaction::Remove),
             Rewrite::NotJson
+        );
+    }
+
+    #[test]
+    fn numbers_keep_their_spelling_and_a_repeated_key_is_redacted_everywhere() {
+        let fields = [Field::Key("token".into())];
+        assert_eq!(
+            run(
+                r#"{"price": 1.50, "big": 12345678901234567890, "token": "a", "token": "b"}"#,
+                &fields,
+                Redaction::Mask("***".into())
+            ),
+            r#"{"price":1.50,"big":12345678901234567890,"token":"***","token":"***"}"#
+        );
+        assert_eq!(
+            run(
+                r#"{"token": "a", "x": 1, "token": "b"}"#,
+                &fields,
+                Redaction::Remove
+            ),
+            r#"{"x":1}"#
         );
     }
 }

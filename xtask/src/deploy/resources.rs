@@ -28,9 +28,9 @@ struct K8s<S> {
 }
 
 #[derive(Serialize)]
-struct Metadata {
-    name: String,
-    namespace: String,
+pub(super) struct Metadata {
+    pub(super) name: String,
+    pub(super) namespace: String,
 }
 
 /// ServiceMeshExtension spec (`maistra.io` v1alpha1 and v1).
@@ -320,6 +320,9 @@ pub(crate) fn render(resource: Resource, inputs: &Inputs) -> anyhow::Result<Stri
     let mut out = format!("{source}{comment}{body}");
     if !inputs.callout_services.is_empty() {
         out += &callout_documents(resource, inputs)?;
+    }
+    if !inputs.stats_tags.is_empty() {
+        out += &super::stats_tags::documents(resource, inputs)?;
     }
     Ok(out)
 }

@@ -1,9 +1,13 @@
 use serde_norway::Value;
 
-use super::{Inputs, resources};
+use super::{
+    Inputs, resources,
+    stats_tags::{self, StatsTag},
+};
 use crate::{
     mesh::{CalloutService, EnvVar, FailPolicy, Resource, Resources, Target, TargetRef},
     oci::reference::Reference,
+    workspace::Extension,
 };
 
 fn inputs(target: &str, phase: &str, config: Option<&str>) -> Inputs {
@@ -25,6 +29,7 @@ fn inputs(target: &str, phase: &str, config: Option<&str>) -> Inputs {
         target_refs: Vec::new(),
         env: Vec::new(),
         callout_services: Vec::new(),
+        stats_tags: Vec::new(),
     }
 }
 
@@ -286,6 +291,103 @@ fn an_envoy_extension_policy_pins_the_image_and_attaches_to_routes() {
     assert_eq!(wasm["config"]["x-a"].as_str(), Some("b"));
     assert_eq!(wasm["failOpen"].as_bool(), Some(false));
     assert_eq!(wasm["env"]["hostKeys"][0].as_str(), Some("POD_NAME"));
+}
+
+/// request-metrics' rules, as its Cargo.toml declares them.
+fn route_tags() -> Vec<StatsTag> {
+    let metadata = serde_json::json!({"stats-tags": [
+        {"name": "route", "regex": r"^wasmcustom\.request_metrics(\.route\.([^.]+))\."},
+        {"name": "method", "regex": r"^wasmcustom\.request_metrics\.route\.[^.]+(\.method\.([^.]+))\."},
+    ]});
+    let mut extension = Extension::for_test(
+        "request-metrics",
+        std::path::Path::new("/w/extensions/request-metrics"),
+    );
+    extension.metadata = metadata;
+    stats_tags::of(&extension).unwrap()
+}
+
+#[test]
+fn declared_stats_tags_come_with_the_proxy_configuration_that_applies_them() {
+    let mut envoy = inputs("envoy", "PreAuthN", None);
+    envoy.stats_tags = route_tags();
+    let docs = documents(Resource::EnvoyFilter, &envoy);
+    let tags = &docs[1]["stats_config"]["stats_tags"];
+    assert_eq!(tags[0]["tag_name"].as_str(), Some("route"));
+    assert_eq!(
+        tags[0]["regex"].as_str(),
+        Some(r"^wasmcustom\.request_metrics(\.route\.([^.]+))\."),
+        "the regex reaches Envoy unchanged"
+    );
+    assert_eq!(tags[1]["tag_name"].as_str(), Some("method"));
+
+    let mut istio = inputs("istio-1.24", "PreAuthN", None);
+    istio.stats_tags = route_tags();
+    let text = resources::render(Resource::WasmPlugin, &istio).unwrap();
+    assert!(
+        text.contains("#   sidecar.istio.io/bootstrapOverride: header-append-stats-tags\n"),
+        "{text}"
+    );
+    assert!(text.contains(r#""proxyStatsMatcher""#), "{text}");
+    let docs = documents(Resource::WasmPlugin, &istio);
+    let map = &docs[1];
+    assert_eq!(map["kind"].as_str(), Some("ConfigMap"));
+    let bootstrap: serde_json::Value =
+        serde_json::from_str(map["data"]["custom_bootstrap.json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        bootstrap["stats_config"]["stats_tags"][0]["tag_name"],
+        "route"
+    );
+
+    let mut gateway = inputs("envoy-gateway-1.3", "PreAuthN", None);
+    gateway.stats_tags = route_tags();
+    let docs = documents(Resource::EnvoyExtensionPolicy, &gateway);
+    let proxy = docs.last().unwrap();
+    assert_eq!(proxy["kind"].as_str(), Some("EnvoyProxy"));
+    assert_eq!(proxy["spec"]["bootstrap"]["type"].as_str(), Some("Merge"));
+    let merged: Value =
+        serde_norway::from_str(proxy["spec"]["bootstrap"]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        merged["stats_config"]["stats_tags"][1]["tag_name"].as_str(),
+        Some("method")
+    );
+
+    assert!(
+        !resources::render(
+            Resource::WasmPlugin,
+            &inputs("istio-1.24", "PreAuthN", None)
+        )
+        .unwrap()
+        .contains("stats"),
+        "no rules, no extra document"
+    );
+}
+
+#[test]
+fn a_stats_tag_rule_that_envoy_could_not_use_is_refused_with_its_field() {
+    for (metadata, expected) in [
+        (
+            serde_json::json!({"stats-tags": {"name": "route"}}),
+            "must be a list of { name, regex } tables",
+        ),
+        (
+            serde_json::json!({"stats-tags": [{"name": "Route", "regex": "^x(y)"}]}),
+            "entry 0: `name` must be a Prometheus label name",
+        ),
+        (
+            serde_json::json!({"stats-tags": [{"name": "route", "regex": "^x"}]}),
+            "entry 0 (route): `regex` needs a group",
+        ),
+    ] {
+        let mut extension = Extension::for_test("m", std::path::Path::new("/w/extensions/m"));
+        extension.metadata = metadata;
+        let error = stats_tags::of(&extension).unwrap_err().to_string();
+        assert!(
+            error.contains("extensions/m/Cargo.toml: `[package.metadata.extension] stats-tags`"),
+            "{error}"
+        );
+        assert!(error.contains(expected), "{expected:?} not in {error}");
+    }
 }
 
 #[test]

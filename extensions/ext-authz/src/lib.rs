@@ -177,8 +177,9 @@ impl Context for Check {
         self.apply(verdict);
     }
 
-    // A unary call hears the message (status 0) or its failure: a timeout is 4 DeadlineExceeded, an unreachable
-    // cluster 14 Unavailable.
+    // A unary call hears the message (status 0) or its failure: a timeout and an unreachable cluster are both
+    // 14 Unavailable (a timeout is 4 DeadlineExceeded only with Envoy's runtime guard
+    // `grpc_timeout_returns_deadline_exceeded`, 1.38+).
     fn on_grpc_call_response(&mut self, _: u32, status_code: u32, response_size: usize) {
         let verdict = if status_code == 0 {
             let message = self.buffer(BufferType::GrpcReceiveBuffer, response_size);

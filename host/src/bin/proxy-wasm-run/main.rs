@@ -1,4 +1,5 @@
-//! `proxy-wasm-run`: a dry run of one HTTP stream through a proxy-wasm module, without Envoy. `cargo xtask run`
+//! `proxy-wasm-run`: a dry run of one HTTP stream (or TCP connection, or a Wasm service's time) through a
+//! proxy-wasm module, without Envoy. `cargo xtask run`
 //! builds an extension and hands its module to this binary; `--help` lists the flags.
 
 mod cli;
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
             );
             let report = Report {
                 module,
+                kind: args.kind.name(),
                 abi: None,
                 logs: error.logs.clone(),
                 metrics: Vec::new(),
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
             let code = if failure.is_some() { FAILED } else { 0 };
             let report = Report {
                 module,
+                kind: args.kind.name(),
                 abi: Some(plugin.abi_version().to_string()),
                 logs: plugin.all_logs(),
                 metrics: plugin.metrics(),

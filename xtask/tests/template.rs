@@ -17,10 +17,12 @@ use std::{
 use support::*;
 
 /// Every starting point of the template, with the values passed for it and how it is generated.
-const KINDS: [(&str, &str, &str, Via); 3] = [
+const KINDS: [(&str, &str, &str, Via); 5] = [
     ("headers", "PreAuthN", "-5", Via::CargoGenerate),
     ("callout", "PreAuthZ", "7", Via::XtaskNew),
     ("body", "PostAuthN", "0", Via::XtaskNew),
+    ("tcp", "PostAuthZ", "3", Via::CargoGenerate),
+    ("service", "PostStats", "1", Via::XtaskNew),
 ];
 
 #[derive(Clone, Copy)]
@@ -86,6 +88,19 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         ] {
             assert!(cargo_toml.contains(&line), "{line:?} not in:\n{cargo_toml}");
         }
+        // The kind `run`, `deploy` and `check` read: only a network filter or a service says it.
+        let declared = match *kind {
+            "tcp" | "service" => Some(format!("kind = \"{kind}\"")),
+            _ => None,
+        };
+        assert_eq!(
+            cargo_toml
+                .lines()
+                .find(|l| l.starts_with("kind = "))
+                .map(str::to_owned),
+            declared,
+            "{name}: {cargo_toml}"
+        );
     }
     eprintln!("generated in {:.1?}", started.elapsed());
 
@@ -101,6 +116,8 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         let expected = match kind {
             "headers" => "test responses_get_the_configured_header ... ok",
             "callout" => "test an_allowed_request_goes_upstream_after_the_check ... ok",
+            "tcp" => "test a_client_in_a_routed_range_reaches_its_cluster ... ok",
+            "service" => "test queued_events_are_counted_and_published_on_the_next_tick ... ok",
             _ => "test a_json_body_in_chunks_reaches_the_upstream_whole ... ok",
         };
         assert!(tests.contains(expected), "{expected:?} not in:\n{tests}");

@@ -4,6 +4,7 @@
 
 pub(crate) mod envoy_imports;
 pub(crate) mod fields;
+pub(crate) mod kinds;
 pub(crate) mod options;
 pub(crate) mod target;
 pub(crate) mod variant;

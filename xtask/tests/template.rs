@@ -143,8 +143,80 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         );
         check_image(name, &out, &packaged, &image_tools);
     }
+    deploys_and_checks_each_kind_where_it_runs(&ws);
     eprintln!("whole check: {:.1?}", started.elapsed());
     fs::remove_dir_all(&ws.root).unwrap();
+}
+
+/// The kind the generated `tcp` and `service` extensions declare decides what `deploy` writes and how `check` runs
+/// them: a network filter and a bootstrap extension for Envoy, `type: NETWORK` for a WasmPlugin, and a refusal
+/// with the reason where the target cannot run the kind.
+fn deploys_and_checks_each_kind_where_it_runs(ws: &Scratch) {
+    let runner = runner();
+    let xtask = |args: &[&str]| -> Output {
+        ws.cargo(&[&["xtask"], args].concat())
+            .env("XTASK_RUNNER", &runner)
+            .output()
+            .unwrap()
+    };
+    let text = |out: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let image = ["--image", "quay.io/team/x"];
+
+    let out = xtask(&["deploy", "-p", "t-tcp", "--for", "envoy"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("name: envoy.filters.network.wasm"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(&[&["deploy", "-p", "t-tcp", "--for", "istio"][..], &image].concat());
+    assert!(text(&out).contains("type: NETWORK"), "{}", text(&out));
+    let out = xtask(&["deploy", "-p", "t-service", "--for", "envoy"]);
+    assert!(
+        text(&out).contains("name: envoy.bootstrap.wasm"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(
+        &[
+            &["deploy", "-p", "t-service", "--for", "ossm-2.1"][..],
+            &image,
+        ]
+        .concat(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out)
+            .contains("declares a Wasm service (kind = \"service\"), but a ServiceMeshExtension"),
+        "{}",
+        text(&out)
+    );
+
+    // `check` runs each as its kind: a TCP connection, a service start (as an HTTP filter both would trap).
+    let out = xtask(&["check", "-p", "t-tcp", "--for", "istio"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("a TCP connection opened and closed")
+            && text(&out).contains("a network filter: WasmPlugin `type: NETWORK`"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(&["check", "-p", "t-service", "--for", "envoy"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("the service started"), "{}", text(&out));
+    let out = xtask(&["check", "-p", "t-service", "--for", "istio"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Istio has no resource that starts a Wasm service"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

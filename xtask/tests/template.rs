@@ -143,15 +143,15 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         );
         check_image(name, &out, &packaged, &image_tools);
     }
-    deploys_and_checks_each_kind_where_it_runs(&ws);
+    runs_deploys_and_checks_each_kind_where_it_runs(&ws);
     eprintln!("whole check: {:.1?}", started.elapsed());
     fs::remove_dir_all(&ws.root).unwrap();
 }
 
-/// The kind the generated `tcp` and `service` extensions declare decides what `deploy` writes and how `check` runs
-/// them: a network filter and a bootstrap extension for Envoy, `type: NETWORK` for a WasmPlugin, and a refusal
-/// with the reason where the target cannot run the kind.
-fn deploys_and_checks_each_kind_where_it_runs(ws: &Scratch) {
+/// The kind the generated `tcp` and `service` extensions declare decides how `run` drives them, what `deploy`
+/// writes and how `check` runs them: a network filter and a bootstrap extension for Envoy, `type: NETWORK` for a
+/// WasmPlugin, and a refusal with the reason where the target cannot run the kind.
+fn runs_deploys_and_checks_each_kind_where_it_runs(ws: &Scratch) {
     let runner = runner();
     let xtask = |args: &[&str]| -> Output {
         ws.cargo(&[&["xtask"], args].concat())
@@ -167,6 +167,36 @@ fn deploys_and_checks_each_kind_where_it_runs(ws: &Scratch) {
         )
     };
     let image = ["--image", "quay.io/team/x"];
+
+    // `run` passes the declared kind to the runner (as an HTTP filter the SDK would trap).
+    let out = xtask(&[
+        "run",
+        "t-service",
+        "--config",
+        r#"{"queue": "q", "report_every_ms": 500}"#,
+        "--run-for",
+        "2s",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("run as --kind service")
+            && text(&out).contains("the service ran for 2s"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(&[
+        "run",
+        "t-tcp",
+        "--source-address",
+        "10.9.8.7:1",
+        "--downstream-data",
+        "hi",
+    ]);
+    assert!(
+        text(&out).contains("the TCP proxy connected to cluster \"internal\""),
+        "{}",
+        text(&out)
+    );
 
     let out = xtask(&["deploy", "-p", "t-tcp", "--for", "envoy"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -16,6 +16,8 @@ use crate::worker::Query;
 /// What the admin pages show and whom they ask.
 pub struct Admin {
     pub workers: Vec<mpsc::UnboundedSender<Query>>,
+    /// The Envoy release the plugins run as: it decides how their metrics are named.
+    pub envoy: envoy_targets::Envoy,
     pub config: serde_json::Value,
 }
 
@@ -46,7 +48,7 @@ async fn page(
             (
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
-                stats::prometheus(&per_worker),
+                stats::prometheus(&per_worker, admin.envoy),
             )
         }
         "/config_dump" => (

@@ -41,6 +41,11 @@ pub struct Flags {
     /// The admin listener: /ready, /stats/prometheus, /config_dump.
     #[arg(long, default_value = "127.0.0.1:9901")]
     pub admin: SocketAddr,
+    /// The mesh or Envoy release the plugins run as, named as `cargo xtask deploy --for` names it (`istio-1.24`,
+    /// `envoy-1.34`): that Envoy's imports, configuration fields and Wasm behaviour, and its metric names in
+    /// /stats/prometheus. Default: the newest Envoy.
+    #[arg(long = "for", value_name = "TARGET")]
+    pub target: Option<envoy_targets::Target>,
     /// Swap in a plugin's new VMs when its module file changes (`cargo xtask serve --watch` rebuilds it);
     /// requests in flight finish on the old VMs.
     #[arg(long)]
@@ -53,7 +58,9 @@ pub struct PluginSpec {
     pub name: String,
     pub module: PathBuf,
     pub config: Vec<u8>,
-    pub failure_policy: host::testing::FailurePolicy,
+    /// `--failure-policy`; unset, Envoy's own default (FAIL_CLOSED), and the field is not written, as an Envoy
+    /// before 1.33 has none.
+    pub failure_policy: Option<host::testing::FailurePolicy>,
 }
 
 /// A cluster callouts may reach.
@@ -105,7 +112,7 @@ impl Flags {
                 name: name.to_owned(),
                 module: PathBuf::from(path),
                 config: Vec::new(),
-                failure_policy: Default::default(),
+                failure_policy: None,
             });
         }
         for config in &self.configs {
@@ -124,14 +131,14 @@ impl Flags {
                 "NAME=fail-closed|fail-open|reload",
             )?;
             let plugin = named(&mut chain, "--failure-policy", name)?;
-            plugin.failure_policy = match value {
+            plugin.failure_policy = Some(match value {
                 "fail-closed" => host::testing::FailurePolicy::Closed,
                 "fail-open" => host::testing::FailurePolicy::Open,
                 "reload" => host::testing::FailurePolicy::Reload,
                 other => bail!(
                     "--failure-policy {name}={other}: not a policy; give fail-closed, fail-open or reload"
                 ),
-            };
+            });
         }
         Ok(chain)
     }

@@ -68,6 +68,9 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     };
 
     let envoy = Envoy::new();
+    let target = flags.target.unwrap_or(envoy_targets::Target::Envoy {
+        minor: envoy_targets::ENVOY_LATEST,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let mut queries = Vec::new();
@@ -82,6 +85,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
                 clusters: clusters.clone(),
                 upstream: upstream.clone(),
                 envoy: envoy.clone(),
+                target,
                 listening,
             },
             listener: listener
@@ -129,6 +133,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
         admin_listener,
         admin::Admin {
             workers: queries,
+            envoy: target.envoy(),
             config: config_dump(&chain, &clusters, &upstream_shown, listening, workers),
         },
     )?;
@@ -206,7 +211,7 @@ fn config_dump(
                 "name": p.name,
                 "module": p.module.display().to_string(),
                 "configuration": String::from_utf8_lossy(&p.config),
-                "failure_policy": format!("{:?}", p.failure_policy),
+                "failure_policy": p.failure_policy.map_or("unset (FAIL_CLOSED)".to_owned(), |policy| format!("{policy:?}")),
             })
         })
         .collect();

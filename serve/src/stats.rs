@@ -1,10 +1,12 @@
-//! The plugins' metrics as Envoy's admin `/stats/prometheus` renders them. Envoy keeps a metric a plugin defines
-//! in its stats store under the custom namespace `wasmcustom`, which the Prometheus output strips (no `envoy_`
-//! prefix); every worker's VM defines the same name and so updates the one stat, which is why this sums the workers.
+//! The plugins' metrics as Envoy's admin `/stats/prometheus` renders them. Envoy (1.20+) keeps a metric a plugin
+//! defines in its stats store under the custom namespace `wasmcustom`, which the Prometheus output strips (no
+//! `envoy_` prefix; before 1.20, `envoy_NAME`); every worker's VM defines the same name and so updates the one
+//! stat, which is why this sums the workers.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use envoy_targets::{Change, Envoy};
 use host::testing::{Metric, MetricKind};
 
 /// Envoy's default histogram bucket bounds (`HistogramSettingsImpl::defaultBuckets`).
@@ -21,12 +23,12 @@ struct Stat {
 }
 
 /// The Prometheus text for every worker's metrics (`per_worker[w]` lists each plugin's metrics on worker `w`).
-pub fn prometheus(per_worker: &[Vec<(String, Vec<Metric>)>]) -> String {
+pub fn prometheus(per_worker: &[Vec<(String, Vec<Metric>)>], envoy: Envoy) -> String {
     let mut stats: BTreeMap<(String, MetricKind), Stat> = BTreeMap::new();
     for worker in per_worker {
         for (_plugin, metrics) in worker {
             for metric in metrics {
-                let Some(name) = name(&metric.name) else {
+                let Some(name) = name(&metric.name, envoy) else {
                     continue;
                 };
                 let stat = stats.entry((name, metric.kind)).or_default();
@@ -63,10 +65,21 @@ fn histogram(out: &mut String, name: &str, samples: &[u64]) {
 
 /// A stat's Prometheus name (`PrometheusStatsFormatter::metricName`): the `wasmcustom.` namespace stripped, every
 /// character outside `[a-zA-Z0-9_]` made `_` (`sanitizeName`); a name that is empty or starts with a digit is left
-/// out of the output, as Envoy leaves it out.
-fn name(stat: &str) -> Option<String> {
-    let name: String = stat
-        .chars()
+/// out of the output, as Envoy leaves it out. Before the namespace (Envoy 1.20), a plain stat: `envoy_` prefixed.
+fn name(stat: &str, envoy: Envoy) -> Option<String> {
+    if !envoy.has(Change::MetricsInWasmcustomNamespace) {
+        return Some(format!("envoy_{}", sanitized(stat)));
+    }
+    let name = sanitized(stat);
+    match name.chars().next() {
+        Some(first) if !first.is_ascii_digit() => Some(name),
+        _ => None,
+    }
+}
+
+/// `sanitizeName`: every character outside `[a-zA-Z0-9_]` made `_`.
+fn sanitized(stat: &str) -> String {
+    stat.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
                 c
@@ -74,11 +87,7 @@ fn name(stat: &str) -> Option<String> {
                 '_'
             }
         })
-        .collect();
-    match name.chars().next() {
-        Some(first) if !first.is_ascii_digit() => Some(name),
-        _ => None,
-    }
+        .collect()
 }
 
 #[cfg(test)]
@@ -105,7 +114,7 @@ mod tests {
                 ],
             )]
         };
-        let mut text = prometheus(&[worker(2), worker(5)]);
+        let mut text = prometheus(&[worker(2), worker(5)], Envoy::NEWEST);
         assert!(
             text.contains("# TYPE my_plugin_requests counter\nmy_plugin_requests{} 7\n"),
             "{text}"
@@ -117,10 +126,32 @@ mod tests {
         );
         assert!(text.contains("latency_ms_count{} 4\n"), "{text}");
         assert!(text.contains("latency_ms_sum{} 1406\n"), "{text}");
-        text = prometheus(&[vec![(
-            "p".to_owned(),
-            vec![metric("1st.hits", MetricKind::Counter, 1, &[])],
-        )]]);
+        text = prometheus(
+            &[vec![(
+                "p".to_owned(),
+                vec![metric("1st.hits", MetricKind::Counter, 1, &[])],
+            )]],
+            Envoy::NEWEST,
+        );
         assert_eq!(text, "", "Envoy drops a name that starts with a digit");
+    }
+
+    // envoyproxy/envoy#17357 (Envoy 1.20) put plugin metrics in the `wasmcustom` namespace that
+    // `PrometheusStatsFormatter::metricName` strips; before, a plugin's stat was an ordinary one: `envoy_NAME`.
+    #[test]
+    fn before_envoy_1_20_a_plugin_metric_is_an_envoy_stat() {
+        let metrics = [vec![(
+            "p".to_owned(),
+            vec![metric("my_plugin.requests", MetricKind::Counter, 3, &[])],
+        )]];
+        let text = prometheus(&metrics, Envoy { minor: 19 });
+        assert!(
+            text.contains(
+                "# TYPE envoy_my_plugin_requests counter\nenvoy_my_plugin_requests{} 3\n"
+            ),
+            "{text}"
+        );
+        let text = prometheus(&metrics, Envoy { minor: 20 });
+        assert!(text.contains("\nmy_plugin_requests{} 3\n"), "{text}");
     }
 }

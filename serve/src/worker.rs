@@ -42,6 +42,8 @@ pub struct Plan {
     pub clusters: Vec<(String, Cluster)>,
     pub upstream: Target,
     pub envoy: Envoy,
+    /// The Envoy release the plugins run as.
+    pub target: envoy_targets::Target,
     pub listening: SocketAddr,
 }
 
@@ -81,6 +83,7 @@ impl Plan {
             specs,
             clusters,
             envoy,
+            target,
             listening,
             ..
         } = self;
@@ -90,12 +93,16 @@ impl Plan {
         let mut stamps = Vec::new();
         for spec in specs {
             stamps.push(modified(&spec.module));
-            let plugin = Plugin::load(&spec.module)
+            let mut builder = Plugin::load(&spec.module);
+            if let Some(policy) = spec.failure_policy {
+                builder = builder.failure_policy(policy);
+            }
+            let plugin = builder
+                .target(&target.flag())
                 .name(&spec.name)
                 // As `cargo xtask deploy` writes the plugin for Envoy: its root_id is its name.
                 .root_id(&spec.name)
                 .config(&spec.config)
-                .failure_policy(spec.failure_policy)
                 .clusters(&cluster_names)
                 .start_time(SystemTime::now())
                 // `destination.address`: the listener the connection came in on.

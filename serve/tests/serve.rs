@@ -419,6 +419,44 @@ fn admin_sums_the_workers_metrics_and_shows_the_chain() {
     );
 }
 
+// `--for`: the plugins run as that target's Envoy. Before envoyproxy/envoy#17357 (Envoy 1.20) a plugin metric is
+// an ordinary stat (`envoy_` in Prometheus); before #36456 (1.33) the filter has no `failure_policy`, and Envoy
+// refuses a configuration that sets one.
+#[test]
+fn for_runs_the_chain_as_the_targets_envoy() {
+    let guest = conformance();
+    let proxy = start_with(
+        &plugin("counted", &guest, "metrics"),
+        &["--for", "envoy-1.19"],
+    );
+    assert_eq!(curl(&[&proxy.url("/")]).status, 200);
+    let stats = curl(&[&proxy.admin_url("/stats/prometheus")]);
+    assert!(
+        stats
+            .body
+            .contains("# TYPE envoy_requests_total counter\nenvoy_requests_total{} 1\n"),
+        "{}",
+        stats.body
+    );
+    drop(proxy);
+
+    let mut args = plugin("counted", &guest, "metrics").to_vec();
+    args.extend([
+        "--failure-policy".into(),
+        "counted=reload".into(),
+        "--for".into(),
+        "envoy-1.32".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let refused = try_start(&args)
+        .err()
+        .expect("Envoy 1.32 has no failure_policy");
+    assert!(
+        refused.contains("Envoy 1.32's Wasm filter configuration has no `failure_policy`"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn shared_data_is_one_store_for_every_worker() {
     let guest = conformance();

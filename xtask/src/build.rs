@@ -14,7 +14,8 @@ use std::{
 
 use anyhow::{Context, bail};
 
-pub(crate) use check::{AbiVersion, Interface, ModuleInfo, interface};
+pub(crate) use check::{Interface, ModuleInfo, interface, wasme_abi_name};
+pub(crate) use envoy_targets::AbiVersion;
 pub(crate) use wasm_opt::WasmOpt;
 
 use crate::{

@@ -1,7 +1,7 @@
 //! `cargo xtask check`: the failures users meet only after deploying, found on the developer's machine. Each
 //! row of the summary is one question about the packaged extension and the chosen target:
 //!
-//! - does that target's Envoy accept the module's ABI and link every import (`mesh::envoy_imports`)?
+//! - does that target's Envoy accept the module's ABI and link every import (`envoy_targets::imports`)?
 //! - does the image variant suit the target's puller, and does a pinned digest match the package?
 //! - does the plugin accept the configuration the YAML carries? (`on_vm_start` and `on_configure` in the host,
 //!   by `proxy-wasm-run`; a refusal shows the plugin's own log line)
@@ -13,17 +13,14 @@ use crate::{
     build::{self, Interface},
     child, deploy, flags,
     manifest::Kind,
-    mesh::{
-        self, FailPolicy, Resource, Target,
-        envoy_imports::{self, Abi, Verdict},
-        fields,
-    },
+    mesh::{self, FailPolicy, Resource, Resources, Target, fields},
     oci::{layout::StoredImage, reference::Reference},
     runner,
     untrusted::printable,
     workspace::{self, Extension},
 };
 use anyhow::{Context, bail};
+use envoy_targets::{AbiVersion, Verdict, imports};
 use std::{
     io::Write as _,
     process::Stdio,
@@ -104,6 +101,7 @@ impl flags::Check {
         let resource = target.resource(self.resource)?;
         let mut summary = Summary::default();
         module(&mut summary, &extension, target)?;
+        behaviour(&mut summary, target);
         if resource.pulls_an_image() {
             image(&mut summary, &extension, resource, self.image.as_deref())?;
         }
@@ -157,7 +155,8 @@ impl flags::Check {
         cmd.arg(extension.module_path())
             .arg("--json")
             .args(["--kind", kind.name()])
-            .args(["--config", "@/dev/stdin"]);
+            .args(["--config", "@/dev/stdin"])
+            .args(["--for", &self.target.flag()]);
         if resource.pulls_an_image() && !matches!(resource, Resource::SmeV1alpha1 | Resource::SmeV1)
         {
             cmd.args(["--root-id", &extension.name]);
@@ -248,7 +247,7 @@ fn module(summary: &mut Summary, extension: &Extension, target: Target) -> anyho
     let Interface { imports, exports } = build::interface(&bytes)
         .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
     let envoy = target.envoy_minor();
-    let Some(abi) = Abi::MARKERS
+    let Some(abi) = AbiVersion::MARKERS
         .iter()
         .find(|(marker, _)| exports.iter().any(|(name, _)| name == marker))
         .map(|(_, abi)| *abi)
@@ -261,17 +260,17 @@ fn module(summary: &mut Summary, extension: &Extension, target: Target) -> anyho
         return Ok(());
     };
     let rows = summary.rows.len();
-    summary.verdict("ABI", envoy_imports::abi(envoy, abi));
+    summary.verdict("ABI", imports::abi(envoy, abi));
     if summary.rows.len() == rows {
         summary.add(
             "ABI",
             Outcome::Ok,
-            format!("{} is accepted by Envoy 1.{envoy}", abi.name()),
+            format!("{abi} is accepted by Envoy 1.{envoy}"),
         );
     }
     let rows = summary.rows.len();
     for (module, name) in &imports {
-        summary.verdict("import", envoy_imports::import(envoy, abi, module, name));
+        summary.verdict("import", imports::import(envoy, abi, module, name));
     }
     if summary.rows.len() == rows {
         summary.add(
@@ -374,6 +373,24 @@ fn plugin_kind(
                 }
             },
         ),
+    }
+}
+
+/// Where the table of release differences is not sure whether the target's Envoy behaves the old or the new way,
+/// a warning: the host (and so the configuration row) assumed the row's first release.
+fn behaviour(summary: &mut Summary, target: Target) {
+    let envoy = target.envoy();
+    for difference in envoy.unsure() {
+        summary.add(
+            "behaviour",
+            Outcome::Warn,
+            format!(
+                "whether {envoy} has this change is inferred, not read: {} (before: {}; source: {})",
+                difference.after,
+                difference.before,
+                difference.source()
+            ),
+        );
     }
 }
 

@@ -27,8 +27,8 @@ use crate::{
     flags,
     manifest::{self, Kind, Manifest},
     mesh::{
-        self, CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Target,
-        TargetRef, fields,
+        self, CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Resources,
+        Target, TargetRef, fields,
     },
     oci::{layout::StoredImage, reference::Reference},
     workspace::{self, Extension},

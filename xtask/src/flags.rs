@@ -240,6 +240,10 @@ pub(crate) struct Serve {
     /// Rebuild when an extension's sources change and swap in the new VMs; a failed build keeps the old ones.
     #[arg(long)]
     pub(crate) watch: bool,
+    /// Run the extensions as this target's Envoy does (`istio-1.24`, `envoy-1.34`, as `deploy --for` names it):
+    /// its imports, configuration fields, Wasm behaviour and metric names. Default: the newest Envoy.
+    #[arg(long = "for", value_name = "TARGET")]
+    pub(crate) target: Option<Target>,
     /// The admin listener: /ready, /stats/prometheus, /config_dump.
     #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:9901")]
     pub(crate) admin: String,

@@ -2,7 +2,6 @@
 //! resource (`options`), which versions read which fields (`fields`), and which image variants its puller
 //! accepts (`variant`). `deploy` writes from this; `check` verifies against it.
 
-pub(crate) mod envoy_imports;
 pub(crate) mod fields;
 pub(crate) mod kinds;
 pub(crate) mod options;
@@ -12,4 +11,4 @@ pub(crate) mod variant;
 pub(crate) use options::{
     CalloutService, EnvVar, FailPolicy, Label, PluginType, PullPolicy, TargetRef,
 };
-pub(crate) use target::{Resource, Target};
+pub(crate) use target::{Resource, Resources, Target};

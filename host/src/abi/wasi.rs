@@ -4,6 +4,7 @@
 //! variables are the VM's (`environment_variables`), everything file- or socket-like is refused the way cpp-host
 //! refuses it (mostly BADF, NOSYS or NOTSUP; a few "succeed" on stdout/stderr).
 
+use envoy_targets::Change;
 use wasmtime::Caller;
 
 use super::imports::Import;
@@ -329,12 +330,16 @@ pub(super) const IMPORTS: &[Import] = &[
     Import::wasi("sched_yield", |linker, module, import| {
         linker.func_wrap(module, import, || SUCCESS)
     }),
-    // Nothing is polled: zero events, success (the Go runtime requires ESUCCESS; cpp-host #497).
+    // Nothing is polled: zero events, success (the Go runtime requires ESUCCESS; cpp-host #497), in the releases
+    // with cpp-host 94091cd; the ones before answer NOSYS.
     Import::wasi("poll_oneoff", |linker, module, import| {
         linker.func_wrap(
             module,
             import,
             |mut c: Caller<'_, HostState>, _in: i32, _out: i32, _n: i32, events: i32| {
+                if !c.data().settings().envoy.has(Change::PollOneoffSucceeds) {
+                    return NOSYS;
+                }
                 errno(write_u32(&mut c, events, 0))
             },
         )

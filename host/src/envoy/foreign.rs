@@ -20,6 +20,7 @@ use prost::Message;
 use super::budget::entry_cost;
 use super::{HostState, Refusal};
 use crate::spec::Status;
+use envoy_targets::Change;
 
 /// `LifeSpan` of `declare_property.proto`: how long Envoy keeps a filter state object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -184,12 +185,28 @@ impl HostState {
             Builtin::DeclareProperty => self.declare_property(args).map(|()| Vec::new()),
             Builtin::ClearRouteCache => {
                 // Envoy's `clearRouteCache` acts on the decoder callbacks; a root context has none.
-                if let Some(id) = self.stream().map(|s| s.id) {
+                if let Some(id) = self.foreign_function_stream() {
                     *self.foreign_state.route_cache_clears.entry(id).or_default() += 1;
                 }
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// The stream `set_envoy_filter_state` and `clear_route_cache` act on: the effective context's
+    /// (`contextOrEffectiveContext()`, Envoy 1.37+), before that the called context's (`current_context_`), so a
+    /// callout callback of the root context that switched to a stream reached no stream.
+    fn foreign_function_stream(&self) -> Option<u32> {
+        let context = if self
+            .settings
+            .envoy
+            .has(Change::ForeignFunctionsOnEffectiveContext)
+        {
+            self.context()
+        } else {
+            self.contexts.called()
+        };
+        self.streams.get(&context).map(|s| s.id)
     }
 
     /// `Context::setEnvoyFilterState`: the factory for the key (NotFound), the object from the value
@@ -202,7 +219,7 @@ impl HostState {
             Some(Err(())) => return Err(Status::BadArgument.into()),
             Some(Ok(())) => {}
         }
-        let id = self.stream().map(|s| s.id).ok_or(Status::NotFound)?;
+        let id = self.foreign_function_stream().ok_or(Status::NotFound)?;
         let span = args.span();
         let objects = self.foreign_state.filter_state.entry(id).or_default();
         // Envoy's `FilterStateImpl::setData` refuses to move a key to another life span (an ENVOY_BUG that drops

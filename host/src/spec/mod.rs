@@ -33,13 +33,8 @@ pub enum LogLevel {
     Critical = 5,
 }
 
-/// Which proxy-wasm ABI a module speaks, detected like cpp-host does: by its marker export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AbiVersion {
-    V0_1_0,
-    V0_2_0,
-    V0_2_1,
-}
+/// Which proxy-wasm ABI a module speaks (one vocabulary with xtask's checks: `envoy_targets`).
+pub use envoy_targets::AbiVersion;
 
 /// `proxy_map_type_t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,25 +95,6 @@ impl LogLevel {
             4 => LogLevel::Error,
             5 => LogLevel::Critical,
             _ => return None,
-        })
-    }
-}
-
-impl AbiVersion {
-    /// The marker exports, in the order cpp-host accepts them.
-    pub(crate) const MARKERS: [(&'static str, AbiVersion); 3] = [
-        ("proxy_abi_version_0_1_0", AbiVersion::V0_1_0),
-        ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0),
-        ("proxy_abi_version_0_2_1", AbiVersion::V0_2_1),
-    ];
-}
-
-impl std::fmt::Display for AbiVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AbiVersion::V0_1_0 => "0.1.0",
-            AbiVersion::V0_2_0 => "0.2.0",
-            AbiVersion::V0_2_1 => "0.2.1",
         })
     }
 }

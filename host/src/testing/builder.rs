@@ -16,6 +16,7 @@ use crate::envoy::{
     PluginVms, Properties, PropertyValue, Settings, StartFailure,
 };
 use crate::spec::{LogLevel, Status};
+use envoy_targets::{Change, Target};
 
 /// [`PluginBuilder::module_size_limit`]'s default.
 const DEFAULT_MODULE_SIZE_LIMIT: usize = 64 << 20;
@@ -54,6 +55,7 @@ impl PluginBuilder {
         PluginBuilder {
             module,
             settings: Settings {
+                envoy: envoy_targets::Envoy::NEWEST,
                 name: "plugin".into(),
                 root_id: String::new(),
                 vm_id: String::new(),
@@ -74,6 +76,7 @@ impl PluginBuilder {
                 // Envoy's default `per_connection_buffer_limit_bytes`.
                 buffer_limit: 1 << 20,
                 allow_on_headers_stop_iteration: false,
+                grpc_timeout_returns_deadline_exceeded: false,
                 call_deadline: Duration::from_secs(2),
                 step_deadline: None,
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
@@ -286,6 +289,15 @@ impl PluginBuilder {
         self
     }
 
+    /// Envoy's runtime guard `envoy.reloadable_features.grpc_timeout_returns_deadline_exceeded`
+    /// (envoyproxy/envoy#44479, Envoy 1.38+): a gRPC callout whose timeout expires closes with 4 DeadlineExceeded
+    /// instead of 14 Unavailable. Default false, as in Envoy; a release without the guard ignores it, as Envoy
+    /// ignores an unknown runtime key.
+    pub fn grpc_timeout_returns_deadline_exceeded(mut self, on: bool) -> PluginBuilder {
+        self.settings.grpc_timeout_returns_deadline_exceeded = on;
+        self
+    }
+
     /// Envoy's per-stream buffer limit: a body a filter buffers (body `Pause`, StopIterationAndBuffer) beyond it
     /// gets Envoy's 413 (request) or 500 / reset (response). Default 1 MiB, Envoy's default
     /// `per_connection_buffer_limit_bytes`; meshes may set another on the listener.
@@ -312,6 +324,21 @@ impl PluginBuilder {
     /// The virtual wall-clock time at start. Default 2024-01-01T00:00:00Z.
     pub fn start_time(mut self, time: SystemTime) -> PluginBuilder {
         self.settings.start_time = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        self
+    }
+
+    /// The mesh or Envoy release the plugin runs on, named as `cargo xtask deploy --for` and `check --for` name it
+    /// (`"istio-1.24"`, `"ossm-2.6"`, `"envoy-gateway-1.5"`, `"envoy-1.34"`; `"envoy"` and `"istio"` are the newest).
+    /// The host then links what that release's Envoy links (a module importing a WASI function it lacks does not
+    /// load) and behaves as its Wasm filter does where releases differ (`envoy_targets::DIFFERENCES`: the gRPC
+    /// timeout status, `poll_oneoff`, which configuration fields exist, the context foreign functions act on).
+    /// Default: the newest Envoy modelled.
+    #[track_caller]
+    pub fn target(mut self, target: &str) -> PluginBuilder {
+        match target.parse::<Target>() {
+            Ok(target) => self.settings.envoy = target.envoy(),
+            Err(e) => panic!("PluginBuilder::target: {e}"),
+        }
         self
     }
 
@@ -368,6 +395,8 @@ impl PluginBuilder {
             (true, None) => FailurePolicy::Open,
             (false, policy) => policy.unwrap_or_default(),
         };
+        refuse_fields_the_release_lacks(&settings, self.failure_policy.is_some())
+            .map_err(|message| error(StartFailure::Config, message))?;
         if settings.reload_backoff < Duration::from_millis(1) {
             return Err(error(
                 StartFailure::Config,
@@ -400,6 +429,37 @@ impl PluginBuilder {
             vms: RefCell::new(vms),
         })
     }
+}
+
+/// Envoy's configuration proto of an older release has no such field: the listener with the plugin is refused.
+fn refuse_fields_the_release_lacks(
+    settings: &Settings,
+    failure_policy_set: bool,
+) -> Result<(), String> {
+    let envoy = settings.envoy;
+    let lacks = |field: &str, change: Change| {
+        let row = envoy_targets::DIFFERENCES
+            .iter()
+            .find(|d| d.change == change)
+            .map_or(String::new(), |d| {
+                format!(" (from Envoy 1.{}: {})", d.first(), d.source())
+            });
+        format!(
+            "{envoy}'s Wasm filter configuration has no `{field}`{row}: Envoy refuses the configuration. Target a \
+             newer release or leave the setting out"
+        )
+    };
+    if failure_policy_set && !envoy.has(Change::FailurePolicy) {
+        return Err(lacks("failure_policy", Change::FailurePolicy)
+            + "; `fail_open(true)` is that release's FAIL_OPEN");
+    }
+    if settings.allow_on_headers_stop_iteration && !envoy.has(Change::AllowOnHeadersStopIteration) {
+        return Err(lacks(
+            "allow_on_headers_stop_iteration",
+            Change::AllowOnHeadersStopIteration,
+        ));
+    }
+    Ok(())
 }
 
 /// The file's first `limit + 1` bytes: enough for the load to see it is over the module size limit, without reading

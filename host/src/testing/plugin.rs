@@ -216,11 +216,19 @@ impl Plugin {
         }
     }
 
-    /// Lets gRPC call `token` time out now: closed with 4 DeadlineExceeded, "upstream request timeout", as Envoy's
-    /// router answers. (Advancing time past a call's timeout does the same; streams have no timeout in Envoy.)
+    /// Lets gRPC call `token` time out now: closed with 14 Unavailable, "upstream request timeout", as Envoy's
+    /// router answers (4 DeadlineExceeded with
+    /// [`grpc_timeout_returns_deadline_exceeded`](crate::testing::PluginBuilder::grpc_timeout_returns_deadline_exceeded)).
+    /// Advancing time past a call's timeout does the same; streams have no timeout in Envoy.
     #[track_caller]
     pub fn time_out_grpc_call(&self, token: u32) {
-        self.answer_grpc_call(token, GrpcResponse::deadline_exceeded());
+        self.answer_grpc_call(token, self.grpc_timeout_response());
+    }
+
+    /// What a gRPC call whose timeout expires is closed with on this plugin's Envoy (see
+    /// [`time_out_grpc_call`](Self::time_out_grpc_call)).
+    pub fn grpc_timeout_response(&self) -> GrpcResponse {
+        GrpcResponse::timed_out(self.worker().state().settings())
     }
 
     /// Advances the virtual clock: ticks (`set_tick_period`) and callout timeouts fire in order, as Envoy's

@@ -407,10 +407,10 @@ fn a_grpc_call_answered_ok_without_a_message_closes_with_internal() {
 }
 
 // Envoy `Context::grpcCall` passes `timeout_milliseconds` to the async client; when it expires the router answers
-// the gRPC request with a trailers-only reply, DeadlineExceeded "upstream request timeout"
-// (`Filter::onUpstreamTimeoutAbort`, envoy PR 44479), which `GrpcCallClientHandler::onFailure` closes the call with.
+// the gRPC request with its 504 local reply, which `Grpc::Utility::httpToGrpcStatus` makes 14 Unavailable
+// "upstream request timeout", and `GrpcCallClientHandler::onFailure` closes the call with it.
 #[test]
-fn a_grpc_call_that_outlives_its_timeout_closes_with_deadline_exceeded_on_virtual_time() {
+fn a_grpc_call_that_outlives_its_timeout_closes_with_unavailable_on_virtual_time() {
     let plugin = start("grpc-call");
     let mut stream = plugin.http_stream();
     stream.send_request_headers(&[], true);
@@ -426,21 +426,43 @@ fn a_grpc_call_that_outlives_its_timeout_closes_with_deadline_exceeded_on_virtua
     assert_eq!(
         note(&plugin, "grpc response "),
         format!(
-            "grpc response {token}: status 4, message , get_grpc_status (4, upstream request timeout)"
+            "grpc response {token}: status 14, message , get_grpc_status (14, upstream request timeout)"
         )
     );
     stream.upstream_request().assert_complete();
 }
 
 #[test]
-fn time_out_grpc_call_closes_with_the_same_deadline_exceeded_at_once() {
+fn time_out_grpc_call_closes_with_the_same_unavailable_at_once() {
     let plugin = start("grpc-call");
     plugin.http_stream().send_request_headers(&[], true);
     let token = plugin.grpc_calls()[0].token;
     plugin.time_out_grpc_call(token);
     assert!(
-        note(&plugin, "grpc response ").ends_with("get_grpc_status (4, upstream request timeout)")
+        note(&plugin, "grpc response ").ends_with("get_grpc_status (14, upstream request timeout)")
     );
+}
+
+// Envoy PR 44479 (`Filter::onUpstreamTimeoutAbort`): with the runtime guard
+// `grpc_timeout_returns_deadline_exceeded` on, the router answers 4 DeadlineExceeded. The guard exists from Envoy
+// 1.38 (FALSE_RUNTIME_GUARD); an older Envoy ignores the unknown runtime key and still answers 14.
+#[test]
+fn with_the_runtime_guard_a_timed_out_grpc_call_closes_with_deadline_exceeded_from_envoy_1_38() {
+    for (target, status) in [("envoy-1.38", 4), ("envoy", 4), ("envoy-1.37", 14)] {
+        let plugin = guest("grpc-call")
+            .target(target)
+            .grpc_timeout_returns_deadline_exceeded(true)
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        plugin.http_stream().send_request_headers(&[], true);
+        plugin.advance_time(Duration::from_secs(2));
+        assert!(
+            note(&plugin, "grpc response ").ends_with(&format!(
+                "get_grpc_status ({status}, upstream request timeout)"
+            )),
+            "{target}"
+        );
+    }
 }
 
 /// Dispatches a unary gRPC call to `grpc-upstream` from `on_request_headers` and logs (Info) the name of each gRPC

@@ -309,3 +309,49 @@ fn clear_route_cache_is_there_and_counted_per_stream() {
 fn a_test_cannot_replace_one_of_envoys_own_functions() {
     let _ = guest("envoy-foreign").foreign_function("compress", |_| Ok(Vec::new()));
 }
+
+// foreign.cc (envoyproxy/envoy#42227, Envoy 1.37): `set_envoy_filter_state` and `clear_route_cache` act on
+// `contextOrEffectiveContext()`. Envoy calls a callout's answer on the root context; the SDK switches to the stream
+// that dispatched it with `proxy_set_effective_context`, so from 1.37 the stream gets the object. Before, they read
+// `current_context_`, the root, which has no stream: NotFound, and no route cache is cleared.
+#[test]
+fn foreign_functions_act_on_the_effective_context_from_envoy_1_37() {
+    let steps = format!(
+        "envoy-foreign callout:set_envoy_filter_state:{} callout:clear_route_cache:",
+        filter_state(
+            "envoy.network.upstream_server_name",
+            "backend.internal",
+            LifeSpan::DownstreamRequest
+        )
+    );
+    for (target, effective) in [("envoy-1.37", true), ("envoy", true), ("istio-1.28", false)] {
+        let plugin = guest(&steps)
+            .target(target)
+            .any_cluster()
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[], true);
+        let token = plugin.http_calls()[0].token;
+        plugin.answer_http_call(token, HttpCallResponse::new(200));
+        stream.upstream_request().assert_complete();
+        let (set, state, clears) = if effective {
+            ("ok none", Some("backend.internal".to_string()), 1)
+        } else {
+            ("err NotFound", None, 0)
+        };
+        assert_eq!(
+            note(&plugin, "set_envoy_filter_state@callout"),
+            format!("set_envoy_filter_state@callout: {set}"),
+            "{target}"
+        );
+        assert_eq!(
+            stream
+                .envoy_filter_state("envoy.network.upstream_server_name")
+                .map(|o| o.value),
+            state,
+            "{target}"
+        );
+        assert_eq!(stream.route_cache_clears(), clears, "{target}");
+    }
+}

@@ -17,6 +17,7 @@ mod conformance_properties;
 mod conformance_service;
 mod conformance_state;
 mod conformance_statuses;
+mod conformance_targets;
 mod conformance_wasi;
 mod hostile_modules;
 mod readme_references;

@@ -36,3 +36,35 @@ fn every_test_the_readme_names_exists() {
         "host/README.md names tests that do not exist: {missing:#?}"
     );
 }
+
+/// The README's table of release differences has one row per `envoy_targets::DIFFERENCES` entry, at its first release
+/// and naming its source, so the table users read is the one the host runs.
+#[test]
+fn the_readme_lists_every_release_difference_the_host_models() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let rows: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("| 1."))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        envoy_targets::DIFFERENCES.len(),
+        "one README row per difference: {rows:#?}"
+    );
+    for difference in envoy_targets::DIFFERENCES {
+        let first = format!("| 1.{} |", difference.first());
+        // The README cites the pull request or commit the source starts with.
+        let cited = difference
+            .source()
+            .split([' ', ','])
+            .next()
+            .unwrap_or_default();
+        assert!(
+            rows.iter()
+                .any(|row| row.starts_with(&first) && row.contains(cited)),
+            "no README row `{first} … {cited}` for {:?}",
+            difference.change
+        );
+    }
+}

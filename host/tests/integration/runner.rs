@@ -554,7 +554,7 @@ fn a_grpc_call_is_answered_from_a_file_and_the_request_resumes() {
 }
 
 #[test]
-fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_deadline_exceeded() {
+fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_unavailable() {
     let (code, report) = json_report(
         &conformance(),
         &[
@@ -590,8 +590,8 @@ fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_deadline_exceeded()
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     for part in [
         "time advanced by 2s",
-        "answer: timeout (4 DeadlineExceeded",
-        "get_grpc_status (4, upstream request timeout)",
+        "answer: timeout (14 Unavailable",
+        "get_grpc_status (14, upstream request timeout)",
     ] {
         assert!(out.stdout.contains(part), "{part:?} in\n{}", out.stdout);
     }
@@ -1113,6 +1113,50 @@ fn flags_of_another_kind_are_refused_naming_the_kind_they_belong_to() {
     assert!(
         out.stderr
             .contains("`nowhere` is not an address: write IP:PORT"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn for_runs_the_module_as_the_targets_envoy_and_the_report_says_which() {
+    let (code, report) = json_report(
+        &header_append(),
+        &["--for", "istio-1.26", "-c", r#"{"x-a": "b"}"#],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["envoy"], "Envoy 1.34");
+    let (_, report) = json_report(&header_append(), &["-c", r#"{"x-a": "b"}"#]);
+    assert_eq!(
+        report["envoy"],
+        format!("Envoy 1.{}", envoy_targets::ENVOY_LATEST)
+    );
+
+    // A setting Envoy 1.34's configuration does not have: the start fails as Envoy's configuration would.
+    let out = runner(
+        &header_append(),
+        &[
+            "--for",
+            "istio-1.26",
+            "--allow-on-headers-stop-iteration",
+            "-c",
+            r#"{"x-a": "b"}"#,
+        ],
+    );
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "Envoy 1.34's Wasm filter configuration has no `allow_on_headers_stop_iteration`"
+        ),
+        "{}",
+        out.stderr
+    );
+
+    let out = runner(&header_append(), &["--for", "istio-2.0"]);
+    assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("`istio-2.0` is not a target; use ossm-2.0"),
         "{}",
         out.stderr
     );

@@ -87,3 +87,36 @@ fn a_module_without_an_abi_marker_is_refused() {
         "{error}"
     );
 }
+
+// cpp-host `registerCallbacks`: `proxy_get_log_level` is registered for ABI 0.2.1 modules only, so an ABI 0.2.0
+// module importing it does not load; the functions every 0.2.x module gets (`proxy_continue_stream`) do.
+#[test]
+fn an_abi_0_2_0_module_gets_abi_0_2_0s_functions_and_not_0_2_1s() {
+    let module = |extra: &str| {
+        format!(
+            r#"(module
+  (import "env" "proxy_continue_stream" (func $continue (param i32) (result i32)))
+  {extra}
+  (memory (export "memory") 1)
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_abi_version_0_2_0")))"#
+        )
+    };
+    let plugin = Plugin::from_bytes(wat::parse_str(module("")).unwrap())
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plugin.abi_version(), AbiVersion::V0_2_0);
+    let error = Plugin::from_bytes(
+        wat::parse_str(module(
+            r#"(import "env" "proxy_get_log_level" (func $level (param i32) (result i32)))"#,
+        ))
+        .unwrap(),
+    )
+    .start()
+    .expect_err("refused");
+    assert_eq!(error.failure, StartFailure::Load);
+    assert!(
+        error.message.contains("`env.proxy_get_log_level`") && error.message.contains("ABI 0.2.0"),
+        "{error}"
+    );
+}

@@ -2,26 +2,17 @@
 //! proxy-wasm ABI version, exports its memory and an allocator, and imports only what the host
 //! provides.
 
+use envoy_targets::AbiVersion;
 use wasmparser::{ExternalKind, Parser, Payload};
 
 /// Import modules a proxy-wasm host provides.
 pub(crate) const HOST_IMPORT_MODULES: [&str; 2] = ["env", "wasi_snapshot_preview1"];
 
-/// ABI version markers, newest first (the SDK exports exactly one).
-const ABI_MARKERS: [(&str, AbiVersion); 2] = [
-    ("proxy_abi_version_0_2_1", AbiVersion::V0_2_1),
-    ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0),
-];
+/// The ABI versions a workspace extension may declare: those of the Rust SDK 0.2 (the SDK exports exactly one).
+const WORKSPACE_ABIS: [AbiVersion; 2] = [AbiVersion::V0_2_1, AbiVersion::V0_2_0];
 
 /// Functions the host calls to allocate guest memory for the data it passes in.
 const ALLOCATORS: [&str; 2] = ["proxy_on_memory_allocate", "malloc"];
-
-/// A proxy-wasm ABI version a module declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AbiVersion {
-    V0_2_0,
-    V0_2_1,
-}
 
 /// What the checks learnt about a module that passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +20,9 @@ pub(crate) struct ModuleInfo {
     pub(crate) abi: AbiVersion,
 }
 
-impl AbiVersion {
-    /// As written in wasme's `runtime-config.json` (`abiVersions`).
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            AbiVersion::V0_2_0 => "v0.2.0",
-            AbiVersion::V0_2_1 => "v0.2.1",
-        }
-    }
+/// As written in wasme's `runtime-config.json` (`abiVersions`).
+pub(crate) fn wasme_abi_name(abi: AbiVersion) -> String {
+    format!("v{abi}")
 }
 
 /// What a module imports (module, name) and exports (name, kind).
@@ -91,14 +77,20 @@ pub(crate) fn check(bytes: &[u8]) -> Result<ModuleInfo, Vec<String>> {
         })
     };
     let mut problems = Vec::new();
-    let abi = ABI_MARKERS
-        .iter()
-        .find(|(name, _)| exports_func(name))
-        .map(|(_, abi)| *abi);
+    let marker = |abi: AbiVersion| {
+        AbiVersion::MARKERS
+            .iter()
+            .find(|(_, a)| *a == abi)
+            .map_or("", |(name, _)| name)
+    };
+    let abi = WORKSPACE_ABIS
+        .into_iter()
+        .find(|abi| exports_func(marker(*abi)));
     if abi.is_none() {
         problems.push(format!(
             "no proxy-wasm ABI marker: it exports neither `{}` nor `{}` (depend on the `proxy-wasm` crate and set it up with `proxy_wasm::main!`)",
-            ABI_MARKERS[0].0, ABI_MARKERS[1].0
+            marker(WORKSPACE_ABIS[0]),
+            marker(WORKSPACE_ABIS[1])
         ));
     }
     if !exports

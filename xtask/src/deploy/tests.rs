@@ -3,7 +3,10 @@ use serde_norway::Value;
 use super::{Inputs, resources};
 use crate::{
     manifest::Kind,
-    mesh::{CalloutService, EnvVar, FailPolicy, PluginType, Resource, Target, TargetRef, kinds},
+    mesh::{
+        CalloutService, EnvVar, FailPolicy, PluginType, Resource, Resources, Target, TargetRef,
+        kinds,
+    },
     oci::reference::Reference,
 };
 
@@ -102,7 +105,7 @@ fn targets_are_named_by_mesh_and_version() {
     );
     assert_eq!(
         "envoy".parse::<Target>().unwrap(),
-        Target::Envoy { minor: 39 }
+        Target::Envoy { minor: 40 }
     );
     for bad in [
         "ossm-3.0",

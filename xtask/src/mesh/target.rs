@@ -1,39 +1,11 @@
-//! What `--for` names: a mesh at a version. The version decides which resource kinds exist, which of their
-//! fields the mesh reads, which image variants it pulls and which Envoy (so which host imports) runs the module.
-//!
-//! Version facts and their sources are in the README's target table; the mapping of OSSM and Envoy Gateway
-//! releases to Istio and Envoy releases is marked there where it is inferred.
+//! What `--for` names is a mesh at a version ([`envoy_targets::Target`], shared with the host); here, which
+//! resource kinds each target reads. The version also decides which of their fields the mesh reads (`fields`),
+//! which image variants it pulls (`variant`) and which Envoy (so which imports and behaviour) runs the module.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
 use anyhow::bail;
-
-/// The newest Istio minor modelled (1.30, May 2026: TrafficExtension).
-pub(crate) const ISTIO_LATEST: u32 = 30;
-/// The oldest Istio minor with WasmPlugin.
-const ISTIO_FIRST: u32 = 12;
-/// Envoy Gateway minors with EnvoyExtensionPolicy (1.1 … 1.9).
-const GATEWAY_FIRST: u32 = 1;
-pub(crate) const GATEWAY_LATEST: u32 = 9;
-/// The newest OSSM 2.x minor.
-const OSSM_LATEST: u32 = 6;
-/// The newest Envoy minor modelled.
-pub(crate) const ENVOY_LATEST: u32 = 39;
-/// The oldest Envoy minor whose wasm filter takes a Rust SDK 0.2 module (ABI 0.2.1).
-const ENVOY_FIRST: u32 = 17;
-
-/// A mesh and its version, as `--for` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// OpenShift Service Mesh 2.`minor` (2.0 … 2.6), which ships Istio [`ossm_istio`].
-    Ossm { minor: u32 },
-    /// Upstream Istio 1.`minor`.
-    Istio { minor: u32 },
-    /// Envoy Gateway 1.`minor`.
-    EnvoyGateway { minor: u32 },
-    /// Envoy 1.`minor` itself, configured by hand.
-    Envoy { minor: u32 },
-}
+pub(crate) use envoy_targets::Target;
 
 /// The resource kinds `deploy` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,43 +24,16 @@ pub(crate) enum Resource {
     EnvoyFilter,
 }
 
-/// Istio minor of OSSM 2.`minor` (`maistra/istio` branches' `VERSION`).
-fn ossm_istio(minor: u32) -> u32 {
-    match minor {
-        0 => 6,
-        1 => 9,
-        2 => 12,
-        3 => 14,
-        4 => 16,
-        5 => 18,
-        _ => 20,
-    }
+/// The resource kinds a target reads.
+pub(crate) trait Resources {
+    /// The resource kinds this target reads, the default first.
+    fn resources(self) -> &'static [Resource];
+    /// The resource `deploy` writes: `chosen` (`--resource`) if the target has it, else its default.
+    fn resource(self, chosen: Option<Resource>) -> anyhow::Result<Resource>;
 }
 
-impl Target {
-    /// The Istio minor the target runs, if it is Istio-based.
-    pub(crate) fn istio_minor(self) -> Option<u32> {
-        match self {
-            Target::Ossm { minor } => Some(ossm_istio(minor)),
-            Target::Istio { minor } => Some(minor),
-            Target::EnvoyGateway { .. } | Target::Envoy { .. } => None,
-        }
-    }
-
-    /// The Envoy minor that runs the module: Istio 1.N ships Envoy 1.(N+8); Envoy Gateway 1.N ships
-    /// Envoy 1.(N+30).
-    pub(crate) fn envoy_minor(self) -> u32 {
-        match self {
-            Target::Ossm { .. } | Target::Istio { .. } => {
-                self.istio_minor().unwrap_or_default() + 8
-            }
-            Target::EnvoyGateway { minor } => minor + 30,
-            Target::Envoy { minor } => minor,
-        }
-    }
-
-    /// The resource kinds this target reads, the default first.
-    pub(crate) fn resources(self) -> &'static [Resource] {
+impl Resources for Target {
+    fn resources(self) -> &'static [Resource] {
         match self {
             Target::Ossm { minor: 0 } => &[Resource::SmeV1alpha1],
             Target::Ossm { minor: 1 } => &[Resource::SmeV1],
@@ -103,8 +48,7 @@ impl Target {
         }
     }
 
-    /// The resource `deploy` writes: `chosen` (`--resource`) if the target has it, else its default.
-    pub(crate) fn resource(self, chosen: Option<Resource>) -> anyhow::Result<Resource> {
+    fn resource(self, chosen: Option<Resource>) -> anyhow::Result<Resource> {
         let offered = self.resources();
         match chosen {
             None => Ok(offered[0]),
@@ -123,47 +67,6 @@ impl Target {
                 resource.kind(),
                 names(offered)
             ),
-        }
-    }
-
-    /// The canonical `--for` value of this target.
-    pub(crate) fn flag(self) -> String {
-        match self {
-            Target::Ossm { minor } => format!("ossm-2.{minor}"),
-            Target::Istio { minor } => format!("istio-1.{minor}"),
-            Target::EnvoyGateway { minor } => format!("envoy-gateway-1.{minor}"),
-            Target::Envoy { minor } => format!("envoy-1.{minor}"),
-        }
-    }
-
-    /// "Istio 1.16 (OSSM 2.4)" and the like, for messages.
-    pub(crate) fn describe(self) -> String {
-        match self {
-            Target::Ossm { minor } => format!("OSSM 2.{minor} (Istio 1.{})", ossm_istio(minor)),
-            Target::Istio { minor } => format!("Istio 1.{minor}"),
-            Target::EnvoyGateway { minor } => format!("Envoy Gateway 1.{minor}"),
-            Target::Envoy { minor } => format!("Envoy 1.{minor}"),
-        }
-    }
-
-    /// Every target `--for` accepts, oldest first within each mesh.
-    #[cfg(test)]
-    pub(crate) fn all() -> Vec<Target> {
-        let ossm = (0..=OSSM_LATEST).map(|minor| Target::Ossm { minor });
-        let istio = (ISTIO_FIRST..=ISTIO_LATEST).map(|minor| Target::Istio { minor });
-        let gateway = (GATEWAY_FIRST..=GATEWAY_LATEST).map(|minor| Target::EnvoyGateway { minor });
-        let envoy = (ENVOY_FIRST..=ENVOY_LATEST).map(|minor| Target::Envoy { minor });
-        ossm.chain(istio).chain(gateway).chain(envoy).collect()
-    }
-
-    /// The name of the first version of this mesh whose Istio minor is `istio` (for "introduced in").
-    pub(crate) fn istio_version_name(self, istio: u32) -> String {
-        match self {
-            Target::Ossm { .. } => match (0..=OSSM_LATEST).find(|m| ossm_istio(*m) >= istio) {
-                Some(m) => format!("Istio 1.{istio} (OSSM 2.{m})"),
-                None => format!("Istio 1.{istio} (no OSSM 2.x)"),
-            },
-            _ => format!("Istio 1.{istio}"),
         }
     }
 }
@@ -218,56 +121,4 @@ fn names(resources: &[Resource]) -> String {
         .map(|r| r.kind())
         .collect::<Vec<_>>()
         .join(" or ")
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.describe())
-    }
-}
-
-impl FromStr for Target {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> anyhow::Result<Target> {
-        let minor =
-            |rest: &str, prefix: &str| -> Option<u32> { rest.strip_prefix(prefix)?.parse().ok() };
-        let target = match text {
-            "istio" => Some(Target::Istio {
-                minor: ISTIO_LATEST,
-            }),
-            "envoy-gateway" => Some(Target::EnvoyGateway {
-                minor: GATEWAY_LATEST,
-            }),
-            "envoy" => Some(Target::Envoy {
-                minor: ENVOY_LATEST,
-            }),
-            _ => {
-                if let Some(m) = minor(text, "ossm-2.").filter(|m| *m <= OSSM_LATEST) {
-                    Some(Target::Ossm { minor: m })
-                } else if let Some(m) =
-                    minor(text, "istio-1.").filter(|m| (ISTIO_FIRST..=ISTIO_LATEST).contains(m))
-                {
-                    Some(Target::Istio { minor: m })
-                } else if let Some(m) = minor(text, "envoy-gateway-1.")
-                    .filter(|m| (GATEWAY_FIRST..=GATEWAY_LATEST).contains(m))
-                {
-                    Some(Target::EnvoyGateway { minor: m })
-                } else {
-                    minor(text, "envoy-1.")
-                        .filter(|m| (ENVOY_FIRST..=ENVOY_LATEST).contains(m))
-                        .map(|m| Target::Envoy { minor: m })
-                }
-            }
-        };
-        match target {
-            Some(target) => Ok(target),
-            None => bail!(
-                "`{text}` is not a target; use ossm-2.0 … ossm-2.6, istio (1.{ISTIO_LATEST}) or istio-1.{ISTIO_FIRST} … \
-                 istio-1.{ISTIO_LATEST}, envoy-gateway (1.{GATEWAY_LATEST}) or envoy-gateway-1.{GATEWAY_FIRST} … \
-                 envoy-gateway-1.{GATEWAY_LATEST}, envoy (1.{ENVOY_LATEST}) or envoy-1.{ENVOY_FIRST} … envoy-1.{ENVOY_LATEST}. \
-                 For OSSM 3.x give the Istio version it ships (istio-1.N)"
-            ),
-        }
-    }
 }

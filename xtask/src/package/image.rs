@@ -19,7 +19,7 @@ use oci_spec::image::{
 use serde::Serialize;
 
 use crate::{
-    build::AbiVersion,
+    build::{self, AbiVersion},
     manifest::MODULE_FILE,
     oci::{
         WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
@@ -162,7 +162,7 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<ImageFiles>
             // `wasme push` makes the runtime config both the config and the first layer.
             let runtime_config = canonical_json(&serde_json::json!({
                 "type": "envoy_proxy",
-                "abiVersions": [input.abi.as_str()],
+                "abiVersions": [build::wasme_abi_name(input.abi)],
                 "config": { "rootIds": [] },
             }))?;
             let config_media = MediaType::Other(WASM_CONFIG_MEDIA_TYPE.to_owned());
@@ -186,7 +186,7 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<ImageFiles>
             )?;
             annotations.insert(
                 "module.wasm.runtime/abi_version",
-                input.abi.as_str().to_owned(),
+                build::wasme_abi_name(input.abi),
             );
             annotations.insert("module.wasm.runtime/type", "envoy_proxy".to_owned());
             (config, vec![first, module])

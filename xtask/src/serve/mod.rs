@@ -59,6 +59,9 @@ impl flags::Serve {
         if let Some(workers) = self.workers {
             command.args(["--workers", &workers.to_string()]);
         }
+        if let Some(target) = self.target {
+            command.args(["--for", &target.flag()]);
+        }
         if self.watch {
             command.arg("--watch");
         }

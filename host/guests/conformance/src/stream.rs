@@ -263,6 +263,11 @@ impl Context for Stream {
             self.resume_http_request();
             return;
         }
+        if self.s().is("envoy-foreign") {
+            crate::foreign::run(self.s(), "callout");
+            self.resume_http_request();
+            return;
+        }
         if headers == 0 {
             let (code, message) = self.get_grpc_status();
             note(format!(
@@ -414,6 +419,13 @@ impl HttpContext for Stream {
         }
         if s.is("envoy-foreign") {
             crate::foreign::run(s, "stream");
+            if crate::foreign::has_steps_in(s, "callout") {
+                let headers = vec![(":method", "GET"), (":path", "/"), (":authority", "auth")];
+                let result =
+                    self.dispatch_http_call("auth", headers, None, vec![], Duration::from_secs(1));
+                note(format!("dispatched {result:?}"));
+                return Action::Pause;
+            }
         }
         if s.is("foreign") {
             for name in ["reverse", "missing"] {

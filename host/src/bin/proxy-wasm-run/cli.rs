@@ -112,7 +112,8 @@ pub struct Args {
 
     /// The answer to the next gRPC call the plugin dispatches (repeatable, used in dispatch order): `CODE[:DATA]`,
     /// where DATA (text or @FILE) is the response message for code 0 (`0:@reply.bin`) and the status message
-    /// otherwise (`14:unavailable`); or `timeout` (closed with 4 DeadlineExceeded, as Envoy's router answers).
+    /// otherwise (`14:unavailable`); or `timeout` (closed as Envoy's router answers: 14 Unavailable, see
+    /// `--grpc-timeout-returns-deadline-exceeded`).
     /// A stream gets the message, then the close. Unanswered calls stay pending.
     #[arg(long = "grpc-response", value_name = "CODE[:DATA]|timeout", value_parser = grpc_answer)]
     pub grpc_responses: Vec<GrpcAnswer>,
@@ -141,6 +142,17 @@ pub struct Args {
     /// {"envoy.filters.http.lua": {"key": "v"}}}}`. Values keep their JSON types (integers are ints).
     #[arg(long = "properties", value_name = "[@]FILE", value_parser = property_args::properties_file)]
     pub properties_file: Option<Properties>,
+
+    /// The mesh or Envoy release to behave as, named as `cargo xtask deploy --for` names it (`istio-1.24`,
+    /// `ossm-2.6`, `envoy-gateway-1.5`, `envoy-1.34`): its Envoy's imports (a module importing what that release
+    /// lacks does not load) and its Wasm filter's behaviour where releases differ. Default: `envoy`, the newest.
+    #[arg(long = "for", value_name = "TARGET")]
+    pub target: Option<envoy_targets::Target>,
+
+    /// Envoy's runtime guard `grpc_timeout_returns_deadline_exceeded` (Envoy 1.38+, off by default): a timed-out
+    /// gRPC call closes with 4 DeadlineExceeded instead of 14 Unavailable.
+    #[arg(long)]
+    pub grpc_timeout_returns_deadline_exceeded: bool,
 
     /// Envoy's per-stream buffer limit in bytes: a body the plugin buffers beyond it gets Envoy's 413 (request)
     /// or 500 (response). Default: 1048576, Envoy's default `per_connection_buffer_limit_bytes`.

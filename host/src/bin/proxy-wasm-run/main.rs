@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let mut builder = Plugin::load(&args.module)
         .fail_open(args.fail_open)
         .allow_on_headers_stop_iteration(args.allow_on_headers_stop_iteration)
+        .grpc_timeout_returns_deadline_exceeded(args.grpc_timeout_returns_deadline_exceeded)
         .log_level(args.log_level.level())
         .disk_cache(!args.no_cache);
     if let Some(fail) = args.fail {
@@ -58,6 +59,13 @@ fn main() -> ExitCode {
         }
     }
     builder = builder.properties(&properties);
+    let envoy = match args.target {
+        Some(target) => {
+            builder = builder.target(&target.flag());
+            target.envoy()
+        }
+        None => envoy_targets::Envoy::NEWEST,
+    };
     if let Some(limit) = args.module_size_limit {
         builder = builder.module_size_limit(limit);
     }
@@ -85,6 +93,8 @@ fn main() -> ExitCode {
             let report = Report {
                 module,
                 kind: args.kind.name(),
+                envoy,
+                grpc_timeout: String::new(),
                 abi: None,
                 logs: error.logs.clone(),
                 metrics: Vec::new(),
@@ -101,6 +111,8 @@ fn main() -> ExitCode {
             let report = Report {
                 module,
                 kind: args.kind.name(),
+                envoy,
+                grpc_timeout: report::grpc_status_name(plugin.grpc_timeout_response().status),
                 abi: Some(plugin.abi_version().to_string()),
                 logs: plugin.all_logs(),
                 metrics: plugin.metrics(),

@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use envoy_targets::Envoy;
 use host::testing::{
     ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric,
     MetricKind, PeerType, Received, StartError, VmRole, printable_line,
@@ -24,6 +25,10 @@ pub struct Report<'a> {
     pub module: String,
     /// `--kind`: where in Envoy the module ran.
     pub kind: &'static str,
+    /// The Envoy release the run behaved as.
+    pub envoy: Envoy,
+    /// How that Envoy closes a timed-out gRPC call ("14 Unavailable").
+    pub grpc_timeout: String,
     pub abi: Option<String>,
     pub outcome: Outcome<'a>,
     pub logs: Vec<LogEntry>,
@@ -83,6 +88,7 @@ impl Report<'_> {
         json!({
             "module": self.module,
             "kind": self.kind,
+            "envoy": self.envoy.to_string(),
             "abi_version": self.abi,
             "started": run.is_some(),
             "start_error": start_error,
@@ -129,8 +135,8 @@ impl Report<'_> {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "module: {}{abi}, run as --kind {}",
-            self.module, self.kind
+            "module: {}{abi}, run as --kind {} on {}",
+            self.module, self.kind, self.envoy
         );
         match &self.outcome {
             Outcome::NotStarted(error) => {
@@ -141,7 +147,7 @@ impl Report<'_> {
                 );
                 let _ = writeln!(out, "reason: {}", printable_line(error.reason()));
             }
-            Outcome::Ran(run) => run_text(&mut out, run),
+            Outcome::Ran(run) => run_text(&mut out, run, &self.grpc_timeout),
         }
         let _ = writeln!(out);
         if self.logs.is_empty() {
@@ -205,7 +211,7 @@ pub fn headline(error: &StartError) -> String {
     format!("{what}: {}", error.message)
 }
 
-fn run_text(out: &mut String, run: &Run) {
+fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
     let _ = writeln!(out);
     for step in &run.steps {
         let _ = match step {
@@ -217,7 +223,7 @@ fn run_text(out: &mut String, run: &Run) {
                 writeln!(
                     out,
                     "gRPC call {token} answered: {}",
-                    grpc_answer_text(answer)
+                    grpc_answer_text(answer, grpc_timeout)
                 )
             }
             Step::Advanced { by } => writeln!(out, "time advanced by {by:?}"),
@@ -304,13 +310,40 @@ fn run_text(out: &mut String, run: &Run) {
             );
             let answer = answer
                 .as_ref()
-                .map_or("pending (not answered)".to_string(), grpc_answer_text);
+                .map_or("pending (not answered)".to_string(), |a| {
+                    grpc_answer_text(a, grpc_timeout)
+                });
             let _ = writeln!(out, "  answer: {answer}");
         }
     }
 }
 
-fn grpc_answer_text(answer: &GrpcAnswer) -> String {
+/// A gRPC status as "14 Unavailable".
+pub fn grpc_status_name(code: u32) -> String {
+    let name = match code {
+        0 => "OK",
+        1 => "Cancelled",
+        2 => "Unknown",
+        3 => "InvalidArgument",
+        4 => "DeadlineExceeded",
+        5 => "NotFound",
+        6 => "AlreadyExists",
+        7 => "PermissionDenied",
+        8 => "ResourceExhausted",
+        9 => "FailedPrecondition",
+        10 => "Aborted",
+        11 => "OutOfRange",
+        12 => "Unimplemented",
+        13 => "Internal",
+        14 => "Unavailable",
+        15 => "DataLoss",
+        16 => "Unauthenticated",
+        _ => return code.to_string(),
+    };
+    format!("{code} {name}")
+}
+
+fn grpc_answer_text(answer: &GrpcAnswer, grpc_timeout: &str) -> String {
     match answer {
         GrpcAnswer::Status { code: 0, data } => {
             format!("0 (OK) with message {:?}", String::from_utf8_lossy(data))
@@ -318,7 +351,7 @@ fn grpc_answer_text(answer: &GrpcAnswer) -> String {
         GrpcAnswer::Status { code, data } => {
             format!("status {code} {:?}", String::from_utf8_lossy(data))
         }
-        GrpcAnswer::Timeout => "timeout (4 DeadlineExceeded, Envoy's router)".into(),
+        GrpcAnswer::Timeout => format!("timeout ({grpc_timeout}, Envoy's router)"),
     }
 }
 

@@ -65,8 +65,8 @@ impl Vm {
     }
 
     /// What Envoy does when a callout's timeout expires: the router answers an HTTP call with a 504 *response*,
-    /// and a gRPC call with a trailers-only reply that closes it with DeadlineExceeded (see
-    /// [`GrpcResponse::deadline_exceeded`]).
+    /// and a gRPC call with a trailers-only reply that closes it with Unavailable (see
+    /// [`GrpcResponse::timed_out`]).
     pub(crate) fn time_out_callout(&mut self, token: u32) {
         if is_http_token(token) {
             let response = HttpCallResponse::new(504)
@@ -75,7 +75,7 @@ impl Vm {
                 .body("upstream request timeout");
             let _ = self.answer_http_call(token, Some(response));
         } else {
-            let _ = self.answer_grpc_call(token, GrpcResponse::deadline_exceeded());
+            let _ = self.answer_grpc_call(token, GrpcResponse::timed_out(self.state().settings()));
         }
     }
 

@@ -7,7 +7,7 @@ mod dispatch;
 
 use std::time::Duration;
 
-use super::{ByteBudget, Headers, MapKind};
+use super::{ByteBudget, Headers, MapKind, Settings};
 
 /// The cluster names Envoy's configuration has: `ClusterManager::getThreadLocalCluster` finds only those, and a
 /// callout to any other name is refused.
@@ -152,11 +152,26 @@ impl GrpcResponse {
         }
     }
 
-    /// What a call gets when its timeout expires: Envoy's router answers the timed-out gRPC request with a
-    /// trailers-only reply, status 4 DeadlineExceeded and message "upstream request timeout" (Envoy before
-    /// PR 44479, 2026-04, answered 14 Unavailable, and does with `grpc_timeout_returns_deadline_exceeded` off).
+    /// What a call gets when its timeout expires and Envoy's runtime guard
+    /// `grpc_timeout_returns_deadline_exceeded` is on (Envoy 1.38+, off by default): the router answers the
+    /// timed-out gRPC request with a trailers-only reply, 4 DeadlineExceeded, "upstream request timeout".
     pub fn deadline_exceeded() -> GrpcResponse {
         GrpcResponse::error(GRPC_DEADLINE_EXCEEDED, "upstream request timeout")
+    }
+
+    /// What a call gets when its timeout expires: the router's 504 local reply, which `httpToGrpcStatus` makes
+    /// 14 Unavailable; DeadlineExceeded only where the runtime guard exists and is on (envoyproxy/envoy#44479,
+    /// `Filter::onUpstreamTimeoutAbort`).
+    pub(crate) fn timed_out(settings: &Settings) -> GrpcResponse {
+        if settings.grpc_timeout_returns_deadline_exceeded
+            && settings
+                .envoy
+                .has(envoy_targets::Change::GrpcTimeoutDeadlineExceededGuard)
+        {
+            GrpcResponse::deadline_exceeded()
+        } else {
+            GrpcResponse::error(GRPC_UNAVAILABLE, "upstream request timeout")
+        }
     }
 }
 
@@ -252,6 +267,7 @@ fn is_http_token(token: u32) -> bool {
 /// gRPC status codes the host itself produces.
 const GRPC_INTERNAL: u32 = 13;
 const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+const GRPC_UNAVAILABLE: u32 = 14;
 
 impl std::fmt::Display for NotPending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

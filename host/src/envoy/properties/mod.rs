@@ -24,6 +24,7 @@ pub use value::PropertyValue;
 
 use super::{Headers, HostState, HttpStream, Refusal};
 use crate::spec::{Status, pairs};
+use envoy_targets::Change;
 use schema::{Kind, Message};
 
 /// The id of the one downstream connection every stream arrives on (`connection.id`, `connection_id`).
@@ -112,6 +113,23 @@ impl HostState {
     }
 }
 
+/// The top-level names Envoy resolved before the `xds` attributes replaced them (`PropertyToken::NODE`,
+/// `CLUSTER_NAME`, …), each reading the `xds` attribute of the same name.
+const LEGACY_XDS_TOKENS: [&str; 8] = [
+    "node",
+    "listener_direction",
+    "listener_metadata",
+    "cluster_name",
+    "cluster_metadata",
+    "route_name",
+    "route_metadata",
+    "upstream_host_metadata",
+];
+
+fn legacy_xds_token(name: &str) -> Option<&'static str> {
+    LEGACY_XDS_TOKENS.into_iter().find(|token| *token == name)
+}
+
 /// Envoy's filter-state key for a `set_property` path.
 pub(crate) fn filter_state_key(path: &[u8]) -> Vec<u8> {
     let mut key = b"wasm.".to_vec();
@@ -123,8 +141,14 @@ impl<'a> Scope<'a> {
     /// `Context::findValue`: CEL attribute roots, then Wasm tokens, then filter state `wasm.<name>`.
     fn top(&self, name: &[u8]) -> Result<Found<'a>, Status> {
         let text = std::str::from_utf8(name).unwrap_or("");
+        let envoy = self.state.settings.envoy;
+        if let Some(key) = legacy_xds_token(text)
+            && !envoy.has(Change::TopLevelXdsNamesRemoved)
+        {
+            return self.xds(key);
+        }
         let group = match text {
-            "xds" => return Ok(Found::Group(Group::Xds)),
+            "xds" if envoy.has(Change::XdsAttributes) => return Ok(Found::Group(Group::Xds)),
             "request" => Some(Group::Request),
             "response" => Some(Group::Response),
             "connection" => Some(Group::Connection),

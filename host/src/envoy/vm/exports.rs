@@ -54,11 +54,8 @@ pub(crate) struct Exports {
 /// Detects the ABI version like cpp-host's `getAbiVersion`: the first marker export in export order.
 pub(crate) fn abi_version(module: &Module) -> anyhow::Result<AbiVersion> {
     for export in module.exports() {
-        if let Some((_, abi)) = AbiVersion::MARKERS
-            .iter()
-            .find(|(name, _)| *name == export.name())
-        {
-            return Ok(*abi);
+        if let Some(abi) = AbiVersion::of_marker(export.name()) {
+            return Ok(abi);
         }
     }
     bail!(

@@ -9,6 +9,8 @@ use crate::spec::LogLevel;
 /// The plugin-level configuration a VM starts with (what Envoy's `PluginConfig`/`VmConfig` carry).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
+    /// The Envoy release that runs the plugin: what it links and how its Wasm filter behaves.
+    pub(crate) envoy: envoy_targets::Envoy,
     pub(crate) name: String,
     pub(crate) root_id: String,
     pub(crate) vm_id: String,
@@ -38,6 +40,9 @@ pub(crate) struct Settings {
     pub(crate) compile_deadline: Duration,
     /// Envoy's `allow_on_headers_stop_iteration`: Pause on headers is a plain StopIteration.
     pub(crate) allow_on_headers_stop_iteration: bool,
+    /// Envoy's runtime guard `envoy.reloadable_features.grpc_timeout_returns_deadline_exceeded` (1.38+, off by
+    /// default): a timed-out gRPC callout closes with DeadlineExceeded instead of Unavailable.
+    pub(crate) grpc_timeout_returns_deadline_exceeded: bool,
     /// Envoy's per-stream buffer limit (the listener's `per_connection_buffer_limit_bytes`).
     pub(crate) buffer_limit: usize,
     pub(crate) call_deadline: Duration,

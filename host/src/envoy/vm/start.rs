@@ -167,9 +167,19 @@ impl Vm {
         }
         let module = compile(bytes, &settings.disk_cache, settings.compile_deadline)?;
         let abi = abi_version(&module)?;
+        let envoy = settings.envoy;
+        // The host links the newest Envoy's functions; an older release lacks some (`envoy_targets::imports`).
+        // Where the table is unsure, the host links it: `check` warns about those.
+        let linked = |module: &str, name: &str| {
+            (functions.provides)(abi, module, name)
+                && !matches!(
+                    envoy_targets::imports::import(envoy.minor, abi, module, name),
+                    envoy_targets::Verdict::Lacking(_)
+                )
+        };
         let missing: Vec<(String, String)> = module
             .imports()
-            .filter(|import| !(functions.provides)(abi, import.module(), import.name()))
+            .filter(|import| !linked(import.module(), import.name()))
             .map(|import| (import.module().to_string(), import.name().to_string()))
             .collect();
         if let Some((module_name, name)) = missing.first() {
@@ -177,9 +187,9 @@ impl Vm {
             let list: Vec<String> = missing.iter().map(|(m, n)| format!("`{m}.{n}`")).collect();
             bail!(
                 "Failed to load Wasm module due to a missing import: {first} (Envoy's message; it names the first \
-                 only). Envoy (cpp-host 52a0291) does not provide {} import{} of this proxy-wasm ABI {abi} module: \
-                 {}. Remove the code that uses {} (for WASI: a std API that needs files, sockets, threads or \
-                 processes), or build for wasm32-unknown-unknown",
+                 only). {envoy} does not provide {} import{} of this proxy-wasm ABI {abi} module: {}. Remove the \
+                 code that uses {} (for WASI: a std API that needs files, sockets, threads or processes), build \
+                 for wasm32-unknown-unknown, or target a newer release",
                 missing.len(),
                 if missing.len() == 1 { "" } else { "s" },
                 list.join(", "),

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::{Inputs, inputs, resources};
 use crate::mesh::{
-    CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Target, TargetRef, fields,
+    CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Resources, Target,
+    TargetRef, fields,
 };
 
 fn data_dir() -> PathBuf {

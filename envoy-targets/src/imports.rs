@@ -3,18 +3,11 @@
 //! missing import"), so every request gets the failure policy's answer.
 //!
 //! Derived from proxy-wasm-cpp-host's history (`FOR_ALL_WASI_FUNCTIONS`, `FOR_ALL_HOST_FUNCTIONS`, ABI
-//! detection) and the cpp-host commit each Envoy release pinned; the README's import table cites the commits.
+//! detection) and the cpp-host commit each Envoy release pinned; each group below names the commit that added it.
 //! Where the first release is inferred, not read, releases inside the uncertain window get a warning instead of
 //! an error.
 
-/// One import group: the Envoy minor that first links it, and the first minor of a window (up to `first`)
-/// where that is not known for sure.
-struct Since {
-    first: u32,
-    uncertain_from: u32,
-    /// The cpp-host commit that added the group.
-    commit: &'static str,
-}
+use crate::since::{Presence, Since};
 
 /// WASI functions, registered under both `wasi_snapshot_preview1` and `wasi_unstable`.
 const WASI: &[(&[&str], Since)] = &[
@@ -34,7 +27,7 @@ const WASI: &[(&[&str], Since)] = &[
         Since {
             first: 0,
             uncertain_from: 0,
-            commit: "6bb50d0, 56204b1",
+            source: "cpp-host 6bb50d0, 56204b1",
         },
     ),
     (
@@ -42,7 +35,7 @@ const WASI: &[(&[&str], Since)] = &[
         Since {
             first: 17,
             uncertain_from: 17,
-            commit: "4636486, 6a75b62",
+            source: "cpp-host 4636486, 6a75b62, in the Envoy 1.17.0 pin 6dab125",
         },
     ),
     (
@@ -50,15 +43,15 @@ const WASI: &[(&[&str], Since)] = &[
         Since {
             first: 21,
             uncertain_from: 21,
-            commit: "f383473",
+            source: "cpp-host f383473, in the Envoy 1.21.0 pin 2be7a28",
         },
     ),
     (
         &["fd_fdstat_set_flags", "poll_oneoff", "sched_yield"],
         Since {
-            first: 35,
+            first: 33,
             uncertain_from: 33,
-            commit: "c4d7bb0",
+            source: "cpp-host c4d7bb0 (#427), the Envoy 1.33.0 pin",
         },
     ),
     (
@@ -94,7 +87,7 @@ const WASI: &[(&[&str], Since)] = &[
         Since {
             first: 39,
             uncertain_from: 39,
-            commit: "94091cd",
+            source: "cpp-host 94091cd (#533), in the Envoy 1.39.0 pin f2db56a",
         },
     ),
 ];
@@ -150,40 +143,52 @@ const ENV_ABI_0_1: &[&str] = &[
 const ENV_ABI_0_2: &[&str] = &["proxy_continue_stream", "proxy_close_stream"];
 const ENV_ABI_0_2_1: &[&str] = &["proxy_get_log_level"];
 
-/// `env.emscripten_notify_memory_growth` (cpp-host 73fe589, 2022-06; Envoy 1.24 inferred).
+/// `env.emscripten_notify_memory_growth`.
 const EMSCRIPTEN_GROWTH: Since = Since {
-    first: 24,
+    first: 23,
     uncertain_from: 23,
-    commit: "73fe589",
+    source: "cpp-host 73fe589, in the Envoy 1.23.0 pin 2cf68d6",
 };
 
-/// The proxy-wasm ABI versions, by the marker a module exports.
+/// Which proxy-wasm ABI a module speaks, detected like cpp-host does: by its marker export. The one vocabulary
+/// of the host, `build`'s module checks and `check`'s import table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Abi {
+pub enum AbiVersion {
     V0_1_0,
     V0_2_0,
     V0_2_1,
 }
 
-impl Abi {
-    pub(crate) const MARKERS: [(&'static str, Abi); 3] = [
-        ("proxy_abi_version_0_2_1", Abi::V0_2_1),
-        ("proxy_abi_version_0_2_0", Abi::V0_2_0),
-        ("proxy_abi_version_0_1_0", Abi::V0_1_0),
+impl AbiVersion {
+    /// The marker exports, in the order cpp-host accepts them.
+    pub const MARKERS: [(&'static str, AbiVersion); 3] = [
+        ("proxy_abi_version_0_1_0", AbiVersion::V0_1_0),
+        ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0),
+        ("proxy_abi_version_0_2_1", AbiVersion::V0_2_1),
     ];
 
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Abi::V0_1_0 => "0.1.0",
-            Abi::V0_2_0 => "0.2.0",
-            Abi::V0_2_1 => "0.2.1",
-        }
+    /// The version a marker export names, if it is one.
+    pub fn of_marker(export: &str) -> Option<AbiVersion> {
+        AbiVersion::MARKERS
+            .iter()
+            .find(|(name, _)| *name == export)
+            .map(|(_, abi)| *abi)
+    }
+}
+
+impl std::fmt::Display for AbiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AbiVersion::V0_1_0 => "0.1.0",
+            AbiVersion::V0_2_0 => "0.2.0",
+            AbiVersion::V0_2_1 => "0.2.1",
+        })
     }
 }
 
 /// What the check says of one thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     Provided,
     /// Not known for this release: a warning.
     Uncertain(String),
@@ -192,39 +197,34 @@ pub(crate) enum Verdict {
 }
 
 /// Whether Envoy 1.`envoy` loads a module of `abi`.
-pub(crate) fn abi(envoy: u32, abi: Abi) -> Verdict {
+pub fn abi(envoy: u32, abi: AbiVersion) -> Verdict {
     match abi {
-        Abi::V0_1_0 => Verdict::Provided,
+        AbiVersion::V0_1_0 => Verdict::Provided,
         _ if envoy <= 14 => Verdict::Uncertain(format!(
             "ABI {}: the Istio 1.6 based proxy of OSSM 2.0 most likely accepts only ABI 0.1.0 (multi-ABI support \
              reached cpp-host in August 2020, e73c498); try the module on your proxy image before relying on it",
-            abi.name()
+            abi
         )),
-        Abi::V0_2_0 => Verdict::Provided,
-        Abi::V0_2_1 if envoy >= 16 => Verdict::Provided,
-        Abi::V0_2_1 => Verdict::Lacking(format!(
+        AbiVersion::V0_2_0 => Verdict::Provided,
+        AbiVersion::V0_2_1 if envoy >= 16 => Verdict::Provided,
+        AbiVersion::V0_2_1 => Verdict::Lacking(format!(
             "ABI 0.2.1 is accepted from Envoy 1.16 (cpp-host d1e7040); Envoy 1.{envoy} takes 0.1.0 and 0.2.0"
         )),
     }
 }
 
 /// Whether Envoy 1.`envoy` links `module.name` for a module of `abi`.
-pub(crate) fn import(envoy: u32, abi: Abi, module: &str, name: &str) -> Verdict {
-    let since = |since: &Since, what: &str| {
-        if envoy >= since.first {
-            Verdict::Provided
-        } else if envoy >= since.uncertain_from {
-            Verdict::Uncertain(format!(
-                "{what}: Envoy links it from 1.{} at the latest (cpp-host {}); whether 1.{envoy} does is not known",
-                since.first, since.commit
-            ))
-        } else {
-            Verdict::Lacking(format!(
-                "{what}: Envoy 1.{envoy} does not provide it; the first release that does is Envoy 1.{} \
-                 (cpp-host {})",
-                since.first, since.commit
-            ))
-        }
+pub fn import(envoy: u32, abi: AbiVersion, module: &str, name: &str) -> Verdict {
+    let since = |since: &Since, what: &str| match since.verdict(envoy) {
+        Presence::Present => Verdict::Provided,
+        Presence::Unknown => Verdict::Uncertain(format!(
+            "{what}: Envoy links it from 1.{} at the latest ({}); whether 1.{envoy} does is not known",
+            since.first, since.source
+        )),
+        Presence::Absent => Verdict::Lacking(format!(
+            "{what}: Envoy 1.{envoy} does not provide it; the first release that does is Envoy 1.{} ({})",
+            since.first, since.source
+        )),
     };
     let what = format!("{module}.{name}");
     match module {
@@ -240,11 +240,11 @@ pub(crate) fn import(envoy: u32, abi: Abi, module: &str, name: &str) -> Verdict 
         "env" if name == "emscripten_notify_memory_growth" => since(&EMSCRIPTEN_GROWTH, &what),
         "env" => {
             let only = if ENV_ABI_0_1.contains(&name) {
-                Some((abi == Abi::V0_1_0, "ABI 0.1.0"))
+                Some((abi == AbiVersion::V0_1_0, "ABI 0.1.0"))
             } else if ENV_ABI_0_2.contains(&name) {
-                Some((abi != Abi::V0_1_0, "ABI 0.2.x"))
+                Some((abi != AbiVersion::V0_1_0, "ABI 0.2.x"))
             } else if ENV_ABI_0_2_1.contains(&name) {
-                Some((abi == Abi::V0_2_1, "ABI 0.2.1"))
+                Some((abi == AbiVersion::V0_2_1, "ABI 0.2.1"))
             } else {
                 None
             };
@@ -252,7 +252,7 @@ pub(crate) fn import(envoy: u32, abi: Abi, module: &str, name: &str) -> Verdict 
                 Some((true, _)) => Verdict::Provided,
                 Some((false, generation)) => Verdict::Lacking(format!(
                     "{what}: Envoy links it only for {generation} modules, and this one declares ABI {}",
-                    abi.name()
+                    abi
                 )),
                 None => Verdict::Lacking(format!(
                     "{what}: no Envoy release provides it (a dependency built for another host adds such imports)"
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn wasi_functions_arrive_with_the_release_that_pinned_their_commit() {
-        let abi = Abi::V0_2_1;
+        let abi = AbiVersion::V0_2_1;
         assert_eq!(
             import(17, abi, "wasi_snapshot_preview1", "fd_write"),
             Verdict::Provided
@@ -284,14 +284,14 @@ mod tests {
             Verdict::Provided
         );
         assert!(
-            matches!(import(28, abi, "wasi_snapshot_preview1", "poll_oneoff"), Verdict::Lacking(m) if m.contains("Envoy 1.28 does not provide it") && m.contains("Envoy 1.35"))
+            matches!(import(28, abi, "wasi_snapshot_preview1", "poll_oneoff"), Verdict::Lacking(m) if m.contains("Envoy 1.28 does not provide it") && m.contains("Envoy 1.33"))
         );
         assert!(matches!(
-            import(34, abi, "wasi_snapshot_preview1", "sched_yield"),
-            Verdict::Uncertain(_)
+            import(32, abi, "wasi_snapshot_preview1", "sched_yield"),
+            Verdict::Lacking(_)
         ));
         assert_eq!(
-            import(35, abi, "wasi_snapshot_preview1", "sched_yield"),
+            import(33, abi, "wasi_snapshot_preview1", "sched_yield"),
             Verdict::Provided
         );
         assert!(
@@ -305,31 +305,31 @@ mod tests {
     #[test]
     fn abi_specific_host_functions_follow_the_declared_abi() {
         assert_eq!(
-            import(20, Abi::V0_2_1, "env", "proxy_get_log_level"),
+            import(20, AbiVersion::V0_2_1, "env", "proxy_get_log_level"),
             Verdict::Provided
         );
         assert!(matches!(
-            import(20, Abi::V0_2_0, "env", "proxy_get_log_level"),
+            import(20, AbiVersion::V0_2_0, "env", "proxy_get_log_level"),
             Verdict::Lacking(_)
         ));
         assert!(
-            matches!(import(20, Abi::V0_2_1, "env", "proxy_continue_request"), Verdict::Lacking(m) if m.contains("only for ABI 0.1.0"))
+            matches!(import(20, AbiVersion::V0_2_1, "env", "proxy_continue_request"), Verdict::Lacking(m) if m.contains("only for ABI 0.1.0"))
         );
         assert!(matches!(
-            import(20, Abi::V0_2_1, "env", "__wbindgen_throw"),
+            import(20, AbiVersion::V0_2_1, "env", "__wbindgen_throw"),
             Verdict::Lacking(_)
         ));
         assert!(matches!(
-            import(20, Abi::V0_2_1, "wbg", "x"),
+            import(20, AbiVersion::V0_2_1, "wbg", "x"),
             Verdict::Lacking(_)
         ));
     }
 
     #[test]
     fn abi_0_2_1_needs_envoy_1_16() {
-        assert_eq!(abi(17, Abi::V0_2_1), Verdict::Provided);
-        assert!(matches!(abi(15, Abi::V0_2_1), Verdict::Lacking(_)));
-        assert_eq!(abi(15, Abi::V0_2_0), Verdict::Provided);
-        assert!(matches!(abi(14, Abi::V0_2_1), Verdict::Uncertain(_)));
+        assert_eq!(abi(17, AbiVersion::V0_2_1), Verdict::Provided);
+        assert!(matches!(abi(15, AbiVersion::V0_2_1), Verdict::Lacking(_)));
+        assert_eq!(abi(15, AbiVersion::V0_2_0), Verdict::Provided);
+        assert!(matches!(abi(14, AbiVersion::V0_2_1), Verdict::Uncertain(_)));
     }
 }

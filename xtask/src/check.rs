@@ -12,6 +12,7 @@ use std::fmt;
 use crate::{
     build::{self, Interface},
     child, deploy, flags,
+    manifest::Kind,
     mesh::{self, FailPolicy, Resource, Resources, Target, fields},
     oci::{layout::StoredImage, reference::Reference},
     runner,
@@ -105,8 +106,10 @@ impl flags::Check {
             image(&mut summary, &extension, resource, self.image.as_deref())?;
         }
         manifest(&mut summary, &extension, resource)?;
-        let report = self.start(&extension, resource)?;
-        configuration(&mut summary, &report);
+        let kind = crate::manifest::kind_of(&extension)?;
+        plugin_kind(&mut summary, &extension, kind, target, resource);
+        let report = self.start(&extension, resource, kind)?;
+        configuration(&mut summary, &report, kind);
         callouts(&mut summary, &report, target, resource, &self);
         println!(
             "{} for {target} ({}):\n{}",
@@ -131,6 +134,7 @@ impl flags::Check {
         &self,
         extension: &Extension,
         resource: Resource,
+        kind: Kind,
     ) -> anyhow::Result<serde_json::Value> {
         let config = match &self.config {
             Some(text) => match text.strip_prefix('@') {
@@ -150,6 +154,7 @@ impl flags::Check {
         let mut cmd = runner::command()?;
         cmd.arg(extension.module_path())
             .arg("--json")
+            .args(["--kind", kind.name()])
             .args(["--config", "@/dev/stdin"])
             .args(["--for", &self.target.flag()]);
         if resource.pulls_an_image() && !matches!(resource, Resource::SmeV1alpha1 | Resource::SmeV1)
@@ -342,6 +347,35 @@ fn manifest(
     Ok(())
 }
 
+/// Whether the target's resource can run the extension's kind (`[package.metadata.extension] kind`), which `deploy`
+/// refuses otherwise.
+fn plugin_kind(
+    summary: &mut Summary,
+    extension: &Extension,
+    kind: Kind,
+    target: Target,
+    resource: Resource,
+) {
+    let declared = format!("extensions/{}/Cargo.toml", extension.name);
+    match crate::mesh::kinds::supported(kind, target, resource, &declared) {
+        Err(why) => summary.add("kind", Outcome::Fail, why.to_string()),
+        Ok(()) => summary.add(
+            "kind",
+            Outcome::Ok,
+            match (kind, resource) {
+                (Kind::Http, _) => "an HTTP filter".to_string(),
+                (Kind::Tcp, Resource::EnvoyFilter) => {
+                    "a network filter: envoy.filters.network.wasm before the TCP proxy".to_string()
+                }
+                (Kind::Tcp, _) => format!("a network filter: {} `type: NETWORK`", resource.kind()),
+                (Kind::Service, _) => {
+                    "a Wasm service: Envoy's bootstrap extension envoy.bootstrap.wasm".to_string()
+                }
+            },
+        ),
+    }
+}
+
 /// Where the table of release differences is not sure whether the target's Envoy behaves the old or the new way,
 /// a warning: the host (and so the configuration row) assumed the row's first release.
 fn behaviour(summary: &mut Summary, target: Target) {
@@ -360,8 +394,13 @@ fn behaviour(summary: &mut Summary, target: Target) {
     }
 }
 
-/// Whether the plugin started with the configuration, and how the one request went.
-fn configuration(summary: &mut Summary, report: &serde_json::Value) {
+/// Whether the plugin started with the configuration, and how the one request (connection, service run) went.
+fn configuration(summary: &mut Summary, report: &serde_json::Value, kind: Kind) {
+    let ran = match kind {
+        Kind::Http => "a plain GET",
+        Kind::Tcp => "a TCP connection (open, close)",
+        Kind::Service => "its start as a service",
+    };
     if report["started"].as_bool() != Some(true) {
         let error = &report["start_error"];
         summary.add(
@@ -380,14 +419,20 @@ fn configuration(summary: &mut Summary, report: &serde_json::Value) {
             "configuration",
             Outcome::Fail,
             format!(
-                "the plugin started but failed on a plain GET: {}",
+                "the plugin started but failed on {ran}: {}",
                 printable(failure)
             ),
         ),
         None => summary.add(
             "configuration",
             Outcome::Ok,
-            "on_vm_start and on_configure accepted it; a GET / ran through",
+            match kind {
+                Kind::Http => "on_vm_start and on_configure accepted it; a GET / ran through",
+                Kind::Tcp => {
+                    "on_vm_start and on_configure accepted it; a TCP connection opened and closed"
+                }
+                Kind::Service => "on_vm_start and on_configure accepted it; the service started",
+            },
         ),
     }
 }

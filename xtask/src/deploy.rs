@@ -7,7 +7,11 @@
 //! - Istio and OSSM 2.2+: WasmPlugin `extensions.istio.io/v1alpha1`, `sha256` = manifest digest; Istio 1.30+ also
 //!   TrafficExtension;
 //! - Envoy Gateway: EnvoyExtensionPolicy `gateway.envoyproxy.io/v1alpha1`;
-//! - plain Envoy: an `envoy.filters.http.wasm` HTTP filter loading the local `plugin.wasm`.
+//! - plain Envoy: an `envoy.filters.http.wasm` HTTP filter loading the local `plugin.wasm` (for a network filter
+//!   `envoy.filters.network.wasm`, for a Wasm service the bootstrap extension `envoy.bootstrap.wasm`).
+//!
+//! The extension's kind (`[package.metadata.extension] kind`) decides the filter chain: a network filter is written
+//! with `type: NETWORK` where the resource has it, and refused, with the reason, where the target cannot run it.
 //!
 //! With `--callout-service`, the resources that give the plugin's callouts a cluster come along: an Istio
 //! ServiceEntry, or an Envoy cluster. An extension that declares `stats-tags` gets the proxy configuration that
@@ -23,7 +27,7 @@ use serde_json::Value;
 
 use crate::{
     flags,
-    manifest::Manifest,
+    manifest::{self, Kind, Manifest},
     mesh::{
         self, CalloutService, EnvVar, FailPolicy, PluginType, PullPolicy, Resource, Resources,
         Target, TargetRef, fields,
@@ -59,6 +63,8 @@ pub(crate) struct Inputs {
     pub(crate) fail: Option<FailPolicy>,
     pub(crate) pull_policy: Option<PullPolicy>,
     pub(crate) plugin_type: Option<PluginType>,
+    /// What the extension declares it is (HTTP filter, network filter, service).
+    pub(crate) kind: Kind,
     pub(crate) target_refs: Vec<TargetRef>,
     pub(crate) env: Vec<EnvVar>,
     pub(crate) callout_services: Vec<CalloutService>,
@@ -129,6 +135,10 @@ impl flags::Deploy {
             ),
         };
         let env: Vec<EnvVar> = self.env.iter().chain(&self.host_env).cloned().collect();
+        let kind = manifest::kind_of(extension)?;
+        let declared = format!("extensions/{}/Cargo.toml", extension.name);
+        mesh::kinds::supported(kind, target, resource, &declared)?;
+        let plugin_type = mesh::kinds::plugin_type(kind, self.plugin_type, resource, &declared)?;
         fields::check(
             target,
             resource,
@@ -138,7 +148,7 @@ impl flags::Deploy {
                 pull_secret: self.pull_secret.is_some(),
                 fail: self.fail,
                 pull_policy: self.pull_policy,
-                plugin_type: self.plugin_type,
+                plugin_type,
                 target_refs: &self.target_ref,
                 env: &env,
                 callout_services: &self.callout_service,
@@ -199,7 +209,8 @@ impl flags::Deploy {
             pull_secret: self.pull_secret.clone(),
             fail: self.fail,
             pull_policy: self.pull_policy,
-            plugin_type: self.plugin_type,
+            plugin_type,
+            kind,
             target_refs: self.target_ref.clone(),
             env,
             callout_services: self.callout_service.clone(),

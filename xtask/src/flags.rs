@@ -266,7 +266,8 @@ pub(crate) struct New {
     /// Priority within the phase (higher runs first on the request path).
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) priority: Option<Priority>,
-    /// Starting point: headers | callout | body.
+    /// Starting point: headers | callout | body (HTTP filters), tcp (a network filter) or service (a Wasm
+    /// service).
     #[arg(long)]
     pub(crate) kind: Option<Kind>,
     /// One-line description.
@@ -399,10 +400,10 @@ mod tests {
             panic!("not new");
         };
         assert_eq!(new.priority, Some("-5".parse().unwrap()));
-        let err = parse(&["new", "x", "--kind", "tcp"])
+        let err = parse(&["new", "x", "--kind", "udp"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`tcp` is not a starting point of the template; choose one of: headers, callout, body"), "{err}");
+        assert!(err.contains("`udp` is not a starting point of the template; choose one of: headers, callout, body, tcp, service"), "{err}");
         let err = parse(&["new", "x", "--selector"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
         let err = parse(&["deploy", "--for", "istio", "--selector", "app"])

@@ -5,6 +5,9 @@
 //! - `name`, `description`, `version`: the extension's `[package]`.
 //! - `phase`, `priority` may be overridden per extension in its Cargo.toml:
 //!   `[package.metadata.extension]` `phase = "PreAuthZ"`, `priority = 10`.
+//!
+//! The extension's kind (`kind = "http" | "tcp" | "service"` there, HTTP by default) says where Envoy runs the module:
+//! Maistra's manifest has no field for it, so it stays in Cargo.toml, where `run`, `deploy` and `check` read it.
 
 pub(crate) mod validate;
 
@@ -47,6 +50,48 @@ pub(crate) struct Defaults {
 pub(crate) struct Overrides {
     pub(crate) phase: Option<String>,
     pub(crate) priority: Option<i64>,
+    pub(crate) kind: Option<Kind>,
+}
+
+/// Which kind of proxy-wasm plugin an extension is, so where Envoy runs it (`[package.metadata.extension] kind`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An HTTP filter (`envoy.filters.http.wasm`).
+    #[default]
+    Http,
+    /// A network filter (`envoy.filters.network.wasm`), in front of a TCP proxy.
+    Tcp,
+    /// A Wasm service (the bootstrap extension `envoy.bootstrap.wasm`): no traffic, a singleton VM.
+    Service,
+}
+
+impl Kind {
+    pub(crate) const NAMES: [&'static str; 3] = ["http", "tcp", "service"];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Tcp => "tcp",
+            Kind::Service => "service",
+        }
+    }
+
+    pub(crate) fn named(name: &str) -> Option<Kind> {
+        Some(match name {
+            "http" => Kind::Http,
+            "tcp" => Kind::Tcp,
+            "service" => Kind::Service,
+            _ => return None,
+        })
+    }
+}
+
+/// The kind `extension` declares in its Cargo.toml (HTTP unless it says otherwise).
+pub(crate) fn kind_of(extension: &Extension) -> anyhow::Result<Kind> {
+    let cargo_toml = relative_to_root(&extension.dir.join("Cargo.toml"));
+    Ok(validate::overrides(&cargo_toml, &extension.metadata)?
+        .kind
+        .unwrap_or_default())
 }
 
 impl flags::Manifest {

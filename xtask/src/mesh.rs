@@ -3,6 +3,7 @@
 //! accepts (`variant`). `deploy` writes from this; `check` verifies against it.
 
 pub(crate) mod fields;
+pub(crate) mod kinds;
 pub(crate) mod options;
 pub(crate) mod target;
 pub(crate) mod variant;

@@ -12,7 +12,7 @@ use crate::{flags, workspace};
 const CARGO_GENERATE: &str = "cargo-generate@0.26.0";
 
 /// Starting points offered by the template (`kind` in templates/extension/cargo-generate.toml).
-const KINDS: [&str; 3] = ["headers", "callout", "body"];
+const KINDS: [&str; 5] = ["headers", "callout", "body", "tcp", "service"];
 
 impl flags::New {
     pub(crate) fn run(self) -> anyhow::Result<()> {

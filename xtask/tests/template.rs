@@ -17,10 +17,12 @@ use std::{
 use support::*;
 
 /// Every starting point of the template, with the values passed for it and how it is generated.
-const KINDS: [(&str, &str, &str, Via); 3] = [
+const KINDS: [(&str, &str, &str, Via); 5] = [
     ("headers", "PreAuthN", "-5", Via::CargoGenerate),
     ("callout", "PreAuthZ", "7", Via::XtaskNew),
     ("body", "PostAuthN", "0", Via::XtaskNew),
+    ("tcp", "PostAuthZ", "3", Via::CargoGenerate),
+    ("service", "PostStats", "1", Via::XtaskNew),
 ];
 
 #[derive(Clone, Copy)]
@@ -86,6 +88,19 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         ] {
             assert!(cargo_toml.contains(&line), "{line:?} not in:\n{cargo_toml}");
         }
+        // The kind `run`, `deploy` and `check` read: only a network filter or a service says it.
+        let declared = match *kind {
+            "tcp" | "service" => Some(format!("kind = \"{kind}\"")),
+            _ => None,
+        };
+        assert_eq!(
+            cargo_toml
+                .lines()
+                .find(|l| l.starts_with("kind = "))
+                .map(str::to_owned),
+            declared,
+            "{name}: {cargo_toml}"
+        );
     }
     eprintln!("generated in {:.1?}", started.elapsed());
 
@@ -101,6 +116,8 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         let expected = match kind {
             "headers" => "test responses_get_the_configured_header ... ok",
             "callout" => "test an_allowed_request_goes_upstream_after_the_check ... ok",
+            "tcp" => "test a_client_in_a_routed_range_reaches_its_cluster ... ok",
+            "service" => "test queued_events_are_counted_and_published_on_the_next_tick ... ok",
             _ => "test a_json_body_in_chunks_reaches_the_upstream_whole ... ok",
         };
         assert!(tests.contains(expected), "{expected:?} not in:\n{tests}");
@@ -126,8 +143,110 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
         );
         check_image(name, &out, &packaged, &image_tools);
     }
+    runs_deploys_and_checks_each_kind_where_it_runs(&ws);
     eprintln!("whole check: {:.1?}", started.elapsed());
     fs::remove_dir_all(&ws.root).unwrap();
+}
+
+/// The kind the generated `tcp` and `service` extensions declare decides how `run` drives them, what `deploy`
+/// writes and how `check` runs them: a network filter and a bootstrap extension for Envoy, `type: NETWORK` for a
+/// WasmPlugin, and a refusal with the reason where the target cannot run the kind.
+fn runs_deploys_and_checks_each_kind_where_it_runs(ws: &Scratch) {
+    let runner = runner();
+    let xtask = |args: &[&str]| -> Output {
+        ws.cargo(&[&["xtask"], args].concat())
+            .env("XTASK_RUNNER", &runner)
+            .output()
+            .unwrap()
+    };
+    let text = |out: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let image = ["--image", "quay.io/team/x"];
+
+    // `run` passes the declared kind to the runner (as an HTTP filter the SDK would trap).
+    let out = xtask(&[
+        "run",
+        "t-service",
+        "--config",
+        r#"{"queue": "q", "report_every_ms": 500}"#,
+        "--run-for",
+        "2s",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("run as --kind service")
+            && text(&out).contains("the service ran for 2s"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(&[
+        "run",
+        "t-tcp",
+        "--source-address",
+        "10.9.8.7:1",
+        "--downstream-data",
+        "hi",
+    ]);
+    assert!(
+        text(&out).contains("the TCP proxy connected to cluster \"internal\""),
+        "{}",
+        text(&out)
+    );
+
+    let out = xtask(&["deploy", "-p", "t-tcp", "--for", "envoy"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("name: envoy.filters.network.wasm"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(&[&["deploy", "-p", "t-tcp", "--for", "istio"][..], &image].concat());
+    assert!(text(&out).contains("type: NETWORK"), "{}", text(&out));
+    let out = xtask(&["deploy", "-p", "t-service", "--for", "envoy"]);
+    assert!(
+        text(&out).contains("name: envoy.bootstrap.wasm"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(
+        &[
+            &["deploy", "-p", "t-service", "--for", "ossm-2.1"][..],
+            &image,
+        ]
+        .concat(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out)
+            .contains("declares a Wasm service (kind = \"service\"), but a ServiceMeshExtension"),
+        "{}",
+        text(&out)
+    );
+
+    // `check` runs each as its kind: a TCP connection, a service start (as an HTTP filter both would trap).
+    let out = xtask(&["check", "-p", "t-tcp", "--for", "istio"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("a TCP connection opened and closed")
+            && text(&out).contains("a network filter: WasmPlugin `type: NETWORK`"),
+        "{}",
+        text(&out)
+    );
+    let out = xtask(&["check", "-p", "t-service", "--for", "envoy"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("the service started"), "{}", text(&out));
+    let out = xtask(&["check", "-p", "t-service", "--for", "istio"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Istio has no resource that starts a Wasm service"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::{Deferred, Vm};
+use crate::spec::PeerType;
 
 impl Vm {
     /// Runs everything Envoy would run once the current VM call returned (deferred actions), then what its
@@ -25,6 +26,10 @@ impl Vm {
                     Deferred::Continue { stream, dir } => self.continue_side(stream, dir),
                     Deferred::Close { stream } => self.reset_stream(stream, "wasm_close_stream"),
                     Deferred::LocalReply { stream, reply } => self.send_local_reply(stream, reply),
+                    Deferred::ContinueReading { stream } => self.continue_reading(stream),
+                    Deferred::CloseConnection { stream, reason } => {
+                        self.close_connection(stream, PeerType::Local, reason)
+                    }
                 }
                 continue;
             }

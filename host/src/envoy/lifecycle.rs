@@ -241,11 +241,21 @@ impl PluginVms {
     /// generation, its context id and the hold that keeps its VM. Replaced VMs whose streams nobody holds any more
     /// are dropped first.
     pub(crate) fn new_stream(&mut self) -> (usize, u32, VmHold) {
+        self.new_context(Vm::new_stream)
+    }
+
+    /// A new downstream connection through the plugin as a network filter in front of a TCP proxy to
+    /// `default_cluster`, in the VM the filter factory picks, as [`PluginVms::new_stream`].
+    pub(crate) fn new_connection(&mut self, default_cluster: &str) -> (usize, u32, VmHold) {
+        self.new_context(|vm| vm.new_connection(default_cluster))
+    }
+
+    fn new_context(&mut self, create: impl FnOnce(&mut Vm) -> u32) -> (usize, u32, VmHold) {
         self.retire_unreferenced();
         self.reload_if_due();
         let generation = self.workers.len() - 1;
         let hold = self.holds[generation].clone();
-        (generation, self.current().new_stream(), hold)
+        (generation, create(self.current()), hold)
     }
 
     fn reload_if_due(&mut self) {

@@ -16,6 +16,7 @@ mod http;
 mod lifecycle;
 mod local_reply;
 mod metrics;
+mod network;
 mod properties;
 mod refusal;
 mod shared;
@@ -43,6 +44,8 @@ pub use local_reply::LocalReply;
 pub(crate) use local_reply::replace_all_empty_space;
 pub(crate) use metrics::Metrics;
 pub use metrics::{Metric, MetricKind};
+pub use network::ConnectionClosed;
+pub(crate) use network::Flow;
 pub use properties::PropertyValue as Value;
 pub(crate) use properties::filter_state_key;
 pub use properties::{Properties, PropertyError, PropertyValue};
@@ -96,9 +99,27 @@ pub enum VmRole {
 /// Something Envoy queues with `addAfterVmCallAction`: it runs once the current VM call has returned.
 #[derive(Debug, Clone)]
 pub(crate) enum Deferred {
-    Continue { stream: u32, dir: Dir },
-    Close { stream: u32 },
-    LocalReply { stream: u32, reply: LocalReply },
+    Continue {
+        stream: u32,
+        dir: Dir,
+    },
+    Close {
+        stream: u32,
+    },
+    LocalReply {
+        stream: u32,
+        reply: LocalReply,
+    },
+    /// `proxy_continue_stream(Downstream)` on a connection: `continueReading()`.
+    ContinueReading {
+        stream: u32,
+    },
+    /// `proxy_close_stream(Downstream | Upstream)` on a connection: Envoy closes the downstream connection with
+    /// `FlushWrite` (the write filter callbacks' connection is the downstream one too).
+    CloseConnection {
+        stream: u32,
+        reason: &'static str,
+    },
 }
 
 /// How much guest text a host log line quotes: enough to recognise a cluster or service name.
@@ -121,7 +142,8 @@ impl Deferred {
     fn what(&self) -> &'static str {
         match self {
             Deferred::Continue { .. } => "a deferred continue_stream",
-            Deferred::Close { .. } => "a deferred close_stream",
+            Deferred::Close { .. } | Deferred::CloseConnection { .. } => "a deferred close_stream",
+            Deferred::ContinueReading { .. } => "a deferred continue_stream",
             Deferred::LocalReply { .. } => "a local reply",
         }
     }
@@ -129,7 +151,10 @@ impl Deferred {
     /// The bytes the action holds besides its entry.
     fn held_bytes(&self) -> usize {
         match self {
-            Deferred::Continue { .. } | Deferred::Close { .. } => 0,
+            Deferred::Continue { .. }
+            | Deferred::Close { .. }
+            | Deferred::ContinueReading { .. }
+            | Deferred::CloseConnection { .. } => 0,
             Deferred::LocalReply { reply, .. } => {
                 reply.details.len() + reply.body.len() + reply.headers.byte_len()
             }
@@ -310,7 +335,8 @@ impl HostState {
     /// callbacks, so nothing is sent.
     pub(crate) fn send_local_response(&mut self, reply: LocalReply) -> Result<(), BudgetExceeded> {
         self.stop_next_iteration = true;
-        if let Some(stream) = self.stream().map(|s| s.id) {
+        // A connection has no decoder callbacks either.
+        if let Some(stream) = self.stream().filter(|s| s.network.is_none()).map(|s| s.id) {
             self.defer(Deferred::LocalReply { stream, reply })?;
         }
         Ok(())
@@ -496,10 +522,14 @@ impl HostState {
         stream_type: StreamType,
         close: bool,
     ) -> Result<Status, BudgetExceeded> {
-        let Some(id) = self.stream().map(|s| s.id) else {
+        let Some(stream) = self.stream() else {
             // No decoder/encoder callbacks (root context): Envoy silently does nothing.
             return Ok(Status::Ok);
         };
+        let id = stream.id;
+        if stream.network.is_some() {
+            return self.defer_connection_action(id, stream_type, close);
+        }
         match (stream_type, close) {
             (StreamType::Request | StreamType::Response, false) => {
                 let dir = if stream_type == StreamType::Request {
@@ -521,6 +551,38 @@ impl HostState {
             (StreamType::Downstream, _) => Ok(Status::Ok),
             (StreamType::Upstream, false) => Ok(Status::Unimplemented),
             (StreamType::Upstream, true) => Ok(Status::Ok),
+        }
+    }
+
+    /// `Context::continueStream` / `closeStream` on a connection's context: it has read and write filter callbacks
+    /// and no decoder or encoder ones.
+    fn defer_connection_action(
+        &mut self,
+        id: u32,
+        stream_type: StreamType,
+        close: bool,
+    ) -> Result<Status, BudgetExceeded> {
+        match (stream_type, close) {
+            (StreamType::Request | StreamType::Response, _) => Ok(Status::Ok),
+            (StreamType::Downstream, false) => {
+                self.defer(Deferred::ContinueReading { stream: id })?;
+                Ok(Status::Ok)
+            }
+            (StreamType::Upstream, false) => Ok(Status::Unimplemented),
+            (StreamType::Downstream, true) => {
+                self.defer(Deferred::CloseConnection {
+                    stream: id,
+                    reason: "wasm_downstream_close",
+                })?;
+                Ok(Status::Ok)
+            }
+            (StreamType::Upstream, true) => {
+                self.defer(Deferred::CloseConnection {
+                    stream: id,
+                    reason: "wasm_upstream_close",
+                })?;
+                Ok(Status::Ok)
+            }
         }
     }
 

@@ -63,6 +63,19 @@ pub(crate) enum BufferType {
     CallData,
 }
 
+/// `proxy_peer_type_t` (the SDK's `PeerType`, cpp-host's `CloseType`): which end closed a TCP connection, as the
+/// connection close callbacks are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerType {
+    /// Envoy cannot tell: what `on_upstream_connection_close` always hears, since Envoy signals the upstream's close
+    /// from the end of its data (`Context::onWrite`), not from a connection event.
+    Unknown = 0,
+    /// Envoy closed the connection (a filter, the TCP proxy after its upstream went, a flushed half-close).
+    Local = 1,
+    /// The peer closed it.
+    Remote = 2,
+}
+
 /// `proxy_stream_type_t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamType {

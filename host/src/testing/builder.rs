@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::envoy::Envoy;
 use super::plugin::{Plugin, format_logs};
+use super::service::Service;
 use super::wiring;
 use crate::envoy::{
     Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry,
@@ -365,6 +366,12 @@ impl PluginBuilder {
         }
         self.foreign.insert(name.to_string(), Box::new(function));
         self
+    }
+
+    /// Starts the plugin as a Wasm service (Envoy's bootstrap extension): the same VMs as [`PluginBuilder::start`],
+    /// and a handle with no streams or connections.
+    pub fn start_service(self) -> Result<Service, StartError> {
+        self.start().map(Service::new)
     }
 
     /// Loads the module and starts the plugin; `Err` if it does not load or its root context refuses to start.

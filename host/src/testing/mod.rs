@@ -17,27 +17,32 @@
 //! ```
 
 mod builder;
+mod connection;
 mod envoy;
 mod message;
 mod modules;
 mod plugin;
 mod printable;
 mod relay;
+mod service;
 mod stream;
 mod wiring;
 
 pub use builder::{PluginBuilder, StartError};
+pub use connection::{Received, TCP_PROXY_CLUSTER, TcpConnection};
 pub use envoy::Envoy;
 pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::Plugin;
 pub use printable::{printable, printable_line};
 pub use relay::Passed;
+pub use service::Service;
 pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 
 pub use crate::envoy::{
-    Action, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall, GrpcResponse, Headers,
-    HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin, Metric, MetricKind,
-    Properties, PropertyError, PropertyValue, StartFailure, Value, VmRole, WasmType,
+    Action, ConnectionClosed, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall,
+    GrpcResponse, Headers, HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin,
+    Metric, MetricKind, Properties, PropertyError, PropertyValue, StartFailure, Value, VmRole,
+    WasmType,
 };
-pub use crate::spec::{AbiVersion, LogLevel as Level, Status};
+pub use crate::spec::{AbiVersion, LogLevel as Level, PeerType, Status};

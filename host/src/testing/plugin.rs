@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::builder::{Module, PluginBuilder};
+use super::connection::{TCP_PROXY_CLUSTER, TcpConnection};
 use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::envoy::{
@@ -59,6 +60,20 @@ impl Plugin {
     pub fn http_stream(&self) -> HttpStream<'_> {
         let (generation, id, vm) = self.vms.borrow_mut().new_stream();
         HttpStream::new(self, generation, id, vm)
+    }
+
+    /// A new downstream TCP connection through the plugin as a network filter (`envoy.filters.network.wasm`) in
+    /// front of Envoy's TCP proxy to [`TCP_PROXY_CLUSTER`]; the guest hears of it at
+    /// [`TcpConnection::connect`]. Under [`FailurePolicy::Reload`](crate::testing::FailurePolicy) a failed VM is
+    /// replaced here, as for a stream.
+    pub fn tcp_connection(&self) -> TcpConnection<'_> {
+        self.tcp_connection_to(TCP_PROXY_CLUSTER)
+    }
+
+    /// [`Plugin::tcp_connection`] in front of a TCP proxy whose configured cluster is `cluster`.
+    pub fn tcp_connection_to(&self, cluster: &str) -> TcpConnection<'_> {
+        let (generation, id, vm) = self.vms.borrow_mut().new_connection(cluster);
+        TcpConnection::new(self, generation, id, vm)
     }
 
     /// The ABI version the module declared.

@@ -883,6 +883,241 @@ fn the_failure_policy_and_the_environment_come_from_flags() {
     );
 }
 
+fn kinds_guest() -> PathBuf {
+    guest_module("kinds-guest").unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The callbacks a report's steps name, in order.
+fn callback_steps(report: &Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {report}"))
+        .iter()
+        .filter_map(|s| {
+            Some(format!(
+                "{} -> {}",
+                s["callback"].as_str()?,
+                s["action"].as_str()?
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_tcp_run_plays_the_connection_from_flags_and_reports_what_each_end_received() {
+    let dir = std::env::temp_dir().join(format!("runner-tcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("more.bin");
+    std::fs::write(&file, " and more").unwrap();
+    let more = format!("@{}", file.display());
+    let (code, report) = json_report(
+        &kinds_guest(),
+        &[
+            "--kind",
+            "tcp",
+            "--config",
+            "tcp route-by-source prefix-downstream=>>",
+            "--source-address",
+            "10.9.9.9:1000",
+            "--downstream-data",
+            "hello",
+            "--downstream-data",
+            &more,
+            "--upstream-data",
+            "back",
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["kind"], "tcp");
+    assert_eq!(
+        report["upstream_request"],
+        json!({"body": ">>hello and more", "end_of_stream": true})
+    );
+    assert_eq!(
+        report["client_response"],
+        json!({"body": "back", "end_of_stream": true})
+    );
+    assert_eq!(
+        report["connection"],
+        json!({"upstream_cluster": "internal", "closed_by": "local", "close_reason": "both sides half-closed"})
+    );
+    assert_eq!(
+        callback_steps(&report),
+        [
+            "on_new_connection -> continue",
+            "on_downstream_data -> continue",
+            "on_downstream_data -> continue",
+            "on_upstream_data -> continue",
+            "on_downstream_data (end of stream) -> continue",
+            "on_upstream_data (end of stream) -> continue",
+        ]
+    );
+}
+
+#[test]
+fn a_tcp_run_closes_in_the_order_asked() {
+    let (_, report) = json_report(
+        &kinds_guest(),
+        &[
+            "--kind",
+            "tcp",
+            "--config",
+            "tcp",
+            "--close",
+            "upstream-first",
+        ],
+    );
+    assert_eq!(report["connection"]["closed_by"], "remote", "{report:#}");
+    let (_, report) = json_report(
+        &kinds_guest(),
+        &[
+            "--kind",
+            "tcp",
+            "--config",
+            "tcp",
+            "--close",
+            "upstream-reset",
+        ],
+    );
+    assert_eq!(report["connection"]["close_reason"], "upstream reset");
+    assert_eq!(report["client_response"]["end_of_stream"], false);
+}
+
+#[test]
+fn a_tcp_run_held_by_the_filter_says_no_upstream_connected() {
+    let out = runner(
+        &kinds_guest(),
+        &[
+            "--kind",
+            "tcp",
+            "--config",
+            "tcp stop-connection hold-downstream=100",
+            "--downstream-data",
+            "abc",
+            "--upstream-data",
+            "never",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "the connection was still open after the close asked for (the filter holds a half-close, or no \
+             upstream connected): the runner reset it from the client"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("the TCP proxy never connected upstream, so no upstream data was played"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("the upstream would receive: nothing"));
+}
+
+#[test]
+fn a_service_runs_for_a_virtual_duration_and_its_ticks_fire() {
+    let (code, report) = json_report(
+        &kinds_guest(),
+        &[
+            "--kind",
+            "service",
+            "--config",
+            "service tick=1000",
+            "--run-for",
+            "30s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["kind"], "service");
+    assert_eq!(report["ran_for_ms"], 30_000);
+    assert_eq!(report["upstream_request"], Value::Null);
+    assert_eq!(
+        report["metrics"],
+        json!([{"name": "service_ticks", "kind": "counter", "value": 30, "samples": []}])
+    );
+    let ticks = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["message"].as_str().unwrap_or("").starts_with("tick "))
+        .count();
+    assert_eq!(ticks, 30);
+}
+
+#[test]
+fn a_module_run_as_the_wrong_kind_fails_and_the_run_says_which_kind_to_try() {
+    let (code, report) = json_report(&kinds_guest(), &["--config", "tcp"]);
+    assert_eq!(code, Some(3), "{report:#}");
+    assert_eq!(report["kind"], "http");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("the plugin failed as --kind http")
+            && notes.contains("run it with --kind tcp (a network filter) or --kind service"),
+        "{notes}"
+    );
+    let (code, report) = json_report(
+        &kinds_guest(),
+        &[
+            "--kind",
+            "tcp",
+            "--config",
+            "service",
+            "--downstream-data",
+            "x",
+        ],
+    );
+    assert_eq!(code, Some(3), "{report:#}");
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("the plugin failed as --kind tcp"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn flags_of_another_kind_are_refused_naming_the_kind_they_belong_to() {
+    let out = runner(
+        &kinds_guest(),
+        &["--kind", "service", "--config", "service", "-H", "x-a: b"],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "a --kind service run has no use for --header (a --kind http flag): drop them, or give the --kind \
+             they belong to"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = runner(
+        &kinds_guest(),
+        &["--downstream-data", "x", "--run-for", "1s"],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "a --kind http run has no use for --downstream-data (a --kind tcp flag), --run-for (a --kind service flag)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = runner(
+        &kinds_guest(),
+        &["--kind", "tcp", "--source-address", "nowhere"],
+    );
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr
+            .contains("`nowhere` is not an address: write IP:PORT"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn for_runs_the_module_as_the_targets_envoy_and_the_report_says_which() {
     let (code, report) = json_report(

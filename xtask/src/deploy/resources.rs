@@ -6,6 +6,7 @@ use serde_json::Value;
 use serde_norway::Mapping;
 
 use super::Inputs;
+use crate::manifest::Kind;
 use crate::mesh::{
     EnvVar, FailPolicy, Resource, Target,
     fields::{ENVOY_FAILURE_POLICY, ISTIO_FAIL_STRATEGY},
@@ -188,7 +189,8 @@ struct GatewayEnv {
     host_keys: Vec<String>,
 }
 
-/// One entry of an HTTP connection manager's `http_filters`.
+/// One entry of an HTTP connection manager's `http_filters`, of a listener's network `filters`, or of the
+/// bootstrap's `bootstrap_extensions` (a Wasm service).
 #[derive(Serialize)]
 struct HttpFilter {
     name: &'static str,
@@ -199,6 +201,9 @@ struct HttpFilter {
 struct WasmFilter {
     #[serde(rename = "@type")]
     type_url: &'static str,
+    /// `WasmService.singleton`: one VM on the main thread rather than one per worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    singleton: Option<bool>,
     config: PluginConfig,
 }
 
@@ -312,8 +317,21 @@ pub(crate) fn render(resource: Resource, inputs: &Inputs) -> anyhow::Result<Stri
             serde_saphyr::to_string(&extension_policy(inputs)?)?,
         ),
         Resource::EnvoyFilter => (
-            "# Envoy: add this to the `http_filters` of an HTTP connection manager, before\n\
-             # envoy.filters.http.router. The module is loaded from the local file below.\n",
+            match inputs.kind {
+                Kind::Http => {
+                    "# Envoy: add this to the `http_filters` of an HTTP connection manager, before\n\
+                     # envoy.filters.http.router. The module is loaded from the local file below.\n"
+                }
+                Kind::Tcp => {
+                    "# Envoy: add this to a filter chain's `filters`, before envoy.filters.network.tcp_proxy (a cluster\n\
+                     # the plugin picks with set_envoy_filter_state(\"envoy.tcp_proxy.cluster\") overrides the proxy's).\n\
+                     # The module is loaded from the local file below.\n"
+                }
+                Kind::Service => {
+                    "# Envoy: add this to the bootstrap's `bootstrap_extensions`: a Wasm service, one VM on the main\n\
+                     # thread (`singleton`), started with the server. The module is loaded from the local file below.\n"
+                }
+            },
             serde_saphyr::to_string(&[envoy_filter(inputs)?])?,
         ),
     };
@@ -574,10 +592,28 @@ fn envoy_filter(inputs: &Inputs) -> anyhow::Result<HttpFilter> {
             EnvVar::Host { name } => host_env_keys.push(name.clone()),
         }
     }
+    let (name, type_url, singleton) = match inputs.kind {
+        Kind::Http => (
+            "envoy.filters.http.wasm",
+            "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            None,
+        ),
+        Kind::Tcp => (
+            "envoy.filters.network.wasm",
+            "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+            None,
+        ),
+        Kind::Service => (
+            "envoy.bootstrap.wasm",
+            "type.googleapis.com/envoy.extensions.wasm.v3.WasmService",
+            Some(true),
+        ),
+    };
     Ok(HttpFilter {
-        name: "envoy.filters.http.wasm",
+        name,
         typed_config: WasmFilter {
-            type_url: "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            type_url,
+            singleton,
             config: PluginConfig {
                 name: inputs.name.clone(),
                 root_id: inputs.name.clone(),

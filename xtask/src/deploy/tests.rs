@@ -5,7 +5,11 @@ use super::{
     stats_tags::{self, StatsTag},
 };
 use crate::{
-    mesh::{CalloutService, EnvVar, FailPolicy, Resource, Resources, Target, TargetRef},
+    manifest::Kind,
+    mesh::{
+        CalloutService, EnvVar, FailPolicy, PluginType, Resource, Resources, Target, TargetRef,
+        kinds,
+    },
     oci::reference::Reference,
     workspace::Extension,
 };
@@ -26,6 +30,7 @@ fn inputs(target: &str, phase: &str, config: Option<&str>) -> Inputs {
         fail: None,
         pull_policy: None,
         plugin_type: None,
+        kind: Kind::Http,
         target_refs: Vec::new(),
         env: Vec::new(),
         callout_services: Vec::new(),
@@ -502,3 +507,125 @@ fn json_configuration_survives_deploys_yaml_unchanged() {
 }
 
 mod crd;
+
+#[test]
+fn a_network_filter_is_envoys_network_wasm_filter_and_a_service_its_bootstrap_extension() {
+    let mut tcp = inputs("envoy", "PostAuthZ", Some(r#"{"routes": []}"#));
+    tcp.kind = Kind::Tcp;
+    let text = resources::render(Resource::EnvoyFilter, &tcp).unwrap();
+    assert!(
+        text.contains("before envoy.filters.network.tcp_proxy"),
+        "{text}"
+    );
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(doc[0]["name"].as_str(), Some("envoy.filters.network.wasm"));
+    assert_eq!(
+        doc[0]["typed_config"]["@type"].as_str(),
+        Some("type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm")
+    );
+    assert!(doc[0]["typed_config"].get("singleton").is_none());
+    let mut service = inputs("envoy", "PostAuthZ", None);
+    service.kind = Kind::Service;
+    let doc = rendered(Resource::EnvoyFilter, &service);
+    assert_eq!(doc[0]["name"].as_str(), Some("envoy.bootstrap.wasm"));
+    assert_eq!(
+        doc[0]["typed_config"]["@type"].as_str(),
+        Some("type.googleapis.com/envoy.extensions.wasm.v3.WasmService")
+    );
+    assert_eq!(doc[0]["typed_config"]["singleton"].as_bool(), Some(true));
+    assert_eq!(
+        doc[0]["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"].as_str(),
+        Some("/w/target/extensions/header-append/plugin.wasm")
+    );
+}
+
+#[test]
+fn a_network_filter_is_a_network_wasm_plugin_where_istio_reads_type() {
+    let declared = "extensions/x/Cargo.toml";
+    let mut tcp = inputs("istio-1.20", "PostAuthZ", None);
+    tcp.kind = Kind::Tcp;
+    kinds::supported(Kind::Tcp, tcp.target, Resource::WasmPlugin, declared).unwrap();
+    tcp.plugin_type = kinds::plugin_type(Kind::Tcp, None, Resource::WasmPlugin, declared).unwrap();
+    assert_eq!(
+        rendered(Resource::WasmPlugin, &tcp)["spec"]["type"].as_str(),
+        Some("NETWORK")
+    );
+    let err = kinds::supported(
+        Kind::Tcp,
+        "istio-1.18".parse().unwrap(),
+        Resource::WasmPlugin,
+        declared,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "extensions/x/Cargo.toml declares a network (TCP) filter (kind = \"tcp\"), but a WasmPlugin runs as a \
+             network filter only with `type: NETWORK`, read from Istio 1.20"
+        ),
+        "{err}"
+    );
+    let err = kinds::plugin_type(
+        Kind::Tcp,
+        Some(PluginType::Http),
+        Resource::WasmPlugin,
+        declared,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--type http: extensions/x/Cargo.toml declares a network filter"),
+        "{err}"
+    );
+    let err = kinds::plugin_type(
+        Kind::Http,
+        Some(PluginType::Network),
+        Resource::WasmPlugin,
+        declared,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("set `kind = \"tcp\"`"), "{err}");
+}
+
+#[test]
+fn targets_that_cannot_run_a_kind_refuse_it_with_the_reason() {
+    let declared = "extensions/x/Cargo.toml";
+    let refused = |kind, target: &str, resource| {
+        kinds::supported(kind, target.parse().unwrap(), resource, declared)
+            .unwrap_err()
+            .to_string()
+    };
+    let err = refused(Kind::Service, "ossm-2.1", Resource::SmeV1);
+    assert!(
+        err.contains(
+            "declares a Wasm service (kind = \"service\"), but a ServiceMeshExtension (OSSM 2.1"
+        ) && err.contains("adds HTTP filters only"),
+        "{err}"
+    );
+    let err = refused(Kind::Tcp, "ossm-2.0", Resource::SmeV1alpha1);
+    assert!(
+        err.contains("deploy it with a WasmPlugin of `type: NETWORK`"),
+        "{err}"
+    );
+    let err = refused(Kind::Service, "istio", Resource::WasmPlugin);
+    assert!(
+        err.contains("Istio has no resource that starts a Wasm service"),
+        "{err}"
+    );
+    let err = refused(Kind::Service, "istio", Resource::TrafficExtension);
+    assert!(err.contains("a TrafficExtension adds a filter"), "{err}");
+    let err = refused(Kind::Tcp, "envoy-gateway", Resource::EnvoyExtensionPolicy);
+    assert!(
+        err.contains("Envoy Gateway runs Wasm as an HTTP filter only"),
+        "{err}"
+    );
+    for (kind, target, resource) in [
+        (Kind::Tcp, "istio", Resource::TrafficExtension),
+        (Kind::Tcp, "envoy", Resource::EnvoyFilter),
+        (Kind::Service, "envoy", Resource::EnvoyFilter),
+        (Kind::Http, "ossm-2.0", Resource::SmeV1alpha1),
+    ] {
+        kinds::supported(kind, target.parse().unwrap(), resource, declared).unwrap();
+    }
+}

@@ -161,13 +161,24 @@ fn cargo_toml_overrides_are_validated_with_the_file_and_table() {
     assert_eq!(
         overrides(
             "extensions/x/Cargo.toml",
-            &json!({"phase": "PreAuthN", "priority": 7, "kind": "headers"})
+            &json!({"phase": "PreAuthN", "priority": 7, "kind": "tcp", "owner": "team-a"})
         )
         .unwrap(),
         Overrides {
             phase: Some("PreAuthN".into()),
-            priority: Some(7)
+            priority: Some(7),
+            kind: Some(Kind::Tcp),
         }
+    );
+    assert_eq!(
+        overrides_err(json!({"kind": "network"})),
+        "extensions/x/Cargo.toml: `[package.metadata.extension] kind`: `network` is not a kind of plugin; allowed: \
+         http, tcp, service (an HTTP filter, a network filter, a Wasm service)"
+    );
+    assert_eq!(
+        overrides_err(json!({"kind": "Service"})),
+        "extensions/x/Cargo.toml: `[package.metadata.extension] kind`: `Service` is not a kind of plugin (did you \
+         mean `service`?); allowed: http, tcp, service (an HTTP filter, a network filter, a Wasm service)"
     );
     assert_eq!(
         overrides("extensions/x/Cargo.toml", &serde_json::Value::Null).unwrap(),

@@ -7,7 +7,7 @@ use anyhow::bail;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
-use super::{Defaults, MODULE_FILE, Overrides};
+use super::{Defaults, Kind, MODULE_FILE, Overrides};
 use crate::maistra::{PHASES, nearest};
 
 /// Keys of the root `manifest.yaml`.
@@ -77,7 +77,7 @@ pub(crate) fn defaults(file: &str, text: &str) -> anyhow::Result<Defaults> {
 }
 
 /// Validates an extension's `[package.metadata.extension]` (`file` is its Cargo.toml in messages).
-/// Keys other than `phase` and `priority` belong to other tools and are left alone.
+/// Keys other than `phase`, `priority` and `kind` belong to other tools and are left alone.
 pub(crate) fn overrides(file: &str, metadata: &Json) -> anyhow::Result<Overrides> {
     let table = match metadata {
         Json::Null => return Ok(Overrides::default()),
@@ -102,7 +102,30 @@ pub(crate) fn overrides(file: &str, metadata: &Json) -> anyhow::Result<Overrides
             )?),
             None => None,
         },
+        kind: match field("kind")? {
+            Some(value) => Some(kind(file, &format!("{PREFIX}kind"), yaml_scalar(&value))?),
+            None => None,
+        },
     })
+}
+
+fn kind(file: &str, field: &str, value: Scalar) -> anyhow::Result<Kind> {
+    let allowed = Kind::NAMES.join(", ");
+    match value {
+        Scalar::Str(s) => Kind::named(s).ok_or_else(|| {
+            let hint = nearest(s, &Kind::NAMES)
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            anyhow::anyhow!(
+                "{file}: `{field}`: `{s}` is not a kind of plugin{hint}; allowed: {allowed} (an HTTP filter, a \
+                 network filter, a Wasm service)"
+            )
+        }),
+        other => bail!(
+            "{file}: `{field}` must be one of {allowed}, found {}",
+            describe(&other)
+        ),
+    }
 }
 
 fn schema_version(file: &str, value: Scalar) -> anyhow::Result<()> {

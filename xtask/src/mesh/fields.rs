@@ -15,7 +15,7 @@ const ISTIO_FAIL_RELOAD: u32 = 27;
 /// `imagePullSecret` and `imagePullPolicy` exist from 1.12 but are read from 1.14 (istio/istio#37161, #38475).
 const ISTIO_PULL: u32 = 14;
 const ISTIO_ENV: u32 = 14;
-const ISTIO_TYPE: u32 = 20;
+pub(crate) const ISTIO_TYPE: u32 = 20;
 const ISTIO_TARGET_REFS: u32 = 22;
 /// Istio minor from which a WasmPlugin `targetRefs` entry may name each kind: 1.22 documents Gateway only, the
 /// CRD's CEL rule admits Service from 1.23 and ServiceEntry from 1.24 and is gone in 1.25, which documents

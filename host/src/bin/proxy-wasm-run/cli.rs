@@ -7,8 +7,13 @@ use crate::property_args;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use host::testing::{FailurePolicy, Level, Properties, PropertyValue};
 
-/// Run one HTTP stream through a proxy-wasm module the way Envoy would, and show what the upstream and the client
-/// would see, with the plugin's logs, metrics and callouts.
+/// Run one HTTP stream (or, with `--kind tcp`, one TCP connection; with `--kind service`, a Wasm service for a
+/// while) through a proxy-wasm module the way Envoy would, and show what the upstream and the client would see,
+/// with the plugin's logs, metrics and callouts.
+///
+/// A module does not say which kind of plugin it is: `--kind` says in which of Envoy's places it runs (an HTTP
+/// filter by default). A module run as the wrong kind fails as it would in the wrong place of Envoy, and the run
+/// says so.
 ///
 /// Exit status: 0 the stream ran; 1 the module did not load or the plugin refused to start (the guest's reason is
 /// printed); 2 a bad command line; 3 the plugin failed while running the stream (trap, deadline, memory limit).
@@ -17,6 +22,39 @@ use host::testing::{FailurePolicy, Level, Properties, PropertyValue};
 pub struct Args {
     /// The compiled proxy-wasm module (.wasm).
     pub module: PathBuf,
+
+    /// Which kind of plugin the module is, so where Envoy runs it: an HTTP filter (`envoy.filters.http.wasm`), a
+    /// network filter in front of a TCP proxy (`envoy.filters.network.wasm`), or a Wasm service with no traffic
+    /// (the bootstrap extension `envoy.bootstrap.wasm`).
+    #[arg(long, value_enum, default_value_t = Kind::Http)]
+    pub kind: Kind,
+
+    /// `--kind tcp`: bytes the client sends (text or @FILE; repeatable, one `on_downstream_data` each, in order).
+    #[arg(long = "downstream-data", value_name = "TEXT|@FILE", value_parser = text_or_file)]
+    pub downstream_data: Vec<Bytes>,
+
+    /// `--kind tcp`: bytes the upstream sends back (text or @FILE; repeatable, after the client's).
+    #[arg(long = "upstream-data", value_name = "TEXT|@FILE", value_parser = text_or_file)]
+    pub upstream_data: Vec<Bytes>,
+
+    /// `--kind tcp`: the client's address, `IP:PORT` (`source.address`, `source.port`). Default: 10.0.0.2:34567.
+    #[arg(long, value_name = "IP:PORT", value_parser = socket_address)]
+    pub source_address: Option<String>,
+
+    /// `--kind tcp`: how the connection ends after the data: `client-first` (the client half-closes, then the
+    /// upstream), `upstream-first`, `client-reset` or `upstream-reset`.
+    #[arg(long, value_enum, value_name = "ORDER", default_value_t = CloseOrder::ClientFirst)]
+    pub close: CloseOrder,
+
+    /// `--kind tcp`: the cluster of the TCP proxy behind the filter (a filter may pick another with
+    /// `set_envoy_filter_state("envoy.tcp_proxy.cluster", …)`). Default: upstream.
+    #[arg(long, value_name = "NAME")]
+    pub tcp_proxy_cluster: Option<String>,
+
+    /// `--kind service`: how long the service runs on virtual time (`30s`, `250ms`): its ticks fire and callouts
+    /// time out in order.
+    #[arg(long, value_name = "DURATION", value_parser = advance)]
+    pub run_for: Option<Duration>,
 
     /// Plugin configuration, passed to `on_configure`: text, or @FILE to read it from a file.
     #[arg(short, long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
@@ -197,6 +235,33 @@ pub enum CalloutAnswer {
     Timeout,
 }
 
+/// `--kind`: where in Envoy the module runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    Http,
+    Tcp,
+    Service,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Tcp => "tcp",
+            Kind::Service => "service",
+        }
+    }
+}
+
+/// `--close`: how a TCP connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloseOrder {
+    ClientFirst,
+    UpstreamFirst,
+    ClientReset,
+    UpstreamReset,
+}
+
 /// `--fail`: Envoy's `failure_policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Fail {
@@ -264,6 +329,18 @@ fn header(value: &str) -> Result<(String, String), String> {
             "`{value}` is not a header: write `NAME: VALUE`, e.g. `x-user: alice` or `:path: /login`"
         )),
     }
+}
+
+/// `IP:PORT`, as Envoy writes a socket address (`[::1]:80` for IPv6).
+fn socket_address(value: &str) -> Result<String, String> {
+    value
+        .parse::<std::net::SocketAddr>()
+        .map(|_| value.to_string())
+        .map_err(|_| {
+            format!(
+                "`{value}` is not an address: write IP:PORT, e.g. `10.1.2.3:5000` or `[::1]:80`"
+            )
+        })
 }
 
 /// `NAME=VALUE`: a name that a POSIX environment can hold (no `=`, not empty), any value.
@@ -368,6 +445,52 @@ fn duration(value: &str) -> Result<Duration, String> {
 }
 
 impl Args {
+    /// The flags given that the run's `--kind` has no use for, each with the kind that takes it: a service has no
+    /// traffic, a TCP connection no headers.
+    pub fn flags_of_another_kind(&self, matches: &clap::ArgMatches) -> Vec<String> {
+        use clap::parser::ValueSource;
+        const HTTP: &[(&str, &str)] = &[
+            ("headers", "--header"),
+            ("body", "--body"),
+            ("trailers", "--trailer"),
+            ("response_headers", "--response-header"),
+            ("response_body", "--response-body"),
+            ("response_trailers", "--response-trailer"),
+            (
+                "allow_on_headers_stop_iteration",
+                "--allow-on-headers-stop-iteration",
+            ),
+        ];
+        const TCP: &[(&str, &str)] = &[
+            ("downstream_data", "--downstream-data"),
+            ("upstream_data", "--upstream-data"),
+            ("source_address", "--source-address"),
+            ("close", "--close"),
+            ("tcp_proxy_cluster", "--tcp-proxy-cluster"),
+        ];
+        const SERVICE: &[(&str, &str)] = &[("run_for", "--run-for")];
+        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let mut refused = Vec::new();
+        for (kind, flags) in [
+            (Kind::Http, HTTP),
+            (Kind::Tcp, TCP),
+            (Kind::Service, SERVICE),
+        ] {
+            if kind == self.kind {
+                continue;
+            }
+            for (id, flag) in flags {
+                if given(id) {
+                    refused.push(format!("{flag} (a --kind {} flag)", kind.name()));
+                }
+            }
+        }
+        if self.kind == Kind::Service && given("advance_time") {
+            refused.push("--advance-time (a service runs for --run-for)".into());
+        }
+        refused
+    }
+
     /// Parses the command line; each `--callout-header` joins the `--callout-response` given before it.
     pub fn parse_all() -> Args {
         let matches = Args::command().get_matches();
@@ -397,6 +520,19 @@ impl Args {
                     )
                     .exit(),
             }
+        }
+        let refused = args.flags_of_another_kind(&matches);
+        if !refused.is_empty() {
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "a --kind {} run has no use for {}: drop them, or give the --kind they belong to",
+                        args.kind.name(),
+                        refused.join(", ")
+                    ),
+                )
+                .exit()
         }
         args
     }

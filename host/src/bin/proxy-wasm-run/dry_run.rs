@@ -1,22 +1,24 @@
 //! Plays one HTTP stream through a started plugin, Envoy's way: request headers and body, callout answers as they
 //! are dispatched, virtual time if asked, the upstream's response if the request reached the upstream, then
-//! log/done/delete.
+//! log/done/delete. With `--kind tcp`, one TCP connection instead (connect, the client's bytes, the upstream's,
+//! the close); with `--kind service`, virtual time only.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use host::testing::{
-    Action, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, HttpStream, Message, Plugin,
+    Action, ConnectionClosed, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, HttpStream,
+    Message, Plugin, Received, TCP_PROXY_CLUSTER, TcpConnection,
 };
 
-use crate::cli::{Args, CalloutAnswer, GrpcAnswer};
+use crate::cli::{Args, CalloutAnswer, CloseOrder, GrpcAnswer, Kind};
 
-/// What happened to the stream.
+/// What happened in the run.
 pub struct Run {
     /// Each callback Envoy called with what the filter returned, each callout answer and time step, in order.
     pub steps: Vec<Step>,
-    pub upstream: Message,
-    pub client: Message,
+    /// What the two ends saw.
+    pub traffic: Traffic,
     /// Every HTTP callout the plugin dispatched, in order, with the answer it got (`None`: still pending).
     pub callouts: Vec<(HttpCall, Option<CalloutAnswer>)>,
     /// Every gRPC call and stream the plugin opened, in order, with the answer it got.
@@ -25,11 +27,42 @@ pub struct Run {
     pub notes: Vec<String>,
 }
 
+/// What the run's kind played through the plugin, and what each end received.
+pub enum Traffic {
+    Http {
+        upstream: Box<Message>,
+        client: Box<Message>,
+    },
+    Tcp {
+        upstream: Received,
+        client: Received,
+        /// The cluster the TCP proxy connected to, if it did.
+        cluster: Option<String>,
+        closed: Option<ConnectionClosed>,
+    },
+    Service {
+        ran_for: Duration,
+    },
+}
+
 pub enum Step {
-    Callback { name: &'static str, action: Action },
-    Answered { token: u32, answer: CalloutAnswer },
-    GrpcAnswered { token: u32, answer: GrpcAnswer },
-    Advanced { by: Duration },
+    Callback {
+        name: &'static str,
+        action: Action,
+    },
+    /// Something that reached the plugin without an answer of its (a reset).
+    Event(&'static str),
+    Answered {
+        token: u32,
+        answer: CalloutAnswer,
+    },
+    GrpcAnswered {
+        token: u32,
+        answer: GrpcAnswer,
+    },
+    Advanced {
+        by: Duration,
+    },
 }
 
 pub fn run(plugin: &Plugin, args: &Args) -> Run {
@@ -42,6 +75,143 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         grpc_calls: Vec::new(),
         notes: Vec::new(),
     };
+    let traffic = match args.kind {
+        Kind::Http => run_http(&mut player, args),
+        Kind::Tcp => run_tcp(&mut player, args),
+        Kind::Service => {
+            let ran_for = args.run_for.unwrap_or_default();
+            player.answer_callouts();
+            player.advance(ran_for);
+            Traffic::Service { ran_for }
+        }
+    };
+    player.note_pending();
+    if args.clusters.is_empty() {
+        player.note_any_cluster();
+    }
+    if let Some(failure) = plugin.failure() {
+        player.note_wrong_kind(args.kind, &failure);
+    }
+    Run {
+        steps: player.steps,
+        traffic,
+        callouts: player.callouts,
+        grpc_calls: player.grpc_calls,
+        notes: player.notes,
+    }
+}
+
+/// One TCP connection: connect, the client's bytes, the upstream's (once the TCP proxy connected), time, then the
+/// close in the order asked; a connection still open after that is reset by the client, so that it ends.
+fn run_tcp(player: &mut Player<'_>, args: &Args) -> Traffic {
+    let plugin = player.plugin;
+    let mut conn = plugin.tcp_connection_to(
+        args.tcp_proxy_cluster
+            .as_deref()
+            .unwrap_or(TCP_PROXY_CLUSTER),
+    );
+    if let Some(address) = &args.source_address {
+        conn.set_source_address(address);
+    }
+    let action = conn.connect();
+    player.step("on_new_connection", action);
+    for data in &args.downstream_data {
+        if conn.closed().is_some() {
+            break;
+        }
+        let action = conn.send_downstream(&data.0);
+        player.step("on_downstream_data", action);
+    }
+    for data in &args.upstream_data {
+        if !can_hear_upstream(&conn, player) {
+            break;
+        }
+        let action = conn.send_upstream(&data.0);
+        player.step("on_upstream_data", action);
+    }
+    if let Some(by) = args.advance_time {
+        player.advance(by);
+    }
+    match args.close {
+        CloseOrder::ClientFirst => {
+            close_client(&mut conn, player);
+            close_upstream(&mut conn, player);
+        }
+        CloseOrder::UpstreamFirst => {
+            close_upstream(&mut conn, player);
+            close_client(&mut conn, player);
+        }
+        CloseOrder::ClientReset => {
+            if conn.closed().is_none() {
+                conn.reset_downstream();
+                player
+                    .steps
+                    .push(Step::Event("the client reset the connection"));
+            }
+        }
+        CloseOrder::UpstreamReset => {
+            if can_hear_upstream(&conn, player) {
+                conn.reset_upstream();
+                player
+                    .steps
+                    .push(Step::Event("the upstream reset its connection"));
+            }
+        }
+    }
+    if conn.closed().is_none() {
+        player.notes.push(
+            "the connection was still open after the close asked for (the filter holds a half-close, or no upstream \
+             connected): the runner reset it from the client so that it ends; in Envoy it waits for a timeout"
+                .into(),
+        );
+        conn.reset_downstream();
+        player
+            .steps
+            .push(Step::Event("the client reset the connection"));
+    }
+    Traffic::Tcp {
+        upstream: conn.upstream_received(),
+        client: conn.client_received(),
+        cluster: conn.upstream_cluster(),
+        closed: conn.closed(),
+    }
+}
+
+/// The client half-closes, unless the connection already ended or the client did.
+fn close_client(conn: &mut TcpConnection<'_>, player: &mut Player<'_>) {
+    if conn.closed().is_none() && !conn.upstream_received().end_of_stream {
+        let action = conn.close_downstream();
+        player.step("on_downstream_data (end of stream)", action);
+    }
+}
+
+/// The upstream half-closes, if there is one and the connection is open.
+fn close_upstream(conn: &mut TcpConnection<'_>, player: &mut Player<'_>) {
+    if can_hear_upstream(conn, player) && !conn.client_received().end_of_stream {
+        let action = conn.close_upstream();
+        player.step("on_upstream_data (end of stream)", action);
+    }
+}
+
+/// Whether the upstream can send: the connection is open and the TCP proxy connected (else a note says why not,
+/// once).
+fn can_hear_upstream(conn: &TcpConnection<'_>, player: &mut Player<'_>) -> bool {
+    if conn.closed().is_some() {
+        return false;
+    }
+    if conn.upstream_cluster().is_none() {
+        let why = "the filter holds the connection (on_new_connection or on_downstream_data stopped iteration and \
+                   nothing resumed it): the TCP proxy never connected upstream, so no upstream data was played";
+        if !player.notes.iter().any(|n| n == why) {
+            player.notes.push(why.into());
+        }
+        return false;
+    }
+    true
+}
+
+fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
+    let plugin = player.plugin;
     let mut stream = plugin.http_stream();
 
     // The test API adds what is missing of its request defaults (`REQUEST_DEFAULTS`, `x-request-id`).
@@ -84,31 +254,12 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
             player.step("on_response_trailers", action);
         }
     }
-    if player.callouts.iter().any(|(_, answer)| answer.is_none()) {
-        player.notes.push(
-            "a callout is still pending: answer it with --callout-response STATUS[:BODY] (or reset, timeout)".into(),
-        );
-    }
-    if player.grpc_calls.iter().any(|(_, answer)| answer.is_none()) {
-        player.notes.push(
-            "a gRPC call is still pending: answer it with --grpc-response CODE[:DATA] (or timeout)"
-                .into(),
-        );
-    }
-    if args.clusters.is_empty() {
-        player.note_any_cluster();
-    }
-
-    let run = Run {
-        steps: player.steps,
-        upstream: stream.upstream_request(),
-        client: stream.client_response(),
-        callouts: player.callouts,
-        grpc_calls: player.grpc_calls,
-        notes: player.notes,
+    let traffic = Traffic::Http {
+        upstream: Box::new(stream.upstream_request()),
+        client: Box::new(stream.client_response()),
     };
     stream.finish();
-    run
+    traffic
 }
 
 struct Player<'p> {
@@ -232,6 +383,44 @@ impl Player<'_> {
             }
         }
         self.answer_callouts();
+    }
+
+    /// Callouts the run left without an answer.
+    fn note_pending(&mut self) {
+        if self.callouts.iter().any(|(_, answer)| answer.is_none()) {
+            self.notes.push(
+                "a callout is still pending: answer it with --callout-response STATUS[:BODY] (or reset, timeout)"
+                    .into(),
+            );
+        }
+        if self.grpc_calls.iter().any(|(_, answer)| answer.is_none()) {
+            self.notes.push(
+                "a gRPC call is still pending: answer it with --grpc-response CODE[:DATA] (or timeout)"
+                    .into(),
+            );
+        }
+    }
+
+    /// A module does not say which kind it is; the SDKs trap on a context of another kind than their root makes
+    /// (Rust: "missing ContextType on root_context" for a service given a stream, "invalid context_id" for a
+    /// callback of the other filter kind), as they would in the wrong place of Envoy.
+    fn note_wrong_kind(&mut self, kind: Kind, failure: &str) {
+        let wrong = ["missing ContextType", "invalid context_id"];
+        if !wrong.iter().any(|w| failure.contains(w)) {
+            return;
+        }
+        let others = match kind {
+            Kind::Http => "--kind tcp (a network filter) or --kind service",
+            Kind::Tcp => "--kind http (an HTTP filter) or --kind service",
+            Kind::Service => "--kind http or --kind tcp",
+        };
+        self.notes.push(format!(
+            "the plugin failed as --kind {}: its SDK found no context of that kind to run (\"{}\"), which is how a \
+             module of another kind fails in this place of Envoy. A module does not say which kind it is: if it \
+             was written as another kind, run it with {others}",
+            kind.name(),
+            wrong.iter().find(|w| failure.contains(*w)).expect("matched above"),
+        ));
     }
 
     /// Without `--cluster` every name was taken; Envoy takes only the clusters its configuration has.

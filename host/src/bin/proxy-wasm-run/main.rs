@@ -1,4 +1,5 @@
-//! `proxy-wasm-run`: a dry run of one HTTP stream through a proxy-wasm module, without Envoy. `cargo xtask run`
+//! `proxy-wasm-run`: a dry run of one HTTP stream (or TCP connection, or a Wasm service's time) through a
+//! proxy-wasm module, without Envoy. `cargo xtask run`
 //! builds an extension and hands its module to this binary; `--help` lists the flags.
 
 mod cli;
@@ -91,6 +92,7 @@ fn main() -> ExitCode {
             );
             let report = Report {
                 module,
+                kind: args.kind.name(),
                 envoy,
                 grpc_timeout: String::new(),
                 abi: None,
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
             let code = if failure.is_some() { FAILED } else { 0 };
             let report = Report {
                 module,
+                kind: args.kind.name(),
                 envoy,
                 grpc_timeout: report::grpc_status_name(plugin.grpc_timeout_response().status),
                 abi: Some(plugin.abi_version().to_string()),

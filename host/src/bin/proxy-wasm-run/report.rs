@@ -8,13 +8,13 @@ use std::fmt::Write;
 
 use envoy_targets::Envoy;
 use host::testing::{
-    GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric, MetricKind,
-    StartError, VmRole, printable_line,
+    ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric,
+    MetricKind, PeerType, Received, StartError, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
 use crate::cli::{CalloutAnswer, GrpcAnswer};
-use crate::dry_run::{Run, Step};
+use crate::dry_run::{Run, Step, Traffic};
 
 /// How many log lines a report shows at most: a plugin may log hundreds of thousands within its byte budget, and
 /// the report (a JSON value built whole) would take many times their size.
@@ -23,6 +23,8 @@ const REPORTED_LOGS: usize = 10_000;
 /// Everything one invocation observed.
 pub struct Report<'a> {
     pub module: String,
+    /// `--kind`: where in Envoy the module ran.
+    pub kind: &'static str,
     /// The Envoy release the run behaved as.
     pub envoy: Envoy,
     /// How that Envoy closes a timed-out gRPC call ("14 Unavailable").
@@ -53,15 +55,48 @@ impl Report<'_> {
             ),
             Outcome::Ran(run) => (Value::Null, Some(run)),
         };
+        let (upstream, client, connection, ran_for) = match run.map(|r| &r.traffic) {
+            None => (Value::Null, Value::Null, Value::Null, Value::Null),
+            Some(Traffic::Http { upstream, client }) => (
+                message_json(upstream),
+                message_json(client),
+                Value::Null,
+                Value::Null,
+            ),
+            Some(Traffic::Tcp {
+                upstream,
+                client,
+                cluster,
+                closed,
+            }) => (
+                received_json(upstream),
+                received_json(client),
+                json!({
+                    "upstream_cluster": cluster,
+                    "closed_by": closed.as_ref().map(|c| peer_name(c.by)),
+                    "close_reason": closed.as_ref().map(|c| c.reason.as_str()),
+                }),
+                Value::Null,
+            ),
+            Some(Traffic::Service { ran_for }) => (
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!(ran_for.as_millis() as u64),
+            ),
+        };
         json!({
             "module": self.module,
+            "kind": self.kind,
             "envoy": self.envoy.to_string(),
             "abi_version": self.abi,
             "started": run.is_some(),
             "start_error": start_error,
             "steps": run.map_or(Value::Null, |r| r.steps.iter().map(step_json).collect()),
-            "upstream_request": run.map_or(Value::Null, |r| message_json(&r.upstream)),
-            "client_response": run.map_or(Value::Null, |r| message_json(&r.client)),
+            "upstream_request": upstream,
+            "client_response": client,
+            "connection": connection,
+            "ran_for_ms": ran_for,
             "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
             "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref())).collect()),
             "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
@@ -98,7 +133,11 @@ impl Report<'_> {
             .as_deref()
             .map(|a| format!(" (proxy-wasm ABI {a})"))
             .unwrap_or_default();
-        let _ = writeln!(out, "module: {}{abi}, run as {}", self.module, self.envoy);
+        let _ = writeln!(
+            out,
+            "module: {}{abi}, run as --kind {} on {}",
+            self.module, self.kind, self.envoy
+        );
         match &self.outcome {
             Outcome::NotStarted(error) => {
                 let _ = writeln!(
@@ -188,15 +227,41 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
                 )
             }
             Step::Advanced { by } => writeln!(out, "time advanced by {by:?}"),
+            Step::Event(what) => writeln!(out, "{what}"),
         };
     }
     for note in &run.notes {
         let _ = writeln!(out, "note: {}", printable_line(note));
     }
     let _ = writeln!(out);
-    message_text(out, "request the upstream would see", &run.upstream);
-    let _ = writeln!(out);
-    message_text(out, "response the client would see", &run.client);
+    match &run.traffic {
+        Traffic::Http { upstream, client } => {
+            message_text(out, "request the upstream would see", upstream);
+            let _ = writeln!(out);
+            message_text(out, "response the client would see", client);
+        }
+        Traffic::Tcp {
+            upstream,
+            client,
+            cluster,
+            closed,
+        } => {
+            received_text(out, "upstream", upstream);
+            received_text(out, "client", client);
+            let _ = match cluster {
+                Some(cluster) => writeln!(
+                    out,
+                    "the TCP proxy connected to cluster {:?}",
+                    printable_line(cluster)
+                ),
+                None => writeln!(out, "the TCP proxy never connected upstream"),
+            };
+            let _ = writeln!(out, "connection: {}", closed_text(closed.as_ref()));
+        }
+        Traffic::Service { ran_for } => {
+            let _ = writeln!(out, "the service ran for {ran_for:?} of virtual time");
+        }
+    }
     let _ = writeln!(out);
     if run.callouts.is_empty() {
         let _ = writeln!(out, "callouts: none");
@@ -426,8 +491,55 @@ fn stage(error: &StartError) -> &'static str {
     }
 }
 
+/// What one end of a TCP connection received.
+fn received_text(out: &mut String, who: &str, received: &Received) {
+    let _ = if received.bytes.is_empty() {
+        writeln!(out, "the {who} would receive: nothing")
+    } else {
+        writeln!(
+            out,
+            "the {who} would receive ({} bytes): {:?}",
+            received.bytes.len(),
+            received.text()
+        )
+    };
+    let _ = writeln!(
+        out,
+        "  end of stream: {}",
+        if received.end_of_stream { "yes" } else { "no" }
+    );
+}
+
+fn closed_text(closed: Option<&ConnectionClosed>) -> String {
+    match closed {
+        Some(closed) => format!(
+            "closed by {} ({})",
+            peer_name(closed.by),
+            printable_line(&closed.reason)
+        ),
+        None => "open".into(),
+    }
+}
+
+fn received_json(received: &Received) -> Value {
+    json!({
+        "body": received.text(),
+        "end_of_stream": received.end_of_stream,
+    })
+}
+
+/// Envoy's connection event: `local` (Envoy closed it) or `remote` (the peer did).
+fn peer_name(peer: PeerType) -> &'static str {
+    match peer {
+        PeerType::Unknown => "unknown",
+        PeerType::Local => "local",
+        PeerType::Remote => "remote",
+    }
+}
+
 fn step_json(step: &Step) -> Value {
     match step {
+        Step::Event(what) => json!({ "event": what }),
         Step::Callback { name, action } => json!({
             "callback": name,
             "action": format!("{action:?}").to_ascii_lowercase(),

@@ -26,7 +26,7 @@ impl Vm {
         &self.state().streams[&id]
     }
 
-    pub(super) fn stream_mut(&mut self, id: u32) -> &mut HttpStream {
+    pub(in crate::envoy) fn stream_mut(&mut self, id: u32) -> &mut HttpStream {
         let state = self.state_mut();
         if state.touched_streams.last() != Some(&id) {
             state.touched_streams.push(id);

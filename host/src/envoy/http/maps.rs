@@ -2,6 +2,7 @@
 //! exist when, and which are null (`None`).
 
 use super::{Dir, Headers, HostState, HttpStream, MapKind};
+use crate::envoy::Flow;
 use crate::spec::{BufferType, MapType};
 
 impl HostState {
@@ -108,7 +109,12 @@ impl HostState {
                         .unwrap_or_default(),
                 )
             }
-            BufferType::DownstreamData | BufferType::UpstreamData => Some(Vec::new()),
+            BufferType::DownstreamData | BufferType::UpstreamData => Some(
+                self.network_flow(buffer)
+                    .filter(|f| f.reach)
+                    .map(|f| f.held.clone())
+                    .unwrap_or_default(),
+            ),
             BufferType::HttpCallResponseBody => {
                 Some(self.callouts.delivering.as_ref()?.body.clone())
             }
@@ -132,10 +138,31 @@ impl HostState {
         let dir = match buffer {
             BufferType::RequestBody => Dir::Request,
             BufferType::ResponseBody => Dir::Response,
+            BufferType::DownstreamData | BufferType::UpstreamData => {
+                let flow = self.network_flow_mut(buffer)?;
+                return flow.reach.then_some(&mut flow.held);
+            }
             _ => return None,
         };
         let side = self.stream_mut()?.side_mut(dir);
         side.reach.body.then_some(&mut side.body)
+    }
+}
+
+impl HostState {
+    /// The direction of the acting connection a network buffer type names (Envoy's
+    /// `network_{downstream,upstream}_data_buffer_`); `None` outside a connection's context.
+    fn network_flow(&self, buffer: BufferType) -> Option<&Flow> {
+        let connection = self.stream()?.network.as_deref()?;
+        Some(match buffer {
+            BufferType::DownstreamData => &connection.downstream,
+            _ => &connection.upstream,
+        })
+    }
+
+    fn network_flow_mut(&mut self, buffer: BufferType) -> Option<&mut Flow> {
+        let connection = self.stream_mut()?.network.as_deref_mut()?;
+        Some(connection.flow_mut(buffer == BufferType::DownstreamData))
     }
 }
 

@@ -51,6 +51,9 @@ pub(crate) struct HttpStream {
     pub(in crate::envoy) properties: Option<Box<Properties>>,
     /// Virtual time when the request began (`request.time`).
     pub(in crate::envoy) started: Duration,
+    /// A network filter's context: the downstream connection it sees (its HTTP sides stay empty). `None`: an HTTP
+    /// stream.
+    pub(in crate::envoy) network: Option<Box<crate::envoy::network::Connection>>,
 }
 
 impl HttpStream {
@@ -78,6 +81,7 @@ impl HttpStream {
             filter_state: BTreeMap::new(),
             properties: None,
             started: Duration::ZERO,
+            network: None,
         }
     }
 

@@ -474,7 +474,7 @@ fn bad_flags_a_busy_port_and_a_plugin_that_does_not_start_are_named() {
         .err()
         .unwrap();
     assert!(
-        error.contains("no plugin named other in the chain (header-append)"),
+        error.contains("no plugin or service named other (there are: header-append)"),
         "{error}"
     );
 

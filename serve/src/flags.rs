@@ -16,7 +16,12 @@ pub struct Flags {
     /// response callbacks in reverse. Without any, requests go straight to the upstream (a baseline).
     #[arg(long = "plugin", value_name = "NAME=PATH")]
     pub plugins: Vec<String>,
-    /// A plugin's configuration (`on_configure`): `NAME=TEXT` or `NAME=@FILE`.
+    /// A Wasm service started beside the chain, as Envoy starts its bootstrap extension `envoy.bootstrap.wasm`:
+    /// `NAME=PATH.wasm`, repeatable. One VM on a thread of its own (a `singleton` service), on the real clock, sharing
+    /// shared data and queues with the chain's plugins. `--config` and `--failure-policy` name it like a plugin.
+    #[arg(long = "service", value_name = "NAME=PATH")]
+    pub services: Vec<String>,
+    /// A plugin's (or service's) configuration (`on_configure`): `NAME=TEXT` or `NAME=@FILE`.
     #[arg(long = "config", value_name = "NAME=TEXT|@FILE")]
     pub configs: Vec<String>,
     /// A plugin's failure policy when its VM fails: `NAME=fail-closed|fail-open|reload` (Envoy's default:
@@ -97,15 +102,20 @@ impl std::fmt::Display for Cluster {
 }
 
 impl Flags {
-    /// The chain, in order, with each plugin's configuration and policy; every `--config` and `--failure-policy`
-    /// must name a plugin of the chain.
-    pub fn chain(&self) -> anyhow::Result<Vec<PluginSpec>> {
+    /// The chain, in order, then the services, each with its configuration and policy; every `--config` and
+    /// `--failure-policy` must name one of them.
+    pub fn plugins(&self) -> anyhow::Result<(Vec<PluginSpec>, Vec<PluginSpec>)> {
         let mut chain: Vec<PluginSpec> = Vec::new();
-        for plugin in &self.plugins {
-            let (name, path) = split("--plugin", plugin, "NAME=PATH.wasm")?;
+        for (flag, plugin) in self
+            .plugins
+            .iter()
+            .map(|p| ("--plugin", p))
+            .chain(self.services.iter().map(|s| ("--service", s)))
+        {
+            let (name, path) = split(flag, plugin, "NAME=PATH.wasm")?;
             if chain.iter().any(|p| p.name == name) {
                 bail!(
-                    "--plugin {plugin}: the chain already has a plugin named {name}; give each plugin its own name"
+                    "{flag} {plugin}: a plugin or service is already named {name}; give each its own name"
                 );
             }
             chain.push(PluginSpec {
@@ -140,7 +150,8 @@ impl Flags {
                 ),
             });
         }
-        Ok(chain)
+        let services = chain.split_off(self.plugins.len());
+        Ok((chain, services))
     }
 
     /// The clusters callouts may reach, by name.
@@ -195,10 +206,9 @@ fn named<'a>(
 ) -> anyhow::Result<&'a mut PluginSpec> {
     let names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
     let names = names.join(", ");
-    chain
-        .iter_mut()
-        .find(|p| p.name == name)
-        .with_context(|| format!("{flag} {name}=…: no plugin named {name} in the chain ({names})"))
+    chain.iter_mut().find(|p| p.name == name).with_context(|| {
+        format!("{flag} {name}=…: no plugin or service named {name} (there are: {names})")
+    })
 }
 
 /// `http://HOST:PORT` or `h2c://HOST:PORT`, without a path: requests keep their own.
@@ -239,11 +249,23 @@ mod tests {
     #[test]
     fn a_config_for_a_plugin_not_in_the_chain_names_the_chain() {
         let f = flags(&["--plugin", "a=a.wasm", "--config", "b={}"]);
-        let error = format!("{:#}", f.chain().unwrap_err());
+        let error = format!("{:#}", f.plugins().unwrap_err());
         assert!(
-            error.contains("no plugin named b in the chain (a)"),
+            error.contains("no plugin or service named b (there are: a)"),
             "{error}"
         );
+        let f = flags(&[
+            "--plugin",
+            "a=a.wasm",
+            "--service",
+            "s=s.wasm",
+            "--config",
+            "s=tick",
+        ]);
+        let (chain, services) = f.plugins().unwrap();
+        assert_eq!(chain.len(), 1);
+        assert_eq!(services[0].name, "s");
+        assert_eq!(services[0].config, b"tick");
     }
 
     #[test]

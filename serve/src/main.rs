@@ -1,6 +1,6 @@
 //! `proxy-wasm-serve`: the dev proxy behind `cargo xtask serve`. It listens for HTTP, runs every request through the
 //! chain of plugins with the host's Envoy layer (one VM per plugin per worker thread, the real clock, callouts on the
-//! wire) and forwards it to the upstream (or the built-in echo upstream).
+//! wire) and forwards it to the upstream (or the built-in echo upstream). Wasm services run beside the chain.
 
 mod access_log;
 mod admin;
@@ -14,6 +14,7 @@ mod grpc;
 mod logs;
 mod proxy;
 mod script;
+mod services;
 mod side_server;
 mod stats;
 mod worker;
@@ -40,10 +41,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(flags: Flags) -> anyhow::Result<()> {
-    let chain = flags.chain()?;
+    let (chain, services) = flags.plugins()?;
     let clusters = flags.clusters()?;
     let workers = flags.workers()?;
-    for plugin in &chain {
+    for plugin in chain.iter().chain(&services) {
         if !plugin.module.is_file() {
             anyhow::bail!(
                 "--plugin {}={}: no module there; build it first (cargo xtask build -p {})",
@@ -72,6 +73,14 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
         minor: envoy_targets::ENVOY_LATEST,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    // As Envoy starts its bootstrap extensions before the listeners take traffic.
+    let service_names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    let services_thread = services::start(
+        services,
+        envoy.clone(),
+        clusters.iter().map(|(name, _)| name.clone()).collect(),
+        stop_rx.clone(),
+    )?;
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let mut queries = Vec::new();
     let mut threads = Vec::new();
@@ -105,6 +114,8 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
             // them: a plugin that does not start is reported once, from its first start.
             if let Ok(Err(e)) = started_rx.recv() {
                 let _ = threads.pop().map(std::thread::JoinHandle::join);
+                let _ = stop_tx.send(true);
+                let _ = services_thread.map(std::thread::JoinHandle::join);
                 anyhow::bail!("{e}");
             }
         }
@@ -124,7 +135,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     }
     if let Some(failure) = failure {
         let _ = stop_tx.send(true);
-        for thread in threads {
+        for thread in threads.into_iter().chain(services_thread) {
             let _ = thread.join();
         }
         anyhow::bail!("{failure}");
@@ -141,15 +152,20 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     if names.is_empty() {
         names.push("(no plugin)");
     }
+    let beside = if service_names.is_empty() {
+        String::new()
+    } else {
+        format!("; services: {}", service_names.join(", "))
+    };
     println!(
-        "serve: listening on http://{listening} ({workers} worker(s); chain: {}; upstream: {upstream_shown}); admin on http://{admin_address}",
+        "serve: listening on http://{listening} ({workers} worker(s); chain: {}; upstream: {upstream_shown}{beside}); admin on http://{admin_address}",
         names.join(" -> ")
     );
 
     wait_for_signal();
     eprintln!("serve: draining");
     let _ = stop_tx.send(true);
-    for thread in threads {
+    for thread in threads.into_iter().chain(services_thread) {
         let _ = thread.join();
     }
     Ok(())

@@ -512,7 +512,7 @@ fn bad_flags_a_busy_port_and_a_plugin_that_does_not_start_are_named() {
         .err()
         .unwrap();
     assert!(
-        error.contains("no plugin named other in the chain (header-append)"),
+        error.contains("no plugin or service named other (there are: header-append)"),
         "{error}"
     );
 
@@ -849,5 +849,30 @@ fn a_request_the_filters_made_unsendable_gets_a_503_instead_of_a_hang() {
             .body
             .starts_with("the request the filters passed cannot be sent upstream"),
         "{reply:?}"
+    );
+}
+
+#[test]
+fn a_service_runs_beside_the_chain_and_consumes_what_its_filters_enqueue() {
+    // As Envoy's bootstrap extension `envoy.bootstrap.wasm` (singleton): one VM on the main thread, on the real
+    // clock, sharing shared data and queues with every worker's plugins.
+    let kinds = host::testing::guest_module("kinds-guest").expect("the kinds guest builds");
+    let service = format!("svc={}", kinds.display());
+    let proxy = start_with(
+        &plugin("producer", &kinds, "producer"),
+        &["--service", &service, "--config", "svc=service tick=100"],
+    );
+    proxy.wait_for_stdout("services: svc");
+    for path in ["/a", "/b"] {
+        assert_eq!(curl(&[&proxy.url(path)]).status, 200);
+    }
+    proxy.wait_for_log("event: /a");
+    proxy.wait_for_log("event: /b");
+    proxy.wait_for_log(": requests 2");
+    let logs = proxy.stop();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("[main]") && l.contains("wasm log svc: event: /a")),
+        "the service logs from the main thread:\n{logs}"
     );
 }

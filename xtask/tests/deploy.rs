@@ -491,8 +491,13 @@ fn fields_a_target_version_lacks_are_refused_with_the_version_that_has_them() {
         "`targetRefs[].kind: Service` is read from Istio 1.23",
     );
     refused(
-        &["--for", "istio-1.19", "--type", "network"],
+        &["--for", "istio-1.19", "--type", "http"],
         "`type` is read from Istio 1.20",
+    );
+    // header-append declares no kind: an HTTP filter, which a network filter's type would misplace.
+    refused(
+        &["--for", "istio", "--type", "network"],
+        "--type network: extensions/header-append/Cargo.toml declares an HTTP filter",
     );
     refused(
         &["--for", "istio-1.13", "--env", "A=b"],

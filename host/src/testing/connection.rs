@@ -4,9 +4,9 @@
 use std::cell::RefMut;
 
 use super::Plugin;
+use super::stream::{context_filter_state, context_properties};
 use crate::envoy::{
     Action, ConnectionClosed, FilterStateObject, HttpCall, Properties, PropertyValue, VmHold,
-    filter_state_key,
 };
 
 /// The cluster the TCP proxy behind the filter connects to unless the filter picks another (with
@@ -200,20 +200,12 @@ impl<'p> TcpConnection<'p> {
     }
 
     fn properties(&mut self) -> RefMut<'_, Properties> {
-        let id = self.id;
-        RefMut::map(self.observed(), |vm| {
-            vm.state_mut()
-                .stream_properties_mut(id)
-                .expect("a connection of this plugin")
-        })
+        context_properties(self.observed(), self.id)
     }
 
     /// The value the plugin stored with `set_property(path, …)` on this connection (filter state `wasm.<path>`).
     pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.observed()
-            .stream(self.id)
-            .filter_state(&filter_state_key(path.join("\0").as_bytes()))
-            .map(<[u8]>::to_vec)
+        context_filter_state(&self.observed(), self.id, path)
     }
 
     /// The object the plugin stored under `key` with Envoy's `set_envoy_filter_state` on this connection (what the

@@ -50,6 +50,17 @@ impl Service {
         self.plugin.logs()
     }
 
+    /// What the start-up VMs (base VM, configuration canary) logged.
+    pub fn start_up_logs(&self) -> Vec<LogEntry> {
+        self.plugin.start_up_logs()
+    }
+
+    /// The service VM's lines since the last call, moved out (see [`Plugin::take_logs`]): a long-running driver
+    /// prints them as they come.
+    pub fn take_logs(&self) -> Vec<LogEntry> {
+        self.plugin.take_logs()
+    }
+
     /// The start-up VMs' lines, then the service VM's.
     pub fn all_logs(&self) -> Vec<LogEntry> {
         self.plugin.all_logs()

@@ -290,21 +290,13 @@ impl<'p> HttpStream<'p> {
 
     /// This stream's attribute values, starting from the plugin's the first time.
     fn properties(&mut self) -> RefMut<'_, Properties> {
-        let id = self.id;
-        RefMut::map(self.observed(), |vm| {
-            vm.state_mut()
-                .stream_properties_mut(id)
-                .expect("a stream of this plugin")
-        })
+        context_properties(self.observed(), self.id)
     }
 
     /// The value the plugin stored with `set_property(path, …)` on this stream (Envoy filter state
     /// `wasm.<path>`, the segments joined by NUL as the SDK passes them).
     pub fn filter_state(&self, path: &[&str]) -> Option<Vec<u8>> {
-        self.observed()
-            .stream(self.id)
-            .filter_state(&filter_state_key(path.join("\0").as_bytes()))
-            .map(<[u8]>::to_vec)
+        context_filter_state(&self.observed(), self.id, path)
     }
 
     /// The object the plugin stored under `key` with Envoy's `set_envoy_filter_state` foreign function: what the
@@ -328,6 +320,29 @@ impl<'p> HttpStream<'p> {
     pub fn finish(&mut self) {
         self.vm().finish(self.id);
     }
+}
+
+/// The attribute values of stream or connection context `id`, starting from the plugin's the first time.
+pub(super) fn context_properties(
+    vm: RefMut<'_, crate::envoy::Vm>,
+    id: u32,
+) -> RefMut<'_, Properties> {
+    RefMut::map(vm, |vm| {
+        vm.state_mut()
+            .stream_properties_mut(id)
+            .expect("a context of this plugin")
+    })
+}
+
+/// What the plugin stored with `set_property(path, …)` on context `id` (Envoy filter state `wasm.<path>`).
+pub(super) fn context_filter_state(
+    vm: &crate::envoy::Vm,
+    id: u32,
+    path: &[&str],
+) -> Option<Vec<u8>> {
+    vm.stream(id)
+        .filter_state(&filter_state_key(path.join("\0").as_bytes()))
+        .map(<[u8]>::to_vec)
 }
 
 /// The request headers a test or the runner gets unless it gives them: the pseudo-headers a client sends (one

@@ -373,6 +373,21 @@ fn the_data_buffer_is_out_of_reach_in_on_log_after_the_filter_continued() {
 }
 
 #[test]
+fn on_log_at_the_close_is_not_an_access_log_phase() {
+    // Context::onCloseTCP calls onLog() directly, not through Context::log: access_log_phase_ stays false, so a
+    // header map read finds no map and is BadArgument (NotFound only in the access-log phase), as anywhere on a
+    // connection.
+    let plugin = start("tcp");
+    let mut conn = plugin.tcp_connection();
+    conn.connect();
+    conn.reset_downstream();
+    assert_eq!(
+        status(&plugin, "get request header in on_log"),
+        Status::BadArgument as i32
+    );
+}
+
+#[test]
 fn a_trap_in_a_data_callback_closes_the_connection() {
     // cpp-host CHECK_FAIL_NET after on_downstream_data: failStream(Downstream) closes the connection (FlushWrite) at
     // once; the close callbacks and on_done/on_log of a failed VM are skipped.

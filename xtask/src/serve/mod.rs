@@ -1,6 +1,8 @@
 //! `cargo xtask serve`: builds the extensions, orders them as the mesh chains them, and hands them to the serve
 //! crate's `proxy-wasm-serve` (wasmtime, hyper and tokio stay out of xtask). With `--watch` it rebuilds an
 //! extension whose sources change; the proxy swaps in the new module and a failed build leaves the old one serving.
+//! An extension of kind `service` is started beside the chain (`--service`); a network filter (kind `tcp`) is left
+//! out, with a note: the proxy has no TCP listener.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use anyhow::{Context, bail};
 mod envoy_config;
 
 use crate::maistra::PHASES;
+use crate::manifest::Kind;
 use crate::workspace::Extension;
 use crate::{build, deploy, flags, manifest, runner, workspace};
 
@@ -23,8 +26,16 @@ impl flags::Serve {
         let extensions = workspace::extensions(&self.package)?;
         let optimizer = build::WasmOpt::pinned()?;
         build::build(&extensions, &[], Some(&optimizer))?;
-        let chain = chain_order(&extensions)?;
-        let configs = self.configs(&chain)?;
+        let [filters, services, left_out] = by_kind(&extensions)?;
+        for extension in left_out {
+            eprintln!(
+                "serve: {0} is a network filter (kind = \"tcp\") and serve has no TCP listener, so it is left out; \
+                 try it with `cargo xtask run {0} --downstream-data …`",
+                extension.name
+            );
+        }
+        let chain = chain_order(&filters)?;
+        let configs = self.configs(&chain, &services)?;
         if let Some(file) = &self.envoy_config {
             let text = self.envoy_bootstrap(&chain, &configs)?;
             workspace::write_atomic(file, text.as_bytes())?;
@@ -34,8 +45,10 @@ impl flags::Serve {
             );
         }
         let mut command = runner::serve_command()?;
-        for (extension, config) in chain.iter().zip(&configs) {
-            command.arg("--plugin").arg(format!(
+        let flags = std::iter::repeat_n("--plugin", chain.len())
+            .chain(std::iter::repeat_n("--service", services.len()));
+        for ((extension, config), flag) in chain.iter().chain(&services).zip(&configs).zip(flags) {
+            command.arg(flag).arg(format!(
                 "{}={}",
                 extension.name,
                 extension.module_path().display()
@@ -79,8 +92,14 @@ impl flags::Serve {
         Ok(())
     }
 
-    /// Each extension's configuration as `--config` gives it (TEXT or @FILE), else its example-config.json.
-    fn configs(&self, chain: &[Extension]) -> anyhow::Result<Vec<Option<String>>> {
+    /// Each extension's configuration as `--config` gives it (TEXT or @FILE), else its example-config.json: the
+    /// chain's, then the services'.
+    fn configs(
+        &self,
+        chain: &[Extension],
+        services: &[Extension],
+    ) -> anyhow::Result<Vec<Option<String>>> {
+        let chain: Vec<Extension> = chain.iter().chain(services).cloned().collect();
         for config in &self.config {
             let name = config
                 .split_once('=')
@@ -208,6 +227,21 @@ fn endpoint(url: &str) -> anyhow::Result<envoy_config::Endpoint> {
     };
     let (host, port) = address("the address", rest.trim_end_matches('/'))?;
     Ok(envoy_config::Endpoint { host, port, http2 })
+}
+
+/// The extensions by what serve does with them: HTTP filters for the chain, services to start beside it, network
+/// filters it leaves out.
+fn by_kind(extensions: &[Extension]) -> anyhow::Result<[Vec<Extension>; 3]> {
+    let mut sorted: [Vec<Extension>; 3] = Default::default();
+    for extension in extensions {
+        let slot = match manifest::kind_of(extension)? {
+            Kind::Http => 0,
+            Kind::Service => 1,
+            Kind::Tcp => 2,
+        };
+        sorted[slot].push(extension.clone());
+    }
+    Ok(sorted)
 }
 
 /// The order Envoy's filter chain has in the mesh: by manifest phase (Maistra's order), then priority, higher

@@ -31,6 +31,32 @@ fn the_chain_is_ordered_by_phase_then_priority_higher_first() {
     assert_eq!(names, ["authn", "high", "low", "stats"]);
 }
 
+#[test]
+fn services_start_beside_the_chain_and_network_filters_are_left_out() {
+    let of_kind = |name: &str, kind: Option<&str>| {
+        let mut extension = Extension::for_test(name, Path::new("/tmp/target"));
+        if let Some(kind) = kind {
+            extension.metadata = serde_json::json!({ "kind": kind });
+        }
+        extension
+    };
+    let [filters, services, left_out] = by_kind(&[
+        of_kind("headers", None),
+        of_kind("jobs", Some("service")),
+        of_kind("sniffer", Some("tcp")),
+        of_kind("auth", Some("http")),
+    ])
+    .unwrap();
+    let names = |list: &[Extension]| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&filters), ["headers", "auth"]);
+    assert_eq!(names(&services), ["jobs"]);
+    assert_eq!(names(&left_out), ["sniffer"]);
+    let err = by_kind(&[of_kind("x", Some("udp"))])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`udp` is not a kind of plugin"), "{err}");
+}
+
 fn serve_flags(args: &[&str]) -> flags::Serve {
     let mut all = vec!["cargo xtask", "serve"];
     all.extend_from_slice(args);
@@ -62,7 +88,7 @@ fn the_envoy_bootstrap_runs_the_same_chain_with_the_same_configuration() {
         "canned=@answers.json",
     ]);
     let chain = [first, second];
-    let configs = flags.configs(&chain).unwrap();
+    let configs = flags.configs(&chain, &[]).unwrap();
     let text = flags.envoy_bootstrap(&chain, &configs).unwrap();
     assert!(
         text.contains("# Cluster canned is scripted in serve and absent here"),
@@ -146,7 +172,7 @@ fn the_envoy_bootstrap_runs_the_same_chain_with_the_same_configuration() {
 fn a_config_for_an_extension_not_in_the_chain_is_named() {
     let flags = serve_flags(&["--config", "nope={}"]);
     let error = flags
-        .configs(&[extension("first", None, None)])
+        .configs(&[extension("first", None, None)], &[])
         .unwrap_err()
         .to_string();
     assert!(error.contains("--config nope={}"), "{error}");

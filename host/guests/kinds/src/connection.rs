@@ -165,6 +165,10 @@ impl StreamContext for Connection {
 
     fn on_log(&mut self) {
         trace("on_log");
+        status(
+            "get request header in on_log",
+            raw::request_header_status(":path"),
+        );
         let (code, bytes) = raw::buffer(DOWNSTREAM_DATA);
         status("get downstream data in on_log", code);
         note(format!("downstream data in on_log: {} bytes", bytes.len()));

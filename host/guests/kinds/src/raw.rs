@@ -7,6 +7,13 @@ use std::ptr::null_mut;
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
     fn proxy_continue_stream(stream: u32) -> u32;
+    fn proxy_get_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_len: usize,
+        ret: *mut *mut u8,
+        ret_len: *mut usize,
+    ) -> u32;
     fn proxy_close_stream(stream: u32) -> u32;
     fn proxy_get_buffer_bytes(
         buffer: u32,
@@ -31,6 +38,18 @@ pub const UPSTREAM: u32 = 3;
 /// `proxy_buffer_type_t` values.
 pub const DOWNSTREAM_DATA: u32 = 2;
 pub const UPSTREAM_DATA: u32 = 3;
+
+/// The status of `proxy_get_header_map_value(RequestHeaders, key)` (the value is dropped).
+pub fn request_header_status(key: &str) -> u32 {
+    let mut ptr: *mut u8 = null_mut();
+    let mut len: usize = 0;
+    let status =
+        unsafe { proxy_get_header_map_value(0, key.as_ptr(), key.len(), &mut ptr, &mut len) };
+    if !ptr.is_null() {
+        drop(unsafe { Vec::from_raw_parts(ptr, len, len) });
+    }
+    status
+}
 
 pub fn continue_stream(stream: u32) -> u32 {
     unsafe { proxy_continue_stream(stream) }

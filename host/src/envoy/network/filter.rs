@@ -197,7 +197,8 @@ impl Vm {
         }
     }
 
-    /// `Context::onCloseTCP`, at most once: `on_done → on_log → on_delete` (not HTTP's `on_log` first).
+    /// `Context::onCloseTCP`, at most once: `on_done → on_log → on_delete` (not HTTP's `on_log` first). Its `on_log`
+    /// is a plain call, not the access-log phase of `Context::log`: maps are absent as anywhere on a connection.
     fn close_tcp(&mut self, id: u32) {
         let connection = self.connection_mut(id);
         if connection.tcp_closed {
@@ -207,10 +208,8 @@ impl Vm {
         self.stream_mut(id).life = StreamLife::Ending;
         self.call(id, |e| &e.on_done, id as i32);
         self.settle();
-        self.stream_mut(id).life = StreamLife::Logging;
         self.call(id, |e| &e.on_log, id as i32);
         self.settle();
-        self.stream_mut(id).life = StreamLife::Ending;
         self.call(id, |e| &e.on_delete, id as i32);
         self.stream_mut(id).life = StreamLife::Deleted;
         self.state_mut().release_stream(id);

@@ -68,6 +68,22 @@ pub struct PluginSpec {
     pub failure_policy: Option<host::testing::FailurePolicy>,
 }
 
+impl PluginSpec {
+    /// The plugin as `cargo xtask deploy` writes it for Envoy (its root_id is its name), on `target`'s Envoy; the
+    /// failure policy only where one was given, as an Envoy before 1.33 has no such field.
+    pub fn builder(&self, target: envoy_targets::Target) -> host::testing::PluginBuilder {
+        let mut builder = host::testing::Plugin::load(&self.module)
+            .target(&target.flag())
+            .name(&self.name)
+            .root_id(&self.name)
+            .config(&self.config);
+        if let Some(policy) = self.failure_policy {
+            builder = builder.failure_policy(policy);
+        }
+        builder
+    }
+}
+
 /// A cluster callouts may reach.
 #[derive(Debug, Clone)]
 pub enum Cluster {

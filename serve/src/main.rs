@@ -78,6 +78,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     let services_thread = services::start(
         services,
         envoy.clone(),
+        target,
         clusters.iter().map(|(name, _)| name.clone()).collect(),
         stop_rx.clone(),
     )?;

@@ -6,7 +6,7 @@
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use host::testing::{Envoy, Plugin, Service};
+use host::testing::{Envoy, Service};
 use tokio::sync::watch;
 
 use crate::flags::PluginSpec;
@@ -19,6 +19,7 @@ const TURN: Duration = Duration::from_millis(10);
 pub fn start(
     specs: Vec<PluginSpec>,
     envoy: Envoy,
+    target: envoy_targets::Target,
     clusters: Vec<String>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
@@ -32,7 +33,7 @@ pub fn start(
             let names: Vec<&str> = clusters.iter().map(String::as_str).collect();
             let mut services = Vec::new();
             for spec in &specs {
-                match start_one(spec, &envoy, &names) {
+                match start_one(spec, &envoy, target, &names) {
                     Ok(service) => services.push((spec.name.clone(), service)),
                     Err(e) => {
                         let _ = started_tx.send(Err(e));
@@ -53,12 +54,14 @@ pub fn start(
     }
 }
 
-fn start_one(spec: &PluginSpec, envoy: &Envoy, clusters: &[&str]) -> anyhow::Result<Service> {
-    let service = Plugin::load(&spec.module)
-        .name(&spec.name)
-        .root_id(&spec.name)
-        .config(&spec.config)
-        .failure_policy(spec.failure_policy)
+fn start_one(
+    spec: &PluginSpec,
+    envoy: &Envoy,
+    target: envoy_targets::Target,
+    clusters: &[&str],
+) -> anyhow::Result<Service> {
+    let service = spec
+        .builder(target)
         .clusters(clusters)
         .start_time(SystemTime::now())
         .on(envoy)

@@ -93,16 +93,8 @@ impl Plan {
         let mut stamps = Vec::new();
         for spec in specs {
             stamps.push(modified(&spec.module));
-            let mut builder = Plugin::load(&spec.module);
-            if let Some(policy) = spec.failure_policy {
-                builder = builder.failure_policy(policy);
-            }
-            let plugin = builder
-                .target(&target.flag())
-                .name(&spec.name)
-                // As `cargo xtask deploy` writes the plugin for Envoy: its root_id is its name.
-                .root_id(&spec.name)
-                .config(&spec.config)
+            let plugin = spec
+                .builder(*target)
                 .clusters(&cluster_names)
                 .start_time(SystemTime::now())
                 // `destination.address`: the listener the connection came in on.

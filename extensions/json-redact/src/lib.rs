@@ -23,7 +23,9 @@ const NAME: &str = env!("CARGO_PKG_NAME");
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 proxy_wasm::main!({
-    proxy_wasm::set_log_level(LogLevel::Info);
+    // Debug: the per-decision lines reach the proxy, which shows them only when its wasm log level is debug.
+    // (At Info the SDK's logger would drop them inside the module.)
+    proxy_wasm::set_log_level(LogLevel::Debug);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 });
 

@@ -46,6 +46,10 @@ fn a_json_response_in_chunks_reaches_the_client_redacted_whole_without_a_stale_l
         .assert_no_header("content-length")
         .assert_body(r#"{"user":{"name":"ada","ssn":"***"},"password":"***"}"#);
     stream.finish();
+    plugin.assert_logged(
+        host::testing::Level::Debug,
+        "json-redact: response body: 2 field(s) redacted",
+    );
 }
 
 #[test]
@@ -97,6 +101,10 @@ fn bodies_that_are_not_plain_json_pass_byte_for_byte() {
         stream.client_response().assert_body(body);
         stream.finish();
     }
+    plugin.assert_logged(
+        host::testing::Level::Debug,
+        "json-redact: response body is gzip-encoded JSON, passed unread",
+    );
 }
 
 #[test]

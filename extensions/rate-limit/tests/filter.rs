@@ -62,6 +62,8 @@ fn a_key_gets_its_burst_then_429_with_retry_after_and_ratelimit_headers() {
         Level::Info,
         "rate-limit configured: 3 requests per 60 s (burst 3) per header:x-user, up to 10000 keys in domain rate-limit",
     );
+    plugin.assert_logged(Level::Debug, "rate-limit: alice allowed, 2 left");
+    plugin.assert_logged(Level::Debug, "rate-limit: alice limited, retry after 20 s");
 }
 
 #[test]

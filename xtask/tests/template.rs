@@ -187,6 +187,8 @@ fn runs_deploys_and_checks_each_kind_where_it_runs(ws: &Scratch) {
     let out = xtask(&[
         "run",
         "t-tcp",
+        "--config",
+        "@extensions/t-tcp/example-config.json",
         "--source-address",
         "10.9.8.7:1",
         "--downstream-data",

@@ -14,21 +14,23 @@ fn extension(name: &str, phase: Option<&str>, priority: Option<i64>) -> Extensio
     if let Some(priority) = priority {
         metadata.insert("priority".into(), priority.into());
     }
-    extension.metadata = serde_json::json!({ "extension": metadata });
+    // What `[package.metadata.extension]` holds (`Extension::metadata` is that table).
+    extension.metadata = serde_json::Value::Object(metadata);
     extension
 }
 
 #[test]
 fn the_chain_is_ordered_by_phase_then_priority_higher_first() {
+    // Named so that alphabetical order is the reverse of the mesh's.
     let chain = chain_order(&[
-        extension("stats", Some("PostStats"), Some(100)),
-        extension("low", Some("PreAuthZ"), Some(1)),
-        extension("high", Some("PreAuthZ"), Some(50)),
-        extension("authn", Some("PreAuthN"), Some(-5)),
+        extension("a-stats", Some("PostStats"), Some(100)),
+        extension("b-low", Some("PreAuthZ"), Some(1)),
+        extension("c-high", Some("PreAuthZ"), Some(50)),
+        extension("d-authn", Some("PreAuthN"), Some(-5)),
     ])
     .unwrap();
     let names: Vec<&str> = chain.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["authn", "high", "low", "stats"]);
+    assert_eq!(names, ["d-authn", "c-high", "b-low", "a-stats"]);
 }
 
 #[test]

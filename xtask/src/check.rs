@@ -13,7 +13,7 @@ use crate::{
     build::{self, Interface},
     child, deploy, flags,
     manifest::Kind,
-    mesh::{self, FailPolicy, Resource, Resources, Target, fields},
+    mesh::{self, EnvVar, FailPolicy, Resource, Resources, Target, fields},
     oci::{layout::StoredImage, reference::Reference},
     runner,
     untrusted::printable,
@@ -157,9 +157,18 @@ impl flags::Check {
             .args(["--kind", kind.name()])
             .args(["--config", "@/dev/stdin"])
             .args(["--for", &self.target.flag()]);
-        if resource.pulls_an_image() && !matches!(resource, Resource::SmeV1alpha1 | Resource::SmeV1)
-        {
-            cmd.args(["--root-id", &extension.name]);
+        // The root_id the YAML gives the plugin: Maistra's ServiceMeshExtension controller writes `<name>_root`
+        // (`toEnvoyHTTPFilter`), every other resource deploy writes the extension's name.
+        let root_id = match resource {
+            Resource::SmeV1alpha1 | Resource::SmeV1 => format!("{}_root", extension.name),
+            _ => extension.name.clone(),
+        };
+        cmd.args(["--root-id", &root_id]);
+        for variable in self.vm_env.all() {
+            match variable {
+                EnvVar::Inline { name, value } => cmd.args(["--env", &format!("{name}={value}")]),
+                EnvVar::Host { name } => cmd.args(["--host-env", &name]),
+            };
         }
         match self.fail {
             // Where the proxy gets Envoy's legacy `fail_open` field (Envoy Gateway's `failOpen`, Istio before 1.25,

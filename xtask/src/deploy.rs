@@ -134,7 +134,7 @@ impl flags::Deploy {
                 "--image REGISTRY/REPO[:TAG] is required: the image as pushed with `cargo xtask push`"
             ),
         };
-        let env: Vec<EnvVar> = self.env.iter().chain(&self.host_env).cloned().collect();
+        let env: Vec<EnvVar> = self.vm_env.all();
         let kind = manifest::kind_of(extension)?;
         let declared = format!("extensions/{}/Cargo.toml", extension.name);
         mesh::kinds::supported(kind, target, resource, &declared)?;

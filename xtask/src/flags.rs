@@ -143,12 +143,8 @@ pub(crate) struct Deploy {
     /// Plugin type: http or network (Istio 1.20+).
     #[arg(long = "type", value_name = "TYPE")]
     pub(crate) plugin_type: Option<PluginType>,
-    /// A VM environment variable NAME=VALUE written into the resource (repeatable).
-    #[arg(long, value_name = "NAME=VALUE", value_parser = EnvVar::inline)]
-    pub(crate) env: Vec<EnvVar>,
-    /// A VM environment variable copied from the proxy's own environment (repeatable).
-    #[arg(long, value_name = "NAME", value_parser = EnvVar::host)]
-    pub(crate) host_env: Vec<EnvVar>,
+    #[command(flatten)]
+    pub(crate) vm_env: VmEnv,
     /// A service the plugin calls out to, [NAME=]HOST:PORT (repeatable): also writes an Istio ServiceEntry
     /// (cluster `outbound|PORT||HOST`) or an Envoy cluster (named NAME, default HOST).
     #[arg(long, value_name = "[NAME=]HOST:PORT")]
@@ -163,6 +159,24 @@ pub(crate) struct Deploy {
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long, value_name = "PATH")]
     pub(crate) output: Option<String>,
+}
+
+/// The VM's environment variables, as `deploy` writes them and `check` starts the VM with them.
+#[derive(Debug, Args)]
+pub(crate) struct VmEnv {
+    /// A VM environment variable NAME=VALUE written into the resource (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = EnvVar::inline)]
+    pub(crate) env: Vec<EnvVar>,
+    /// A VM environment variable copied from the proxy's own environment (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = EnvVar::host)]
+    pub(crate) host_env: Vec<EnvVar>,
+}
+
+impl VmEnv {
+    /// Every variable, the inline ones first.
+    pub(crate) fn all(&self) -> Vec<EnvVar> {
+        self.env.iter().chain(&self.host_env).cloned().collect()
+    }
 }
 
 /// Check a packaged extension against a target before it reaches the mesh: the module's ABI and imports
@@ -189,6 +203,8 @@ pub(crate) struct Check {
     /// The failure policy the YAML will carry (as for `deploy --fail`); the host runs with it.
     #[arg(long, value_name = "POLICY")]
     pub(crate) fail: Option<FailPolicy>,
+    #[command(flatten)]
+    pub(crate) vm_env: VmEnv,
     /// A service the plugin calls, as for `deploy --callout-service`: its cluster counts as declared.
     #[arg(long, value_name = "[NAME=]HOST:PORT")]
     pub(crate) callout_service: Vec<CalloutService>,

@@ -266,8 +266,9 @@ fn a_callout_to_a_cluster_the_target_would_not_have_fails_and_a_declared_one_pas
     );
 }
 
-/// A stand-in for `proxy-wasm-run` (`XTASK_RUNNER`): prints `report` as its JSON report, and copies the
-/// configuration it was given (`--config @FILE`) to `got-config` beside it.
+/// A stand-in for `proxy-wasm-run` (`XTASK_RUNNER`): prints `report` as its JSON report, copies the
+/// configuration it was given (`--config @FILE`) to `got-config` beside it and its arguments, one a line, to
+/// `got-args`.
 fn fake_runner(work: &Workdir, report: &serde_json::Value) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = work.dir.join("fake-runner");
@@ -278,6 +279,7 @@ fn fake_runner(work: &Workdir, report: &serde_json::Value) -> std::path::PathBuf
         &script,
         format!(
             r#"#!/bin/sh
+printf '%s\n' "$@" > {dir}/got-args
 while [ $# -gt 0 ]; do
   if [ "$1" = --config ]; then
     file=$(printf '%s' "$2" | sed 's/^@//')
@@ -422,4 +424,38 @@ fn a_runner_that_never_finishes_is_stopped_by_its_timeout() {
         began.elapsed() < std::time::Duration::from_secs(300),
         "check waited for the runner's 600 s sleep"
     );
+}
+
+/// `check` starts the VM the YAML deploys: the root_id each resource gives the plugin (Maistra's controller writes
+/// `<name>_root`, deploy writes the name everywhere else), the VM's environment, and the target's Envoy.
+#[test]
+fn check_starts_the_vm_with_the_root_id_environment_and_envoy_deploy_writes() {
+    let work = Workdir::new("check-vm-as-deployed");
+    let runner = fake_runner(&work, &serde_json::json!({"started": true}));
+    let args = |flags: &[&str]| {
+        work.xtask(
+            &[&["check", "-p", "header-append"], flags].concat(),
+            &[("XTASK_RUNNER", runner.to_str().unwrap())],
+            "",
+        );
+        fs::read_to_string(work.dir.join("fake-runner/got-args")).unwrap()
+    };
+    let given = args(&[
+        "--for",
+        "istio-1.24",
+        "--env",
+        "REGION=eu",
+        "--host-env",
+        "POD_NAME",
+    ]);
+    for pair in [
+        "--root-id\nheader-append\n",
+        "--env\nREGION=eu\n",
+        "--host-env\nPOD_NAME\n",
+        "--for\nistio-1.24\n",
+    ] {
+        assert!(given.contains(pair), "{pair:?} in:\n{given}");
+    }
+    assert!(args(&["--for", "envoy"]).contains("--root-id\nheader-append\n"));
+    assert!(args(&["--for", "ossm-2.1"]).contains("--root-id\nheader-append_root\n"));
 }

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::maistra::Phase;
 use crate::{
     build::{self, Interface},
     child, deploy, flags,
@@ -338,7 +339,7 @@ fn manifest(
 ) -> anyhow::Result<()> {
     let manifest = deploy::read_manifest(&extension.manifest_path())?;
     let placed = match resource {
-        Resource::WasmPlugin | Resource::TrafficExtension if manifest.phase == "PostStats" => {
+        Resource::WasmPlugin | Resource::TrafficExtension if manifest.phase == Phase::PostStats => {
             summary.add(
                 "phase",
                 Outcome::Warn,

@@ -25,6 +25,7 @@ use std::{fs, path::Path};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use crate::maistra::Phase;
 use crate::{
     flags,
     manifest::{self, Kind, Manifest},
@@ -48,7 +49,7 @@ pub(crate) struct Inputs {
     pub(crate) image: Option<Reference>,
     /// Hex manifest digest of the local layout.
     pub(crate) digest_hex: String,
-    pub(crate) phase: String,
+    pub(crate) phase: Phase,
     pub(crate) priority: i64,
     /// `key=value` labels, in the order given.
     pub(crate) selector: Vec<(String, String)>,
@@ -82,7 +83,7 @@ impl flags::Deploy {
             .context("deploy names the resource after the extension")?;
         let inputs = self.inputs(target, resource, &extension)?;
         if matches!(resource, Resource::WasmPlugin | Resource::TrafficExtension)
-            && inputs.phase == "PostStats"
+            && inputs.phase == Phase::PostStats
         {
             eprintln!(
                 "note: Istio has no phase after its stats filter (Maistra PostStats); written as the unspecified \

@@ -31,22 +31,48 @@ pub(crate) fn nearest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
         .map(|(_, c)| c)
 }
 
-/// A phase as given on the command line, checked against [`PHASES`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Phase(&'static str);
+/// A Maistra filter phase, in chain order: what the manifest, `new --phase` and every resource `deploy` writes
+/// speak, validated once where it is read.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub(crate) enum Phase {
+    PreAuthN,
+    PostAuthN,
+    PreAuthZ,
+    PostAuthZ,
+    PreStats,
+    PostStats,
+}
+
+impl Phase {
+    const ALL: [Phase; 6] = [
+        Phase::PreAuthN,
+        Phase::PostAuthN,
+        Phase::PreAuthZ,
+        Phase::PostAuthZ,
+        Phase::PreStats,
+        Phase::PostStats,
+    ];
+
+    /// The exact spelling Maistra accepts.
+    pub(crate) fn name(self) -> &'static str {
+        PHASES[self as usize]
+    }
+}
 
 impl FromStr for Phase {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Phase, String> {
-        if let Some(phase) = PHASES.iter().find(|p| **p == text) {
-            return Ok(Phase(phase));
+        if let Some(phase) = Phase::ALL.iter().find(|p| p.name() == text) {
+            return Ok(*phase);
         }
         let hint = nearest(text, &PHASES)
             .map(|p| format!(" (did you mean `{p}`?)"))
             .unwrap_or_default();
         Err(format!(
-            "`{text}` is not a Maistra phase{hint}; choose one of (exact case): {}",
+            "`{text}` is not a Maistra phase{hint}; allowed (exact case): {}",
             PHASES.join(" ")
         ))
     }
@@ -54,7 +80,7 @@ impl FromStr for Phase {
 
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.name())
     }
 }
 
@@ -74,7 +100,7 @@ mod tests {
         assert_eq!("PreStats".parse::<Phase>().unwrap().to_string(), "PreStats");
         let err = "PostAuthz".parse::<Phase>().unwrap_err();
         assert!(
-            err.starts_with("`PostAuthz` is not a Maistra phase (did you mean `PostAuthZ`?); choose one of (exact case): PreAuthN"),
+            err.starts_with("`PostAuthz` is not a Maistra phase (did you mean `PostAuthZ`?); allowed (exact case): PreAuthN"),
             "{err}"
         );
     }

@@ -16,6 +16,7 @@ use std::{fs, path::Path};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::maistra::Phase;
 use crate::{
     flags,
     workspace::{self, Extension},
@@ -32,7 +33,7 @@ pub(crate) struct Manifest {
     pub(crate) name: String,
     pub(crate) description: String,
     pub(crate) version: String,
-    pub(crate) phase: String,
+    pub(crate) phase: Phase,
     pub(crate) priority: i64,
     pub(crate) module: String,
 }
@@ -40,7 +41,7 @@ pub(crate) struct Manifest {
 /// The workspace defaults (root `manifest.yaml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Defaults {
-    pub(crate) phase: String,
+    pub(crate) phase: Phase,
     pub(crate) priority: i64,
     pub(crate) module: String,
 }
@@ -48,7 +49,7 @@ pub(crate) struct Defaults {
 /// An extension's own `[package.metadata.extension]` values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Overrides {
-    pub(crate) phase: Option<String>,
+    pub(crate) phase: Option<Phase>,
     pub(crate) priority: Option<i64>,
     pub(crate) kind: Option<Kind>,
 }
@@ -151,7 +152,7 @@ pub(crate) fn manifest_for(extension: &Extension, defaults: &Defaults) -> anyhow
         name: extension.name.clone(),
         description: extension.description.clone(),
         version: extension.version.clone(),
-        phase: overrides.phase.unwrap_or_else(|| defaults.phase.clone()),
+        phase: overrides.phase.unwrap_or(defaults.phase),
         priority: overrides.priority.unwrap_or(defaults.priority),
         module: defaults.module.clone(),
     })

@@ -6,6 +6,7 @@ use serde_json::Value;
 use serde_norway::Mapping;
 
 use super::Inputs;
+use crate::maistra::Phase;
 use crate::manifest::Kind;
 use crate::mesh::{
     EnvVar, FailPolicy, Resource, Target,
@@ -41,7 +42,7 @@ struct SmeSpec {
     image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     image_pull_policy: Option<&'static str>,
-    phase: String,
+    phase: Phase,
     priority: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     workload_selector: Option<Labels>,
@@ -406,16 +407,13 @@ fn callout_documents(resource: Resource, inputs: &Inputs) -> anyhow::Result<Stri
 /// The WasmPlugin phase for a Maistra phase, by where each lands in the filter chain
 /// (reference §2.3): no WasmPlugin phase runs after Istio's stats filter, so PostStats gets
 /// UNSPECIFIED_PHASE, which lands just before it.
-pub(crate) fn wasm_plugin_phase(maistra: &str) -> anyhow::Result<&'static str> {
-    Ok(match maistra {
-        "PreAuthN" => "AUTHN",
-        "PostAuthN" | "PreAuthZ" => "AUTHZ",
-        "PostAuthZ" | "PreStats" => "STATS",
-        "PostStats" => "UNSPECIFIED_PHASE",
-        other => anyhow::bail!(
-            "manifest phase `{other}` is not a Maistra phase (PreAuthN PostAuthN PreAuthZ PostAuthZ PreStats PostStats)"
-        ),
-    })
+pub(crate) fn wasm_plugin_phase(maistra: Phase) -> &'static str {
+    match maistra {
+        Phase::PreAuthN => "AUTHN",
+        Phase::PostAuthN | Phase::PreAuthZ => "AUTHZ",
+        Phase::PostAuthZ | Phase::PreStats => "STATS",
+        Phase::PostStats => "UNSPECIFIED_PHASE",
+    }
 }
 
 fn sme(
@@ -434,7 +432,7 @@ fn sme(
         spec: SmeSpec {
             image: image(inputs)?.tagged(),
             image_pull_policy: inputs.pull_policy.map(|p| p.as_str()),
-            phase: inputs.phase.clone(),
+            phase: inputs.phase,
             priority: inputs.priority,
             workload_selector: labels(inputs).map(|labels| Labels { labels }),
             config,
@@ -480,7 +478,7 @@ fn wasm_plugin(inputs: &Inputs) -> anyhow::Result<K8s<WasmPluginSpec>> {
             sha256: inputs.digest_hex.clone(),
             image_pull_policy: pull_policy(inputs),
             image_pull_secret: inputs.pull_secret.clone(),
-            phase: wasm_plugin_phase(&inputs.phase)?,
+            phase: wasm_plugin_phase(inputs.phase),
             priority: istio_priority(inputs, "WasmPlugin")?,
             plugin_name: inputs.name.clone(),
             fail_strategy: (minor >= ISTIO_FAIL_STRATEGY).then(|| fail_strategy(inputs.fail)),
@@ -492,7 +490,7 @@ fn wasm_plugin(inputs: &Inputs) -> anyhow::Result<K8s<WasmPluginSpec>> {
 }
 
 fn traffic_extension(inputs: &Inputs) -> anyhow::Result<K8s<TrafficExtensionSpec>> {
-    let phase = match wasm_plugin_phase(&inputs.phase)? {
+    let phase = match wasm_plugin_phase(inputs.phase) {
         // TrafficExtension.ExecutionPhase names its zero value UNSPECIFIED.
         "UNSPECIFIED_PHASE" => "UNSPECIFIED",
         phase => phase,

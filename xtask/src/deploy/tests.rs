@@ -21,7 +21,7 @@ fn inputs(target: &str, phase: &str, config: Option<&str>) -> Inputs {
         namespace: "bookinfo".to_owned(),
         image: Some(Reference::parse("quay.io/team/header-append", "0.3.0").unwrap()),
         digest_hex: "ab".repeat(32),
-        phase: phase.to_owned(),
+        phase: phase.parse().unwrap(),
         priority: 7,
         selector: vec![("app".to_owned(), "httpbin".to_owned())],
         config: config.map(|c| serde_json::from_str(c).unwrap()),
@@ -68,10 +68,11 @@ fn every_maistra_phase_maps_to_the_wasm_plugin_phase_that_lands_at_the_same_anch
             "{maistra}"
         );
     }
-    let err = resources::wasm_plugin_phase("PostAuthz")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("`PostAuthz` is not a Maistra phase"), "{err}");
+    let err = "PostAuthz".parse::<crate::maistra::Phase>().unwrap_err();
+    assert!(
+        err.contains("`PostAuthz` is not a Maistra phase (did you mean `PostAuthZ`?)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,3 +1,4 @@
+use crate::maistra::Phase;
 use serde_json::json;
 
 use super::validate::{defaults, overrides};
@@ -22,7 +23,7 @@ fn sample() -> Manifest {
         name: "header-append".into(),
         description: "Appends headers: to responses, #1".into(),
         version: "1.0".into(),
-        phase: "PreAuthZ".into(),
+        phase: Phase::PreAuthZ,
         priority: -5,
         module: "plugin.wasm".into(),
     }
@@ -34,7 +35,7 @@ fn good_defaults_parse() {
     assert_eq!(
         d,
         Defaults {
-            phase: "PostAuthZ".into(),
+            phase: Phase::PostAuthZ,
             priority: 100,
             module: "plugin.wasm".into()
         }
@@ -165,7 +166,7 @@ fn cargo_toml_overrides_are_validated_with_the_file_and_table() {
         )
         .unwrap(),
         Overrides {
-            phase: Some("PreAuthN".into()),
+            phase: Some(Phase::PreAuthN),
             priority: Some(7),
             kind: Some(Kind::Tcp),
         }
@@ -248,7 +249,7 @@ fn overrides_win_over_defaults_and_package_fields_fill_the_rest() {
     let m = manifest_for(&ext, &defaults).unwrap();
     assert_eq!(
         (
-            m.phase.as_str(),
+            m.phase.name(),
             m.priority,
             m.name.as_str(),
             m.version.as_str()

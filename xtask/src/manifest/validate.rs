@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
 use super::{Defaults, Kind, MODULE_FILE, Overrides};
-use crate::maistra::{PHASES, nearest};
+use crate::maistra::{PHASES, Phase, nearest};
 
 /// Keys of the root `manifest.yaml`.
 const DEFAULT_KEYS: [&str; 4] = ["schemaVersion", "phase", "priority", "module"];
@@ -139,18 +139,12 @@ fn schema_version(file: &str, value: Scalar) -> anyhow::Result<()> {
     }
 }
 
-fn phase(file: &str, field: &str, value: Scalar) -> anyhow::Result<String> {
+fn phase(file: &str, field: &str, value: Scalar) -> anyhow::Result<Phase> {
     let allowed = PHASES.join(" ");
     match value {
-        Scalar::Str(s) if PHASES.contains(&s) => Ok(s.to_owned()),
-        Scalar::Str(s) => {
-            let hint = nearest(s, &PHASES)
-                .map(|p| format!(" (did you mean `{p}`?)"))
-                .unwrap_or_default();
-            bail!(
-                "{file}: `{field}`: `{s}` is not a Maistra phase{hint}; allowed (exact case): {allowed}"
-            )
-        }
+        Scalar::Str(s) => s
+            .parse::<Phase>()
+            .map_err(|e| anyhow::anyhow!("{file}: `{field}`: {e}")),
         other => bail!(
             "{file}: `{field}` must be one of {allowed}, found {}",
             describe(&other)

@@ -13,7 +13,6 @@ use anyhow::{Context, bail};
 
 mod envoy_config;
 
-use crate::maistra::PHASES;
 use crate::manifest::Kind;
 use crate::workspace::Extension;
 use crate::{build, deploy, flags, manifest, runner, workspace};
@@ -251,12 +250,8 @@ fn chain_order(extensions: &[Extension]) -> anyhow::Result<Vec<Extension>> {
     let mut keyed = Vec::new();
     for extension in extensions {
         let manifest = manifest::manifest_for(extension, &defaults)?;
-        let phase = PHASES
-            .iter()
-            .position(|p| *p == manifest.phase)
-            .unwrap_or(PHASES.len());
         keyed.push((
-            (phase, -manifest.priority, extension.name.clone()),
+            (manifest.phase, -manifest.priority, extension.name.clone()),
             extension.clone(),
         ));
     }

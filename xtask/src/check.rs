@@ -24,6 +24,7 @@ use anyhow::{Context, bail};
 use envoy_targets::{AbiVersion, Verdict, imports};
 use std::{
     io::Write as _,
+    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -95,35 +96,131 @@ impl Summary {
     }
 }
 
+/// What is checked: a packaged workspace extension, or a module file from elsewhere, which has no package.
+enum Subject {
+    Extension(Extension),
+    Module {
+        path: PathBuf,
+        name: String,
+        kind: Kind,
+    },
+}
+
+impl Subject {
+    fn of(flags: &flags::Check) -> anyhow::Result<Subject> {
+        let Some(path) = &flags.module else {
+            return Ok(Subject::Extension(workspace::single_extension(
+                flags.package.as_deref(),
+            )?));
+        };
+        if !path.is_file() {
+            bail!(
+                "no module at {}: give the path of a .wasm file, or -p NAME for an extension under extensions/",
+                path.display()
+            );
+        }
+        let name = match &flags.name {
+            Some(name) => name.clone(),
+            None => path
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .filter(|stem| !stem.is_empty())
+                .with_context(|| {
+                    format!(
+                        "{}: the file name gives no plugin name; give one with --name",
+                        path.display()
+                    )
+                })?
+                .to_owned(),
+        };
+        Ok(Subject::Module {
+            path: path.clone(),
+            name,
+            kind: flags.kind.unwrap_or_default(),
+        })
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Subject::Extension(extension) => &extension.name,
+            Subject::Module { name, .. } => name,
+        }
+    }
+
+    fn module_path(&self) -> PathBuf {
+        match self {
+            Subject::Extension(extension) => extension.module_path(),
+            Subject::Module { path, .. } => path.clone(),
+        }
+    }
+
+    fn kind(&self) -> anyhow::Result<Kind> {
+        match self {
+            Subject::Extension(extension) => crate::manifest::kind_of(extension),
+            Subject::Module { kind, .. } => Ok(*kind),
+        }
+    }
+
+    /// Where the kind was declared, for a refusal to point at.
+    fn kind_source(&self) -> String {
+        match self {
+            Subject::Extension(extension) => format!("extensions/{}/Cargo.toml", extension.name),
+            Subject::Module { .. } => "--kind".to_owned(),
+        }
+    }
+
+    /// How the user sees a run of the same module.
+    fn run_hint(&self) -> String {
+        match self {
+            Subject::Extension(extension) => format!("cargo xtask run {}", extension.name),
+            Subject::Module { path, .. } => format!("cargo xtask run {}", path.display()),
+        }
+    }
+}
+
 impl flags::Check {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let extension = workspace::single_extension(self.package.as_deref())?;
+        let subject = Subject::of(&self)?;
         let target = self.target;
         let resource = target.resource(self.resource)?;
         let mut summary = Summary::default();
-        module(&mut summary, &extension, target)?;
+        module(&mut summary, &subject.module_path(), target)?;
         behaviour(&mut summary, target);
-        if resource.pulls_an_image() {
-            image(&mut summary, &extension, resource, self.image.as_deref())?;
+        match &subject {
+            Subject::Extension(extension) => {
+                if resource.pulls_an_image() {
+                    image(&mut summary, extension, resource, self.image.as_deref())?;
+                }
+                manifest(&mut summary, extension, resource)?;
+            }
+            Subject::Module { .. } => summary.add(
+                "package",
+                Outcome::Warn,
+                "not checked: a module file has no package here, so its image variant, digest and phase are not \
+                 known; package it as a workspace extension (`cargo xtask new`) to check them",
+            ),
         }
-        manifest(&mut summary, &extension, resource)?;
-        let kind = crate::manifest::kind_of(&extension)?;
-        plugin_kind(&mut summary, &extension, kind, target, resource);
-        let report = self.start(&extension, resource, kind)?;
+        let kind = subject.kind()?;
+        plugin_kind(&mut summary, &subject, kind, target, resource);
+        let report = self.start(&subject, resource, kind)?;
         configuration(&mut summary, &report, kind);
         callouts(&mut summary, &report, target, resource, &self);
         println!(
             "{} for {target} ({}):\n{}",
-            extension.name,
+            subject.name(),
             resource.kind(),
             summary.table()
         );
         let failed = summary.failed();
         if failed > 0 {
             bail!(
-                "{failed} check{} failed: {} would not work on {target} as packaged",
+                "{failed} check{} failed: {} would not work on {target} as {}",
                 if failed == 1 { "" } else { "s" },
-                extension.name
+                subject.name(),
+                match subject {
+                    Subject::Extension(_) => "packaged",
+                    Subject::Module { .. } => "given",
+                }
             );
         }
         Ok(())
@@ -133,27 +230,30 @@ impl flags::Check {
     /// returns the runner's JSON report.
     fn start(
         &self,
-        extension: &Extension,
+        subject: &Subject,
         resource: Resource,
         kind: Kind,
     ) -> anyhow::Result<serde_json::Value> {
-        let config = match &self.config {
-            Some(text) => match text.strip_prefix('@') {
+        let config = match (&self.config, subject) {
+            (Some(text), _) => match text.strip_prefix('@') {
                 Some(path) => std::fs::read(path)
                     .with_context(|| format!("--config @{path}: cannot read the file"))?,
                 None => text.clone().into_bytes(),
             },
-            None => match deploy::read_config(&deploy::example_config_path(extension))? {
-                // What deploy writes: compact JSON, the file's key order (a string as is for SME v1alpha1).
-                Some(serde_json::Value::String(text)) => text.into_bytes(),
-                Some(value) => serde_json::to_vec(&value)?,
-                None => Vec::new(),
-            },
+            (None, Subject::Extension(extension)) => {
+                match deploy::read_config(&deploy::example_config_path(extension))? {
+                    // What deploy writes: compact JSON, the file's key order (a string as is for SME v1alpha1).
+                    Some(serde_json::Value::String(text)) => text.into_bytes(),
+                    Some(value) => serde_json::to_vec(&value)?,
+                    None => Vec::new(),
+                }
+            }
+            (None, Subject::Module { .. }) => Vec::new(),
         };
         // The configuration goes through a pipe: a file would be one more copy of it on disk, and one that
         // two checks of the same extension would share.
         let mut cmd = runner::command()?;
-        cmd.arg(extension.module_path())
+        cmd.arg(subject.module_path())
             .arg("--json")
             .args(["--kind", kind.name()])
             .args(["--config", "@/dev/stdin"])
@@ -161,8 +261,8 @@ impl flags::Check {
         // The root_id the YAML gives the plugin: Maistra's ServiceMeshExtension controller writes `<name>_root`
         // (`toEnvoyHTTPFilter`), every other resource deploy writes the extension's name.
         let root_id = match resource {
-            Resource::SmeV1alpha1 | Resource::SmeV1 => format!("{}_root", extension.name),
-            _ => extension.name.clone(),
+            Resource::SmeV1alpha1 | Resource::SmeV1 => format!("{}_root", subject.name()),
+            _ => subject.name().to_owned(),
         };
         cmd.args(["--root-id", &root_id]);
         for variable in self.vm_env.all() {
@@ -198,11 +298,11 @@ impl flags::Check {
         let deadline = Instant::now() + timeout;
         let stopped = || {
             anyhow::anyhow!(
-                "`{}` did not finish within {} s (building it included) and was stopped; run `cargo xtask run {}` \
-                 to see where it stops, or give it longer with XTASK_RUNNER_TIMEOUT=SECONDS",
+                "`{}` did not finish within {} s (building it included) and was stopped; run `{}` to see where it \
+                 stops, or give it longer with XTASK_RUNNER_TIMEOUT=SECONDS",
                 runner::RUNNER,
                 timeout.as_secs(),
-                extension.name
+                subject.run_hint()
             )
         };
         let status = child::wait_until(&mut child, deadline)
@@ -217,9 +317,9 @@ impl flags::Check {
         let _ = writer.join();
         serde_json::from_slice(&report).with_context(|| {
             format!(
-                "{} printed no report ({status}); run `cargo xtask run {}` to see why",
+                "{} printed no report ({status}); run `{}` to see why",
                 runner::RUNNER,
-                extension.name
+                subject.run_hint()
             )
         })
     }
@@ -246,9 +346,8 @@ fn legacy_fail_open(target: Target) -> bool {
 }
 
 /// The module's ABI and every import against the target's Envoy.
-fn module(summary: &mut Summary, extension: &Extension, target: Target) -> anyhow::Result<()> {
-    let path = extension.module_path();
-    let bytes = std::fs::read(&path).with_context(|| {
+fn module(summary: &mut Summary, path: &Path, target: Target) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| {
         format!(
             "cannot read {}; run `cargo xtask package` first",
             path.display()
@@ -361,12 +460,12 @@ fn manifest(
 /// refuses otherwise.
 fn plugin_kind(
     summary: &mut Summary,
-    extension: &Extension,
+    subject: &Subject,
     kind: Kind,
     target: Target,
     resource: Resource,
 ) {
-    let declared = format!("extensions/{}/Cargo.toml", extension.name);
+    let declared = subject.kind_source();
     match crate::mesh::kinds::supported(kind, target, resource, &declared) {
         Err(why) => summary.add("kind", Outcome::Fail, why.to_string()),
         Ok(()) => summary.add(

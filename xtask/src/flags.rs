@@ -1,6 +1,8 @@
 //! The whole command line of `cargo xtask`, parsed into the types the commands work with. Each `///` line is
 //! the `--help` text of what follows it.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
@@ -182,11 +184,30 @@ impl VmEnv {
 /// Check a packaged extension against a target before it reaches the mesh: the module's ABI and imports
 /// against that target's Envoy, the configuration the deploy YAML carries started in the host, the image
 /// variant and digest, and the clusters its callouts name. Exit status 0 only when everything holds.
+///
+/// Given a MODULE.wasm instead of an extension (a third-party filter before it is deployed), the module, its
+/// configuration (`--config`, empty by default) and its callouts are checked; it has no package here, so the
+/// image, digest and phase are not.
 #[derive(Debug, Args)]
 pub(crate) struct Check {
     /// Only this extension (default: the only extension, or the only one packaged; else required).
-    #[arg(short = 'p', long = "package", value_name = "NAME")]
+    #[arg(
+        short = 'p',
+        long = "package",
+        value_name = "NAME",
+        conflicts_with = "module"
+    )]
     pub(crate) package: Option<String>,
+    /// A module file to check instead of a workspace extension.
+    #[arg(value_name = "MODULE.wasm")]
+    pub(crate) module: Option<PathBuf>,
+    /// With MODULE.wasm: which kind of plugin it is, so where Envoy runs it (`http`, `tcp` or `service`; an
+    /// extension declares its own in Cargo.toml).
+    #[arg(long, value_name = "KIND", requires = "module", value_parser = crate::manifest::Kind::parse)]
+    pub(crate) kind: Option<crate::manifest::Kind>,
+    /// With MODULE.wasm: the plugin's name and root_id in the resource (default: the file name without `.wasm`).
+    #[arg(long, value_name = "NAME", requires = "module")]
+    pub(crate) name: Option<String>,
     /// Target mesh and version, as for `deploy --for`.
     #[arg(long = "for", value_name = "TARGET")]
     pub(crate) target: Target,

@@ -77,6 +77,16 @@ impl Kind {
         }
     }
 
+    /// `--kind` on the command line.
+    pub(crate) fn parse(name: &str) -> Result<Kind, String> {
+        Kind::named(name).ok_or_else(|| {
+            format!(
+                "`{name}` is not a kind of plugin: give one of {}",
+                Kind::NAMES.join(", ")
+            )
+        })
+    }
+
     pub(crate) fn named(name: &str) -> Option<Kind> {
         Some(match name {
             "http" => Kind::Http,

@@ -459,3 +459,91 @@ fn check_starts_the_vm_with_the_root_id_environment_and_envoy_deploy_writes() {
     assert!(args(&["--for", "envoy"]).contains("--root-id\nheader-append\n"));
     assert!(args(&["--for", "ossm-2.1"]).contains("--root-id\nheader-append_root\n"));
 }
+
+#[test]
+fn a_module_outside_the_workspace_is_checked_with_its_configuration_and_kind() {
+    let work = Workdir::new("check-module-file");
+    // A third-party filter: a module file with no package, named by its file.
+    let module = work.dir.join("vendor").join("auth-filter.wasm");
+    fs::create_dir_all(module.parent().unwrap()).unwrap();
+    fs::copy(work.out_dir().join("plugin.wasm"), &module).unwrap();
+    let module = module.to_str().unwrap();
+    let runner = support::runner();
+    let envs = [("XTASK_RUNNER", runner.to_str().unwrap())];
+
+    let run = work.xtask(
+        &[
+            "check",
+            "--for",
+            "istio",
+            module,
+            "--config",
+            r#"{"x-a": "b"}"#,
+        ],
+        &envs,
+        "",
+    );
+    let table = run.ok();
+    assert!(
+        table.starts_with("auth-filter for Istio 1.30 (WasmPlugin):"),
+        "{table}"
+    );
+    assert!(row(&table, "imports").starts_with("ok"), "{table}");
+    assert!(row(&table, "configuration").starts_with("ok"), "{table}");
+    assert!(
+        row(&table, "package").starts_with("warn")
+            && table.contains("image variant, digest and phase are not"),
+        "what was not checked is said:\n{table}"
+    );
+
+    // The configuration is the module's own: header-append refuses a number, and the plugin's line says why.
+    let run = work.xtask(
+        &[
+            "check",
+            "--for",
+            "istio",
+            module,
+            "--config",
+            r#"{"x-a": 5}"#,
+        ],
+        &envs,
+        "",
+    );
+    let err = run.fails();
+    assert!(
+        row(&run.stdout(), "configuration").starts_with("FAIL")
+            && err.contains("1 check failed: auth-filter would not work on Istio 1.30 as given"),
+        "{}\n{err}",
+        run.stdout()
+    );
+
+    // A Wasm service cannot be a ServiceMeshExtension: the kind comes from --kind, and the refusal names it.
+    let run = work.xtask(
+        &["check", "--for", "ossm-2.1", module, "--kind", "service"],
+        &envs,
+        "",
+    );
+    run.fails();
+    let table = run.stdout();
+    assert!(
+        row(&table, "kind").starts_with("FAIL") && table.contains("--kind"),
+        "{table}"
+    );
+
+    let run = work.xtask(&["check", "--for", "istio", "missing/auth.wasm"], &envs, "");
+    assert!(
+        run.fails().contains("no module at missing/auth.wasm"),
+        "{}",
+        run.stderr()
+    );
+    let run = work.xtask(
+        &["check", "--for", "istio", module, "-p", "header-append"],
+        &envs,
+        "",
+    );
+    assert!(
+        run.fails().contains("cannot be used with"),
+        "{}",
+        run.stderr()
+    );
+}

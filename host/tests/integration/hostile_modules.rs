@@ -1,10 +1,11 @@
-//! Hostile modules: small WAT modules that try to hang or exhaust the host. Each is stopped with a clear failure
-//! within twice the call deadline and within the plugin's memory budget (linear memory limit + host byte budget),
-//! and a well-behaved plugin on the same Envoy keeps answering.
+//! Hostile modules: small WAT modules that try to hang or exhaust the host. Each is stopped with a clear failure,
+//! having spent at most twice the call deadline of CPU time and stayed within the plugin's memory budget (linear
+//! memory limit + host byte budget), and a well-behaved plugin on the same Envoy keeps answering.
 //!
 //! Each case runs in a child process (this test binary, filtered to the one test), so its peak resident memory
-//! (`VmHWM`) is its own; the parent checks the bounds and prints one row of the table:
-//! `module | what stopped it | time to stop | peak resident memory`. Run with `--nocapture` to see the rows.
+//! (`VmHWM`) and CPU time are its own; the parent checks the bounds and prints one row of the table:
+//! `module | what stopped it | time to stop | CPU time | peak resident memory`. Run with `--nocapture` to see the
+//! rows. CPU time, not wall time, is bounded: a busy machine stretches the wall clock, not the work done.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -85,8 +86,10 @@ fn run(name: &str, case: fn(&Envoy) -> String) {
             .expect("the good plugin starts");
         let before = memory_kib("VmRSS");
         let began = Instant::now();
+        let cpu_before = cpu_millis();
         let stopped_by = case(&envoy);
         let elapsed = began.elapsed();
+        let cpu = cpu_millis().saturating_sub(cpu_before);
         let peak = memory_kib("VmHWM");
         assert_serves(&good);
         let reason: String = printable_line(&stopped_by)
@@ -95,7 +98,7 @@ fn run(name: &str, case: fn(&Envoy) -> String) {
             .take(160)
             .collect();
         println!(
-            "HOSTILE|{name}|{reason}|{}|{}|{}",
+            "HOSTILE|{name}|{reason}|{}|{cpu}|{}|{}",
             elapsed.as_millis(),
             peak,
             peak.saturating_sub(before)
@@ -123,20 +126,22 @@ fn run(name: &str, case: fn(&Envoy) -> String) {
         .find_map(|l| l.split_once("HOSTILE|").map(|(_, row)| row))
         .unwrap_or_else(|| panic!("case {name} printed no result:\n{stdout}\n{stderr}"));
     let fields: Vec<&str> = row.split('|').collect();
-    let [_, reason, millis, peak_kib, growth_kib] = fields[..] else {
+    let [_, reason, millis, cpu_millis, peak_kib, growth_kib] = fields[..] else {
         panic!("malformed result {row:?}");
     };
     let millis: u128 = millis.parse().expect("milliseconds");
+    let cpu_millis: u128 = cpu_millis.parse().expect("milliseconds");
     let peak_kib: usize = peak_kib.parse().expect("KiB");
     let growth_kib: usize = growth_kib.parse().expect("KiB");
     println!(
-        "| {name} | {reason} | {millis} ms | {} MiB peak ({} MiB over the process before it) |",
+        "| {name} | {reason} | {millis} ms | {cpu_millis} ms CPU | {} MiB peak ({} MiB over the process before it) |",
         peak_kib / 1024,
         growth_kib / 1024
     );
     assert!(
-        millis <= 2 * DEADLINE.as_millis(),
-        "{name} took {millis} ms to stop, over twice the {DEADLINE:?} deadline"
+        cpu_millis <= 2 * DEADLINE.as_millis(),
+        "{name} spent {cpu_millis} ms of CPU time ({millis} ms in all) before it was stopped, over twice the \
+         {DEADLINE:?} deadline"
     );
     let budget_kib = (MEMORY_LIMIT + HOST_MEMORY_LIMIT + SLACK) / 1024;
     assert!(
@@ -153,6 +158,21 @@ fn test_path(name: &str) -> String {
         Some((_crate, module)) => format!("{module}::{name}"),
         None => name.to_owned(),
     }
+}
+
+/// The CPU time this process has used (user and system, every thread), in milliseconds: fields 14 and 15 of
+/// `/proc/self/stat`, in clock ticks of Linux's fixed USER_HZ of 100 (0 where procfs is missing).
+fn cpu_millis() -> u128 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it follow its closing parenthesis.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u128 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse::<u128>().ok())
+        .sum();
+    ticks * 10
 }
 
 /// A `/proc/self/status` figure in KiB (0 where procfs is missing).

@@ -553,6 +553,107 @@ fn a_grpc_call_is_answered_from_a_file_and_the_request_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The steps of a report as short words: `callout 4`, `grpc 5`, `time 150`, `on_request_headers -> continue`.
+fn step_words(report: &Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {report}"))
+        .iter()
+        .map(|s| {
+            if let Some(token) = s["callout_answered"].as_u64() {
+                format!("callout {token}")
+            } else if let Some(token) = s["grpc_call_answered"].as_u64() {
+                format!("grpc {token}")
+            } else if let Some(ms) = s["time_advanced_ms"].as_u64() {
+                format!("time {ms}")
+            } else {
+                format!(
+                    "{} -> {}",
+                    s["callback"].as_str().unwrap_or("?"),
+                    s["action"].as_str().unwrap_or("?")
+                )
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn calls_dispatched_at_start_up_are_answered_before_the_first_request_in_dispatch_order() {
+    // on_configure dispatches a gRPC call (token 5) and then an HTTP callout (token 4); a tick 100 ms later
+    // dispatches callout 8. The answers are taken in that order, each from its own flag's queue.
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "start-up",
+            "--cluster",
+            "auth",
+            "--cluster",
+            "grpc-upstream",
+            "--callout-response",
+            "200:cfg",
+            "--callout-response",
+            "200:ticked",
+            "--grpc-response",
+            "0:keys",
+            "--before-request",
+            "150ms",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        step_words(&report),
+        [
+            "grpc 5",
+            "callout 4",
+            "time 150",
+            "callout 8",
+            "on_request_headers -> continue",
+            "on_response_headers -> continue"
+        ],
+        "{report:#}"
+    );
+    let worker_notes: Vec<&str> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["vm"] == "worker" && l["level"] == "info")
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with("root "))
+        .collect();
+    assert_eq!(
+        worker_notes,
+        [
+            "root grpc response 5: status 0, message keys",
+            "root callout response: cfg",
+            "root callout response: ticked"
+        ]
+    );
+    assert_eq!(report["callouts"][0]["context_id"], 1);
+    assert_eq!(report["callouts"][1]["headers"][1][1], "/tick");
+    assert_eq!(report["client_response"]["status"], 200);
+    assert_eq!(report["notes"], json!([]), "nothing left pending");
+
+    let out = runner(
+        &conformance(),
+        &[
+            "-c",
+            "start-up",
+            "--kind",
+            "service",
+            "--before-request",
+            "1s",
+        ],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--before-request (a service has no requests"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_unavailable() {
     let (code, report) = json_report(

@@ -124,6 +124,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = advance)]
     pub advance_time: Option<Duration>,
 
+    /// Virtual time that passes after the plugin started and before the first request (`--kind http` and `tcp`):
+    /// its ticks fire, and what they dispatch is answered, like what `on_vm_start` and `on_configure` dispatched,
+    /// by the next --callout-response / --grpc-response. `DURATION` as for --advance-time.
+    #[arg(long, value_name = "DURATION", value_parser = advance)]
+    pub before_request: Option<Duration>,
+
     /// A cluster Envoy knows (repeatable); HTTP callouts to any other cluster fail with BadArgument, gRPC calls
     /// with ParseFailure. Without any, every name is accepted (Envoy never does that: the run says so).
     #[arg(long = "cluster", value_name = "NAME")]
@@ -487,6 +493,10 @@ impl Args {
         }
         if self.kind == Kind::Service && given("advance_time") {
             refused.push("--advance-time (a service runs for --run-for)".into());
+        }
+        if self.kind == Kind::Service && given("before_request") {
+            refused
+                .push("--before-request (a service has no requests; it runs for --run-for)".into());
         }
         refused
     }

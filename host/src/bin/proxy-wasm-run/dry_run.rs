@@ -75,12 +75,17 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         grpc_calls: Vec::new(),
         notes: Vec::new(),
     };
+    // What the plugin dispatched while it started (on_vm_start, on_configure) is answered before the first
+    // request, then the virtual time `--before-request` asks passes (ticks, and what they dispatch).
+    player.answer_callouts();
+    if let Some(by) = args.before_request {
+        player.advance(by);
+    }
     let traffic = match args.kind {
         Kind::Http => run_http(&mut player, args),
         Kind::Tcp => run_tcp(&mut player, args),
         Kind::Service => {
             let ran_for = args.run_for.unwrap_or_default();
-            player.answer_callouts();
             player.advance(ran_for);
             Traffic::Service { ran_for }
         }
@@ -279,24 +284,52 @@ impl Player<'_> {
         self.answer_callouts();
     }
 
-    /// Answers pending callouts, oldest first, while answers are left.
+    /// Answers pending callouts and gRPC calls in the order the plugin dispatched them, while answers of their kind
+    /// are left (an answer may dispatch more: those are answered too, after the older ones).
     fn answer_callouts(&mut self) {
-        while self.answer_http() || self.answer_grpc() {}
-    }
-
-    /// Answers the oldest pending HTTP callout if an answer is left; false if nothing was answered.
-    fn answer_http(&mut self) -> bool {
-        let pending = self.plugin.http_calls();
-        for call in &pending {
-            if !self.callouts.iter().any(|(c, _)| c.token == call.token) {
-                self.callouts.push((call.clone(), None));
+        loop {
+            self.record_pending();
+            let http = self
+                .plugin
+                .http_calls()
+                .into_iter()
+                .next()
+                .filter(|_| !self.answers.is_empty());
+            let grpc = self
+                .plugin
+                .grpc_calls()
+                .into_iter()
+                .next()
+                .filter(|_| !self.grpc_answers.is_empty());
+            match (http, grpc) {
+                (Some(h), Some(g)) if g.dispatch_index() < h.dispatch_index() => {
+                    self.answer_grpc(&g)
+                }
+                (Some(h), _) => self.answer_http(&h),
+                (None, Some(g)) => self.answer_grpc(&g),
+                (None, None) => return,
             }
         }
-        let Some(call) = pending.first() else {
-            return false;
-        };
+    }
+
+    /// Adds the callouts and gRPC calls dispatched since the last look to the run's lists, in dispatch order.
+    fn record_pending(&mut self) {
+        for call in self.plugin.http_calls() {
+            if !self.callouts.iter().any(|(c, _)| c.token == call.token) {
+                self.callouts.push((call, None));
+            }
+        }
+        for call in self.plugin.grpc_calls() {
+            if !self.grpc_calls.iter().any(|(c, _)| c.token == call.token) {
+                self.grpc_calls.push((call, None));
+            }
+        }
+    }
+
+    /// Answers HTTP callout `call` with the next `--callout-response`.
+    fn answer_http(&mut self, call: &HttpCall) {
         let Some(answer) = self.answers.pop_front() else {
-            return false;
+            return;
         };
         match &answer {
             CalloutAnswer::Response {
@@ -324,22 +357,12 @@ impl Player<'_> {
             token: call.token,
             answer,
         });
-        true
     }
 
-    /// Answers the oldest pending gRPC call or stream if an answer is left; false if nothing was answered.
-    fn answer_grpc(&mut self) -> bool {
-        let pending = self.plugin.grpc_calls();
-        for call in &pending {
-            if !self.grpc_calls.iter().any(|(c, _)| c.token == call.token) {
-                self.grpc_calls.push((call.clone(), None));
-            }
-        }
-        let Some(call) = pending.first() else {
-            return false;
-        };
+    /// Answers gRPC call or stream `call` with the next `--grpc-response`.
+    fn answer_grpc(&mut self, call: &GrpcCall) {
         let Some(answer) = self.grpc_answers.pop_front() else {
-            return false;
+            return;
         };
         match &answer {
             GrpcAnswer::Status { code: 0, data } => self
@@ -362,7 +385,6 @@ impl Player<'_> {
             token: call.token,
             answer,
         });
-        true
     }
 
     /// Advances virtual time: ticks fire, and callouts whose timeout passes time out (recorded as such).

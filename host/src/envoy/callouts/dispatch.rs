@@ -50,6 +50,7 @@ impl HostState {
             trailers,
             timeout,
             deadline,
+            dispatched: self.callouts.next_dispatch_index(),
         };
         self.budget.charge("an HTTP callout", call.held_bytes())?;
         self.callouts.http.push(call);

@@ -32,6 +32,8 @@ pub struct HttpCall {
     /// `None` when the plugin passed 0 (no timeout).
     pub timeout: Option<Duration>,
     pub(in crate::envoy) deadline: Option<Duration>,
+    /// Its place among every callout and gRPC call of the VM, by dispatch (see [`HttpCall::dispatch_index`]).
+    pub(in crate::envoy) dispatched: u64,
 }
 
 /// The answer a test gives to an HTTP callout.
@@ -60,6 +62,7 @@ pub struct GrpcCall {
     /// The plugin called `proxy_grpc_close` on its stream.
     pub closed_by_plugin: bool,
     pub(in crate::envoy) deadline: Option<Duration>,
+    pub(in crate::envoy) dispatched: u64,
 }
 
 /// The answer a test gives to a gRPC call or stream: initial metadata, at most one message, trailing metadata,
@@ -80,6 +83,9 @@ pub(crate) struct Callouts {
     next_http: u32,
     next_grpc_call: u32,
     next_grpc_stream: u32,
+    /// How many callouts and gRPC calls the VM dispatched: HTTP and gRPC tokens count apart, so this orders
+    /// the two kinds among each other.
+    dispatched: u64,
     pub(in crate::envoy) http: Vec<HttpCall>,
     pub(in crate::envoy) grpc: Vec<GrpcCall>,
     /// The response being delivered: what maps 4–7 and buffers 4–5 read meanwhile.
@@ -176,6 +182,12 @@ impl GrpcResponse {
 }
 
 impl HttpCall {
+    /// Its place in the order the VM dispatched callouts and gRPC calls, both kinds counted together: answering
+    /// pending calls by this index answers them in dispatch order.
+    pub fn dispatch_index(&self) -> u64 {
+        self.dispatched
+    }
+
     /// What the host holds while the callout is pending, charged to the plugin's byte budget.
     pub(crate) fn held_bytes(&self) -> usize {
         self.cluster.len() + self.headers.byte_len() + self.body.len() + self.trailers.byte_len()
@@ -202,7 +214,13 @@ impl GrpcCall {
             stream: false,
             closed_by_plugin: false,
             deadline: None,
+            dispatched: 0,
         }
+    }
+
+    /// Its place in the order the VM dispatched callouts and gRPC calls (see [`HttpCall::dispatch_index`]).
+    pub fn dispatch_index(&self) -> u64 {
+        self.dispatched
     }
 
     /// What the host holds while the call or stream is pending, charged to the plugin's byte budget.
@@ -223,6 +241,12 @@ impl Callouts {
         self.next_http * 4
     }
 
+    /// The next dispatch index, for a callout or call about to be recorded.
+    pub(crate) fn next_dispatch_index(&mut self) -> u64 {
+        self.dispatched += 1;
+        self.dispatched
+    }
+
     /// Records a gRPC call or stream under its next token (by `call.stream`) and returns the token.
     fn add_grpc(&mut self, mut call: GrpcCall) -> u32 {
         let (counter, kind) = match call.stream {
@@ -231,6 +255,7 @@ impl Callouts {
         };
         *counter += 1;
         call.token = *counter * 4 + kind;
+        call.dispatched = self.next_dispatch_index();
         let token = call.token;
         self.grpc.push(call);
         token

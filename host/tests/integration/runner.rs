@@ -238,7 +238,7 @@ fn a_callout_is_recorded_and_answered_and_the_plugins_local_reply_reaches_the_cl
     assert_eq!(values(&callout["trailers"], "x-checksum"), ["c1"]);
     assert_eq!(
         callout["answer"],
-        json!({"status": 403, "headers": [], "body": "nope"})
+        json!({"status": 403, "headers": [], "body": "nope", "body_base64": null})
     );
     assert_eq!(report["steps"][0]["action"], "pause");
     assert_eq!(report["steps"][1]["callout_answered"], callout["token"]);
@@ -655,6 +655,72 @@ fn calls_dispatched_at_start_up_are_answered_before_the_first_request_in_dispatc
 }
 
 #[test]
+fn bytes_that_are_not_utf8_are_reported_as_base64_and_answers_can_be_given_as_bytes() {
+    let body =
+        std::env::temp_dir().join(format!("proxy-wasm-run-bytes-{}.bin", std::process::id()));
+    std::fs::write(&body, b"\xff\x00a").unwrap();
+    let body_arg = format!("@{}", body.display());
+    let args = [
+        "-c",
+        "start-up",
+        "--cluster",
+        "auth",
+        "--cluster",
+        "grpc-upstream",
+        "--grpc-response",
+        "0:base64:AP8=",
+        "--callout-response",
+        "200:hex:00ff",
+        "--body",
+        &body_arg,
+        "--response-body",
+        "caf\u{e9}",
+    ];
+    let (code, report) = json_report(&conformance(), &args);
+    assert_eq!(code, Some(0), "{report:#}");
+    let grpc = &report["grpc_calls"][0];
+    assert_eq!(grpc["messages"], json!([null]), "{report:#}");
+    assert_eq!(grpc["messages_base64"], json!(["a2V5cwD/"]), "keys\\0\\xff");
+    assert_eq!(
+        grpc["answer"],
+        json!({"code": 0, "data": null, "data_base64": "AP8="})
+    );
+    let callout = &report["callouts"][0];
+    assert_eq!(callout["body"], "");
+    assert_eq!(callout["body_base64"], Value::Null);
+    assert_eq!(callout["answer"]["body"], Value::Null);
+    assert_eq!(callout["answer"]["body_base64"], "AP8=");
+    assert_eq!(report["steps"][0]["answer"]["data_base64"], "AP8=");
+    assert_eq!(report["upstream_request"]["body"], Value::Null);
+    assert_eq!(report["upstream_request"]["body_base64"], "/wBh");
+    assert_eq!(report["client_response"]["body"], "caf\u{e9}");
+    assert_eq!(report["client_response"]["body_base64"], Value::Null);
+    assert!(
+        !report.to_string().contains('\u{fffd}'),
+        "no U+FFFD anywhere: {report:#}"
+    );
+    let logs = report["logs"].to_string();
+    assert!(
+        logs.contains("root grpc response 5: status 0, message 0x00ff"),
+        "{logs}"
+    );
+    assert!(logs.contains("root callout response: 0x00ff"), "{logs}");
+
+    let out = runner(&conformance(), &args);
+    for part in [
+        "gRPC call 5 answered: 0 (OK) with message base64:AP8=",
+        "callout 4 answered: 200 with body base64:AP8=",
+        "body (3 bytes): base64:/wBh",
+    ] {
+        assert!(out.stdout.contains(part), "{part:?} in\n{}", out.stdout);
+    }
+    let out = runner(&conformance(), &["--grpc-response", "0:hex:0g"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("`hex:0g` is not hex"), "{}", out.stderr);
+    std::fs::remove_file(&body).unwrap();
+}
+
+#[test]
 fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_unavailable() {
     let (code, report) = json_report(
         &conformance(),
@@ -1033,11 +1099,11 @@ fn a_tcp_run_plays_the_connection_from_flags_and_reports_what_each_end_received(
     assert_eq!(report["kind"], "tcp");
     assert_eq!(
         report["upstream_request"],
-        json!({"body": ">>hello and more", "end_of_stream": true})
+        json!({"body": ">>hello and more", "body_base64": null, "end_of_stream": true})
     );
     assert_eq!(
         report["client_response"],
-        json!({"body": "back", "end_of_stream": true})
+        json!({"body": "back", "body_base64": null, "end_of_stream": true})
     );
     assert_eq!(
         report["connection"],

@@ -100,7 +100,7 @@ pub struct Args {
     pub response_trailers: Vec<(String, String)>,
 
     /// The answer to the next HTTP callout the plugin dispatches (repeatable, used in dispatch order):
-    /// `STATUS[:BODY]` (BODY text or @FILE), `reset` (the call fails) or `timeout` (Envoy's 504). A callout left
+    /// `STATUS[:BODY]` (BODY text, @FILE, `hex:…` or `base64:…`), `reset` (the call fails) or `timeout` (Envoy's 504). A callout left
     /// without an answer stays pending, and a request it holds never reaches the upstream.
     #[arg(long = "callout-response", value_name = "STATUS[:BODY]|reset|timeout", value_parser = callout_answer)]
     pub callout_responses: Vec<CalloutAnswer>,
@@ -111,7 +111,7 @@ pub struct Args {
     pub callout_headers: Vec<(String, String)>,
 
     /// The answer to the next gRPC call the plugin dispatches (repeatable, used in dispatch order): `CODE[:DATA]`,
-    /// where DATA (text or @FILE) is the response message for code 0 (`0:@reply.bin`) and the status message
+    /// where DATA (text, @FILE, `hex:…` or `base64:…`) is the response message for code 0 (`0:@reply.bin`) and the status message
     /// otherwise (`14:unavailable`); or `timeout` (closed as Envoy's router answers: 14 Unavailable, see
     /// `--grpc-timeout-returns-deadline-exceeded`).
     /// A stream gets the message, then the close. Unanswered calls stay pending.
@@ -377,11 +377,7 @@ fn callout_answer(value: &str) -> Result<CalloutAnswer, String> {
                  `403:denied`, `200:@answer.json`), `reset` or `timeout`"
             )
         })?;
-    let body = if body.is_empty() {
-        Vec::new()
-    } else {
-        text_or_file(body)?.0
-    };
+    let body = crate::exact_bytes::parse(body)?;
     Ok(CalloutAnswer::Response {
         status,
         headers: Vec::new(),
@@ -405,11 +401,7 @@ fn grpc_answer(value: &str) -> Result<GrpcAnswer, String> {
                  for a response message, `14:unavailable` for a status message), or `timeout`"
             )
         })?;
-    let data = if data.is_empty() {
-        Vec::new()
-    } else {
-        text_or_file(data)?.0
-    };
+    let data = crate::exact_bytes::parse(data)?;
     Ok(GrpcAnswer::Status { code, data })
 }
 

@@ -4,6 +4,7 @@
 
 mod cli;
 mod dry_run;
+mod exact_bytes;
 mod property_args;
 mod report;
 

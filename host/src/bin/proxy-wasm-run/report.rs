@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{CalloutAnswer, GrpcAnswer};
 use crate::dry_run::{Run, Step, Traffic};
+use crate::exact_bytes;
 
 /// How many log lines a report shows at most: a plugin may log hundreds of thousands within its byte budget, and
 /// the report (a JSON value built whole) would take many times their size.
@@ -279,7 +280,7 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
             );
             let _ = write!(out, "  headers:\n{}", indent(&call.headers));
             if !call.body.is_empty() {
-                let _ = writeln!(out, "  body: {:?}", String::from_utf8_lossy(&call.body));
+                let _ = writeln!(out, "  body: {}", exact_bytes::text(&call.body));
             }
             if !call.trailers.is_empty() {
                 let _ = write!(out, "  trailers:\n{}", indent(&call.trailers));
@@ -346,10 +347,10 @@ pub fn grpc_status_name(code: u32) -> String {
 fn grpc_answer_text(answer: &GrpcAnswer, grpc_timeout: &str) -> String {
     match answer {
         GrpcAnswer::Status { code: 0, data } => {
-            format!("0 (OK) with message {:?}", String::from_utf8_lossy(data))
+            format!("0 (OK) with message {}", exact_bytes::text(data))
         }
         GrpcAnswer::Status { code, data } => {
-            format!("status {code} {:?}", String::from_utf8_lossy(data))
+            format!("status {code} {}", exact_bytes::text(data))
         }
         GrpcAnswer::Timeout => format!("timeout ({grpc_timeout}, Envoy's router)"),
     }
@@ -357,16 +358,18 @@ fn grpc_answer_text(answer: &GrpcAnswer, grpc_timeout: &str) -> String {
 
 fn grpc_answer_json(answer: &GrpcAnswer) -> Value {
     match answer {
-        GrpcAnswer::Status { code, data } => json!({
-            "code": code,
-            "data": String::from_utf8_lossy(data),
-        }),
+        GrpcAnswer::Status { code, data } => {
+            let mut object = serde_json::Map::new();
+            object.insert("code".into(), json!(code));
+            exact_bytes::insert(&mut object, "data", data);
+            Value::Object(object)
+        }
         GrpcAnswer::Timeout => json!("timeout"),
     }
 }
 
 fn grpc_json(call: &GrpcCall, answer: Option<&GrpcAnswer>) -> Value {
-    json!({
+    let mut object = fields_of(json!({
         "token": call.token,
         "context_id": call.context_id,
         "stream": call.stream,
@@ -374,10 +377,19 @@ fn grpc_json(call: &GrpcCall, answer: Option<&GrpcAnswer>) -> Value {
         "service": call.service,
         "method": call.method,
         "initial_metadata": headers_json(&call.initial_metadata),
-        "messages": call.messages.iter().map(|m| String::from_utf8_lossy(m)).collect::<Value>(),
         "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
         "answer": answer.map_or(Value::Null, grpc_answer_json),
-    })
+    }));
+    exact_bytes::insert_list(&mut object, "messages", &call.messages);
+    Value::Object(object)
+}
+
+/// The fields of a `json!` object literal, to add more to.
+fn fields_of(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(fields) => fields,
+        _ => unreachable!("called with object literals only"),
+    }
 }
 
 fn origin_name(origin: LogOrigin) -> &'static str {
@@ -424,9 +436,9 @@ fn message_text(out: &mut String, what: &str, message: &Message) {
     } else {
         writeln!(
             out,
-            "body ({} bytes): {:?}",
+            "body ({} bytes): {}",
             message.body.len(),
-            String::from_utf8_lossy(&message.body)
+            exact_bytes::text(&message.body)
         )
     };
     if let Some(trailers) = &message.trailers {
@@ -461,7 +473,7 @@ fn answer_text(answer: &CalloutAnswer) -> String {
                 text.push_str(&format!(", {name}: {value}"));
             }
             if !body.is_empty() {
-                text.push_str(&format!(" with body {:?}", String::from_utf8_lossy(body)));
+                text.push_str(&format!(" with body {}", exact_bytes::text(body)));
             }
             text
         }
@@ -498,9 +510,9 @@ fn received_text(out: &mut String, who: &str, received: &Received) {
     } else {
         writeln!(
             out,
-            "the {who} would receive ({} bytes): {:?}",
+            "the {who} would receive ({} bytes): {}",
             received.bytes.len(),
-            received.text()
+            exact_bytes::text(&received.bytes)
         )
     };
     let _ = writeln!(
@@ -522,10 +534,9 @@ fn closed_text(closed: Option<&ConnectionClosed>) -> String {
 }
 
 fn received_json(received: &Received) -> Value {
-    json!({
-        "body": received.text(),
-        "end_of_stream": received.end_of_stream,
-    })
+    let mut object = fields_of(json!({ "end_of_stream": received.end_of_stream }));
+    exact_bytes::insert(&mut object, "body", &received.bytes);
+    Value::Object(object)
 }
 
 /// Envoy's connection event: `local` (Envoy closed it) or `remote` (the peer did).
@@ -564,11 +575,14 @@ fn answer_json(answer: &CalloutAnswer) -> Value {
             status,
             headers,
             body,
-        } => json!({
-            "status": status,
-            "headers": headers.iter().map(|(n, v)| json!([n, v])).collect::<Value>(),
-            "body": String::from_utf8_lossy(body),
-        }),
+        } => {
+            let mut object = fields_of(json!({
+                "status": status,
+                "headers": headers.iter().map(|(n, v)| json!([n, v])).collect::<Value>(),
+            }));
+            exact_bytes::insert(&mut object, "body", body);
+            Value::Object(object)
+        }
         CalloutAnswer::Reset => json!("reset"),
         CalloutAnswer::Timeout => json!("timeout"),
     }
@@ -587,36 +601,37 @@ fn message_json(message: &Message) -> Value {
     if let Some(status) = message.status() {
         object.insert("status".into(), json!(status));
     }
-    let fields = json!({
+    object.extend(fields_of(json!({
         "headers": message.headers.as_ref().map(headers_json),
-        "body": message.body_text(),
         "trailers": message.trailers.as_ref().map(headers_json),
         "end_of_stream": message.end_of_stream,
-        "local_reply": message.local_reply.as_ref().map(|r| json!({
-            "status": r.status,
-            "details": r.details,
-            "body": String::from_utf8_lossy(&r.body),
-            "grpc_status": r.grpc_status,
-        })),
+        "local_reply": message.local_reply.as_ref().map(|r| {
+            let mut reply = fields_of(json!({
+                "status": r.status,
+                "details": r.details,
+                "grpc_status": r.grpc_status,
+            }));
+            exact_bytes::insert(&mut reply, "body", &r.body);
+            reply
+        }),
         "reset": message.reset,
-    });
-    if let Value::Object(fields) = fields {
-        object.extend(fields);
-    }
+    })));
+    exact_bytes::insert(&mut object, "body", &message.body);
     Value::Object(object)
 }
 
 fn callout_json(call: &HttpCall, answer: Option<&CalloutAnswer>) -> Value {
-    json!({
+    let mut object = fields_of(json!({
         "token": call.token,
         "context_id": call.context_id,
         "cluster": call.cluster,
         "headers": headers_json(&call.headers),
-        "body": String::from_utf8_lossy(&call.body),
         "trailers": headers_json(&call.trailers),
         "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
         "answer": answer.map(answer_json),
-    })
+    }));
+    exact_bytes::insert(&mut object, "body", &call.body);
+    Value::Object(object)
 }
 
 fn metric_json(metric: &Metric) -> Value {

@@ -13,7 +13,7 @@ use super::service::Service;
 use super::wiring;
 use crate::envoy::{
     Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry,
-    PluginVms, Properties, PropertyValue, Settings, StartFailure,
+    PluginVms, Properties, PropertyValue, Randomness, Settings, StartFailure,
 };
 use crate::spec::{LogLevel, Status};
 use envoy_targets::{Change, Target};
@@ -81,6 +81,7 @@ impl PluginBuilder {
                 step_deadline: None,
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
                 start_time: Duration::from_secs(1_704_067_200),
+                randomness: Randomness::default(),
             },
             failure_policy: None,
             env: Vec::new(),
@@ -318,6 +319,14 @@ impl PluginBuilder {
     /// call deadline; this stops it (fails the VM). Default: the call deadline.
     pub fn step_deadline(mut self, deadline: Duration) -> PluginBuilder {
         self.settings.step_deadline = Some(deadline);
+        self
+    }
+
+    /// Where WASI `random_get` takes its bytes: by default `Randomness::Seeded(Randomness::DEFAULT_SEED)`, the
+    /// same bytes on every run; `Randomness::Seeded(n)` another reproducible stream; `Randomness::Os` the
+    /// operating system's, as Envoy (BoringSSL's `RAND_bytes`), different on every run.
+    pub fn random(mut self, randomness: Randomness) -> PluginBuilder {
+        self.settings.randomness = randomness;
         self
     }
 

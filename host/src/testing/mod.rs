@@ -42,7 +42,7 @@ pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 pub use crate::envoy::{
     Action, ConnectionClosed, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall,
     GrpcResponse, Headers, HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin,
-    Metric, MetricKind, Properties, PropertyError, PropertyValue, StartFailure, Value, VmRole,
-    WasmType,
+    Metric, MetricKind, Properties, PropertyError, PropertyValue, Randomness, StartFailure, Value,
+    VmRole, WasmType,
 };
 pub use crate::spec::{AbiVersion, LogLevel as Level, PeerType, Status};

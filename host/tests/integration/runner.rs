@@ -721,6 +721,61 @@ fn bytes_that_are_not_utf8_are_reported_as_base64_and_answers_can_be_given_as_by
 }
 
 #[test]
+fn random_get_is_seeded_by_default_seedable_or_the_operating_systems_and_the_report_says_which() {
+    let module =
+        std::env::temp_dir().join(format!("proxy-wasm-run-random-{}.wasm", std::process::id()));
+    std::fs::write(&module, crate::support::random_get_module()).unwrap();
+    let drawn = |args: &[&str]| {
+        let (code, report) = json_report(
+            &module,
+            &[args, &["--kind", "service", "--no-cache"]].concat(),
+        );
+        assert_eq!(code, Some(0), "{report:#}");
+        let worker: Vec<String> = report["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["vm"] == "worker")
+            .map(|l| l["message"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(worker.len(), 1, "{report:#}");
+        (worker[0].clone(), report["random"].clone())
+    };
+    let (default, random) = drawn(&[]);
+    assert_eq!(random, json!({"source": "seeded", "seed": 24301}));
+    assert_eq!(drawn(&[]).0, default, "the same bytes on every run");
+    let (seeded, random) = drawn(&["--seed", "7"]);
+    assert_eq!(random, json!({"source": "seeded", "seed": 7}));
+    assert_ne!(seeded, default);
+    assert_eq!(drawn(&["--seed", "7"]).0, seeded);
+    let (os, random) = drawn(&["--random", "os"]);
+    assert_eq!(random, json!({"source": "os", "seed": null}));
+    assert_ne!(
+        os,
+        drawn(&["--random", "os"]).0,
+        "Envoy's bytes differ every run"
+    );
+
+    let out = runner(
+        &module,
+        &["--kind", "service", "--random", "os", "--seed", "1"],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--seed seeds `--random seeded`"),
+        "{}",
+        out.stderr
+    );
+    let out = runner(&module, &["--kind", "service", "--no-cache"]);
+    assert!(
+        out.stdout.contains("random_get: seeded with 24301"),
+        "{}",
+        out.stdout
+    );
+    std::fs::remove_file(&module).unwrap();
+}
+
+#[test]
 fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_unavailable() {
     let (code, report) = json_report(
         &conformance(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::property_args;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
-use host::testing::{FailurePolicy, Level, Properties, PropertyValue};
+use host::testing::{FailurePolicy, Level, Properties, PropertyValue, Randomness};
 
 /// Run one HTTP stream (or, with `--kind tcp`, one TCP connection; with `--kind service`, a Wasm service for a
 /// while) through a proxy-wasm module the way Envoy would, and show what the upstream and the client would see,
@@ -191,6 +191,15 @@ pub struct Args {
     #[arg(long = "host-env", value_name = "NAME")]
     pub host_env: Vec<String>,
 
+    /// Where WASI `random_get` takes its bytes: `seeded` (the default: the same bytes on every run, from --seed)
+    /// or `os` (the operating system's, different on every run, as Envoy's BoringSSL `RAND_bytes`).
+    #[arg(long, value_enum, value_name = "SOURCE", default_value_t = RandomSource::Seeded)]
+    pub random: RandomSource,
+
+    /// The seed of `random_get`'s bytes with `--random seeded`. Default: 24301.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
     /// Envoy's log level: what `proxy_get_log_level` returns; lower levels are dropped.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -284,6 +293,13 @@ impl Fail {
             Fail::Reload => FailurePolicy::Reload,
         }
     }
+}
+
+/// `--random`: where `random_get` takes its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RandomSource {
+    Seeded,
+    Os,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -493,6 +509,16 @@ impl Args {
         refused
     }
 
+    /// What `random_get` gives the plugin: `--random` with `--seed`.
+    pub fn randomness(&self) -> Randomness {
+        match self.random {
+            RandomSource::Seeded => {
+                Randomness::Seeded(self.seed.unwrap_or(Randomness::DEFAULT_SEED))
+            }
+            RandomSource::Os => Randomness::Os,
+        }
+    }
+
     /// Parses the command line; each `--callout-header` joins the `--callout-response` given before it.
     pub fn parse_all() -> Args {
         let matches = Args::command().get_matches();
@@ -522,6 +548,14 @@ impl Args {
                     )
                     .exit(),
             }
+        }
+        if args.random == RandomSource::Os && args.seed.is_some() {
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--seed seeds `--random seeded`; with --random os the bytes are the operating system's: drop one",
+                )
+                .exit()
         }
         let refused = args.flags_of_another_kind(&matches);
         if !refused.is_empty() {

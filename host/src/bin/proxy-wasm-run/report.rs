@@ -9,7 +9,7 @@ use std::fmt::Write;
 use envoy_targets::Envoy;
 use host::testing::{
     ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric,
-    MetricKind, PeerType, Received, StartError, VmRole, printable_line,
+    MetricKind, PeerType, Randomness, Received, StartError, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
@@ -28,6 +28,8 @@ pub struct Report<'a> {
     pub kind: &'static str,
     /// The Envoy release the run behaved as.
     pub envoy: Envoy,
+    /// Where `random_get` took its bytes.
+    pub randomness: Randomness,
     /// How that Envoy closes a timed-out gRPC call ("14 Unavailable").
     pub grpc_timeout: String,
     pub abi: Option<String>,
@@ -91,6 +93,10 @@ impl Report<'_> {
             "kind": self.kind,
             "envoy": self.envoy.to_string(),
             "abi_version": self.abi,
+            "random": match self.randomness {
+                Randomness::Seeded(seed) => json!({"source": "seeded", "seed": seed}),
+                Randomness::Os => json!({"source": "os", "seed": null}),
+            },
             "started": run.is_some(),
             "start_error": start_error,
             "steps": run.map_or(Value::Null, |r| r.steps.iter().map(step_json).collect()),
@@ -139,6 +145,13 @@ impl Report<'_> {
             "module: {}{abi}, run as --kind {} on {}",
             self.module, self.kind, self.envoy
         );
+        let _ = match self.randomness {
+            Randomness::Seeded(seed) => writeln!(
+                out,
+                "random_get: seeded with {seed}, the same bytes every run (Envoy's differ every run: --random os)"
+            ),
+            Randomness::Os => writeln!(out, "random_get: the operating system's bytes, as Envoy's"),
+        };
         match &self.outcome {
             Outcome::NotStarted(error) => {
                 let _ = writeln!(

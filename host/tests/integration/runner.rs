@@ -775,6 +775,107 @@ fn random_get_is_seeded_by_default_seedable_or_the_operating_systems_and_the_rep
     std::fs::remove_file(&module).unwrap();
 }
 
+/// The worker VM's Debug lines that start with `prefix` (the conformance guest logs each callback so).
+fn debug_lines(report: &Value, prefix: &str) -> Vec<String> {
+    report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["vm"] == "worker" && l["level"] == "debug")
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+// Envoy's codec calls `decodeData`/`encodeData` once per piece it reads, `end_stream` only with the last; a filter
+// that stops iteration (StopIterationAndBuffer) sees the buffered bytes again with the next piece
+// (`FilterManager::commonHandleAfterDataCallback`, cpp-host `Context::onRequestBody`).
+#[test]
+fn body_chunks_reach_the_plugin_one_callback_each_and_a_paused_chunk_comes_again_with_the_next() {
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "chunks pause-request-body",
+            "--log-level",
+            "debug",
+            "--body-chunk",
+            "abc",
+            "--body-chunk",
+            "de",
+            "--body-chunk",
+            "fg",
+            "--response-body-chunk",
+            "data: 1\n\n",
+            "--response-body-chunk",
+            "data: 2\n\n",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        callback_steps(&report),
+        [
+            "on_request_headers -> continue",
+            "on_request_body -> pause",
+            "on_request_body -> pause",
+            "on_request_body -> continue",
+            "on_response_headers -> continue",
+            "on_response_body -> continue",
+            "on_response_body -> continue",
+        ]
+    );
+    assert_eq!(
+        debug_lines(&report, "on_request_body"),
+        [
+            "on_request_body 3 false",
+            "on_request_body 5 false",
+            "on_request_body 7 true"
+        ],
+        "the paused bytes come again with the next chunk"
+    );
+    assert_eq!(
+        debug_lines(&report, "on_response_body"),
+        ["on_response_body 9 false", "on_response_body 9 true"]
+    );
+    assert_eq!(report["upstream_request"]["body"], "abcdefg");
+    assert_eq!(report["client_response"]["body"], "data: 1\n\ndata: 2\n\n");
+
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "chunks",
+            "--log-level",
+            "debug",
+            "--body",
+            "abcdefg",
+            "--chunk-size",
+            "3",
+            "--trailer",
+            "x-t: 1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        debug_lines(&report, "on_request_body"),
+        [
+            "on_request_body 3 false",
+            "on_request_body 3 false",
+            "on_request_body 1 false"
+        ],
+        "trailers end the request, not the last chunk"
+    );
+    assert_eq!(report["upstream_request"]["body"], "abcdefg");
+
+    let out = runner(&conformance(), &["--body", "a", "--body-chunk", "b"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--body-chunk"), "{}", out.stderr);
+    let out = runner(&conformance(), &["--chunk-size", "0"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--chunk-size"), "{}", out.stderr);
+}
+
 #[test]
 fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_unavailable() {
     let (code, report) = json_report(

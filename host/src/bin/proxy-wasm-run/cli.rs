@@ -83,6 +83,12 @@ pub struct Args {
     #[arg(short = 'b', long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
     pub body: Option<Bytes>,
 
+    /// One chunk of the request body (text or @FILE; repeatable): each reaches the plugin in its own
+    /// `on_request_body`, as Envoy's codec passes each piece it reads, `end_of_stream` only with the last (or none
+    /// when trailers follow). Instead of --body.
+    #[arg(long = "body-chunk", value_name = "TEXT|@FILE", value_parser = text_or_file, conflicts_with = "body")]
+    pub body_chunks: Vec<Bytes>,
+
     /// A request trailer, `NAME: VALUE` (repeatable); trailers end the request instead of its body or headers.
     #[arg(long = "trailer", value_name = "NAME: VALUE", value_parser = header)]
     pub trailers: Vec<(String, String)>,
@@ -94,6 +100,21 @@ pub struct Args {
     /// The upstream's response body (text or @FILE); without it the response ends with its headers.
     #[arg(long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
     pub response_body: Option<Bytes>,
+
+    /// One chunk of the upstream's response body (text or @FILE; repeatable), one `on_response_body` each, as a
+    /// streamed answer (server-sent events, a gRPC stream) arrives. Instead of --response-body.
+    #[arg(
+        long = "response-body-chunk",
+        value_name = "TEXT|@FILE",
+        value_parser = text_or_file,
+        conflicts_with = "response_body"
+    )]
+    pub response_body_chunks: Vec<Bytes>,
+
+    /// Deliver --body and --response-body in chunks of at most N bytes, one body callback each (the last may be
+    /// shorter), as Envoy's codec passes a body it reads in pieces.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_size: Option<u64>,
 
     /// A response trailer from the upstream, `NAME: VALUE` (repeatable), e.g. `grpc-status: 0`.
     #[arg(long = "response-trailer", value_name = "NAME: VALUE", value_parser = header)]
@@ -325,6 +346,23 @@ impl LogLevel {
     }
 }
 
+/// The given chunks, or the whole body cut in pieces of `size` bytes (one piece without a size); none without a body.
+fn chunks<'a>(given: &'a [Bytes], whole: Option<&'a Bytes>, size: Option<u64>) -> Vec<&'a [u8]> {
+    if !given.is_empty() {
+        return given.iter().map(|b| b.0.as_slice()).collect();
+    }
+    let Some(whole) = whole else {
+        return Vec::new();
+    };
+    match size {
+        Some(size) if !whole.0.is_empty() => whole
+            .0
+            .chunks(usize::try_from(size).unwrap_or(usize::MAX))
+            .collect(),
+        _ => vec![whole.0.as_slice()],
+    }
+}
+
 /// `TEXT`, or `@FILE` for the file's bytes (as curl reads `-d @file`).
 fn text_or_file(value: &str) -> Result<Bytes, String> {
     match value.strip_prefix('@') {
@@ -459,6 +497,20 @@ fn duration(value: &str) -> Result<Duration, String> {
 }
 
 impl Args {
+    /// The request body as the codec delivers it: the --body-chunk pieces, or --body cut by --chunk-size.
+    pub fn request_chunks(&self) -> Vec<&[u8]> {
+        chunks(&self.body_chunks, self.body.as_ref(), self.chunk_size)
+    }
+
+    /// The response body as the codec delivers it (see [`Args::request_chunks`]).
+    pub fn response_chunks(&self) -> Vec<&[u8]> {
+        chunks(
+            &self.response_body_chunks,
+            self.response_body.as_ref(),
+            self.chunk_size,
+        )
+    }
+
     /// The flags given that the run's `--kind` has no use for, each with the kind that takes it: a service has no
     /// traffic, a TCP connection no headers.
     pub fn flags_of_another_kind(&self, matches: &clap::ArgMatches) -> Vec<String> {
@@ -470,6 +522,9 @@ impl Args {
             ("response_headers", "--response-header"),
             ("response_body", "--response-body"),
             ("response_trailers", "--response-trailer"),
+            ("body_chunks", "--body-chunk"),
+            ("response_body_chunks", "--response-body-chunk"),
+            ("chunk_size", "--chunk-size"),
             (
                 "allow_on_headers_stop_iteration",
                 "--allow-on-headers-stop-iteration",
@@ -643,6 +698,21 @@ mod tests {
                 .contains("`17` is not a gRPC answer")
         );
         assert!(grpc_answer("ok").is_err());
+    }
+
+    #[test]
+    fn a_body_is_the_chunks_given_or_cut_by_the_chunk_size() {
+        let body = Bytes(b"abcdefg".to_vec());
+        let given = [Bytes(b"ab".to_vec()), Bytes(Vec::new())];
+        assert_eq!(chunks(&given, None, Some(1)), [b"ab".as_slice(), b""]);
+        assert_eq!(
+            chunks(&[], Some(&body), Some(3)),
+            [b"abc".as_slice(), b"def", b"g"]
+        );
+        assert_eq!(chunks(&[], Some(&body), None), [b"abcdefg".as_slice()]);
+        let empty = Bytes(Vec::new());
+        assert_eq!(chunks(&[], Some(&empty), Some(3)), [b"".as_slice()]);
+        assert!(chunks(&[], None, Some(3)).is_empty());
     }
 
     #[test]

@@ -226,10 +226,12 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let trailers = pairs(&args.trailers);
-    let action = stream.send_request_headers(&request, args.body.is_none() && trailers.is_empty());
+    let chunks = args.request_chunks();
+    let action = stream.send_request_headers(&request, chunks.is_empty() && trailers.is_empty());
     player.step("on_request_headers", action);
-    if let Some(body) = &args.body {
-        let action = stream.send_request_body(&body.0, trailers.is_empty());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        let action = stream.send_request_body(chunk, last && trailers.is_empty());
         player.step("on_request_body", action);
     }
     if !trailers.is_empty() {
@@ -245,13 +247,13 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
     } else {
         let response = pairs(&args.response_headers);
         let trailers = pairs(&args.response_trailers);
-        let action = stream.send_response_headers(
-            &response,
-            args.response_body.is_none() && trailers.is_empty(),
-        );
+        let chunks = args.response_chunks();
+        let action =
+            stream.send_response_headers(&response, chunks.is_empty() && trailers.is_empty());
         player.step("on_response_headers", action);
-        if let Some(body) = &args.response_body {
-            let action = stream.send_response_body(&body.0, trailers.is_empty());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len();
+            let action = stream.send_response_body(chunk, last && trailers.is_empty());
             player.step("on_response_body", action);
         }
         if !trailers.is_empty() {

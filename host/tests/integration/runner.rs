@@ -877,6 +877,45 @@ fn body_chunks_reach_the_plugin_one_callback_each_and_a_paused_chunk_comes_again
 }
 
 #[test]
+fn what_the_plugin_stored_with_set_property_and_set_envoy_filter_state_is_in_the_report() {
+    // SetEnvoyFilterStateArguments {path: 1, value: 2}, as the conformance guest takes it in hex.
+    let (key, value) = ("envoy.network.upstream_server_name", "backend.internal");
+    let hex: String = [key, value]
+        .iter()
+        .zip([0x0a, 0x12])
+        .flat_map(|(text, tag)| {
+            let mut bytes = vec![tag, text.len() as u8];
+            bytes.extend(text.bytes());
+            bytes
+        })
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = format!("envoy-foreign set:tier:gold stream:set_envoy_filter_state:{hex}");
+    let (code, report) = json_report(&conformance(), &["-c", &config]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["filter_state"],
+        json!([{"path": ["tier"], "value": "gold", "value_base64": null}])
+    );
+    assert_eq!(
+        report["envoy_filter_state"],
+        json!([{"key": key, "value": value, "span": "filter_chain"}])
+    );
+    let out = runner(&conformance(), &["-c", &config]);
+    for part in [
+        "stored by the plugin:",
+        "set_property tier: \"gold\"",
+        "set_envoy_filter_state envoy.network.upstream_server_name: \"backend.internal\" (filter_chain)",
+    ] {
+        assert!(out.stdout.contains(part), "{part:?} in\n{}", out.stdout);
+    }
+    let (_, report) = json_report(&conformance(), &["-c", "plain"]);
+    assert_eq!(report["filter_state"], json!([]));
+    let (_, report) = json_report(&kinds_guest(), &["--kind", "service", "-c", "service"]);
+    assert_eq!(report["filter_state"], Value::Null, "{report:#}");
+}
+
+#[test]
 fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_unavailable() {
     let (code, report) = json_report(
         &conformance(),

@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use host::testing::{
-    Action, ConnectionClosed, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, HttpStream,
-    Message, Plugin, Received, TCP_PROXY_CLUSTER, TcpConnection,
+    Action, ConnectionClosed, FilterStateObject, GrpcCall, GrpcResponse, HttpCall,
+    HttpCallResponse, HttpStream, Message, Plugin, Received, TCP_PROXY_CLUSTER, TcpConnection,
 };
 
 use crate::cli::{Args, CalloutAnswer, CloseOrder, GrpcAnswer, Kind};
@@ -25,6 +25,16 @@ pub struct Run {
     pub grpc_calls: Vec<(GrpcCall, Option<GrpcAnswer>)>,
     /// Why parts of the stream did not happen (a held request, a local reply…).
     pub notes: Vec<String>,
+    /// What the plugin stored on the stream or connection (`None` for a service, which has neither).
+    pub stored: Option<Stored>,
+}
+
+/// What the plugin stored on its stream or connection, read after it ended (so `on_log`'s writes are there).
+pub struct Stored {
+    /// `set_property` values: the path's segments and the bytes (Envoy's filter state `wasm.<path>`).
+    pub properties: Vec<(Vec<String>, Vec<u8>)>,
+    /// Objects stored with Envoy's `set_envoy_filter_state`, by key.
+    pub envoy: Vec<(String, FilterStateObject)>,
 }
 
 /// What the run's kind played through the plugin, and what each end received.
@@ -74,6 +84,7 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         callouts: Vec::new(),
         grpc_calls: Vec::new(),
         notes: Vec::new(),
+        stored: None,
     };
     // What the plugin dispatched while it started (on_vm_start, on_configure) is answered before the first
     // request, then the virtual time `--before-request` asks passes (ticks, and what they dispatch).
@@ -103,6 +114,7 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         callouts: player.callouts,
         grpc_calls: player.grpc_calls,
         notes: player.notes,
+        stored: player.stored,
     }
 }
 
@@ -174,6 +186,10 @@ fn run_tcp(player: &mut Player<'_>, args: &Args) -> Traffic {
             .steps
             .push(Step::Event("the client reset the connection"));
     }
+    player.stored = Some(Stored {
+        properties: conn.filter_states(),
+        envoy: conn.envoy_filter_states(),
+    });
     Traffic::Tcp {
         upstream: conn.upstream_received(),
         client: conn.client_received(),
@@ -266,6 +282,10 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
         client: Box::new(stream.client_response()),
     };
     stream.finish();
+    player.stored = Some(Stored {
+        properties: stream.filter_states(),
+        envoy: stream.envoy_filter_states(),
+    });
     traffic
 }
 
@@ -277,6 +297,7 @@ struct Player<'p> {
     callouts: Vec<(HttpCall, Option<CalloutAnswer>)>,
     grpc_calls: Vec<(GrpcCall, Option<GrpcAnswer>)>,
     notes: Vec<String>,
+    stored: Option<Stored>,
 }
 
 impl Player<'_> {

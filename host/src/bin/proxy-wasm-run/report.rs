@@ -8,13 +8,13 @@ use std::fmt::Write;
 
 use envoy_targets::Envoy;
 use host::testing::{
-    ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric,
-    MetricKind, PeerType, Randomness, Received, StartError, VmRole, printable_line,
+    ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LifeSpan, LogEntry, LogOrigin, Message,
+    Metric, MetricKind, PeerType, Randomness, Received, StartError, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
 use crate::cli::{CalloutAnswer, GrpcAnswer};
-use crate::dry_run::{Run, Step, Traffic};
+use crate::dry_run::{Run, Step, Stored, Traffic};
 use crate::exact_bytes;
 
 /// How many log lines a report shows at most: a plugin may log hundreds of thousands within its byte budget, and
@@ -107,6 +107,16 @@ impl Report<'_> {
             "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
             "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref())).collect()),
             "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
+            "filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
+                s.properties.iter().map(|(path, value)| stored_property_json(path, value)).collect()
+            }),
+            "envoy_filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
+                s.envoy.iter().map(|(key, object)| json!({
+                    "key": key,
+                    "value": object.value,
+                    "span": span_name(object.span),
+                })).collect()
+            }),
             "logs": self.shown_logs().map(|l| json!({
                 "level": level_name(l.level),
                 "context_id": l.context_id,
@@ -276,6 +286,9 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
             let _ = writeln!(out, "the service ran for {ran_for:?} of virtual time");
         }
     }
+    if let Some(stored) = &run.stored {
+        stored_text(out, stored);
+    }
     let _ = writeln!(out);
     if run.callouts.is_empty() {
         let _ = writeln!(out, "callouts: none");
@@ -329,6 +342,47 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
                 });
             let _ = writeln!(out, "  answer: {answer}");
         }
+    }
+}
+
+/// One `set_property` value: its path's segments and its bytes.
+fn stored_property_json(path: &[String], value: &[u8]) -> Value {
+    let mut object = fields_of(json!({ "path": path }));
+    exact_bytes::insert(&mut object, "value", value);
+    Value::Object(object)
+}
+
+/// Envoy's `FilterState::LifeSpan`, as the report names it.
+fn span_name(span: LifeSpan) -> &'static str {
+    match span {
+        LifeSpan::FilterChain => "filter_chain",
+        LifeSpan::DownstreamRequest => "request",
+        LifeSpan::DownstreamConnection => "connection",
+    }
+}
+
+/// What the plugin stored on the stream or connection, in the text report.
+fn stored_text(out: &mut String, stored: &Stored) {
+    if stored.properties.is_empty() && stored.envoy.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nstored by the plugin:");
+    for (path, value) in &stored.properties {
+        let _ = writeln!(
+            out,
+            "  set_property {}: {}",
+            printable_line(&path.join(".")),
+            exact_bytes::text(value)
+        );
+    }
+    for (key, object) in &stored.envoy {
+        let _ = writeln!(
+            out,
+            "  set_envoy_filter_state {}: {:?} ({})",
+            printable_line(key),
+            printable_line(&object.value),
+            span_name(object.span)
+        );
     }
 }
 

@@ -130,6 +130,13 @@ impl HttpStream {
         self.reset.as_deref()
     }
 
+    /// Every `proxy_set_property` value, by filter-state key, in key order.
+    pub(crate) fn filter_states(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.filter_state
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
     /// A `proxy_set_property` value, by its filter-state key.
     pub(crate) fn filter_state(&self, key: &[u8]) -> Option<&[u8]> {
         self.filter_state.get(key).map(Vec::as_slice)

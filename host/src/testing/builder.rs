@@ -12,7 +12,7 @@ use super::plugin::{Plugin, format_logs};
 use super::service::Service;
 use super::wiring;
 use crate::envoy::{
-    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry,
+    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry, Metric,
     PluginVms, Properties, PropertyValue, Randomness, Settings, StartFailure,
 };
 use crate::spec::{LogLevel, Status};
@@ -43,6 +43,8 @@ pub struct StartError {
     pub failure: StartFailure,
     pub message: String,
     pub logs: Vec<LogEntry>,
+    /// The metrics the plugin defined and recorded before it failed (Envoy's stats store keeps them).
+    pub metrics: Vec<Metric>,
 }
 
 pub(super) enum Module {
@@ -389,6 +391,7 @@ impl PluginBuilder {
             failure,
             message,
             logs: Vec::new(),
+            metrics: Vec::new(),
         };
         let load_error = |message: String| error(StartFailure::Load, message);
         let mut settings = self.settings;
@@ -433,6 +436,10 @@ impl PluginBuilder {
                 failure: e.failure,
                 message: e.message,
                 logs: e.logs,
+                metrics: e
+                    .kept
+                    .map(|kept| kept.metrics.all().cloned().collect())
+                    .unwrap_or_default(),
             })?;
         Ok(Plugin {
             vms: RefCell::new(vms),

@@ -5,8 +5,8 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind, Properties,
-    PropertyValue, VmHold, filter_state_key, headers_kind,
+    Action, CallbackOutcome, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind,
+    Properties, PropertyValue, VmHold, filter_state_key, headers_kind,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -103,6 +103,12 @@ impl<'p> HttpStream<'p> {
     ) -> Action {
         self.refuse_upstream_response_while_held("send_response_headers_bytes");
         self.send_headers(Dir::Response, headers, end_of_stream)
+    }
+
+    /// Each filter callback Envoy called on this stream so far, in order: what the plugin returned and what Envoy
+    /// did with it (the `Action` a `send_*` returns is only whether the data passed).
+    pub fn callback_outcomes(&self) -> Vec<CallbackOutcome> {
+        self.observed().stream(self.id).outcomes().to_vec()
     }
 
     /// The callback whose stop keeps the request from the upstream (`on_request_headers`, `on_request_body`, …),

@@ -243,6 +243,57 @@ fn calls_dispatched_at_start_up_and_by_a_tick_before_any_request_are_answered_be
     stream.upstream_request().assert_sent();
 }
 
+// context.cc `Context::httpCall` (unknown cluster, missing `:path`/`:method`/`:authority`: BadArgument) and
+// `Context::grpcCall` (unknown cluster: ParseFailure) refuse before anything is sent: the plugin gets a status and no
+// token. A test sees each refusal as a call with that status.
+#[test]
+fn a_dispatch_envoy_refuses_is_listed_with_the_status_the_plugin_got() {
+    let plugin = Plugin::guest("conformance-guest")
+        .config("callout request")
+        .clusters(&["other"])
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    assert_eq!(plugin.http_calls(), []);
+    assert_eq!(
+        plugin.refused_calls(),
+        [RefusedCall {
+            function: "proxy_http_call",
+            context_id: stream.id(),
+            upstream: "auth".into(),
+            service: String::new(),
+            method: String::new(),
+            status: Status::BadArgument,
+        }]
+    );
+    assert_eq!(plugin.refused_calls_omitted(), 0);
+
+    let plugin = Plugin::guest("conformance-guest")
+        .config("grpc-call")
+        .clusters(&["other"])
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let refused = plugin.refused_calls();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(
+        (
+            refused[0].function,
+            refused[0].upstream.as_str(),
+            refused[0].service.as_str(),
+            refused[0].status
+        ),
+        (
+            "proxy_grpc_call",
+            "grpc-upstream",
+            "pkg.Echo",
+            Status::ParseFailure
+        )
+    );
+}
+
 #[test]
 fn a_grpc_call_is_recorded_and_its_response_delivered_to_the_dispatching_context() {
     let plugin = start("grpc-call");

@@ -139,9 +139,9 @@ fn header_append_in_json_shows_both_sides_the_defaults_and_the_given_headers() {
     assert_eq!(
         report["steps"],
         json!([
-            {"callback": "on_request_headers", "action": "continue"},
-            {"callback": "on_response_headers", "action": "continue"},
-            {"callback": "on_response_body", "action": "continue"},
+            {"callback": "on_request_headers", "action": "continue", "returned": 0, "envoy": "Continue"},
+            {"callback": "on_response_headers", "action": "continue", "returned": 0, "envoy": "Continue"},
+            {"callback": "on_response_body", "action": "continue", "returned": 0, "envoy": "Continue"},
         ])
     );
     assert_eq!(report["callouts"], json!([]));
@@ -997,6 +997,112 @@ fn an_undeclared_cluster_is_refused_with_a_host_log_naming_it() {
     assert!(
         !report["notes"].to_string().contains("no --cluster given"),
         "{report:#}"
+    );
+}
+
+#[test]
+fn a_refused_dispatch_the_canarys_calls_and_a_failed_starts_metrics_are_in_the_report() {
+    let (code, report) = json_report(&conformance(), &["-c", "grpc-call", "--cluster", "other"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["refused_calls"],
+        json!([{"function": "proxy_grpc_call", "context_id": 2, "upstream": "grpc-upstream",
+                "service": "pkg.Echo", "method": "Say", "status": "ParseFailure"}])
+    );
+    assert_eq!(report["refused_calls_omitted"], 0);
+    let out = runner(
+        &conformance(),
+        &["-c", "callout request", "--cluster", "other"],
+    );
+    assert!(
+        out.stdout
+            .contains("proxy_http_call from context 2 to \"auth\": BadArgument"),
+        "{}",
+        out.stdout
+    );
+
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "start-up",
+            "--cluster",
+            "auth",
+            "--cluster",
+            "grpc-upstream",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["canary_callouts"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    assert_eq!(
+        report["canary_callouts"][0]["headers"][1],
+        json!([":path", "/config"])
+    );
+    assert_eq!(report["canary_grpc_calls"][0]["service"], "pkg.Keys");
+    assert_eq!(
+        report["canary_grpc_calls"][0]["messages_base64"],
+        json!(["a2V5cwD/"])
+    );
+    assert_eq!(
+        report["callouts"].as_array().unwrap().len(),
+        1,
+        "the worker's own: {report:#}"
+    );
+
+    let (code, report) = json_report(&conformance(), &["-c", "metrics then-fail"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let names: Vec<&str> = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(names.contains(&"requests_total"), "{report:#}");
+}
+
+#[test]
+fn each_step_shows_what_the_filter_returned_and_what_envoy_did_with_it() {
+    let (code, report) = json_report(&conformance(), &["-c", "local-reply request-headers"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["steps"][0],
+        json!({"callback": "on_request_headers", "action": "pause", "returned": 0,
+               "envoy": "StopIteration after a local reply"})
+    );
+    // Unanswered, the callout keeps the request held: Envoy keeps the body for the filter and does not call it.
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "callout request",
+            "--body",
+            "abc",
+            "--cluster",
+            "auth",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["steps"][0]["returned"], 1);
+    assert_eq!(report["steps"][0]["envoy"], "StopAllIterationAndWatermark");
+    assert_eq!(
+        report["steps"][1],
+        json!({"callback": "on_request_body", "action": "pause", "returned": null, "envoy": null})
+    );
+    assert_eq!(
+        report["filter_callbacks"],
+        json!([{"callback": "on_request_headers", "returned": 1, "envoy": "StopAllIterationAndWatermark"}])
+    );
+    let out = runner(&conformance(), &["-c", "local-reply request-headers"]);
+    assert!(
+        out.stdout.contains(
+            "on_request_headers -> Pause (returned 0: StopIteration after a local reply)"
+        ),
+        "{}",
+        out.stdout
     );
 }
 

@@ -116,6 +116,13 @@ impl Root {
         if s.is("envoy-foreign") {
             crate::foreign::run(s, "root");
         }
+        if s.has("then-fail") {
+            let _ = hostcalls::log(
+                LogLevel::Error,
+                "refusing the configuration after setting up: then-fail",
+            );
+            return false;
+        }
         self.plugin = Rc::new(plugin);
         true
     }

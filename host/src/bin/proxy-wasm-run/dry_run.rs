@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use host::testing::{
-    Action, ConnectionClosed, FilterStateObject, GrpcCall, GrpcResponse, HttpCall,
-    HttpCallResponse, HttpStream, Message, Plugin, Received, TCP_PROXY_CLUSTER, TcpConnection,
+    Action, CallbackOutcome, ConnectionClosed, FilterStateObject, GrpcCall, GrpcResponse, HttpCall,
+    HttpCallResponse, HttpStream, Message, Plugin, Received, RefusedCall, TCP_PROXY_CLUSTER,
+    TcpConnection,
 };
 
 use crate::cli::{Args, CalloutAnswer, CloseOrder, GrpcAnswer, Kind};
@@ -27,6 +28,14 @@ pub struct Run {
     pub notes: Vec<String>,
     /// What the plugin stored on the stream or connection (`None` for a service, which has neither).
     pub stored: Option<Stored>,
+    /// HTTP: every filter callback Envoy called on the stream, in order (those a callout answer resumed included).
+    pub callbacks: Option<Vec<CallbackOutcome>>,
+    /// Callouts and gRPC calls Envoy refused when the worker dispatched them, and how many more than those kept.
+    pub refused: (Vec<RefusedCall>, usize),
+    /// What the configuration canary dispatched while it ran `on_vm_start`/`on_configure`: Envoy sent them and
+    /// cancelled them when it dropped the canary.
+    pub canary_callouts: Vec<HttpCall>,
+    pub canary_grpc_calls: Vec<GrpcCall>,
 }
 
 /// What the plugin stored on its stream or connection, read after it ended (so `on_log`'s writes are there).
@@ -59,6 +68,9 @@ pub enum Step {
     Callback {
         name: &'static str,
         action: Action,
+        /// HTTP: what the plugin returned and what Envoy did with it; `None` when Envoy did not call the plugin
+        /// (it held the data for it, or the stream had ended), and for TCP callbacks.
+        outcome: Option<CallbackOutcome>,
     },
     /// Something that reached the plugin without an answer of its (a reset).
     Event(&'static str),
@@ -85,6 +97,7 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         grpc_calls: Vec::new(),
         notes: Vec::new(),
         stored: None,
+        callbacks: None,
     };
     // What the plugin dispatched while it started (on_vm_start, on_configure) is answered before the first
     // request, then the virtual time `--before-request` asks passes (ticks, and what they dispatch).
@@ -115,6 +128,10 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         grpc_calls: player.grpc_calls,
         notes: player.notes,
         stored: player.stored,
+        callbacks: player.callbacks,
+        refused: (plugin.refused_calls(), plugin.refused_calls_omitted()),
+        canary_callouts: plugin.canary_http_calls(),
+        canary_grpc_calls: plugin.canary_grpc_calls(),
     }
 }
 
@@ -243,16 +260,19 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
         .collect();
     let trailers = pairs(&args.trailers);
     let chunks = args.request_chunks();
+    let seen = stream.callback_outcomes().len();
     let action = stream.send_request_headers(&request, chunks.is_empty() && trailers.is_empty());
-    player.step("on_request_headers", action);
+    player.http_step("on_request_headers", action, &stream, seen);
     for (i, chunk) in chunks.iter().enumerate() {
         let last = i + 1 == chunks.len();
+        let seen = stream.callback_outcomes().len();
         let action = stream.send_request_body(chunk, last && trailers.is_empty());
-        player.step("on_request_body", action);
+        player.http_step("on_request_body", action, &stream, seen);
     }
     if !trailers.is_empty() {
+        let seen = stream.callback_outcomes().len();
         let action = stream.send_request_trailers(&trailers);
-        player.step("on_request_trailers", action);
+        player.http_step("on_request_trailers", action, &stream, seen);
     }
     if let Some(by) = args.advance_time {
         player.advance(by);
@@ -264,17 +284,20 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
         let response = pairs(&args.response_headers);
         let trailers = pairs(&args.response_trailers);
         let chunks = args.response_chunks();
+        let seen = stream.callback_outcomes().len();
         let action =
             stream.send_response_headers(&response, chunks.is_empty() && trailers.is_empty());
-        player.step("on_response_headers", action);
+        player.http_step("on_response_headers", action, &stream, seen);
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
+            let seen = stream.callback_outcomes().len();
             let action = stream.send_response_body(chunk, last && trailers.is_empty());
-            player.step("on_response_body", action);
+            player.http_step("on_response_body", action, &stream, seen);
         }
         if !trailers.is_empty() {
+            let seen = stream.callback_outcomes().len();
             let action = stream.send_response_trailers(&trailers);
-            player.step("on_response_trailers", action);
+            player.http_step("on_response_trailers", action, &stream, seen);
         }
     }
     let traffic = Traffic::Http {
@@ -282,6 +305,7 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
         client: Box::new(stream.client_response()),
     };
     stream.finish();
+    player.callbacks = Some(stream.callback_outcomes());
     player.stored = Some(Stored {
         properties: stream.filter_states(),
         envoy: stream.envoy_filter_states(),
@@ -298,12 +322,41 @@ struct Player<'p> {
     grpc_calls: Vec<(GrpcCall, Option<GrpcAnswer>)>,
     notes: Vec<String>,
     stored: Option<Stored>,
+    callbacks: Option<Vec<CallbackOutcome>>,
 }
 
 impl Player<'_> {
     /// Records a callback's result, then answers the callouts it dispatched (and any those answers dispatch).
     fn step(&mut self, name: &'static str, action: Action) {
-        self.steps.push(Step::Callback { name, action });
+        self.steps.push(Step::Callback {
+            name,
+            action,
+            outcome: None,
+        });
+        self.answer_callouts();
+    }
+
+    /// [`Player::step`] for an HTTP event: with what the plugin's callback `name` returned and what Envoy did, read
+    /// from the stream's callbacks since the `seen` first (none if Envoy held the data instead of calling it).
+    fn http_step(
+        &mut self,
+        name: &'static str,
+        action: Action,
+        stream: &HttpStream<'_>,
+        seen: usize,
+    ) {
+        let outcomes = stream.callback_outcomes();
+        let outcome = outcomes
+            .get(seen..)
+            .unwrap_or_default()
+            .iter()
+            .find(|o| o.callback == name)
+            .copied();
+        self.steps.push(Step::Callback {
+            name,
+            action,
+            outcome,
+        });
         self.answer_callouts();
     }
 

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
                 grpc_timeout: String::new(),
                 abi: None,
                 logs: error.logs.clone(),
-                metrics: Vec::new(),
+                metrics: error.metrics.clone(),
                 failure: None,
                 outcome: Outcome::NotStarted(&error),
             };

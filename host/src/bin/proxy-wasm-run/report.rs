@@ -8,8 +8,9 @@ use std::fmt::Write;
 
 use envoy_targets::Envoy;
 use host::testing::{
-    ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LifeSpan, LogEntry, LogOrigin, Message,
-    Metric, MetricKind, PeerType, Randomness, Received, StartError, VmRole, printable_line,
+    CallbackOutcome, ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LifeSpan, LogEntry,
+    LogOrigin, Message, Metric, MetricKind, PeerType, Randomness, Received, RefusedCall,
+    StartError, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
@@ -106,6 +107,17 @@ impl Report<'_> {
             "ran_for_ms": ran_for,
             "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
             "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref())).collect()),
+            "filter_callbacks": run.and_then(|r| r.callbacks.as_ref()).map_or(Value::Null, |c| {
+                c.iter().map(|o| json!({
+                    "callback": o.callback,
+                    "returned": o.returned,
+                    "envoy": o.envoy,
+                })).collect()
+            }),
+            "refused_calls": run.map_or(Value::Null, |r| r.refused.0.iter().map(refused_json).collect()),
+            "refused_calls_omitted": run.map_or(Value::Null, |r| json!(r.refused.1)),
+            "canary_callouts": run.map_or(Value::Null, |r| r.canary_callouts.iter().map(|c| callout_json(c, None)).collect()),
+            "canary_grpc_calls": run.map_or(Value::Null, |r| r.canary_grpc_calls.iter().map(|c| grpc_json(c, None)).collect()),
             "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
             "filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
                 s.properties.iter().map(|(path, value)| stored_property_json(path, value)).collect()
@@ -239,7 +251,21 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
     let _ = writeln!(out);
     for step in &run.steps {
         let _ = match step {
-            Step::Callback { name, action } => writeln!(out, "{name} -> {action:?}"),
+            Step::Callback {
+                name,
+                action,
+                outcome,
+            } => match outcome {
+                Some(CallbackOutcome {
+                    returned: Some(value),
+                    envoy,
+                    ..
+                }) => writeln!(out, "{name} -> {action:?} (returned {value}: {envoy})"),
+                Some(CallbackOutcome { envoy, .. }) => {
+                    writeln!(out, "{name} -> {action:?} ({envoy})")
+                }
+                None => writeln!(out, "{name} -> {action:?}"),
+            },
             Step::Answered { token, answer } => {
                 writeln!(out, "callout {token} answered: {}", answer_text(answer))
             }
@@ -317,6 +343,61 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
             let _ = writeln!(out, "  answer: {answer}");
         }
     }
+    if !run.refused.0.is_empty() {
+        let _ = writeln!(
+            out,
+            "refused dispatches (the plugin got the status, no token):"
+        );
+        for call in &run.refused.0 {
+            let what = if call.service.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {}/{}",
+                    printable_line(&call.service),
+                    printable_line(&call.method)
+                )
+            };
+            let _ = writeln!(
+                out,
+                "  {} from context {} to {:?}{what}: {:?}",
+                call.function,
+                call.context_id,
+                printable_line(&call.upstream),
+                call.status
+            );
+        }
+        if run.refused.1 > 0 {
+            let _ = writeln!(out, "  … and {} more", run.refused.1);
+        }
+    }
+    if !run.canary_callouts.is_empty() || !run.canary_grpc_calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "the configuration canary dispatched (Envoy cancelled them with it; the worker's own are above):"
+        );
+        for call in &run.canary_callouts {
+            let _ = writeln!(
+                out,
+                "  callout {} to cluster {:?}: {} {}",
+                call.token,
+                printable_line(&call.cluster),
+                printable_line(call.headers.get(":method").unwrap_or_default()),
+                printable_line(call.headers.get(":path").unwrap_or_default())
+            );
+        }
+        for call in &run.canary_grpc_calls {
+            let _ = writeln!(
+                out,
+                "  gRPC {} {} to {:?}: {}/{}",
+                if call.stream { "stream" } else { "call" },
+                call.token,
+                printable_line(&call.upstream),
+                printable_line(&call.service),
+                printable_line(&call.method)
+            );
+        }
+    }
     if !run.grpc_calls.is_empty() {
         let _ = writeln!(out, "gRPC calls:");
         for (call, answer) in &run.grpc_calls {
@@ -343,6 +424,18 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
             let _ = writeln!(out, "  answer: {answer}");
         }
     }
+}
+
+/// A dispatch Envoy refused: what was asked, and the status the plugin got instead of a token.
+fn refused_json(call: &RefusedCall) -> Value {
+    json!({
+        "function": call.function,
+        "context_id": call.context_id,
+        "upstream": call.upstream,
+        "service": call.service,
+        "method": call.method,
+        "status": format!("{:?}", call.status),
+    })
 }
 
 /// One `set_property` value: its path's segments and its bytes.
@@ -618,9 +711,15 @@ fn peer_name(peer: PeerType) -> &'static str {
 fn step_json(step: &Step) -> Value {
     match step {
         Step::Event(what) => json!({ "event": what }),
-        Step::Callback { name, action } => json!({
+        Step::Callback {
+            name,
+            action,
+            outcome,
+        } => json!({
             "callback": name,
             "action": format!("{action:?}").to_ascii_lowercase(),
+            "returned": outcome.and_then(|o| o.returned),
+            "envoy": outcome.map(|o| o.envoy),
         }),
         Step::Answered { token, answer } => json!({
             "callout_answered": token,

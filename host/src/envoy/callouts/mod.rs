@@ -8,6 +8,7 @@ mod dispatch;
 use std::time::Duration;
 
 use super::{ByteBudget, Headers, MapKind, Settings};
+use crate::spec::Status;
 
 /// The cluster names Envoy's configuration has: `ClusterManager::getThreadLocalCluster` finds only those, and a
 /// callout to any other name is refused.
@@ -35,6 +36,25 @@ pub struct HttpCall {
     /// Its place among every callout and gRPC call of the VM, by dispatch (see [`HttpCall::dispatch_index`]).
     pub(in crate::envoy) dispatched: u64,
 }
+
+/// A callout or gRPC call Envoy refused when the plugin dispatched it: the plugin got `status` and no token, and
+/// nothing reached the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedCall {
+    /// `proxy_http_call`, `proxy_grpc_call` or `proxy_grpc_stream`.
+    pub function: &'static str,
+    pub context_id: u32,
+    /// The cluster (HTTP) or the `upstream` argument (gRPC), lossily.
+    pub upstream: String,
+    /// gRPC service and method (empty for HTTP).
+    pub service: String,
+    pub method: String,
+    pub status: Status,
+}
+
+/// How many refused dispatches a VM keeps for the test to read; later ones are only counted (a plugin retrying a
+/// refused call in a loop must not grow the host's memory).
+pub(crate) const REFUSED_KEPT: usize = 64;
 
 /// The answer a test gives to an HTTP callout.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,6 +108,10 @@ pub(crate) struct Callouts {
     dispatched: u64,
     pub(in crate::envoy) http: Vec<HttpCall>,
     pub(in crate::envoy) grpc: Vec<GrpcCall>,
+    /// Dispatches Envoy refused, the first [`REFUSED_KEPT`].
+    pub(in crate::envoy) refused: Vec<RefusedCall>,
+    /// Refused dispatches beyond those kept.
+    pub(in crate::envoy) refused_omitted: usize,
     /// The response being delivered: what maps 4–7 and buffers 4–5 read meanwhile.
     pub(in crate::envoy) delivering: Option<Delivery>,
     /// `proxy_get_status`: code and message of the last failure/gRPC close (Envoy keeps the code afterwards).

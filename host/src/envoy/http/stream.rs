@@ -54,6 +54,8 @@ pub(crate) struct HttpStream {
     /// A network filter's context: the downstream connection it sees (its HTTP sides stay empty). `None`: an HTTP
     /// stream.
     pub(in crate::envoy) network: Option<Box<crate::envoy::network::Connection>>,
+    /// Each filter callback Envoy called, in order, with what the plugin returned and what Envoy did with it.
+    pub(in crate::envoy) outcomes: Vec<super::CallbackOutcome>,
 }
 
 impl HttpStream {
@@ -82,6 +84,7 @@ impl HttpStream {
             properties: None,
             started: Duration::ZERO,
             network: None,
+            outcomes: Vec::new(),
         }
     }
 
@@ -135,6 +138,11 @@ impl HttpStream {
         self.filter_state
             .iter()
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    /// Each filter callback Envoy called on the stream, in order.
+    pub(crate) fn outcomes(&self) -> &[super::CallbackOutcome] {
+        &self.outcomes
     }
 
     /// A `proxy_set_property` value, by its filter-state key.

@@ -20,6 +20,7 @@ const FAULT: i32 = 21;
 const INVAL: i32 = 28;
 const NOENT: i32 = 44;
 const NOSYS: i32 = 52;
+const IO: i32 = 29;
 const NOTSUP: i32 = 58;
 
 /// cpp-host's `PROXY_WASM_HOST_WASI_RANDOM_GET_MAX_SIZE_BYTES`: a longer `random_get` is EINVAL.
@@ -320,8 +321,8 @@ pub(super) const IMPORTS: &[Import] = &[
                 }
                 let filled = with_memory_mut(&mut c, |state, data| {
                     let out = guest_range_mut(data, ptr, len).ok_or(FAULT)?;
-                    state.random_bytes(out);
-                    Ok(())
+                    // cpp-host aborts if BoringSSL cannot fill them; a guest here hears EIO instead.
+                    state.random_bytes(out).map_err(|_| IO)
                 });
                 filled.map_or(FAULT, |filled| filled.err().unwrap_or(SUCCESS))
             },

@@ -306,6 +306,20 @@ impl HostState {
         self.foreign_state.filter_state.get(&id)?.get(key)
     }
 
+    /// Every object stream `id` stored with `set_envoy_filter_state`, by key.
+    pub(crate) fn envoy_filter_states(&self, id: u32) -> Vec<(String, FilterStateObject)> {
+        self.foreign_state
+            .filter_state
+            .get(&id)
+            .map(|objects| {
+                objects
+                    .iter()
+                    .map(|(k, o)| (k.clone(), o.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// How many times stream `id` called `clear_route_cache`.
     pub(crate) fn route_cache_clears(&self, id: u32) -> u32 {
         self.foreign_state

@@ -30,14 +30,14 @@ use wasmtime::{Memory, StoreLimits, TypedFunc};
 pub(crate) use budget::{BudgetExceeded, ByteBudget, DEFAULT_HOST_MEMORY_LIMIT};
 pub(crate) use cache::DiskCache;
 pub(crate) use callouts::{Callouts, Clusters};
-pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
+pub use callouts::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, RefusedCall};
 pub(crate) use clock::Clock;
 pub(crate) use contexts::Contexts;
 pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
 pub(crate) use headers::MapKind;
-pub use http::Action;
+pub use http::{Action, CallbackOutcome};
 pub(crate) use http::{Dir, HttpStream, StreamLife, headers_kind};
 pub(crate) use lifecycle::{PluginVms, StartCache, VmHold};
 pub use local_reply::LocalReply;
@@ -51,7 +51,7 @@ pub(crate) use properties::filter_state_key;
 pub use properties::{Properties, PropertyError, PropertyValue};
 pub(crate) use refusal::Refusal;
 pub(crate) use shared::SharedProcess;
-pub use vm::{FailurePolicy, StartFailure};
+pub use vm::{FailurePolicy, Randomness, StartFailure};
 pub(crate) use vm::{HostFunctions, Loaded, Settings, Vm, VmInit, engine};
 
 use crate::spec::{AbiVersion, LogLevel, Status, StreamType};
@@ -586,8 +586,13 @@ impl HostState {
         }
     }
 
-    /// A deterministic pseudo-random stream (splitmix64) for WASI `random_get`: tests must be reproducible.
-    pub(crate) fn random_bytes(&mut self, out: &mut [u8]) {
+    /// WASI `random_get`'s bytes: by default a pseudo-random stream (splitmix64) from the plugin's seed, so tests
+    /// are reproducible; the operating system's with [`Randomness::Os`] (Envoy's `RAND_bytes`). `Err` if the
+    /// operating system has none to give.
+    pub(crate) fn random_bytes(&mut self, out: &mut [u8]) -> Result<(), getrandom::Error> {
+        if self.settings.randomness == Randomness::Os {
+            return getrandom::fill(out);
+        }
         for chunk in out.chunks_mut(8) {
             self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = self.rng;
@@ -596,6 +601,7 @@ impl HostState {
             z ^= z >> 31;
             chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
         }
+        Ok(())
     }
 }
 

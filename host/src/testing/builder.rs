@@ -12,8 +12,8 @@ use super::plugin::{Plugin, format_logs};
 use super::service::Service;
 use super::wiring;
 use crate::envoy::{
-    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry,
-    PluginVms, Properties, PropertyValue, Settings, StartFailure,
+    Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry, Metric,
+    PluginVms, Properties, PropertyValue, Randomness, Settings, StartFailure,
 };
 use crate::spec::{LogLevel, Status};
 use envoy_targets::{Change, Target};
@@ -43,6 +43,8 @@ pub struct StartError {
     pub failure: StartFailure,
     pub message: String,
     pub logs: Vec<LogEntry>,
+    /// The metrics the plugin defined and recorded before it failed (Envoy's stats store keeps them).
+    pub metrics: Vec<Metric>,
 }
 
 pub(super) enum Module {
@@ -81,6 +83,7 @@ impl PluginBuilder {
                 step_deadline: None,
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
                 start_time: Duration::from_secs(1_704_067_200),
+                randomness: Randomness::default(),
             },
             failure_policy: None,
             env: Vec::new(),
@@ -321,6 +324,14 @@ impl PluginBuilder {
         self
     }
 
+    /// Where WASI `random_get` takes its bytes: by default `Randomness::Seeded(Randomness::DEFAULT_SEED)`, the
+    /// same bytes on every run; `Randomness::Seeded(n)` another reproducible stream; `Randomness::Os` the
+    /// operating system's, as Envoy (BoringSSL's `RAND_bytes`), different on every run.
+    pub fn random(mut self, randomness: Randomness) -> PluginBuilder {
+        self.settings.randomness = randomness;
+        self
+    }
+
     /// The virtual wall-clock time at start. Default 2024-01-01T00:00:00Z.
     pub fn start_time(mut self, time: SystemTime) -> PluginBuilder {
         self.settings.start_time = time.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -380,6 +391,7 @@ impl PluginBuilder {
             failure,
             message,
             logs: Vec::new(),
+            metrics: Vec::new(),
         };
         let load_error = |message: String| error(StartFailure::Load, message);
         let mut settings = self.settings;
@@ -424,6 +436,10 @@ impl PluginBuilder {
                 failure: e.failure,
                 message: e.message,
                 logs: e.logs,
+                metrics: e
+                    .kept
+                    .map(|kept| kept.metrics.all().cloned().collect())
+                    .unwrap_or_default(),
             })?;
         Ok(Plugin {
             vms: RefCell::new(vms),

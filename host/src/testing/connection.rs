@@ -208,6 +208,17 @@ impl<'p> TcpConnection<'p> {
         context_filter_state(&self.observed(), self.id, path)
     }
 
+    /// Every value the plugin stored with `set_property` on this connection (see
+    /// [`HttpStream::filter_states`](super::HttpStream::filter_states)).
+    pub fn filter_states(&self) -> Vec<(Vec<String>, Vec<u8>)> {
+        super::stream::context_filter_states(&self.observed(), self.id)
+    }
+
+    /// Every object the plugin stored with `set_envoy_filter_state` on this connection, by key.
+    pub fn envoy_filter_states(&self) -> Vec<(String, FilterStateObject)> {
+        self.observed().state().envoy_filter_states(self.id)
+    }
+
     /// The object the plugin stored under `key` with Envoy's `set_envoy_filter_state` on this connection (what the
     /// TCP proxy reads for `envoy.tcp_proxy.cluster`).
     pub fn envoy_filter_state(&self, key: &str) -> Option<FilterStateObject> {

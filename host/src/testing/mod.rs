@@ -40,9 +40,9 @@ pub use service::Service;
 pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 
 pub use crate::envoy::{
-    Action, ConnectionClosed, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall,
-    GrpcResponse, Headers, HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin,
-    Metric, MetricKind, Properties, PropertyError, PropertyValue, StartFailure, Value, VmRole,
-    WasmType,
+    Action, CallbackOutcome, ConnectionClosed, DeclaredProperty, FailurePolicy, FilterStateObject,
+    GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry,
+    LogOrigin, Metric, MetricKind, Properties, PropertyError, PropertyValue, Randomness,
+    RefusedCall, StartFailure, Value, VmRole, WasmType,
 };
 pub use crate::spec::{AbiVersion, LogLevel as Level, PeerType, Status};

@@ -11,7 +11,7 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::envoy::{
     DeclaredProperty, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin,
-    Metric, MetricKind, PluginVms, Vm, VmRole,
+    Metric, MetricKind, PluginVms, RefusedCall, Vm, VmRole,
 };
 use crate::spec::{AbiVersion, LogLevel, Status};
 
@@ -198,6 +198,18 @@ impl Plugin {
             );
         }
         self.driven().time_out_callout(token);
+    }
+
+    /// Callouts and gRPC calls Envoy refused when the worker VM dispatched them (unknown cluster, missing
+    /// pseudo-headers, negative timeout, an unusable `GrpcService`): the plugin got the status and no token. The
+    /// first 64 are kept; see [`Plugin::refused_calls_omitted`].
+    pub fn refused_calls(&self) -> Vec<RefusedCall> {
+        self.worker().state().refused_calls().0.to_vec()
+    }
+
+    /// How many refused dispatches came after the 64 [`Plugin::refused_calls`] keeps.
+    pub fn refused_calls_omitted(&self) -> usize {
+        self.worker().state().refused_calls().1
     }
 
     /// gRPC calls and streams dispatched and not yet answered.

@@ -5,8 +5,8 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind, Properties,
-    PropertyValue, VmHold, filter_state_key, headers_kind,
+    Action, CallbackOutcome, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind,
+    Properties, PropertyValue, VmHold, filter_state_key, headers_kind,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -103,6 +103,12 @@ impl<'p> HttpStream<'p> {
     ) -> Action {
         self.refuse_upstream_response_while_held("send_response_headers_bytes");
         self.send_headers(Dir::Response, headers, end_of_stream)
+    }
+
+    /// Each filter callback Envoy called on this stream so far, in order: what the plugin returned and what Envoy
+    /// did with it (the `Action` a `send_*` returns is only whether the data passed).
+    pub fn callback_outcomes(&self) -> Vec<CallbackOutcome> {
+        self.observed().stream(self.id).outcomes().to_vec()
     }
 
     /// The callback whose stop keeps the request from the upstream (`on_request_headers`, `on_request_body`, …),
@@ -299,6 +305,18 @@ impl<'p> HttpStream<'p> {
         context_filter_state(&self.observed(), self.id, path)
     }
 
+    /// Every value the plugin stored with `set_property` on this stream, in Envoy's key order: the path's segments
+    /// (what the SDK joined with NUL under `wasm.`) and the bytes. Readable after [`finish`](Self::finish), so
+    /// what `on_log` stored is there too.
+    pub fn filter_states(&self) -> Vec<(Vec<String>, Vec<u8>)> {
+        context_filter_states(&self.observed(), self.id)
+    }
+
+    /// Every object the plugin stored with `set_envoy_filter_state` on this stream, by key.
+    pub fn envoy_filter_states(&self) -> Vec<(String, FilterStateObject)> {
+        self.observed().state().envoy_filter_states(self.id)
+    }
+
     /// The object the plugin stored under `key` with Envoy's `set_envoy_filter_state` foreign function: what the
     /// router, the TCP proxy or a later filter of this stream would read (e.g. `envoy.network.upstream_server_name`
     /// sets the upstream SNI).
@@ -343,6 +361,23 @@ pub(super) fn context_filter_state(
     vm.stream(id)
         .filter_state(&filter_state_key(path.join("\0").as_bytes()))
         .map(<[u8]>::to_vec)
+}
+
+/// Every `set_property` value of context `id`: the path's segments (the key without `wasm.`, split at NUL; shown
+/// lossily where a segment is not UTF-8) and the bytes.
+pub(super) fn context_filter_states(vm: &crate::envoy::Vm, id: u32) -> Vec<(Vec<String>, Vec<u8>)> {
+    let prefix = filter_state_key(b"");
+    vm.stream(id)
+        .filter_states()
+        .map(|(key, value)| {
+            let path = key.strip_prefix(prefix.as_slice()).unwrap_or(key);
+            let segments = path
+                .split(|b| *b == 0)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect();
+            (segments, value.to_vec())
+        })
+        .collect()
 }
 
 /// The request headers a test or the runner gets unless it gives them: the pseudo-headers a client sends (one

@@ -185,6 +185,115 @@ fn a_callout_dispatched_by_the_root_context_is_answered_on_the_root_context() {
     assert_eq!(entry.context_id, 1);
 }
 
+// Envoy's `Context::onConfigure` runs in the worker's `on_configure` before the listener takes traffic, and the
+// async clients' answers arrive on the worker's dispatcher whenever the cluster answers (`Context::onHttpCallSuccess`,
+// `onGrpcReceive`): a test answers start-up calls before any stream, in the order they were dispatched.
+#[test]
+fn calls_dispatched_at_start_up_and_by_a_tick_before_any_request_are_answered_before_the_first_stream()
+ {
+    let plugin = start("start-up");
+    let (grpc, http) = (plugin.grpc_calls(), plugin.http_calls());
+    assert_eq!((grpc.len(), http.len()), (1, 1), "{grpc:#?} {http:#?}");
+    assert_eq!(
+        (grpc[0].service.as_str(), grpc[0].method.as_str()),
+        ("pkg.Keys", "Fetch")
+    );
+    assert_eq!(grpc[0].messages, [b"keys\x00\xff".to_vec()]);
+    assert_eq!(http[0].headers.get(":path"), Some("/config"));
+    assert!(
+        grpc[0].dispatch_index() < http[0].dispatch_index(),
+        "the gRPC call was dispatched first: {} then {}",
+        grpc[0].dispatch_index(),
+        http[0].dispatch_index()
+    );
+    plugin.answer_grpc_call(grpc[0].token, GrpcResponse::ok(b"\x01\x02"));
+    plugin.answer_http_call(http[0].token, HttpCallResponse::new(200).body("cfg"));
+    assert_eq!(
+        note(&plugin, "root grpc response "),
+        format!(
+            "root grpc response {}: status 0, message 0x0102",
+            grpc[0].token
+        )
+    );
+    assert_eq!(
+        note(&plugin, "root callout response: "),
+        "root callout response: cfg"
+    );
+
+    plugin.advance_time(Duration::from_millis(100));
+    let tick = plugin.http_calls();
+    assert_eq!(tick.len(), 1, "{tick:#?}");
+    assert_eq!(tick[0].headers.get(":path"), Some("/tick"));
+    assert!(tick[0].dispatch_index() > http[0].dispatch_index());
+    plugin.answer_http_call(tick[0].token, HttpCallResponse::new(200).body("ticked"));
+    assert_eq!(
+        notes(&plugin, "root callout response: "),
+        [
+            "root callout response: cfg",
+            "root callout response: ticked"
+        ]
+    );
+
+    // The canary dispatched the same two; Envoy cancelled them with it.
+    assert_eq!(plugin.canary_grpc_calls().len(), 1);
+    assert_eq!(plugin.canary_http_calls().len(), 1);
+
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], true), Action::Continue);
+    stream.upstream_request().assert_sent();
+}
+
+// context.cc `Context::httpCall` (unknown cluster, missing `:path`/`:method`/`:authority`: BadArgument) and
+// `Context::grpcCall` (unknown cluster: ParseFailure) refuse before anything is sent: the plugin gets a status and no
+// token. A test sees each refusal as a call with that status.
+#[test]
+fn a_dispatch_envoy_refuses_is_listed_with_the_status_the_plugin_got() {
+    let plugin = Plugin::guest("conformance-guest")
+        .config("callout request")
+        .clusters(&["other"])
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    assert_eq!(plugin.http_calls(), []);
+    assert_eq!(
+        plugin.refused_calls(),
+        [RefusedCall {
+            function: "proxy_http_call",
+            context_id: stream.id(),
+            upstream: "auth".into(),
+            service: String::new(),
+            method: String::new(),
+            status: Status::BadArgument,
+        }]
+    );
+    assert_eq!(plugin.refused_calls_omitted(), 0);
+
+    let plugin = Plugin::guest("conformance-guest")
+        .config("grpc-call")
+        .clusters(&["other"])
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    let refused = plugin.refused_calls();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(
+        (
+            refused[0].function,
+            refused[0].upstream.as_str(),
+            refused[0].service.as_str(),
+            refused[0].status
+        ),
+        (
+            "proxy_grpc_call",
+            "grpc-upstream",
+            "pkg.Echo",
+            Status::ParseFailure
+        )
+    );
+}
+
 #[test]
 fn a_grpc_call_is_recorded_and_its_response_delivered_to_the_dispatching_context() {
     let plugin = start("grpc-call");

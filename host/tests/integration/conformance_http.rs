@@ -5,6 +5,66 @@
 use crate::support::*;
 use host::testing::*;
 
+// cpp-host `Context::onRequestHeaders` turns Pause (1) into StopAllIterationAndWatermark unless Envoy's
+// `allow_on_headers_stop_iteration` is set; `Context::onRequestBody` keeps 1 as StopIterationAndBuffer; a callback
+// that sent a local reply stops iteration whatever it returned (`Context::sendLocalResponse`).
+#[test]
+fn each_callback_shows_what_the_plugin_returned_and_what_envoy_did_with_it() {
+    let outcome = |callback, returned, envoy| CallbackOutcome {
+        callback,
+        returned: Some(returned),
+        envoy,
+    };
+    let plugin = start("chunks pause-request-body");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    stream.send_request_body("ab", false);
+    stream.send_request_body("c", true);
+    assert_eq!(
+        stream.callback_outcomes(),
+        [
+            outcome("on_request_headers", 0, "Continue"),
+            outcome("on_request_body", 1, "StopIterationAndBuffer"),
+            outcome("on_request_body", 0, "Continue"),
+        ]
+    );
+
+    let held = |allow| {
+        let plugin = guest("callout request")
+            .allow_on_headers_stop_iteration(allow)
+            .start()
+            .unwrap();
+        let mut stream = plugin.http_stream();
+        stream.send_request_headers(&[], true);
+        stream.callback_outcomes()
+    };
+    assert_eq!(
+        held(false),
+        [outcome(
+            "on_request_headers",
+            1,
+            "StopAllIterationAndWatermark"
+        )]
+    );
+    assert_eq!(
+        held(true),
+        [outcome("on_request_headers", 1, "StopIteration")]
+    );
+
+    let plugin = start("local-reply request-headers");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    // The local reply then passes through the filter's encoder callbacks, as Envoy's `sendLocalReply` does.
+    assert_eq!(
+        stream.callback_outcomes(),
+        [
+            outcome("on_request_headers", 0, "StopIteration after a local reply"),
+            outcome("on_response_headers", 0, "Continue"),
+            outcome("on_response_body", 0, "Continue"),
+        ]
+    );
+}
+
 #[test]
 fn callbacks_run_in_envoy_order_and_the_stream_ends_with_log_done_delete() {
     let plugin = start("record");

@@ -4,6 +4,20 @@
 use crate::support::*;
 use host::testing::*;
 
+// Envoy's stats live in its stats store, not in the VM: what a plugin that then refused its configuration defined
+// is still there (and in /stats) after the failed start.
+#[test]
+fn the_metrics_a_plugin_defined_before_its_start_failed_are_in_the_start_error() {
+    let error = crate::support::guest("metrics then-fail")
+        .start()
+        .expect_err("on_configure refuses");
+    assert_eq!(error.failure, StartFailure::Configure);
+    assert!(error.reason().contains("then-fail"), "{}", error.reason());
+    let mut names: Vec<&str> = error.metrics.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["active_requests", "request_size", "requests_total"]);
+}
+
 #[test]
 fn plugin_start_runs_context_create_then_vm_start_then_configure() {
     let plugin = guest("record").vm_config("vm-config").start().unwrap();

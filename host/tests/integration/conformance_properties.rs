@@ -331,6 +331,33 @@ fn set_property_stores_filter_state_under_wasm_dot_its_path() {
     );
 }
 
+// context.cc `Context::setProperty` stores every value as filter state `wasm.<path>`; a test lists them all, and
+// they outlive the stream's callbacks (Envoy's access log reads filter state after `on_log`).
+#[test]
+fn every_value_set_property_stored_is_listed_with_its_path_also_after_the_stream_ended() {
+    let plugin = start("properties at=request-headers,log set=my/key my/key");
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    assert_eq!(
+        stream.filter_states(),
+        [(
+            vec!["my".to_string(), "key".to_string()],
+            b"stored".to_vec()
+        )]
+    );
+    stream.send_response_headers(&[], true);
+    stream.finish();
+    assert_eq!(
+        stream.filter_states(),
+        [(
+            vec!["my".to_string(), "key".to_string()],
+            b"stored".to_vec()
+        )],
+        "on_log stored it again, and it is still readable after on_delete"
+    );
+    assert_eq!(stream.envoy_filter_states(), []);
+}
+
 // `Context::findValue`: `node` is neither a CEL attribute (the activation has `xds`) nor a Wasm token, so it is
 // filter state `wasm.node`, absent; the node is `xds.node` (`XDSLookupValues` `Node`).
 #[test]

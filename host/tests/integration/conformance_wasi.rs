@@ -582,3 +582,38 @@ fn proc_exit_returns_and_the_guest_traps_after_it() {
     );
     assert!(error.message.contains("proc_exit(3)"), "{error}");
 }
+
+/// The 16 hex digits `random_get_module` logged from the worker VM.
+fn drawn(randomness: Randomness) -> String {
+    let plugin = Plugin::from_bytes(crate::support::random_get_module())
+        .random(randomness)
+        .disk_cache(false)
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let logs = plugin.logs_at(Level::Info);
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0].len(), 16, "{logs:?}");
+    logs[0].clone()
+}
+
+// cpp-host `wasi_unstable_random_get` (src/exports.cc) fills the bytes with BoringSSL's `RAND_bytes`: different on
+// every run. The host's default is a seeded stream, so tests are reproducible; `Randomness::Os` is Envoy's.
+#[test]
+fn random_get_is_a_seeded_stream_by_default_and_the_operating_systems_on_request() {
+    let default = drawn(Randomness::default());
+    assert_eq!(default, drawn(Randomness::Seeded(Randomness::DEFAULT_SEED)));
+    assert_eq!(
+        default,
+        drawn(Randomness::default()),
+        "the same bytes every run"
+    );
+    let other = drawn(Randomness::Seeded(7));
+    assert_ne!(default, other, "another seed, other bytes");
+    assert_eq!(other, drawn(Randomness::Seeded(7)));
+    let (a, b) = (drawn(Randomness::Os), drawn(Randomness::Os));
+    assert_ne!(
+        a, b,
+        "the operating system's bytes differ between runs (2^-64 chance of a false failure)"
+    );
+    assert_ne!(a, default);
+}

@@ -139,9 +139,9 @@ fn header_append_in_json_shows_both_sides_the_defaults_and_the_given_headers() {
     assert_eq!(
         report["steps"],
         json!([
-            {"callback": "on_request_headers", "action": "continue"},
-            {"callback": "on_response_headers", "action": "continue"},
-            {"callback": "on_response_body", "action": "continue"},
+            {"callback": "on_request_headers", "action": "continue", "returned": 0, "envoy": "Continue"},
+            {"callback": "on_response_headers", "action": "continue", "returned": 0, "envoy": "Continue"},
+            {"callback": "on_response_body", "action": "continue", "returned": 0, "envoy": "Continue"},
         ])
     );
     assert_eq!(report["callouts"], json!([]));
@@ -238,7 +238,7 @@ fn a_callout_is_recorded_and_answered_and_the_plugins_local_reply_reaches_the_cl
     assert_eq!(values(&callout["trailers"], "x-checksum"), ["c1"]);
     assert_eq!(
         callout["answer"],
-        json!({"status": 403, "headers": [], "body": "nope"})
+        json!({"status": 403, "headers": [], "body": "nope", "body_base64": null})
     );
     assert_eq!(report["steps"][0]["action"], "pause");
     assert_eq!(report["steps"][1]["callout_answered"], callout["token"]);
@@ -553,6 +553,368 @@ fn a_grpc_call_is_answered_from_a_file_and_the_request_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The steps of a report as short words: `callout 4`, `grpc 5`, `time 150`, `on_request_headers -> continue`.
+fn step_words(report: &Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {report}"))
+        .iter()
+        .map(|s| {
+            if let Some(token) = s["callout_answered"].as_u64() {
+                format!("callout {token}")
+            } else if let Some(token) = s["grpc_call_answered"].as_u64() {
+                format!("grpc {token}")
+            } else if let Some(ms) = s["time_advanced_ms"].as_u64() {
+                format!("time {ms}")
+            } else {
+                format!(
+                    "{} -> {}",
+                    s["callback"].as_str().unwrap_or("?"),
+                    s["action"].as_str().unwrap_or("?")
+                )
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn calls_dispatched_at_start_up_are_answered_before_the_first_request_in_dispatch_order() {
+    // on_configure dispatches a gRPC call (token 5) and then an HTTP callout (token 4); a tick 100 ms later
+    // dispatches callout 8. The answers are taken in that order, each from its own flag's queue.
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "start-up",
+            "--cluster",
+            "auth",
+            "--cluster",
+            "grpc-upstream",
+            "--callout-response",
+            "200:cfg",
+            "--callout-response",
+            "200:ticked",
+            "--grpc-response",
+            "0:keys",
+            "--before-request",
+            "150ms",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        step_words(&report),
+        [
+            "grpc 5",
+            "callout 4",
+            "time 150",
+            "callout 8",
+            "on_request_headers -> continue",
+            "on_response_headers -> continue"
+        ],
+        "{report:#}"
+    );
+    let worker_notes: Vec<&str> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["vm"] == "worker" && l["level"] == "info")
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with("root "))
+        .collect();
+    assert_eq!(
+        worker_notes,
+        [
+            "root grpc response 5: status 0, message keys",
+            "root callout response: cfg",
+            "root callout response: ticked"
+        ]
+    );
+    assert_eq!(report["callouts"][0]["context_id"], 1);
+    assert_eq!(report["callouts"][1]["headers"][1][1], "/tick");
+    assert_eq!(report["client_response"]["status"], 200);
+    assert_eq!(report["notes"], json!([]), "nothing left pending");
+
+    let out = runner(
+        &conformance(),
+        &[
+            "-c",
+            "start-up",
+            "--kind",
+            "service",
+            "--before-request",
+            "1s",
+        ],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--before-request (a service has no requests"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_reported_as_base64_and_answers_can_be_given_as_bytes() {
+    let body =
+        std::env::temp_dir().join(format!("proxy-wasm-run-bytes-{}.bin", std::process::id()));
+    std::fs::write(&body, b"\xff\x00a").unwrap();
+    let body_arg = format!("@{}", body.display());
+    let args = [
+        "-c",
+        "start-up",
+        "--cluster",
+        "auth",
+        "--cluster",
+        "grpc-upstream",
+        "--grpc-response",
+        "0:base64:AP8=",
+        "--callout-response",
+        "200:hex:00ff",
+        "--body",
+        &body_arg,
+        "--response-body",
+        "caf\u{e9}",
+    ];
+    let (code, report) = json_report(&conformance(), &args);
+    assert_eq!(code, Some(0), "{report:#}");
+    let grpc = &report["grpc_calls"][0];
+    assert_eq!(grpc["messages"], json!([null]), "{report:#}");
+    assert_eq!(grpc["messages_base64"], json!(["a2V5cwD/"]), "keys\\0\\xff");
+    assert_eq!(
+        grpc["answer"],
+        json!({"code": 0, "data": null, "data_base64": "AP8="})
+    );
+    let callout = &report["callouts"][0];
+    assert_eq!(callout["body"], "");
+    assert_eq!(callout["body_base64"], Value::Null);
+    assert_eq!(callout["answer"]["body"], Value::Null);
+    assert_eq!(callout["answer"]["body_base64"], "AP8=");
+    assert_eq!(report["steps"][0]["answer"]["data_base64"], "AP8=");
+    assert_eq!(report["upstream_request"]["body"], Value::Null);
+    assert_eq!(report["upstream_request"]["body_base64"], "/wBh");
+    assert_eq!(report["client_response"]["body"], "caf\u{e9}");
+    assert_eq!(report["client_response"]["body_base64"], Value::Null);
+    assert!(
+        !report.to_string().contains('\u{fffd}'),
+        "no U+FFFD anywhere: {report:#}"
+    );
+    let logs = report["logs"].to_string();
+    assert!(
+        logs.contains("root grpc response 5: status 0, message 0x00ff"),
+        "{logs}"
+    );
+    assert!(logs.contains("root callout response: 0x00ff"), "{logs}");
+
+    let out = runner(&conformance(), &args);
+    for part in [
+        "gRPC call 5 answered: 0 (OK) with message base64:AP8=",
+        "callout 4 answered: 200 with body base64:AP8=",
+        "body (3 bytes): base64:/wBh",
+    ] {
+        assert!(out.stdout.contains(part), "{part:?} in\n{}", out.stdout);
+    }
+    let out = runner(&conformance(), &["--grpc-response", "0:hex:0g"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("`hex:0g` is not hex"), "{}", out.stderr);
+    std::fs::remove_file(&body).unwrap();
+}
+
+#[test]
+fn random_get_is_seeded_by_default_seedable_or_the_operating_systems_and_the_report_says_which() {
+    let module =
+        std::env::temp_dir().join(format!("proxy-wasm-run-random-{}.wasm", std::process::id()));
+    std::fs::write(&module, crate::support::random_get_module()).unwrap();
+    let drawn = |args: &[&str]| {
+        let (code, report) = json_report(
+            &module,
+            &[args, &["--kind", "service", "--no-cache"]].concat(),
+        );
+        assert_eq!(code, Some(0), "{report:#}");
+        let worker: Vec<String> = report["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["vm"] == "worker")
+            .map(|l| l["message"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(worker.len(), 1, "{report:#}");
+        (worker[0].clone(), report["random"].clone())
+    };
+    let (default, random) = drawn(&[]);
+    assert_eq!(random, json!({"source": "seeded", "seed": 24301}));
+    assert_eq!(drawn(&[]).0, default, "the same bytes on every run");
+    let (seeded, random) = drawn(&["--seed", "7"]);
+    assert_eq!(random, json!({"source": "seeded", "seed": 7}));
+    assert_ne!(seeded, default);
+    assert_eq!(drawn(&["--seed", "7"]).0, seeded);
+    let (os, random) = drawn(&["--random", "os"]);
+    assert_eq!(random, json!({"source": "os", "seed": null}));
+    assert_ne!(
+        os,
+        drawn(&["--random", "os"]).0,
+        "Envoy's bytes differ every run"
+    );
+
+    let out = runner(
+        &module,
+        &["--kind", "service", "--random", "os", "--seed", "1"],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--seed seeds `--random seeded`"),
+        "{}",
+        out.stderr
+    );
+    let out = runner(&module, &["--kind", "service", "--no-cache"]);
+    assert!(
+        out.stdout.contains("random_get: seeded with 24301"),
+        "{}",
+        out.stdout
+    );
+    std::fs::remove_file(&module).unwrap();
+}
+
+/// The worker VM's Debug lines that start with `prefix` (the conformance guest logs each callback so).
+fn debug_lines(report: &Value, prefix: &str) -> Vec<String> {
+    report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["vm"] == "worker" && l["level"] == "debug")
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+// Envoy's codec calls `decodeData`/`encodeData` once per piece it reads, `end_stream` only with the last; a filter
+// that stops iteration (StopIterationAndBuffer) sees the buffered bytes again with the next piece
+// (`FilterManager::commonHandleAfterDataCallback`, cpp-host `Context::onRequestBody`).
+#[test]
+fn body_chunks_reach_the_plugin_one_callback_each_and_a_paused_chunk_comes_again_with_the_next() {
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "chunks pause-request-body",
+            "--log-level",
+            "debug",
+            "--body-chunk",
+            "abc",
+            "--body-chunk",
+            "de",
+            "--body-chunk",
+            "fg",
+            "--response-body-chunk",
+            "data: 1\n\n",
+            "--response-body-chunk",
+            "data: 2\n\n",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        callback_steps(&report),
+        [
+            "on_request_headers -> continue",
+            "on_request_body -> pause",
+            "on_request_body -> pause",
+            "on_request_body -> continue",
+            "on_response_headers -> continue",
+            "on_response_body -> continue",
+            "on_response_body -> continue",
+        ]
+    );
+    assert_eq!(
+        debug_lines(&report, "on_request_body"),
+        [
+            "on_request_body 3 false",
+            "on_request_body 5 false",
+            "on_request_body 7 true"
+        ],
+        "the paused bytes come again with the next chunk"
+    );
+    assert_eq!(
+        debug_lines(&report, "on_response_body"),
+        ["on_response_body 9 false", "on_response_body 9 true"]
+    );
+    assert_eq!(report["upstream_request"]["body"], "abcdefg");
+    assert_eq!(report["client_response"]["body"], "data: 1\n\ndata: 2\n\n");
+
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "chunks",
+            "--log-level",
+            "debug",
+            "--body",
+            "abcdefg",
+            "--chunk-size",
+            "3",
+            "--trailer",
+            "x-t: 1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        debug_lines(&report, "on_request_body"),
+        [
+            "on_request_body 3 false",
+            "on_request_body 3 false",
+            "on_request_body 1 false"
+        ],
+        "trailers end the request, not the last chunk"
+    );
+    assert_eq!(report["upstream_request"]["body"], "abcdefg");
+
+    let out = runner(&conformance(), &["--body", "a", "--body-chunk", "b"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--body-chunk"), "{}", out.stderr);
+    let out = runner(&conformance(), &["--chunk-size", "0"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--chunk-size"), "{}", out.stderr);
+}
+
+#[test]
+fn what_the_plugin_stored_with_set_property_and_set_envoy_filter_state_is_in_the_report() {
+    // SetEnvoyFilterStateArguments {path: 1, value: 2}, as the conformance guest takes it in hex.
+    let (key, value) = ("envoy.network.upstream_server_name", "backend.internal");
+    let hex: String = [key, value]
+        .iter()
+        .zip([0x0a, 0x12])
+        .flat_map(|(text, tag)| {
+            let mut bytes = vec![tag, text.len() as u8];
+            bytes.extend(text.bytes());
+            bytes
+        })
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = format!("envoy-foreign set:tier:gold stream:set_envoy_filter_state:{hex}");
+    let (code, report) = json_report(&conformance(), &["-c", &config]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["filter_state"],
+        json!([{"path": ["tier"], "value": "gold", "value_base64": null}])
+    );
+    assert_eq!(
+        report["envoy_filter_state"],
+        json!([{"key": key, "value": value, "span": "filter_chain"}])
+    );
+    let out = runner(&conformance(), &["-c", &config]);
+    for part in [
+        "stored by the plugin:",
+        "set_property tier: \"gold\"",
+        "set_envoy_filter_state envoy.network.upstream_server_name: \"backend.internal\" (filter_chain)",
+    ] {
+        assert!(out.stdout.contains(part), "{part:?} in\n{}", out.stdout);
+    }
+    let (_, report) = json_report(&conformance(), &["-c", "plain"]);
+    assert_eq!(report["filter_state"], json!([]));
+    let (_, report) = json_report(&kinds_guest(), &["--kind", "service", "-c", "service"]);
+    assert_eq!(report["filter_state"], Value::Null, "{report:#}");
+}
+
 #[test]
 fn advancing_time_fires_ticks_and_times_out_a_grpc_call_with_unavailable() {
     let (code, report) = json_report(
@@ -635,6 +997,112 @@ fn an_undeclared_cluster_is_refused_with_a_host_log_naming_it() {
     assert!(
         !report["notes"].to_string().contains("no --cluster given"),
         "{report:#}"
+    );
+}
+
+#[test]
+fn a_refused_dispatch_the_canarys_calls_and_a_failed_starts_metrics_are_in_the_report() {
+    let (code, report) = json_report(&conformance(), &["-c", "grpc-call", "--cluster", "other"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["refused_calls"],
+        json!([{"function": "proxy_grpc_call", "context_id": 2, "upstream": "grpc-upstream",
+                "service": "pkg.Echo", "method": "Say", "status": "ParseFailure"}])
+    );
+    assert_eq!(report["refused_calls_omitted"], 0);
+    let out = runner(
+        &conformance(),
+        &["-c", "callout request", "--cluster", "other"],
+    );
+    assert!(
+        out.stdout
+            .contains("proxy_http_call from context 2 to \"auth\": BadArgument"),
+        "{}",
+        out.stdout
+    );
+
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "start-up",
+            "--cluster",
+            "auth",
+            "--cluster",
+            "grpc-upstream",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["canary_callouts"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    assert_eq!(
+        report["canary_callouts"][0]["headers"][1],
+        json!([":path", "/config"])
+    );
+    assert_eq!(report["canary_grpc_calls"][0]["service"], "pkg.Keys");
+    assert_eq!(
+        report["canary_grpc_calls"][0]["messages_base64"],
+        json!(["a2V5cwD/"])
+    );
+    assert_eq!(
+        report["callouts"].as_array().unwrap().len(),
+        1,
+        "the worker's own: {report:#}"
+    );
+
+    let (code, report) = json_report(&conformance(), &["-c", "metrics then-fail"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let names: Vec<&str> = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(names.contains(&"requests_total"), "{report:#}");
+}
+
+#[test]
+fn each_step_shows_what_the_filter_returned_and_what_envoy_did_with_it() {
+    let (code, report) = json_report(&conformance(), &["-c", "local-reply request-headers"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["steps"][0],
+        json!({"callback": "on_request_headers", "action": "pause", "returned": 0,
+               "envoy": "StopIteration after a local reply"})
+    );
+    // Unanswered, the callout keeps the request held: Envoy keeps the body for the filter and does not call it.
+    let (code, report) = json_report(
+        &conformance(),
+        &[
+            "-c",
+            "callout request",
+            "--body",
+            "abc",
+            "--cluster",
+            "auth",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["steps"][0]["returned"], 1);
+    assert_eq!(report["steps"][0]["envoy"], "StopAllIterationAndWatermark");
+    assert_eq!(
+        report["steps"][1],
+        json!({"callback": "on_request_body", "action": "pause", "returned": null, "envoy": null})
+    );
+    assert_eq!(
+        report["filter_callbacks"],
+        json!([{"callback": "on_request_headers", "returned": 1, "envoy": "StopAllIterationAndWatermark"}])
+    );
+    let out = runner(&conformance(), &["-c", "local-reply request-headers"]);
+    assert!(
+        out.stdout.contains(
+            "on_request_headers -> Pause (returned 0: StopIteration after a local reply)"
+        ),
+        "{}",
+        out.stdout
     );
 }
 
@@ -932,11 +1400,11 @@ fn a_tcp_run_plays_the_connection_from_flags_and_reports_what_each_end_received(
     assert_eq!(report["kind"], "tcp");
     assert_eq!(
         report["upstream_request"],
-        json!({"body": ">>hello and more", "end_of_stream": true})
+        json!({"body": ">>hello and more", "body_base64": null, "end_of_stream": true})
     );
     assert_eq!(
         report["client_response"],
-        json!({"body": "back", "end_of_stream": true})
+        json!({"body": "back", "body_base64": null, "end_of_stream": true})
     );
     assert_eq!(
         report["connection"],

@@ -97,6 +97,9 @@ impl Root {
             );
             note(format!("root dispatched {result:?}"));
         }
+        if s.is("start-up") {
+            self.start_up_callouts();
+        }
         if s.is("statuses") {
             root_statuses();
         }
@@ -113,8 +116,51 @@ impl Root {
         if s.is("envoy-foreign") {
             crate::foreign::run(s, "root");
         }
+        if s.has("then-fail") {
+            let _ = hostcalls::log(
+                LogLevel::Error,
+                "refusing the configuration after setting up: then-fail",
+            );
+            return false;
+        }
         self.plugin = Rc::new(plugin);
         true
+    }
+}
+
+impl Root {
+    /// Scenario `start-up`: what a filter fetching its keys or descriptors when it starts does, before any request.
+    /// `on_configure` dispatches a unary gRPC call (`pkg.Keys/Fetch`, a message that is not UTF-8), then an HTTP
+    /// callout (`/config`), and sets a 100 ms tick whose first run dispatches a second callout (`/tick`).
+    fn start_up_callouts(&mut self) {
+        let grpc = self.dispatch_grpc_call(
+            "grpc-upstream",
+            "pkg.Keys",
+            "Fetch",
+            vec![],
+            Some(b"keys\x00\xff"),
+            Duration::from_secs(2),
+        );
+        note(format!("start-up grpc dispatched {grpc:?}"));
+        let headers = vec![
+            (":method", "GET"),
+            (":path", "/config"),
+            (":authority", "auth"),
+        ];
+        let http = self.dispatch_http_call("auth", headers, None, vec![], Duration::from_secs(1));
+        note(format!("start-up callout dispatched {http:?}"));
+        self.set_tick_period(Duration::from_millis(100));
+    }
+
+    fn start_up_tick(&mut self) {
+        self.set_tick_period(Duration::ZERO);
+        let headers = vec![
+            (":method", "GET"),
+            (":path", "/tick"),
+            (":authority", "auth"),
+        ];
+        let http = self.dispatch_http_call("auth", headers, None, vec![], Duration::from_secs(1));
+        note(format!("tick callout dispatched {http:?}"));
     }
 }
 
@@ -134,6 +180,19 @@ impl Context for Root {
             .unwrap_or_default();
         note(format!("root callout response: {}", show(&body)));
         properties::visit(self.scenario(), "root-callout");
+    }
+
+    fn on_grpc_call_response(&mut self, token: u32, status_code: u32, size: usize) {
+        trace(format!(
+            "root on_grpc_call_response {token} {status_code} {size}"
+        ));
+        let message = self
+            .get_grpc_call_response_body(0, size)
+            .unwrap_or_default();
+        note(format!(
+            "root grpc response {token}: status {status_code}, message {}",
+            show(&message)
+        ));
     }
 
     fn on_done(&mut self) -> bool {
@@ -184,6 +243,10 @@ impl RootContext for Root {
             self.set_tick_period(Duration::ZERO);
             self.done();
             note("called proxy_done");
+            return;
+        }
+        if s.is("start-up") {
+            self.start_up_tick();
             return;
         }
         self.ticks += 1;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::property_args;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
-use host::testing::{FailurePolicy, Level, Properties, PropertyValue};
+use host::testing::{FailurePolicy, Level, Properties, PropertyValue, Randomness};
 
 /// Run one HTTP stream (or, with `--kind tcp`, one TCP connection; with `--kind service`, a Wasm service for a
 /// while) through a proxy-wasm module the way Envoy would, and show what the upstream and the client would see,
@@ -83,6 +83,12 @@ pub struct Args {
     #[arg(short = 'b', long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
     pub body: Option<Bytes>,
 
+    /// One chunk of the request body (text or @FILE; repeatable): each reaches the plugin in its own
+    /// `on_request_body`, as Envoy's codec passes each piece it reads, `end_of_stream` only with the last (or none
+    /// when trailers follow). Instead of --body.
+    #[arg(long = "body-chunk", value_name = "TEXT|@FILE", value_parser = text_or_file, conflicts_with = "body")]
+    pub body_chunks: Vec<Bytes>,
+
     /// A request trailer, `NAME: VALUE` (repeatable); trailers end the request instead of its body or headers.
     #[arg(long = "trailer", value_name = "NAME: VALUE", value_parser = header)]
     pub trailers: Vec<(String, String)>,
@@ -95,12 +101,27 @@ pub struct Args {
     #[arg(long, value_name = "TEXT|@FILE", value_parser = text_or_file)]
     pub response_body: Option<Bytes>,
 
+    /// One chunk of the upstream's response body (text or @FILE; repeatable), one `on_response_body` each, as a
+    /// streamed answer (server-sent events, a gRPC stream) arrives. Instead of --response-body.
+    #[arg(
+        long = "response-body-chunk",
+        value_name = "TEXT|@FILE",
+        value_parser = text_or_file,
+        conflicts_with = "response_body"
+    )]
+    pub response_body_chunks: Vec<Bytes>,
+
+    /// Deliver --body and --response-body in chunks of at most N bytes, one body callback each (the last may be
+    /// shorter), as Envoy's codec passes a body it reads in pieces.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_size: Option<u64>,
+
     /// A response trailer from the upstream, `NAME: VALUE` (repeatable), e.g. `grpc-status: 0`.
     #[arg(long = "response-trailer", value_name = "NAME: VALUE", value_parser = header)]
     pub response_trailers: Vec<(String, String)>,
 
     /// The answer to the next HTTP callout the plugin dispatches (repeatable, used in dispatch order):
-    /// `STATUS[:BODY]` (BODY text or @FILE), `reset` (the call fails) or `timeout` (Envoy's 504). A callout left
+    /// `STATUS[:BODY]` (BODY text, @FILE, `hex:…` or `base64:…`), `reset` (the call fails) or `timeout` (Envoy's 504). A callout left
     /// without an answer stays pending, and a request it holds never reaches the upstream.
     #[arg(long = "callout-response", value_name = "STATUS[:BODY]|reset|timeout", value_parser = callout_answer)]
     pub callout_responses: Vec<CalloutAnswer>,
@@ -111,7 +132,7 @@ pub struct Args {
     pub callout_headers: Vec<(String, String)>,
 
     /// The answer to the next gRPC call the plugin dispatches (repeatable, used in dispatch order): `CODE[:DATA]`,
-    /// where DATA (text or @FILE) is the response message for code 0 (`0:@reply.bin`) and the status message
+    /// where DATA (text, @FILE, `hex:…` or `base64:…`) is the response message for code 0 (`0:@reply.bin`) and the status message
     /// otherwise (`14:unavailable`); or `timeout` (closed as Envoy's router answers: 14 Unavailable, see
     /// `--grpc-timeout-returns-deadline-exceeded`).
     /// A stream gets the message, then the close. Unanswered calls stay pending.
@@ -123,6 +144,12 @@ pub struct Args {
     /// or a number of milliseconds.
     #[arg(long, value_name = "DURATION", value_parser = advance)]
     pub advance_time: Option<Duration>,
+
+    /// Virtual time that passes after the plugin started and before the first request (`--kind http` and `tcp`):
+    /// its ticks fire, and what they dispatch is answered, like what `on_vm_start` and `on_configure` dispatched,
+    /// by the next --callout-response / --grpc-response. `DURATION` as for --advance-time.
+    #[arg(long, value_name = "DURATION", value_parser = advance)]
+    pub before_request: Option<Duration>,
 
     /// A cluster Envoy knows (repeatable); HTTP callouts to any other cluster fail with BadArgument, gRPC calls
     /// with ParseFailure. Without any, every name is accepted (Envoy never does that: the run says so).
@@ -184,6 +211,15 @@ pub struct Args {
     /// `host_env_keys`, Istio's `valueFrom: HOST`, Envoy Gateway's `env.hostKeys`).
     #[arg(long = "host-env", value_name = "NAME")]
     pub host_env: Vec<String>,
+
+    /// Where WASI `random_get` takes its bytes: `seeded` (the default: the same bytes on every run, from --seed)
+    /// or `os` (the operating system's, different on every run, as Envoy's BoringSSL `RAND_bytes`).
+    #[arg(long, value_enum, value_name = "SOURCE", default_value_t = RandomSource::Seeded)]
+    pub random: RandomSource,
+
+    /// The seed of `random_get`'s bytes with `--random seeded`. Default: 24301.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 
     /// Envoy's log level: what `proxy_get_log_level` returns; lower levels are dropped.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
@@ -280,6 +316,13 @@ impl Fail {
     }
 }
 
+/// `--random`: where `random_get` takes its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RandomSource {
+    Seeded,
+    Os,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
     Trace,
@@ -300,6 +343,23 @@ impl LogLevel {
             LogLevel::Error => Level::Error,
             LogLevel::Critical => Level::Critical,
         }
+    }
+}
+
+/// The given chunks, or the whole body cut in pieces of `size` bytes (one piece without a size); none without a body.
+fn chunks<'a>(given: &'a [Bytes], whole: Option<&'a Bytes>, size: Option<u64>) -> Vec<&'a [u8]> {
+    if !given.is_empty() {
+        return given.iter().map(|b| b.0.as_slice()).collect();
+    }
+    let Some(whole) = whole else {
+        return Vec::new();
+    };
+    match size {
+        Some(size) if !whole.0.is_empty() => whole
+            .0
+            .chunks(usize::try_from(size).unwrap_or(usize::MAX))
+            .collect(),
+        _ => vec![whole.0.as_slice()],
     }
 }
 
@@ -371,11 +431,7 @@ fn callout_answer(value: &str) -> Result<CalloutAnswer, String> {
                  `403:denied`, `200:@answer.json`), `reset` or `timeout`"
             )
         })?;
-    let body = if body.is_empty() {
-        Vec::new()
-    } else {
-        text_or_file(body)?.0
-    };
+    let body = crate::exact_bytes::parse(body)?;
     Ok(CalloutAnswer::Response {
         status,
         headers: Vec::new(),
@@ -399,11 +455,7 @@ fn grpc_answer(value: &str) -> Result<GrpcAnswer, String> {
                  for a response message, `14:unavailable` for a status message), or `timeout`"
             )
         })?;
-    let data = if data.is_empty() {
-        Vec::new()
-    } else {
-        text_or_file(data)?.0
-    };
+    let data = crate::exact_bytes::parse(data)?;
     Ok(GrpcAnswer::Status { code, data })
 }
 
@@ -445,6 +497,20 @@ fn duration(value: &str) -> Result<Duration, String> {
 }
 
 impl Args {
+    /// The request body as the codec delivers it: the --body-chunk pieces, or --body cut by --chunk-size.
+    pub fn request_chunks(&self) -> Vec<&[u8]> {
+        chunks(&self.body_chunks, self.body.as_ref(), self.chunk_size)
+    }
+
+    /// The response body as the codec delivers it (see [`Args::request_chunks`]).
+    pub fn response_chunks(&self) -> Vec<&[u8]> {
+        chunks(
+            &self.response_body_chunks,
+            self.response_body.as_ref(),
+            self.chunk_size,
+        )
+    }
+
     /// The flags given that the run's `--kind` has no use for, each with the kind that takes it: a service has no
     /// traffic, a TCP connection no headers.
     pub fn flags_of_another_kind(&self, matches: &clap::ArgMatches) -> Vec<String> {
@@ -456,6 +522,9 @@ impl Args {
             ("response_headers", "--response-header"),
             ("response_body", "--response-body"),
             ("response_trailers", "--response-trailer"),
+            ("body_chunks", "--body-chunk"),
+            ("response_body_chunks", "--response-body-chunk"),
+            ("chunk_size", "--chunk-size"),
             (
                 "allow_on_headers_stop_iteration",
                 "--allow-on-headers-stop-iteration",
@@ -488,7 +557,21 @@ impl Args {
         if self.kind == Kind::Service && given("advance_time") {
             refused.push("--advance-time (a service runs for --run-for)".into());
         }
+        if self.kind == Kind::Service && given("before_request") {
+            refused
+                .push("--before-request (a service has no requests; it runs for --run-for)".into());
+        }
         refused
+    }
+
+    /// What `random_get` gives the plugin: `--random` with `--seed`.
+    pub fn randomness(&self) -> Randomness {
+        match self.random {
+            RandomSource::Seeded => {
+                Randomness::Seeded(self.seed.unwrap_or(Randomness::DEFAULT_SEED))
+            }
+            RandomSource::Os => Randomness::Os,
+        }
     }
 
     /// Parses the command line; each `--callout-header` joins the `--callout-response` given before it.
@@ -520,6 +603,14 @@ impl Args {
                     )
                     .exit(),
             }
+        }
+        if args.random == RandomSource::Os && args.seed.is_some() {
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--seed seeds `--random seeded`; with --random os the bytes are the operating system's: drop one",
+                )
+                .exit()
         }
         let refused = args.flags_of_another_kind(&matches);
         if !refused.is_empty() {
@@ -607,6 +698,21 @@ mod tests {
                 .contains("`17` is not a gRPC answer")
         );
         assert!(grpc_answer("ok").is_err());
+    }
+
+    #[test]
+    fn a_body_is_the_chunks_given_or_cut_by_the_chunk_size() {
+        let body = Bytes(b"abcdefg".to_vec());
+        let given = [Bytes(b"ab".to_vec()), Bytes(Vec::new())];
+        assert_eq!(chunks(&given, None, Some(1)), [b"ab".as_slice(), b""]);
+        assert_eq!(
+            chunks(&[], Some(&body), Some(3)),
+            [b"abc".as_slice(), b"def", b"g"]
+        );
+        assert_eq!(chunks(&[], Some(&body), None), [b"abcdefg".as_slice()]);
+        let empty = Bytes(Vec::new());
+        assert_eq!(chunks(&[], Some(&empty), Some(3)), [b"".as_slice()]);
+        assert!(chunks(&[], None, Some(3)).is_empty());
     }
 
     #[test]

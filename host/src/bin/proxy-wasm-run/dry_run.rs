@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use host::testing::{
-    Action, ConnectionClosed, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, HttpStream,
-    Message, Plugin, Received, TCP_PROXY_CLUSTER, TcpConnection,
+    Action, CallbackOutcome, ConnectionClosed, FilterStateObject, GrpcCall, GrpcResponse, HttpCall,
+    HttpCallResponse, HttpStream, Message, Plugin, Received, RefusedCall, TCP_PROXY_CLUSTER,
+    TcpConnection,
 };
 
 use crate::cli::{Args, CalloutAnswer, CloseOrder, GrpcAnswer, Kind};
@@ -25,6 +26,24 @@ pub struct Run {
     pub grpc_calls: Vec<(GrpcCall, Option<GrpcAnswer>)>,
     /// Why parts of the stream did not happen (a held request, a local reply…).
     pub notes: Vec<String>,
+    /// What the plugin stored on the stream or connection (`None` for a service, which has neither).
+    pub stored: Option<Stored>,
+    /// HTTP: every filter callback Envoy called on the stream, in order (those a callout answer resumed included).
+    pub callbacks: Option<Vec<CallbackOutcome>>,
+    /// Callouts and gRPC calls Envoy refused when the worker dispatched them, and how many more than those kept.
+    pub refused: (Vec<RefusedCall>, usize),
+    /// What the configuration canary dispatched while it ran `on_vm_start`/`on_configure`: Envoy sent them and
+    /// cancelled them when it dropped the canary.
+    pub canary_callouts: Vec<HttpCall>,
+    pub canary_grpc_calls: Vec<GrpcCall>,
+}
+
+/// What the plugin stored on its stream or connection, read after it ended (so `on_log`'s writes are there).
+pub struct Stored {
+    /// `set_property` values: the path's segments and the bytes (Envoy's filter state `wasm.<path>`).
+    pub properties: Vec<(Vec<String>, Vec<u8>)>,
+    /// Objects stored with Envoy's `set_envoy_filter_state`, by key.
+    pub envoy: Vec<(String, FilterStateObject)>,
 }
 
 /// What the run's kind played through the plugin, and what each end received.
@@ -49,6 +68,9 @@ pub enum Step {
     Callback {
         name: &'static str,
         action: Action,
+        /// HTTP: what the plugin returned and what Envoy did with it; `None` when Envoy did not call the plugin
+        /// (it held the data for it, or the stream had ended), and for TCP callbacks.
+        outcome: Option<CallbackOutcome>,
     },
     /// Something that reached the plugin without an answer of its (a reset).
     Event(&'static str),
@@ -74,13 +96,20 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         callouts: Vec::new(),
         grpc_calls: Vec::new(),
         notes: Vec::new(),
+        stored: None,
+        callbacks: None,
     };
+    // What the plugin dispatched while it started (on_vm_start, on_configure) is answered before the first
+    // request, then the virtual time `--before-request` asks passes (ticks, and what they dispatch).
+    player.answer_callouts();
+    if let Some(by) = args.before_request {
+        player.advance(by);
+    }
     let traffic = match args.kind {
         Kind::Http => run_http(&mut player, args),
         Kind::Tcp => run_tcp(&mut player, args),
         Kind::Service => {
             let ran_for = args.run_for.unwrap_or_default();
-            player.answer_callouts();
             player.advance(ran_for);
             Traffic::Service { ran_for }
         }
@@ -98,6 +127,11 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         callouts: player.callouts,
         grpc_calls: player.grpc_calls,
         notes: player.notes,
+        stored: player.stored,
+        callbacks: player.callbacks,
+        refused: (plugin.refused_calls(), plugin.refused_calls_omitted()),
+        canary_callouts: plugin.canary_http_calls(),
+        canary_grpc_calls: plugin.canary_grpc_calls(),
     }
 }
 
@@ -169,6 +203,10 @@ fn run_tcp(player: &mut Player<'_>, args: &Args) -> Traffic {
             .steps
             .push(Step::Event("the client reset the connection"));
     }
+    player.stored = Some(Stored {
+        properties: conn.filter_states(),
+        envoy: conn.envoy_filter_states(),
+    });
     Traffic::Tcp {
         upstream: conn.upstream_received(),
         client: conn.client_received(),
@@ -221,15 +259,20 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let trailers = pairs(&args.trailers);
-    let action = stream.send_request_headers(&request, args.body.is_none() && trailers.is_empty());
-    player.step("on_request_headers", action);
-    if let Some(body) = &args.body {
-        let action = stream.send_request_body(&body.0, trailers.is_empty());
-        player.step("on_request_body", action);
+    let chunks = args.request_chunks();
+    let seen = stream.callback_outcomes().len();
+    let action = stream.send_request_headers(&request, chunks.is_empty() && trailers.is_empty());
+    player.http_step("on_request_headers", action, &stream, seen);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        let seen = stream.callback_outcomes().len();
+        let action = stream.send_request_body(chunk, last && trailers.is_empty());
+        player.http_step("on_request_body", action, &stream, seen);
     }
     if !trailers.is_empty() {
+        let seen = stream.callback_outcomes().len();
         let action = stream.send_request_trailers(&trailers);
-        player.step("on_request_trailers", action);
+        player.http_step("on_request_trailers", action, &stream, seen);
     }
     if let Some(by) = args.advance_time {
         player.advance(by);
@@ -240,18 +283,21 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
     } else {
         let response = pairs(&args.response_headers);
         let trailers = pairs(&args.response_trailers);
-        let action = stream.send_response_headers(
-            &response,
-            args.response_body.is_none() && trailers.is_empty(),
-        );
-        player.step("on_response_headers", action);
-        if let Some(body) = &args.response_body {
-            let action = stream.send_response_body(&body.0, trailers.is_empty());
-            player.step("on_response_body", action);
+        let chunks = args.response_chunks();
+        let seen = stream.callback_outcomes().len();
+        let action =
+            stream.send_response_headers(&response, chunks.is_empty() && trailers.is_empty());
+        player.http_step("on_response_headers", action, &stream, seen);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len();
+            let seen = stream.callback_outcomes().len();
+            let action = stream.send_response_body(chunk, last && trailers.is_empty());
+            player.http_step("on_response_body", action, &stream, seen);
         }
         if !trailers.is_empty() {
+            let seen = stream.callback_outcomes().len();
             let action = stream.send_response_trailers(&trailers);
-            player.step("on_response_trailers", action);
+            player.http_step("on_response_trailers", action, &stream, seen);
         }
     }
     let traffic = Traffic::Http {
@@ -259,6 +305,11 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
         client: Box::new(stream.client_response()),
     };
     stream.finish();
+    player.callbacks = Some(stream.callback_outcomes());
+    player.stored = Some(Stored {
+        properties: stream.filter_states(),
+        envoy: stream.envoy_filter_states(),
+    });
     traffic
 }
 
@@ -270,33 +321,91 @@ struct Player<'p> {
     callouts: Vec<(HttpCall, Option<CalloutAnswer>)>,
     grpc_calls: Vec<(GrpcCall, Option<GrpcAnswer>)>,
     notes: Vec<String>,
+    stored: Option<Stored>,
+    callbacks: Option<Vec<CallbackOutcome>>,
 }
 
 impl Player<'_> {
     /// Records a callback's result, then answers the callouts it dispatched (and any those answers dispatch).
     fn step(&mut self, name: &'static str, action: Action) {
-        self.steps.push(Step::Callback { name, action });
+        self.steps.push(Step::Callback {
+            name,
+            action,
+            outcome: None,
+        });
         self.answer_callouts();
     }
 
-    /// Answers pending callouts, oldest first, while answers are left.
-    fn answer_callouts(&mut self) {
-        while self.answer_http() || self.answer_grpc() {}
+    /// [`Player::step`] for an HTTP event: with what the plugin's callback `name` returned and what Envoy did, read
+    /// from the stream's callbacks since the `seen` first (none if Envoy held the data instead of calling it).
+    fn http_step(
+        &mut self,
+        name: &'static str,
+        action: Action,
+        stream: &HttpStream<'_>,
+        seen: usize,
+    ) {
+        let outcomes = stream.callback_outcomes();
+        let outcome = outcomes
+            .get(seen..)
+            .unwrap_or_default()
+            .iter()
+            .find(|o| o.callback == name)
+            .copied();
+        self.steps.push(Step::Callback {
+            name,
+            action,
+            outcome,
+        });
+        self.answer_callouts();
     }
 
-    /// Answers the oldest pending HTTP callout if an answer is left; false if nothing was answered.
-    fn answer_http(&mut self) -> bool {
-        let pending = self.plugin.http_calls();
-        for call in &pending {
-            if !self.callouts.iter().any(|(c, _)| c.token == call.token) {
-                self.callouts.push((call.clone(), None));
+    /// Answers pending callouts and gRPC calls in the order the plugin dispatched them, while answers of their kind
+    /// are left (an answer may dispatch more: those are answered too, after the older ones).
+    fn answer_callouts(&mut self) {
+        loop {
+            self.record_pending();
+            let http = self
+                .plugin
+                .http_calls()
+                .into_iter()
+                .next()
+                .filter(|_| !self.answers.is_empty());
+            let grpc = self
+                .plugin
+                .grpc_calls()
+                .into_iter()
+                .next()
+                .filter(|_| !self.grpc_answers.is_empty());
+            match (http, grpc) {
+                (Some(h), Some(g)) if g.dispatch_index() < h.dispatch_index() => {
+                    self.answer_grpc(&g)
+                }
+                (Some(h), _) => self.answer_http(&h),
+                (None, Some(g)) => self.answer_grpc(&g),
+                (None, None) => return,
             }
         }
-        let Some(call) = pending.first() else {
-            return false;
-        };
+    }
+
+    /// Adds the callouts and gRPC calls dispatched since the last look to the run's lists, in dispatch order.
+    fn record_pending(&mut self) {
+        for call in self.plugin.http_calls() {
+            if !self.callouts.iter().any(|(c, _)| c.token == call.token) {
+                self.callouts.push((call, None));
+            }
+        }
+        for call in self.plugin.grpc_calls() {
+            if !self.grpc_calls.iter().any(|(c, _)| c.token == call.token) {
+                self.grpc_calls.push((call, None));
+            }
+        }
+    }
+
+    /// Answers HTTP callout `call` with the next `--callout-response`.
+    fn answer_http(&mut self, call: &HttpCall) {
         let Some(answer) = self.answers.pop_front() else {
-            return false;
+            return;
         };
         match &answer {
             CalloutAnswer::Response {
@@ -324,22 +433,12 @@ impl Player<'_> {
             token: call.token,
             answer,
         });
-        true
     }
 
-    /// Answers the oldest pending gRPC call or stream if an answer is left; false if nothing was answered.
-    fn answer_grpc(&mut self) -> bool {
-        let pending = self.plugin.grpc_calls();
-        for call in &pending {
-            if !self.grpc_calls.iter().any(|(c, _)| c.token == call.token) {
-                self.grpc_calls.push((call.clone(), None));
-            }
-        }
-        let Some(call) = pending.first() else {
-            return false;
-        };
+    /// Answers gRPC call or stream `call` with the next `--grpc-response`.
+    fn answer_grpc(&mut self, call: &GrpcCall) {
         let Some(answer) = self.grpc_answers.pop_front() else {
-            return false;
+            return;
         };
         match &answer {
             GrpcAnswer::Status { code: 0, data } => self
@@ -362,7 +461,6 @@ impl Player<'_> {
             token: call.token,
             answer,
         });
-        true
     }
 
     /// Advances virtual time: ticks fire, and callouts whose timeout passes time out (recorded as such).

@@ -4,6 +4,7 @@
 
 mod cli;
 mod dry_run;
+mod exact_bytes;
 mod property_args;
 mod report;
 
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         .allow_on_headers_stop_iteration(args.allow_on_headers_stop_iteration)
         .grpc_timeout_returns_deadline_exceeded(args.grpc_timeout_returns_deadline_exceeded)
         .log_level(args.log_level.level())
+        .random(args.randomness())
         .disk_cache(!args.no_cache);
     if let Some(fail) = args.fail {
         builder = builder.failure_policy(fail.policy());
@@ -94,10 +96,11 @@ fn main() -> ExitCode {
                 module,
                 kind: args.kind.name(),
                 envoy,
+                randomness: args.randomness(),
                 grpc_timeout: String::new(),
                 abi: None,
                 logs: error.logs.clone(),
-                metrics: Vec::new(),
+                metrics: error.metrics.clone(),
                 failure: None,
                 outcome: Outcome::NotStarted(&error),
             };
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
                 module,
                 kind: args.kind.name(),
                 envoy,
+                randomness: args.randomness(),
                 grpc_timeout: report::grpc_status_name(plugin.grpc_timeout_response().status),
                 abi: Some(plugin.abi_version().to_string()),
                 logs: plugin.all_logs(),

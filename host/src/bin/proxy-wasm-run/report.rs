@@ -8,13 +8,15 @@ use std::fmt::Write;
 
 use envoy_targets::Envoy;
 use host::testing::{
-    ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LogEntry, LogOrigin, Message, Metric,
-    MetricKind, PeerType, Received, StartError, VmRole, printable_line,
+    CallbackOutcome, ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LifeSpan, LogEntry,
+    LogOrigin, Message, Metric, MetricKind, PeerType, Randomness, Received, RefusedCall,
+    StartError, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
 use crate::cli::{CalloutAnswer, GrpcAnswer};
-use crate::dry_run::{Run, Step, Traffic};
+use crate::dry_run::{Run, Step, Stored, Traffic};
+use crate::exact_bytes;
 
 /// How many log lines a report shows at most: a plugin may log hundreds of thousands within its byte budget, and
 /// the report (a JSON value built whole) would take many times their size.
@@ -27,6 +29,8 @@ pub struct Report<'a> {
     pub kind: &'static str,
     /// The Envoy release the run behaved as.
     pub envoy: Envoy,
+    /// Where `random_get` took its bytes.
+    pub randomness: Randomness,
     /// How that Envoy closes a timed-out gRPC call ("14 Unavailable").
     pub grpc_timeout: String,
     pub abi: Option<String>,
@@ -90,6 +94,10 @@ impl Report<'_> {
             "kind": self.kind,
             "envoy": self.envoy.to_string(),
             "abi_version": self.abi,
+            "random": match self.randomness {
+                Randomness::Seeded(seed) => json!({"source": "seeded", "seed": seed}),
+                Randomness::Os => json!({"source": "os", "seed": null}),
+            },
             "started": run.is_some(),
             "start_error": start_error,
             "steps": run.map_or(Value::Null, |r| r.steps.iter().map(step_json).collect()),
@@ -99,7 +107,28 @@ impl Report<'_> {
             "ran_for_ms": ran_for,
             "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
             "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref())).collect()),
+            "filter_callbacks": run.and_then(|r| r.callbacks.as_ref()).map_or(Value::Null, |c| {
+                c.iter().map(|o| json!({
+                    "callback": o.callback,
+                    "returned": o.returned,
+                    "envoy": o.envoy,
+                })).collect()
+            }),
+            "refused_calls": run.map_or(Value::Null, |r| r.refused.0.iter().map(refused_json).collect()),
+            "refused_calls_omitted": run.map_or(Value::Null, |r| json!(r.refused.1)),
+            "canary_callouts": run.map_or(Value::Null, |r| r.canary_callouts.iter().map(|c| callout_json(c, None)).collect()),
+            "canary_grpc_calls": run.map_or(Value::Null, |r| r.canary_grpc_calls.iter().map(|c| grpc_json(c, None)).collect()),
             "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
+            "filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
+                s.properties.iter().map(|(path, value)| stored_property_json(path, value)).collect()
+            }),
+            "envoy_filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
+                s.envoy.iter().map(|(key, object)| json!({
+                    "key": key,
+                    "value": object.value,
+                    "span": span_name(object.span),
+                })).collect()
+            }),
             "logs": self.shown_logs().map(|l| json!({
                 "level": level_name(l.level),
                 "context_id": l.context_id,
@@ -138,6 +167,13 @@ impl Report<'_> {
             "module: {}{abi}, run as --kind {} on {}",
             self.module, self.kind, self.envoy
         );
+        let _ = match self.randomness {
+            Randomness::Seeded(seed) => writeln!(
+                out,
+                "random_get: seeded with {seed}, the same bytes every run (Envoy's differ every run: --random os)"
+            ),
+            Randomness::Os => writeln!(out, "random_get: the operating system's bytes, as Envoy's"),
+        };
         match &self.outcome {
             Outcome::NotStarted(error) => {
                 let _ = writeln!(
@@ -215,7 +251,21 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
     let _ = writeln!(out);
     for step in &run.steps {
         let _ = match step {
-            Step::Callback { name, action } => writeln!(out, "{name} -> {action:?}"),
+            Step::Callback {
+                name,
+                action,
+                outcome,
+            } => match outcome {
+                Some(CallbackOutcome {
+                    returned: Some(value),
+                    envoy,
+                    ..
+                }) => writeln!(out, "{name} -> {action:?} (returned {value}: {envoy})"),
+                Some(CallbackOutcome { envoy, .. }) => {
+                    writeln!(out, "{name} -> {action:?} ({envoy})")
+                }
+                None => writeln!(out, "{name} -> {action:?}"),
+            },
             Step::Answered { token, answer } => {
                 writeln!(out, "callout {token} answered: {}", answer_text(answer))
             }
@@ -262,6 +312,9 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
             let _ = writeln!(out, "the service ran for {ran_for:?} of virtual time");
         }
     }
+    if let Some(stored) = &run.stored {
+        stored_text(out, stored);
+    }
     let _ = writeln!(out);
     if run.callouts.is_empty() {
         let _ = writeln!(out, "callouts: none");
@@ -279,7 +332,7 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
             );
             let _ = write!(out, "  headers:\n{}", indent(&call.headers));
             if !call.body.is_empty() {
-                let _ = writeln!(out, "  body: {:?}", String::from_utf8_lossy(&call.body));
+                let _ = writeln!(out, "  body: {}", exact_bytes::text(&call.body));
             }
             if !call.trailers.is_empty() {
                 let _ = write!(out, "  trailers:\n{}", indent(&call.trailers));
@@ -288,6 +341,61 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
                 .as_ref()
                 .map_or("pending (not answered)".to_string(), answer_text);
             let _ = writeln!(out, "  answer: {answer}");
+        }
+    }
+    if !run.refused.0.is_empty() {
+        let _ = writeln!(
+            out,
+            "refused dispatches (the plugin got the status, no token):"
+        );
+        for call in &run.refused.0 {
+            let what = if call.service.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {}/{}",
+                    printable_line(&call.service),
+                    printable_line(&call.method)
+                )
+            };
+            let _ = writeln!(
+                out,
+                "  {} from context {} to {:?}{what}: {:?}",
+                call.function,
+                call.context_id,
+                printable_line(&call.upstream),
+                call.status
+            );
+        }
+        if run.refused.1 > 0 {
+            let _ = writeln!(out, "  … and {} more", run.refused.1);
+        }
+    }
+    if !run.canary_callouts.is_empty() || !run.canary_grpc_calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "the configuration canary dispatched (Envoy cancelled them with it; the worker's own are above):"
+        );
+        for call in &run.canary_callouts {
+            let _ = writeln!(
+                out,
+                "  callout {} to cluster {:?}: {} {}",
+                call.token,
+                printable_line(&call.cluster),
+                printable_line(call.headers.get(":method").unwrap_or_default()),
+                printable_line(call.headers.get(":path").unwrap_or_default())
+            );
+        }
+        for call in &run.canary_grpc_calls {
+            let _ = writeln!(
+                out,
+                "  gRPC {} {} to {:?}: {}/{}",
+                if call.stream { "stream" } else { "call" },
+                call.token,
+                printable_line(&call.upstream),
+                printable_line(&call.service),
+                printable_line(&call.method)
+            );
         }
     }
     if !run.grpc_calls.is_empty() {
@@ -315,6 +423,59 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
                 });
             let _ = writeln!(out, "  answer: {answer}");
         }
+    }
+}
+
+/// A dispatch Envoy refused: what was asked, and the status the plugin got instead of a token.
+fn refused_json(call: &RefusedCall) -> Value {
+    json!({
+        "function": call.function,
+        "context_id": call.context_id,
+        "upstream": call.upstream,
+        "service": call.service,
+        "method": call.method,
+        "status": format!("{:?}", call.status),
+    })
+}
+
+/// One `set_property` value: its path's segments and its bytes.
+fn stored_property_json(path: &[String], value: &[u8]) -> Value {
+    let mut object = fields_of(json!({ "path": path }));
+    exact_bytes::insert(&mut object, "value", value);
+    Value::Object(object)
+}
+
+/// Envoy's `FilterState::LifeSpan`, as the report names it.
+fn span_name(span: LifeSpan) -> &'static str {
+    match span {
+        LifeSpan::FilterChain => "filter_chain",
+        LifeSpan::DownstreamRequest => "request",
+        LifeSpan::DownstreamConnection => "connection",
+    }
+}
+
+/// What the plugin stored on the stream or connection, in the text report.
+fn stored_text(out: &mut String, stored: &Stored) {
+    if stored.properties.is_empty() && stored.envoy.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nstored by the plugin:");
+    for (path, value) in &stored.properties {
+        let _ = writeln!(
+            out,
+            "  set_property {}: {}",
+            printable_line(&path.join(".")),
+            exact_bytes::text(value)
+        );
+    }
+    for (key, object) in &stored.envoy {
+        let _ = writeln!(
+            out,
+            "  set_envoy_filter_state {}: {:?} ({})",
+            printable_line(key),
+            printable_line(&object.value),
+            span_name(object.span)
+        );
     }
 }
 
@@ -346,10 +507,10 @@ pub fn grpc_status_name(code: u32) -> String {
 fn grpc_answer_text(answer: &GrpcAnswer, grpc_timeout: &str) -> String {
     match answer {
         GrpcAnswer::Status { code: 0, data } => {
-            format!("0 (OK) with message {:?}", String::from_utf8_lossy(data))
+            format!("0 (OK) with message {}", exact_bytes::text(data))
         }
         GrpcAnswer::Status { code, data } => {
-            format!("status {code} {:?}", String::from_utf8_lossy(data))
+            format!("status {code} {}", exact_bytes::text(data))
         }
         GrpcAnswer::Timeout => format!("timeout ({grpc_timeout}, Envoy's router)"),
     }
@@ -357,16 +518,18 @@ fn grpc_answer_text(answer: &GrpcAnswer, grpc_timeout: &str) -> String {
 
 fn grpc_answer_json(answer: &GrpcAnswer) -> Value {
     match answer {
-        GrpcAnswer::Status { code, data } => json!({
-            "code": code,
-            "data": String::from_utf8_lossy(data),
-        }),
+        GrpcAnswer::Status { code, data } => {
+            let mut object = serde_json::Map::new();
+            object.insert("code".into(), json!(code));
+            exact_bytes::insert(&mut object, "data", data);
+            Value::Object(object)
+        }
         GrpcAnswer::Timeout => json!("timeout"),
     }
 }
 
 fn grpc_json(call: &GrpcCall, answer: Option<&GrpcAnswer>) -> Value {
-    json!({
+    let mut object = fields_of(json!({
         "token": call.token,
         "context_id": call.context_id,
         "stream": call.stream,
@@ -374,10 +537,19 @@ fn grpc_json(call: &GrpcCall, answer: Option<&GrpcAnswer>) -> Value {
         "service": call.service,
         "method": call.method,
         "initial_metadata": headers_json(&call.initial_metadata),
-        "messages": call.messages.iter().map(|m| String::from_utf8_lossy(m)).collect::<Value>(),
         "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
         "answer": answer.map_or(Value::Null, grpc_answer_json),
-    })
+    }));
+    exact_bytes::insert_list(&mut object, "messages", &call.messages);
+    Value::Object(object)
+}
+
+/// The fields of a `json!` object literal, to add more to.
+fn fields_of(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(fields) => fields,
+        _ => unreachable!("called with object literals only"),
+    }
 }
 
 fn origin_name(origin: LogOrigin) -> &'static str {
@@ -424,9 +596,9 @@ fn message_text(out: &mut String, what: &str, message: &Message) {
     } else {
         writeln!(
             out,
-            "body ({} bytes): {:?}",
+            "body ({} bytes): {}",
             message.body.len(),
-            String::from_utf8_lossy(&message.body)
+            exact_bytes::text(&message.body)
         )
     };
     if let Some(trailers) = &message.trailers {
@@ -461,7 +633,7 @@ fn answer_text(answer: &CalloutAnswer) -> String {
                 text.push_str(&format!(", {name}: {value}"));
             }
             if !body.is_empty() {
-                text.push_str(&format!(" with body {:?}", String::from_utf8_lossy(body)));
+                text.push_str(&format!(" with body {}", exact_bytes::text(body)));
             }
             text
         }
@@ -498,9 +670,9 @@ fn received_text(out: &mut String, who: &str, received: &Received) {
     } else {
         writeln!(
             out,
-            "the {who} would receive ({} bytes): {:?}",
+            "the {who} would receive ({} bytes): {}",
             received.bytes.len(),
-            received.text()
+            exact_bytes::text(&received.bytes)
         )
     };
     let _ = writeln!(
@@ -522,10 +694,9 @@ fn closed_text(closed: Option<&ConnectionClosed>) -> String {
 }
 
 fn received_json(received: &Received) -> Value {
-    json!({
-        "body": received.text(),
-        "end_of_stream": received.end_of_stream,
-    })
+    let mut object = fields_of(json!({ "end_of_stream": received.end_of_stream }));
+    exact_bytes::insert(&mut object, "body", &received.bytes);
+    Value::Object(object)
 }
 
 /// Envoy's connection event: `local` (Envoy closed it) or `remote` (the peer did).
@@ -540,9 +711,15 @@ fn peer_name(peer: PeerType) -> &'static str {
 fn step_json(step: &Step) -> Value {
     match step {
         Step::Event(what) => json!({ "event": what }),
-        Step::Callback { name, action } => json!({
+        Step::Callback {
+            name,
+            action,
+            outcome,
+        } => json!({
             "callback": name,
             "action": format!("{action:?}").to_ascii_lowercase(),
+            "returned": outcome.and_then(|o| o.returned),
+            "envoy": outcome.map(|o| o.envoy),
         }),
         Step::Answered { token, answer } => json!({
             "callout_answered": token,
@@ -564,11 +741,14 @@ fn answer_json(answer: &CalloutAnswer) -> Value {
             status,
             headers,
             body,
-        } => json!({
-            "status": status,
-            "headers": headers.iter().map(|(n, v)| json!([n, v])).collect::<Value>(),
-            "body": String::from_utf8_lossy(body),
-        }),
+        } => {
+            let mut object = fields_of(json!({
+                "status": status,
+                "headers": headers.iter().map(|(n, v)| json!([n, v])).collect::<Value>(),
+            }));
+            exact_bytes::insert(&mut object, "body", body);
+            Value::Object(object)
+        }
         CalloutAnswer::Reset => json!("reset"),
         CalloutAnswer::Timeout => json!("timeout"),
     }
@@ -587,36 +767,37 @@ fn message_json(message: &Message) -> Value {
     if let Some(status) = message.status() {
         object.insert("status".into(), json!(status));
     }
-    let fields = json!({
+    object.extend(fields_of(json!({
         "headers": message.headers.as_ref().map(headers_json),
-        "body": message.body_text(),
         "trailers": message.trailers.as_ref().map(headers_json),
         "end_of_stream": message.end_of_stream,
-        "local_reply": message.local_reply.as_ref().map(|r| json!({
-            "status": r.status,
-            "details": r.details,
-            "body": String::from_utf8_lossy(&r.body),
-            "grpc_status": r.grpc_status,
-        })),
+        "local_reply": message.local_reply.as_ref().map(|r| {
+            let mut reply = fields_of(json!({
+                "status": r.status,
+                "details": r.details,
+                "grpc_status": r.grpc_status,
+            }));
+            exact_bytes::insert(&mut reply, "body", &r.body);
+            reply
+        }),
         "reset": message.reset,
-    });
-    if let Value::Object(fields) = fields {
-        object.extend(fields);
-    }
+    })));
+    exact_bytes::insert(&mut object, "body", &message.body);
     Value::Object(object)
 }
 
 fn callout_json(call: &HttpCall, answer: Option<&CalloutAnswer>) -> Value {
-    json!({
+    let mut object = fields_of(json!({
         "token": call.token,
         "context_id": call.context_id,
         "cluster": call.cluster,
         "headers": headers_json(&call.headers),
-        "body": String::from_utf8_lossy(&call.body),
         "trailers": headers_json(&call.trailers),
         "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
         "answer": answer.map(answer_json),
-    })
+    }));
+    exact_bytes::insert(&mut object, "body", &call.body);
+    Value::Object(object)
 }
 
 fn metric_json(metric: &Metric) -> Value {

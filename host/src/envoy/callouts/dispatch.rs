@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{GrpcCall, HttpCall};
+use super::{GrpcCall, HttpCall, REFUSED_KEPT, RefusedCall};
 use crate::envoy::grpc_service::{self, GrpcTarget};
 use crate::envoy::{
     BudgetExceeded, Clusters, Headers, HostState, QUOTED_GUEST_TEXT, Refusal, quote_guest,
@@ -19,19 +19,22 @@ impl HostState {
         trailers: Headers,
         timeout_ms: i32,
     ) -> Result<u32, Refusal> {
+        let refused = |state: &mut HostState, status: Status| {
+            state.record_refusal("proxy_http_call", &cluster, "", "", status)
+        };
         if timeout_ms < 0 {
-            return Err(Status::BadArgument.into());
+            return Err(refused(self, Status::BadArgument)?);
         }
         if !self.knows_cluster(&cluster) {
             // `Context::httpCall`: `thread_local_cluster == nullptr` ⇒ BadArgument.
             self.refuse_unknown_cluster("proxy_http_call", &cluster, Status::BadArgument)?;
-            return Err(Status::BadArgument.into());
+            return Err(refused(self, Status::BadArgument)?);
         }
         if [":path", ":method", ":authority"]
             .iter()
             .any(|h| !headers.contains(h))
         {
-            return Err(Status::BadArgument.into());
+            return Err(refused(self, Status::BadArgument)?);
         }
         let mut headers = headers;
         if !body.is_empty() {
@@ -50,6 +53,7 @@ impl HostState {
             trailers,
             timeout,
             deadline,
+            dispatched: self.callouts.next_dispatch_index(),
         };
         self.budget.charge("an HTTP callout", call.held_bytes())?;
         self.callouts.http.push(call);
@@ -105,17 +109,20 @@ impl HostState {
         } else {
             "proxy_grpc_call"
         };
+        let refused = |state: &mut HostState, status: Status| {
+            state.record_refusal(what, &call.upstream, &call.service, &call.method, status)
+        };
         match grpc_service::target(upstream) {
             GrpcTarget::ClusterName(cluster) if !self.knows_cluster(&cluster) => {
                 // Envoy answers ParseFailure here (kept, its comment says, for ABI 0.1 callers).
                 self.refuse_unknown_cluster(what, &cluster, Status::ParseFailure)?;
-                return Err(Status::ParseFailure.into());
+                return Err(refused(self, Status::ParseFailure)?);
             }
             GrpcTarget::EnvoyGrpc(cluster) if !self.knows_cluster(&cluster) => {
                 // The client is made without a cluster check; starting the call finds no cluster and fails it
                 // inline (`AsyncStreamImpl::initialize`), so the call returns InternalFailure.
                 self.refuse_unknown_cluster(what, &cluster, Status::InternalFailure)?;
-                return Err(Status::InternalFailure.into());
+                return Err(refused(self, Status::InternalFailure)?);
             }
             GrpcTarget::NoTarget => {
                 self.host_log(
@@ -128,7 +135,7 @@ impl HostState {
                         quote_guest(upstream)
                     ),
                 )?;
-                return Err(Status::BadArgument.into());
+                return Err(refused(self, Status::BadArgument)?);
             }
             _ => {}
         }
@@ -136,6 +143,41 @@ impl HostState {
         call.deadline = call.timeout.map(|t| self.clock.now() + t);
         self.budget.charge("a gRPC call", call.held_bytes())?;
         Ok(self.callouts.add_grpc(call))
+    }
+
+    /// Keeps a refused dispatch for the test (the first [`REFUSED_KEPT`], charged to the byte budget) and returns
+    /// the refusal the plugin gets.
+    fn record_refusal(
+        &mut self,
+        function: &'static str,
+        upstream: &str,
+        service: &str,
+        method: &str,
+        status: Status,
+    ) -> Result<Refusal, BudgetExceeded> {
+        if self.callouts.refused.len() < REFUSED_KEPT {
+            self.budget.charge(
+                "a refused callout",
+                upstream.len() + service.len() + method.len(),
+            )?;
+            let context_id = self.context();
+            self.callouts.refused.push(RefusedCall {
+                function,
+                context_id,
+                upstream: upstream.to_owned(),
+                service: service.to_owned(),
+                method: method.to_owned(),
+                status,
+            });
+        } else {
+            self.callouts.refused_omitted += 1;
+        }
+        Ok(Refusal::Status(status))
+    }
+
+    /// Dispatches Envoy refused (the first [`REFUSED_KEPT`]) and how many more there were.
+    pub(crate) fn refused_calls(&self) -> (&[RefusedCall], usize) {
+        (&self.callouts.refused, self.callouts.refused_omitted)
     }
 
     fn knows_cluster(&self, cluster: &str) -> bool {

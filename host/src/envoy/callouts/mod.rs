@@ -8,6 +8,7 @@ mod dispatch;
 use std::time::Duration;
 
 use super::{ByteBudget, Headers, MapKind, Settings};
+use crate::spec::Status;
 
 /// The cluster names Envoy's configuration has: `ClusterManager::getThreadLocalCluster` finds only those, and a
 /// callout to any other name is refused.
@@ -32,7 +33,28 @@ pub struct HttpCall {
     /// `None` when the plugin passed 0 (no timeout).
     pub timeout: Option<Duration>,
     pub(in crate::envoy) deadline: Option<Duration>,
+    /// Its place among every callout and gRPC call of the VM, by dispatch (see [`HttpCall::dispatch_index`]).
+    pub(in crate::envoy) dispatched: u64,
 }
+
+/// A callout or gRPC call Envoy refused when the plugin dispatched it: the plugin got `status` and no token, and
+/// nothing reached the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedCall {
+    /// `proxy_http_call`, `proxy_grpc_call` or `proxy_grpc_stream`.
+    pub function: &'static str,
+    pub context_id: u32,
+    /// The cluster (HTTP) or the `upstream` argument (gRPC), lossily.
+    pub upstream: String,
+    /// gRPC service and method (empty for HTTP).
+    pub service: String,
+    pub method: String,
+    pub status: Status,
+}
+
+/// How many refused dispatches a VM keeps for the test to read; later ones are only counted (a plugin retrying a
+/// refused call in a loop must not grow the host's memory).
+pub(crate) const REFUSED_KEPT: usize = 64;
 
 /// The answer a test gives to an HTTP callout.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,6 +82,7 @@ pub struct GrpcCall {
     /// The plugin called `proxy_grpc_close` on its stream.
     pub closed_by_plugin: bool,
     pub(in crate::envoy) deadline: Option<Duration>,
+    pub(in crate::envoy) dispatched: u64,
 }
 
 /// The answer a test gives to a gRPC call or stream: initial metadata, at most one message, trailing metadata,
@@ -80,8 +103,15 @@ pub(crate) struct Callouts {
     next_http: u32,
     next_grpc_call: u32,
     next_grpc_stream: u32,
+    /// How many callouts and gRPC calls the VM dispatched: HTTP and gRPC tokens count apart, so this orders
+    /// the two kinds among each other.
+    dispatched: u64,
     pub(in crate::envoy) http: Vec<HttpCall>,
     pub(in crate::envoy) grpc: Vec<GrpcCall>,
+    /// Dispatches Envoy refused, the first [`REFUSED_KEPT`].
+    pub(in crate::envoy) refused: Vec<RefusedCall>,
+    /// Refused dispatches beyond those kept.
+    pub(in crate::envoy) refused_omitted: usize,
     /// The response being delivered: what maps 4–7 and buffers 4–5 read meanwhile.
     pub(in crate::envoy) delivering: Option<Delivery>,
     /// `proxy_get_status`: code and message of the last failure/gRPC close (Envoy keeps the code afterwards).
@@ -176,6 +206,12 @@ impl GrpcResponse {
 }
 
 impl HttpCall {
+    /// Its place in the order the VM dispatched callouts and gRPC calls, both kinds counted together: answering
+    /// pending calls by this index answers them in dispatch order.
+    pub fn dispatch_index(&self) -> u64 {
+        self.dispatched
+    }
+
     /// What the host holds while the callout is pending, charged to the plugin's byte budget.
     pub(crate) fn held_bytes(&self) -> usize {
         self.cluster.len() + self.headers.byte_len() + self.body.len() + self.trailers.byte_len()
@@ -202,7 +238,13 @@ impl GrpcCall {
             stream: false,
             closed_by_plugin: false,
             deadline: None,
+            dispatched: 0,
         }
+    }
+
+    /// Its place in the order the VM dispatched callouts and gRPC calls (see [`HttpCall::dispatch_index`]).
+    pub fn dispatch_index(&self) -> u64 {
+        self.dispatched
     }
 
     /// What the host holds while the call or stream is pending, charged to the plugin's byte budget.
@@ -223,6 +265,12 @@ impl Callouts {
         self.next_http * 4
     }
 
+    /// The next dispatch index, for a callout or call about to be recorded.
+    pub(crate) fn next_dispatch_index(&mut self) -> u64 {
+        self.dispatched += 1;
+        self.dispatched
+    }
+
     /// Records a gRPC call or stream under its next token (by `call.stream`) and returns the token.
     fn add_grpc(&mut self, mut call: GrpcCall) -> u32 {
         let (counter, kind) = match call.stream {
@@ -231,6 +279,7 @@ impl Callouts {
         };
         *counter += 1;
         call.token = *counter * 4 + kind;
+        call.dispatched = self.next_dispatch_index();
         let token = call.token;
         self.grpc.push(call);
         token

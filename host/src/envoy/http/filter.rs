@@ -7,7 +7,11 @@ use std::sync::Arc;
 use super::maps::{headers_kind, trailers_kind};
 use super::side::{Buffering, Iteration};
 use super::stream::StreamLife;
-use super::{Action, Dir, Headers, HttpStream, LocalReply, Vm};
+use super::{Action, CallbackOutcome, Dir, Headers, HttpStream, LocalReply, Vm, callback_name};
+
+/// A callback that sent a local reply: Envoy stops iteration whatever it returned (`Context::sendLocalResponse`
+/// makes the filter's return StopIteration).
+const AFTER_LOCAL_REPLY: &str = "StopIteration after a local reply";
 use crate::envoy::vm::{Callback, Exports, HeadersFn};
 
 impl Vm {
@@ -68,6 +72,7 @@ impl Vm {
             .map_or(0, Headers::len) as i32;
         let result = self.call_headers(id, dir, count, end_stream);
         if let Some(action) = self.bypass(id, dir) {
+            self.record_outcome(id, dir, "headers", result, "failed");
             return action;
         }
         let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
@@ -75,6 +80,14 @@ impl Vm {
         // cpp-host turns Pause (1) into StopAllIterationAndWatermark unless Envoy allows a plain StopIteration.
         let single =
             !forced && result == Some(1) && self.state().settings.allow_on_headers_stop_iteration;
+        let envoy = match result {
+            _ if forced => AFTER_LOCAL_REPLY,
+            Some(0 | 2) => "Continue",
+            Some(1) if single => "StopIteration",
+            Some(3) => "StopAllIterationAndBuffer",
+            _ => "StopAllIterationAndWatermark",
+        };
+        self.record_outcome(id, dir, "headers", result, envoy);
         let side = self.stream_mut(id).side_mut(dir);
         let action = if stop {
             if single {
@@ -215,9 +228,18 @@ impl Vm {
         let result = self.call_body(id, dir, size, end_stream);
         self.stream_mut(id).side_mut(dir).last_body_callback = false;
         if let Some(action) = self.bypass(id, dir) {
+            self.record_outcome(id, dir, "body", result, "failed");
             return action;
         }
         let forced_stop = std::mem::take(&mut self.state_mut().stop_next_iteration);
+        let envoy = match result {
+            _ if forced_stop => AFTER_LOCAL_REPLY,
+            Some(1) => "StopIterationAndBuffer",
+            Some(2) => "StopIterationAndWatermark",
+            Some(3..) => "StopIterationNoBuffer",
+            _ => "Continue",
+        };
+        self.record_outcome(id, dir, "body", result, envoy);
         let side = self.stream_mut(id).side_mut(dir);
         match result.map(|v| v as u32) {
             _ if forced_stop => {
@@ -267,10 +289,17 @@ impl Vm {
         let count = side.trailers.as_ref().map_or(0, Headers::len) as i32;
         let result = self.call_trailers(id, dir, count);
         if let Some(action) = self.bypass(id, dir) {
+            self.record_outcome(id, dir, "trailers", result, "failed");
             return action;
         }
-        let stop = std::mem::take(&mut self.state_mut().stop_next_iteration)
-            || matches!(result, Some(v) if v != 0);
+        let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
+        let stop = forced || matches!(result, Some(v) if v != 0);
+        let envoy = match result {
+            _ if forced => AFTER_LOCAL_REPLY,
+            Some(0) => "Continue",
+            _ => "StopIteration",
+        };
+        self.record_outcome(id, dir, "trailers", result, envoy);
         let side = self.stream_mut(id).side_mut(dir);
         if stop {
             side.iteration = Iteration::StoppedTrailers;
@@ -279,6 +308,23 @@ impl Vm {
             side.forward_trailers();
             Action::Continue
         }
+    }
+
+    /// Keeps what callback `part` of `dir` returned and what Envoy did with it, for the test to read.
+    fn record_outcome(
+        &mut self,
+        id: u32,
+        dir: Dir,
+        part: &str,
+        returned: Option<i32>,
+        envoy: &'static str,
+    ) {
+        let outcome = CallbackOutcome {
+            callback: callback_name(dir, part),
+            returned,
+            envoy,
+        };
+        self.stream_mut(id).outcomes.push(outcome);
     }
 
     /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).

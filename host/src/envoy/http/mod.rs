@@ -20,12 +20,39 @@ pub(crate) use maps::headers_kind;
 
 pub(crate) use stream::{HttpStream, StreamLife};
 
+/// The callback's name, for a [`CallbackOutcome`].
+fn callback_name(dir: Dir, part: &str) -> &'static str {
+    match (dir, part) {
+        (Dir::Request, "headers") => "on_request_headers",
+        (Dir::Request, "body") => "on_request_body",
+        (Dir::Request, _) => "on_request_trailers",
+        (Dir::Response, "headers") => "on_response_headers",
+        (Dir::Response, "body") => "on_response_body",
+        (Dir::Response, _) => "on_response_trailers",
+    }
+}
+
 /// What the filter told Envoy after a callback: let the data through, or stop iteration (paused, buffering, or
 /// stopped because a local reply or a failure ended the stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Continue,
     Pause,
+}
+
+/// One filter callback Envoy called on a stream: the value the plugin returned and what Envoy made of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackOutcome {
+    /// `on_request_headers`, `on_request_body`, `on_request_trailers`, or their `on_response_*` twins.
+    pub callback: &'static str,
+    /// What the callback returned (0 for a callback the module does not export); `None` if the VM failed in it.
+    pub returned: Option<i32>,
+    /// What Envoy did, as the filter status cpp-host and Envoy turned the value into: `Continue`, `StopIteration`,
+    /// `StopAllIterationAndBuffer`, `StopAllIterationAndWatermark` (headers; what Pause becomes without
+    /// `allow_on_headers_stop_iteration`), `StopIterationAndBuffer`, `StopIterationAndWatermark`,
+    /// `StopIterationNoBuffer` (body), `StopIteration after a local reply` (the plugin answered locally in the
+    /// callback, whatever it returned), or `failed` (the VM failed: the failure policy answered).
+    pub envoy: &'static str,
 }
 
 /// Request (decoder) or response (encoder) side.

@@ -54,6 +54,8 @@ pub(crate) struct HttpStream {
     /// A network filter's context: the downstream connection it sees (its HTTP sides stay empty). `None`: an HTTP
     /// stream.
     pub(in crate::envoy) network: Option<Box<crate::envoy::network::Connection>>,
+    /// Each filter callback Envoy called, in order, with what the plugin returned and what Envoy did with it.
+    pub(in crate::envoy) outcomes: Vec<super::CallbackOutcome>,
 }
 
 impl HttpStream {
@@ -82,6 +84,7 @@ impl HttpStream {
             properties: None,
             started: Duration::ZERO,
             network: None,
+            outcomes: Vec::new(),
         }
     }
 
@@ -128,6 +131,18 @@ impl HttpStream {
     /// Why the stream was reset, if it was.
     pub(crate) fn reset(&self) -> Option<&str> {
         self.reset.as_deref()
+    }
+
+    /// Every `proxy_set_property` value, by filter-state key, in key order.
+    pub(crate) fn filter_states(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.filter_state
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    /// Each filter callback Envoy called on the stream, in order.
+    pub(crate) fn outcomes(&self) -> &[super::CallbackOutcome] {
+        &self.outcomes
     }
 
     /// A `proxy_set_property` value, by its filter-state key.

@@ -23,7 +23,7 @@ use crate::spec::AbiVersion;
 pub(crate) use engine::engine;
 pub(crate) use exports::{Callback, Exports, HeadersFn, abi_version};
 pub(crate) use settings::Settings;
-pub use settings::{FailurePolicy, StartFailure};
+pub use settings::{FailurePolicy, Randomness, StartFailure};
 
 /// A VM that failed to start, with everything it logged meanwhile.
 #[derive(Debug)]

@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     /// `advance_time`) may take in all; `None`: as long as one call may.
     pub(crate) step_deadline: Option<Duration>,
     pub(crate) start_time: Duration,
+    /// Where WASI `random_get` takes its bytes.
+    pub(crate) randomness: Randomness,
 }
 
 impl Settings {
@@ -73,6 +75,29 @@ pub enum FailurePolicy {
     /// configured again; its memory is new, shared data and metrics are the process's and survive). Until then, and
     /// for the streams of the failed VM, FAIL_CLOSED.
     Reload,
+}
+
+/// Where WASI `random_get` takes its bytes. Envoy fills them from BoringSSL's CSPRNG (cpp-host
+/// `wasi_unstable_random_get`, `src/exports.cc`: `RAND_bytes`), different on every run; the host's default is a
+/// seeded stream instead, so a test or a dry run of a plugin that draws random numbers (sampling, ids, jitter)
+/// gives the same result every time. [`Randomness::Os`] is Envoy's behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Randomness {
+    /// A pseudo-random stream (splitmix64) from this seed, the same in every VM of the plugin.
+    Seeded(u64),
+    /// The operating system's random bytes, as Envoy's: different on every run.
+    Os,
+}
+
+impl Randomness {
+    /// The seed of the default stream.
+    pub const DEFAULT_SEED: u64 = 0x5EED;
+}
+
+impl Default for Randomness {
+    fn default() -> Randomness {
+        Randomness::Seeded(Randomness::DEFAULT_SEED)
+    }
 }
 
 /// Why a plugin did not start, Envoy's way: the configuration was refused, the module did not load, `_initialize`

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::envoy::budget::BudgetExceeded;
 use crate::envoy::cache::compile;
-use crate::envoy::{Callouts, Clock, Contexts, HostState, Phase};
+use crate::envoy::{Callouts, Clock, Contexts, HostState, Phase, Randomness};
 use crate::spec::AbiVersion;
 
 /// Function tables a module may have: a proxy-wasm module has one (`call_indirect`); reference types allow more.
@@ -116,7 +116,10 @@ impl Vm {
             proc_exit: None,
             callouts: Callouts::default(),
             failed: None,
-            rng: 0x5EED,
+            rng: match settings.randomness {
+                Randomness::Seeded(seed) => seed,
+                Randomness::Os => 0,
+            },
             foreign,
             foreign_state: Default::default(),
             call_data: Vec::new(),

@@ -4,7 +4,8 @@
 //! maintainers from envoyproxy/data-plane-api), without source info.
 //!
 //! Run from the workspace: `cargo run -p grpc-json --example regenerate_envoy_descriptors`. It finds the
-//! `envoy-types` the workspace locks (serve and ext-authz depend on it) with `cargo metadata`.
+//! `envoy-types` the workspace locks (serve and ext-authz depend on it) with `cargo metadata`. With `--check` it
+//! writes nothing and fails if the committed file differs (the crate's tests run it so).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -52,10 +53,27 @@ fn main() -> Result<(), String> {
             proto
         })
         .collect();
-    let set = FileDescriptorSet { file };
+    let set = FileDescriptorSet { file }.encode_to_vec();
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("descriptors/envoy-services.binpb");
-    std::fs::write(&out, set.encode_to_vec())
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    if std::env::args().any(|a| a == "--check") {
+        let committed =
+            std::fs::read(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+        if committed != set {
+            return Err(format!(
+                "{} is not what {} holds: regenerate it with \
+                 `cargo run -p grpc-json --example regenerate_envoy_descriptors`",
+                out.display(),
+                types_bin.display()
+            ));
+        }
+        println!(
+            "{} is up to date with {}",
+            out.display(),
+            types_bin.display()
+        );
+        return Ok(());
+    }
+    std::fs::write(&out, set).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!(
         "wrote {} ({} files, from {})",
         out.display(),

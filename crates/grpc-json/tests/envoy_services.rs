@@ -232,3 +232,31 @@ fn bad_json_and_bad_bytes_are_refused_naming_the_message_and_the_fault() {
         "{bytes}"
     );
 }
+
+/// The committed descriptors are Envoy's files as the `envoy-types` that `Cargo.lock` holds ships them: after
+/// updating it, the regeneration (which this runs with `--check`) must be run.
+#[test]
+fn the_committed_descriptors_are_those_of_the_locked_envoy_types() {
+    // From the workspace root, so that a relative CARGO_TARGET_DIR names the target the outer cargo built.
+    let output = std::process::Command::new(env!("CARGO"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "grpc-json",
+            "--example",
+            "regenerate_envoy_descriptors",
+            "--",
+            "--check",
+        ])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

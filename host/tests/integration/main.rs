@@ -22,6 +22,7 @@ mod conformance_wasi;
 mod hostile_modules;
 mod readme_references;
 mod runner;
+mod runner_grpc_json;
 mod sdk_0_1;
 mod wat_abi_versions;
 mod wat_core;

@@ -7,13 +7,13 @@ use std::process::Command;
 use host::testing::{REQUEST_DEFAULTS, REQUEST_ID, extension_module, guest_module};
 use serde_json::{Value, json};
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(super) struct Output {
+    pub(super) code: Option<i32>,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
-fn runner(module: &PathBuf, args: &[&str]) -> Output {
+pub(super) fn runner(module: &PathBuf, args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
         .arg(module)
         .args(args)
@@ -26,7 +26,7 @@ fn runner(module: &PathBuf, args: &[&str]) -> Output {
     }
 }
 
-fn json_report(module: &PathBuf, args: &[&str]) -> (Option<i32>, Value) {
+pub(super) fn json_report(module: &PathBuf, args: &[&str]) -> (Option<i32>, Value) {
     let output = runner(module, &[args, &["--json"]].concat());
     let report = serde_json::from_str(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -41,12 +41,12 @@ fn header_append() -> PathBuf {
     extension_module("header-append").unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-fn conformance() -> PathBuf {
+pub(super) fn conformance() -> PathBuf {
     guest_module("conformance-guest").unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The values of header `name` in a JSON header list (`[["name", "value"], …]`).
-fn values(headers: &Value, name: &str) -> Vec<String> {
+pub(super) fn values(headers: &Value, name: &str) -> Vec<String> {
     headers
         .as_array()
         .unwrap_or_else(|| panic!("not a header list: {headers}"))
@@ -1132,17 +1132,17 @@ fn property_lines(report: &Value) -> Vec<String> {
 }
 
 /// A file in the temporary directory, removed when dropped.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new(name: &str, text: &str) -> Scratch {
+    pub(super) fn new(name: &str, text: &str) -> Scratch {
         let path =
             std::env::temp_dir().join(format!("proxy-wasm-run-{}-{name}", std::process::id()));
         std::fs::write(&path, text).unwrap();
         Scratch(path)
     }
 
-    fn arg(&self) -> String {
+    pub(super) fn arg(&self) -> String {
         self.0.display().to_string()
     }
 }

@@ -132,12 +132,23 @@ pub struct Args {
     pub callout_headers: Vec<(String, String)>,
 
     /// The answer to the next gRPC call the plugin dispatches (repeatable, used in dispatch order): `CODE[:DATA]`,
-    /// where DATA (text, @FILE, `hex:…` or `base64:…`) is the response message for code 0 (`0:@reply.bin`) and the status message
-    /// otherwise (`14:unavailable`); or `timeout` (closed as Envoy's router answers: 14 Unavailable, see
-    /// `--grpc-timeout-returns-deadline-exceeded`).
+    /// where DATA (text, @FILE, `hex:…` or `base64:…`) is the response message for code 0 (`0:@reply.bin`) and the
+    /// status message otherwise (`14:unavailable`); for a service the runner knows (Envoy's, `--descriptor-set`),
+    /// the message in JSON: `0:json:{"status":{"code":0}}` or `0:json:@answer.json`; or `timeout` (closed as
+    /// Envoy's router answers: 14 Unavailable, see `--grpc-timeout-returns-deadline-exceeded`).
     /// A stream gets the message, then the close. Unanswered calls stay pending.
     #[arg(long = "grpc-response", value_name = "CODE[:DATA]|timeout", value_parser = grpc_answer)]
     pub grpc_responses: Vec<GrpcAnswer>,
+
+    /// The descriptor set of a gRPC service the plugin calls (repeatable), as `protoc --include_imports -o FILE.pb`
+    /// writes it: the report shows its messages as JSON, and `--grpc-response 0:json:…` answers it in JSON.
+    /// Envoy's `Authorization/Check` (ext_authz) and `RateLimitService/ShouldRateLimit` are known without it.
+    #[arg(long = "descriptor-set", value_name = "FILE", value_parser = descriptor_set)]
+    pub descriptor_sets: Vec<DescriptorSet>,
+
+    /// Envoy's services and those of `--descriptor-set`, joined once the command line is read.
+    #[arg(skip)]
+    pub grpc_services: grpc_json::Services,
 
     /// Advance virtual time after the request (and the callout answers given) before the upstream response:
     /// the plugin's ticks fire and callouts whose timeout passes time out, in order. `DURATION` is `250ms`, `2s`,
@@ -253,6 +264,18 @@ pub enum GrpcAnswer {
         data: Vec<u8>,
     },
     Timeout,
+    /// Code 0 with the response message written in JSON (`0:json:{…}`), encoded with the called method's response
+    /// type when the call is answered.
+    Json {
+        text: String,
+    },
+}
+
+/// A `--descriptor-set` file, read and checked to be a complete descriptor set.
+#[derive(Debug, Clone)]
+pub struct DescriptorSet {
+    pub path: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Bytes given as text or read from a file.
@@ -455,8 +478,38 @@ fn grpc_answer(value: &str) -> Result<GrpcAnswer, String> {
                  for a response message, `14:unavailable` for a status message), or `timeout`"
             )
         })?;
+    if let Some(json) = data.strip_prefix("json:") {
+        return grpc_json_answer(value, code, json);
+    }
     let data = crate::exact_bytes::parse(data)?;
     Ok(GrpcAnswer::Status { code, data })
+}
+
+/// `0:json:TEXT|@FILE`: a response message in JSON, checked to be JSON now and encoded when its call is known.
+fn grpc_json_answer(value: &str, code: u32, json: &str) -> Result<GrpcAnswer, String> {
+    if code != 0 {
+        return Err(format!(
+            "`{value}`: only code 0 answers with a message (in JSON); code {code} takes a status message \
+             (`{code}:denied`)"
+        ));
+    }
+    let text = String::from_utf8(text_or_file(json)?.0)
+        .map_err(|_| format!("`{value}`: the JSON is not UTF-8"))?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| format!("`{value}`: not JSON ({e})"))?;
+    Ok(GrpcAnswer::Json { text })
+}
+
+/// `--descriptor-set FILE`: a `FileDescriptorSet` that holds together with Envoy's services.
+fn descriptor_set(path: &str) -> Result<DescriptorSet, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file `{path}`: {e}"))?;
+    grpc_json::Services::envoy()
+        .add_descriptor_set(&bytes)
+        .map_err(|e| format!("`{path}`: {e}"))?;
+    Ok(DescriptorSet {
+        path: path.to_owned(),
+        bytes,
+    })
 }
 
 /// `250ms`, `2s`, or milliseconds.
@@ -611,6 +664,19 @@ impl Args {
                     "--seed seeds `--random seeded`; with --random os the bytes are the operating system's: drop one",
                 )
                 .exit()
+        }
+        for set in &args.descriptor_sets {
+            if let Err(e) = args.grpc_services.add_descriptor_set(&set.bytes) {
+                Args::command()
+                    .error(
+                        clap::error::ErrorKind::ValueValidation,
+                        format!(
+                            "--descriptor-set `{}` clashes with those before it: {e}",
+                            set.path
+                        ),
+                    )
+                    .exit()
+            }
         }
         let refused = args.flags_of_another_kind(&matches);
         if !refused.is_empty() {

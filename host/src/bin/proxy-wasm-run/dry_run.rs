@@ -9,7 +9,7 @@ use std::time::Duration;
 use host::testing::{
     Action, CallbackOutcome, ConnectionClosed, FilterStateObject, GrpcCall, GrpcResponse, HttpCall,
     HttpCallResponse, HttpStream, Message, Plugin, Received, RefusedCall, TCP_PROXY_CLUSTER,
-    TcpConnection,
+    TcpConnection, printable_line,
 };
 
 use crate::cli::{Args, CalloutAnswer, CloseOrder, GrpcAnswer, Kind};
@@ -36,6 +36,8 @@ pub struct Run {
     /// cancelled them when it dropped the canary.
     pub canary_callouts: Vec<HttpCall>,
     pub canary_grpc_calls: Vec<GrpcCall>,
+    /// The gRPC services whose messages the report shows as JSON.
+    pub grpc_services: grpc_json::Services,
 }
 
 /// What the plugin stored on its stream or connection, read after it ended (so `on_log`'s writes are there).
@@ -92,6 +94,7 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         plugin,
         answers: args.callout_responses.iter().cloned().collect(),
         grpc_answers: args.grpc_responses.iter().cloned().collect(),
+        grpc_services: &args.grpc_services,
         steps: Vec::new(),
         callouts: Vec::new(),
         grpc_calls: Vec::new(),
@@ -132,6 +135,7 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         refused: (plugin.refused_calls(), plugin.refused_calls_omitted()),
         canary_callouts: plugin.canary_http_calls(),
         canary_grpc_calls: plugin.canary_grpc_calls(),
+        grpc_services: args.grpc_services.clone(),
     }
 }
 
@@ -317,6 +321,7 @@ struct Player<'p> {
     plugin: &'p Plugin,
     answers: VecDeque<CalloutAnswer>,
     grpc_answers: VecDeque<GrpcAnswer>,
+    grpc_services: &'p grpc_json::Services,
     steps: Vec<Step>,
     callouts: Vec<(HttpCall, Option<CalloutAnswer>)>,
     grpc_calls: Vec<(GrpcCall, Option<GrpcAnswer>)>,
@@ -440,6 +445,13 @@ impl Player<'_> {
         let Some(answer) = self.grpc_answers.pop_front() else {
             return;
         };
+        let answer = match answer {
+            GrpcAnswer::Json { text } => GrpcAnswer::Status {
+                code: 0,
+                data: encode_json_answer(self.grpc_services, call, &text),
+            },
+            other => other,
+        };
         match &answer {
             GrpcAnswer::Status { code: 0, data } => self
                 .plugin
@@ -449,6 +461,7 @@ impl Player<'_> {
                 GrpcResponse::error(*code, &String::from_utf8_lossy(data)),
             ),
             GrpcAnswer::Timeout => self.plugin.time_out_grpc_call(call.token),
+            GrpcAnswer::Json { .. } => unreachable!("encoded above"),
         }
         if let Some(entry) = self
             .grpc_calls
@@ -585,4 +598,28 @@ fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect()
+}
+
+/// A `--grpc-response 0:json:…` answer as the response message of the method `call` called; a service the runner
+/// does not know, or JSON that is not its response, ends the run as a bad command line (exit status 2).
+fn encode_json_answer(services: &grpc_json::Services, call: &GrpcCall, text: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/{}",
+        printable_line(&call.service),
+        printable_line(&call.method)
+    );
+    let encoded = match services.method(&call.service, &call.method) {
+        Some(method) => method.response().from_json(text).map_err(|e| e.to_string()),
+        None => Err(format!(
+            "the runner does not know {path}: give its descriptor set with --descriptor-set FILE.pb \
+             (`protoc --include_imports -o FILE.pb …`), or answer with bytes (`0:@reply.bin`)"
+        )),
+    };
+    encoded.unwrap_or_else(|e| {
+        eprintln!(
+            "error: --grpc-response 0:json:… cannot answer gRPC call {} to {path}: {e}",
+            call.token
+        );
+        std::process::exit(crate::BAD_COMMAND_LINE.into())
+    })
 }

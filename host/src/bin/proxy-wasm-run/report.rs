@@ -106,7 +106,7 @@ impl Report<'_> {
             "connection": connection,
             "ran_for_ms": ran_for,
             "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
-            "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref())).collect()),
+            "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref(), &r.grpc_services)).collect()),
             "filter_callbacks": run.and_then(|r| r.callbacks.as_ref()).map_or(Value::Null, |c| {
                 c.iter().map(|o| json!({
                     "callback": o.callback,
@@ -117,7 +117,7 @@ impl Report<'_> {
             "refused_calls": run.map_or(Value::Null, |r| r.refused.0.iter().map(refused_json).collect()),
             "refused_calls_omitted": run.map_or(Value::Null, |r| json!(r.refused.1)),
             "canary_callouts": run.map_or(Value::Null, |r| r.canary_callouts.iter().map(|c| callout_json(c, None)).collect()),
-            "canary_grpc_calls": run.map_or(Value::Null, |r| r.canary_grpc_calls.iter().map(|c| grpc_json(c, None)).collect()),
+            "canary_grpc_calls": run.map_or(Value::Null, |r| r.canary_grpc_calls.iter().map(|c| grpc_json(c, None, &r.grpc_services)).collect()),
             "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
             "filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
                 s.properties.iter().map(|(path, value)| stored_property_json(path, value)).collect()
@@ -400,7 +400,7 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
     }
     if !run.grpc_calls.is_empty() {
         let _ = writeln!(out, "gRPC calls:");
-        for (call, answer) in &run.grpc_calls {
+        for (call, given) in &run.grpc_calls {
             let kind = if call.stream { "stream" } else { "call" };
             let timeout = call
                 .timeout
@@ -416,12 +416,21 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
                 printable_line(&call.method),
                 call.messages.len()
             );
-            let answer = answer
+            let method = run.grpc_services.method(&call.service, &call.method);
+            if let Some(method) = &method {
+                messages_text(out, method, &call.messages);
+            }
+            let answer = given
                 .as_ref()
                 .map_or("pending (not answered)".to_string(), |a| {
                     grpc_answer_text(a, grpc_timeout)
                 });
             let _ = writeln!(out, "  answer: {answer}");
+            if let (Some(method), Some(GrpcAnswer::Status { code: 0, data })) = (&method, given) {
+                let response = method.response();
+                let _ = writeln!(out, "  answer message as {}:", response.name());
+                json_text(out, response.to_json(data));
+            }
         }
     }
 }
@@ -479,6 +488,27 @@ fn stored_text(out: &mut String, stored: &Stored) {
     }
 }
 
+/// The messages sent on a call to a known service, as indented JSON.
+fn messages_text(out: &mut String, method: &grpc_json::Method, messages: &[Vec<u8>]) {
+    let request = method.request();
+    for (i, message) in messages.iter().enumerate() {
+        let _ = writeln!(out, "  message {} as {}:", i + 1, request.name());
+        json_text(out, request.to_json(message));
+    }
+}
+
+/// Pretty JSON indented by four spaces, or why the bytes are not the message. serde_json escapes control
+/// characters inside strings, so the only line breaks are its own.
+fn json_text(out: &mut String, decoded: Result<Value, grpc_json::Error>) {
+    let text = match decoded {
+        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
+        Err(e) => printable_line(&e.to_string()).into_owned(),
+    };
+    for line in text.lines() {
+        let _ = writeln!(out, "    {line}");
+    }
+}
+
 /// A gRPC status as "14 Unavailable".
 pub fn grpc_status_name(code: u32) -> String {
     let name = match code {
@@ -513,6 +543,7 @@ fn grpc_answer_text(answer: &GrpcAnswer, grpc_timeout: &str) -> String {
             format!("status {code} {}", exact_bytes::text(data))
         }
         GrpcAnswer::Timeout => format!("timeout ({grpc_timeout}, Envoy's router)"),
+        GrpcAnswer::Json { text } => format!("0 (OK) with message in JSON {text}"),
     }
 }
 
@@ -525,10 +556,44 @@ fn grpc_answer_json(answer: &GrpcAnswer) -> Value {
             Value::Object(object)
         }
         GrpcAnswer::Timeout => json!("timeout"),
+        GrpcAnswer::Json { text } => json!({
+            "code": 0,
+            "json": text,
+        }),
     }
 }
 
-fn grpc_json(call: &GrpcCall, answer: Option<&GrpcAnswer>) -> Value {
+/// A call to a known service: its message types, and each message and the answer's as `{"json": …}` or
+/// `{"error": "why the bytes are not that message"}`; null for a service the runner does not know.
+fn grpc_decoded_json(
+    call: &GrpcCall,
+    answer: Option<&GrpcAnswer>,
+    services: &grpc_json::Services,
+) -> Value {
+    let Some(method) = services.method(&call.service, &call.method) else {
+        return Value::Null;
+    };
+    let decoded = |result: Result<Value, grpc_json::Error>| match result {
+        Ok(value) => json!({ "json": value }),
+        Err(e) => json!({ "error": e.to_string() }),
+    };
+    let (request, response) = (method.request(), method.response());
+    json!({
+        "request_type": request.name(),
+        "response_type": response.name(),
+        "messages": call.messages.iter().map(|m| decoded(request.to_json(m))).collect::<Value>(),
+        "answer": match answer {
+            Some(GrpcAnswer::Status { code: 0, data }) => decoded(response.to_json(data)),
+            _ => Value::Null,
+        },
+    })
+}
+
+fn grpc_json(
+    call: &GrpcCall,
+    answer: Option<&GrpcAnswer>,
+    services: &grpc_json::Services,
+) -> Value {
     let mut object = fields_of(json!({
         "token": call.token,
         "context_id": call.context_id,
@@ -539,6 +604,7 @@ fn grpc_json(call: &GrpcCall, answer: Option<&GrpcAnswer>) -> Value {
         "initial_metadata": headers_json(&call.initial_metadata),
         "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
         "answer": answer.map_or(Value::Null, grpc_answer_json),
+        "decoded": grpc_decoded_json(call, answer, services),
     }));
     exact_bytes::insert_list(&mut object, "messages", &call.messages);
     Value::Object(object)

@@ -56,56 +56,49 @@ struct Labels {
     labels: Mapping,
 }
 
-/// WasmPlugin spec (`extensions.istio.io/v1alpha1`).
+/// WasmPlugin spec (`extensions.istio.io/v1alpha1`): the placement and the plugin side by side.
+#[derive(Serialize)]
+struct WasmPluginSpec {
+    #[serde(flatten)]
+    placement: IstioPlacement,
+    #[serde(flatten)]
+    wasm: IstioWasm,
+}
+
+/// TrafficExtension spec (`extensions.istio.io/v1alpha1`, Istio 1.30): the placement at the top, the plugin
+/// under `wasm`.
+#[derive(Serialize)]
+struct TrafficExtensionSpec {
+    #[serde(flatten)]
+    placement: IstioPlacement,
+    wasm: IstioWasm,
+}
+
+/// Which workloads run the plugin and where in their chain: the same fields in both of Istio's resources.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WasmPluginSpec {
+struct IstioPlacement {
     #[serde(skip_serializing_if = "Option::is_none")]
     selector: Option<MatchLabels>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     target_refs: Vec<PolicyTargetRef>,
+    phase: &'static str,
+    priority: i64,
+}
+
+/// The plugin: the fields WasmPlugin's spec and TrafficExtension's `wasm` share (istio/api
+/// `extensions/v1alpha1/wasm.proto`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IstioWasm {
     url: String,
     sha256: String,
     image_pull_policy: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     image_pull_secret: Option<String>,
-    phase: &'static str,
-    priority: i64,
     plugin_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     fail_strategy: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    r#type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vm_config: Option<IstioVmConfig>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    plugin_config: Option<Value>,
-}
-
-/// TrafficExtension spec (`extensions.istio.io/v1alpha1`, Istio 1.30): placement at the top, the plugin
-/// under `wasm`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TrafficExtensionSpec {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    selector: Option<MatchLabels>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    target_refs: Vec<PolicyTargetRef>,
-    phase: &'static str,
-    priority: i64,
-    wasm: TrafficExtensionWasm,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TrafficExtensionWasm {
-    url: String,
-    sha256: String,
-    image_pull_policy: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    image_pull_secret: Option<String>,
-    plugin_name: String,
-    fail_strategy: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     r#type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -467,24 +460,14 @@ fn istio_priority(inputs: &Inputs, kind: &str) -> anyhow::Result<i64> {
 
 fn wasm_plugin(inputs: &Inputs) -> anyhow::Result<K8s<WasmPluginSpec>> {
     let minor = inputs.target.istio_minor().unwrap_or_default();
+    let fail = (minor >= ISTIO_FAIL_STRATEGY).then(|| fail_strategy(inputs.fail));
     Ok(K8s {
         api_version: "extensions.istio.io/v1alpha1",
         kind: "WasmPlugin",
         metadata: metadata(inputs),
         spec: WasmPluginSpec {
-            selector: labels(inputs).map(|match_labels| MatchLabels { match_labels }),
-            target_refs: target_refs(inputs),
-            url: format!("oci://{}", image(inputs)?.tagged()),
-            sha256: inputs.digest_hex.clone(),
-            image_pull_policy: pull_policy(inputs),
-            image_pull_secret: inputs.pull_secret.clone(),
-            phase: wasm_plugin_phase(inputs.phase),
-            priority: istio_priority(inputs, "WasmPlugin")?,
-            plugin_name: inputs.name.clone(),
-            fail_strategy: (minor >= ISTIO_FAIL_STRATEGY).then(|| fail_strategy(inputs.fail)),
-            r#type: inputs.plugin_type.map(|t| t.as_str()),
-            vm_config: istio_vm_config(inputs),
-            plugin_config: inputs.config.clone(),
+            placement: istio_placement(inputs, wasm_plugin_phase(inputs.phase), "WasmPlugin")?,
+            wasm: istio_wasm(inputs, fail)?,
         },
     })
 }
@@ -500,22 +483,36 @@ fn traffic_extension(inputs: &Inputs) -> anyhow::Result<K8s<TrafficExtensionSpec
         kind: "TrafficExtension",
         metadata: metadata(inputs),
         spec: TrafficExtensionSpec {
-            selector: labels(inputs).map(|match_labels| MatchLabels { match_labels }),
-            target_refs: target_refs(inputs),
-            phase,
-            priority: istio_priority(inputs, "TrafficExtension")?,
-            wasm: TrafficExtensionWasm {
-                url: format!("oci://{}", image(inputs)?.tagged()),
-                sha256: inputs.digest_hex.clone(),
-                image_pull_policy: pull_policy(inputs),
-                image_pull_secret: inputs.pull_secret.clone(),
-                plugin_name: inputs.name.clone(),
-                fail_strategy: fail_strategy(inputs.fail),
-                r#type: inputs.plugin_type.map(|t| t.as_str()),
-                vm_config: istio_vm_config(inputs),
-                plugin_config: inputs.config.clone(),
-            },
+            placement: istio_placement(inputs, phase, "TrafficExtension")?,
+            wasm: istio_wasm(inputs, Some(fail_strategy(inputs.fail)))?,
         },
+    })
+}
+
+fn istio_placement(
+    inputs: &Inputs,
+    phase: &'static str,
+    kind: &str,
+) -> anyhow::Result<IstioPlacement> {
+    Ok(IstioPlacement {
+        selector: labels(inputs).map(|match_labels| MatchLabels { match_labels }),
+        target_refs: target_refs(inputs),
+        phase,
+        priority: istio_priority(inputs, kind)?,
+    })
+}
+
+fn istio_wasm(inputs: &Inputs, fail_strategy: Option<&'static str>) -> anyhow::Result<IstioWasm> {
+    Ok(IstioWasm {
+        url: format!("oci://{}", image(inputs)?.tagged()),
+        sha256: inputs.digest_hex.clone(),
+        image_pull_policy: pull_policy(inputs),
+        image_pull_secret: inputs.pull_secret.clone(),
+        plugin_name: inputs.name.clone(),
+        fail_strategy,
+        r#type: inputs.plugin_type.map(|t| t.as_str()),
+        vm_config: istio_vm_config(inputs),
+        plugin_config: inputs.config.clone(),
     })
 }
 

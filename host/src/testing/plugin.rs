@@ -81,6 +81,12 @@ impl Plugin {
         self.worker().state().abi()
     }
 
+    /// The size of the worker VM's linear memory in bytes (a multiple of 64 KiB: what the module declared, plus what
+    /// it grew by). How much of it is resident depends on the pages the guest touched.
+    pub fn memory_bytes(&self) -> usize {
+        self.worker().linear_memory_bytes()
+    }
+
     /// Why the current worker VM failed (trap, deadline, memory limit), if it did. After a failure streams get
     /// what the [`FailurePolicy`] says, as in Envoy: a 503, the bypass, or (FAIL_RELOAD) a fresh VM.
     pub fn failure(&self) -> Option<String> {

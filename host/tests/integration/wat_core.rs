@@ -165,3 +165,24 @@ fn a_guest_growing_memory_without_bound_hits_the_limit_and_fails() {
     );
     stream.client_response().assert_status(503);
 }
+
+#[test]
+fn memory_bytes_is_the_declared_memory_plus_what_the_guest_grew() {
+    let module = r#"
+    (module
+      (memory (export "memory") 2)
+      (func (export "malloc") (param i32) (result i32) (i32.const 0))
+      (func (export "proxy_abi_version_0_2_1"))
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (drop (memory.grow (i32.const 3)))
+        (i32.const 0))
+    )"#;
+    let plugin = Plugin::from_bytes(wat::parse_str(module).unwrap())
+        .start()
+        .unwrap();
+    assert_eq!(plugin.memory_bytes(), 2 * 65536);
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    stream.finish();
+    assert_eq!(plugin.memory_bytes(), 5 * 65536);
+}

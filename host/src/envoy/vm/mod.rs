@@ -106,6 +106,14 @@ impl Vm {
     pub(crate) fn state_mut(&mut self) -> &mut HostState {
         self.store.data_mut()
     }
+
+    /// The bytes of linear memory the guest can reach now (its `memory` export's size): what wasmtime has mapped
+    /// read-write for it, of which the pages touched are resident.
+    pub(crate) fn linear_memory_bytes(&self) -> usize {
+        self.state()
+            .memory()
+            .map_or(0, |memory| memory.data_size(&self.store))
+    }
 }
 
 impl fmt::Display for VmStartError {

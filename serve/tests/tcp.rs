@@ -105,6 +105,49 @@ fn a_filter_that_closes_the_downstream_ends_the_clients_connection() {
 }
 
 #[test]
+fn a_connection_waits_for_the_filters_callout_and_goes_on_when_it_is_allowed() {
+    // on_new_connection dispatches an HTTP callout to cluster `auth` and stops iteration, and on_downstream_data
+    // keeps stopping (hold-downstream): the TCP proxy does not connect and the client's bytes wait in Envoy's read
+    // buffer. The answer (a 200 from the scripted cluster, 50 ms later)
+    // reaches on_http_call_response on the worker that sent it, and continue_downstream lets the held bytes through.
+    let answers = std::env::temp_dir().join(format!("serve-tcp-auth-{}.json", std::process::id()));
+    std::fs::write(&answers, r#"[{"status": 200, "delay_ms": 50}]"#).unwrap();
+    let auth = format!("auth=@{}", answers.display());
+    let proxy = tcp_proxy("tcp callout hold-downstream=1000", &["--cluster", &auth]);
+    let answer = tcp_exchange(proxy.tcp(), b"let me in");
+    let _ = std::fs::remove_file(&answers);
+    assert_eq!(answer, "let me in", "{}", proxy.stderr());
+    proxy.wait_for_log("callout answered 200");
+    let logs = proxy.stderr();
+    let answered = logs.find("callout answered 200").unwrap();
+    let upstream = logs
+        .find("upstream data: let me in")
+        .expect("the echo came back through the filter");
+    assert!(
+        answered < upstream,
+        "the upstream got the bytes only after the answer:\n{logs}"
+    );
+}
+
+#[test]
+fn a_connection_the_filters_callout_refuses_is_closed() {
+    let answers = std::env::temp_dir().join(format!("serve-tcp-deny-{}.json", std::process::id()));
+    std::fs::write(&answers, r#"[{"status": 403}]"#).unwrap();
+    let auth = format!("auth=@{}", answers.display());
+    let upstream = TcpUpstream::start("");
+    let address = upstream.address.to_string();
+    let proxy = tcp_proxy(
+        "tcp callout hold-downstream=1000",
+        &["--cluster", &auth, "--tcp-upstream", &address],
+    );
+    let answer = tcp_exchange(proxy.tcp(), b"let me in");
+    let _ = std::fs::remove_file(&answers);
+    assert_eq!(answer, "", "{}", proxy.stderr());
+    proxy.wait_for_stdout("wasm_downstream_close");
+    assert_eq!(upstream.received(), "");
+}
+
+#[test]
 fn a_second_network_filter_is_refused_with_the_reason() {
     let kinds = kinds();
     let first = format!("t={}", kinds.display());

@@ -36,6 +36,13 @@ impl flags::Serve {
                 "serve: wrote the Envoy bootstrap for this chain to {} (envoy -c {0})",
                 file.display()
             );
+            if let Some(network) = &network {
+                eprintln!(
+                    "serve: the bootstrap has the HTTP chain only: the network filter {} and the TCP listener are \
+                     not in it",
+                    network.name
+                );
+            }
         }
         let mut command = runner::serve_command()?;
         let flags = std::iter::repeat_n("--plugin", chain.len())

@@ -85,7 +85,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
                         tcp_echo::start().context("cannot start the built-in TCP echo upstream")?;
                     (
                         echo.to_string(),
-                        format!("built-in echo upstream on {echo}"),
+                        format!("built-in TCP echo upstream on {echo}"),
                     )
                 }
             };

@@ -14,7 +14,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Buf, BytesMut};
 
 use host::testing::{Received, TCP_PROXY_CLUSTER, TcpConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,6 +30,10 @@ use crate::worker::{Worker, print_logs};
 
 /// How much one read takes from a socket (Envoy reads up to 16 KiB a time by default).
 const READ_SIZE: usize = 16 << 10;
+/// Envoy's default `per_connection_buffer_limit_bytes`: the high watermark of a connection's write buffer.
+const BUFFER_LIMIT: usize = 1 << 20;
+/// How long a closing connection may take to write what passed the filter before it.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// Accepts TCP connections until `stop` fires.
 pub async fn accept(
@@ -48,7 +54,7 @@ pub async fn accept(
     }
 }
 
-/// The TCP proxy's upstream connection.
+/// The TCP proxy's upstream connection (its write side is [`Outbound::socket`] of the bytes towards it).
 enum Upstream {
     /// Iteration has not passed the filter yet: the TCP proxy has not started.
     NotYet,
@@ -58,7 +64,6 @@ enum Upstream {
     },
     Open {
         read: OwnedReadHalf,
-        write: OwnedWriteHalf,
         /// The upstream's FIN has not arrived.
         reading: bool,
     },
@@ -71,33 +76,71 @@ enum Event {
     Client(std::io::Result<usize>),
     Upstream(std::io::Result<usize>),
     Connected(std::io::Result<TcpStream>),
-    /// Something outside the connection happened (a callout answer, a tick).
+    /// A write towards the upstream (or the client) failed.
+    UpstreamWriteFailed,
+    ClientWriteFailed,
+    /// A write went out, or something outside the connection happened (a callout answer, a tick).
     Wake,
 }
 
-/// How far one direction's bytes went out on the socket.
+/// One direction's bytes on their way to a socket: what passed the filter and is not written yet. Writes are
+/// events of their own, so a peer slow to read never stops the task reading the other one (an echo upstream
+/// waiting for its answers to be read would otherwise never read more).
 #[derive(Default)]
-struct Written {
-    bytes: usize,
-    end: bool,
+struct Outbound {
+    socket: Option<OwnedWriteHalf>,
+    pending: BytesMut,
+    /// The FIN passed the filter.
+    end_due: bool,
+    end_sent: bool,
+    written: usize,
 }
 
-impl Written {
-    /// Writes what passed the filter since the last time, and the FIN once it passed.
-    async fn flush(
-        &mut self,
-        passed: &Received,
-        socket: &mut OwnedWriteHalf,
-    ) -> std::io::Result<()> {
-        if passed.bytes.len() > self.bytes {
-            socket.write_all(&passed.bytes[self.bytes..]).await?;
-            self.bytes = passed.bytes.len();
+impl Outbound {
+    /// What passed the filter since the last take.
+    fn take(&mut self, passed: Received) {
+        self.pending.extend_from_slice(&passed.bytes);
+        self.end_due |= passed.end_of_stream;
+    }
+
+    /// More than Envoy's connection buffer limit waits: the other side is not read until it drains (Envoy's
+    /// watermarks disable reading on the high one).
+    fn backed_up(&self) -> bool {
+        self.pending.len() >= BUFFER_LIMIT
+    }
+
+    fn has_work(&self) -> bool {
+        self.socket.is_some() && (!self.pending.is_empty() || (self.end_due && !self.end_sent))
+    }
+
+    /// The next write (or the FIN once everything before it went out); never while there is nothing to write.
+    async fn write(&mut self) -> std::io::Result<()> {
+        if !self.has_work() {
+            return std::future::pending().await;
         }
-        if passed.end_of_stream && !self.end {
-            self.end = true;
-            socket.shutdown().await?;
+        let Some(socket) = &mut self.socket else {
+            return Ok(());
+        };
+        if self.pending.is_empty() {
+            self.end_sent = true;
+            return socket.shutdown().await;
         }
+        let n = socket.write(&self.pending).await?;
+        self.pending.advance(n);
+        self.written += n;
         Ok(())
+    }
+
+    /// Everything pending goes out before the socket closes (`ConnectionCloseType::FlushWrite`), bounded.
+    async fn flush(&mut self) {
+        let _ = tokio::time::timeout(FLUSH_LIMIT, async {
+            while self.has_work() {
+                if self.write().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
     }
 }
 
@@ -114,11 +157,14 @@ async fn serve_connection(worker: Rc<Worker>, socket: TcpStream, peer: SocketAdd
     if let Ok(local) = socket.local_addr() {
         connection.set_destination_address(&local.to_string());
     }
-    let (mut client_read, mut client_write) = socket.into_split();
+    let (mut client_read, client_write) = socket.into_split();
     let mut client_reading = true;
     let mut upstream = Upstream::NotYet;
-    let mut to_upstream = Written::default();
-    let mut to_client = Written::default();
+    let mut to_upstream = Outbound::default();
+    let mut to_client = Outbound {
+        socket: Some(client_write),
+        ..Outbound::default()
+    };
     let mut upstream_shown = String::from("-");
     let mut client_buffer = vec![0; READ_SIZE];
     let mut upstream_buffer = vec![0; READ_SIZE];
@@ -144,32 +190,24 @@ async fn serve_connection(worker: Rc<Worker>, socket: TcpStream, peer: SocketAdd
                 }
             };
         }
-        if let Upstream::Open { write, .. } = &mut upstream
-            && to_upstream
-                .flush(&connection.upstream_received(), write)
-                .await
-                .is_err()
-            && connection.closed().is_none()
-        {
-            connection.reset_upstream();
+        // Bytes that passed before the upstream connected stay in the connection until it did.
+        if to_upstream.socket.is_some() {
+            to_upstream.take(connection.take_upstream_received());
         }
-        if to_client
-            .flush(&connection.client_received(), &mut client_write)
-            .await
-            .is_err()
-            && connection.closed().is_none()
-        {
-            connection.reset_downstream();
-        }
+        to_client.take(connection.take_client_received());
         callouts::send_new(&worker, &chain);
         print_logs(filter);
         if connection.closed().is_some() {
             break;
         }
         let connecting = matches!(upstream, Upstream::Connecting { .. });
+        let read_client = client_reading && !connecting && !to_upstream.backed_up();
+        let read_upstream = !to_client.backed_up();
         let event = tokio::select! {
-            read = client_read.read(&mut client_buffer), if client_reading && !connecting => Event::Client(read),
-            event = upstream_event(&mut upstream, &mut upstream_buffer) => event,
+            read = client_read.read(&mut client_buffer), if read_client => Event::Client(read),
+            event = upstream_event(&mut upstream, &mut upstream_buffer, read_upstream) => event,
+            wrote = to_upstream.write() => wrote.map_or(Event::UpstreamWriteFailed, |()| Event::Wake),
+            wrote = to_client.write() => wrote.map_or(Event::ClientWriteFailed, |()| Event::Wake),
             _ = worker.wake.notified() => Event::Wake,
         };
         // Envoy's dispatcher reads the clock as each event begins: timers due by now fire first, and may close the
@@ -186,7 +224,7 @@ async fn serve_connection(worker: Rc<Worker>, socket: TcpStream, peer: SocketAdd
             Event::Client(Ok(n)) => {
                 connection.send_downstream(&client_buffer[..n]);
             }
-            Event::Client(Err(_)) => connection.reset_downstream(),
+            Event::Client(Err(_)) | Event::ClientWriteFailed => connection.reset_downstream(),
             Event::Upstream(Ok(0)) => {
                 if let Upstream::Open { reading, .. } = &mut upstream {
                     *reading = false;
@@ -196,16 +234,16 @@ async fn serve_connection(worker: Rc<Worker>, socket: TcpStream, peer: SocketAdd
             Event::Upstream(Ok(n)) => {
                 connection.send_upstream(&upstream_buffer[..n]);
             }
-            Event::Upstream(Err(_)) => {
+            Event::Upstream(Err(_)) | Event::UpstreamWriteFailed => {
                 upstream = Upstream::Gone;
                 connection.reset_upstream();
             }
             Event::Connected(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 let (read, write) = stream.into_split();
+                to_upstream.socket = Some(write);
                 upstream = Upstream::Open {
                     read,
-                    write,
                     reading: true,
                 };
             }
@@ -221,26 +259,31 @@ async fn serve_connection(worker: Rc<Worker>, socket: TcpStream, peer: SocketAdd
             Event::Wake => {}
         }
     }
+    // What passed the filter before the close still goes out: Envoy closes with FlushWrite, and the TCP proxy closes
+    // its upstream connection so too (`TcpUpstream::onDownstreamEvent`).
+    to_client.flush().await;
+    if !matches!(upstream, Upstream::Gone) {
+        to_upstream.flush().await;
+    }
     print_logs(filter);
     access_log(
         &connection,
         peer,
         &upstream_shown,
         started,
-        &to_upstream,
-        &to_client,
+        (to_upstream.written, to_client.written),
     );
 }
 
-/// The upstream's next event: its connection made or failed, bytes or its FIN; never while there is none.
-async fn upstream_event(upstream: &mut Upstream, buffer: &mut [u8]) -> Event {
+/// The upstream's next event: its connection made or failed, bytes or its FIN; never while there is none or
+/// while the client has not taken what the upstream sent before (`read`).
+async fn upstream_event(upstream: &mut Upstream, buffer: &mut [u8], read: bool) -> Event {
     match upstream {
         Upstream::Connecting { connect, .. } => Event::Connected(connect.await),
         Upstream::Open {
-            read,
+            read: socket,
             reading: true,
-            ..
-        } => Event::Upstream(read.read(buffer).await),
+        } if read => Event::Upstream(socket.read(buffer).await),
         _ => std::future::pending().await,
     }
 }
@@ -252,8 +295,7 @@ fn access_log(
     peer: SocketAddr,
     upstream: &str,
     (start_time, started): (SystemTime, Instant),
-    to_upstream: &Written,
-    to_client: &Written,
+    (to_upstream, to_client): (usize, usize),
 ) {
     let closed = connection
         .closed()
@@ -261,8 +303,8 @@ fn access_log(
     println!(
         "[{}] tcp {peer} -> {upstream} {} {} {}ms \"{closed}\"",
         humantime::format_rfc3339_millis(start_time),
-        to_upstream.bytes,
-        to_client.bytes,
+        to_upstream,
+        to_client,
         started.elapsed().as_millis(),
     );
 }

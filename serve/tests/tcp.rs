@@ -148,6 +148,23 @@ fn a_connection_the_filters_callout_refuses_is_closed() {
 }
 
 #[test]
+fn megabytes_both_ways_at_once_flow_without_stalling() {
+    // An echo upstream answers while it still receives: serve writes towards one peer while it reads the other,
+    // as Envoy's event loop does, so neither side's full socket buffer stops the other direction.
+    let upstream = TcpUpstream::start("");
+    let address = upstream.address.to_string();
+    let proxy = tcp_proxy("tcp", &["--tcp-upstream", &address]);
+    let total = 16 << 20;
+    assert_eq!(
+        tcp_stream_through(proxy.tcp(), total),
+        total,
+        "{}",
+        proxy.stdout()
+    );
+    proxy.wait_for_stdout(&format!(" {total} {total} "));
+}
+
+#[test]
 fn a_second_network_filter_is_refused_with_the_reason() {
     let kinds = kinds();
     let first = format!("t={}", kinds.display());

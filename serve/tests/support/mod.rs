@@ -542,3 +542,38 @@ pub fn tcp_exchange(address: SocketAddr, bytes: &[u8]) -> String {
         .unwrap_or_else(|e| panic!("reading from {address}: {e}; read {answer:?} so far"));
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// A TCP client that writes `total` bytes from a thread of its own while it reads the answer, then half-closes;
+/// returns how many bytes came back before the proxy closed (bounded).
+pub fn tcp_stream_through(address: SocketAddr, total: usize) -> usize {
+    use std::io::Write;
+    let socket = std::net::TcpStream::connect_timeout(&address, TCP_PATIENCE)
+        .unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
+    socket.set_read_timeout(Some(TCP_PATIENCE)).unwrap();
+    socket.set_write_timeout(Some(TCP_PATIENCE)).unwrap();
+    let mut writer = socket.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 16 << 10];
+        let mut sent = 0;
+        while sent < total {
+            let n = chunk.len().min(total - sent);
+            writer
+                .write_all(&chunk[..n])
+                .expect("the proxy takes the client's bytes");
+            sent += n;
+        }
+        let _ = writer.shutdown(std::net::Shutdown::Write);
+    });
+    let mut reader = socket;
+    let mut buffer = vec![0u8; 64 << 10];
+    let mut got = 0;
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => panic!("reading from {address} after {got} bytes: {e}"),
+        }
+    }
+    sender.join().expect("the client's writer ends");
+    got
+}

@@ -89,6 +89,19 @@ fn a_cluster_serve_cannot_map_to_an_address_closes_the_connection_with_the_reaso
 }
 
 #[test]
+fn an_upstream_that_refuses_the_connection_closes_the_clients() {
+    // The TCP proxy's connect fails (onPoolFailure → onInitFailure): the downstream closes, and the filter hears a
+    // local close.
+    let closed = format!("127.0.0.1:{}", closed_port());
+    let proxy = tcp_proxy("tcp", &["--tcp-upstream", &closed]);
+    let answer = tcp_exchange(proxy.tcp(), b"hello");
+    assert_eq!(answer, "");
+    proxy.wait_for_log(&format!("cannot connect to {closed}"));
+    proxy.wait_for_log("on_downstream_close Local");
+    proxy.wait_for_stdout("\"Local upstream reset\"");
+}
+
+#[test]
 fn a_filter_that_closes_the_downstream_ends_the_clients_connection() {
     // proxy_close_stream(Downstream) from on_downstream_data: Envoy closes the connection (wasm_downstream_close);
     // the bytes the filter stopped on never reach the upstream.

@@ -58,6 +58,13 @@ async fn send_grpc(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: Grp
         Some(Cluster::Script(_)) => {
             GrpcResponse::error(12, "scripted clusters answer HTTP callouts only")
         }
+        Some(Cluster::Tcp(_)) => GrpcResponse::error(
+            14,
+            &format!(
+                "cluster {} is a tcp:// cluster, for the TCP proxy only",
+                call.upstream
+            ),
+        ),
         None => GrpcResponse::error(14, &format!("no --cluster {}", call.upstream)),
     };
     let filter = &chain.filters[index];
@@ -96,6 +103,10 @@ async fn send(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: HttpCall
             // The plugin's clock times the callout out (or, without a timeout, it waits as in Envoy).
             Answer::Timeout => return,
         },
+        Some(Cluster::Tcp(_)) => Err(format!(
+            "cluster {} is a tcp:// cluster, for the TCP proxy only; give it as http://HOST:PORT for callouts",
+            call.cluster
+        )),
         None => Err(format!("no --cluster {}", call.cluster)),
     };
     let filter = &chain.filters[index];

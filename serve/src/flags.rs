@@ -21,6 +21,20 @@ pub struct Flags {
     /// shared data and queues with the chain's plugins. `--config` and `--failure-policy` name it like a plugin.
     #[arg(long = "service", value_name = "NAME=PATH")]
     pub services: Vec<String>,
+    /// A network filter (`envoy.filters.network.wasm`) on the TCP listener, in front of Envoy's TCP proxy:
+    /// `NAME=PATH.wasm`. One VM per worker, as for the HTTP chain; `--config` and `--failure-policy` name it like a
+    /// plugin. One filter: two wasm network filters share Envoy's one read buffer, which the host does not model.
+    #[arg(long = "tcp-filter", value_name = "NAME=PATH")]
+    pub tcp_filters: Vec<String>,
+    /// Where TCP clients connect when there is a `--tcp-filter`.
+    #[arg(long = "tcp-listen", default_value = "127.0.0.1:10001")]
+    pub tcp_listen: SocketAddr,
+    /// The TCP proxy's own cluster (`upstream`, the one a connection goes to unless its filter picks another with
+    /// `set_envoy_filter_state("envoy.tcp_proxy.cluster", NAME)`): `HOST:PORT`. Without it, a built-in upstream
+    /// echoes every byte back. A cluster the filter picks is looked up in `--cluster` (`NAME=tcp://HOST:PORT`, or an
+    /// `http://` one's address).
+    #[arg(long = "tcp-upstream", value_name = "HOST:PORT")]
+    pub tcp_upstream: Option<String>,
     /// A plugin's (or service's) configuration (`on_configure`): `NAME=TEXT` or `NAME=@FILE`.
     #[arg(long = "config", value_name = "NAME=TEXT|@FILE")]
     pub configs: Vec<String>,
@@ -37,7 +51,8 @@ pub struct Flags {
     pub upstream: Option<String>,
     /// A cluster the plugins may call out to: `NAME=http://HOST:PORT` (or `h2c://`), or `NAME=@FILE`, a JSON array
     /// of canned answers (status, headers, body, delay_ms, reset, timeout). Envoy refuses a callout to a cluster
-    /// its configuration does not declare, and so does this proxy.
+    /// its configuration does not declare, and so does this proxy. `NAME=tcp://HOST:PORT`: a cluster only the TCP
+    /// proxy connects to, when the network filter picks it.
     #[arg(long = "cluster", value_name = "NAME=URL")]
     pub clusters: Vec<String>,
     /// Worker threads, each with its own VM of every plugin (default: the number of cores).
@@ -84,11 +99,24 @@ impl PluginSpec {
     }
 }
 
-/// A cluster callouts may reach.
+/// A cluster callouts (or the TCP proxy) may reach.
 #[derive(Debug, Clone)]
 pub enum Cluster {
     Wire(Target),
     Script(crate::script::Script),
+    /// `tcp://HOST:PORT`: raw TCP, for the TCP proxy only.
+    Tcp(String),
+}
+
+/// The plugins the flags name, by where they run.
+#[derive(Debug, Clone, Default)]
+pub struct Plugins {
+    /// The HTTP chain, in order.
+    pub chain: Vec<PluginSpec>,
+    /// Wasm services beside it.
+    pub services: Vec<PluginSpec>,
+    /// The network filter on the TCP listener.
+    pub tcp: Option<PluginSpec>,
 }
 
 /// Where a cluster's (or the upstream's) requests go.
@@ -113,20 +141,29 @@ impl std::fmt::Display for Cluster {
         match self {
             Cluster::Wire(target) => target.fmt(f),
             Cluster::Script(_) => f.write_str("scripted answers"),
+            Cluster::Tcp(address) => write!(f, "tcp://{address}"),
         }
     }
 }
 
 impl Flags {
-    /// The chain, in order, then the services, each with its configuration and policy; every `--config` and
-    /// `--failure-policy` must name one of them.
-    pub fn plugins(&self) -> anyhow::Result<(Vec<PluginSpec>, Vec<PluginSpec>)> {
+    /// The chain, in order, the services and the network filter, each with its configuration and policy; every
+    /// `--config` and `--failure-policy` must name one of them.
+    pub fn plugins(&self) -> anyhow::Result<Plugins> {
+        if let [first, second, ..] = self.tcp_filters.as_slice() {
+            bail!(
+                "--tcp-filter {first} --tcp-filter {second}: serve runs one network filter in front of the TCP proxy; \
+                 Envoy's filters of one connection share its read buffer, which serve does not model for two wasm \
+                 filters. Give one --tcp-filter"
+            );
+        }
         let mut chain: Vec<PluginSpec> = Vec::new();
         for (flag, plugin) in self
             .plugins
             .iter()
             .map(|p| ("--plugin", p))
             .chain(self.services.iter().map(|s| ("--service", s)))
+            .chain(self.tcp_filters.iter().map(|t| ("--tcp-filter", t)))
         {
             let (name, path) = split(flag, plugin, "NAME=PATH.wasm")?;
             if chain.iter().any(|p| p.name == name) {
@@ -166,8 +203,15 @@ impl Flags {
                 ),
             });
         }
+        let tcp = chain
+            .split_off(self.plugins.len() + self.services.len())
+            .pop();
         let services = chain.split_off(self.plugins.len());
-        Ok((chain, services))
+        Ok(Plugins {
+            chain,
+            services,
+            tcp,
+        })
     }
 
     /// The clusters callouts may reach, by name.
@@ -178,11 +222,12 @@ impl Flags {
             if clusters.iter().any(|(n, _)| n == name) {
                 bail!("--cluster {cluster}: cluster {name} is given twice");
             }
-            let answered = match url.strip_prefix('@') {
-                Some(file) => {
+            let answered = match (url.strip_prefix('@'), url.strip_prefix("tcp://")) {
+                (Some(file), _) => {
                     crate::script::Script::load(std::path::Path::new(file)).map(Cluster::Script)
                 }
-                None => target(url).map(Cluster::Wire),
+                (None, Some(address)) => tcp_address(address).map(Cluster::Tcp),
+                (None, None) => target(url).map(Cluster::Wire),
             };
             clusters.push((
                 name.to_owned(),
@@ -196,6 +241,14 @@ impl Flags {
         self.upstream
             .as_deref()
             .map(|url| target(url).with_context(|| format!("--upstream {url}")))
+            .transpose()
+    }
+
+    /// `--tcp-upstream HOST:PORT`, if given.
+    pub fn tcp_upstream(&self) -> anyhow::Result<Option<String>> {
+        self.tcp_upstream
+            .as_deref()
+            .map(|a| tcp_address(a).with_context(|| format!("--tcp-upstream {a}")))
             .transpose()
     }
 
@@ -225,6 +278,16 @@ fn named<'a>(
     chain.iter_mut().find(|p| p.name == name).with_context(|| {
         format!("{flag} {name}=…: no plugin or service named {name} (there are: {names})")
     })
+}
+
+/// `HOST:PORT` of a TCP upstream (the host a name, resolved at each connection as Envoy's STRICT_DNS would).
+fn tcp_address(address: &str) -> anyhow::Result<String> {
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(address.to_owned())
+        }
+        _ => bail!("{address}: expected HOST:PORT (for example 127.0.0.1:7000)"),
+    }
 }
 
 /// `http://HOST:PORT` or `h2c://HOST:PORT`, without a path: requests keep their own.
@@ -278,10 +341,45 @@ mod tests {
             "--config",
             "s=tick",
         ]);
-        let (chain, services) = f.plugins().unwrap();
-        assert_eq!(chain.len(), 1);
-        assert_eq!(services[0].name, "s");
-        assert_eq!(services[0].config, b"tick");
+        let plugins = f.plugins().unwrap();
+        assert_eq!(plugins.chain.len(), 1);
+        assert_eq!(plugins.services[0].name, "s");
+        assert_eq!(plugins.services[0].config, b"tick");
+    }
+
+    #[test]
+    fn a_tcp_filter_takes_its_configuration_and_a_second_one_is_refused() {
+        let f = flags(&[
+            "--plugin",
+            "a=a.wasm",
+            "--tcp-filter",
+            "t=t.wasm",
+            "--config",
+            "t=tcp prefix-downstream=x",
+        ]);
+        let plugins = f.plugins().unwrap();
+        assert_eq!(plugins.chain.len(), 1);
+        let tcp = plugins.tcp.expect("the network filter");
+        assert_eq!(
+            (tcp.name.as_str(), tcp.config.as_slice()),
+            ("t", &b"tcp prefix-downstream=x"[..])
+        );
+        let f = flags(&["--tcp-filter", "t=t.wasm", "--tcp-filter", "u=u.wasm"]);
+        let error = format!("{:#}", f.plugins().unwrap_err());
+        assert!(error.contains("one network filter"), "{error}");
+    }
+
+    #[test]
+    fn a_tcp_cluster_and_upstream_need_host_and_port() {
+        let f = flags(&["--cluster", "db=tcp://127.0.0.1:5432"]);
+        let clusters = f.clusters().unwrap();
+        assert!(matches!(&clusters[0].1, Cluster::Tcp(a) if a == "127.0.0.1:5432"));
+        let f = flags(&["--cluster", "db=tcp://nowhere"]);
+        let error = format!("{:#}", f.clusters().unwrap_err());
+        assert!(error.contains("expected HOST:PORT"), "{error}");
+        let f = flags(&["--tcp-upstream", "7000"]);
+        let error = format!("{:#}", f.tcp_upstream().unwrap_err());
+        assert!(error.contains("--tcp-upstream 7000"), "{error}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `proxy-wasm-serve`: the dev proxy behind `cargo xtask serve`. It listens for HTTP, runs every request through the
 //! chain of plugins with the host's Envoy layer (one VM per plugin per worker thread, the real clock, callouts on the
-//! wire) and forwards it to the upstream (or the built-in echo upstream). Wasm services run beside the chain.
+//! wire) and forwards it to the upstream (or the built-in echo upstream). Wasm services run beside the chain. With a
+//! network filter, a TCP listener runs it in front of Envoy's TCP proxy to a TCP upstream.
 
 mod access_log;
 mod admin;
@@ -17,6 +18,8 @@ mod script;
 mod services;
 mod side_server;
 mod stats;
+mod tcp_echo;
+mod tcp_proxy;
 mod worker;
 
 use std::net::SocketAddr;
@@ -41,10 +44,14 @@ fn main() -> ExitCode {
 }
 
 fn serve(flags: Flags) -> anyhow::Result<()> {
-    let (chain, services) = flags.plugins()?;
+    let flags::Plugins {
+        chain,
+        services,
+        tcp,
+    } = flags.plugins()?;
     let clusters = flags.clusters()?;
     let workers = flags.workers()?;
-    for plugin in chain.iter().chain(&services) {
+    for plugin in chain.iter().chain(&services).chain(&tcp) {
         if !plugin.module.is_file() {
             anyhow::bail!(
                 "--plugin {}={}: no module there; build it first (cargo xtask build -p {})",
@@ -66,6 +73,30 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
             let target = flags::target(&format!("http://{echo}"))?;
             (target, format!("built-in echo upstream on {echo}"))
         }
+    };
+
+    let tcp = match tcp {
+        Some(spec) => {
+            let (listener, listening) = bind("--tcp-listen", flags.tcp_listen)?;
+            let (upstream, shown) = match flags.tcp_upstream()? {
+                Some(address) => (address.clone(), address),
+                None => {
+                    let echo =
+                        tcp_echo::start().context("cannot start the built-in TCP echo upstream")?;
+                    (
+                        echo.to_string(),
+                        format!("built-in TCP echo upstream on {echo}"),
+                    )
+                }
+            };
+            let plan = worker::TcpPlan {
+                spec,
+                listening,
+                upstream,
+            };
+            Some((listener, plan, shown))
+        }
+        None => None,
     };
 
     let envoy = Envoy::new();
@@ -97,10 +128,16 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
                 envoy: envoy.clone(),
                 target,
                 listening,
+                tcp: tcp.as_ref().map(|(_, plan, _)| plan.clone()),
             },
             listener: listener
                 .try_clone()
                 .context("cannot share the listener with a worker")?,
+            tcp_listener: tcp
+                .as_ref()
+                .map(|(listener, _, _)| listener.try_clone())
+                .transpose()
+                .context("cannot share the TCP listener with a worker")?,
             watch: flags.watch,
         };
         let started = started_tx.clone();
@@ -146,7 +183,14 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
         admin::Admin {
             workers: queries,
             envoy: target.envoy(),
-            config: config_dump(&chain, &clusters, &upstream_shown, listening, workers),
+            config: config_dump(
+                &chain,
+                tcp.as_ref().map(|(_, plan, shown)| (plan, shown.as_str())),
+                &clusters,
+                &upstream_shown,
+                listening,
+                workers,
+            ),
         },
     )?;
     let mut names: Vec<&str> = chain.iter().map(|p| p.name.as_str()).collect();
@@ -158,8 +202,15 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
     } else {
         format!("; services: {}", service_names.join(", "))
     };
+    let tcp_listener = match &tcp {
+        Some((_, plan, shown)) => format!(
+            "; tcp on tcp://{} (filter: {}; upstream: {shown})",
+            plan.listening, plan.spec.name
+        ),
+        None => String::new(),
+    };
     println!(
-        "serve: listening on http://{listening} ({workers} worker(s); chain: {}; upstream: {upstream_shown}{beside}); admin on http://{admin_address}",
+        "serve: listening on http://{listening} ({workers} worker(s); chain: {}; upstream: {upstream_shown}{beside}){tcp_listener}; admin on http://{admin_address}",
         names.join(" -> ")
     );
 
@@ -216,22 +267,29 @@ fn wait_for_signal() {
 
 fn config_dump(
     chain: &[flags::PluginSpec],
+    tcp: Option<(&worker::TcpPlan, &str)>,
     clusters: &[(String, Cluster)],
     upstream: &str,
     listening: SocketAddr,
     workers: usize,
 ) -> serde_json::Value {
-    let plugins: Vec<serde_json::Value> = chain
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "name": p.name,
-                "module": p.module.display().to_string(),
-                "configuration": String::from_utf8_lossy(&p.config),
-                "failure_policy": p.failure_policy.map_or("unset (FAIL_CLOSED)".to_owned(), |policy| format!("{policy:?}")),
-            })
+    let plugin = |p: &flags::PluginSpec| {
+        serde_json::json!({
+            "name": p.name,
+            "module": p.module.display().to_string(),
+            "configuration": String::from_utf8_lossy(&p.config),
+            "failure_policy": p.failure_policy.map_or("unset (FAIL_CLOSED)".to_owned(), |policy| format!("{policy:?}")),
         })
-        .collect();
+    };
+    let plugins: Vec<serde_json::Value> = chain.iter().map(plugin).collect();
+    let tcp = tcp.map(|(plan, upstream)| {
+        serde_json::json!({
+            "listener": plan.listening.to_string(),
+            "network_filter": plugin(&plan.spec),
+            "tcp_proxy_cluster": host::testing::TCP_PROXY_CLUSTER,
+            "upstream": upstream,
+        })
+    });
     let clusters: serde_json::Map<String, serde_json::Value> = clusters
         .iter()
         .map(|(name, cluster)| (name.clone(), cluster.to_string().into()))
@@ -242,5 +300,6 @@ fn config_dump(
         "chain": plugins,
         "upstream": upstream,
         "clusters": clusters,
+        "tcp": tcp,
     })
 }

@@ -101,11 +101,11 @@ enum Failure {
     Unsendable(String),
 }
 
-/// Counts a request in flight for the worker's drain.
-struct InFlight(Rc<Worker>);
+/// Counts a request (or a TCP connection) in flight for the worker's drain.
+pub struct InFlight(Rc<Worker>);
 
 impl InFlight {
-    fn new(worker: &Rc<Worker>) -> InFlight {
+    pub fn new(worker: &Rc<Worker>) -> InFlight {
         worker.in_flight.set(worker.in_flight.get() + 1);
         InFlight(Rc::clone(worker))
     }

@@ -12,7 +12,7 @@ use host::testing::{Envoy, Metric, Plugin};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::flags::{Cluster, PluginSpec, Target};
-use crate::{callouts, logs, proxy};
+use crate::{callouts, logs, proxy, tcp_proxy};
 
 /// One plugin's VM on this worker.
 pub struct Filter {
@@ -45,12 +45,24 @@ pub struct Plan {
     /// The Envoy release the plugins run as.
     pub target: envoy_targets::Target,
     pub listening: SocketAddr,
+    /// The TCP listener's network filter and the TCP proxy's own upstream, when there is one.
+    pub tcp: Option<TcpPlan>,
+}
+
+/// The TCP listener's side of a worker: its network filter, where it listens, the TCP proxy's own upstream.
+#[derive(Clone)]
+pub struct TcpPlan {
+    pub spec: PluginSpec,
+    pub listening: SocketAddr,
+    /// `HOST:PORT` of the TCP proxy's cluster (`host::testing::TCP_PROXY_CLUSTER`).
+    pub upstream: String,
 }
 
 /// What a worker starts from.
 pub struct Setup {
     pub plan: Plan,
     pub listener: std::net::TcpListener,
+    pub tcp_listener: Option<std::net::TcpListener>,
     pub watch: bool,
 }
 
@@ -58,6 +70,8 @@ pub struct Setup {
 pub struct Worker {
     pub plan: Plan,
     pub chain: RefCell<Rc<Chain>>,
+    /// The TCP listener's network filter (one VM on this worker), when there is one. `--watch` does not swap it.
+    pub tcp_chain: Option<Rc<Chain>>,
     /// Chains `--watch` replaced, kept while requests still run on them.
     pub retired: RefCell<Vec<Rc<Chain>>>,
     /// Woken whenever something outside a stream happened (a callout answer, a tick): paused streams look again.
@@ -79,15 +93,25 @@ const DRAIN: Duration = Duration::from_secs(5);
 impl Plan {
     /// Starts the chain's VMs on this worker.
     pub fn start_chain(&self) -> anyhow::Result<Chain> {
+        self.start_filters(&self.specs, self.listening)
+    }
+
+    /// Starts the network filter's VM on this worker, when there is one.
+    pub fn start_tcp_chain(&self) -> anyhow::Result<Option<Chain>> {
+        self.tcp
+            .as_ref()
+            .map(|tcp| self.start_filters(std::slice::from_ref(&tcp.spec), tcp.listening))
+            .transpose()
+    }
+
+    /// Starts one VM of each of `specs` on this worker, for connections that arrive on `listening`.
+    fn start_filters(&self, specs: &[PluginSpec], listening: SocketAddr) -> anyhow::Result<Chain> {
         let Plan {
-            specs,
             clusters,
             envoy,
             target,
-            listening,
             ..
         } = self;
-        let listening = *listening;
         let cluster_names: Vec<&str> = clusters.iter().map(|(n, _)| n.as_str()).collect();
         let mut filters = Vec::new();
         let mut stamps = Vec::new();
@@ -150,10 +174,31 @@ pub fn run(
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let chain = match setup.plan.start_chain() {
-            Ok(chain) => chain,
+        let (chain, tcp_chain) = match setup
+            .plan
+            .start_chain()
+            .and_then(|chain| Ok((chain, setup.plan.start_tcp_chain()?)))
+        {
+            Ok(chains) => chains,
             Err(e) => {
                 let _ = started.send(Err(format!("{e:#}")));
+                return;
+            }
+        };
+        let tcp_listener = match setup
+            .tcp_listener
+            .map(|l| {
+                l.set_nonblocking(true)
+                    .and_then(|()| tokio::net::TcpListener::from_std(l))
+            })
+            .transpose()
+        {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = started.send(Err(format!(
+                    "worker {}: cannot use the TCP listener: {e}",
+                    setup.plan.index
+                )));
                 return;
             }
         };
@@ -174,6 +219,7 @@ pub fn run(
         let worker = Rc::new(Worker {
             plan: setup.plan,
             chain: RefCell::new(Rc::new(chain)),
+            tcp_chain: tcp_chain.map(Rc::new),
             retired: RefCell::default(),
             wake: Notify::new(),
             client: proxy::Client::new(),
@@ -183,6 +229,13 @@ pub fn run(
         let _ = started.send(Ok(()));
         tokio::task::spawn_local(clock(Rc::clone(&worker), setup.watch));
         tokio::task::spawn_local(answer_queries(Rc::clone(&worker), queries));
+        if let Some(tcp_listener) = tcp_listener {
+            tokio::task::spawn_local(tcp_proxy::accept(
+                Rc::clone(&worker),
+                tcp_listener,
+                stop.clone(),
+            ));
+        }
         accept(Rc::clone(&worker), listener, stop).await;
         drain(&worker).await;
     });
@@ -214,7 +267,7 @@ async fn drain(worker: &Rc<Worker>) {
         tokio::time::sleep(TICK).await;
     }
     let chain = Rc::clone(&worker.chain.borrow());
-    for filter in &chain.filters {
+    for filter in chain.filters.iter().chain(worker.tcp_filters()) {
         filter.plugin.shutdown();
         print_logs(filter);
     }
@@ -263,6 +316,7 @@ async fn answer_queries(worker: Rc<Worker>, mut queries: mpsc::UnboundedReceiver
                 let metrics = chain
                     .filters
                     .iter()
+                    .chain(worker.tcp_filters())
                     .map(|f| (f.name.clone(), f.plugin.metrics()))
                     .collect();
                 let _ = reply.send(metrics);
@@ -325,11 +379,18 @@ impl Worker {
         }
     }
 
-    /// The current chain and the retired ones still serving requests.
+    /// The current chain, the retired ones still serving requests, and the network filter's: every VM whose clock,
+    /// callouts and logs the worker keeps.
     pub fn live_chains(&self) -> Vec<Rc<Chain>> {
         let mut chains = vec![Rc::clone(&self.chain.borrow())];
         chains.extend(self.retired.borrow().iter().cloned());
+        chains.extend(self.tcp_chain.iter().cloned());
         chains
+    }
+
+    /// The network filter's VM on this worker, if any.
+    pub fn tcp_filters(&self) -> impl Iterator<Item = &Filter> {
+        self.tcp_chain.iter().flat_map(|c| c.filters.iter())
     }
 
     pub fn cluster(&self, cluster: &str) -> Option<&Cluster> {

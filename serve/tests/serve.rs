@@ -853,7 +853,7 @@ fn a_request_the_filters_made_unsendable_gets_a_503_instead_of_a_hang() {
 }
 
 #[test]
-fn a_service_runs_beside_the_chain_and_consumes_what_its_filters_enqueue() {
+fn a_service_runs_beside_the_chain_and_shares_data_and_queues_with_its_filters() {
     // As Envoy's bootstrap extension `envoy.bootstrap.wasm` (singleton): one VM on the main thread, on the real
     // clock, sharing shared data and queues with every worker's plugins.
     let kinds = host::testing::guest_module("kinds-guest").expect("the kinds guest builds");
@@ -869,6 +869,15 @@ fn a_service_runs_beside_the_chain_and_consumes_what_its_filters_enqueue() {
     proxy.wait_for_log("event: /a");
     proxy.wait_for_log("event: /b");
     proxy.wait_for_log(": requests 2");
+    // The other way: the service's ticks counter in shared data, read by the HTTP filter on a worker and put on the
+    // request the upstream echoes.
+    let reply = curl(&[&proxy.url("/c")]);
+    let ticks = reply.echoed()["headers"]["x-service-ticks"].clone();
+    let ticks: u64 = ticks
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("the filter read the service's ticks: {reply:?}"));
+    assert!(ticks >= 1, "{reply:?}");
     let logs = proxy.stop();
     assert!(
         logs.lines()

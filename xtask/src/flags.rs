@@ -270,9 +270,16 @@ pub(crate) struct Serve {
     #[arg(long, value_name = "URL")]
     pub(crate) upstream: Option<String>,
     /// A cluster the extensions call out to, NAME=URL (repeatable); a callout to another cluster fails as in
-    /// Envoy.
+    /// Envoy. NAME=tcp://HOST:PORT: a cluster the network filter may pick for the TCP proxy.
     #[arg(long, value_name = "NAME=URL")]
     pub(crate) cluster: Vec<String>,
+    /// Where TCP clients connect when an extension is a network filter (kind = "tcp").
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:10001")]
+    pub(crate) tcp_listen: String,
+    /// The TCP proxy's own upstream behind the network filter, HOST:PORT (a filter may pick another cluster with
+    /// set_envoy_filter_state). Default: a built-in upstream that echoes every byte back.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) tcp_upstream: Option<String>,
     /// Worker threads, each with its own VM of every extension (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<usize>,

@@ -151,6 +151,29 @@ impl<'p> TcpConnection<'p> {
         }
     }
 
+    /// What passed the filter towards the upstream since the last take, taken out of the connection: for a driver
+    /// that writes it on a socket (serve's TCP listener), so a long connection does not keep every byte it carried.
+    /// [`upstream_received`](Self::upstream_received) shows only what was not taken.
+    pub fn take_upstream_received(&mut self) -> Received {
+        let mut vm = self.observed();
+        let flow = &mut vm.connection_mut(self.id).downstream;
+        Received {
+            bytes: std::mem::take(&mut flow.passed),
+            end_of_stream: flow.passed_end,
+        }
+    }
+
+    /// What passed the filter towards the client since the last take, as
+    /// [`take_upstream_received`](Self::take_upstream_received).
+    pub fn take_client_received(&mut self) -> Received {
+        let mut vm = self.observed();
+        let flow = &mut vm.connection_mut(self.id).upstream;
+        Received {
+            bytes: std::mem::take(&mut flow.passed),
+            end_of_stream: flow.passed_end,
+        }
+    }
+
     /// Bytes from the client the filter holds (it stopped iteration on them): they reach the upstream when it lets
     /// them through.
     pub fn held_downstream(&self) -> Vec<u8> {

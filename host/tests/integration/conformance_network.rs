@@ -56,6 +56,38 @@ fn downstream_data_reaches_the_upstream_when_the_filter_continues() {
 }
 
 #[test]
+fn a_driver_takes_what_passed_each_way_once_and_the_end_of_stream_stays_seen() {
+    // The test API for a driver that writes what passed on sockets (serve): each take returns what passed since
+    // the last one; the filter's view (Envoy's buffers) does not change.
+    let plugin = start("tcp");
+    let mut conn = plugin.tcp_connection();
+    conn.connect();
+    conn.send_downstream("ab");
+    assert_eq!(conn.take_upstream_received().bytes, b"ab");
+    conn.send_downstream("cd");
+    conn.close_downstream();
+    assert_eq!(
+        conn.take_upstream_received(),
+        Received {
+            bytes: b"cd".to_vec(),
+            end_of_stream: true
+        }
+    );
+    assert_eq!(conn.upstream_received().bytes, b"");
+    conn.send_upstream("ok");
+    assert_eq!(conn.take_client_received().bytes, b"ok");
+    assert_eq!(conn.take_client_received().bytes, b"");
+    assert_eq!(
+        notes(&plugin, "downstream data: "),
+        [
+            "downstream data: ab",
+            "downstream data: cd",
+            "downstream data: "
+        ]
+    );
+}
+
+#[test]
 fn stop_iteration_on_data_keeps_the_read_buffer_and_shows_it_again_with_the_next_bytes() {
     // Context::onData keeps network_downstream_data_buffer_ on StopIteration; the read buffer is not drained, so
     // the next onRead hands the filter everything it holds.

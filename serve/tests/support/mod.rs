@@ -15,6 +15,8 @@ pub struct Proxy {
     child: Child,
     pub listen: SocketAddr,
     pub admin: SocketAddr,
+    /// The TCP listener, when the proxy runs a network filter.
+    pub tcp: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
 }
@@ -61,6 +63,9 @@ pub fn try_start(args: &[&str]) -> Result<Proxy, String> {
     if !args.contains(&"--admin") {
         command.args(["--admin", "127.0.0.1:0"]);
     }
+    if !args.contains(&"--tcp-listen") {
+        command.args(["--tcp-listen", "127.0.0.1:0"]);
+    }
     if !args.contains(&"--workers") {
         command.args(["--workers", "2"]);
     }
@@ -102,14 +107,15 @@ pub fn try_start(args: &[&str]) -> Result<Proxy, String> {
     let deadline = Instant::now() + START;
     loop {
         if let Ok(line) = banner_rx.recv_timeout(Duration::from_millis(50)) {
-            let address = |after: &str| -> SocketAddr {
-                let rest = &line[line.find(after).unwrap() + after.len()..];
+            let address = |after: &str| -> Option<SocketAddr> {
+                let rest = &line[line.find(after)? + after.len()..];
                 let end = rest.find([' ', ';', ')']).unwrap_or(rest.len());
-                rest[..end].parse().unwrap()
+                rest[..end].parse().ok()
             };
             return Ok(Proxy {
-                listen: address("listening on http://"),
-                admin: address("admin on http://"),
+                listen: address("listening on http://").expect("the banner names the listener"),
+                admin: address("admin on http://").expect("the banner names the admin listener"),
+                tcp: address("tcp on tcp://"),
                 child,
                 stderr,
                 stdout,
@@ -130,6 +136,12 @@ pub fn try_start(args: &[&str]) -> Result<Proxy, String> {
 }
 
 impl Proxy {
+    /// The TCP listener's address; panics when the proxy has none.
+    pub fn tcp(&self) -> SocketAddr {
+        self.tcp
+            .unwrap_or_else(|| panic!("the proxy runs no TCP listener:\n{}", self.stdout()))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.listen)
     }
@@ -440,4 +452,129 @@ fn futures_stream_once(
         }
     }
     Once(Some(frame))
+}
+
+/// How long a TCP test peer waits for bytes before it gives up.
+const TCP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A TCP upstream on loopback for the network filter tests: it answers each connection's bytes with `tag` then the
+/// bytes themselves, half-closes when the client does, and keeps what it received. It stops when dropped.
+pub struct TcpUpstream {
+    pub address: SocketAddr,
+    received: Arc<Mutex<Vec<u8>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TcpUpstream {
+    pub fn start(tag: &'static str) -> TcpUpstream {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let address = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kept, stopping) = (Arc::clone(&received), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            for socket in listener.incoming() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut socket) = socket else { continue };
+                let kept = Arc::clone(&kept);
+                std::thread::spawn(move || {
+                    let _ = socket.set_read_timeout(Some(TCP_PATIENCE));
+                    let _ = socket.write_all(tag.as_bytes());
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(n) = socket.read(&mut buffer) {
+                        if n == 0 {
+                            let _ = socket.shutdown(std::net::Shutdown::Write);
+                            return;
+                        }
+                        kept.lock().unwrap().extend_from_slice(&buffer[..n]);
+                        if socket.write_all(&buffer[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        TcpUpstream {
+            address,
+            received,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every byte it received, over all connections.
+    pub fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for TcpUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.address);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A TCP client: connects to `address`, sends `bytes`, half-closes, and reads until the proxy closes its side or
+/// resets the connection (bounded); returns what it read.
+pub fn tcp_exchange(address: SocketAddr, bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut socket = std::net::TcpStream::connect_timeout(&address, TCP_PATIENCE)
+        .unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
+    socket.set_read_timeout(Some(TCP_PATIENCE)).unwrap();
+    // The proxy may have closed the connection already (a filter or the TCP proxy closing it at once): then the
+    // write or the half-close fails, and the answer is what was read before.
+    let _ = socket.write_all(bytes);
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    let mut answer = Vec::new();
+    match socket.read_to_end(&mut answer) {
+        Ok(_) => {}
+        // A close with the client's bytes unread is a reset on the wire.
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("reading from {address}: {e}; read {answer:?} so far"),
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A TCP client that writes `total` bytes from a thread of its own while it reads the answer, then half-closes;
+/// returns how many bytes came back before the proxy closed (bounded).
+pub fn tcp_stream_through(address: SocketAddr, total: usize) -> usize {
+    use std::io::Write;
+    let socket = std::net::TcpStream::connect_timeout(&address, TCP_PATIENCE)
+        .unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
+    socket.set_read_timeout(Some(TCP_PATIENCE)).unwrap();
+    socket.set_write_timeout(Some(TCP_PATIENCE)).unwrap();
+    let mut writer = socket.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 16 << 10];
+        let mut sent = 0;
+        while sent < total {
+            let n = chunk.len().min(total - sent);
+            writer
+                .write_all(&chunk[..n])
+                .expect("the proxy takes the client's bytes");
+            sent += n;
+        }
+        let _ = writer.shutdown(std::net::Shutdown::Write);
+    });
+    let mut reader = socket;
+    let mut buffer = vec![0u8; 64 << 10];
+    let mut got = 0;
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => panic!("reading from {address} after {got} bytes: {e}"),
+        }
+    }
+    sender.join().expect("the client's writer ends");
+    got
 }

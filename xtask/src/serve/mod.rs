@@ -1,8 +1,8 @@
 //! `cargo xtask serve`: builds the extensions, orders them as the mesh chains them, and hands them to the serve
 //! crate's `proxy-wasm-serve` (wasmtime, hyper and tokio stay out of xtask). With `--watch` it rebuilds an
 //! extension whose sources change; the proxy swaps in the new module and a failed build leaves the old one serving.
-//! An extension of kind `service` is started beside the chain (`--service`); a network filter (kind `tcp`) is left
-//! out, with a note: the proxy has no TCP listener.
+//! An extension of kind `service` is started beside the chain (`--service`); a network filter (kind `tcp`) runs on
+//! the proxy's TCP listener in front of its TCP proxy (`--tcp-filter`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,16 +25,10 @@ impl flags::Serve {
         let extensions = workspace::extensions(&self.package)?;
         let optimizer = build::WasmOpt::pinned()?;
         build::build(&extensions, &[], Some(&optimizer))?;
-        let [filters, services, left_out] = by_kind(&extensions)?;
-        for extension in left_out {
-            eprintln!(
-                "serve: {0} is a network filter (kind = \"tcp\") and serve has no TCP listener, so it is left out; \
-                 try it with `cargo xtask run {0} --downstream-data …`",
-                extension.name
-            );
-        }
+        let [filters, services, network] = by_kind(&extensions)?;
+        let network = one_network_filter(network)?;
         let chain = chain_order(&filters)?;
-        let configs = self.configs(&chain, &services)?;
+        let configs = self.configs(&chain, &services, network.as_slice())?;
         if let Some(file) = &self.envoy_config {
             let text = self.envoy_bootstrap(&chain, &configs)?;
             workspace::write_atomic(file, text.as_bytes())?;
@@ -42,11 +36,28 @@ impl flags::Serve {
                 "serve: wrote the Envoy bootstrap for this chain to {} (envoy -c {0})",
                 file.display()
             );
+            if let Some(network) = &network {
+                eprintln!(
+                    "serve: the bootstrap has the HTTP chain only: the network filter {} and the TCP listener are \
+                     not in it",
+                    network.name
+                );
+            }
         }
         let mut command = runner::serve_command()?;
         let flags = std::iter::repeat_n("--plugin", chain.len())
-            .chain(std::iter::repeat_n("--service", services.len()));
-        for ((extension, config), flag) in chain.iter().chain(&services).zip(&configs).zip(flags) {
+            .chain(std::iter::repeat_n("--service", services.len()))
+            .chain(std::iter::repeat_n(
+                "--tcp-filter",
+                usize::from(network.is_some()),
+            ));
+        for ((extension, config), flag) in chain
+            .iter()
+            .chain(&services)
+            .chain(&network)
+            .zip(&configs)
+            .zip(flags)
+        {
             command.arg(flag).arg(format!(
                 "{}={}",
                 extension.name,
@@ -67,6 +78,10 @@ impl flags::Serve {
         command.args(["--listen", &self.listen, "--admin", &self.admin]);
         if let Some(upstream) = &self.upstream {
             command.args(["--upstream", upstream]);
+        }
+        command.args(["--tcp-listen", &self.tcp_listen]);
+        if let Some(upstream) = &self.tcp_upstream {
+            command.args(["--tcp-upstream", upstream]);
         }
         if let Some(workers) = self.workers {
             command.args(["--workers", &workers.to_string()]);
@@ -92,13 +107,19 @@ impl flags::Serve {
     }
 
     /// Each extension's configuration as `--config` gives it (TEXT or @FILE), else its example-config.json: the
-    /// chain's, then the services'.
+    /// chain's, then the services', then the network filter's.
     fn configs(
         &self,
         chain: &[Extension],
         services: &[Extension],
+        network: &[Extension],
     ) -> anyhow::Result<Vec<Option<String>>> {
-        let chain: Vec<Extension> = chain.iter().chain(services).cloned().collect();
+        let chain: Vec<Extension> = chain
+            .iter()
+            .chain(services)
+            .chain(network)
+            .cloned()
+            .collect();
         for config in &self.config {
             let name = config
                 .split_once('=')
@@ -162,6 +183,7 @@ impl flags::Serve {
             });
         }
         let mut scripted = Vec::new();
+        let mut tcp_clusters = Vec::new();
         let mut clusters = Vec::new();
         for cluster in &self.cluster {
             let (name, url) = cluster
@@ -169,6 +191,10 @@ impl flags::Serve {
                 .with_context(|| format!("--cluster {cluster}: expected NAME=URL or NAME=@FILE"))?;
             if url.starts_with('@') {
                 scripted.push(name);
+                continue;
+            }
+            if url.starts_with("tcp://") {
+                tcp_clusters.push(name);
                 continue;
             }
             clusters.push((
@@ -192,6 +218,11 @@ impl flags::Serve {
         );
         if setup.upstream.is_none() {
             text.push_str("# No --upstream: the route answers directly (serve's echo upstream is not part of Envoy).\n");
+        }
+        for name in tcp_clusters {
+            text.push_str(&format!(
+                "# Cluster {name} is serve's TCP proxy's (tcp://) and absent here, as serve's TCP listener is.\n"
+            ));
         }
         for name in scripted {
             text.push_str(&format!(
@@ -228,8 +259,22 @@ fn endpoint(url: &str) -> anyhow::Result<envoy_config::Endpoint> {
     Ok(envoy_config::Endpoint { host, port, http2 })
 }
 
+/// The network filter for the TCP listener, if any: serve runs one, as the filters of one Envoy connection share a
+/// read buffer that serve does not model for two wasm filters.
+fn one_network_filter(network: Vec<Extension>) -> anyhow::Result<Option<Extension>> {
+    if network.len() > 1 {
+        let names: Vec<&str> = network.iter().map(|e| e.name.as_str()).collect();
+        bail!(
+            "serve runs one network filter (kind = \"tcp\") on its TCP listener and these are all network filters: \
+             {}; pick one with -p NAME (with the HTTP filters and services you want beside it)",
+            names.join(", ")
+        );
+    }
+    Ok(network.into_iter().next())
+}
+
 /// The extensions by what serve does with them: HTTP filters for the chain, services to start beside it, network
-/// filters it leaves out.
+/// filters for its TCP listener.
 fn by_kind(extensions: &[Extension]) -> anyhow::Result<[Vec<Extension>; 3]> {
     let mut sorted: [Vec<Extension>; 3] = Default::default();
     for extension in extensions {

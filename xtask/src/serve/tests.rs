@@ -34,7 +34,7 @@ fn the_chain_is_ordered_by_phase_then_priority_higher_first() {
 }
 
 #[test]
-fn services_start_beside_the_chain_and_network_filters_are_left_out() {
+fn services_start_beside_the_chain_and_a_network_filter_runs_on_the_tcp_listener() {
     let of_kind = |name: &str, kind: Option<&str>| {
         let mut extension = Extension::for_test(name, Path::new("/tmp/target"));
         if let Some(kind) = kind {
@@ -42,7 +42,7 @@ fn services_start_beside_the_chain_and_network_filters_are_left_out() {
         }
         extension
     };
-    let [filters, services, left_out] = by_kind(&[
+    let [filters, services, network] = by_kind(&[
         of_kind("headers", None),
         of_kind("jobs", Some("service")),
         of_kind("sniffer", Some("tcp")),
@@ -52,7 +52,15 @@ fn services_start_beside_the_chain_and_network_filters_are_left_out() {
     let names = |list: &[Extension]| list.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&filters), ["headers", "auth"]);
     assert_eq!(names(&services), ["jobs"]);
-    assert_eq!(names(&left_out), ["sniffer"]);
+    assert_eq!(names(&network), ["sniffer"]);
+    let one = one_network_filter(network.clone()).unwrap();
+    assert_eq!(one.map(|e| e.name), Some("sniffer".to_owned()));
+    let two = [network[0].clone(), of_kind("router", Some("tcp"))];
+    let err = one_network_filter(two.to_vec()).unwrap_err().to_string();
+    assert!(
+        err.contains("these are all network filters: sniffer, router; pick one with -p NAME"),
+        "{err}"
+    );
     let err = by_kind(&[of_kind("x", Some("udp"))])
         .unwrap_err()
         .to_string();
@@ -90,7 +98,7 @@ fn the_envoy_bootstrap_runs_the_same_chain_with_the_same_configuration() {
         "canned=@answers.json",
     ]);
     let chain = [first, second];
-    let configs = flags.configs(&chain, &[]).unwrap();
+    let configs = flags.configs(&chain, &[], &[]).unwrap();
     let text = flags.envoy_bootstrap(&chain, &configs).unwrap();
     assert!(
         text.contains("# Cluster canned is scripted in serve and absent here"),
@@ -174,7 +182,7 @@ fn the_envoy_bootstrap_runs_the_same_chain_with_the_same_configuration() {
 fn a_config_for_an_extension_not_in_the_chain_is_named() {
     let flags = serve_flags(&["--config", "nope={}"]);
     let error = flags
-        .configs(&[extension("first", None, None)], &[])
+        .configs(&[extension("first", None, None)], &[], &[])
         .unwrap_err()
         .to_string();
     assert!(error.contains("--config nope={}"), "{error}");

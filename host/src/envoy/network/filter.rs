@@ -36,7 +36,7 @@ impl Vm {
             .expect("a connection context")
     }
 
-    fn connection_mut(&mut self, id: u32) -> &mut Connection {
+    pub(crate) fn connection_mut(&mut self, id: u32) -> &mut Connection {
         self.state_mut()
             .streams
             .get_mut(&id)

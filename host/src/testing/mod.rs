@@ -41,8 +41,8 @@ pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 
 pub use crate::envoy::{
     Action, ConnectionClosed, DeclaredProperty, FailurePolicy, FilterStateObject, GrpcCall,
-    GrpcResponse, Headers, HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry, LogOrigin,
-    Metric, MetricKind, Properties, PropertyError, PropertyValue, StartFailure, Value, VmRole,
-    WasmType,
+    GrpcResponse, Headers, HostCallAnswer, HttpCall, HttpCallResponse, LifeSpan, LocalReply,
+    LogEntry, LogOrigin, Metric, MetricKind, NamesSource, Properties, PropertyError, PropertyValue,
+    StartFailure, TrapFrame, TrapKind, TrapReport, Value, VmRole, WasmType,
 };
 pub use crate::spec::{AbiVersion, LogLevel as Level, PeerType, Status};

@@ -6,7 +6,8 @@
 //! at Debug (`on_request_headers 4 false`) so tests can assert the order Envoy calls them in; what the guest
 //! observes is logged at Info (`request body: abc`), raw host-function statuses as
 //! `status <what> = <n>`. The VM configuration `fail` makes `on_vm_start` refuse, `panic` makes it panic.
-//! Scenario `properties` reads properties in the phases it names (see `properties.rs`).
+//! Scenario `properties` reads properties in the phases it names (see `properties.rs`). `read-header=<name>` with
+//! any scenario reads that request header with the SDK's `String` getter in `on_request_headers`.
 
 mod edits;
 mod foreign;

@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     /// `advance_time`) may take in all; `None`: as long as one call may.
     pub(crate) step_deadline: Option<Duration>,
     pub(crate) start_time: Duration,
+    /// Where the module's names twin is, for trap reports that name the Rust functions.
+    pub(crate) names_twin: crate::envoy::NamesTwin,
 }
 
 impl Settings {

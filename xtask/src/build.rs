@@ -219,7 +219,8 @@ fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result
             let smaller = optimizer
                 .optimize_keeping_names(&bytes)
                 .with_context(|| format!("{}: wasm-opt", extension.name))?;
-            let before = bytes.len() as u64;
+            // Compared with what `--no-wasm-opt` ships: cargo's module without its names.
+            let before = names::without_custom_sections(&bytes)?.len() as u64;
             (smaller, Some((optimizer.version.clone(), before)))
         }
     };

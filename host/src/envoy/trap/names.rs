@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use wasmparser::{KnownCustom, Name, Parser, Payload};
 
@@ -51,20 +52,57 @@ impl fmt::Display for NamesSource {
 }
 
 /// Function names by index in the module's function index space (imports first), as the name section has them.
+/// Read at the first trap only: a plugin that never traps (most loads, and every fuzz case but the findings) pays
+/// for a copy of the module, not for parsing its names.
 #[derive(Debug)]
 pub(crate) struct FunctionNames {
+    module: Vec<u8>,
+    twin: NamesTwin,
+    resolved: OnceLock<Resolved>,
+}
+
+#[derive(Debug)]
+struct Resolved {
     names: HashMap<u32, String>,
-    pub(crate) source: NamesSource,
+    source: NamesSource,
 }
 
 impl FunctionNames {
+    pub(crate) fn new(module: &[u8], twin: &NamesTwin) -> FunctionNames {
+        FunctionNames {
+            module: module.to_vec(),
+            twin: twin.clone(),
+            resolved: OnceLock::new(),
+        }
+    }
+
+    /// Where the names come from, or why there are none.
+    pub(crate) fn source(&self) -> &NamesSource {
+        &self.resolved().source
+    }
+
+    /// The demangled name of function `index`, if known.
+    pub(crate) fn name(&self, index: u32) -> Option<String> {
+        self.resolved()
+            .names
+            .get(&index)
+            .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+    }
+
+    fn resolved(&self) -> &Resolved {
+        self.resolved
+            .get_or_init(|| Resolved::for_module(&self.module, &self.twin))
+    }
+}
+
+impl Resolved {
     /// The names for `module`: from its twin when there is one that matches, else from its own name section.
-    pub(crate) fn for_module(module: &[u8], twin: &NamesTwin) -> FunctionNames {
+    fn for_module(module: &[u8], twin: &NamesTwin) -> Resolved {
         let from_twin = match twin {
             NamesTwin::None => None,
             NamesTwin::Beside(path) if !path.is_file() => None,
             NamesTwin::Beside(path) | NamesTwin::File(path) => {
-                Some(FunctionNames::from_twin(module, path))
+                Some(Resolved::from_twin(module, path))
             }
         };
         if let Some(names) = from_twin {
@@ -72,7 +110,7 @@ impl FunctionNames {
         }
         let own = function_names(module);
         if !own.is_empty() {
-            return FunctionNames {
+            return Resolved {
                 names: own,
                 source: NamesSource::Module,
             };
@@ -87,14 +125,14 @@ impl FunctionNames {
                   beside plugin.wasm: pass it with PluginBuilder::names or --names)"
                 .to_owned(),
         };
-        FunctionNames::missing(why)
+        Resolved::missing(why)
     }
 
-    fn from_twin(module: &[u8], path: &Path) -> FunctionNames {
+    fn from_twin(module: &[u8], path: &Path) -> Resolved {
         let twin = match std::fs::read(path) {
             Ok(twin) => twin,
             Err(e) => {
-                return FunctionNames::missing(format!(
+                return Resolved::missing(format!(
                     "cannot read the names twin {}: {e}",
                     path.display()
                 ));
@@ -102,7 +140,7 @@ impl FunctionNames {
         };
         // Only the same module with names added has its functions at the same indices.
         if sections_but_custom(&twin) != sections_but_custom(module) {
-            return FunctionNames::missing(format!(
+            return Resolved::missing(format!(
                 "{} is not this module with names (their code differs: one of them is from another build); \
                  build both again with `cargo xtask build`",
                 path.display()
@@ -110,29 +148,22 @@ impl FunctionNames {
         }
         let names = function_names(&twin);
         if names.is_empty() {
-            return FunctionNames::missing(format!(
+            return Resolved::missing(format!(
                 "the names twin {} has no name section",
                 path.display()
             ));
         }
-        FunctionNames {
+        Resolved {
             names,
             source: NamesSource::Twin(path.to_path_buf()),
         }
     }
 
-    fn missing(why: String) -> FunctionNames {
-        FunctionNames {
+    fn missing(why: String) -> Resolved {
+        Resolved {
             names: HashMap::new(),
             source: NamesSource::Missing(why),
         }
-    }
-
-    /// The demangled name of function `index`, if known.
-    pub(crate) fn name(&self, index: u32) -> Option<String> {
-        self.names
-            .get(&index)
-            .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
     }
 }
 

@@ -114,7 +114,7 @@ impl TrapReport {
             host_calls: calls.calls.iter().cloned().collect(),
             panic,
             frames,
-            names: names.source.clone(),
+            names: names.source().clone(),
         }
     }
 

@@ -36,7 +36,7 @@ impl Vm {
                 module,
                 abi,
                 functions,
-                names: Arc::new(FunctionNames::for_module(bytes, &settings.names_twin)),
+                names: Arc::new(FunctionNames::new(bytes, &settings.names_twin)),
             })
             .map_err(|e| VmStartError {
                 failure: StartFailure::Load,

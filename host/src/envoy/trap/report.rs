@@ -167,7 +167,7 @@ impl fmt::Display for TrapReport {
             )?,
             None => write!(
                 f,
-                "\nanswering: no host call (the guest made none in {} before the trap)",
+                "\nanswering: no host call (the guest made none but logging in {} before the trap)",
                 self.callback
             )?,
         }

@@ -67,7 +67,21 @@ fn a_panic_is_a_finding_with_the_guests_message() {
         matches!(&trapped, Outcome::Trapped(report) if report.contains("guest panic in on_request_headers")),
         "{trapped:?}"
     );
-    assert!(replay(&guest, &case("headers panic=on_configure")).is_finding());
+    // The report names the Rust function that panicked and the trait method the callback ran.
+    assert!(
+        matches!(&trapped, Outcome::Trapped(report)
+        if report.contains("\nin: <conformance_guest::Scenario>::panic_in\n")
+            && report.contains(
+                ": <conformance_guest::stream::Stream as proxy_wasm::traits::HttpContext>::on_http_request_headers\n"
+            )),
+        "{trapped:?}"
+    );
+    let refused = replay(&guest, &case("headers panic=on_configure"));
+    assert!(
+        matches!(&refused, Outcome::Trapped(report)
+            if report.contains("proxy_on_configure trapped") && report.contains("RootContext>::on_configure")),
+        "{refused:?}"
+    );
     assert_eq!(replay(&guest, &case("headers")), Outcome::Ran);
 }
 

@@ -42,3 +42,20 @@ pub fn line(plugin: &str, entry: &LogEntry) -> String {
 pub fn print(plugin: &str, entry: &LogEntry) {
     eprintln!("{}", line(plugin, entry));
 }
+
+/// A plugin's VM failed: Envoy logs `Function: ... failed` at critical with the runtime's message; the host's
+/// report follows on its own lines (the panic, the host call the guest was answering, the backtrace with Rust
+/// names).
+pub fn print_failure(plugin: &str, failure: &str) {
+    let thread = std::thread::current();
+    let mut lines = failure.lines().map(printable_line);
+    eprintln!(
+        "[{}][{}][critical][wasm] host ({plugin}): the plugin's VM failed: {}",
+        crate::access_log::rfc3339_millis(SystemTime::now()),
+        thread.name().unwrap_or("main"),
+        lines.next().unwrap_or_default()
+    );
+    for line in lines {
+        eprintln!("  {line}");
+    }
+}

@@ -20,6 +20,8 @@ pub struct Filter {
     pub plugin: Plugin,
     /// HTTP callouts already put on the wire, by token.
     pub(crate) sent: RefCell<HashSet<u32>>,
+    /// The VM failure last printed: each failure once (FAIL_RELOAD's fresh VM may fail again).
+    pub(crate) reported: RefCell<Option<String>>,
 }
 
 /// This worker's chain: one VM per plugin, in order. `--watch` swaps the whole chain; requests in flight keep the
@@ -139,6 +141,7 @@ impl Plan {
                 name: spec.name.clone(),
                 plugin,
                 sent: RefCell::default(),
+                reported: RefCell::default(),
             });
         }
         Ok(Chain {
@@ -402,8 +405,16 @@ impl Worker {
     }
 }
 
+/// Prints the plugin's new log lines, then its VM failure (the trap report, with the Rust functions) once.
 pub fn print_logs(filter: &Filter) {
     for line in filter.plugin.take_logs() {
         logs::print(&filter.name, &line);
+    }
+    if let Some(failure) = filter.plugin.failure() {
+        let mut reported = filter.reported.borrow_mut();
+        if reported.as_ref() != Some(&failure) {
+            logs::print_failure(&filter.name, &failure);
+            *reported = Some(failure);
+        }
     }
 }

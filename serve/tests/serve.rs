@@ -381,6 +381,15 @@ fn a_trapping_plugin_gets_its_policy_while_the_proxy_keeps_serving() {
             logs.contains("panicked at"),
             "{policy}: the panic message is logged:\n{logs}"
         );
+        // The trap report names the Rust function that panicked and the method it was called from.
+        assert!(
+            logs.contains("the plugin's VM failed: proxy_on_request_headers trapped")
+                && logs.contains("\n  in: <conformance_guest::Scenario>::panic_in\n")
+                && logs.contains(
+                    ": <conformance_guest::stream::Stream as proxy_wasm::traits::HttpContext>::on_http_request_headers\n"
+                ),
+            "{policy}: the trap report is logged:\n{logs}"
+        );
     }
 }
 

@@ -1,8 +1,11 @@
 //! `cargo xtask build`: compile the extensions for wasm32-unknown-unknown (release), check every
-//! module the way a proxy would load it, and install it as `target/extensions/<name>/plugin.wasm`.
+//! module the way a proxy would load it, and install it as `target/extensions/<name>/plugin.wasm`, with its
+//! names twin `plugin.names.wasm` (the same module with its `name` section, which the host reads to name the
+//! Rust functions of a trap's backtrace).
 
 mod budget;
 mod check;
+mod names;
 mod wasm_opt;
 
 use std::{
@@ -16,6 +19,7 @@ use anyhow::{Context, bail};
 
 pub(crate) use check::{Interface, ModuleInfo, interface, wasme_abi_name};
 pub(crate) use envoy_targets::AbiVersion;
+pub(crate) use names::twin_path;
 pub(crate) use wasm_opt::WasmOpt;
 
 use crate::{
@@ -130,19 +134,6 @@ pub(crate) fn cargo_build_wasm(packages: &[&str]) -> anyhow::Result<()> {
     cargo_build(packages, workspace::cargo())
 }
 
-/// The same build with the symbol names kept (`strip = false`), into `target_dir`: the size report's input.
-/// A separate target directory, so the shipped build's artifacts are not rebuilt afterwards.
-pub(crate) fn cargo_build_wasm_with_names(
-    packages: &[&str],
-    target_dir: &Path,
-) -> anyhow::Result<PathBuf> {
-    let mut cmd = workspace::cargo();
-    cmd.env("CARGO_PROFILE_RELEASE_STRIP", "false")
-        .env("CARGO_TARGET_DIR", target_dir);
-    cargo_build(packages, cmd)?;
-    Ok(target_dir.join(WASM_TARGET).join("release"))
-}
-
 fn cargo_build(packages: &[&str], mut cmd: std::process::Command) -> anyhow::Result<()> {
     cmd.args(["build", "--release", "--target", WASM_TARGET]);
     for package in packages {
@@ -220,23 +211,30 @@ fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result
             problems.join("\n  - ")
         )
     })?;
-    let (bytes, info, optimized) = match optimizer {
-        None => (bytes, info, None),
+    // The twin keeps the names cargo's module has (the release profile strips debug info only); the shipped
+    // module is the twin without custom sections, so both have the same functions at the same indices.
+    let (twin, optimized) = match optimizer {
+        None => (bytes, None),
         Some(optimizer) => {
             let smaller = optimizer
-                .optimize(&bytes)
+                .optimize_keeping_names(&bytes)
                 .with_context(|| format!("{}: wasm-opt", extension.name))?;
-            let info = check::check(&smaller).map_err(|problems| {
-                anyhow::anyhow!(
-                    "{}: after {} the module is no longer one a proxy can load:\n  - {}",
-                    extension.name,
-                    optimizer.version,
-                    problems.join("\n  - ")
-                )
-            })?;
-            let before = bytes.len() as u64;
-            (smaller, info, Some((optimizer.version.clone(), before)))
+            // Compared with what `--no-wasm-opt` ships: cargo's module without its names.
+            let before = names::without_custom_sections(&bytes)?.len() as u64;
+            (smaller, Some((optimizer.version.clone(), before)))
         }
+    };
+    let bytes = names::without_custom_sections(&twin)
+        .with_context(|| format!("{}: removing the names from the module", extension.name))?;
+    let info = match &optimized {
+        None => info,
+        Some((version, _)) => check::check(&bytes).map_err(|problems| {
+            anyhow::anyhow!(
+                "{}: after {version} the module is no longer one a proxy can load:\n  - {}",
+                extension.name,
+                problems.join("\n  - ")
+            )
+        })?,
     };
     // The budget is for the shipped module; `--no-wasm-opt` builds something else on purpose.
     if let Some(budget) = budget::max_bytes(extension)?
@@ -254,6 +252,7 @@ fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result
         );
     }
     workspace::write_atomic(&extension.module_path(), &bytes)?;
+    workspace::write_atomic(&twin_path(&extension.module_path()), &twin)?;
     Ok(Built {
         extension: extension.clone(),
         info,

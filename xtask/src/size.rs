@@ -1,6 +1,7 @@
 //! `cargo xtask size`: where each extension's module bytes go, per crate and per function, so an author sees
-//! what a dependency costs. The names come from a second build that keeps them (into `target/size`), run through
-//! the same pinned wasm-opt as the shipped module, so the functions measured are the ones shipped.
+//! what a dependency costs. The names come from the module cargo builds (the release profile keeps them), run
+//! through the same pinned wasm-opt as the shipped module: the module measured is the names twin
+//! `plugin.names.wasm`, whose functions are the shipped ones.
 //! `--save-baseline FILE` keeps a report; `--baseline FILE` shows what changed since.
 
 mod analysis;
@@ -59,12 +60,13 @@ pub(crate) fn measure(
     extensions: &[Extension],
     optimizer: Option<&WasmOpt>,
 ) -> anyhow::Result<Vec<(Extension, Breakdown)>> {
-    let names: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
-    let out = build::cargo_build_wasm_with_names(&names, &workspace::target_dir()?.join("size"))?;
+    for extension in extensions {
+        build::cargo_build_wasm(&[&extension.name])?;
+    }
     extensions
         .iter()
         .map(|extension| {
-            let path = out.join(format!("{}.wasm", extension.name.replace('-', "_")));
+            let path = extension.cargo_artifact();
             let module =
                 fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let module = match optimizer {

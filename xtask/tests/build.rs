@@ -20,19 +20,69 @@ fn the_module_embeds_no_path_of_this_machine() {
         out.starts_with("header-append: ") && out.contains(" bytes ("),
         "{out}"
     );
-    let module = fs::read(out_dir().join("plugin.wasm")).unwrap();
     let cargo_home = env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env::var_os("HOME").unwrap()).join(".cargo"));
-    for local in [root(), cargo_home, out_dir()] {
-        let local = local.display().to_string();
-        // Panic locations would carry these paths without `--remap-path-prefix`.
+    for file in ["plugin.wasm", "plugin.names.wasm"] {
+        let module = fs::read(out_dir().join(file)).unwrap();
+        for local in [root(), cargo_home.clone(), out_dir()] {
+            let local = local.display().to_string();
+            // Panic locations would carry these paths without `--remap-path-prefix`.
+            assert!(
+                !contains(&module, &local),
+                "{file} embeds the local path {local}"
+            );
+        }
+        assert_eq!(&module[..4], b"\0asm");
+    }
+}
+
+/// Each section's id and bytes; custom sections by name.
+fn sections(module: &[u8]) -> Vec<(u8, String, Vec<u8>)> {
+    wasmparser::Parser::new(0)
+        .parse_all(module)
+        .filter_map(|payload| {
+            let payload = payload.unwrap();
+            let name = match &payload {
+                wasmparser::Payload::CustomSection(c) => c.name().to_owned(),
+                _ => String::new(),
+            };
+            let (id, range) = payload.as_section()?;
+            Some((
+                id,
+                name,
+                module[range.start as usize..range.end as usize].to_vec(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn the_names_twin_is_the_shipped_module_with_its_function_names() {
+    let _lock = packaging_lock();
+    for flags in [&[][..], &["--no-wasm-opt"][..]] {
+        xtask_ok(&[&["build", "-p", "header-append"][..], flags].concat());
+        let shipped = sections(&fs::read(out_dir().join("plugin.wasm")).unwrap());
+        let twin = sections(&fs::read(out_dir().join("plugin.names.wasm")).unwrap());
         assert!(
-            !contains(&module, &local),
-            "plugin.wasm embeds the local path {local}"
+            shipped.iter().all(|(id, _, _)| *id != 0),
+            "{flags:?}: the shipped module has no custom section"
+        );
+        // The same functions at the same indices: a trap's function index names the same function in both.
+        let code: Vec<_> = twin.iter().filter(|(id, _, _)| *id != 0).cloned().collect();
+        assert_eq!(
+            shipped, code,
+            "{flags:?}: the twin's other sections are the shipped ones"
+        );
+        let names = twin
+            .iter()
+            .find(|(_, name, _)| name == "name")
+            .unwrap_or_else(|| panic!("{flags:?}: the twin has a name section"));
+        assert!(
+            contains(&names.2, "header_append"),
+            "{flags:?}: the name section names the extension's own functions"
         );
     }
-    assert_eq!(&module[..4], b"\0asm");
 }
 
 #[test]

@@ -21,11 +21,14 @@ pub(crate) fn hostcall(
              or on_configure"
         ));
     }
-    match body(caller) {
-        Ok(()) => Ok(Status::Ok as i32),
-        Err(Fail::Status(status)) => Ok(status as i32),
-        Err(Fail::Trap(error)) => Err(error),
-    }
+    let (answer, result) = match body(caller) {
+        Ok(()) => (Some(Status::Ok), Ok(Status::Ok as i32)),
+        Err(Fail::Status(status)) => (Some(status), Ok(status as i32)),
+        Err(Fail::Trap(error)) => (None, Err(error)),
+    };
+    // A trap report says which answer the guest was acting on (the SDK panics on statuses it does not expect).
+    caller.data_mut().record_host_call(name, answer);
+    result
 }
 
 /// Copies `len` bytes at `ptr` out of guest memory; out of bounds is `InvalidMemoryAccess`, as in cpp-host.

@@ -135,6 +135,7 @@ impl PluginVms {
                               running it"
                         .into(),
                     logs: start_logs,
+                    trap: None,
                     kept: None,
                 });
             }

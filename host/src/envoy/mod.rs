@@ -20,10 +20,12 @@ mod network;
 mod properties;
 mod refusal;
 mod shared;
+mod trap;
 mod vm;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 
@@ -51,6 +53,8 @@ pub(crate) use properties::filter_state_key;
 pub use properties::{Properties, PropertyError, PropertyValue};
 pub(crate) use refusal::Refusal;
 pub(crate) use shared::SharedProcess;
+pub(crate) use trap::{FunctionNames, NamesTwin, RecentCalls};
+pub use trap::{HostCallAnswer, NamesSource, TrapFrame, TrapKind, TrapReport};
 pub use vm::{FailurePolicy, Randomness, StartFailure};
 pub(crate) use vm::{HostFunctions, Loaded, Settings, Vm, VmInit, engine};
 
@@ -208,6 +212,12 @@ pub struct HostState {
     callouts: Callouts,
     /// Why the VM failed (trap, deadline, memory limit); Envoy's `FailState::RuntimeError`.
     failed: Option<String>,
+    /// The trap behind `failed`, when the guest trapped (not for a deadline of the host's own work).
+    trap: Option<TrapReport>,
+    /// The host calls of the callback running now, for a trap report.
+    recent_calls: RecentCalls,
+    /// The module's function names, for a trap report's backtrace.
+    names: Arc<FunctionNames>,
     rng: u64,
     foreign: HashMap<String, ForeignFunction>,
     /// What Envoy's own foreign functions keep: filter state objects, declared properties.
@@ -286,6 +296,20 @@ impl HostState {
     /// Why the VM failed, if it did.
     pub(crate) fn failure(&self) -> Option<&str> {
         self.failed.as_deref()
+    }
+
+    /// Notes a host call the guest made and the host's answer (`None`: the call stopped the guest).
+    pub(crate) fn record_host_call(
+        &mut self,
+        name: &'static str,
+        answer: Option<crate::spec::Status>,
+    ) {
+        self.recent_calls.record(name, answer);
+    }
+
+    /// The trap that failed the VM, if the guest trapped.
+    pub(crate) fn trap(&self) -> Option<&TrapReport> {
+        self.trap.as_ref()
     }
 
     /// Refuses, before anything is copied, `bytes` more for `what` if they would not fit the byte budget.

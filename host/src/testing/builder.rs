@@ -13,7 +13,8 @@ use super::service::Service;
 use super::wiring;
 use crate::envoy::{
     Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry, Metric,
-    PluginVms, Properties, PropertyValue, Randomness, Settings, StartFailure,
+    NamesTwin, PluginVms, Properties, PropertyValue, Randomness, Settings, StartFailure,
+    TrapReport,
 };
 use crate::spec::{LogLevel, Status};
 use envoy_targets::{Change, Target};
@@ -45,6 +46,8 @@ pub struct StartError {
     pub logs: Vec<LogEntry>,
     /// The metrics the plugin defined and recorded before it failed (Envoy's stats store keeps them).
     pub metrics: Vec<Metric>,
+    /// The trap that stopped the start (a panic in `on_configure`…), with its backtrace, if the guest trapped.
+    pub trap: Option<Box<TrapReport>>,
 }
 
 pub(super) enum Module {
@@ -84,6 +87,7 @@ impl PluginBuilder {
                 // 2024-01-01T00:00:00Z: fixed, so tests are reproducible.
                 start_time: Duration::from_secs(1_704_067_200),
                 randomness: Randomness::default(),
+                names_twin: NamesTwin::None,
             },
             failure_policy: None,
             env: Vec::new(),
@@ -91,6 +95,14 @@ impl PluginBuilder {
             foreign: HashMap::new(),
             envoy: None,
         }
+    }
+
+    /// The module's names twin: the same module with its `name` section, whose function names a trap report's
+    /// backtrace shows (a shipped module keeps none). By default the host uses `plugin.names.wasm` beside a module
+    /// loaded from `plugin.wasm`, which `cargo xtask build` writes; a file given here must match the module.
+    pub fn names(mut self, twin: impl Into<PathBuf>) -> PluginBuilder {
+        self.settings.names_twin = NamesTwin::File(twin.into());
+        self
     }
 
     /// The plugin configuration (`on_configure`), e.g. JSON text.
@@ -392,6 +404,7 @@ impl PluginBuilder {
             message,
             logs: Vec::new(),
             metrics: Vec::new(),
+            trap: None,
         };
         let load_error = |message: String| error(StartFailure::Load, message);
         let mut settings = self.settings;
@@ -422,9 +435,14 @@ impl PluginBuilder {
             .map_err(|message| error(StartFailure::Config, message))?;
         let bytes = match self.module.map_err(load_error)? {
             Module::Bytes(bytes) => bytes,
-            Module::Path(path) => read_at_most(&path, settings.module_size_limit).map_err(|e| {
-                load_error(format!("cannot read the module {}: {e}", path.display()))
-            })?,
+            Module::Path(path) => {
+                if matches!(settings.names_twin, NamesTwin::None) {
+                    settings.names_twin = NamesTwin::beside(&path);
+                }
+                read_at_most(&path, settings.module_size_limit).map_err(|e| {
+                    load_error(format!("cannot read the module {}: {e}", path.display()))
+                })?
+            }
         };
         let (process, cache) = match &self.envoy {
             Some(envoy) => (envoy.process.clone(), Some(&*envoy.starts)),
@@ -440,6 +458,7 @@ impl PluginBuilder {
                     .kept
                     .map(|kept| kept.metrics.all().cloned().collect())
                     .unwrap_or_default(),
+                trap: e.trap,
             })?;
         Ok(Plugin {
             vms: RefCell::new(vms),

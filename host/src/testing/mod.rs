@@ -41,8 +41,9 @@ pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 
 pub use crate::envoy::{
     Action, CallbackOutcome, ConnectionClosed, DeclaredProperty, FailurePolicy, FilterStateObject,
-    GrpcCall, GrpcResponse, Headers, HttpCall, HttpCallResponse, LifeSpan, LocalReply, LogEntry,
-    LogOrigin, Metric, MetricKind, Properties, PropertyError, PropertyValue, Randomness,
-    RefusedCall, StartFailure, Value, VmRole, WasmType,
+    GrpcCall, GrpcResponse, Headers, HostCallAnswer, HttpCall, HttpCallResponse, LifeSpan,
+    LocalReply, LogEntry, LogOrigin, Metric, MetricKind, NamesSource, Properties, PropertyError,
+    PropertyValue, Randomness, RefusedCall, StartFailure, TrapFrame, TrapKind, TrapReport, Value,
+    VmRole, WasmType,
 };
 pub use crate::spec::{AbiVersion, LogLevel as Level, PeerType, Status};

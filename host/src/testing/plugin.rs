@@ -11,7 +11,7 @@ use super::modules::{extension_module, guest_module};
 use super::stream::HttpStream;
 use crate::envoy::{
     DeclaredProperty, GrpcCall, GrpcResponse, HttpCall, HttpCallResponse, LogEntry, LogOrigin,
-    Metric, MetricKind, PluginVms, RefusedCall, Vm, VmRole,
+    Metric, MetricKind, PluginVms, RefusedCall, TrapReport, Vm, VmRole,
 };
 use crate::spec::{AbiVersion, LogLevel, Status};
 
@@ -91,6 +91,12 @@ impl Plugin {
     /// what the [`FailurePolicy`] says, as in Envoy: a 503, the bypass, or (FAIL_RELOAD) a fresh VM.
     pub fn failure(&self) -> Option<String> {
         self.worker().state().failure().map(str::to_owned)
+    }
+
+    /// The trap that failed the current worker VM, if the guest trapped: the callback, the host call it was
+    /// answering, the panic message and the backtrace with Rust function names.
+    pub fn trap(&self) -> Option<TrapReport> {
+        self.worker().state().trap().cloned()
     }
 
     /// Panics with the failure and the plugin's logs if the VM failed.

@@ -24,6 +24,7 @@ mod readme_references;
 mod runner;
 mod runner_grpc_json;
 mod sdk_0_1;
+mod trap_reports;
 mod wat_abi_versions;
 mod wat_core;
 mod wat_streams;

@@ -73,13 +73,9 @@ impl WasmOpt {
         })
     }
 
-    /// The optimized, name-stripped module (the shipped bytes). Results are kept by the input's digest, so an
-    /// unchanged module costs no second run.
-    pub(crate) fn optimize(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
-        self.run(module, &["--strip-debug", "--strip-producers"])
-    }
-
-    /// The same optimization keeping the name section, for size reports that name functions.
+    /// The optimized module, keeping its name section: the names twin, and the shipped module once its custom
+    /// sections are removed (`build::names`). Results are kept by the input's digest, so an unchanged module costs
+    /// no second run.
     pub(crate) fn optimize_keeping_names(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
         self.run(module, &["--debuginfo"])
     }

@@ -8,6 +8,8 @@
 //! `status <what> = <n>`. The VM configuration `fail` makes `on_vm_start` refuse, `panic` makes it panic.
 //! Scenario `properties` reads properties in the phases it names (see `properties.rs`). `then-fail` added to any
 //! scenario makes `on_configure` refuse after it set the scenario up (metrics defined, calls dispatched).
+//! `read-header=<name>` with any scenario reads that request header with the SDK's `String` getter in
+//! `on_request_headers`.
 
 mod edits;
 mod foreign;

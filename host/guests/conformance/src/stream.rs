@@ -370,6 +370,12 @@ impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, count: usize, end_of_stream: bool) -> Action {
         trace(format!("on_request_headers {count} {end_of_stream}"));
         self.s().panic_in("on_request_headers");
+        if let Some(name) = self.s().value("read-header") {
+            // The SDK's `String` getter panics on a value that is not UTF-8 (proxy-wasm-rust-sdk#310): what a trap
+            // report's "answering" line is for.
+            let value = self.get_http_request_header(name);
+            note(format!("request header {name}: {value:?}"));
+        }
         note(format!(
             "request headers: {}",
             show_map(&self.get_http_request_headers_bytes())

@@ -241,6 +241,11 @@ pub struct Args {
     #[arg(long, value_name = "BYTES")]
     pub module_size_limit: Option<usize>,
 
+    /// The module's names twin (the same module with its `name` section), whose Rust function names a trap's
+    /// backtrace shows. Default: `plugin.names.wasm` beside `plugin.wasm`, which `cargo xtask build` writes.
+    #[arg(long, value_name = "FILE")]
+    pub names: Option<PathBuf>,
+
     /// How long compiling the module may take (`DURATION` as for --advance-time); longer is refused. Default: 2 min.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub compile_deadline: Option<Duration>,

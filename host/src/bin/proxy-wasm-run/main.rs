@@ -71,6 +71,9 @@ fn main() -> ExitCode {
     if let Some(limit) = args.module_size_limit {
         builder = builder.module_size_limit(limit);
     }
+    if let Some(twin) = &args.names {
+        builder = builder.names(twin);
+    }
     if let Some(deadline) = args.compile_deadline {
         builder = builder.compile_deadline(deadline);
     }
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
                 logs: error.logs.clone(),
                 metrics: error.metrics.clone(),
                 failure: None,
+                trap: error.trap.as_deref().cloned(),
                 outcome: Outcome::NotStarted(&error),
             };
             print(&report, args.json);
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
                 logs: plugin.all_logs(),
                 metrics: plugin.metrics(),
                 failure,
+                trap: plugin.trap(),
                 outcome: Outcome::Ran(Box::new(run)),
             };
             (report, code)

@@ -8,9 +8,9 @@ use std::fmt::Write;
 
 use envoy_targets::Envoy;
 use host::testing::{
-    CallbackOutcome, ConnectionClosed, GrpcCall, Headers, HttpCall, Level, LifeSpan, LogEntry,
-    LogOrigin, Message, Metric, MetricKind, PeerType, Randomness, Received, RefusedCall,
-    StartError, VmRole, printable_line,
+    CallbackOutcome, ConnectionClosed, GrpcCall, Headers, HostCallAnswer, HttpCall, Level,
+    LifeSpan, LogEntry, LogOrigin, Message, Metric, MetricKind, PeerType, Randomness, Received,
+    RefusedCall, StartError, TrapReport, VmRole, printable_line,
 };
 use serde_json::{Value, json};
 
@@ -39,6 +39,8 @@ pub struct Report<'a> {
     pub metrics: Vec<Metric>,
     /// Why the VM failed while running the stream (trap, deadline, memory limit).
     pub failure: Option<String>,
+    /// The trap behind the start error or the failure, if the guest trapped.
+    pub trap: Option<TrapReport>,
 }
 
 pub enum Outcome<'a> {
@@ -139,6 +141,7 @@ impl Report<'_> {
             "logs_omitted": self.omitted_logs(),
             "metrics": self.metrics.iter().map(metric_json).collect::<Value>(),
             "failure": self.failure,
+            "trap": self.trap.as_ref().map(trap_json),
         })
     }
 
@@ -229,10 +232,31 @@ impl Report<'_> {
             }
         }
         if let Some(failure) = &self.failure {
-            let _ = writeln!(out, "\nthe plugin failed: {}", printable_line(failure));
+            // A trap report has lines of its own (panic, backtrace); a guest's newline cannot start one.
+            let lines: Vec<_> = failure.lines().map(printable_line).collect();
+            let _ = writeln!(out, "\nthe plugin failed: {}", lines.join("\n"));
         }
         out
     }
+}
+
+/// A trap: the callback, the host call it was answering, the panic and the backtrace (shape in host/README.md).
+fn trap_json(trap: &TrapReport) -> Value {
+    json!({
+        "callback": trap.callback,
+        "kind": format!("{:?}", trap.kind),
+        "cause": trap.cause,
+        "answering": trap.answering().map(host_call_json),
+        "host_calls": trap.host_calls.iter().map(host_call_json).collect::<Value>(),
+        "panic": trap.panic,
+        "function": trap.culprit(),
+        "backtrace": trap.frames.iter().map(|f| json!({"index": f.index, "function": f.function})).collect::<Value>(),
+        "names": trap.names.to_string(),
+    })
+}
+
+fn host_call_json(call: &HostCallAnswer) -> Value {
+    json!({"name": call.name, "status": call.status.map(|s| format!("{s:?}"))})
 }
 
 /// What the failure was, without the logs (they are printed separately).

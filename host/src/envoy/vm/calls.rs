@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::{Trap, TypedFunc, WasmParams, WasmResults};
+use wasmtime::{TypedFunc, WasmParams, WasmResults};
 
 use super::engine::arm_deadline;
 use super::{Callback, Exports, Vm};
-use crate::envoy::HostState;
-use crate::envoy::budget::BudgetExceeded;
 use crate::envoy::dispatch::Step;
-use crate::spec::LogLevel;
+use crate::envoy::{HostState, TrapReport};
 
 impl Vm {
     /// Calls a guest callback for context `ctx` like cpp-host: current context set, effective context reset, under
@@ -66,6 +64,8 @@ impl Vm {
             let state = self.state_mut();
             state.contexts.enter(ctx);
             state.stop_next_iteration = false;
+            let logs = state.logs.len();
+            state.recent_calls.begin(logs);
         }
         arm_deadline(&mut self.store);
         let result = f.call(&mut self.store, params);
@@ -73,7 +73,7 @@ impl Vm {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
-                let message = describe_trap(self.state(), name, error);
+                let message = describe_trap(self.state_mut(), name, error);
                 self.state_mut().failed = Some(message);
                 None
             }
@@ -146,27 +146,23 @@ impl Vm {
     }
 }
 
-/// A trap, explained for the person reading the test output.
-pub(super) fn describe_trap(state: &HostState, name: &str, error: wasmtime::Error) -> String {
-    let trap = error.downcast_ref::<Trap>().copied();
-    let mut message = if let Some(exceeded) = error.downcast_ref::<BudgetExceeded>() {
-        format!("{name} was stopped: {exceeded}")
-    } else if trap == Some(Trap::Interrupt) {
-        format!(
-            "{name} exceeded the {:?} deadline for one guest call (stuck in a loop?) and was stopped",
-            state.settings.call_deadline
-        )
-    } else {
-        format!("{name} trapped: {error:?}")
-    };
+/// A trap, explained for the person reading the test output; its report is kept in the state (`HostState::trap`).
+pub(super) fn describe_trap(state: &mut HostState, name: &str, error: wasmtime::Error) -> String {
+    let report = TrapReport::new(
+        name,
+        &error,
+        state.settings.call_deadline,
+        &state.recent_calls,
+        &state.logs,
+        &state.names,
+    );
+    let mut message = report.to_string();
     if let Some(code) = state.proc_exit {
         message.push_str(&format!(
             "\nthe guest called WASI proc_exit({code}) before: Envoy returns from proc_exit, and the guest trapped \
              after it (Rust's std::process::exit and abort end in `unreachable`)"
         ));
     }
-    if let Some(last) = state.logs.last().filter(|l| l.level == LogLevel::Critical) {
-        message.push_str(&format!("\nthe guest logged (critical): {}", last.message));
-    }
+    state.trap = Some(report);
     message
 }

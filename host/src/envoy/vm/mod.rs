@@ -16,7 +16,8 @@ use std::time::Duration;
 use wasmtime::{Linker, Module, Store};
 
 use crate::envoy::{
-    ByteBudget, ForeignFunction, HostState, LogEntry, Metrics, SharedProcess, VmRole,
+    ByteBudget, ForeignFunction, FunctionNames, HostState, LogEntry, Metrics, SharedProcess,
+    TrapReport, VmRole,
 };
 use crate::spec::AbiVersion;
 
@@ -31,6 +32,8 @@ pub(crate) struct VmStartError {
     pub(crate) failure: StartFailure,
     pub(crate) message: String,
     pub(crate) logs: Vec<LogEntry>,
+    /// The trap that stopped the start, if the guest trapped.
+    pub(crate) trap: Option<Box<TrapReport>>,
     /// What the VM was lent and outlives it, when it got that far.
     pub(crate) kept: Option<Box<Kept>>,
 }
@@ -74,6 +77,8 @@ pub(crate) struct Loaded {
     pub(crate) module: Module,
     pub(crate) abi: AbiVersion,
     functions: &'static HostFunctions,
+    /// The module's function names (from its names twin or its own name section), for trap reports.
+    pub(crate) names: Arc<FunctionNames>,
 }
 
 /// What one VM starts with besides the module.

@@ -52,6 +52,8 @@ pub(crate) struct Settings {
     pub(crate) start_time: Duration,
     /// Where WASI `random_get` takes its bytes.
     pub(crate) randomness: Randomness,
+    /// Where the module's names twin is, for trap reports that name the Rust functions.
+    pub(crate) names_twin: crate::envoy::NamesTwin,
 }
 
 impl Settings {

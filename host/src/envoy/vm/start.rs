@@ -15,7 +15,9 @@ use super::{
 };
 use crate::envoy::budget::BudgetExceeded;
 use crate::envoy::cache::compile;
-use crate::envoy::{Callouts, Clock, Contexts, HostState, Phase, Randomness};
+use crate::envoy::{
+    Callouts, Clock, Contexts, FunctionNames, HostState, Phase, Randomness, RecentCalls,
+};
 use crate::spec::AbiVersion;
 
 /// Function tables a module may have: a proxy-wasm module has one (`call_indirect`); reference types allow more.
@@ -36,11 +38,13 @@ impl Vm {
                 module,
                 abi,
                 functions,
+                names: Arc::new(FunctionNames::new(bytes, &settings.names_twin)),
             })
             .map_err(|e| VmStartError {
                 failure: StartFailure::Load,
                 message: format!("{e:#}"),
                 logs: Vec::new(),
+                trap: None,
                 kept: None,
             })
     }
@@ -69,6 +73,7 @@ impl Vm {
             failure: StartFailure::Load,
             message: format!("{e:#}"),
             logs: Vec::new(),
+            trap: None,
             kept,
         };
         let VmInit {
@@ -116,6 +121,9 @@ impl Vm {
             proc_exit: None,
             callouts: Callouts::default(),
             failed: None,
+            trap: None,
+            recent_calls: RecentCalls::default(),
+            names: Arc::clone(&loaded.names),
             rng: match settings.randomness {
                 Randomness::Seeded(seed) => seed,
                 Randomness::Os => 0,
@@ -137,8 +145,9 @@ impl Vm {
             {
                 return Err(VmStartError {
                     failure: StartFailure::Initialize,
-                    message: describe_trap(store.data(), "the module's start function", error),
+                    message: describe_trap(store.data_mut(), "the module's start function", error),
                     logs: store.data().logs.clone(),
+                    trap: store.data().trap.clone().map(Box::new),
                     kept: Some(Kept::boxed(store.data_mut())),
                 });
             }
@@ -255,8 +264,10 @@ impl Vm {
                 .map(|_| wasmtime::Val::I32(0))
                 .collect();
             arm_deadline(&mut vm.store);
+            let logs = vm.state().logs.len();
+            vm.state_mut().recent_calls.begin(logs);
             f.call(&mut vm.store, &params, &mut results).map_err(|e| {
-                let message = describe_trap(vm.state(), name, e);
+                let message = describe_trap(vm.state_mut(), name, e);
                 vm.start_error(StartFailure::Initialize, message)
             })
         };
@@ -306,6 +317,7 @@ impl Vm {
             failure,
             message,
             logs: self.state().logs.clone(),
+            trap: self.state().trap.clone().map(Box::new),
             kept: Some(Kept::boxed(self.state_mut())),
         }
     }

@@ -12,7 +12,7 @@ use crate::body::ChannelBody;
 use crate::flags::Cluster;
 use crate::script::Answer;
 use crate::worker::{Chain, Worker, print_logs};
-use crate::{codec, grpc};
+use crate::{codec, grpc, proxy};
 
 /// The most of a callout's response body kept; a bigger one fails the callout, as a reset.
 const MAX_RESPONSE_BODY: usize = 16 << 20;
@@ -53,20 +53,7 @@ pub fn send_new(worker: &Rc<Worker>, chain: &Rc<Chain>) {
 /// A unary gRPC call over HTTP/2 to its cluster; the answer reaches the plugin as Envoy's async gRPC client
 /// delivers it (a message, or a status).
 async fn send_grpc(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: GrpcCall) {
-    let answer = match worker.cluster(&call.upstream) {
-        Some(Cluster::Wire(target)) => grpc::call(&worker.client, target, &call).await,
-        Some(Cluster::Script(_)) => {
-            GrpcResponse::error(12, "scripted clusters answer HTTP callouts only")
-        }
-        Some(Cluster::Tcp(_)) => GrpcResponse::error(
-            14,
-            &format!(
-                "cluster {} is a tcp:// cluster, for the TCP proxy only",
-                call.upstream
-            ),
-        ),
-        None => GrpcResponse::error(14, &format!("no --cluster {}", call.upstream)),
-    };
+    let answer = grpc_answer(&worker.client, worker.cluster(&call.upstream), &call).await;
     let filter = &chain.filters[index];
     if filter
         .plugin
@@ -79,6 +66,28 @@ async fn send_grpc(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: Grp
     answered(&worker, &chain, filter);
 }
 
+/// What `cluster` answers a unary gRPC call.
+pub async fn grpc_answer(
+    client: &proxy::Client,
+    cluster: Option<&Cluster>,
+    call: &GrpcCall,
+) -> GrpcResponse {
+    match cluster {
+        Some(Cluster::Wire(target)) => grpc::call(client, target, call).await,
+        Some(Cluster::Script(_)) => {
+            GrpcResponse::error(12, "scripted clusters answer HTTP callouts only")
+        }
+        Some(Cluster::Tcp(_)) => GrpcResponse::error(
+            14,
+            &format!(
+                "cluster {} is a tcp:// cluster, for the TCP proxy only",
+                call.upstream
+            ),
+        ),
+        None => GrpcResponse::error(14, &format!("no --cluster {}", call.upstream)),
+    }
+}
+
 /// After an answer reached a plugin: its logs come out, the callouts its callback made go out, and the streams it
 /// may have resumed look again.
 fn answered(worker: &Rc<Worker>, chain: &Rc<Chain>, filter: &crate::worker::Filter) {
@@ -89,25 +98,9 @@ fn answered(worker: &Rc<Worker>, chain: &Rc<Chain>, filter: &crate::worker::Filt
 
 async fn send(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: HttpCall) {
     // The host refuses a callout to a cluster the flags do not declare; this is one it accepted.
-    let answer = match worker.cluster(&call.cluster) {
-        Some(Cluster::Wire(target)) => exchange(&worker, target, &call).await,
-        Some(Cluster::Script(script)) => match script.next() {
-            Answer::Respond { response, delay } => {
-                tokio::time::sleep(delay).await;
-                Ok(response)
-            }
-            Answer::Reset { delay } => {
-                tokio::time::sleep(delay).await;
-                Err("the script answers with a reset".to_owned())
-            }
-            // The plugin's clock times the callout out (or, without a timeout, it waits as in Envoy).
-            Answer::Timeout => return,
-        },
-        Some(Cluster::Tcp(_)) => Err(format!(
-            "cluster {} is a tcp:// cluster, for the TCP proxy only; give it as http://HOST:PORT for callouts",
-            call.cluster
-        )),
-        None => Err(format!("no --cluster {}", call.cluster)),
+    let Some(answer) = http_answer(&worker.client, worker.cluster(&call.cluster), &call).await
+    else {
+        return;
     };
     let filter = &chain.filters[index];
     let pending = filter
@@ -130,8 +123,36 @@ async fn send(worker: Rc<Worker>, chain: Rc<Chain>, index: usize, call: HttpCall
     answered(&worker, &chain, filter);
 }
 
+/// What `cluster` answers an HTTP callout: the response or why it failed; `None` when it never answers (a
+/// script's timeout: the plugin's clock times the callout out, or without a timeout it waits, as in Envoy).
+pub async fn http_answer(
+    client: &proxy::Client,
+    cluster: Option<&Cluster>,
+    call: &HttpCall,
+) -> Option<Result<HttpCallResponse, String>> {
+    Some(match cluster {
+        Some(Cluster::Wire(target)) => exchange(client, target, call).await,
+        Some(Cluster::Script(script)) => match script.next() {
+            Answer::Respond { response, delay } => {
+                tokio::time::sleep(delay).await;
+                Ok(response)
+            }
+            Answer::Reset { delay } => {
+                tokio::time::sleep(delay).await;
+                Err("the script answers with a reset".to_owned())
+            }
+            Answer::Timeout => return None,
+        },
+        Some(Cluster::Tcp(_)) => Err(format!(
+            "cluster {} is a tcp:// cluster, for the TCP proxy only; give it as http://HOST:PORT for callouts",
+            call.cluster
+        )),
+        None => Err(format!("no --cluster {}", call.cluster)),
+    })
+}
+
 async fn exchange(
-    worker: &Worker,
+    client: &proxy::Client,
     target: &crate::flags::Target,
     call: &HttpCall,
 ) -> Result<HttpCallResponse, String> {
@@ -141,8 +162,7 @@ async fn exchange(
         .map_err(|e| e.0)?;
     let body = ChannelBody::complete(call.body.clone(), trailers);
     let request = codec::upstream_request(&call.headers, target, body).map_err(|e| e.0)?;
-    let response = worker
-        .client
+    let response = client
         .send(target, request)
         .await
         .map_err(|e| crate::proxy::error_chain(&e))?;

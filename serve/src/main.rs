@@ -110,7 +110,7 @@ fn serve(flags: Flags) -> anyhow::Result<()> {
         services,
         envoy.clone(),
         target,
-        clusters.iter().map(|(name, _)| name.clone()).collect(),
+        clusters.clone(),
         stop_rx.clone(),
     )?;
     let (started_tx, started_rx) = std::sync::mpsc::channel();

@@ -862,6 +862,39 @@ fn a_request_the_filters_made_unsendable_gets_a_503_instead_of_a_hang() {
 }
 
 #[test]
+fn a_services_callouts_go_on_the_wire_and_their_answers_reach_it() {
+    // A Wasm service calls out like any plugin (Envoy's main thread has its async clients too): on each tick the
+    // kinds guest's service GETs cluster `backend`, and logs the answer's status.
+    let backend = TestServer::start(Canned {
+        status: 204,
+        header: None,
+        body: "",
+        delay: Duration::ZERO,
+    });
+    let kinds = host::testing::guest_module("kinds-guest").expect("the kinds guest builds");
+    let service = format!("svc={}", kinds.display());
+    let proxy = start_with(
+        &plugin("producer", &kinds, "producer"),
+        &[
+            "--service",
+            &service,
+            "--config",
+            "svc=service tick=100 stop-after=2 callout=backend",
+            "--cluster",
+            &format!("backend={}", backend.url()),
+        ],
+    );
+    proxy.wait_for_log("answered 204 with 0 bytes");
+    let logs = proxy.stop();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("[main]") && l.contains("wasm log svc: callout")),
+        "the service's callout is made and answered on the main thread:\n{logs}"
+    );
+    assert!(backend.hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
+
+#[test]
 fn a_service_runs_beside_the_chain_and_shares_data_and_queues_with_its_filters() {
     // As Envoy's bootstrap extension `envoy.bootstrap.wasm` (singleton): one VM on the main thread, on the real
     // clock, sharing shared data and queues with every worker's plugins.

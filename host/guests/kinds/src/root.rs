@@ -1,5 +1,6 @@
 //! The root context: which kind the module runs as, and the service's life (ticks, shared data, the `events` queue,
-//! its counter).
+//! its counter; with `callout=CLUSTER`, a GET to that cluster on every tick, its status kept in shared data
+//! `callout-status`).
 
 use std::time::Duration;
 
@@ -21,7 +22,17 @@ pub(crate) struct Root {
     events: Option<u32>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
+        let status = self
+            .get_http_call_response_header(":status")
+            .unwrap_or_else(|| "none".into());
+        let _ = self.set_shared_data("callout-status", Some(status.as_bytes()), None);
+        note(format!(
+            "callout {token} answered {status} with {body_size} bytes"
+        ));
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _: usize) -> bool {
@@ -58,6 +69,17 @@ impl RootContext for Root {
             .unwrap_or_else(|| "none".into());
         let _ = self.set_shared_data("ticks", Some(self.ticks.to_string().as_bytes()), None);
         note(format!("tick {}: requests {requests}", self.ticks));
+        if let Some(cluster) = self.scenario.value("callout") {
+            let headers = vec![
+                (":method", "GET"),
+                (":path", "/from-service"),
+                (":authority", cluster),
+            ];
+            match self.dispatch_http_call(cluster, headers, None, vec![], Duration::from_secs(5)) {
+                Ok(token) => note(format!("callout {token} to {cluster}")),
+                Err(status) => note(format!("callout to {cluster} refused: {status:?}")),
+            }
+        }
         if self.scenario.number("stop-after") == Some(self.ticks) {
             self.set_tick_period(Duration::ZERO);
         }

@@ -125,6 +125,13 @@ fn callouts_answers_and_calls_made_carry_the_runners_vocabulary() {
          PASS  a failed callout ends in Envoy's 502\n\
          2 of 2 streams passed\n"
     );
+    // Streams share the plugin: its counter carries over from one to the next.
+    let out = run_scenario(&conformance(), &fixture("metrics.yaml"));
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        "PASS  first\nPASS  second\n2 of 2 streams passed\n"
+    );
 }
 
 #[test]
@@ -181,4 +188,34 @@ fn bad_values_in_a_scenario_name_the_stream_and_the_field() {
         error.to_string(),
         "`config`: cannot read the file `/nonexistent/missing.json`: No such file or directory (os error 2)"
     );
+}
+
+#[test]
+fn grpc_answers_in_json_and_the_grpc_calls_made_are_checked() {
+    let ext_authz = extension_module("ext-authz").unwrap_or_else(|e| panic!("{e:#}"));
+    let out = run_scenario(&ext_authz, &fixture("ext-authz.yaml"));
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        "PASS  an allowed check sends its header upstream\n\
+         PASS  a denied check answers the client\n\
+         2 of 2 streams passed\n"
+    );
+
+    // The same file expecting another method: the call made is shown beside the one expected.
+    let text = std::fs::read_to_string(fixture("ext-authz.yaml")).unwrap();
+    let wrong = text.replacen("Authorization/Check", "Authorization/Recheck", 1);
+    let base = fixture("");
+    let outcome = Scenario::from_yaml(&wrong, &base)
+        .and_then(|s| Ok(s.run(&ext_authz)?))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        outcome.streams[0].mismatches,
+        [Mismatch {
+            what: "calls".into(),
+            expected: "gRPC envoy.service.auth.v3.Authorization/Recheck to \"authz\"\n".into(),
+            got: "gRPC envoy.service.auth.v3.Authorization/Check to \"authz\"\n".into(),
+        }]
+    );
+    assert!(outcome.streams[1].passed());
 }

@@ -38,7 +38,7 @@ pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::Plugin;
 pub use printable::{printable, printable_line};
 pub use relay::Passed;
-pub use scenario::{Mismatch, Outcome, RunError, Scenario, StreamOutcome};
+pub use scenario::{Mismatch, RunError, Scenario, ScenarioOutcome, StreamOutcome};
 pub use service::Service;
 pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};
 

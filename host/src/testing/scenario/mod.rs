@@ -96,8 +96,8 @@ impl Scenario {
     /// Starts `module` as the file configures it and plays each stream in order on it (shared data, counters and
     /// virtual time carry over from one stream to the next, as on one Envoy worker). An error means the plugin did
     /// not start or a gRPC answer in JSON does not fit its call; a stream whose expectations fail is in the
-    /// [`Outcome`].
-    pub fn run(&self, module: impl AsRef<Path>) -> Result<Outcome, RunError> {
+    /// [`ScenarioOutcome`].
+    pub fn run(&self, module: impl AsRef<Path>) -> Result<ScenarioOutcome, RunError> {
         let module = module.as_ref();
         let mut builder = Plugin::load(module).log_level(self.file.log_level.level());
         if let Some(config) = &self.config {
@@ -143,7 +143,7 @@ impl Scenario {
                 notes: run.notes,
             });
         }
-        Ok(Outcome {
+        Ok(ScenarioOutcome {
             scenario: self.path.clone(),
             module: module.to_owned(),
             streams,
@@ -172,7 +172,8 @@ impl std::error::Error for RunError {}
 
 /// What a scenario's streams did against their expectations.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct ScenarioOutcome {
+    /// The file played (empty for [`Scenario::from_yaml`]).
     pub scenario: PathBuf,
     pub module: PathBuf,
     pub streams: Vec<StreamOutcome>,
@@ -193,7 +194,7 @@ impl StreamOutcome {
     }
 }
 
-impl Outcome {
+impl ScenarioOutcome {
     /// Every stream met its expectations.
     pub fn passed(&self) -> bool {
         self.streams.iter().all(StreamOutcome::passed)
@@ -237,14 +238,13 @@ impl Outcome {
         out
     }
 
-    /// Panics with [`Outcome::text`] unless every stream passed.
+    /// Panics with [`ScenarioOutcome::text`] unless every stream passed.
     pub fn assert_passed(&self) {
-        assert!(
-            self.passed(),
-            "scenario `{}` failed:\n{}",
-            self.scenario.display(),
-            self.text()
-        );
+        let name = match self.scenario.as_os_str().is_empty() {
+            true => String::new(),
+            false => format!(" `{}`", self.scenario.display()),
+        };
+        assert!(self.passed(), "scenario{name} failed:\n{}", self.text());
     }
 }
 

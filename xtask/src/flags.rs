@@ -240,7 +240,8 @@ pub(crate) struct Run {
     /// An extension name or a path to a .wasm module.
     pub(crate) module: String,
     /// Every further argument goes to the host's runner, proxy-wasm-run: --config, -H, --body,
-    /// --response-header, --callout-response, --json… (`cargo xtask run MODULE --help` lists them).
+    /// --response-header, --callout-response, --json…, or --scenario FILE.yaml for several streams with
+    /// expectations (`cargo xtask run MODULE --help` lists them).
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

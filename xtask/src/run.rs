@@ -2,6 +2,7 @@
 //! module is fresh) or any `.wasm` file, by the host crate's `proxy-wasm-run` (see `runner`). Everything after the
 //! module goes to that binary untouched (`cargo xtask run MODULE --help` lists its flags). An extension that
 //! declares another kind (`[package.metadata.extension] kind = "tcp"`) runs as that kind unless `--kind` is given.
+//! `--scenario FILE.yaml` plays the streams of a scenario file instead (host/README.md "Scenario files").
 
 use std::path::{Path, PathBuf};
 
@@ -15,10 +16,13 @@ impl flags::Run {
         let (module, kind) = module(&self.module)?;
         let mut command = runner::command()?;
         command.arg(&module);
-        let kind_given = self
-            .args
-            .iter()
-            .any(|a| a == "--kind" || a.starts_with("--kind="));
+        // A scenario file says its kind itself (and the runner refuses flags beside it).
+        let kind_given = self.args.iter().any(|a| {
+            a == "--kind"
+                || a.starts_with("--kind=")
+                || a == "--scenario"
+                || a.starts_with("--scenario=")
+        });
         if let Some(kind) = kind.filter(|k| *k != Kind::Http && !kind_given) {
             command.args(["--kind", kind.name()]);
         }
@@ -28,7 +32,7 @@ impl flags::Run {
             .with_context(|| format!("cannot run `cargo run --bin {}`", runner::RUNNER))?;
         if !status.success() {
             // The runner printed its report and reason; its exit status (1 not started, 2 bad flags, 3 failed while
-            // running) is the answer scripts check.
+            // running, 4 a scenario's stream failed) is the answer scripts check.
             std::process::exit(status.code().unwrap_or(1));
         }
         Ok(())

@@ -23,6 +23,7 @@ mod hostile_modules;
 mod readme_references;
 mod runner;
 mod runner_grpc_json;
+mod runner_scenario;
 mod sdk_0_1;
 mod trap_reports;
 mod wat_abi_versions;

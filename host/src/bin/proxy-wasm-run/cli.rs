@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::path::Path;
+
 use crate::property_args;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use host::testing::play::{self, CalloutAnswer, GrpcAnswer, values};
 use host::testing::{FailurePolicy, Level, Properties, PropertyValue, Randomness};
 
 /// Run one HTTP stream (or, with `--kind tcp`, one TCP connection; with `--kind service`, a Wasm service for a
@@ -16,12 +19,19 @@ use host::testing::{FailurePolicy, Level, Properties, PropertyValue, Randomness}
 /// says so.
 ///
 /// Exit status: 0 the stream ran; 1 the module did not load or the plugin refused to start (the guest's reason is
-/// printed); 2 a bad command line; 3 the plugin failed while running the stream (trap, deadline, memory limit).
+/// printed); 2 a bad command line (or scenario file); 3 the plugin failed while running the stream (trap, deadline,
+/// memory limit); 4 a stream of `--scenario` did not meet its expectations.
 #[derive(Debug, Parser)]
 #[command(name = "proxy-wasm-run", version)]
 pub struct Args {
     /// The compiled proxy-wasm module (.wasm).
     pub module: PathBuf,
+
+    /// Play the streams of a scenario file (YAML, see host/README.md "Scenario files") instead of one stream from
+    /// flags: each with its expectations, printed as PASS or FAIL with what differs. The file gives the plugin's
+    /// configuration and every stream's inputs, in the values these flags take.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub scenario: Option<PathBuf>,
 
     /// Which kind of plugin the module is, so where Envoy runs it: an HTTP filter (`envoy.filters.http.wasm`), a
     /// network filter in front of a TCP proxy (`envoy.filters.network.wasm`), or a Wasm service with no traffic
@@ -53,7 +63,7 @@ pub struct Args {
 
     /// `--kind service`: how long the service runs on virtual time (`30s`, `250ms`): its ticks fire and callouts
     /// time out in order.
-    #[arg(long, value_name = "DURATION", value_parser = advance)]
+    #[arg(long, value_name = "DURATION", value_parser = values::advance)]
     pub run_for: Option<Duration>,
 
     /// Plugin configuration, passed to `on_configure`: text, or @FILE to read it from a file.
@@ -76,7 +86,7 @@ pub struct Args {
     /// A request header, `NAME: VALUE` (repeatable). Unless given: `:method: GET`, `:path: /`,
     /// `:authority: example.com` (`host` counts), `:scheme: http`, and what Envoy's connection manager adds:
     /// `x-forwarded-proto: http`, a generated `x-request-id`.
-    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header)]
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = values::header)]
     pub headers: Vec<(String, String)>,
 
     /// The request body (text or @FILE); without it the request ends with its headers.
@@ -90,11 +100,11 @@ pub struct Args {
     pub body_chunks: Vec<Bytes>,
 
     /// A request trailer, `NAME: VALUE` (repeatable); trailers end the request instead of its body or headers.
-    #[arg(long = "trailer", value_name = "NAME: VALUE", value_parser = header)]
+    #[arg(long = "trailer", value_name = "NAME: VALUE", value_parser = values::header)]
     pub trailers: Vec<(String, String)>,
 
     /// A response header from the upstream, `NAME: VALUE` (repeatable). Unless given: `:status: 200`.
-    #[arg(long = "response-header", value_name = "NAME: VALUE", value_parser = header)]
+    #[arg(long = "response-header", value_name = "NAME: VALUE", value_parser = values::header)]
     pub response_headers: Vec<(String, String)>,
 
     /// The upstream's response body (text or @FILE); without it the response ends with its headers.
@@ -117,7 +127,7 @@ pub struct Args {
     pub chunk_size: Option<u64>,
 
     /// A response trailer from the upstream, `NAME: VALUE` (repeatable), e.g. `grpc-status: 0`.
-    #[arg(long = "response-trailer", value_name = "NAME: VALUE", value_parser = header)]
+    #[arg(long = "response-trailer", value_name = "NAME: VALUE", value_parser = values::header)]
     pub response_trailers: Vec<(String, String)>,
 
     /// The answer to the next HTTP callout the plugin dispatches (repeatable, used in dispatch order):
@@ -128,7 +138,7 @@ pub struct Args {
 
     /// A header of the callout answer given just before it, `NAME: VALUE` (repeatable), e.g.
     /// `--callout-response 200 --callout-header 'x-user: alice'`. `:status` comes from the answer.
-    #[arg(long = "callout-header", value_name = "NAME: VALUE", value_parser = header)]
+    #[arg(long = "callout-header", value_name = "NAME: VALUE", value_parser = values::header)]
     pub callout_headers: Vec<(String, String)>,
 
     /// The answer to the next gRPC call the plugin dispatches (repeatable, used in dispatch order): `CODE[:DATA]`,
@@ -153,13 +163,13 @@ pub struct Args {
     /// Advance virtual time after the request (and the callout answers given) before the upstream response:
     /// the plugin's ticks fire and callouts whose timeout passes time out, in order. `DURATION` is `250ms`, `2s`,
     /// or a number of milliseconds.
-    #[arg(long, value_name = "DURATION", value_parser = advance)]
+    #[arg(long, value_name = "DURATION", value_parser = values::advance)]
     pub advance_time: Option<Duration>,
 
     /// Virtual time that passes after the plugin started and before the first request (`--kind http` and `tcp`):
     /// its ticks fire, and what they dispatch is answered, like what `on_vm_start` and `on_configure` dispatched,
     /// by the next --callout-response / --grpc-response. `DURATION` as for --advance-time.
-    #[arg(long, value_name = "DURATION", value_parser = advance)]
+    #[arg(long, value_name = "DURATION", value_parser = values::advance)]
     pub before_request: Option<Duration>,
 
     /// A cluster Envoy knows (repeatable); HTTP callouts to any other cluster fail with BadArgument, gRPC calls
@@ -247,7 +257,7 @@ pub struct Args {
     pub names: Option<PathBuf>,
 
     /// How long compiling the module may take (`DURATION` as for --advance-time); longer is refused. Default: 2 min.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", value_parser = values::duration)]
     pub compile_deadline: Option<Duration>,
 
     /// Do not read or write the compiled-code cache (`<target>/proxy-wasm-host/`): compile the module in this
@@ -258,22 +268,6 @@ pub struct Args {
     /// Print one JSON object instead of text (its shape is documented in host/README.md).
     #[arg(long)]
     pub json: bool,
-}
-
-/// How the next gRPC call is answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GrpcAnswer {
-    /// Code 0 with `data` as the response message, or another code with `data` as the status message.
-    Status {
-        code: u32,
-        data: Vec<u8>,
-    },
-    Timeout,
-    /// Code 0 with the response message written in JSON (`0:json:{…}`), encoded with the called method's response
-    /// type when the call is answered.
-    Json {
-        text: String,
-    },
 }
 
 /// A `--descriptor-set` file, read and checked to be a complete descriptor set.
@@ -287,18 +281,6 @@ pub struct DescriptorSet {
 #[derive(Debug, Clone)]
 pub struct Bytes(pub Vec<u8>);
 
-/// How the next HTTP callout is answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CalloutAnswer {
-    Response {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    },
-    Reset,
-    Timeout,
-}
-
 /// `--kind`: where in Envoy the module runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -309,10 +291,14 @@ pub enum Kind {
 
 impl Kind {
     pub fn name(self) -> &'static str {
+        self.play().name()
+    }
+
+    pub fn play(self) -> play::Kind {
         match self {
-            Kind::Http => "http",
-            Kind::Tcp => "tcp",
-            Kind::Service => "service",
+            Kind::Http => play::Kind::Http,
+            Kind::Tcp => play::Kind::Tcp,
+            Kind::Service => play::Kind::Service,
         }
     }
 }
@@ -324,6 +310,17 @@ pub enum CloseOrder {
     UpstreamFirst,
     ClientReset,
     UpstreamReset,
+}
+
+impl CloseOrder {
+    fn play(self) -> play::CloseOrder {
+        match self {
+            CloseOrder::ClientFirst => play::CloseOrder::ClientFirst,
+            CloseOrder::UpstreamFirst => play::CloseOrder::UpstreamFirst,
+            CloseOrder::ClientReset => play::CloseOrder::ClientReset,
+            CloseOrder::UpstreamReset => play::CloseOrder::UpstreamReset,
+        }
+    }
 }
 
 /// `--fail`: Envoy's `failure_policy`.
@@ -393,30 +390,7 @@ fn chunks<'a>(given: &'a [Bytes], whole: Option<&'a Bytes>, size: Option<u64>) -
 
 /// `TEXT`, or `@FILE` for the file's bytes (as curl reads `-d @file`).
 fn text_or_file(value: &str) -> Result<Bytes, String> {
-    match value.strip_prefix('@') {
-        Some(path) => std::fs::read(path)
-            .map(Bytes)
-            .map_err(|e| format!("cannot read the file `{path}`: {e}")),
-        None => Ok(Bytes(value.as_bytes().to_vec())),
-    }
-}
-
-/// `name: value`; the name may start with `:` (pseudo-headers such as `:path: /x`).
-fn header(value: &str) -> Result<(String, String), String> {
-    let split = value
-        .char_indices()
-        .skip(1)
-        .find(|(_, c)| *c == ':')
-        .map(|(i, _)| i);
-    match split {
-        Some(i) if !value[..i].trim().is_empty() => Ok((
-            value[..i].trim().to_ascii_lowercase(),
-            value[i + 1..].trim().to_string(),
-        )),
-        _ => Err(format!(
-            "`{value}` is not a header: write `NAME: VALUE`, e.g. `x-user: alice` or `:path: /login`"
-        )),
-    }
+    values::text_or_file(value, Path::new("")).map(Bytes)
 }
 
 /// `IP:PORT`, as Envoy writes a socket address (`[::1]:80` for IPv6).
@@ -442,67 +416,11 @@ fn env_variable(value: &str) -> Result<(String, String), String> {
 }
 
 fn callout_answer(value: &str) -> Result<CalloutAnswer, String> {
-    match value {
-        "reset" => return Ok(CalloutAnswer::Reset),
-        "timeout" => return Ok(CalloutAnswer::Timeout),
-        _ => {}
-    }
-    let (status, body) = value.split_once(':').unwrap_or((value, ""));
-    let status = status
-        .trim()
-        .parse::<u16>()
-        .ok()
-        .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| {
-            format!(
-                "`{value}` is not a callout answer: write an HTTP status and an optional body (`200`, \
-                 `403:denied`, `200:@answer.json`), `reset` or `timeout`"
-            )
-        })?;
-    let body = crate::exact_bytes::parse(body)?;
-    Ok(CalloutAnswer::Response {
-        status,
-        headers: Vec::new(),
-        body,
-    })
+    values::callout_answer(value, Path::new(""))
 }
 
 fn grpc_answer(value: &str) -> Result<GrpcAnswer, String> {
-    if value == "timeout" {
-        return Ok(GrpcAnswer::Timeout);
-    }
-    let (code, data) = value.split_once(':').unwrap_or((value, ""));
-    let code = code
-        .trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|c| *c <= 16)
-        .ok_or_else(|| {
-            format!(
-                "`{value}` is not a gRPC answer: write a gRPC status code 0-16 and optional data (`0:@reply.bin` \
-                 for a response message, `14:unavailable` for a status message), or `timeout`"
-            )
-        })?;
-    if let Some(json) = data.strip_prefix("json:") {
-        return grpc_json_answer(value, code, json);
-    }
-    let data = crate::exact_bytes::parse(data)?;
-    Ok(GrpcAnswer::Status { code, data })
-}
-
-/// `0:json:TEXT|@FILE`: a response message in JSON, checked to be JSON now and encoded when its call is known.
-fn grpc_json_answer(value: &str, code: u32, json: &str) -> Result<GrpcAnswer, String> {
-    if code != 0 {
-        return Err(format!(
-            "`{value}`: only code 0 answers with a message (in JSON); code {code} takes a status message \
-             (`{code}:denied`)"
-        ));
-    }
-    let text = String::from_utf8(text_or_file(json)?.0)
-        .map_err(|_| format!("`{value}`: the JSON is not UTF-8"))?;
-    serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| format!("`{value}`: not JSON ({e})"))?;
-    Ok(GrpcAnswer::Json { text })
+    values::grpc_answer(value, Path::new(""))
 }
 
 /// `--descriptor-set FILE`: a `FileDescriptorSet` that holds together with Envoy's services.
@@ -517,44 +435,34 @@ fn descriptor_set(path: &str) -> Result<DescriptorSet, String> {
     })
 }
 
-/// `250ms`, `2s`, or milliseconds.
-/// The longest `--advance-time`: the guest reads time as u64 nanoseconds since 1970, which run out in 2554, and a
-/// century is more than any timeout or tick period a plugin means.
-const MAX_ADVANCE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// `--advance-time`: a duration of at most [`MAX_ADVANCE`].
-fn advance(value: &str) -> Result<Duration, String> {
-    let by = duration(value)?;
-    if by > MAX_ADVANCE {
-        return Err(format!(
-            "`{value}` is more than the runner advances virtual time at once (at most {} s, a century: the plugin \
-             reads the time as nanoseconds in 64 bits)",
-            MAX_ADVANCE.as_secs()
-        ));
-    }
-    Ok(by)
-}
-
-fn duration(value: &str) -> Result<Duration, String> {
-    let (number, unit) = match value.strip_suffix("ms") {
-        Some(n) => (n, 1),
-        None => match value.strip_suffix('s') {
-            Some(n) => (n, 1000),
-            None => (value, 1),
-        },
-    };
-    number
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit))
-        .map(Duration::from_millis)
-        .ok_or_else(|| {
-            format!("`{value}` is not a duration: write milliseconds (`1500`, `1500ms`) or seconds (`2s`)")
-        })
-}
-
 impl Args {
+    /// What the flags ask the player to play.
+    pub fn inputs(&self) -> play::Inputs {
+        let owned = |chunks: Vec<&[u8]>| chunks.into_iter().map(<[u8]>::to_vec).collect();
+        let data = |data: &[Bytes]| data.iter().map(|d| d.0.clone()).collect();
+        play::Inputs {
+            kind: self.kind.play(),
+            request_headers: self.headers.clone(),
+            request_body: owned(self.request_chunks()),
+            request_trailers: self.trailers.clone(),
+            response_headers: self.response_headers.clone(),
+            response_body: owned(self.response_chunks()),
+            response_trailers: self.response_trailers.clone(),
+            callout_answers: self.callout_responses.clone(),
+            grpc_answers: self.grpc_responses.clone(),
+            grpc_services: self.grpc_services.clone(),
+            before_request: self.before_request,
+            advance_time: self.advance_time,
+            run_for: self.run_for,
+            downstream_data: data(&self.downstream_data),
+            upstream_data: data(&self.upstream_data),
+            source_address: self.source_address.clone(),
+            close: self.close.play(),
+            tcp_proxy_cluster: self.tcp_proxy_cluster.clone(),
+            any_cluster: self.clusters.is_empty(),
+        }
+    }
+
     /// The request body as the codec delivers it: the --body-chunk pieces, or --body cut by --chunk-size.
     pub fn request_chunks(&self) -> Vec<&[u8]> {
         chunks(&self.body_chunks, self.body.as_ref(), self.chunk_size)
@@ -683,6 +591,31 @@ impl Args {
                     .exit()
             }
         }
+        if args.scenario.is_some() {
+            use clap::parser::ValueSource;
+            let command = Args::command();
+            let others: Vec<String> = command
+                .get_arguments()
+                .filter(|a| !["module", "scenario"].contains(&a.get_id().as_str()))
+                .filter(|a| {
+                    matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine)
+                })
+                .map(|a| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str())))
+                .collect();
+            if !others.is_empty() {
+                Args::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "--scenario takes the plugin's configuration and each stream from the file: drop {} \
+                             (write them in the file)",
+                            others.join(", ")
+                        ),
+                    )
+                    .exit()
+            }
+            return args;
+        }
         let refused = args.flags_of_another_kind(&matches);
         if !refused.is_empty() {
             Args::command()
@@ -705,73 +638,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_split_at_the_first_colon_after_a_pseudo_header_prefix() {
-        assert_eq!(
-            header(":path: /a:b").unwrap(),
-            (":path".into(), "/a:b".into())
-        );
-        assert_eq!(
-            header("X-User:alice").unwrap(),
-            ("x-user".into(), "alice".into())
-        );
-        assert!(header("no-colon").unwrap_err().contains("NAME: VALUE"));
-        assert!(header(": value").is_err());
-    }
-
-    #[test]
-    fn callout_answers_are_a_status_with_an_optional_body_reset_or_timeout() {
-        assert_eq!(
-            callout_answer("403:denied: no").unwrap(),
-            CalloutAnswer::Response {
-                status: 403,
-                headers: Vec::new(),
-                body: b"denied: no".to_vec()
-            }
-        );
-        assert_eq!(
-            callout_answer("200").unwrap(),
-            CalloutAnswer::Response {
-                status: 200,
-                headers: Vec::new(),
-                body: Vec::new()
-            }
-        );
-        assert_eq!(callout_answer("reset").unwrap(), CalloutAnswer::Reset);
-        assert_eq!(callout_answer("timeout").unwrap(), CalloutAnswer::Timeout);
-        assert!(
-            callout_answer("ok")
-                .unwrap_err()
-                .contains("`ok` is not a callout answer")
-        );
-        assert!(callout_answer("999").is_err());
-    }
-
-    #[test]
-    fn grpc_answers_are_a_code_with_optional_data_or_timeout() {
-        assert_eq!(
-            grpc_answer("0:pong").unwrap(),
-            GrpcAnswer::Status {
-                code: 0,
-                data: b"pong".to_vec()
-            }
-        );
-        assert_eq!(
-            grpc_answer("14").unwrap(),
-            GrpcAnswer::Status {
-                code: 14,
-                data: Vec::new()
-            }
-        );
-        assert_eq!(grpc_answer("timeout").unwrap(), GrpcAnswer::Timeout);
-        assert!(
-            grpc_answer("17")
-                .unwrap_err()
-                .contains("`17` is not a gRPC answer")
-        );
-        assert!(grpc_answer("ok").is_err());
-    }
-
-    #[test]
     fn a_body_is_the_chunks_given_or_cut_by_the_chunk_size() {
         let body = Bytes(b"abcdefg".to_vec());
         let given = [Bytes(b"ab".to_vec()), Bytes(Vec::new())];
@@ -784,28 +650,6 @@ mod tests {
         let empty = Bytes(Vec::new());
         assert_eq!(chunks(&[], Some(&empty), Some(3)), [b"".as_slice()]);
         assert!(chunks(&[], None, Some(3)).is_empty());
-    }
-
-    #[test]
-    fn durations_are_milliseconds_or_seconds() {
-        assert_eq!(duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(duration("1500").unwrap(), Duration::from_millis(1500));
-        assert!(
-            duration("soon")
-                .unwrap_err()
-                .contains("`soon` is not a duration")
-        );
-    }
-
-    #[test]
-    fn an_enormous_advance_is_refused_by_name() {
-        assert_eq!(advance("1000s").unwrap(), Duration::from_secs(1000));
-        let error = advance("18446744073709551615").unwrap_err();
-        assert!(
-            error.contains("more than the runner advances virtual time at once"),
-            "{error}"
-        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Bytes as the plugin sent or received them, shown without loss: text when they are UTF-8, base64 otherwise (never
-//! U+FFFD), and read back from the command line as text, `@FILE`, `hex:…` or `base64:…`.
+//! U+FFFD) (the command line reads them back: `play::values::bytes`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -37,24 +37,6 @@ pub fn text(bytes: &[u8]) -> String {
     }
 }
 
-/// An answer's bytes from the command line: `@FILE` (the file's bytes), `hex:…`, `base64:…`, or the text itself.
-pub fn parse(value: &str) -> Result<Vec<u8>, String> {
-    if let Some(path) = value.strip_prefix('@') {
-        return std::fs::read(path).map_err(|e| format!("cannot read the file `{path}`: {e}"));
-    }
-    if let Some(digits) = value.strip_prefix("hex:") {
-        return hex::decode(digits.trim()).map_err(|e| {
-            format!("`{value}` is not hex ({e}): write two hex digits a byte, e.g. `hex:0a1bff`")
-        });
-    }
-    if let Some(encoded) = value.strip_prefix("base64:") {
-        return STANDARD.decode(encoded.trim()).map_err(|e| {
-            format!("`{value}` is not base64 ({e}): write standard base64 with padding, e.g. `base64:CgP/`")
-        });
-    }
-    Ok(value.as_bytes().to_vec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,21 +61,5 @@ mod tests {
         );
         assert_eq!(text(b"a\"b"), "\"a\\\"b\"");
         assert_eq!(text(b"\x00\xff"), "base64:AP8=");
-    }
-
-    #[test]
-    fn answers_are_text_a_file_hex_or_base64() {
-        assert_eq!(parse("pong").unwrap(), b"pong");
-        assert_eq!(parse("hex:00ff0A").unwrap(), b"\x00\xff\x0a");
-        assert_eq!(parse("base64:AP8=").unwrap(), b"\x00\xff");
-        let error = parse("hex:0g").unwrap_err();
-        assert!(error.contains("`hex:0g` is not hex"), "{error}");
-        let error = parse("base64:!!").unwrap_err();
-        assert!(error.contains("`base64:!!` is not base64"), "{error}");
-        let error = parse("@/nonexistent/answer.bin").unwrap_err();
-        assert!(
-            error.contains("cannot read the file `/nonexistent/answer.bin`"),
-            "{error}"
-        );
     }
 }

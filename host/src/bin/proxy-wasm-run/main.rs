@@ -3,14 +3,13 @@
 //! builds an extension and hands its module to this binary; `--help` lists the flags.
 
 mod cli;
-mod dry_run;
 mod exact_bytes;
 mod property_args;
 mod report;
 
 use std::process::ExitCode;
 
-use host::testing::{Plugin, printable, printable_line};
+use host::testing::{Plugin, RunError, Scenario, play, printable, printable_line};
 
 use report::{Outcome, Report};
 
@@ -20,9 +19,14 @@ const NOT_STARTED: u8 = 1;
 const BAD_COMMAND_LINE: u8 = 2;
 /// The plugin failed while it ran the stream.
 const FAILED: u8 = 3;
+/// A stream of a scenario file did not meet its expectations.
+const EXPECTATIONS_FAILED: u8 = 4;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse_all();
+    if let Some(scenario) = &args.scenario {
+        return run_scenario(&args.module, scenario);
+    }
     let mut builder = Plugin::load(&args.module)
         .fail_open(args.fail_open)
         .allow_on_headers_stop_iteration(args.allow_on_headers_stop_iteration)
@@ -112,7 +116,13 @@ fn main() -> ExitCode {
             return ExitCode::from(NOT_STARTED);
         }
         Ok(plugin) => {
-            let run = dry_run::run(&plugin, &args);
+            let run = match play::play(&plugin, &args.inputs()) {
+                Ok(run) => run,
+                Err(error) => {
+                    eprintln!("error: --grpc-response {}", printable_line(&error));
+                    return ExitCode::from(BAD_COMMAND_LINE);
+                }
+            };
             let failure = plugin.failure();
             let code = if failure.is_some() { FAILED } else { 0 };
             let report = Report {
@@ -133,6 +143,34 @@ fn main() -> ExitCode {
     };
     print(&report, args.json);
     ExitCode::from(code)
+}
+
+/// Plays a scenario file and prints each stream's PASS or FAIL.
+fn run_scenario(module: &std::path::Path, file: &std::path::Path) -> ExitCode {
+    let scenario = match Scenario::from_file(file) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            eprintln!("error: {}", printable(&format!("{error:#}")));
+            return ExitCode::from(BAD_COMMAND_LINE);
+        }
+    };
+    match scenario.run(module) {
+        Ok(outcome) => {
+            print!("{}", printable(&outcome.text()));
+            if outcome.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXPECTATIONS_FAILED)
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {}", printable(&error.to_string()));
+            ExitCode::from(match error {
+                RunError::NotStarted(_) => NOT_STARTED,
+                RunError::BadAnswer(_) => BAD_COMMAND_LINE,
+            })
+        }
+    }
 }
 
 fn print(report: &Report<'_>, json: bool) {

@@ -14,9 +14,8 @@ use host::testing::{
 };
 use serde_json::{Value, json};
 
-use crate::cli::{CalloutAnswer, GrpcAnswer};
-use crate::dry_run::{Run, Step, Stored, Traffic};
 use crate::exact_bytes;
+use host::testing::play::{CalloutAnswer, GrpcAnswer, Run, Step, Stored, Traffic};
 
 /// How many log lines a report shows at most: a plugin may log hundreds of thousands within its byte budget, and
 /// the report (a JSON value built whole) would take many times their size.

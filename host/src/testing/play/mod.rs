@@ -1,18 +1,117 @@
 //! Plays one HTTP stream through a started plugin, Envoy's way: request headers and body, callout answers as they
 //! are dispatched, virtual time if asked, the upstream's response if the request reached the upstream, then
-//! log/done/delete. With `--kind tcp`, one TCP connection instead (connect, the client's bytes, the upstream's,
-//! the close); with `--kind service`, virtual time only.
+//! log/done/delete. With [`Kind::Tcp`], one TCP connection instead (connect, the client's bytes, the upstream's,
+//! the close); with [`Kind::Service`], virtual time only. The dry run (`proxy-wasm-run`) plays what its flags say,
+//! and a [`Scenario`](super::Scenario) plays each of its streams, with the same player.
+
+pub mod values;
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use host::testing::{
+use super::{
     Action, CallbackOutcome, ConnectionClosed, FilterStateObject, GrpcCall, GrpcResponse, HttpCall,
     HttpCallResponse, HttpStream, Message, Plugin, Received, RefusedCall, TCP_PROXY_CLUSTER,
     TcpConnection, printable_line,
 };
 
-use crate::cli::{Args, CalloutAnswer, CloseOrder, GrpcAnswer, Kind};
+/// Where in Envoy the module runs (the runner's `--kind`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// An HTTP filter (`envoy.filters.http.wasm`).
+    #[default]
+    Http,
+    /// A network filter in front of a TCP proxy (`envoy.filters.network.wasm`).
+    Tcp,
+    /// A Wasm service with no traffic (`envoy.bootstrap.wasm`).
+    Service,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Tcp => "tcp",
+            Kind::Service => "service",
+        }
+    }
+}
+
+/// How a TCP connection ends after its data (the runner's `--close`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CloseOrder {
+    /// The client half-closes, then the upstream.
+    #[default]
+    ClientFirst,
+    UpstreamFirst,
+    ClientReset,
+    UpstreamReset,
+}
+
+/// How the next HTTP callout is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalloutAnswer {
+    Response {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// The call fails (`on_http_call_response` with no headers).
+    Reset,
+    /// Envoy's 504 once the call's timeout passes.
+    Timeout,
+}
+
+/// How the next gRPC call is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcAnswer {
+    /// Code 0 with `data` as the response message, or another code with `data` as the status message.
+    Status {
+        code: u32,
+        data: Vec<u8>,
+    },
+    Timeout,
+    /// Code 0 with the response message written in JSON (`0:json:{…}`), encoded with the called method's response
+    /// type when the call is answered.
+    Json {
+        text: String,
+    },
+}
+
+/// What to play through a started plugin: the traffic of one stream (or connection, or a service's time) and the
+/// answers to what the plugin dispatches, taken in dispatch order.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub kind: Kind,
+    /// Request headers; [`HttpStream`] adds what is missing of its request defaults.
+    pub request_headers: Vec<(String, String)>,
+    /// The request body as the codec delivers it, one `on_request_body` a chunk (none: the request ends with its
+    /// headers or trailers).
+    pub request_body: Vec<Vec<u8>>,
+    pub request_trailers: Vec<(String, String)>,
+    /// The upstream's response headers (`:status: 200` unless given).
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: Vec<Vec<u8>>,
+    pub response_trailers: Vec<(String, String)>,
+    pub callout_answers: Vec<CalloutAnswer>,
+    pub grpc_answers: Vec<GrpcAnswer>,
+    /// The services whose gRPC answers may be given in JSON and whose messages the report decodes.
+    pub grpc_services: grpc_json::Services,
+    /// Virtual time before the request (after what start-up dispatched is answered).
+    pub before_request: Option<Duration>,
+    /// Virtual time after the request, before the upstream's response (TCP: after the data).
+    pub advance_time: Option<Duration>,
+    /// A service's virtual run time.
+    pub run_for: Option<Duration>,
+    pub downstream_data: Vec<Vec<u8>>,
+    pub upstream_data: Vec<Vec<u8>>,
+    pub source_address: Option<String>,
+    pub close: CloseOrder,
+    pub tcp_proxy_cluster: Option<String>,
+    /// The plugin was built with `any_cluster()`: the run notes the names Envoy would have refused.
+    pub any_cluster: bool,
+}
 
 /// What happened in the run.
 pub struct Run {
@@ -89,11 +188,13 @@ pub enum Step {
     },
 }
 
-pub fn run(plugin: &Plugin, args: &Args) -> Run {
+/// Plays `args` through `plugin`. Fails only when a gRPC answer in JSON does not fit the method it answers (or the
+/// method is unknown): the error (`0:json:… cannot answer gRPC call …`) names the call and the fix.
+pub fn play(plugin: &Plugin, args: &Inputs) -> Result<Run, String> {
     let mut player = Player {
         plugin,
-        answers: args.callout_responses.iter().cloned().collect(),
-        grpc_answers: args.grpc_responses.iter().cloned().collect(),
+        answers: args.callout_answers.iter().cloned().collect(),
+        grpc_answers: args.grpc_answers.iter().cloned().collect(),
         grpc_services: &args.grpc_services,
         steps: Vec::new(),
         callouts: Vec::new(),
@@ -101,6 +202,7 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         notes: Vec::new(),
         stored: None,
         callbacks: None,
+        error: None,
     };
     // What the plugin dispatched while it started (on_vm_start, on_configure) is answered before the first
     // request, then the virtual time `--before-request` asks passes (ticks, and what they dispatch).
@@ -117,14 +219,17 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
             Traffic::Service { ran_for }
         }
     };
+    if let Some(error) = player.error {
+        return Err(error);
+    }
     player.note_pending();
-    if args.clusters.is_empty() {
+    if args.any_cluster {
         player.note_any_cluster();
     }
     if let Some(failure) = plugin.failure() {
         player.note_wrong_kind(args.kind, &failure);
     }
-    Run {
+    Ok(Run {
         steps: player.steps,
         traffic,
         callouts: player.callouts,
@@ -136,12 +241,12 @@ pub fn run(plugin: &Plugin, args: &Args) -> Run {
         canary_callouts: plugin.canary_http_calls(),
         canary_grpc_calls: plugin.canary_grpc_calls(),
         grpc_services: args.grpc_services.clone(),
-    }
+    })
 }
 
 /// One TCP connection: connect, the client's bytes, the upstream's (once the TCP proxy connected), time, then the
 /// close in the order asked; a connection still open after that is reset by the client, so that it ends.
-fn run_tcp(player: &mut Player<'_>, args: &Args) -> Traffic {
+fn run_tcp(player: &mut Player<'_>, args: &Inputs) -> Traffic {
     let plugin = player.plugin;
     let mut conn = plugin.tcp_connection_to(
         args.tcp_proxy_cluster
@@ -157,14 +262,14 @@ fn run_tcp(player: &mut Player<'_>, args: &Args) -> Traffic {
         if conn.closed().is_some() {
             break;
         }
-        let action = conn.send_downstream(&data.0);
+        let action = conn.send_downstream(data);
         player.step("on_downstream_data", action);
     }
     for data in &args.upstream_data {
         if !can_hear_upstream(&conn, player) {
             break;
         }
-        let action = conn.send_upstream(&data.0);
+        let action = conn.send_upstream(data);
         player.step("on_upstream_data", action);
     }
     if let Some(by) = args.advance_time {
@@ -252,18 +357,14 @@ fn can_hear_upstream(conn: &TcpConnection<'_>, player: &mut Player<'_>) -> bool 
     true
 }
 
-fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
+fn run_http(player: &mut Player<'_>, args: &Inputs) -> Traffic {
     let plugin = player.plugin;
     let mut stream = plugin.http_stream();
 
     // The test API adds what is missing of its request defaults (`REQUEST_DEFAULTS`, `x-request-id`).
-    let request: Vec<(&str, &str)> = args
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let trailers = pairs(&args.trailers);
-    let chunks = args.request_chunks();
+    let request = pairs(&args.request_headers);
+    let trailers = pairs(&args.request_trailers);
+    let chunks = &args.request_body;
     let seen = stream.callback_outcomes().len();
     let action = stream.send_request_headers(&request, chunks.is_empty() && trailers.is_empty());
     player.http_step("on_request_headers", action, &stream, seen);
@@ -287,7 +388,7 @@ fn run_http(player: &mut Player<'_>, args: &Args) -> Traffic {
     } else {
         let response = pairs(&args.response_headers);
         let trailers = pairs(&args.response_trailers);
-        let chunks = args.response_chunks();
+        let chunks = &args.response_body;
         let seen = stream.callback_outcomes().len();
         let action =
             stream.send_response_headers(&response, chunks.is_empty() && trailers.is_empty());
@@ -328,6 +429,8 @@ struct Player<'p> {
     notes: Vec<String>,
     stored: Option<Stored>,
     callbacks: Option<Vec<CallbackOutcome>>,
+    /// A JSON answer that could not be encoded: the run stops answering and fails with it.
+    error: Option<String>,
 }
 
 impl Player<'_> {
@@ -446,10 +549,16 @@ impl Player<'_> {
             return;
         };
         let answer = match answer {
-            GrpcAnswer::Json { text } => GrpcAnswer::Status {
-                code: 0,
-                data: encode_json_answer(self.grpc_services, call, &text),
-            },
+            GrpcAnswer::Json { text } => {
+                match encode_json_answer(self.grpc_services, call, &text) {
+                    Ok(data) => GrpcAnswer::Status { code: 0, data },
+                    Err(error) => {
+                        self.error = Some(error);
+                        self.grpc_answers.clear();
+                        return;
+                    }
+                }
+            }
             other => other,
         };
         match &answer {
@@ -600,9 +709,13 @@ fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// A `--grpc-response 0:json:…` answer as the response message of the method `call` called; a service the runner
-/// does not know, or JSON that is not its response, ends the run as a bad command line (exit status 2).
-fn encode_json_answer(services: &grpc_json::Services, call: &GrpcCall, text: &str) -> Vec<u8> {
+/// A `0:json:…` answer as the response message of the method `call` called; a service the runner does not know, or
+/// JSON that is not its response, is an error naming the call.
+fn encode_json_answer(
+    services: &grpc_json::Services,
+    call: &GrpcCall,
+    text: &str,
+) -> Result<Vec<u8>, String> {
     let path = format!(
         "{}/{}",
         printable_line(&call.service),
@@ -615,11 +728,10 @@ fn encode_json_answer(services: &grpc_json::Services, call: &GrpcCall, text: &st
              (`protoc --include_imports -o FILE.pb …`), or answer with bytes (`0:@reply.bin`)"
         )),
     };
-    encoded.unwrap_or_else(|e| {
-        eprintln!(
-            "error: --grpc-response 0:json:… cannot answer gRPC call {} to {path}: {e}",
+    encoded.map_err(|e| {
+        format!(
+            "0:json:… cannot answer gRPC call {} to {path}: {e}",
             call.token
-        );
-        std::process::exit(crate::BAD_COMMAND_LINE.into())
+        )
     })
 }

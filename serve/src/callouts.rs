@@ -3,6 +3,7 @@
 //! Timeouts are the host's: the plugin's clock answers 504 when the callout's timeout passes, as Envoy's router
 //! does, and a late answer from the wire is dropped.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use host::testing::{GrpcCall, GrpcResponse, HttpCall, HttpCallResponse};
@@ -20,34 +21,36 @@ const MAX_RESPONSE_BODY: usize = 16 << 20;
 /// Sends every callout of the chain's plugins that is not on the wire yet: HTTP calls and unary gRPC calls.
 pub fn send_new(worker: &Rc<Worker>, chain: &Rc<Chain>) {
     for (index, filter) in chain.filters.iter().enumerate() {
-        let calls = filter.plugin.http_calls();
-        let grpc_calls: Vec<GrpcCall> = filter
-            .plugin
-            .grpc_calls()
-            .into_iter()
-            .filter(|c| !c.stream)
-            .collect();
-        let mut sent = filter.sent.borrow_mut();
-        // Tokens of answered callouts are not needed any more.
-        sent.retain(|token| {
-            calls.iter().any(|c| c.token == *token) || grpc_calls.iter().any(|c| c.token == *token)
-        });
+        let (calls, grpc_calls) = unsent(
+            &mut filter.sent.borrow_mut(),
+            filter.plugin.http_calls(),
+            filter.plugin.grpc_calls(),
+        );
         for call in calls {
-            if sent.insert(call.token) {
-                tokio::task::spawn_local(send(Rc::clone(worker), Rc::clone(chain), index, call));
-            }
+            tokio::task::spawn_local(send(Rc::clone(worker), Rc::clone(chain), index, call));
         }
         for call in grpc_calls {
-            if sent.insert(call.token) {
-                tokio::task::spawn_local(send_grpc(
-                    Rc::clone(worker),
-                    Rc::clone(chain),
-                    index,
-                    call,
-                ));
-            }
+            tokio::task::spawn_local(send_grpc(Rc::clone(worker), Rc::clone(chain), index, call));
         }
     }
+}
+
+/// Of a plugin's pending calls, the HTTP callouts and unary gRPC calls not on the wire yet; `sent` holds the tokens
+/// already sent, and forgets those no longer pending (answered, timed out).
+pub fn unsent(
+    sent: &mut HashSet<u32>,
+    calls: Vec<HttpCall>,
+    grpc_calls: Vec<GrpcCall>,
+) -> (Vec<HttpCall>, Vec<GrpcCall>) {
+    sent.retain(|token| {
+        calls.iter().any(|c| c.token == *token) || grpc_calls.iter().any(|c| c.token == *token)
+    });
+    let calls = calls.into_iter().filter(|c| sent.insert(c.token)).collect();
+    let grpc_calls = grpc_calls
+        .into_iter()
+        .filter(|c| !c.stream && sent.insert(c.token))
+        .collect();
+    (calls, grpc_calls)
 }
 
 /// A unary gRPC call over HTTP/2 to its cluster; the answer reaches the plugin as Envoy's async gRPC client

@@ -158,26 +158,16 @@ async fn run(services: Rc<Vec<Running>>, wire: Rc<Wire>, stop: watch::Receiver<b
 /// Puts the service's calls that are not on the wire yet there: HTTP callouts and unary gRPC calls.
 fn send_new(services: &Rc<Vec<Running>>, index: usize, wire: &Rc<Wire>) {
     let running = &services[index];
-    let calls = running.service.http_calls();
-    let grpc_calls: Vec<GrpcCall> = running
-        .service
-        .grpc_calls()
-        .into_iter()
-        .filter(|c| !c.stream)
-        .collect();
-    let mut sent = running.sent.borrow_mut();
-    sent.retain(|token| {
-        calls.iter().any(|c| c.token == *token) || grpc_calls.iter().any(|c| c.token == *token)
-    });
+    let (calls, grpc_calls) = callouts::unsent(
+        &mut running.sent.borrow_mut(),
+        running.service.http_calls(),
+        running.service.grpc_calls(),
+    );
     for call in calls {
-        if sent.insert(call.token) {
-            tokio::task::spawn_local(send_http(Rc::clone(services), index, Rc::clone(wire), call));
-        }
+        tokio::task::spawn_local(send_http(Rc::clone(services), index, Rc::clone(wire), call));
     }
     for call in grpc_calls {
-        if sent.insert(call.token) {
-            tokio::task::spawn_local(send_grpc(Rc::clone(services), index, Rc::clone(wire), call));
-        }
+        tokio::task::spawn_local(send_grpc(Rc::clone(services), index, Rc::clone(wire), call));
     }
 }
 

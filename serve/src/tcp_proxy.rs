@@ -35,25 +35,6 @@ const BUFFER_LIMIT: usize = 1 << 20;
 /// How long a closing connection may take to write what passed the filter before it.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
-/// Accepts TCP connections until `stop` fires.
-pub async fn accept(
-    worker: Rc<Worker>,
-    listener: tokio::net::TcpListener,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    tokio::task::spawn_local(serve_connection(Rc::clone(&worker), socket, peer));
-                }
-                Err(e) => eprintln!("worker {}: tcp accept failed: {e}", worker.plan.index),
-            },
-            _ = stop.changed() => return,
-        }
-    }
-}
-
 /// The TCP proxy's upstream connection (its write side is [`Outbound::socket`] of the bytes towards it).
 enum Upstream {
     /// Iteration has not passed the filter yet: the TCP proxy has not started.
@@ -144,7 +125,7 @@ impl Outbound {
     }
 }
 
-async fn serve_connection(worker: Rc<Worker>, socket: TcpStream, peer: SocketAddr) {
+pub async fn serve_connection(worker: Rc<Worker>, socket: TcpStream, peer: SocketAddr) {
     let Some(chain) = worker.tcp_chain.clone() else {
         return;
     };

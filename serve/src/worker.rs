@@ -233,29 +233,45 @@ pub fn run(
         tokio::task::spawn_local(clock(Rc::clone(&worker), setup.watch));
         tokio::task::spawn_local(answer_queries(Rc::clone(&worker), queries));
         if let Some(tcp_listener) = tcp_listener {
-            tokio::task::spawn_local(tcp_proxy::accept(
+            tokio::task::spawn_local(accept(
                 Rc::clone(&worker),
                 tcp_listener,
                 stop.clone(),
+                "tcp ",
+                tcp_proxy::serve_connection,
             ));
         }
-        accept(Rc::clone(&worker), listener, stop).await;
+        accept(
+            Rc::clone(&worker),
+            listener,
+            stop,
+            "",
+            proxy::serve_connection,
+        )
+        .await;
         drain(&worker).await;
     });
 }
 
-async fn accept(
+/// Accepts connections on `listener` until `stop` fires, each served by `serve` on this worker (`what` names the
+/// listener in a failed accept's message).
+async fn accept<F, Fut>(
     worker: Rc<Worker>,
     listener: tokio::net::TcpListener,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+    what: &'static str,
+    serve: F,
+) where
+    F: Fn(Rc<Worker>, tokio::net::TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    tokio::task::spawn_local(proxy::serve_connection(Rc::clone(&worker), socket, peer));
+                    tokio::task::spawn_local(serve(Rc::clone(&worker), socket, peer));
                 }
-                Err(e) => eprintln!("worker {}: accept failed: {e}", worker.plan.index),
+                Err(e) => eprintln!("worker {}: {what}accept failed: {e}", worker.plan.index),
             },
             _ = stop.changed() => return,
         }

@@ -40,7 +40,8 @@ enum Outcome {
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, not `write_str`: the table sets a width for this column.
+        f.pad(match self {
             Outcome::Ok => "ok",
             Outcome::Warn => "warn",
             Outcome::Fail => "FAIL",

@@ -123,7 +123,7 @@ fn an_artifact_image_fails_for_a_service_mesh_extension_and_passes_for_istio() {
     );
     let (_, table, _) = check(&work, &["--for", "istio"]);
     assert!(
-        row(&table, "image").starts_with("ok  image          wasm artifact"),
+        row(&table, "image").starts_with("ok    image          wasm artifact"),
         "{table}"
     );
 }

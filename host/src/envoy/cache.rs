@@ -1,5 +1,5 @@
-//! Compiled modules: compiled once per process (keyed by the module's sha256) and, unless turned off, kept on disk
-//! (`<target>/proxy-wasm-host/<sha256>.cwasm`) so the next process skips Cranelift too.
+//! Compiled modules: compiled once per process (found again by the module's bytes) and, unless turned off, kept on
+//! disk (`<target>/proxy-wasm-host/<sha256>.cwasm`) so the next process skips Cranelift too.
 //!
 //! Loading compiled code is `unsafe` in wasmtime: the bytes become machine code. An entry is therefore only loaded
 //! when its header names the sha256 of the very module being loaded, this engine's fingerprint (wasmtime version
@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::hash::Hasher;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use wasmtime::Module;
+use wasmtime::{InstancePre, Module};
 
+use super::HostState;
 use super::vm::engine;
 
 /// The first bytes of every entry; a new layout gets a new tag, so old entries are recompiled.
@@ -45,27 +46,95 @@ pub(crate) enum DiskCache {
 
 type Key = [u8; 32];
 
+/// A module compiled in this process, shared by every plugin started from the same bytes.
+pub(crate) struct Compiled {
+    pub(crate) module: Module,
+    /// The module's bytes, kept to tell modules apart and for trap reports' function names.
+    pub(crate) bytes: Arc<[u8]>,
+    /// Tells compiled modules apart in this process (what cpp-host's VM key takes the code's hash for).
+    pub(crate) id: u64,
+    /// The module linked with the host functions, once: instantiating it then skips resolving imports by name.
+    linked: OnceLock<InstancePre<HostState>>,
+}
+
+impl Compiled {
+    /// The module linked by `link`, the first time; the host has one set of host functions per process.
+    pub(crate) fn linked(
+        &self,
+        link: impl FnOnce(&Module) -> wasmtime::Result<InstancePre<HostState>>,
+    ) -> wasmtime::Result<&InstancePre<HostState>> {
+        if let Some(linked) = self.linked.get() {
+            return Ok(linked);
+        }
+        let linked = link(&self.module)?;
+        Ok(self.linked.get_or_init(|| linked))
+    }
+}
+
+/// The modules compiled in this process, found by a cheap fingerprint of their bytes and then the bytes themselves:
+/// a plugin start must not hash the whole module (SHA-256 of a 77 KB module costs about half a start).
+#[derive(Default)]
+struct InProcess {
+    by_fingerprint: HashMap<u64, Vec<Arc<Compiled>>>,
+    next_id: u64,
+}
+
+impl InProcess {
+    fn get(&self, bytes: &[u8]) -> Option<Arc<Compiled>> {
+        self.by_fingerprint
+            .get(&fingerprint(bytes))?
+            .iter()
+            .find(|compiled| *compiled.bytes == *bytes)
+            .map(Arc::clone)
+    }
+
+    fn insert(&mut self, bytes: &[u8], module: Module) -> Arc<Compiled> {
+        self.next_id += 1;
+        let compiled = Arc::new(Compiled {
+            module,
+            bytes: bytes.into(),
+            id: self.next_id,
+            linked: OnceLock::new(),
+        });
+        self.by_fingerprint
+            .entry(fingerprint(bytes))
+            .or_default()
+            .push(Arc::clone(&compiled));
+        compiled
+    }
+}
+
+/// The length and a hash of the first and last 4 KiB: equal for equal bytes, and different for nearly every pair of
+/// modules a process meets; the full comparison settles the rest.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    const EDGE: usize = 4096;
+    let mut hasher = DefaultHasher::new();
+    bytes.len().hash(&mut hasher);
+    hasher.write(&bytes[..bytes.len().min(EDGE)]);
+    hasher.write(&bytes[bytes.len().saturating_sub(EDGE)..]);
+    hasher.finish()
+}
+
 /// Compiles `bytes` once per process; with [`DiskCache::In`], through the on-disk cache. One key is compiled by
 /// one thread (and, through a lock file, one process) at a time: the others wait and take its result.
 pub(crate) fn compile(
     bytes: &[u8],
     disk: &DiskCache,
     deadline: Duration,
-) -> anyhow::Result<Module> {
-    static COMPILED: OnceLock<Mutex<HashMap<Key, Module>>> = OnceLock::new();
+) -> anyhow::Result<Arc<Compiled>> {
+    static COMPILED: OnceLock<Mutex<InProcess>> = OnceLock::new();
     static KEY_LOCKS: OnceLock<Mutex<HashMap<Key, Arc<Mutex<()>>>>> = OnceLock::new();
     let compiled = COMPILED.get_or_init(Default::default);
-    let key: Key = Sha256::digest(bytes).into();
-    let cached = |key: &Key| {
+    let cached = || {
         compiled
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+            .get(bytes)
     };
-    if let Some(module) = cached(&key) {
+    if let Some(module) = cached() {
         return Ok(module);
     }
+    let key: Key = Sha256::digest(bytes).into();
     let key_lock = Arc::clone(
         KEY_LOCKS
             .get_or_init(Default::default)
@@ -76,7 +145,7 @@ pub(crate) fn compile(
     );
     let _compiling = key_lock.lock().unwrap_or_else(|e| e.into_inner());
     // Another thread may have compiled it while this one waited.
-    if let Some(module) = cached(&key) {
+    if let Some(module) = cached() {
         return Ok(module);
     }
     let disk = match disk {
@@ -87,11 +156,10 @@ pub(crate) fn compile(
         Some(dir) => dir.compile(bytes, &key, deadline)?,
         None => compile_now(bytes, deadline)?,
     };
-    compiled
+    Ok(compiled
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key, module.clone());
-    Ok(module)
+        .insert(bytes, module))
 }
 
 /// Compiles on a thread of its own and waits at most `deadline`: Cranelift cannot be interrupted, so a module that

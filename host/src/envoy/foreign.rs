@@ -321,6 +321,21 @@ impl HostState {
     }
 
     /// How many times stream `id` called `clear_route_cache`.
+    /// Drops what the built-in functions kept for stream `id`, once Envoy destroyed it.
+    pub(crate) fn forget_foreign_state(&mut self, id: u32) {
+        // Most plugins never call these functions: an empty map is not hashed into.
+        let state = &mut self.foreign_state;
+        if !state.filter_state.is_empty() {
+            state.filter_state.remove(&id);
+        }
+        if !state.declared.is_empty() {
+            state.declared.remove(&id);
+        }
+        if !state.route_cache_clears.is_empty() {
+            state.route_cache_clears.remove(&id);
+        }
+    }
+
     pub(crate) fn route_cache_clears(&self, id: u32) -> u32 {
         self.foreign_state
             .route_cache_clears

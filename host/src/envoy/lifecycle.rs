@@ -68,7 +68,7 @@ impl PluginVms {
         functions: &'static HostFunctions,
     ) -> Result<PluginVms, VmStartError> {
         let loaded = Vm::load(bytes, &settings, functions)?;
-        let keys = cache.map(|_| StartKeys::new(bytes, &settings));
+        let keys = cache.map(|_| StartKeys::new(loaded.compiled.id, &settings));
         let mut start_logs = Vec::new();
         let mut kept = Kept {
             foreign,
@@ -376,7 +376,8 @@ struct StartKeys {
 }
 
 impl StartKeys {
-    fn new(code: &[u8], settings: &Settings) -> StartKeys {
+    /// `code` is the compiled module's id in this process, which stands for the code's hash.
+    fn new(code: u64, settings: &Settings) -> StartKeys {
         let hash = |parts: &[&[u8]]| -> [u8; 32] {
             let mut hasher = Sha256::new();
             for part in parts {
@@ -385,7 +386,11 @@ impl StartKeys {
             }
             hasher.finalize().into()
         };
-        let vm = hash(&[settings.vm_id.as_bytes(), &settings.vm_config, code]);
+        let vm = hash(&[
+            settings.vm_id.as_bytes(),
+            &settings.vm_config,
+            &code.to_le_bytes(),
+        ]);
         StartKeys {
             vm,
             plugin: hash(&[

@@ -392,6 +392,14 @@ impl Plugin {
         RefMut::map(self.vms.borrow_mut(), |vms| vms.generation(generation))
     }
 
+    /// Drops stream `id` of VM `generation` if Envoy destroyed it. Skipped while the VMs are borrowed (a handle
+    /// dropped while a panic unwinds through a verb): the plugin then frees the stream with the VM.
+    pub(crate) fn forget_stream(&self, generation: usize, id: u32) {
+        if let Ok(mut vms) = self.vms.try_borrow_mut() {
+            vms.generation(generation).forget_stream(id);
+        }
+    }
+
     /// The worker VM a stream runs in, for a verb on the stream: the current VM first runs what was posted to it.
     pub(crate) fn driven_of(&self, generation: usize) -> RefMut<'_, Vm> {
         if generation == self.vms.borrow().reloads() {

@@ -88,11 +88,9 @@ impl HttpStream<'_> {
         }
     }
 
-    /// Ends the stream like [`finish`](Self::finish), then drops what the host kept of it: a driver that runs for
-    /// hours reads nothing of a stream after its access log.
+    /// Ends the stream like [`finish`](Self::finish); dropping the handle then drops what the host kept of it.
     pub fn finish_and_forget(mut self) {
         self.finish();
-        self.observed().forget_stream(self.id());
     }
 }
 

@@ -340,6 +340,14 @@ impl<'p> HttpStream<'p> {
     }
 }
 
+/// Nothing can read a stream once its handle is gone, and Envoy frees a stream when it destroys its context:
+/// a finished stream is dropped with its handle, so a plugin that runs many streams holds only the live ones.
+impl Drop for HttpStream<'_> {
+    fn drop(&mut self) {
+        self.plugin.forget_stream(self.generation, self.id);
+    }
+}
+
 /// The attribute values of stream or connection context `id`, starting from the plugin's the first time.
 pub(super) fn context_properties(
     vm: RefMut<'_, crate::envoy::Vm>,

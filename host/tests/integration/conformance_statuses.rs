@@ -13,6 +13,7 @@ fn run() -> Plugin {
     stream.send_request_body("abc", true);
     stream.send_response_headers(&[], true);
     stream.finish();
+    drop(stream);
     plugin.assert_not_failed();
     plugin
 }
@@ -372,6 +373,7 @@ fn run_with_request_trailers() -> Plugin {
     stream.send_request_trailers(&[("x-t", "1")]);
     stream.send_response_headers(&[], true);
     stream.finish();
+    drop(stream);
     plugin.assert_not_failed();
     plugin
 }

@@ -217,9 +217,15 @@ impl Headers {
     /// Appends an entry as it is, lower-casing the name in place.
     fn push(&mut self, name: &[u8], value: &[u8]) {
         let b = Arc::make_mut(&mut self.inner);
-        let start = b.names.len();
-        b.names.push_str(&String::from_utf8_lossy(name));
-        b.names[start..].make_ascii_lowercase();
+        // Header names are ASCII but for a guest's odd bytes, shown lossily.
+        if name.is_ascii() {
+            b.names
+                .extend(name.iter().map(|c| char::from(c.to_ascii_lowercase())));
+        } else {
+            let start = b.names.len();
+            b.names.push_str(&String::from_utf8_lossy(name));
+            b.names[start..].make_ascii_lowercase();
+        }
         b.values.extend_from_slice(value);
         b.entries.push(Entry {
             name_end: b.names.len(),

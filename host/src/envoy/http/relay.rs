@@ -31,12 +31,14 @@ impl Vm {
 
     /// Drops a stream whose context Envoy destroyed (after `on_delete`); a stream still alive is kept.
     pub(crate) fn forget_stream(&mut self, id: u32) {
-        let streams = &mut self.state_mut().streams;
-        if streams
+        let state = self.state_mut();
+        if state
+            .streams
             .get(&id)
             .is_some_and(|s| s.life == StreamLife::Deleted)
         {
-            streams.remove(&id);
+            state.streams.remove(&id);
+            state.forget_foreign_state(id);
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use wasmparser::{KnownCustom, Name, Parser, Payload};
 
@@ -52,11 +52,11 @@ impl fmt::Display for NamesSource {
 }
 
 /// Function names by index in the module's function index space (imports first), as the name section has them.
-/// Read at the first trap only: a plugin that never traps (most loads, and every fuzz case but the findings) pays
-/// for a copy of the module, not for parsing its names.
+/// Read at the first trap only: a plugin that never traps (most loads, and every fuzz case but the findings) does
+/// not pay for parsing its names.
 #[derive(Debug)]
 pub(crate) struct FunctionNames {
-    module: Vec<u8>,
+    module: Arc<[u8]>,
     twin: NamesTwin,
     resolved: OnceLock<Resolved>,
 }
@@ -68,9 +68,9 @@ struct Resolved {
 }
 
 impl FunctionNames {
-    pub(crate) fn new(module: &[u8], twin: &NamesTwin) -> FunctionNames {
+    pub(crate) fn new(module: Arc<[u8]>, twin: &NamesTwin) -> FunctionNames {
         FunctionNames {
-            module: module.to_vec(),
+            module,
             twin: twin.clone(),
             resolved: OnceLock::new(),
         }

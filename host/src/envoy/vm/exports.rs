@@ -72,9 +72,11 @@ impl<P: WasmParams, R: WasmResults> Callback<P, R> {
     ) -> anyhow::Result<Callback<P, R>> {
         let func = match instance.get_func(&mut *store, name) {
             Some(f) => {
-                let ty = f.ty(&*store);
                 let typed = f.typed::<P, R>(&*store).map_err(|_| {
-                    anyhow::anyhow!("the export `{name}` has the wrong signature {ty}")
+                    anyhow::anyhow!(
+                        "the export `{name}` has the wrong signature {}",
+                        f.ty(&*store)
+                    )
                 })?;
                 Some(typed)
             }
@@ -102,10 +104,12 @@ impl Exports {
             let Some(f) = instance.get_func(&mut *store, name) else {
                 return Ok(None);
             };
-            let ty = f.ty(&*store);
-            f.typed::<P, R>(&*store)
-                .map(Some)
-                .map_err(|_| anyhow::anyhow!("the export `{name}` has the wrong signature {ty}"))
+            f.typed::<P, R>(&*store).map(Some).map_err(|_| {
+                anyhow::anyhow!(
+                    "the export `{name}` has the wrong signature {}",
+                    f.ty(&*store)
+                )
+            })
         }
         let headers =
             |store: &mut Store<HostState>, name: &str| -> anyhow::Result<Option<HeadersFn>> {

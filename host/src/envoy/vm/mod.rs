@@ -13,8 +13,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::{Linker, Module, Store};
+use wasmtime::{Linker, Store};
 
+use crate::envoy::cache::Compiled;
 use crate::envoy::{
     ByteBudget, ForeignFunction, FunctionNames, HostState, LogEntry, Metrics, SharedProcess,
     TrapReport, VmRole,
@@ -74,7 +75,7 @@ pub(crate) struct HostFunctions {
 /// A compiled, checked module: what every VM of a plugin (base, canary, workers) is instantiated from.
 #[derive(Clone)]
 pub(crate) struct Loaded {
-    pub(crate) module: Module,
+    pub(crate) compiled: Arc<Compiled>,
     pub(crate) abi: AbiVersion,
     functions: &'static HostFunctions,
     /// The module's function names (from its names twin or its own name section), for trap reports.

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use wasmtime::{Module, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
 use super::calls::describe_trap;
 use super::engine::{arm_deadline, engine};
@@ -14,7 +14,7 @@ use super::{
     abi_version,
 };
 use crate::envoy::budget::BudgetExceeded;
-use crate::envoy::cache::compile;
+use crate::envoy::cache::{Compiled, compile};
 use crate::envoy::{
     Callouts, Clock, Contexts, FunctionNames, HostState, Phase, Randomness, RecentCalls,
 };
@@ -34,11 +34,14 @@ impl Vm {
         functions: &'static HostFunctions,
     ) -> Result<Loaded, VmStartError> {
         Vm::check(bytes, settings, functions)
-            .map(|(module, abi)| Loaded {
-                module,
+            .map(|(compiled, abi)| Loaded {
+                names: Arc::new(FunctionNames::new(
+                    Arc::clone(&compiled.bytes),
+                    &settings.names_twin,
+                )),
+                compiled,
                 abi,
                 functions,
-                names: Arc::new(FunctionNames::new(bytes, &settings.names_twin)),
             })
             .map_err(|e| VmStartError {
                 failure: StartFailure::Load,
@@ -85,7 +88,7 @@ impl Vm {
             budget,
             now,
         } = init;
-        let (module, abi) = (&loaded.module, loaded.abi);
+        let abi = loaded.abi;
         // One instance with one memory (the engine refuses a second) and a bounded function table: what a
         // proxy-wasm module needs, so the memory limit bounds the whole store.
         let limits = StoreLimitsBuilder::new()
@@ -137,7 +140,12 @@ impl Vm {
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
         arm_deadline(&mut store);
-        let instance = match loaded.functions.linker.instantiate(&mut store, module) {
+        let linker = &loaded.functions.linker;
+        let instance = match loaded
+            .compiled
+            .linked(|module| linker.instantiate_pre(module))
+            .and_then(|linked| linked.instantiate(&mut store))
+        {
             Ok(instance) => instance,
             Err(error)
                 if error.downcast_ref::<Trap>().is_some()
@@ -168,7 +176,7 @@ impl Vm {
         bytes: &[u8],
         settings: &Settings,
         functions: &HostFunctions,
-    ) -> anyhow::Result<(Module, AbiVersion)> {
+    ) -> anyhow::Result<(Arc<Compiled>, AbiVersion)> {
         // Compile time grows with the module: a size past the limit is refused before any of it is parsed.
         if bytes.len() > settings.module_size_limit {
             bail!(
@@ -177,8 +185,9 @@ impl Vm {
                 settings.module_size_limit
             );
         }
-        let module = compile(bytes, &settings.disk_cache, settings.compile_deadline)?;
-        let abi = abi_version(&module)?;
+        let compiled = compile(bytes, &settings.disk_cache, settings.compile_deadline)?;
+        let module = &compiled.module;
+        let abi = abi_version(module)?;
         let envoy = settings.envoy;
         // The host links the newest Envoy's functions; an older release lacks some (`envoy_targets::imports`).
         // Where the table is unsure, the host links it: `check` warns about those.
@@ -208,7 +217,7 @@ impl Vm {
                 if missing.len() == 1 { "it" } else { "them" },
             );
         }
-        Ok((module, abi))
+        Ok((compiled, abi))
     }
 
     /// The exports a plugin needs (memory, allocator) and the callbacks it has.

@@ -1,0 +1,46 @@
+//! Counts what the lifecycle benchmark times, in a form `valgrind --tool=callgrind` can count instructions of: the
+//! count does not change with what else the machine runs, where the benchmark's times do.
+//! `host/tools/count-instructions.sh` runs it and prints instructions per request and per plugin start.
+//!
+//! `count_lifecycle host|bare|start N`: N requests through the host, N on bare wasmtime, or N plugin starts, after
+//! the same set-up, so the difference of two counts is N times the cost of one.
+
+#[path = "../benches/workload/mod.rs"]
+mod workload;
+
+use workload::*;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(what), Some(Ok(n))) = (args.get(1), args.get(2).map(|n| n.parse::<u64>())) else {
+        eprintln!("usage: count_lifecycle host|bare|start N");
+        std::process::exit(2);
+    };
+    let bytes = module();
+    match what.as_str() {
+        "host" => {
+            let plugin = start(&bytes);
+            for _ in 0..n {
+                one_request(&plugin);
+            }
+        }
+        "bare" => {
+            let engine = engine();
+            let module = wasmtime::Module::new(&engine, &bytes).expect("header-append compiles");
+            let mut bare = Bare::start(&engine, &module);
+            for _ in 0..n {
+                bare.one_request();
+            }
+        }
+        "start" => {
+            drop(start(&bytes));
+            for _ in 0..n {
+                drop(start(&bytes));
+            }
+        }
+        other => {
+            eprintln!("count_lifecycle: unknown workload {other:?}: host, bare or start");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Prints the instructions one request through header-append costs in the host and on bare wasmtime, and one plugin
+# start, counted by callgrind: the same figures however loaded the machine is, unlike the lifecycle benchmark's
+# times (instructions are not time: cache misses and allocator locks do not show). Needs valgrind.
+# Usage: host/tools/count-instructions.sh [N]   (N requests or starts per count, default 5000)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+n=${1:-5000}
+command -v valgrind >/dev/null || { echo "count-instructions: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
+cargo xtask build -p header-append >/dev/null
+cargo build -q --profile bench -p host --example count_lifecycle
+bin=target/release/examples/count_lifecycle
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+count() {
+  valgrind --tool=callgrind --callgrind-out-file="$out/cg" "$bin" "$@" 2>&1 |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+per() {
+  local what=$1 zero many
+  count "$what" 0 >/dev/null # the first run may fill the disk cache
+  zero=$(count "$what" 0)
+  many=$(count "$what" "$n")
+  echo $(((many - zero) / n))
+}
+host=$(per host)
+bare=$(per bare)
+start=$(per start)
+echo "one request, host:          $host instructions"
+echo "one request, bare wasmtime: $bare instructions ($(echo "scale=2; $host / $bare" | bc)x)"
+echo "one plugin start:           $start instructions"

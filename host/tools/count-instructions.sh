@@ -9,7 +9,7 @@ n=${1:-5000}
 command -v valgrind >/dev/null || { echo "count-instructions: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 cargo xtask build -p header-append >/dev/null
 cargo build -q --profile bench -p host --example count_lifecycle
-bin=target/release/examples/count_lifecycle
+bin=${CARGO_TARGET_DIR:-target}/release/examples/count_lifecycle
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 count() {

@@ -36,8 +36,7 @@ fn std_only(fd: i32) -> i32 {
     if is_std_out_or_err(fd) { SUCCESS } else { BADF }
 }
 
-/// The host functions of this area, in `FOR_ALL_WASI_FUNCTIONS`' order of kinds: descriptors, paths, sockets, the
-/// environment, clocks and randomness, the rest.
+/// The host functions of this area.
 pub(super) const IMPORTS: &[Import] = &[
     import!(wasi fd_write),
     import!(wasi fd_pwrite),

@@ -357,11 +357,7 @@ fn module(summary: &mut Summary, path: &Path, target: Target) -> anyhow::Result<
     let Interface { imports, exports } = build::interface(&bytes)
         .map_err(|problem| anyhow::anyhow!("{}: {problem}", path.display()))?;
     let envoy = target.envoy_minor();
-    let Some(abi) = AbiVersion::MARKERS
-        .iter()
-        .find(|(marker, _)| exports.iter().any(|(name, _)| name == marker))
-        .map(|(_, abi)| *abi)
-    else {
+    let Some(abi) = AbiVersion::declared_by(exports.iter().map(|(name, _)| name.as_str())) else {
         summary.add(
             "ABI",
             Outcome::Fail,

@@ -9,7 +9,11 @@
 
 use crate::since::{Presence, Since};
 
-/// WASI functions, registered under both `wasi_snapshot_preview1` and `wasi_unstable`.
+/// The two module names WASI preview1 is registered under (cpp-host `FOR_ALL_WASI_FUNCTIONS` registers each
+/// function under both).
+pub const WASI_MODULES: [&str; 2] = ["wasi_snapshot_preview1", "wasi_unstable"];
+
+/// WASI functions, registered under both of [`WASI_MODULES`].
 const WASI: &[(&[&str], Since)] = &[
     (
         &[
@@ -160,19 +164,29 @@ pub enum AbiVersion {
 }
 
 impl AbiVersion {
-    /// The marker exports, in the order cpp-host accepts them.
-    pub const MARKERS: [(&'static str, AbiVersion); 3] = [
-        ("proxy_abi_version_0_1_0", AbiVersion::V0_1_0),
-        ("proxy_abi_version_0_2_0", AbiVersion::V0_2_0),
-        ("proxy_abi_version_0_2_1", AbiVersion::V0_2_1),
-    ];
+    /// Every version, oldest first.
+    pub const ALL: [AbiVersion; 3] = [AbiVersion::V0_1_0, AbiVersion::V0_2_0, AbiVersion::V0_2_1];
 
     /// The version a marker export names, if it is one.
     pub fn of_marker(export: &str) -> Option<AbiVersion> {
-        AbiVersion::MARKERS
-            .iter()
-            .find(|(name, _)| *name == export)
-            .map(|(_, abi)| *abi)
+        AbiVersion::ALL
+            .into_iter()
+            .find(|abi| abi.marker() == export)
+    }
+
+    /// The version a module with these exports speaks: its first marker export, in export order, as cpp-host's
+    /// `BytecodeUtil::getAbiVersion` reads the export section.
+    pub fn declared_by<'a>(exports: impl IntoIterator<Item = &'a str>) -> Option<AbiVersion> {
+        exports.into_iter().find_map(AbiVersion::of_marker)
+    }
+
+    /// The marker export that declares this version.
+    pub fn marker(self) -> &'static str {
+        match self {
+            AbiVersion::V0_1_0 => "proxy_abi_version_0_1_0",
+            AbiVersion::V0_2_0 => "proxy_abi_version_0_2_0",
+            AbiVersion::V0_2_1 => "proxy_abi_version_0_2_1",
+        }
     }
 }
 
@@ -228,7 +242,7 @@ pub fn import(envoy: u32, abi: AbiVersion, module: &str, name: &str) -> Verdict 
     };
     let what = format!("{module}.{name}");
     match module {
-        "wasi_snapshot_preview1" | "wasi_unstable" => {
+        _ if WASI_MODULES.contains(&module) => {
             match WASI.iter().find(|(names, _)| names.contains(&name)) {
                 Some((_, group)) => since(group, &what),
                 None => Verdict::Lacking(format!(
@@ -263,6 +277,28 @@ pub fn import(envoy: u32, abi: AbiVersion, module: &str, name: &str) -> Verdict 
             "{what}: Envoy provides only `env`, `wasi_snapshot_preview1` and `wasi_unstable` imports"
         )),
     }
+}
+
+/// Every import Envoy 1.`envoy` links for a module of `abi`, as (module, name): the names of the tables above that
+/// [`import`] calls provided (an uncertain one is left out). The host links exactly these for the newest release.
+pub fn provided(envoy: u32, abi: AbiVersion) -> Vec<(&'static str, &'static str)> {
+    let env = [
+        ENV_COMMON,
+        ENV_ABI_0_1,
+        ENV_ABI_0_2,
+        ENV_ABI_0_2_1,
+        &["emscripten_notify_memory_growth"],
+    ]
+    .into_iter()
+    .flatten()
+    .map(|name| ("env", *name));
+    let wasi = WASI
+        .iter()
+        .flat_map(|(names, _)| names.iter())
+        .flat_map(|name| WASI_MODULES.map(|module| (module, *name)));
+    env.chain(wasi)
+        .filter(|(module, name)| import(envoy, abi, module, name) == Verdict::Provided)
+        .collect()
 }
 
 #[cfg(test)]
@@ -323,6 +359,29 @@ mod tests {
             import(20, AbiVersion::V0_2_1, "wbg", "x"),
             Verdict::Lacking(_)
         ));
+    }
+
+    #[test]
+    fn the_newest_envoy_links_cpp_hosts_45_wasi_functions_and_each_abis_host_functions() {
+        let count = |abi, module: &str| {
+            provided(crate::ENVOY_LATEST, abi)
+                .iter()
+                .filter(|(m, _)| *m == module)
+                .count()
+        };
+        // cpp-host `FOR_ALL_WASI_FUNCTIONS` (94091cd), under both module names, for every ABI.
+        for abi in AbiVersion::ALL {
+            assert_eq!(count(abi, "wasi_snapshot_preview1"), 45);
+            assert_eq!(count(abi, "wasi_unstable"), 45);
+        }
+        // `registerCallbacks`: the 37 common functions and emscripten's, plus each generation's own.
+        assert_eq!(count(AbiVersion::V0_1_0, "env"), 38 + 4);
+        assert_eq!(count(AbiVersion::V0_2_0, "env"), 38 + 2);
+        assert_eq!(count(AbiVersion::V0_2_1, "env"), 38 + 3);
+        // Before 1.17 there was no `random_get`.
+        assert!(
+            !provided(16, AbiVersion::V0_2_1).contains(&("wasi_snapshot_preview1", "random_get"))
+        );
     }
 
     #[test]

@@ -3,185 +3,147 @@
 
 use wasmtime::Caller;
 
-use super::imports::{EVERY_ABI, Import};
-use super::memory::{hostcall, read, return_bytes, with_two, write_u32};
+use super::HostResult;
+use super::imports::{Import, import};
+use super::memory::{read, return_bytes, with_two, write_u32};
 use crate::envoy::{Headers, HostState};
 use crate::spec::{AbiVersion, MapType, Status, pairs};
 
-/// The host functions of this area, each with the ABI versions cpp-host registers it for.
+/// The host functions of this area.
 pub(super) const IMPORTS: &[Import] = &[
-    Import::env(
-        "proxy_get_header_map_pairs",
-        EVERY_ABI,
-        |linker, module, import| {
-            linker.func_wrap(
-                module,
-                import,
-                move |mut c: Caller<'_, HostState>, map: i32, ret_ptr: i32, ret_len: i32| {
-                    hostcall(&mut c, import, |c| {
-                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        // A map Envoy no longer holds reads as empty (Ok), not as an error.
-                        let bytes = match c.data().map(map) {
-                            Some(headers) if !headers.is_empty() => {
-                                pairs::serialize(headers.pairs())
-                            }
-                            _ => Vec::new(),
-                        };
-                        return_bytes(c, &bytes, ret_ptr, ret_len)
-                    })
-                },
-            )
-        },
-    ),
-    Import::env(
-        "proxy_set_header_map_pairs",
-        EVERY_ABI,
-        |linker, module, import| {
-            linker.func_wrap(
-                module,
-                import,
-                move |mut c: Caller<'_, HostState>, map: i32, ptr: i32, len: i32| {
-                    hostcall(&mut c, import, |c| {
-                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        c.data()
-                            .check_budget_entry("a header map", len as u32 as usize)?;
-                        let pairs = pairs::deserialize(&read(c, ptr, len)?);
-                        c.data_mut()
-                            .charge_stream("a header map", len as u32 as usize)?;
-                        let headers = c.data_mut().map_mut(map).ok_or(Status::BadArgument)?;
-                        // `setHeaderMapPairs`: every key removed, then `addCopy` of each pair.
-                        *headers = Headers::from_pairs(headers.kind(), pairs);
-                        Ok(())
-                    })
-                },
-            )
-        },
-    ),
-    Import::env(
-        "proxy_get_header_map_value",
-        EVERY_ABI,
-        |linker, module, import| {
-            linker.func_wrap(
-                module,
-                import,
-                move |mut c: Caller<'_, HostState>,
-                      map: i32,
-                      key_ptr: i32,
-                      key_len: i32,
-                      ret_ptr: i32,
-                      ret_len: i32| {
-                    hostcall(&mut c, import, |c| {
-                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        let key = read(c, key_ptr, key_len)?;
-                        let key = String::from_utf8_lossy(&key);
-                        let state = c.data();
-                        let v010 = state.abi() == AbiVersion::V0_1_0;
-                        let value = match state.map(map) {
-                            Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
-                            // Envoy `getHeaderMapValue`: only the access-log phase answers a missing map like a missing
-                            // key; elsewhere "Requested map type is not currently available" is BadArgument, ABI 0.1.0
-                            // included.
-                            None if state.in_access_log() => None,
-                            None => return Err(Status::BadArgument.into()),
-                        };
-                        match value {
-                            Some(value) => return_bytes(c, &value, ret_ptr, ret_len),
-                            None if v010 => return_bytes(c, &[], ret_ptr, ret_len),
-                            None => Err(Status::NotFound.into()),
-                        }
-                    })
-                },
-            )
-        },
-    ),
-    Import::env(
-        "proxy_add_header_map_value",
-        EVERY_ABI,
-        |linker, module, import| {
-            linker.func_wrap(
-                module,
-                import,
-                move |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
-                    hostcall(&mut c, import, |c| {
-                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        with_two(c, (k, kl), (v, vl), |state, key, value| {
-                            state.charge_stream("a header map entry", key.len() + value.len())?;
-                            state
-                                .map_mut(map)
-                                .ok_or(Status::BadArgument)?
-                                .add(key, value);
-                            Ok(())
-                        })
-                    })
-                },
-            )
-        },
-    ),
-    Import::env(
-        "proxy_replace_header_map_value",
-        EVERY_ABI,
-        |linker, module, import| {
-            linker.func_wrap(
-                module,
-                import,
-                move |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32, v: i32, vl: i32| {
-                    hostcall(&mut c, import, |c| {
-                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        with_two(c, (k, kl), (v, vl), |state, key, value| {
-                            state.charge_stream("a header map entry", key.len() + value.len())?;
-                            state
-                                .map_mut(map)
-                                .ok_or(Status::BadArgument)?
-                                .set(key, value);
-                            Ok(())
-                        })
-                    })
-                },
-            )
-        },
-    ),
-    Import::env(
-        "proxy_remove_header_map_value",
-        EVERY_ABI,
-        |linker, module, import| {
-            linker.func_wrap(
-                module,
-                import,
-                move |mut c: Caller<'_, HostState>, map: i32, k: i32, kl: i32| {
-                    hostcall(&mut c, import, |c| {
-                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        let key = read(c, k, kl)?;
-                        c.data_mut()
-                            .map_mut(map)
-                            .ok_or(Status::BadArgument)?
-                            .remove(key);
-                        Ok(())
-                    })
-                },
-            )
-        },
-    ),
-    Import::env(
-        "proxy_get_header_map_size",
-        EVERY_ABI,
-        |linker, module, import| {
-            linker.func_wrap(
-                module,
-                import,
-                move |mut c: Caller<'_, HostState>, map: i32, ret: i32| {
-                    hostcall(&mut c, import, |c| {
-                        let map = MapType::from_raw(map).ok_or(Status::BadArgument)?;
-                        // `Context::getHeaderMapSize`: `byteSize()` of the map `getMap` returns (no access-log
-                        // copies, no callout or gRPC maps); none is BadArgument.
-                        let size = c
-                            .data_mut()
-                            .map_mut(map)
-                            .ok_or(Status::BadArgument)?
-                            .byte_len();
-                        write_u32(c, ret, size as u32)
-                    })
-                },
-            )
-        },
-    ),
+    import!(hostcall proxy_get_header_map_pairs),
+    import!(hostcall proxy_set_header_map_pairs),
+    import!(hostcall proxy_get_header_map_value),
+    import!(hostcall proxy_add_header_map_value),
+    import!(hostcall proxy_replace_header_map_value),
+    import!(hostcall proxy_remove_header_map_value),
+    import!(hostcall proxy_get_header_map_size),
 ];
+
+fn proxy_get_header_map_pairs(
+    c: &mut Caller<'_, HostState>,
+    map: MapType,
+    ret_ptr: i32,
+    ret_len: i32,
+) -> HostResult {
+    // A map Envoy no longer holds reads as empty (Ok), not as an error.
+    let bytes = match c.data().map(map) {
+        Some(headers) if !headers.is_empty() => pairs::serialize(headers.pairs()),
+        _ => Vec::new(),
+    };
+    return_bytes(c, &bytes, ret_ptr, ret_len)
+}
+
+fn proxy_set_header_map_pairs(
+    c: &mut Caller<'_, HostState>,
+    map: MapType,
+    ptr: i32,
+    len: i32,
+) -> HostResult {
+    c.data()
+        .check_budget_entry("a header map", len as u32 as usize)?;
+    let pairs = pairs::deserialize(&read(c, ptr, len)?);
+    c.data_mut()
+        .charge_stream("a header map", len as u32 as usize)?;
+    let headers = c.data_mut().map_mut(map).ok_or(Status::BadArgument)?;
+    // `setHeaderMapPairs`: every key removed, then `addCopy` of each pair.
+    *headers = Headers::from_pairs(headers.kind(), pairs);
+    Ok(())
+}
+
+fn proxy_get_header_map_value(
+    c: &mut Caller<'_, HostState>,
+    map: MapType,
+    key_ptr: i32,
+    key_len: i32,
+    ret_ptr: i32,
+    ret_len: i32,
+) -> HostResult {
+    let key = read(c, key_ptr, key_len)?;
+    let key = String::from_utf8_lossy(&key);
+    let state = c.data();
+    let v010 = state.abi() == AbiVersion::V0_1_0;
+    let value = match state.map(map) {
+        Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
+        // Envoy `getHeaderMapValue`: only the access-log phase answers a missing map like a missing key; elsewhere
+        // "Requested map type is not currently available" is BadArgument, ABI 0.1.0 included.
+        None if state.in_access_log() => None,
+        None => return Err(Status::BadArgument.into()),
+    };
+    match value {
+        Some(value) => return_bytes(c, &value, ret_ptr, ret_len),
+        None if v010 => return_bytes(c, &[], ret_ptr, ret_len),
+        None => Err(Status::NotFound.into()),
+    }
+}
+
+fn proxy_add_header_map_value(
+    c: &mut Caller<'_, HostState>,
+    map: MapType,
+    key_ptr: i32,
+    key_len: i32,
+    value_ptr: i32,
+    value_len: i32,
+) -> HostResult {
+    with_two(
+        c,
+        (key_ptr, key_len),
+        (value_ptr, value_len),
+        |state, key, value| {
+            state.charge_stream("a header map entry", key.len() + value.len())?;
+            state
+                .map_mut(map)
+                .ok_or(Status::BadArgument)?
+                .add(key, value);
+            Ok(())
+        },
+    )
+}
+
+fn proxy_replace_header_map_value(
+    c: &mut Caller<'_, HostState>,
+    map: MapType,
+    key_ptr: i32,
+    key_len: i32,
+    value_ptr: i32,
+    value_len: i32,
+) -> HostResult {
+    with_two(
+        c,
+        (key_ptr, key_len),
+        (value_ptr, value_len),
+        |state, key, value| {
+            state.charge_stream("a header map entry", key.len() + value.len())?;
+            state
+                .map_mut(map)
+                .ok_or(Status::BadArgument)?
+                .set(key, value);
+            Ok(())
+        },
+    )
+}
+
+fn proxy_remove_header_map_value(
+    c: &mut Caller<'_, HostState>,
+    map: MapType,
+    key_ptr: i32,
+    key_len: i32,
+) -> HostResult {
+    let key = read(c, key_ptr, key_len)?;
+    c.data_mut()
+        .map_mut(map)
+        .ok_or(Status::BadArgument)?
+        .remove(key);
+    Ok(())
+}
+
+/// `Context::getHeaderMapSize`: `byteSize()` of the map `getMap` returns (no access-log copies, no callout or gRPC
+/// maps); none is BadArgument.
+fn proxy_get_header_map_size(c: &mut Caller<'_, HostState>, map: MapType, ret: i32) -> HostResult {
+    let size = c
+        .data_mut()
+        .map_mut(map)
+        .ok_or(Status::BadArgument)?
+        .byte_len();
+    write_u32(c, ret, size as u32)
+}

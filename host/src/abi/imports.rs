@@ -1,6 +1,8 @@
-//! The one table of host functions: each import's module, name and ABI versions, and the shim that defines it.
-//! The linker and the check of a module's imports both read it, so a name is written once.
+//! The one table of host functions: each import's module and name, and the shim that defines it. Which ABI versions
+//! get which import, and which Envoy release links it, is `envoy_targets::imports`' table (cpp-host
+//! `registerCallbacks`); the host links what the newest release links, checked by the test below.
 
+use envoy_targets::{ENVOY_LATEST, Verdict, imports::WASI_MODULES};
 use wasmtime::Linker;
 
 use super::{
@@ -13,8 +15,6 @@ use crate::spec::AbiVersion;
 pub(super) struct Import {
     module: ImportModule,
     name: &'static str,
-    /// The ABI versions whose modules may import it (cpp-host `registerCallbacks`).
-    abis: &'static [AbiVersion],
     /// Defines the shim under `module`.`name` (the shim gets the name for its messages).
     define: Define,
 }
@@ -34,14 +34,36 @@ enum ImportModule {
     Wasi,
 }
 
-pub(super) const EVERY_ABI: &[AbiVersion] =
-    &[AbiVersion::V0_1_0, AbiVersion::V0_2_0, AbiVersion::V0_2_1];
-pub(super) const ABI_0_1_0: &[AbiVersion] = &[AbiVersion::V0_1_0];
-pub(super) const SINCE_ABI_0_2_0: &[AbiVersion] = &[AbiVersion::V0_2_0, AbiVersion::V0_2_1];
-pub(super) const ABI_0_2_1: &[AbiVersion] = &[AbiVersion::V0_2_1];
-
-/// The two names WASI preview1 is imported under.
-const WASI_MODULES: [&str; 2] = ["wasi_snapshot_preview1", "wasi_unstable"];
+/// One line of an area's table: the function named `$f` in that area, linked under its own name.
+/// - `import!(hostcall f)`: a proxy-wasm host call with typed arguments ([`super::args`]), refused while the VM
+///   starts; its `HostResult` becomes the `proxy_status_t`.
+/// - `import!(while_starting f)`: the same, also allowed while the VM starts (logging).
+/// - `import!(env f)` and `import!(wasi f)`: a function wasmtime links as it is (raw values, its own return).
+macro_rules! import {
+    (hostcall $f:ident) => {
+        import!(typed $f, Started)
+    };
+    (while_starting $f:ident) => {
+        import!(typed $f, Always)
+    };
+    (typed $f:ident, $phase:ident) => {
+        $crate::abi::imports::Import::env(stringify!($f), |linker, module, name| {
+            let phase = $crate::abi::args::Phase::$phase;
+            $crate::abi::args::HostFn::link($f, linker, module, name, phase)
+        })
+    };
+    (env $f:ident) => {
+        $crate::abi::imports::Import::env(stringify!($f), |linker, module, name| {
+            linker.func_wrap(module, name, $f)
+        })
+    };
+    (wasi $f:ident) => {
+        $crate::abi::imports::Import::wasi(stringify!($f), |linker, module, name| {
+            linker.func_wrap(module, name, $f)
+        })
+    };
+}
+pub(super) use import;
 
 /// Every area's table.
 const AREAS: [&[Import]; 10] = [
@@ -58,26 +80,20 @@ const AREAS: [&[Import]; 10] = [
 ];
 
 impl Import {
-    /// A proxy-wasm host function (module `env`) for the modules of `abis`.
-    pub(super) const fn env(
-        name: &'static str,
-        abis: &'static [AbiVersion],
-        define: Define,
-    ) -> Import {
+    /// A proxy-wasm host function (module `env`).
+    pub(super) const fn env(name: &'static str, define: Define) -> Import {
         Import {
             module: ImportModule::Env,
             name,
-            abis,
             define,
         }
     }
 
-    /// A WASI function: every ABI version gets the whole WASI set.
+    /// A WASI function.
     pub(super) const fn wasi(name: &'static str, define: Define) -> Import {
         Import {
             module: ImportModule::Wasi,
             name,
-            abis: EVERY_ABI,
             define,
         }
     }
@@ -106,9 +122,58 @@ fn all() -> impl Iterator<Item = &'static Import> {
     AREAS.into_iter().flatten()
 }
 
-/// Whether a module speaking `abi` may import `module.name`: the set cpp-host registers for that version.
+/// Whether the host defines `module.name`.
+fn defines(module: &str, name: &str) -> bool {
+    all().any(|import| import.name == name && import.module_names().contains(&module))
+}
+
+/// Whether a module speaking `abi` may import `module.name`: what the newest Envoy registers for that version
+/// (an older target's release is checked against its own row when the module loads).
 fn provides(abi: AbiVersion, module: &str, name: &str) -> bool {
-    all().any(|import| {
-        import.name == name && import.module_names().contains(&module) && import.abis.contains(&abi)
-    })
+    defines(module, name)
+        && envoy_targets::imports::import(ENVOY_LATEST, abi, module, name) == Verdict::Provided
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// cpp-host `registerCallbacks` (its `FOR_ALL_HOST_FUNCTIONS`, the per-ABI `proxy_*` functions and
+    /// `FOR_ALL_WASI_FUNCTIONS` under both WASI module names) at the newest Envoy's pin: for every ABI version, the
+    /// host links exactly the imports `envoy_targets` lists for that release, and defines nothing it does not list.
+    #[test]
+    fn the_host_links_exactly_what_the_newest_envoy_provides() {
+        let mut listed_somewhere = BTreeSet::new();
+        for abi in AbiVersion::ALL {
+            let envoy: BTreeSet<(&str, &str)> = envoy_targets::imports::provided(ENVOY_LATEST, abi)
+                .into_iter()
+                .collect();
+            let host: BTreeSet<(&str, &str)> = all()
+                .flat_map(|import| import.module_names().iter().map(|m| (*m, import.name)))
+                .filter(|(module, name)| provides(abi, module, name))
+                .collect();
+            let unlinked: Vec<_> = envoy.iter().filter(|i| !defines(i.0, i.1)).collect();
+            assert!(
+                unlinked.is_empty(),
+                "ABI {abi}: Envoy 1.{ENVOY_LATEST} links {unlinked:?}, the host does not"
+            );
+            assert_eq!(host, envoy, "ABI {abi}");
+            listed_somewhere.extend(envoy);
+        }
+        let defined: BTreeSet<(&str, &str)> = all()
+            .flat_map(|import| import.module_names().iter().map(|m| (*m, import.name)))
+            .collect();
+        let extra: Vec<_> = defined.difference(&listed_somewhere).collect();
+        assert!(
+            extra.is_empty(),
+            "the host defines what no ABI of Envoy 1.{ENVOY_LATEST} links: {extra:?}"
+        );
+        // cpp-host's `FOR_ALL_WASI_FUNCTIONS` has 45 entries.
+        let wasi = all()
+            .filter(|import| import.module == ImportModule::Wasi)
+            .count();
+        assert_eq!(wasi, 45);
+    }
 }

@@ -1,7 +1,9 @@
 //! The proxy-wasm ABI as Envoy (proxy-wasm-cpp-host) exposes it: the guest memory contract and every import a module
-//! may link against, listed once in `imports`. Each import is a thin shim: it reads and checks guest memory, hands
-//! the request to one Envoy-layer operation (`crate::envoy`) and returns the status Envoy would.
+//! may link against, listed once in `imports`. Each import is a thin shim, a Rust function named as the import with
+//! typed arguments (`args` decodes them): it reads and checks guest memory, hands the request to one Envoy-layer
+//! operation (`crate::envoy`) and returns the status Envoy would.
 
+mod args;
 mod buffers;
 mod callouts;
 mod context;

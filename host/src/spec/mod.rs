@@ -1,8 +1,13 @@
 //! The proxy-wasm ABI's vocabulary, shared by the ABI shims (`crate::abi`) and the Envoy layer (`crate::envoy`):
-//! statuses, the enumerations host calls take, ABI versions and the map wire format. It depends on nothing else in
+//! statuses, the enumerations host calls take, what filter callbacks return, ABI versions and the map wire format. It depends on nothing else in
 //! the crate.
 
+mod filter_status;
 pub(crate) mod pairs;
+
+pub(crate) use filter_status::{
+    FilterDataStatus, FilterHeadersStatus, FilterStatus, FilterTrailersStatus,
+};
 
 /// `proxy_status_t`: what every host function returns (the values cpp-host returns; the Rust SDK panics on the
 /// ones it does not expect).

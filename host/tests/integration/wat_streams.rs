@@ -236,3 +236,63 @@ fn response_headers_pass_with_the_plugins_header() {
         .assert_complete();
     stream.finish();
 }
+
+/// A module whose header, body and trailer callbacks return the given words.
+fn answering(headers: i32, body: i32, trailers: i32) -> Plugin {
+    let wat = format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const {headers}))
+  (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32) (i32.const {body}))
+  (func (export "proxy_on_request_trailers") (param i32 i32) (result i32) (i32.const {trailers})))"#
+    );
+    Plugin::from_bytes(wat::parse_str(&wat).expect("valid WAT"))
+        .start()
+        .expect("starts")
+}
+
+// cpp-host `convertVmCallResultToFilter{Headers,Data,Trailers}Status` reads the guest's word as unsigned and turns a
+// value past the last status into the last one: 7 is StopAllIterationAndWatermark, -1 StopIterationNoBuffer (the
+// chunk is dropped), 5 StopIteration.
+#[test]
+fn an_answer_past_the_last_filter_status_is_the_last_one() {
+    let outcome = |callback, returned, envoy| CallbackOutcome {
+        callback,
+        returned: Some(returned),
+        envoy,
+    };
+    let plugin = answering(7, 0, 0);
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Pause);
+    assert_eq!(
+        stream.callback_outcomes(),
+        [outcome(
+            "on_request_headers",
+            7,
+            "StopAllIterationAndWatermark"
+        )]
+    );
+
+    let plugin = answering(0, -1, 0);
+    let mut stream = plugin.http_stream();
+    assert_eq!(stream.send_request_headers(&[], false), Action::Continue);
+    assert_eq!(stream.send_request_body("dropped", false), Action::Pause);
+    assert_eq!(
+        stream.callback_outcomes()[1],
+        outcome("on_request_body", -1, "StopIterationNoBuffer")
+    );
+    stream.upstream_request().assert_body("");
+
+    let plugin = answering(0, 0, 5);
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], false);
+    assert_eq!(stream.send_request_trailers(&[("x", "1")]), Action::Pause);
+    assert_eq!(
+        stream.callback_outcomes()[1],
+        outcome("on_request_trailers", 5, "StopIteration")
+    );
+    plugin.assert_not_failed();
+}

@@ -77,20 +77,14 @@ pub(crate) fn check(bytes: &[u8]) -> Result<ModuleInfo, Vec<String>> {
         })
     };
     let mut problems = Vec::new();
-    let marker = |abi: AbiVersion| {
-        AbiVersion::MARKERS
-            .iter()
-            .find(|(_, a)| *a == abi)
-            .map_or("", |(name, _)| name)
-    };
     let abi = WORKSPACE_ABIS
         .into_iter()
-        .find(|abi| exports_func(marker(*abi)));
+        .find(|abi| exports_func(abi.marker()));
     if abi.is_none() {
         problems.push(format!(
             "no proxy-wasm ABI marker: it exports neither `{}` nor `{}` (depend on the `proxy-wasm` crate and set it up with `proxy_wasm::main!`)",
-            marker(WORKSPACE_ABIS[0]),
-            marker(WORKSPACE_ABIS[1])
+            WORKSPACE_ABIS[0].marker(),
+            WORKSPACE_ABIS[1].marker()
         ));
     }
     if !exports

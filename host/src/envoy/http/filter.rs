@@ -13,6 +13,7 @@ use super::{Action, CallbackOutcome, Dir, Headers, HttpStream, LocalReply, Vm, c
 /// makes the filter's return StopIteration).
 const AFTER_LOCAL_REPLY: &str = "StopIteration after a local reply";
 use crate::envoy::vm::{Callback, Exports, HeadersFn};
+use crate::spec::{FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus};
 
 impl Vm {
     /// A new stream context id (from the counter root contexts share); the guest hears of it with the headers.
@@ -76,15 +77,24 @@ impl Vm {
             return action;
         }
         let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
-        let stop = forced || matches!(result, Some(v) if v != 0 && v != 2);
-        // cpp-host turns Pause (1) into StopAllIterationAndWatermark unless Envoy allows a plain StopIteration.
-        let single =
-            !forced && result == Some(1) && self.state().settings.allow_on_headers_stop_iteration;
-        let envoy = match result {
+        let returned = result.map(FilterHeadersStatus::from_raw);
+        // Envoy's `convertFilterHeadersStatus` has no case for ContinueAndEndStream: plain Continue.
+        let continues = matches!(
+            returned,
+            Some(FilterHeadersStatus::Continue | FilterHeadersStatus::ContinueAndEndStream)
+        );
+        let stop = forced || (result.is_some() && !continues);
+        // cpp-host turns Pause (StopIteration) into StopAllIterationAndWatermark unless Envoy allows a plain
+        // StopIteration.
+        let single = !forced
+            && returned == Some(FilterHeadersStatus::StopIteration)
+            && self.state().settings.allow_on_headers_stop_iteration;
+        let buffer = !forced && returned == Some(FilterHeadersStatus::StopAllIterationAndBuffer);
+        let envoy = match returned {
             _ if forced => AFTER_LOCAL_REPLY,
-            Some(0 | 2) => "Continue",
-            Some(1) if single => "StopIteration",
-            Some(3) => "StopAllIterationAndBuffer",
+            _ if continues => "Continue",
+            _ if single => "StopIteration",
+            _ if buffer => "StopAllIterationAndBuffer",
             _ => "StopAllIterationAndWatermark",
         };
         self.record_outcome(id, dir, "headers", result, envoy);
@@ -93,7 +103,7 @@ impl Vm {
             if single {
                 side.iteration = Iteration::Body { headers_held: true };
             }
-            if !forced && result == Some(3) {
+            if buffer {
                 // StopAllIterationAndBuffer: what arrives meanwhile is buffered under the buffer limit.
                 side.buffering = Some(Buffering::Buffer);
             }
@@ -232,21 +242,22 @@ impl Vm {
             return action;
         }
         let forced_stop = std::mem::take(&mut self.state_mut().stop_next_iteration);
-        let envoy = match result {
+        let returned = result.map(FilterDataStatus::from_raw);
+        let envoy = match returned {
             _ if forced_stop => AFTER_LOCAL_REPLY,
-            Some(1) => "StopIterationAndBuffer",
-            Some(2) => "StopIterationAndWatermark",
-            Some(3..) => "StopIterationNoBuffer",
-            _ => "Continue",
+            Some(FilterDataStatus::StopIterationAndBuffer) => "StopIterationAndBuffer",
+            Some(FilterDataStatus::StopIterationAndWatermark) => "StopIterationAndWatermark",
+            Some(FilterDataStatus::StopIterationNoBuffer) => "StopIterationNoBuffer",
+            Some(FilterDataStatus::Continue) | None => "Continue",
         };
         self.record_outcome(id, dir, "body", result, envoy);
         let side = self.stream_mut(id).side_mut(dir);
-        match result.map(|v| v as u32) {
+        match returned {
             _ if forced_stop => {
                 side.reach.body = false;
                 Action::Pause
             }
-            Some(1) => {
+            Some(FilterDataStatus::StopIterationAndBuffer) => {
                 side.buffering = Some(Buffering::Buffer);
                 // The chunk just seen moves into Envoy's buffer now, which may overflow it.
                 if self.over_buffer_limit(id, dir) {
@@ -254,7 +265,7 @@ impl Vm {
                 }
                 Action::Pause
             }
-            Some(2) => {
+            Some(FilterDataStatus::StopIterationAndWatermark) => {
                 // Envoy keeps the chunk, but the filter's body pointer is the drained chunk: not shown again.
                 side.buffering = Some(Buffering::Watermark);
                 let chunk = std::mem::take(&mut side.body);
@@ -262,8 +273,8 @@ impl Vm {
                 side.reach.body = false;
                 Action::Pause
             }
-            Some(3..) => {
-                // StopIterationNoBuffer: the filter dropped the data.
+            Some(FilterDataStatus::StopIterationNoBuffer) => {
+                // The filter dropped the data.
                 side.body.clear();
                 side.reach.body = false;
                 Action::Pause
@@ -293,10 +304,11 @@ impl Vm {
             return action;
         }
         let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
-        let stop = forced || matches!(result, Some(v) if v != 0);
-        let envoy = match result {
+        let returned = result.map(FilterTrailersStatus::from_raw);
+        let stop = forced || matches!(returned, Some(FilterTrailersStatus::StopIteration));
+        let envoy = match returned {
             _ if forced => AFTER_LOCAL_REPLY,
-            Some(0) => "Continue",
+            Some(FilterTrailersStatus::Continue) => "Continue",
             _ => "StopIteration",
         };
         self.record_outcome(id, dir, "trailers", result, envoy);

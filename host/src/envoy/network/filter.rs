@@ -10,7 +10,7 @@ use super::{Connection, ConnectionClosed};
 use crate::envoy::http::StreamLife;
 use crate::envoy::vm::{Callback, Exports};
 use crate::envoy::{Action, FailurePolicy, Vm};
-use crate::spec::PeerType;
+use crate::spec::{FilterStatus, PeerType};
 
 /// The filter state key the TCP proxy reads for the cluster of this connection (`PerConnectionCluster`).
 pub(crate) const TCP_PROXY_CLUSTER: &str = "envoy.tcp_proxy.cluster";
@@ -253,15 +253,15 @@ impl Vm {
         self.call(id, callback, params)
     }
 
-    /// What a network callback's answer does: 0 is Continue, anything else StopIteration (cpp-host maps every
-    /// non-zero value so); a VM that failed in the call closes the connection (`CHECK_FAIL_NET` after the call).
+    /// What a network callback's answer does: a [`FilterStatus`] (cpp-host maps every non-zero value to
+    /// StopIteration); a VM that failed in the call closes the connection (`CHECK_FAIL_NET` after the call).
     fn after_network_call(&mut self, id: u32, result: Option<i32>) -> Action {
         if let Some(action) = self.network_bypass(id) {
             return action;
         }
-        match result {
-            Some(0) => Action::Continue,
-            _ => Action::Pause,
+        match result.map(FilterStatus::from_raw) {
+            Some(FilterStatus::Continue) => Action::Continue,
+            Some(FilterStatus::StopIteration) | None => Action::Pause,
         }
     }
 

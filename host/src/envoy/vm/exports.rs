@@ -1,6 +1,5 @@
 //! The callbacks a module exports, looked up once per VM, and the ABI version its marker export declares.
 
-use anyhow::bail;
 use wasmtime::{Module, Store, TypedFunc, WasmParams, WasmResults};
 
 use crate::envoy::HostState;
@@ -53,15 +52,12 @@ pub(crate) struct Exports {
 
 /// Detects the ABI version like cpp-host's `getAbiVersion`: the first marker export in export order.
 pub(crate) fn abi_version(module: &Module) -> anyhow::Result<AbiVersion> {
-    for export in module.exports() {
-        if let Some(abi) = AbiVersion::of_marker(export.name()) {
-            return Ok(abi);
-        }
-    }
-    bail!(
-        "missing or unknown proxy-wasm ABI version: the module exports none of proxy_abi_version_0_1_0, \
-         proxy_abi_version_0_2_0, proxy_abi_version_0_2_1 (is it a proxy-wasm filter built with an SDK?)"
-    )
+    AbiVersion::declared_by(module.exports().map(|export| export.name())).ok_or_else(|| {
+        anyhow::anyhow!(
+            "missing or unknown proxy-wasm ABI version: the module exports none of proxy_abi_version_0_1_0, \
+             proxy_abi_version_0_2_0, proxy_abi_version_0_2_1 (is it a proxy-wasm filter built with an SDK?)"
+        )
+    })
 }
 
 impl<P: WasmParams, R: WasmResults> Callback<P, R> {

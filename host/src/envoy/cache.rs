@@ -55,6 +55,8 @@ pub(crate) struct Compiled {
     pub(crate) id: u64,
     /// The module linked with the host functions, once: instantiating it then skips resolving imports by name.
     linked: OnceLock<InstancePre<HostState>>,
+    /// The Envoy releases (minor versions) known to provide every import the module has.
+    imports_provided_by: Mutex<Vec<u32>>,
 }
 
 impl Compiled {
@@ -68,6 +70,23 @@ impl Compiled {
         }
         let linked = link(&self.module)?;
         Ok(self.linked.get_or_init(|| linked))
+    }
+
+    /// Whether Envoy 1.`minor` was found to provide all the module's imports (see `remember_imports_provided`).
+    pub(crate) fn imports_provided_by(&self, minor: u32) -> bool {
+        self.imports_provided_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&minor)
+    }
+
+    /// Remembers that Envoy 1.`minor` provides all the module's imports: every plugin start checks them, and the
+    /// answer cannot change for the same code.
+    pub(crate) fn remember_imports_provided(&self, minor: u32) {
+        self.imports_provided_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(minor);
     }
 }
 
@@ -95,6 +114,7 @@ impl InProcess {
             bytes: bytes.into(),
             id: self.next_id,
             linked: OnceLock::new(),
+            imports_provided_by: Mutex::default(),
         });
         self.by_fingerprint
             .entry(fingerprint(bytes))
@@ -104,10 +124,10 @@ impl InProcess {
     }
 }
 
-/// The length and a hash of the first and last 4 KiB: equal for equal bytes, and different for nearly every pair of
+/// The length and a hash of the first and last 512 bytes: equal for equal bytes, and different for nearly every pair of
 /// modules a process meets; the full comparison settles the rest.
 fn fingerprint(bytes: &[u8]) -> u64 {
-    const EDGE: usize = 4096;
+    const EDGE: usize = 512;
     let mut hasher = DefaultHasher::new();
     bytes.len().hash(&mut hasher);
     hasher.write(&bytes[..bytes.len().min(EDGE)]);

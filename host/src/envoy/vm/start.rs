@@ -189,6 +189,9 @@ impl Vm {
         let module = &compiled.module;
         let abi = abi_version(module)?;
         let envoy = settings.envoy;
+        if compiled.imports_provided_by(envoy.minor) {
+            return Ok((compiled, abi));
+        }
         // The host links the newest Envoy's functions; an older release lacks some (`envoy_targets::imports`).
         // Where the table is unsure, the host links it: `check` warns about those.
         let linked = |module: &str, name: &str| {
@@ -217,6 +220,7 @@ impl Vm {
                 if missing.len() == 1 { "it" } else { "them" },
             );
         }
+        compiled.remember_imports_provided(envoy.minor);
         Ok((compiled, abi))
     }
 

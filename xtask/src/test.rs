@@ -22,12 +22,16 @@ impl flags::Test {
                 crate::report::human_size(built.size)
             );
         }
+        // Every feature, so `push` (built on demand elsewhere) is tested too.
         let status = workspace::cargo()
-            .args(["test", "--workspace"])
+            .args(["test", "--workspace", "--all-features"])
             .args(&self.args)
             .status()?;
         if !status.success() {
-            bail!("`cargo test --workspace {}` failed", self.args.join(" "));
+            bail!(
+                "`cargo test --workspace --all-features {}` failed",
+                self.args.join(" ")
+            );
         }
         Ok(())
     }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prints how long a fresh clone takes to its first image (issue: clone → first image), the way a new user meets it:
+# a clone of this repository's HEAD, an empty CARGO_HOME (every crate downloaded) and an empty target directory,
+# then `cargo xtask package` (xtask's build, every extension's release build, the pinned wasm-opt's npm install
+# and run, the image layout). The toolchain is not counted: rustup installs it before (`rustup toolchain install`).
+# Also prints `cargo build --timings` of xtask alone, so the crates that dominate show.
+# Usage: tools/measure-first-image.sh [KEEP_DIR]   (the clone and its CARGO_HOME are deleted unless KEEP_DIR is given)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-$(mktemp -d)}
+[ -n "${1:-}" ] || trap 'rm -rf "$work"' EXIT
+git clone -q "$repo" "$work/clone"
+export CARGO_HOME="$work/cargo-home"
+unset CARGO_TARGET_DIR
+mkdir -p "$CARGO_HOME"
+cd "$work/clone"
+rustup toolchain install >/dev/null 2>&1 # reads rust-toolchain.toml; already there, so not counted
+start=$(date +%s.%N)
+cargo xtask package >"$work/package.log" 2>&1 || { cat "$work/package.log"; exit 1; }
+end=$(date +%s.%N)
+printf 'clone → first image (cargo xtask package, empty CARGO_HOME): %.1f s\n' "$(echo "$end - $start" | bc)"
+grep -E "^(Finished|.*image|.*sha256:)" "$work/package.log" | head -5 || true
+rm -rf target/debug
+cargo build -q -p xtask --timings >/dev/null 2>&1
+echo "xtask alone, crates downloaded (cargo build --timings, slowest units):"
+python3 - target/cargo-timings/cargo-timing.html <<'PY'
+import json, re, sys
+html = open(sys.argv[1]).read()
+units = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);", html, re.S).group(1))
+total = re.search(r"<td>Total time:</td><td>([^<]*)</td>", html)
+print("  total:", total.group(1) if total else "?", f"({len(units)} units)")
+for u in sorted(units, key=lambda u: -u["duration"])[:12]:
+    print(f"  {u['duration']:6.1f} s  {u['name']} {u['version']}")
+PY

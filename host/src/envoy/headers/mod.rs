@@ -77,9 +77,8 @@ impl Headers {
     /// The first value of `name` as bytes (`host` reads `:authority` in request headers).
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         let name = self.kind.lookup_name(name);
-        self.pairs_str()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let at = self.names().position(|k| k.eq_ignore_ascii_case(name))?;
+        Some(self.value_at(at))
     }
 
     /// Every value of `name`, in order (non-UTF-8 values are shown lossily).
@@ -130,9 +129,9 @@ impl Headers {
         let canonical = self.kind.canonical(name);
         // Most names are new to the map: look for an earlier entry first, and up the inline table only then.
         let existing = self
-            .pairs_str()
+            .names()
             .take(last)
-            .position(|(k, _)| k == canonical)
+            .position(|k| k == canonical)
             .filter(|_| self.kind.is_inline(canonical));
         let in_place = canonical == name
             && existing.is_none()
@@ -147,8 +146,8 @@ impl Headers {
             Some(at) => self.append_to(at, &value),
             None => {
                 let at = if canonical.starts_with(':') {
-                    self.pairs_str()
-                        .position(|(k, _)| !k.starts_with(':'))
+                    self.names()
+                        .position(|k| !k.starts_with(':'))
                         .unwrap_or(self.len())
                 } else {
                     self.len()
@@ -169,7 +168,7 @@ impl Headers {
     pub fn remove(&mut self, name: impl AsRef<[u8]>) {
         let name = lower(name.as_ref());
         let name = self.kind.canonical(&name);
-        if self.pairs_str().any(|(k, _)| k == name) {
+        if self.names().any(|k| k == name) {
             let mut kept = Headers::with_capacity_of(self);
             for (k, v) in self.pairs_str().filter(|(k, _)| *k != name) {
                 kept.push(k.as_bytes(), v);
@@ -273,6 +272,23 @@ impl Headers {
             }
         }
         *self = rebuilt;
+    }
+
+    fn value_at(&self, index: usize) -> &[u8] {
+        let b = &*self.inner;
+        let start = index.checked_sub(1).map_or(0, |i| b.entries[i].value_end);
+        &b.values[start..b.entries[index].value_end]
+    }
+
+    /// The names in order: what lookups compare, without slicing the values too.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        let b = &*self.inner;
+        let mut start = 0;
+        b.entries.iter().map(move |e| {
+            let name = &b.names[start..e.name_end];
+            start = e.name_end;
+            name
+        })
     }
 
     fn name_at(&self, index: usize) -> &str {

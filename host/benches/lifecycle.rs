@@ -1,9 +1,9 @@
-//! What the host costs: one full HTTP lifecycle through header-append, beside a baseline that drives the same
-//! module's exports in the same order on bare wasmtime with do-nothing imports (the host's overhead is the ratio
-//! of the two); starting a plugin whose module is already compiled (in-process cache), loading compiled code from
+//! What the host costs: one full HTTP lifecycle through header-append, and one with JSON bodies both ways through
+//! json-redact, each beside a baseline that drives the same module's exports in the same order on bare wasmtime
+//! with do-nothing imports (the host's overhead is the ratio of the two); starting a plugin whose module is already compiled (in-process cache), loading compiled code from
 //! the on-disk cache, and a cold Cranelift compile.
 //!
-//! `cargo xtask build -p header-append && cargo bench -p host --bench lifecycle` (the root `[profile.bench]`
+//! `cargo xtask build -p header-append -p json-redact && cargo bench -p host --bench lifecycle` (the root `[profile.bench]`
 //! keeps the build reasonable: opt-level 3 without LTO).
 
 use std::hint::black_box;
@@ -19,68 +19,93 @@ mod workload;
 const STREAMS_PER_PLUGIN: u64 = 10_000;
 
 fn lifecycle(c: &mut Criterion) {
-    let bytes = module();
-    let plugin = start(&bytes);
-    one_request(&plugin);
-    let mut stream = plugin.http_stream();
-    stream.send_request_headers(&[], true);
-    stream.send_response_headers(&[], true);
-    stream
-        .client_response()
-        .assert_header("x-powered-by", "mesh");
-    drop(stream);
-    drop(plugin);
-
-    c.bench_function("header-append: one request lifecycle", |b| {
-        b.iter_custom(|iters| {
-            let mut elapsed = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let chunk = left.min(STREAMS_PER_PLUGIN);
-                let plugin = start(&bytes);
-                let began = Instant::now();
-                for _ in 0..chunk {
-                    one_request(&plugin);
-                }
-                elapsed += began.elapsed();
-                left -= chunk;
-            }
-            elapsed
-        })
-    });
-}
-
-fn baseline(c: &mut Criterion) {
-    let engine = engine();
-    let module = wasmtime::Module::new(&engine, module()).expect("header-append compiles");
-    c.bench_function(
-        "header-append: one request lifecycle, bare wasmtime baseline",
-        |b| {
+    for workload in [HEADER_APPEND, JSON_REDACT] {
+        let bytes = workload.module();
+        check(&workload, &bytes);
+        c.bench_function(&format!("{}: one request lifecycle", workload.name), |b| {
             b.iter_custom(|iters| {
                 let mut elapsed = Duration::ZERO;
                 let mut left = iters;
                 while left > 0 {
                     let chunk = left.min(STREAMS_PER_PLUGIN);
-                    let mut bare = Bare::start(&engine, &module);
+                    let plugin = workload.start(&bytes);
                     let began = Instant::now();
                     for _ in 0..chunk {
-                        bare.one_request();
+                        workload.one_request(&plugin);
                     }
                     elapsed += began.elapsed();
                     left -= chunk;
                 }
                 elapsed
             })
-        },
-    );
+        });
+    }
+}
+
+/// The workload does what it is meant to: what the benchmark times is the extension at work.
+fn check(workload: &Workload, bytes: &[u8]) {
+    let plugin = workload.start(bytes);
+    workload.one_request(&plugin);
+    let mut stream = plugin.http_stream();
+    match workload.body {
+        None => {
+            stream.send_request_headers(&[], true);
+            stream.send_response_headers(&[], true);
+            stream
+                .client_response()
+                .assert_header("x-powered-by", "mesh");
+        }
+        Some(body) => {
+            stream.send_request_headers(&[("content-type", "application/json")], false);
+            stream.send_request_body(body, true);
+            let sent = stream.upstream_request().body_text();
+            assert!(
+                !sent.contains("hunter2") && !sent.contains("123-45-6789"),
+                "json-redact left a field in {sent}"
+            );
+        }
+    }
+    drop(stream);
+    plugin.assert_not_failed();
+}
+
+fn baseline(c: &mut Criterion) {
+    let engine = engine();
+    for workload in [HEADER_APPEND, JSON_REDACT] {
+        let module =
+            wasmtime::Module::new(&engine, workload.module()).expect("the module compiles");
+        c.bench_function(
+            &format!(
+                "{}: one request lifecycle, bare wasmtime baseline",
+                workload.name
+            ),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut elapsed = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let chunk = left.min(STREAMS_PER_PLUGIN);
+                        let mut bare = Bare::start(&engine, &module, &workload);
+                        let began = Instant::now();
+                        for _ in 0..chunk {
+                            bare.one_request();
+                        }
+                        elapsed += began.elapsed();
+                        left -= chunk;
+                    }
+                    elapsed
+                })
+            },
+        );
+    }
 }
 
 fn load(c: &mut Criterion) {
-    let bytes = module();
-    drop(start(&bytes));
+    let bytes = HEADER_APPEND.module();
+    drop(HEADER_APPEND.start(&bytes));
     c.bench_function(
         "header-append: start a plugin, module cached in process",
-        |b| b.iter(|| start(black_box(&bytes))),
+        |b| b.iter(|| HEADER_APPEND.start(black_box(&bytes))),
     );
 
     // Compiled code in a file, as the on-disk cache keeps it (the host also checks a sha256 header before loading).

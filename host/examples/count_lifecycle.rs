@@ -2,8 +2,9 @@
 //! count does not change with what else the machine runs, where the benchmark's times do.
 //! `host/tools/count-instructions.sh` runs it and prints instructions per request and per plugin start.
 //!
-//! `count_lifecycle host|bare|start N`: N requests through the host, N on bare wasmtime, or N plugin starts, after
-//! the same set-up, so the difference of two counts is N times the cost of one.
+//! `count_lifecycle host|bare|start N [json-redact]`: N requests through the host, N on bare wasmtime, or N plugin
+//! starts of header-append (or json-redact), after the same set-up, so the difference of two counts is N times the
+//! cost of one.
 
 #[path = "../benches/workload/mod.rs"]
 mod workload;
@@ -13,29 +14,33 @@ use workload::*;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(what), Some(Ok(n))) = (args.get(1), args.get(2).map(|n| n.parse::<u64>())) else {
-        eprintln!("usage: count_lifecycle host|bare|start N");
+        eprintln!("usage: count_lifecycle host|bare|start N [json-redact]");
         std::process::exit(2);
     };
-    let bytes = module();
+    let workload = match args.get(3).map(String::as_str) {
+        Some("json-redact") => JSON_REDACT,
+        _ => HEADER_APPEND,
+    };
+    let bytes = workload.module();
     match what.as_str() {
         "host" => {
-            let plugin = start(&bytes);
+            let plugin = workload.start(&bytes);
             for _ in 0..n {
-                one_request(&plugin);
+                workload.one_request(&plugin);
             }
         }
         "bare" => {
             let engine = engine();
-            let module = wasmtime::Module::new(&engine, &bytes).expect("header-append compiles");
-            let mut bare = Bare::start(&engine, &module);
+            let module = wasmtime::Module::new(&engine, &bytes).expect("the module compiles");
+            let mut bare = Bare::start(&engine, &module, &workload);
             for _ in 0..n {
                 bare.one_request();
             }
         }
         "start" => {
-            drop(start(&bytes));
+            drop(workload.start(&bytes));
             for _ in 0..n {
-                drop(start(&bytes));
+                drop(workload.start(&bytes));
             }
         }
         other => {

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-5000}
 command -v valgrind >/dev/null || { echo "count-instructions: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
-cargo xtask build -p header-append >/dev/null
+cargo xtask build -p header-append -p json-redact >/dev/null
 cargo build -q --profile bench -p host --example count_lifecycle
 bin=${CARGO_TARGET_DIR:-target}/release/examples/count_lifecycle
 out=$(mktemp -d)
@@ -17,15 +17,18 @@ count() {
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 per() {
-  local what=$1 zero many
-  count "$what" 0 >/dev/null # the first run may fill the disk cache
-  zero=$(count "$what" 0)
-  many=$(count "$what" "$n")
+  local zero many
+  count "$1" 0 "${@:2}" >/dev/null # the first run may fill the disk cache
+  zero=$(count "$1" 0 "${@:2}")
+  many=$(count "$1" "$n" "${@:2}")
   echo $(((many - zero) / n))
 }
-host=$(per host)
-bare=$(per bare)
-start=$(per start)
-echo "one request, host:          $host instructions"
-echo "one request, bare wasmtime: $bare instructions ($(echo "scale=2; $host / $bare" | bc)x)"
-echo "one plugin start:           $start instructions"
+report() {
+  local host bare
+  host=$(per host "$@")
+  bare=$(per bare "$@")
+  echo "${1:-header-append}, one request: host $host, bare wasmtime $bare instructions ($(echo "scale=2; $host / $bare" | bc)x)"
+}
+report
+report json-redact
+echo "header-append, one plugin start: $(per start) instructions"

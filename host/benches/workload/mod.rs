@@ -1,40 +1,74 @@
-//! The workload the lifecycle benchmark and the instruction count share: header-append started as a mesh would
-//! configure it, one request through the host, and the same export calls on bare wasmtime.
+//! The workload the lifecycle benchmark and the instruction count share: an extension started as a mesh would
+//! configure it, one request through the host, and the same export calls on bare wasmtime. Two extensions: one that
+//! only adds a header, and one that rewrites bodies.
 
 use std::hint::black_box;
 
 use host::testing::*;
 
-/// What a typical mesh configuration of header-append looks like: one response header.
-pub const CONFIG: &str = r#"{"x-powered-by": "mesh"}"#;
-
-pub fn module() -> Vec<u8> {
-    let path = extension_module("header-append").unwrap_or_else(|e| panic!("{e:#}"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+/// An extension, its configuration, and the body each request and response carries (none: headers only).
+pub struct Workload {
+    pub name: &'static str,
+    pub config: &'static str,
+    pub body: Option<&'static str>,
 }
 
-pub fn start(bytes: &[u8]) -> Plugin {
-    Plugin::from_bytes(bytes)
-        .config(CONFIG)
-        .log_level(Level::Info)
-        .start()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
+/// A typical mesh configuration of header-append: one response header; requests without a body.
+pub const HEADER_APPEND: Workload = Workload {
+    name: "header-append",
+    config: r#"{"x-powered-by": "mesh"}"#,
+    body: None,
+};
 
-/// create → request headers → response headers → log, done, delete.
-pub fn one_request(plugin: &Plugin) {
-    let mut stream = plugin.http_stream();
-    black_box(stream.send_request_headers(
-        &[
-            (":method", "GET"),
-            (":path", "/"),
-            (":authority", "example.com"),
-            (":scheme", "http"),
-        ],
-        true,
-    ));
-    black_box(stream.send_response_headers(&[(":status", "200")], true));
-    stream.finish();
+/// json-redact masking two fields of a small JSON body, both ways.
+pub const JSON_REDACT: Workload = Workload {
+    name: "json-redact",
+    config: r#"{"fields": ["password", "/user/ssn"], "action": "mask"}"#,
+    body: Some(
+        r#"{"user":{"name":"ada","ssn":"123-45-6789"},"password":"hunter2","items":[1,2,3]}"#,
+    ),
+};
+
+impl Workload {
+    pub fn module(&self) -> Vec<u8> {
+        let path = extension_module(self.name).unwrap_or_else(|e| panic!("{e:#}"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+
+    pub fn start(&self, bytes: &[u8]) -> Plugin {
+        Plugin::from_bytes(bytes)
+            .config(self.config)
+            .log_level(Level::Info)
+            .start()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name))
+    }
+
+    /// create → request headers (→ body) → response headers (→ body) → log, done, delete.
+    pub fn one_request(&self, plugin: &Plugin) {
+        let mut stream = plugin.http_stream();
+        let ends = self.body.is_none();
+        black_box(stream.send_request_headers(
+            &[
+                (":method", "POST"),
+                (":path", "/"),
+                (":authority", "example.com"),
+                (":scheme", "http"),
+                ("content-type", "application/json"),
+            ],
+            ends,
+        ));
+        if let Some(body) = self.body {
+            black_box(stream.send_request_body(body, true));
+        }
+        black_box(stream.send_response_headers(
+            &[(":status", "200"), ("content-type", "application/json")],
+            ends,
+        ));
+        if let Some(body) = self.body {
+            black_box(stream.send_response_body(body, true));
+        }
+        stream.finish();
+    }
 }
 
 /// The engine configuration the host uses (epoch interruption, the proposals Envoy's runtimes lack turned off).
@@ -58,6 +92,10 @@ pub struct Bare {
     create: wasmtime::TypedFunc<(i32, i32), ()>,
     request_headers: wasmtime::TypedFunc<(i32, i32, i32), i32>,
     response_headers: wasmtime::TypedFunc<(i32, i32, i32), i32>,
+    request_body: wasmtime::TypedFunc<(i32, i32, i32), i32>,
+    response_body: wasmtime::TypedFunc<(i32, i32, i32), i32>,
+    /// The body's length, when requests carry one.
+    body: Option<i32>,
     log: wasmtime::TypedFunc<i32, ()>,
     done: wasmtime::TypedFunc<i32, i32>,
     delete: wasmtime::TypedFunc<i32, ()>,
@@ -65,7 +103,11 @@ pub struct Bare {
 }
 
 impl Bare {
-    pub fn start(engine: &wasmtime::Engine, module: &wasmtime::Module) -> Bare {
+    pub fn start(
+        engine: &wasmtime::Engine,
+        module: &wasmtime::Module,
+        workload: &Workload,
+    ) -> Bare {
         let mut store = wasmtime::Store::new(engine, ());
         store.set_epoch_deadline(u64::MAX / 2);
         let mut linker = wasmtime::Linker::new(engine);
@@ -95,6 +137,12 @@ impl Bare {
         let response_headers = func(&mut store, "proxy_on_response_headers")
             .typed(&store)
             .unwrap();
+        let request_body = func(&mut store, "proxy_on_request_body")
+            .typed(&store)
+            .unwrap();
+        let response_body = func(&mut store, "proxy_on_response_body")
+            .typed(&store)
+            .unwrap();
         let log = func(&mut store, "proxy_on_log").typed(&store).unwrap();
         let done = func(&mut store, "proxy_on_done").typed(&store).unwrap();
         let delete = func(&mut store, "proxy_on_delete").typed(&store).unwrap();
@@ -112,6 +160,9 @@ impl Bare {
             create,
             request_headers,
             response_headers,
+            request_body,
+            response_body,
+            body: workload.body.map(|b| b.len() as i32),
             log,
             done,
             delete,
@@ -123,9 +174,24 @@ impl Bare {
         let id = self.next_context;
         self.next_context += 1;
         let store = &mut self.store;
+        let ends = i32::from(self.body.is_none());
         self.create.call(&mut *store, (id, 1)).unwrap();
-        black_box(self.request_headers.call(&mut *store, (id, 4, 1)).unwrap());
-        black_box(self.response_headers.call(&mut *store, (id, 1, 1)).unwrap());
+        black_box(
+            self.request_headers
+                .call(&mut *store, (id, 5, ends))
+                .unwrap(),
+        );
+        if let Some(len) = self.body {
+            black_box(self.request_body.call(&mut *store, (id, len, 1)).unwrap());
+        }
+        black_box(
+            self.response_headers
+                .call(&mut *store, (id, 2, ends))
+                .unwrap(),
+        );
+        if let Some(len) = self.body {
+            black_box(self.response_body.call(&mut *store, (id, len, 1)).unwrap());
+        }
         self.log.call(&mut *store, id).unwrap();
         black_box(self.done.call(&mut *store, id).unwrap());
         self.delete.call(&mut *store, id).unwrap();

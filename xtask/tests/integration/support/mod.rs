@@ -1,7 +1,5 @@
 //! Helpers shared by the black-box tests of `cargo xtask`.
 
-#![allow(dead_code)] // Each test file uses its own subset.
-
 use std::{
     env,
     fs::File,

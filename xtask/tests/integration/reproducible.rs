@@ -1,6 +1,6 @@
 //! The image depends on the sources and the toolchain only, not on where the checkout lives.
 
-mod support;
+use crate::support;
 
 use std::{fs, path::Path, process::Command};
 

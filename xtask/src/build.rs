@@ -173,8 +173,13 @@ fn encoded_rustflags() -> anyhow::Result<OsString> {
     if let Some(cargo_home) = cargo_home() {
         remaps.push((cargo_home, "/cargo"));
     }
-    // Later mappings win in rustc, so the more specific target dir goes last.
-    remaps.push((workspace::target_dir()?, "/target"));
+    // Later mappings win in rustc, so the more specific target dir goes last. Build scripts' generated code lives
+    // in the build directory (the target dir unless `build.build-dir` moves it), whose layout is the target dir's:
+    // the same name for both gives the same module wherever the intermediate artifacts are.
+    let mut dirs = vec![workspace::target_dir()?, workspace::build_dir()?];
+    dirs.dedup();
+    dirs.sort_by_key(|dir| dir.components().count());
+    remaps.extend(dirs.into_iter().map(|dir| (dir, "/target")));
     for (from, to) in remaps {
         let from = from
             .to_str()

@@ -196,6 +196,16 @@ pub(crate) fn target_dir() -> anyhow::Result<PathBuf> {
     Ok(metadata()?.target_directory.clone())
 }
 
+/// Cargo's build directory, where intermediate artifacts and build scripts' output live (`build.build-dir` /
+/// `CARGO_BUILD_BUILD_DIR`; by default the target directory).
+pub(crate) fn build_dir() -> anyhow::Result<PathBuf> {
+    let metadata = metadata()?;
+    Ok(metadata
+        .build_directory
+        .clone()
+        .unwrap_or_else(|| metadata.target_directory.clone()))
+}
+
 /// Names of every workspace package with a `cdylib` target (extensions, host guest modules…), sorted.
 pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
     let mut names: Vec<String> = metadata()?
@@ -247,6 +257,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 struct Metadata {
     packages: Vec<Package>,
     target_directory: PathBuf,
+    build_directory: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]

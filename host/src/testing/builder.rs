@@ -13,11 +13,11 @@ use super::service::Service;
 use super::wiring;
 use crate::envoy::{
     Builtin, Clusters, DEFAULT_HOST_MEMORY_LIMIT, FailurePolicy, ForeignFunction, LogEntry, Metric,
-    NamesTwin, PluginVms, Properties, PropertyValue, Randomness, Settings, StartFailure,
-    TrapReport,
+    NamesTwin, PluginVms, Properties, PropertyError, PropertyValue, Randomness, Settings,
+    StartFailure, TrapReport,
 };
 use crate::spec::{LogLevel, Status};
-use envoy_targets::{Change, Target};
+use envoy_targets::{Change, Target, UnknownTarget};
 
 /// [`PluginBuilder::module_size_limit`]'s default.
 const DEFAULT_MODULE_SIZE_LIMIT: usize = 64 << 20;
@@ -189,11 +189,26 @@ impl PluginBuilder {
     /// `.property(&["metadata", "filter_metadata", "envoy.filters.http.lua", "user"], "alice")`. Panics, saying
     /// why, where Envoy has no such attribute or another type (see [`Properties::set`]).
     #[track_caller]
-    pub fn property(mut self, path: &[&str], value: impl Into<PropertyValue>) -> PluginBuilder {
-        if let Err(e) = self.settings.properties.set(path, value) {
-            panic!("property {}: {e}", path.join("."));
+    pub fn property(self, path: &[&str], value: impl Into<PropertyValue>) -> PluginBuilder {
+        match self.try_property(path, value) {
+            Ok(builder) => builder,
+            Err(e) => panic!("{e}"),
         }
-        self
+    }
+
+    /// [`property`](Self::property), returning why Envoy has no such attribute instead of panicking.
+    pub fn try_property(
+        mut self,
+        path: &[&str],
+        value: impl Into<PropertyValue>,
+    ) -> Result<PluginBuilder, BuilderError> {
+        match self.settings.properties.set(path, value) {
+            Ok(_) => Ok(self),
+            Err(error) => Err(BuilderError::Property {
+                path: path.join("."),
+                error,
+            }),
+        }
     }
 
     /// Uses `properties` (built and checked beforehand, e.g. from a file) in place of the values set so far; call
@@ -357,12 +372,19 @@ impl PluginBuilder {
     /// timeout status, `poll_oneoff`, which configuration fields exist, the context foreign functions act on).
     /// Default: the newest Envoy modelled.
     #[track_caller]
-    pub fn target(mut self, target: &str) -> PluginBuilder {
-        match target.parse::<Target>() {
-            Ok(target) => self.settings.envoy = target.envoy(),
-            Err(e) => panic!("PluginBuilder::target: {e}"),
+    pub fn target(self, target: &str) -> PluginBuilder {
+        match self.try_target(target) {
+            Ok(builder) => builder,
+            Err(e) => panic!("{e}"),
         }
-        self
+    }
+
+    /// [`target`](Self::target), returning the unknown name's error (which lists the targets there are) instead
+    /// of panicking.
+    pub fn try_target(mut self, target: &str) -> Result<PluginBuilder, BuilderError> {
+        let target = target.parse::<Target>().map_err(BuilderError::Target)?;
+        self.settings.envoy = target.envoy();
+        Ok(self)
     }
 
     /// Runs the plugin in `envoy`'s process: it shares shared data and queues with the other plugins there that
@@ -377,18 +399,28 @@ impl PluginBuilder {
     /// `clear_route_cache`) are always there and cannot be replaced: registering one of those names panics.
     #[track_caller]
     pub fn foreign_function(
-        mut self,
+        self,
         name: &str,
         function: impl FnMut(&[u8]) -> Result<Vec<u8>, Status> + 'static,
     ) -> PluginBuilder {
+        match self.try_foreign_function(name, function) {
+            Ok(builder) => builder,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`foreign_function`](Self::foreign_function), returning an error for one of Envoy's own names instead of
+    /// panicking.
+    pub fn try_foreign_function(
+        mut self,
+        name: &str,
+        function: impl FnMut(&[u8]) -> Result<Vec<u8>, Status> + 'static,
+    ) -> Result<PluginBuilder, BuilderError> {
         if Builtin::named(name.as_bytes()).is_some() {
-            panic!(
-                "`{name}` is one of Envoy's own foreign functions (foreign.cc), which every plugin here has as in \
-                 Envoy; a test cannot replace it. Register a stand-in under another name"
-            );
+            return Err(BuilderError::EnvoysOwnForeignFunction(name.to_string()));
         }
         self.foreign.insert(name.to_string(), Box::new(function));
-        self
+        Ok(self)
     }
 
     /// Starts the plugin as a Wasm service (Envoy's bootstrap extension): the same VMs as [`PluginBuilder::start`],
@@ -537,6 +569,33 @@ impl fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// A setting a [`PluginBuilder`] refuses: what its `try_` methods return, and what the plain ones panic with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuilderError {
+    /// `property`: Envoy has no attribute at `path`, or gives it another type there.
+    Property { path: String, error: PropertyError },
+    /// `target`: the name is no mesh or Envoy release modelled.
+    Target(UnknownTarget),
+    /// `foreign_function`: the name is one of Envoy's own functions, which every plugin has.
+    EnvoysOwnForeignFunction(String),
+}
+
+impl fmt::Display for BuilderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuilderError::Property { path, error } => write!(f, "property {path}: {error}"),
+            BuilderError::Target(e) => write!(f, "PluginBuilder::target: {e}"),
+            BuilderError::EnvoysOwnForeignFunction(name) => write!(
+                f,
+                "`{name}` is one of Envoy's own foreign functions (foreign.cc), which every plugin here has as in \
+                 Envoy; a test cannot replace it. Register a stand-in under another name"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuilderError {}
 
 /// FAIL_RELOAD's default `base_interval` (Envoy `PluginConfig`: 1000 ms when unset).
 const DEFAULT_RELOAD_BACKOFF: Duration = Duration::from_secs(1);

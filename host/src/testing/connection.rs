@@ -2,6 +2,7 @@
 //! front of Envoy's TCP proxy, driven step by step like Envoy's network filter manager drives it.
 
 use std::cell::RefMut;
+use std::fmt;
 
 use super::Plugin;
 use super::stream::{context_filter_state, context_properties};
@@ -84,8 +85,20 @@ impl<'p> TcpConnection<'p> {
     /// half-closed, or once the connection closed.
     #[track_caller]
     pub fn send_downstream(&mut self, data: impl AsRef<[u8]>) -> Action {
-        self.refuse_from_client("send_downstream");
-        self.vm().downstream_data(self.id, data.as_ref(), false)
+        match self.try_send_downstream(data) {
+            Ok(action) => action,
+            Err(e) => panic!("send_downstream: {e}"),
+        }
+    }
+
+    /// [`send_downstream`](Self::send_downstream), returning why no bytes can come from the client instead of
+    /// panicking.
+    pub fn try_send_downstream(
+        &mut self,
+        data: impl AsRef<[u8]>,
+    ) -> Result<Action, ConnectionRefused> {
+        self.client_can_send()?;
+        Ok(self.vm().downstream_data(self.id, data.as_ref(), false))
     }
 
     /// The client half-closes (its FIN): `on_downstream_data(size, true)`. Once the end of stream has also reached
@@ -109,8 +122,20 @@ impl<'p> TcpConnection<'p> {
     /// half-closed, or once the connection closed.
     #[track_caller]
     pub fn send_upstream(&mut self, data: impl AsRef<[u8]>) -> Action {
-        self.refuse_from_upstream("send_upstream");
-        self.vm().upstream_data(self.id, data.as_ref(), false)
+        match self.try_send_upstream(data) {
+            Ok(action) => action,
+            Err(e) => panic!("send_upstream: {e}"),
+        }
+    }
+
+    /// [`send_upstream`](Self::send_upstream), returning why no bytes can come from the upstream instead of
+    /// panicking.
+    pub fn try_send_upstream(
+        &mut self,
+        data: impl AsRef<[u8]>,
+    ) -> Result<Action, ConnectionRefused> {
+        self.upstream_can_send(true)?;
+        Ok(self.vm().upstream_data(self.id, data.as_ref(), false))
     }
 
     /// The upstream half-closes: `on_upstream_data(size, true)`, then `on_upstream_connection_close(Unknown)` (Envoy
@@ -262,44 +287,104 @@ impl<'p> TcpConnection<'p> {
 
     #[track_caller]
     fn refuse_when_closed(&self, what: &str) {
-        if !self.connected {
-            panic!("{what}: call connect() first: the client has not connected");
-        }
-        if let Some(closed) = self.closed() {
-            panic!(
-                "{what}: connection {} is closed ({:?}, {}): nothing more reaches the filter",
-                self.id, closed.by, closed.reason
-            );
+        if let Err(e) = self.open() {
+            panic!("{what}: {e}");
         }
     }
 
     #[track_caller]
     fn refuse_from_client(&self, what: &str) {
-        self.refuse_when_closed(what);
-        if self.observed().connection(self.id).downstream.end_stream {
-            panic!(
-                "{what}: the client already half-closed its side (close_downstream): no more bytes can come from it"
-            );
+        if let Err(e) = self.client_can_send() {
+            panic!("{what}: {e}");
         }
     }
 
     #[track_caller]
     fn refuse_from_upstream(&self, what: &str) {
-        self.refuse_when_closed(what);
+        if let Err(e) = self.upstream_can_send(what != "reset_upstream") {
+            panic!("{what}: {e}");
+        }
+    }
+
+    fn open(&self) -> Result<(), ConnectionRefused> {
+        if !self.connected {
+            return Err(ConnectionRefused::NotConnected);
+        }
+        match self.closed() {
+            Some(closed) => Err(ConnectionRefused::Closed {
+                connection: self.id,
+                closed,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn client_can_send(&self) -> Result<(), ConnectionRefused> {
+        self.open()?;
+        if self.observed().connection(self.id).downstream.end_stream {
+            return Err(ConnectionRefused::ClientHalfClosed);
+        }
+        Ok(())
+    }
+
+    /// `half_close_matters`: false for a reset, which may come after the upstream's end of stream.
+    fn upstream_can_send(&self, half_close_matters: bool) -> Result<(), ConnectionRefused> {
+        self.open()?;
         let vm = self.observed();
         let connection = vm.connection(self.id);
         if connection.upstream_cluster.is_none() {
-            panic!(
-                "{what}: the TCP proxy has no upstream connection yet: the filter stopped iteration before anything \
-                 passed it (on_new_connection or on_downstream_data returned Pause and nothing resumed it), so no \
-                 upstream exists to send or close. Let data through first, or assert on the held connection \
-                 (held_downstream(), upstream_received())."
-            );
+            return Err(ConnectionRefused::NoUpstreamYet);
         }
-        if what != "reset_upstream" && connection.upstream.end_stream {
-            panic!(
-                "{what}: the upstream already half-closed its side (close_upstream): no more bytes can come from it"
-            );
+        if half_close_matters && connection.upstream.end_stream {
+            return Err(ConnectionRefused::UpstreamHalfClosed);
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`TcpConnection`] refuses an event: what its `try_` methods return, and what the plain ones panic with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionRefused {
+    /// Nothing happens on a connection before [`TcpConnection::connect`].
+    NotConnected,
+    /// The connection closed: nothing more reaches the filter.
+    Closed {
+        connection: u32,
+        closed: ConnectionClosed,
+    },
+    /// The client half-closed (`close_downstream`): no more bytes can come from it.
+    ClientHalfClosed,
+    /// The filter stopped iteration before anything passed it, so the TCP proxy has not connected upstream.
+    NoUpstreamYet,
+    /// The upstream half-closed (`close_upstream`): no more bytes can come from it.
+    UpstreamHalfClosed,
+}
+
+impl fmt::Display for ConnectionRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectionRefused::NotConnected => {
+                f.write_str("call connect() first: the client has not connected")
+            }
+            ConnectionRefused::Closed { connection, closed } => write!(
+                f,
+                "connection {connection} is closed ({:?}, {}): nothing more reaches the filter",
+                closed.by, closed.reason
+            ),
+            ConnectionRefused::ClientHalfClosed => f.write_str(
+                "the client already half-closed its side (close_downstream): no more bytes can come from it",
+            ),
+            ConnectionRefused::NoUpstreamYet => f.write_str(
+                "the TCP proxy has no upstream connection yet: the filter stopped iteration before anything passed \
+                 it (on_new_connection or on_downstream_data returned Pause and nothing resumed it), so no upstream \
+                 exists to send or close. Let data through first, or assert on the held connection \
+                 (held_downstream(), upstream_received()).",
+            ),
+            ConnectionRefused::UpstreamHalfClosed => f.write_str(
+                "the upstream already half-closed its side (close_upstream): no more bytes can come from it",
+            ),
         }
     }
 }
+
+impl std::error::Error for ConnectionRefused {}

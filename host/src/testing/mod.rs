@@ -30,8 +30,8 @@ mod service;
 mod stream;
 mod wiring;
 
-pub use builder::{PluginBuilder, StartError};
-pub use connection::{Received, TCP_PROXY_CLUSTER, TcpConnection};
+pub use builder::{BuilderError, PluginBuilder, StartError};
+pub use connection::{ConnectionRefused, Received, TCP_PROXY_CLUSTER, TcpConnection};
 pub use envoy::Envoy;
 pub use message::Message;
 pub use modules::{extension_module, guest_module, target_dir};

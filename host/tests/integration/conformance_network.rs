@@ -460,37 +460,65 @@ fn under_fail_open_a_connection_after_the_failure_passes_without_the_filter() {
 }
 
 #[test]
-#[should_panic(expected = "the client already half-closed its side")]
 fn data_after_the_clients_half_close_is_refused() {
     let plugin = start("tcp");
     let mut conn = plugin.tcp_connection();
     conn.connect();
     conn.close_downstream();
-    conn.send_downstream("late");
+    let refused = conn.try_send_downstream("late").unwrap_err();
+    assert_eq!(refused, ConnectionRefused::ClientHalfClosed);
+    assert!(
+        refused
+            .to_string()
+            .contains("the client already half-closed its side"),
+        "{refused}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "is closed (Remote, downstream reset): nothing more reaches the filter")]
 fn data_after_the_connection_closed_is_refused() {
     let plugin = start("tcp");
     let mut conn = plugin.tcp_connection();
     conn.connect();
     conn.reset_downstream();
-    conn.send_downstream("late");
+    let refused = conn.try_send_downstream("late").unwrap_err();
+    assert!(
+        matches!(&refused, ConnectionRefused::Closed { closed, .. } if closed.by == PeerType::Remote),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("is closed (Remote, downstream reset): nothing more reaches the filter"),
+        "{refused}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "the TCP proxy has no upstream connection yet")]
 fn upstream_data_before_the_tcp_proxy_connected_is_refused() {
     let plugin = start("tcp stop-connection");
     let mut conn = plugin.tcp_connection();
     conn.connect();
-    conn.send_upstream("too early");
+    let refused = conn.try_send_upstream("too early").unwrap_err();
+    assert_eq!(refused, ConnectionRefused::NoUpstreamYet);
+    assert!(
+        refused
+            .to_string()
+            .contains("the TCP proxy has no upstream connection yet"),
+        "{refused}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "call connect() first")]
 fn data_before_connect_is_refused() {
     let plugin = start("tcp");
-    plugin.tcp_connection().send_downstream("x");
+    let refused = plugin
+        .tcp_connection()
+        .try_send_downstream("x")
+        .unwrap_err();
+    assert_eq!(refused, ConnectionRefused::NotConnected);
+    assert!(
+        refused.to_string().contains("call connect() first"),
+        "{refused}"
+    );
 }

@@ -612,9 +612,18 @@ fn properties_envoy_does_not_have_are_refused_with_the_reason() {
 }
 
 #[test]
-#[should_panic(expected = "property node.id: ")]
-fn the_builder_panics_with_the_reason_for_a_property_envoy_does_not_have() {
-    let _ = guest("properties").property(&["node", "id"], "x");
+fn the_builder_refuses_a_property_envoy_does_not_have_with_the_reason() {
+    let Err(error) = guest("properties").try_property(&["node", "id"], "x") else {
+        panic!("node.id is not an attribute Envoy has");
+    };
+    assert!(
+        matches!(&error, BuilderError::Property { path, .. } if path == "node.id"),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().starts_with("property node.id: "),
+        "{error}"
+    );
 }
 
 /// Raw `proxy_get_property` calls with paths no SDK builds, each status logged as one digit (Info): an empty path,

@@ -177,7 +177,15 @@ fn with_no_failure_policy_configured_every_target_fails_closed() {
 }
 
 #[test]
-#[should_panic(expected = "`istio-1.2` is not a target; use ossm-2.0")]
 fn an_unknown_target_names_the_ones_there_are() {
-    let _ = guest("noop").target("istio-1.2");
+    let Err(error) = guest("noop").try_target("istio-1.2") else {
+        panic!("istio-1.2 is not a target");
+    };
+    assert!(matches!(error, BuilderError::Target(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("`istio-1.2` is not a target; use ossm-2.0"),
+        "{error}"
+    );
 }

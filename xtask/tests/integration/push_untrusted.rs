@@ -3,8 +3,8 @@
 //! that no `Authorization` header ever left the registry's origin), credential helpers that hang or fail
 //! with a secret on their output, and a password typed at a terminal.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use std::{
     fs,

@@ -1,7 +1,5 @@
 //! Helpers shared by the black-box tests of `cargo xtask`.
 
-#![allow(dead_code)] // Each test file uses its own subset.
-
 use std::{
     env,
     fs::File,
@@ -87,7 +85,10 @@ pub fn out_dir() -> PathBuf {
 }
 
 /// A scratch copy of the workspace and the persistent target directory that the template and
-/// fresh-module checks share.
+/// fresh-module checks share. Its cargo builds in this workspace's build directory (`CARGO_BUILD_BUILD_DIR`): the
+/// scratch's own crates are at other paths, so cargo keeps them apart, and registry dependencies resolved with the
+/// same features compile once (all of xtask's for `cargo xtask`; not wasmtime for `cargo test -p NAME`, whose
+/// features differ from both `cargo test --workspace` and `proxy-wasm-run`'s).
 pub struct Scratch {
     pub root: PathBuf,
     pub target: PathBuf,
@@ -100,6 +101,7 @@ impl Scratch {
         cmd.args(args)
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target)
+            .env("CARGO_BUILD_BUILD_DIR", target_dir())
             .env_remove("SOURCE_DATE_EPOCH");
         cmd
     }

@@ -3,7 +3,7 @@
 //! half-written directory lies in this workspace's `extensions/` for a moment, where a cargo run beside it
 //! would see a workspace member without a Cargo.toml.
 
-mod support;
+use crate::support;
 
 use std::{fs, os::unix::fs::PermissionsExt as _, process::Command};
 

@@ -1,8 +1,8 @@
 //! `cargo xtask deploy` for every target, read back as YAML and checked field by field against the
 //! packaged image (manifest, layout digest) and the extension's example configuration.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use std::fs;
 

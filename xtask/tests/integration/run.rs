@@ -1,7 +1,7 @@
 //! `cargo xtask run`: builds the extension, hands its module and every further flag to the host's runner, and
 //! passes the runner's report and exit status on.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 

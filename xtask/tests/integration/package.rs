@@ -1,6 +1,6 @@
 //! `cargo xtask package` end to end: the image it writes, read back by real tools.
 
-mod support;
+use crate::support;
 
 use std::{fs, process::Command};
 

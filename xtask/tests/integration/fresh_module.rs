@@ -6,7 +6,7 @@
 //! persistent target directory under `<target>/template-check/`, so wasmtime compiles once for both; the real
 //! tree is never modified.
 
-mod support;
+use crate::support;
 
 use std::{fs, time::Instant};
 

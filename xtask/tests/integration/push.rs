@@ -1,7 +1,7 @@
 //! `cargo xtask push` against a real `docker-registry` on 127.0.0.1, read back with skopeo and umoci.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use std::{fs, path::PathBuf, process::Command};
 

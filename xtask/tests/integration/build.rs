@@ -1,6 +1,6 @@
 //! `cargo xtask build` end to end.
 
-mod support;
+use crate::support;
 
 use std::{env, fs, path::PathBuf};
 

@@ -5,7 +5,7 @@
 //! The scratch copy and its target directory live at fixed paths under `<target>/template-check/`,
 //! so dependencies (wasmtime for the tests) compile once and later runs only rebuild the new crates.
 
-mod support;
+use crate::support;
 
 use std::{
     env, fs,

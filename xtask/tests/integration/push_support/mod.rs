@@ -2,8 +2,6 @@
 //! directory, the xtask binary run against it, certificates for a TLS registry, and a token service
 //! (the registry itself is `support::Registry`).
 
-#![allow(dead_code)] // Each test file uses its own subset.
-
 use std::{
     fs,
     io::Write,

@@ -2,8 +2,8 @@
 //! deploying: a WASI import the target's Envoy lacks, a configuration the plugin rejects, an image variant the
 //! target does not pull, a callout to a cluster the target would not have.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use std::fs;
 

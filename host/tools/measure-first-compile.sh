@@ -11,7 +11,7 @@ if [ -z "$module" ]; then
   module=target/wasm32-unknown-unknown/debug/json_redact.wasm
   config=@extensions/json-redact/example-config.json
 fi
-cargo build -q -p host --bin proxy-wasm-run
+cargo build -q -p runner --bin proxy-wasm-run
 runner=target/debug/proxy-wasm-run
 config_args=()
 [ -n "$config" ] && config_args=(--config "$config")

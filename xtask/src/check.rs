@@ -29,6 +29,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The runner's `--json` report; check reads its outcome and callouts, not the decoded gRPC messages.
+type RunReport = run_report::Report<serde::de::IgnoredAny>;
+
 /// How one row came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -234,7 +237,7 @@ impl flags::Check {
         subject: &Subject,
         resource: Resource,
         kind: Kind,
-    ) -> anyhow::Result<serde_json::Value> {
+    ) -> anyhow::Result<RunReport> {
         let config = match (&self.config, subject) {
             (Some(text), _) => match text.strip_prefix('@') {
                 Some(path) => std::fs::read(path)
@@ -316,10 +319,12 @@ impl flags::Check {
         let report = stdout.until(deadline).ok_or_else(stopped)?;
         // A runner that exits without reading its input is reported by its missing report below.
         let _ = writer.join();
-        serde_json::from_slice(&report).with_context(|| {
-            format!(
-                "{} printed no report ({status}); run `{}` to see why",
+        // serde's message may quote the runner's output, which a module chose: escaped like the rest of it.
+        serde_json::from_slice(&report).map_err(|e| {
+            anyhow::anyhow!(
+                "{} printed no report ({status}: {}); run `{}` to see why",
                 runner::RUNNER,
+                printable(&e.to_string()),
                 subject.run_hint()
             )
         })
@@ -501,26 +506,25 @@ fn behaviour(summary: &mut Summary, target: Target) {
 }
 
 /// Whether the plugin started with the configuration, and how the one request (connection, service run) went.
-fn configuration(summary: &mut Summary, report: &serde_json::Value, kind: Kind) {
+fn configuration(summary: &mut Summary, report: &RunReport, kind: Kind) {
     let ran = match kind {
         Kind::Http => "a plain GET",
         Kind::Tcp => "a TCP connection (open, close)",
         Kind::Service => "its start as a service",
     };
-    if report["started"].as_bool() != Some(true) {
-        let error = &report["start_error"];
+    if !report.started {
+        let (stage, reason) = match &report.start_error {
+            Some(error) => (error.stage.name(), printable(&error.reason)),
+            None => ("start", "no reason given".to_owned()),
+        };
         summary.add(
             "configuration",
             Outcome::Fail,
-            format!(
-                "the plugin refused to start ({}): {}",
-                printable(error["stage"].as_str().unwrap_or("start")),
-                printable(error["reason"].as_str().unwrap_or("no reason given"))
-            ),
+            format!("the plugin refused to start ({stage}): {reason}"),
         );
         return;
     }
-    match report["failure"].as_str() {
+    match report.failure.as_deref() {
         Some(failure) => summary.add(
             "configuration",
             Outcome::Fail,
@@ -546,15 +550,17 @@ fn configuration(summary: &mut Summary, report: &serde_json::Value, kind: Kind) 
 /// The clusters the plugin's callouts named during the dry run, against the target's cluster names.
 fn callouts(
     summary: &mut Summary,
-    report: &serde_json::Value,
+    report: &RunReport,
     target: Target,
     resource: Resource,
     flags: &flags::Check,
 ) {
-    let clusters: Vec<&str> = report["callouts"]
-        .as_array()
-        .map(|calls| calls.iter().filter_map(|c| c["cluster"].as_str()).collect())
-        .unwrap_or_default();
+    let clusters: Vec<&str> = report
+        .callouts
+        .iter()
+        .flatten()
+        .map(|c| c.cluster.as_str())
+        .collect();
     if clusters.is_empty() {
         summary.add("callouts", Outcome::Ok, "none during the dry run");
         return;

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The file name the image's module has, and the only one Istio's WasmPlugin finds.
-pub(crate) const MODULE_FILE: &str = "plugin.wasm";
+pub(crate) use workspace_layout::MODULE_FILE;
 
 /// One extension's `manifest.yaml`, fields in Maistra's documented order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

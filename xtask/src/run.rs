@@ -1,5 +1,5 @@
 //! `cargo xtask run MODULE [runner flags…]`: a dry run of one HTTP stream through an extension (built first, so the
-//! module is fresh) or any `.wasm` file, by the host crate's `proxy-wasm-run` (see `runner`). Everything after the
+//! module is fresh) or any `.wasm` file, by the runner crate's `proxy-wasm-run` (see `runner`). Everything after the
 //! module goes to that binary untouched (`cargo xtask run MODULE --help` lists its flags). An extension that
 //! declares another kind (`[package.metadata.extension] kind = "tcp"`) runs as that kind unless `--kind` is given.
 //! `--scenario FILE.yaml` plays the streams of a scenario file instead (host/README.md "Scenario files").

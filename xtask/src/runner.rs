@@ -1,9 +1,9 @@
-//! The host crate's `proxy-wasm-run`, to which `run` and `check` hand modules: wasmtime stays out of xtask.
+//! The runner crate's `proxy-wasm-run`, to which `run` and `check` hand modules: wasmtime stays out of xtask.
 //!
 //! The runner is built with the dev profile: it shares the artifacts `cargo test` already built (no second
-//! wasmtime build), and the host caches compiled modules on disk, so only a module never seen before pays for
-//! the debug-built Cranelift. The root release profile is tuned for wasm size (fat LTO, one codegen unit), which
-//! would make building wasmtime very slow.
+//! wasmtime build), Cranelift is optimised even there (the root Cargo.toml's `profile.dev.package` entries), and
+//! the host caches compiled modules on disk. The root release profile is tuned for wasm size (fat LTO, one codegen
+//! unit), which would make building wasmtime very slow.
 
 use std::{env, process::Command};
 
@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use crate::workspace;
 
-/// The host crate's binary.
+/// The runner crate's binary.
 pub(crate) const RUNNER: &str = "proxy-wasm-run";
 
 /// `cargo run … --bin proxy-wasm-run --`, ready for the runner's own arguments, or the binary
@@ -19,7 +19,7 @@ pub(crate) const RUNNER: &str = "proxy-wasm-run";
 /// runs in the user's directory, so their relative paths (`--config @file`, a module path) mean what they
 /// typed.
 pub(crate) fn command() -> anyhow::Result<Command> {
-    binary("XTASK_RUNNER", "host", RUNNER)
+    binary("XTASK_RUNNER", "runner", RUNNER)
 }
 
 /// The dev proxy's binary.

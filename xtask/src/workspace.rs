@@ -1,8 +1,6 @@
 //! Where things are: the workspace root, its extensions and the paths every command agrees on.
 
 use std::{
-    env,
-    ffi::{OsStr, OsString},
     fs,
     io::Write,
     path::{Path, PathBuf},
@@ -13,8 +11,7 @@ use std::{
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-/// The wasm target every extension is built for.
-pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
+pub(crate) use workspace_layout::WASM_TARGET;
 
 /// One crate under `extensions/`, as cargo describes it.
 #[derive(Debug, Clone)]
@@ -34,20 +31,17 @@ pub(crate) struct Extension {
 impl Extension {
     /// File name cargo gives the compiled module (`header_append.wasm`).
     pub(crate) fn cargo_artifact(&self) -> PathBuf {
-        self.target_dir
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{}.wasm", self.name.replace('-', "_")))
+        workspace_layout::cargo_artifact(&self.target_dir, &self.name)
     }
 
     /// Everything xtask writes for this extension: `target/extensions/<name>/`.
     pub(crate) fn out_dir(&self) -> PathBuf {
-        self.target_dir.join("extensions").join(&self.name)
+        workspace_layout::extension_dir(&self.target_dir, &self.name)
     }
 
     /// The checked module as shipped.
     pub(crate) fn module_path(&self) -> PathBuf {
-        self.out_dir().join("plugin.wasm")
+        workspace_layout::extension_module(&self.target_dir, &self.name)
     }
 
     /// The extension's rendered `manifest.yaml`.
@@ -96,29 +90,10 @@ pub(crate) fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The cargo that runs us (`$CARGO`), so the pinned toolchain is used throughout.
+/// The cargo that runs us (`$CARGO`), in the workspace root, without what `cargo run` set for this binary
+/// (`workspace_layout::cargo`).
 pub(crate) fn cargo() -> Command {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root());
-    for (name, _) in env::vars_os().filter(|(name, _)| is_package_variable(name)) {
-        cmd.env_remove(name);
-    }
-    cmd
-}
-
-/// What `cargo run` sets for the binary it starts (this one, through the `cargo xtask` alias). A nested cargo must
-/// not see it: build scripts such as ring's rerun when `CARGO_PKG_NAME` or `CARGO_MANIFEST_DIR` change, so that
-/// cargo would rebuild those crates, and the next cargo started from a shell would rebuild them again.
-fn is_package_variable(name: &OsStr) -> bool {
-    name.to_str().is_some_and(|name| {
-        name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                name,
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
-            )
-    })
+    workspace_layout::cargo(&root())
 }
 
 /// Every extension under `extensions/`, sorted by name, or only those named in `only`.
@@ -289,8 +264,7 @@ fn metadata() -> anyhow::Result<&'static Metadata> {
 }
 
 fn read_metadata() -> anyhow::Result<Metadata> {
-    let output = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
+    let output = workspace_layout::metadata_command(&root())
         .output()
         .context("cannot run `cargo metadata`")?;
     if !output.status.success() {

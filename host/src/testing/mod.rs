@@ -21,10 +21,12 @@ mod connection;
 mod envoy;
 mod message;
 mod modules;
+#[cfg(feature = "scenario")]
 pub mod play;
 mod plugin;
 mod printable;
 mod relay;
+#[cfg(feature = "scenario")]
 mod scenario;
 mod service;
 mod stream;
@@ -38,6 +40,7 @@ pub use modules::{extension_module, guest_module, target_dir};
 pub use plugin::Plugin;
 pub use printable::{printable, printable_line};
 pub use relay::Passed;
+#[cfg(feature = "scenario")]
 pub use scenario::{Mismatch, RunError, Scenario, ScenarioOutcome, StreamOutcome};
 pub use service::Service;
 pub use stream::{HttpStream, REQUEST_DEFAULTS, REQUEST_ID};

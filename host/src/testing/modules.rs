@@ -10,30 +10,29 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::bail;
 
-/// The cargo target directory: `CARGO_TARGET_DIR` (relative paths taken from the workspace root), else
-/// `<workspace>/target`. (A `build.target-dir` in `.cargo/config.toml` is not read.)
+/// The cargo target directory as cargo resolves it (`CARGO_TARGET_DIR`, `build.target-dir`, else
+/// `<workspace>/target`), asked of cargo once per process; `<workspace>/target` when cargo cannot answer (a runner
+/// binary used without its toolchain).
 pub fn target_dir() -> PathBuf {
-    let root = workspace_root();
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join("target"),
-    }
+    static TARGET_DIR: OnceLock<PathBuf> = OnceLock::new();
+    TARGET_DIR
+        .get_or_init(|| {
+            let root = workspace_root();
+            workspace_layout::target_dir(&root).unwrap_or_else(|_| root.join("target"))
+        })
+        .clone()
 }
 
 /// `target/extensions/<name>/plugin.wasm`, the module `cargo xtask build` checks and ships, built first from the
 /// current sources (once per test process).
 pub fn extension_module(name: &str) -> anyhow::Result<PathBuf> {
     build_once(name)?;
-    let path = target_dir()
-        .join("extensions")
-        .join(name)
-        .join("plugin.wasm");
+    let path = workspace_layout::extension_module(&target_dir(), name);
     if !path.is_file() {
         bail!(
             "`cargo xtask build -p {name}` succeeded but left no module at {}",
@@ -48,11 +47,7 @@ pub fn extension_module(name: &str) -> anyhow::Result<PathBuf> {
 /// name become underscores, as cargo names the file.
 pub fn guest_module(crate_name: &str) -> anyhow::Result<PathBuf> {
     build_once(crate_name)?;
-    let file = format!("{}.wasm", crate_name.replace('-', "_"));
-    let path = target_dir()
-        .join("wasm32-unknown-unknown")
-        .join("release")
-        .join(file);
+    let path = workspace_layout::cargo_artifact(&target_dir(), crate_name);
     if !path.is_file() {
         bail!(
             "`cargo xtask build -p {crate_name}` succeeded but left no module at {} (is `crate-type = \
@@ -81,28 +76,10 @@ fn build_once(package: &str) -> anyhow::Result<()> {
 fn build(package: &str) -> Result<(), String> {
     let root = workspace_root();
     let command = format!("cargo xtask build -p {package}");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
-    let mut cargo = Command::new(&cargo);
-    // What `cargo test` set for this test binary (`CARGO_PKG_*`, `CARGO_MANIFEST_*`…) is not passed on: build
-    // scripts such as ring's (an xtask dependency) rerun when it changes, so this cargo would rebuild those crates
-    // and the next cargo from a shell would rebuild them again.
-    for (name, _) in std::env::vars_os() {
-        let is_package_variable = name.to_str().is_some_and(|name| {
-            name.starts_with("CARGO_PKG_")
-                || name.starts_with("CARGO_MANIFEST_")
-                || matches!(
-                    name,
-                    "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
-                )
-        });
-        if is_package_variable {
-            cargo.env_remove(name);
-        }
-    }
-    let output = cargo
+    // Without what `cargo test` set for this test binary (`workspace_layout::is_package_variable`).
+    let output = workspace_layout::cargo(&root)
         .args(["xtask", "build", "--package", package])
-        .current_dir(&root)
         .output()
         .map_err(|e| {
             format!(

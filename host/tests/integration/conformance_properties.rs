@@ -525,6 +525,30 @@ fn properties_have_envoy_like_defaults() {
     );
 }
 
+// `HttpStream::set_source_address`: one downstream connection's peer (Envoy's `source.address` and `source.port`
+// come from the stream's connection, `Filters::Common::Expr::PeerWrapper`), the others keep the plugin's.
+#[test]
+fn a_streams_source_address_is_its_own() {
+    let plugin = guest("properties source/address source/port")
+        .source_address("192.168.1.9:1234")
+        .start()
+        .unwrap();
+    let mut first = plugin.http_stream();
+    first.set_source_address("10.1.2.3:4000");
+    first.send_request_headers(&[], true);
+    let mut second = plugin.http_stream();
+    second.send_request_headers(&[], true);
+    assert_eq!(
+        notes(&plugin, "property "),
+        [
+            "property request-headers source/address = 10.1.2.3:4000",
+            "property request-headers source/port = 0xa00f000000000000",
+            "property request-headers source/address = 192.168.1.9:1234",
+            "property request-headers source/port = 0xd204000000000000",
+        ]
+    );
+}
+
 #[test]
 fn properties_can_be_set_for_the_plugin_and_for_one_stream_only() {
     let lua = "metadata/filter_metadata/envoy.filters.http.lua/user";

@@ -414,111 +414,6 @@ fn a_shared_queue_nobody_drains() {
     });
 }
 
-/// A module that adds `x-module: <tag>` to requests; `salt` makes its bytes (and so its cache key) unique.
-fn tagged_module(tag: &str, salt: &str) -> Vec<u8> {
-    module(
-        r#"(import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))"#,
-        &format!(
-            r#"(memory (export "memory") 1) (data (i32.const 16) "x-module") (data (i32.const 32) "{tag}")
-               (data (i32.const 64) "{salt}")"#
-        ),
-        &format!(
-            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
-                 (drop (call $add (i32.const 0) (i32.const 16) (i32.const 8) (i32.const 32) (i32.const {})))
-                 (i32.const 0))"#,
-            tag.len()
-        ),
-    )
-}
-
-/// `proxy-wasm-run --json` on `module`: the `x-module` values the upstream saw.
-fn upstream_tags(module: &std::path::Path, args: &[&str]) -> Vec<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
-        .arg(module)
-        .args(args)
-        .arg("--json")
-        .env_remove("PROXY_WASM_HOST_NO_CACHE")
-        .output()
-        .expect("proxy-wasm-run runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
-    assert_eq!(report["started"], true, "{report:#}");
-    report["upstream_request"]["headers"]
-        .as_array()
-        .expect("upstream headers")
-        .iter()
-        .filter(|pair| pair[0] == "x-module")
-        .map(|pair| pair[1].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-#[test]
-fn compiled_code_of_another_module_in_the_cache_is_recompiled_never_run() {
-    use std::os::unix::fs::PermissionsExt;
-    let salt = format!("{}-{:?}", std::process::id(), Instant::now());
-    let dir = std::env::temp_dir().join(format!("proxy-wasm-cache-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (a, b) = (tagged_module("A", &salt), tagged_module("B", &salt));
-    let (a_path, b_path) = (dir.join("a.wasm"), dir.join("b.wasm"));
-    std::fs::write(&a_path, &a).unwrap();
-    std::fs::write(&b_path, &b).unwrap();
-
-    assert_eq!(upstream_tags(&a_path, &[]), ["A"]);
-    assert_eq!(upstream_tags(&b_path, &[]), ["B"]);
-    let cache = target_dir().join("proxy-wasm-host");
-    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
-    assert_eq!(
-        mode & 0o777,
-        0o700,
-        "the cache directory is private to the user"
-    );
-    let (a_entry, b_entry) = (
-        cache.join(format!("{}.cwasm", sha256_hex(&a))),
-        cache.join(format!("{}.cwasm", sha256_hex(&b))),
-    );
-    let a_compiled = std::fs::read(&a_entry).expect("module A was cached");
-
-    // Someone puts A's compiled code under B's name: B must still run as B, recompiled and re-cached.
-    std::fs::write(&b_entry, &a_compiled).unwrap();
-    assert_eq!(upstream_tags(&b_path, &[]), ["B"]);
-    assert_ne!(
-        std::fs::read(&b_entry).unwrap(),
-        a_compiled,
-        "B's entry was rewritten from B"
-    );
-
-    // A truncated entry is recompiled too.
-    std::fs::write(&b_entry, &a_compiled[..a_compiled.len() / 2]).unwrap();
-    assert_eq!(upstream_tags(&b_path, &[]), ["B"]);
-
-    // --no-cache neither reads nor writes the directory.
-    let c = tagged_module("C", &format!("{salt}-no-cache"));
-    let c_path = dir.join("c.wasm");
-    std::fs::write(&c_path, &c).unwrap();
-    assert_eq!(upstream_tags(&c_path, &["--no-cache"]), ["C"]);
-    assert!(!cache.join(format!("{}.cwasm", sha256_hex(&c))).exists());
-
-    for entry in [a_entry, b_entry] {
-        let _ = std::fs::remove_file(&entry);
-        let _ = std::fs::remove_file(entry.with_extension("lock"));
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 #[test]
 fn shared_data_under_ever_new_keys() {
     run("shared_data_under_ever_new_keys", |envoy| {
@@ -539,45 +434,6 @@ fn shared_data_under_ever_new_keys() {
             "a shared data entry of 1048580 bytes",
         )
     });
-}
-
-/// `proxy-wasm-run --no-cache MODULE ARGS…` on `bytes`, written to a scratch directory named after `case`.
-fn run_runner(case: &str, bytes: Vec<u8>, args: &[&str]) -> std::process::Output {
-    let dir = std::env::temp_dir().join(format!("proxy-wasm-{case}-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{case}.wasm"));
-    std::fs::write(&path, bytes).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_proxy-wasm-run"))
-        .arg(&path)
-        .arg("--no-cache")
-        .args(args)
-        .output()
-        .expect("proxy-wasm-run runs");
-    std::fs::remove_dir_all(&dir).unwrap();
-    output
-}
-
-#[test]
-fn guest_log_text_reaches_the_terminal_escaped() {
-    // A title-setting OSC sequence, a screen clear, and a newline that would forge a log line of its own.
-    let bytes = module(
-        r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
-        r#"(memory (export "memory") 1) (data (i32.const 16) "\1b]0;owned\07\1b[2Jhello\0a  [warn] (context 1) forged")"#,
-        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
-             (drop (call $log (i32.const 2) (i32.const 16) (i32.const 47)))
-             (i32.const 1))"#,
-    );
-    let output = run_runner("escape", bytes, &[]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
-    assert!(
-        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
-        "{stdout:?}"
-    );
-    assert!(
-        stdout.contains(r"\u{1b}]0;owned\u{7}\u{1b}[2Jhello\n  [warn] (context 1) forged"),
-        "the log line is shown escaped, on one line: {stdout}"
-    );
 }
 
 /// Starts `bytes` (which must start), sends one request and returns the failure the request caused, after checking
@@ -952,49 +808,6 @@ fn a_module_that_compiles_slowly() {
             "compile deadline; raise `PluginBuilder::compile_deadline`",
         )
     });
-}
-
-#[test]
-fn an_enormous_advance_time_in_the_runner() {
-    let output = run_runner(
-        "advance",
-        good_module(),
-        &["--advance-time", "18446744073709551615"],
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "a command-line error: {stderr}"
-    );
-    assert!(
-        stderr.contains("more than the runner advances virtual time at once"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-#[test]
-fn the_runner_report_caps_its_log_list() {
-    // 30 000 empty lines: well within the budget, but the report shows the first and last 5 000.
-    let bytes = module(
-        r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))"#,
-        r#"(memory (export "memory") 1)"#,
-        r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32)
-             (local $i i32)
-             (loop $lines
-               (drop (call $log (i32.const 2) (i32.const 0) (i32.const 0)))
-               (local.set $i (i32.add (local.get $i) (i32.const 1)))
-               (br_if $lines (i32.lt_u (local.get $i) (i32.const 15000))))
-             (i32.const 1))"#,
-    );
-    let output = run_runner("log-cap", bytes, &["--json"]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON report");
-    // The canary and the worker each log 15 000 lines.
-    assert_eq!(report["logs"].as_array().map(Vec::len), Some(10_000));
-    assert_eq!(report["logs_omitted"], 20_000);
 }
 
 #[test]

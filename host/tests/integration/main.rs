@@ -1,5 +1,5 @@
 //! The host's integration tests: one test binary, one module per area, each driving the host from outside through
-//! `host::testing` or the `proxy-wasm-run` binary. Test names are `<module>::<test>`; run one area with
+//! `host::testing` (the `proxy-wasm-run` binary has its own, in runner/tests). Test names are `<module>::<test>`; run one area with
 //! `cargo test -p host --test integration conformance_http::`.
 
 mod support;
@@ -21,9 +21,6 @@ mod conformance_targets;
 mod conformance_wasi;
 mod hostile_modules;
 mod readme_references;
-mod runner;
-mod runner_grpc_json;
-mod runner_scenario;
 mod sdk_0_1;
 mod trap_reports;
 mod wat_abi_versions;

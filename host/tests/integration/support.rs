@@ -67,34 +67,9 @@ pub fn status(plugin: &Plugin, what: &str) -> i32 {
         .unwrap_or_else(|| panic!("not a status line: {line}"))
 }
 
-/// A module whose `proxy_on_vm_start` draws 8 bytes with WASI `random_get` and logs them at Info as 16 hex digits.
+/// A module whose `proxy_on_vm_start` draws 8 bytes with WASI `random_get` and logs them at Info as 16 hex digits
+/// (`tests/modules/random_get.wat`, which the runner's tests run too).
 pub fn random_get_module() -> Vec<u8> {
-    let text = r#"(module
-  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
-  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 100) "0123456789abcdef")
-  (global $heap (mut i32) (i32.const 1024))
-  (func (export "malloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-    (local.get $p))
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_context_create") (param i32 i32))
-  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
-    (local $i i32) (local $b i32)
-    (drop (call $random (i32.const 0) (i32.const 8)))
-    (loop $hex
-      (local.set $b (i32.load8_u (local.get $i)))
-      (i32.store8 (i32.add (i32.const 200) (i32.shl (local.get $i) (i32.const 1)))
-        (i32.load8_u (i32.add (i32.const 100) (i32.shr_u (local.get $b) (i32.const 4)))))
-      (i32.store8 (i32.add (i32.const 201) (i32.shl (local.get $i) (i32.const 1)))
-        (i32.load8_u (i32.add (i32.const 100) (i32.and (local.get $b) (i32.const 15)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $hex (i32.lt_u (local.get $i) (i32.const 8))))
-    (drop (call $log (i32.const 2) (i32.const 200) (i32.const 16)))
-    (i32.const 1))
-)"#;
-    wat::parse_str(text).unwrap_or_else(|e| panic!("invalid WAT: {e}"))
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/modules/random_get.wat");
+    wat::parse_file(path).unwrap_or_else(|e| panic!("{path}: invalid WAT: {e}"))
 }

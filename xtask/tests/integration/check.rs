@@ -266,6 +266,64 @@ fn a_callout_to_a_cluster_the_target_would_not_have_fails_and_a_declared_one_pas
     );
 }
 
+/// The runner's report of a run that did not start (`start_error`: the stage and the plugin's reason), or that ran,
+/// failed with `failure` if given, and called out to `clusters`.
+fn runner_report(
+    start_error: Option<(run_report::Stage, String)>,
+    failure: Option<String>,
+    clusters: &[String],
+) -> serde_json::Value {
+    let started = start_error.is_none();
+    let callout = |cluster: &String| run_report::Callout {
+        token: 1,
+        context_id: 2,
+        cluster: cluster.clone(),
+        headers: Vec::new(),
+        trailers: Vec::new(),
+        timeout_ms: None,
+        answer: None,
+        body: Some(String::new()),
+        body_base64: None,
+    };
+    let report: run_report::Report<serde_json::Value> = run_report::Report {
+        module: "plugin.wasm".into(),
+        kind: "http".into(),
+        envoy: "1.24".into(),
+        abi_version: Some("0.2.1".into()),
+        random: run_report::Random {
+            source: "seeded".into(),
+            seed: Some(0),
+        },
+        started,
+        start_error: start_error.map(|(stage, reason)| run_report::StartError {
+            stage,
+            message: "the plugin did not start".into(),
+            reason,
+        }),
+        steps: started.then(Vec::new),
+        upstream_request: None,
+        client_response: None,
+        connection: None,
+        ran_for_ms: None,
+        callouts: started.then(|| clusters.iter().map(callout).collect()),
+        grpc_calls: started.then(Vec::new),
+        filter_callbacks: None,
+        refused_calls: started.then(Vec::new),
+        refused_calls_omitted: started.then_some(0),
+        canary_callouts: started.then(Vec::new),
+        canary_grpc_calls: started.then(Vec::new),
+        notes: started.then(Vec::new),
+        filter_state: None,
+        envoy_filter_state: None,
+        logs: Vec::new(),
+        logs_omitted: 0,
+        metrics: Vec::new(),
+        failure,
+        trap: None,
+    };
+    serde_json::to_value(report).unwrap()
+}
+
 /// A stand-in for `proxy-wasm-run` (`XTASK_RUNNER`): prints `report` as its JSON report, copies the
 /// configuration it was given (`--config @FILE`) to `got-config` beside it and its arguments, one a line, to
 /// `got-args`.
@@ -321,11 +379,11 @@ fn what_the_runner_reports_is_escaped_before_it_reaches_the_terminal() {
         );
         table
     };
-    let ran = table(serde_json::json!({
-        "started": true,
-        "failure": format!("trap{hostile}"),
-        "callouts": [{"cluster": format!("evil{hostile}")}],
-    }));
+    let ran = table(runner_report(
+        None,
+        Some(format!("trap{hostile}")),
+        &[format!("evil{hostile}")],
+    ));
     assert!(
         row(&ran, "configuration").contains(
             "failed on a plain GET: trap\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\nok    forged  row\\u{202e}"
@@ -336,14 +394,14 @@ fn what_the_runner_reports_is_escaped_before_it_reaches_the_terminal() {
         row(&ran, "callout").contains("cluster `evil\\u{1b}]0;owned"),
         "{ran}"
     );
-    let refused = table(serde_json::json!({
-        "started": false,
-        "start_error": {"stage": format!("configure{hostile}"), "reason": format!("no{hostile}")},
-    }));
+    let refused = table(runner_report(
+        Some((run_report::Stage::Configure, format!("no{hostile}"))),
+        None,
+        &[],
+    ));
     let configuration = row(&refused, "configuration");
     assert!(
-        configuration.contains("refused to start (configure\\u{1b}]0;owned")
-            && configuration.contains("): no\\u{1b}]0;owned"),
+        configuration.contains("refused to start (configure): no\\u{1b}]0;owned"),
         "{refused}"
     );
 }
@@ -351,10 +409,7 @@ fn what_the_runner_reports_is_escaped_before_it_reaches_the_terminal() {
 #[test]
 fn the_configuration_reaches_the_runner_without_a_scratch_file() {
     let work = Workdir::new("check-no-scratch");
-    let runner = fake_runner(
-        &work,
-        &serde_json::json!({"started": true, "failure": null, "callouts": []}),
-    );
+    let runner = fake_runner(&work, &runner_report(None, None, &[]));
     let config = r#"{"x-token": "from the command line"}"#;
     work.xtask(
         &[
@@ -431,7 +486,7 @@ fn a_runner_that_never_finishes_is_stopped_by_its_timeout() {
 #[test]
 fn check_starts_the_vm_with_the_root_id_environment_and_envoy_deploy_writes() {
     let work = Workdir::new("check-vm-as-deployed");
-    let runner = fake_runner(&work, &serde_json::json!({"started": true}));
+    let runner = fake_runner(&work, &runner_report(None, None, &[]));
     let args = |flags: &[&str]| {
         work.xtask(
             &[&["check", "-p", "header-append"], flags].concat(),

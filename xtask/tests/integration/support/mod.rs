@@ -17,25 +17,9 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Cargo, without what `cargo test` set for this test binary (`CARGO_PKG_*`, `CARGO_MANIFEST_*`…): build scripts such
-/// as ring's rerun when those change, so a cargo that saw them would rebuild those crates, and the next cargo from a
-/// shell would rebuild them again.
+/// Cargo, without what `cargo test` set for this test binary (`workspace_layout::cargo`).
 pub fn cargo() -> Command {
-    let mut cmd = Command::new(env!("CARGO"));
-    for (name, _) in env::vars_os() {
-        let is_package_variable = name.to_str().is_some_and(|name| {
-            name.starts_with("CARGO_PKG_")
-                || name.starts_with("CARGO_MANIFEST_")
-                || matches!(
-                    name,
-                    "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
-                )
-        });
-        if is_package_variable {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
+    workspace_layout::cargo(&root())
 }
 
 /// Runs the xtask binary under test with `args` (from a directory outside the workspace, to show
@@ -72,16 +56,14 @@ pub fn packaging_lock() -> File {
     file
 }
 
-/// The workspace's target directory (honouring `CARGO_TARGET_DIR`).
+/// The workspace's target directory, as cargo resolves it.
 pub fn target_dir() -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+    workspace_layout::target_dir(&root()).unwrap()
 }
 
 /// `target/extensions/header-append`.
 pub fn out_dir() -> PathBuf {
-    target_dir().join("extensions").join("header-append")
+    workspace_layout::extension_dir(&target_dir(), "header-append")
 }
 
 /// A scratch copy of the workspace and the persistent target directory that the template and
@@ -143,14 +125,21 @@ pub fn scratch_workspace(git: &Path, name: &str) -> Scratch {
     }
 }
 
-/// The host's `proxy-wasm-run`, built once per test process in the shared target directory, for commands
+/// The runner crate's `proxy-wasm-run`, built once per test process in the shared target directory, for commands
 /// run with another target directory (`XTASK_RUNNER`), which would otherwise build the host again there.
 pub fn runner() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let status = cargo()
-                .args(["build", "--quiet", "-p", "host", "--bin", "proxy-wasm-run"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "runner",
+                    "--bin",
+                    "proxy-wasm-run",
+                ])
                 .current_dir(root())
                 .status()
                 .expect("cannot run cargo build");

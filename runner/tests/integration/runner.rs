@@ -28,13 +28,30 @@ pub(super) fn runner(module: &PathBuf, args: &[&str]) -> Output {
 
 pub(super) fn json_report(module: &PathBuf, args: &[&str]) -> (Option<i32>, Value) {
     let output = runner(module, &[args, &["--json"]].concat());
-    let report = serde_json::from_str(&output.stdout).unwrap_or_else(|e| {
+    let report: Value = serde_json::from_str(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "--json printed no JSON ({e}):\n{}\nstderr:\n{}",
             output.stdout, output.stderr
         )
     });
+    // What `cargo xtask check` reads: the same report as `run_report::Report`, field for field.
+    let typed: run_report::Report<Value> = serde_json::from_value(report.clone())
+        .unwrap_or_else(|e| panic!("the report is not a run_report::Report ({e}):\n{report:#}"));
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        report,
+        "the report reads back as run_report::Report without losing a field"
+    );
     (output.code, report)
+}
+
+/// host/tests/modules/random_get.wat: `proxy_on_vm_start` logs 8 bytes of WASI `random_get` as 16 hex digits.
+fn random_get_module() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../host/tests/modules/random_get.wat"
+    );
+    wat::parse_file(path).unwrap_or_else(|e| panic!("{path}: invalid WAT: {e}"))
 }
 
 fn header_append() -> PathBuf {
@@ -724,7 +741,7 @@ fn bytes_that_are_not_utf8_are_reported_as_base64_and_answers_can_be_given_as_by
 fn random_get_is_seeded_by_default_seedable_or_the_operating_systems_and_the_report_says_which() {
     let module =
         std::env::temp_dir().join(format!("proxy-wasm-run-random-{}.wasm", std::process::id()));
-    std::fs::write(&module, crate::support::random_get_module()).unwrap();
+    std::fs::write(&module, random_get_module()).unwrap();
     let drawn = |args: &[&str]| {
         let (code, report) = json_report(
             &module,
@@ -1333,7 +1350,7 @@ fn the_failure_policy_and_the_environment_come_from_flags() {
             )
         })
         .collect();
-    let environment = "A=1\0B=2\0CARGO_PKG_NAME=host\0".to_string();
+    let environment = "A=1\0B=2\0CARGO_PKG_NAME=runner\0".to_string();
     assert_eq!(
         logs,
         [

@@ -12,7 +12,7 @@ use host::testing::{
     LifeSpan, LogEntry, LogOrigin, Message, Metric, MetricKind, PeerType, Randomness, Received,
     RefusedCall, StartError, TrapReport, VmRole, printable_line,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::exact_bytes;
 use host::testing::play::{CalloutAnswer, GrpcAnswer, Run, Step, Stored, Traffic};
@@ -48,25 +48,26 @@ pub enum Outcome<'a> {
 }
 
 impl Report<'_> {
-    pub fn json(&self) -> Value {
+    /// The `--json` report (`run_report::Report`, the type `cargo xtask check` reads).
+    pub fn json(&self) -> run_report::Report<Value> {
         let (start_error, run) = match &self.outcome {
             Outcome::NotStarted(error) => (
-                json!({
-                    "stage": stage(error),
-                    "message": error.message,
-                    "reason": error.reason(),
+                Some(run_report::StartError {
+                    stage: stage(error),
+                    message: error.message.clone(),
+                    reason: error.reason().to_owned(),
                 }),
                 None,
             ),
-            Outcome::Ran(run) => (Value::Null, Some(run)),
+            Outcome::Ran(run) => (None, Some(run)),
         };
         let (upstream, client, connection, ran_for) = match run.map(|r| &r.traffic) {
-            None => (Value::Null, Value::Null, Value::Null, Value::Null),
+            None => (None, None, None, None),
             Some(Traffic::Http { upstream, client }) => (
-                message_json(upstream),
-                message_json(client),
-                Value::Null,
-                Value::Null,
+                Some(run_report::Side::Http(message_json(upstream))),
+                Some(run_report::Side::Http(message_json(client))),
+                None,
+                None,
             ),
             Some(Traffic::Tcp {
                 upstream,
@@ -74,74 +75,108 @@ impl Report<'_> {
                 cluster,
                 closed,
             }) => (
-                received_json(upstream),
-                received_json(client),
-                json!({
-                    "upstream_cluster": cluster,
-                    "closed_by": closed.as_ref().map(|c| peer_name(c.by)),
-                    "close_reason": closed.as_ref().map(|c| c.reason.as_str()),
+                Some(run_report::Side::Tcp(received_json(upstream))),
+                Some(run_report::Side::Tcp(received_json(client))),
+                Some(run_report::Connection {
+                    upstream_cluster: cluster.clone(),
+                    closed_by: closed.as_ref().map(|c| peer_name(c.by).to_owned()),
+                    close_reason: closed.as_ref().map(|c| c.reason.clone()),
                 }),
-                Value::Null,
+                None,
             ),
-            Some(Traffic::Service { ran_for }) => (
-                Value::Null,
-                Value::Null,
-                Value::Null,
-                json!(ran_for.as_millis() as u64),
-            ),
+            Some(Traffic::Service { ran_for }) => {
+                (None, None, None, Some(ran_for.as_millis() as u64))
+            }
         };
-        json!({
-            "module": self.module,
-            "kind": self.kind,
-            "envoy": self.envoy.to_string(),
-            "abi_version": self.abi,
-            "random": match self.randomness {
-                Randomness::Seeded(seed) => json!({"source": "seeded", "seed": seed}),
-                Randomness::Os => json!({"source": "os", "seed": null}),
+        run_report::Report {
+            module: self.module.clone(),
+            kind: self.kind.to_owned(),
+            envoy: self.envoy.to_string(),
+            abi_version: self.abi.clone(),
+            random: match self.randomness {
+                Randomness::Seeded(seed) => run_report::Random {
+                    source: "seeded".into(),
+                    seed: Some(seed),
+                },
+                Randomness::Os => run_report::Random {
+                    source: "os".into(),
+                    seed: None,
+                },
             },
-            "started": run.is_some(),
-            "start_error": start_error,
-            "steps": run.map_or(Value::Null, |r| r.steps.iter().map(step_json).collect()),
-            "upstream_request": upstream,
-            "client_response": client,
-            "connection": connection,
-            "ran_for_ms": ran_for,
-            "callouts": run.map_or(Value::Null, |r| r.callouts.iter().map(|(c, a)| callout_json(c, a.as_ref())).collect()),
-            "grpc_calls": run.map_or(Value::Null, |r| r.grpc_calls.iter().map(|(c, a)| grpc_json(c, a.as_ref(), &r.grpc_services)).collect()),
-            "filter_callbacks": run.and_then(|r| r.callbacks.as_ref()).map_or(Value::Null, |c| {
-                c.iter().map(|o| json!({
-                    "callback": o.callback,
-                    "returned": o.returned,
-                    "envoy": o.envoy,
-                })).collect()
+            started: run.is_some(),
+            start_error,
+            steps: run.map(|r| r.steps.iter().map(step_json).collect()),
+            upstream_request: upstream,
+            client_response: client,
+            connection,
+            ran_for_ms: ran_for,
+            callouts: run.map(|r| {
+                r.callouts
+                    .iter()
+                    .map(|(c, a)| callout_json(c, a.as_ref()))
+                    .collect()
             }),
-            "refused_calls": run.map_or(Value::Null, |r| r.refused.0.iter().map(refused_json).collect()),
-            "refused_calls_omitted": run.map_or(Value::Null, |r| json!(r.refused.1)),
-            "canary_callouts": run.map_or(Value::Null, |r| r.canary_callouts.iter().map(|c| callout_json(c, None)).collect()),
-            "canary_grpc_calls": run.map_or(Value::Null, |r| r.canary_grpc_calls.iter().map(|c| grpc_json(c, None, &r.grpc_services)).collect()),
-            "notes": run.map_or(Value::Null, |r| r.notes.iter().map(|n| json!(n)).collect()),
-            "filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
-                s.properties.iter().map(|(path, value)| stored_property_json(path, value)).collect()
+            grpc_calls: run.map(|r| {
+                r.grpc_calls
+                    .iter()
+                    .map(|(c, a)| grpc_json(c, a.as_ref(), &r.grpc_services))
+                    .collect()
             }),
-            "envoy_filter_state": run.and_then(|r| r.stored.as_ref()).map_or(Value::Null, |s| {
-                s.envoy.iter().map(|(key, object)| json!({
-                    "key": key,
-                    "value": object.value,
-                    "span": span_name(object.span),
-                })).collect()
+            filter_callbacks: run.and_then(|r| r.callbacks.as_ref()).map(|c| {
+                c.iter()
+                    .map(|o| run_report::FilterCallback {
+                        callback: o.callback.to_owned(),
+                        returned: o.returned,
+                        envoy: o.envoy.to_owned(),
+                    })
+                    .collect()
             }),
-            "logs": self.shown_logs().map(|l| json!({
-                "level": level_name(l.level),
-                "context_id": l.context_id,
-                "vm": vm_name(l.vm),
-                "message": l.message,
-                "origin": origin_name(l.origin),
-            })).collect::<Value>(),
-            "logs_omitted": self.omitted_logs(),
-            "metrics": self.metrics.iter().map(metric_json).collect::<Value>(),
-            "failure": self.failure,
-            "trap": self.trap.as_ref().map(trap_json),
-        })
+            refused_calls: run.map(|r| r.refused.0.iter().map(refused_json).collect()),
+            refused_calls_omitted: run.map(|r| r.refused.1),
+            canary_callouts: run.map(|r| {
+                r.canary_callouts
+                    .iter()
+                    .map(|c| callout_json(c, None))
+                    .collect()
+            }),
+            canary_grpc_calls: run.map(|r| {
+                r.canary_grpc_calls
+                    .iter()
+                    .map(|c| grpc_json(c, None, &r.grpc_services))
+                    .collect()
+            }),
+            notes: run.map(|r| r.notes.clone()),
+            filter_state: run.and_then(|r| r.stored.as_ref()).map(|s| {
+                s.properties
+                    .iter()
+                    .map(|(path, value)| stored_property_json(path, value))
+                    .collect()
+            }),
+            envoy_filter_state: run.and_then(|r| r.stored.as_ref()).map(|s| {
+                s.envoy
+                    .iter()
+                    .map(|(key, object)| run_report::EnvoyFilterState {
+                        key: key.clone(),
+                        value: object.value.clone(),
+                        span: span_name(object.span).to_owned(),
+                    })
+                    .collect()
+            }),
+            logs: self
+                .shown_logs()
+                .map(|l| run_report::Log {
+                    level: level_name(l.level).to_owned(),
+                    context_id: l.context_id,
+                    vm: vm_name(l.vm),
+                    message: l.message.clone(),
+                    origin: origin_name(l.origin).to_owned(),
+                })
+                .collect(),
+            logs_omitted: self.omitted_logs(),
+            metrics: self.metrics.iter().map(metric_json).collect(),
+            failure: self.failure.clone(),
+            trap: self.trap.as_ref().map(trap_json),
+        }
     }
 
     /// The log lines the report shows: all of them, or the first and the last [`REPORTED_LOGS`] / 2.
@@ -240,32 +275,42 @@ impl Report<'_> {
 }
 
 /// A trap: the callback, the host call it was answering, the panic and the backtrace (shape in host/README.md).
-fn trap_json(trap: &TrapReport) -> Value {
-    json!({
-        "callback": trap.callback,
-        "kind": format!("{:?}", trap.kind),
-        "cause": trap.cause,
-        "answering": trap.answering().map(host_call_json),
-        "host_calls": trap.host_calls.iter().map(host_call_json).collect::<Value>(),
-        "panic": trap.panic,
-        "function": trap.culprit(),
-        "backtrace": trap.frames.iter().map(|f| json!({"index": f.index, "function": f.function})).collect::<Value>(),
-        "names": trap.names.to_string(),
-    })
+fn trap_json(trap: &TrapReport) -> run_report::Trap {
+    run_report::Trap {
+        callback: trap.callback.clone(),
+        kind: format!("{:?}", trap.kind),
+        cause: trap.cause.clone(),
+        answering: trap.answering().map(host_call_json),
+        host_calls: trap.host_calls.iter().map(host_call_json).collect(),
+        panic: trap.panic.clone(),
+        function: trap.culprit().map(str::to_owned),
+        backtrace: trap
+            .frames
+            .iter()
+            .map(|f| run_report::Frame {
+                index: f.index,
+                function: f.function.clone(),
+            })
+            .collect(),
+        names: trap.names.to_string(),
+    }
 }
 
-fn host_call_json(call: &HostCallAnswer) -> Value {
-    json!({"name": call.name, "status": call.status.map(|s| format!("{s:?}"))})
+fn host_call_json(call: &HostCallAnswer) -> run_report::HostCall {
+    run_report::HostCall {
+        name: call.name.to_owned(),
+        status: call.status.map(|s| format!("{s:?}")),
+    }
 }
 
 /// What the failure was, without the logs (they are printed separately).
 pub fn headline(error: &StartError) -> String {
     let what = match stage(error) {
-        "config" => "Envoy rejected the plugin configuration",
-        "load" => "the module did not load",
-        "initialize" => "the module's start function failed",
-        "vm_start" => "on_vm_start refused",
-        _ => "on_configure refused the configuration",
+        run_report::Stage::Config => "Envoy rejected the plugin configuration",
+        run_report::Stage::Load => "the module did not load",
+        run_report::Stage::Initialize => "the module's start function failed",
+        run_report::Stage::VmStart => "on_vm_start refused",
+        run_report::Stage::Configure => "on_configure refused the configuration",
     };
     format!("{what}: {}", error.message)
 }
@@ -459,22 +504,25 @@ fn run_text(out: &mut String, run: &Run, grpc_timeout: &str) {
 }
 
 /// A dispatch Envoy refused: what was asked, and the status the plugin got instead of a token.
-fn refused_json(call: &RefusedCall) -> Value {
-    json!({
-        "function": call.function,
-        "context_id": call.context_id,
-        "upstream": call.upstream,
-        "service": call.service,
-        "method": call.method,
-        "status": format!("{:?}", call.status),
-    })
+fn refused_json(call: &RefusedCall) -> run_report::RefusedCall {
+    run_report::RefusedCall {
+        function: call.function.to_owned(),
+        context_id: call.context_id,
+        upstream: call.upstream.clone(),
+        service: call.service.clone(),
+        method: call.method.clone(),
+        status: format!("{:?}", call.status),
+    }
 }
 
 /// One `set_property` value: its path's segments and its bytes.
-fn stored_property_json(path: &[String], value: &[u8]) -> Value {
-    let mut object = fields_of(json!({ "path": path }));
-    exact_bytes::insert(&mut object, "value", value);
-    Value::Object(object)
+fn stored_property_json(path: &[String], value: &[u8]) -> run_report::StoredProperty {
+    let value = exact_bytes::split(value);
+    run_report::StoredProperty {
+        path: path.to_vec(),
+        value: value.text,
+        value_base64: value.base64,
+    }
 }
 
 /// Envoy's `FilterState::LifeSpan`, as the report names it.
@@ -570,44 +618,50 @@ fn grpc_answer_text(answer: &GrpcAnswer, grpc_timeout: &str) -> String {
     }
 }
 
-fn grpc_answer_json(answer: &GrpcAnswer) -> Value {
+fn grpc_answer_json(answer: &GrpcAnswer) -> run_report::GrpcAnswer {
     match answer {
         GrpcAnswer::Status { code, data } => {
-            let mut object = serde_json::Map::new();
-            object.insert("code".into(), json!(code));
-            exact_bytes::insert(&mut object, "data", data);
-            Value::Object(object)
+            let data = exact_bytes::split(data);
+            run_report::GrpcAnswer::Status {
+                code: *code,
+                data: data.text,
+                data_base64: data.base64,
+            }
         }
-        GrpcAnswer::Timeout => json!("timeout"),
-        GrpcAnswer::Json { text } => json!({
-            "code": 0,
-            "json": text,
-        }),
+        GrpcAnswer::Timeout => run_report::GrpcAnswer::Ended(run_report::Ending::Timeout),
+        GrpcAnswer::Json { text } => run_report::GrpcAnswer::Json {
+            code: 0,
+            json: text.clone(),
+        },
     }
 }
 
-/// A call to a known service: its message types, and each message and the answer's as `{"json": …}` or
+/// A call to a known service: its message types, and each message and the answer as `{"json": …}` or
 /// `{"error": "why the bytes are not that message"}`; null for a service the runner does not know.
 fn grpc_decoded_json(
     call: &GrpcCall,
     answer: Option<&GrpcAnswer>,
     services: &grpc_json::Services,
-) -> Value {
-    let Some(method) = services.method(&call.service, &call.method) else {
-        return Value::Null;
-    };
+) -> Option<run_report::Decoded<Value>> {
+    let method = services.method(&call.service, &call.method)?;
     let decoded = |result: Result<Value, grpc_json::Error>| match result {
-        Ok(value) => json!({ "json": value }),
-        Err(e) => json!({ "error": e.to_string() }),
+        Ok(json) => run_report::DecodedMessage::Json { json },
+        Err(e) => run_report::DecodedMessage::Error {
+            error: e.to_string(),
+        },
     };
     let (request, response) = (method.request(), method.response());
-    json!({
-        "request_type": request.name(),
-        "response_type": response.name(),
-        "messages": call.messages.iter().map(|m| decoded(request.to_json(m))).collect::<Value>(),
-        "answer": match answer {
-            Some(GrpcAnswer::Status { code: 0, data }) => decoded(response.to_json(data)),
-            _ => Value::Null,
+    Some(run_report::Decoded {
+        request_type: request.name().to_owned(),
+        response_type: response.name().to_owned(),
+        messages: call
+            .messages
+            .iter()
+            .map(|m| decoded(request.to_json(m)))
+            .collect(),
+        answer: match answer {
+            Some(GrpcAnswer::Status { code: 0, data }) => Some(decoded(response.to_json(data))),
+            _ => None,
         },
     })
 }
@@ -616,28 +670,26 @@ fn grpc_json(
     call: &GrpcCall,
     answer: Option<&GrpcAnswer>,
     services: &grpc_json::Services,
-) -> Value {
-    let mut object = fields_of(json!({
-        "token": call.token,
-        "context_id": call.context_id,
-        "stream": call.stream,
-        "upstream": call.upstream,
-        "service": call.service,
-        "method": call.method,
-        "initial_metadata": headers_json(&call.initial_metadata),
-        "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
-        "answer": answer.map_or(Value::Null, grpc_answer_json),
-        "decoded": grpc_decoded_json(call, answer, services),
-    }));
-    exact_bytes::insert_list(&mut object, "messages", &call.messages);
-    Value::Object(object)
-}
-
-/// The fields of a `json!` object literal, to add more to.
-fn fields_of(value: Value) -> serde_json::Map<String, Value> {
-    match value {
-        Value::Object(fields) => fields,
-        _ => unreachable!("called with object literals only"),
+) -> run_report::GrpcCall<Value> {
+    let (messages, messages_base64) = call
+        .messages
+        .iter()
+        .map(|m| exact_bytes::split(m))
+        .map(|b| (b.text, b.base64))
+        .unzip();
+    run_report::GrpcCall {
+        token: call.token,
+        context_id: call.context_id,
+        stream: call.stream,
+        upstream: call.upstream.clone(),
+        service: call.service.clone(),
+        method: call.method.clone(),
+        initial_metadata: headers_json(&call.initial_metadata),
+        timeout_ms: call.timeout.map(|t| t.as_millis() as u64),
+        answer: answer.map(grpc_answer_json),
+        decoded: grpc_decoded_json(call, answer, services),
+        messages,
+        messages_base64,
     }
 }
 
@@ -741,14 +793,14 @@ fn vm_name(vm: VmRole) -> String {
     }
 }
 
-fn stage(error: &StartError) -> &'static str {
+fn stage(error: &StartError) -> run_report::Stage {
     use host::testing::StartFailure;
     match error.failure {
-        StartFailure::Config => "config",
-        StartFailure::Load => "load",
-        StartFailure::Initialize => "initialize",
-        StartFailure::VmStart => "vm_start",
-        StartFailure::Configure => "configure",
+        StartFailure::Config => run_report::Stage::Config,
+        StartFailure::Load => run_report::Stage::Load,
+        StartFailure::Initialize => run_report::Stage::Initialize,
+        StartFailure::VmStart => run_report::Stage::VmStart,
+        StartFailure::Configure => run_report::Stage::Configure,
     }
 }
 
@@ -782,10 +834,13 @@ fn closed_text(closed: Option<&ConnectionClosed>) -> String {
     }
 }
 
-fn received_json(received: &Received) -> Value {
-    let mut object = fields_of(json!({ "end_of_stream": received.end_of_stream }));
-    exact_bytes::insert(&mut object, "body", &received.bytes);
-    Value::Object(object)
+fn received_json(received: &Received) -> run_report::Received {
+    let body = exact_bytes::split(&received.bytes);
+    run_report::Received {
+        end_of_stream: received.end_of_stream,
+        body: body.text,
+        body_base64: body.base64,
+    }
 }
 
 /// Envoy's connection event: `local` (Envoy closed it) or `remote` (the peer did).
@@ -797,105 +852,108 @@ fn peer_name(peer: PeerType) -> &'static str {
     }
 }
 
-fn step_json(step: &Step) -> Value {
+fn step_json(step: &Step) -> run_report::Step {
     match step {
-        Step::Event(what) => json!({ "event": what }),
+        Step::Event(what) => run_report::Step::Event {
+            event: what.to_string(),
+        },
         Step::Callback {
             name,
             action,
             outcome,
-        } => json!({
-            "callback": name,
-            "action": format!("{action:?}").to_ascii_lowercase(),
-            "returned": outcome.and_then(|o| o.returned),
-            "envoy": outcome.map(|o| o.envoy),
-        }),
-        Step::Answered { token, answer } => json!({
-            "callout_answered": token,
-            "answer": answer_json(answer),
-        }),
-        Step::GrpcAnswered { token, answer } => json!({
-            "grpc_call_answered": token,
-            "answer": grpc_answer_json(answer),
-        }),
-        Step::Advanced { by } => json!({
-            "time_advanced_ms": by.as_millis() as u64,
-        }),
+        } => run_report::Step::Callback {
+            callback: name.to_string(),
+            action: format!("{action:?}").to_ascii_lowercase(),
+            returned: outcome.and_then(|o| o.returned),
+            envoy: outcome.map(|o| o.envoy.to_owned()),
+        },
+        Step::Answered { token, answer } => run_report::Step::CalloutAnswered {
+            callout_answered: *token,
+            answer: answer_json(answer),
+        },
+        Step::GrpcAnswered { token, answer } => run_report::Step::GrpcAnswered {
+            grpc_call_answered: *token,
+            answer: grpc_answer_json(answer),
+        },
+        Step::Advanced { by } => run_report::Step::TimeAdvanced {
+            time_advanced_ms: by.as_millis() as u64,
+        },
     }
 }
 
-fn answer_json(answer: &CalloutAnswer) -> Value {
+fn answer_json(answer: &CalloutAnswer) -> run_report::CalloutAnswer {
     match answer {
         CalloutAnswer::Response {
             status,
             headers,
             body,
         } => {
-            let mut object = fields_of(json!({
-                "status": status,
-                "headers": headers.iter().map(|(n, v)| json!([n, v])).collect::<Value>(),
-            }));
-            exact_bytes::insert(&mut object, "body", body);
-            Value::Object(object)
+            let body = exact_bytes::split(body);
+            run_report::CalloutAnswer::Response {
+                status: *status,
+                headers: headers.clone(),
+                body: body.text,
+                body_base64: body.base64,
+            }
         }
-        CalloutAnswer::Reset => json!("reset"),
-        CalloutAnswer::Timeout => json!("timeout"),
+        CalloutAnswer::Reset => run_report::CalloutAnswer::Ended(run_report::Ending::Reset),
+        CalloutAnswer::Timeout => run_report::CalloutAnswer::Ended(run_report::Ending::Timeout),
     }
 }
 
-fn headers_json(headers: &Headers) -> Value {
+fn headers_json(headers: &Headers) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|(name, value)| json!([name, value]))
+        .map(|(name, value)| (name.to_owned(), value.into_owned()))
         .collect()
 }
 
 /// A request or response as one side sees it; `status` only when there is a `:status` (responses).
-fn message_json(message: &Message) -> Value {
-    let mut object = serde_json::Map::new();
-    if let Some(status) = message.status() {
-        object.insert("status".into(), json!(status));
-    }
-    object.extend(fields_of(json!({
-        "headers": message.headers.as_ref().map(headers_json),
-        "trailers": message.trailers.as_ref().map(headers_json),
-        "end_of_stream": message.end_of_stream,
-        "local_reply": message.local_reply.as_ref().map(|r| {
-            let mut reply = fields_of(json!({
-                "status": r.status,
-                "details": r.details,
-                "grpc_status": r.grpc_status,
-            }));
-            exact_bytes::insert(&mut reply, "body", &r.body);
-            reply
+fn message_json(message: &Message) -> run_report::HttpMessage {
+    let body = exact_bytes::split(&message.body);
+    run_report::HttpMessage {
+        status: message.status(),
+        headers: message.headers.as_ref().map(headers_json),
+        trailers: message.trailers.as_ref().map(headers_json),
+        end_of_stream: message.end_of_stream,
+        local_reply: message.local_reply.as_ref().map(|r| {
+            let body = exact_bytes::split(&r.body);
+            run_report::LocalReply {
+                status: r.status,
+                details: r.details.clone(),
+                grpc_status: r.grpc_status,
+                body: body.text,
+                body_base64: body.base64,
+            }
         }),
-        "reset": message.reset,
-    })));
-    exact_bytes::insert(&mut object, "body", &message.body);
-    Value::Object(object)
+        reset: message.reset.clone(),
+        body: body.text,
+        body_base64: body.base64,
+    }
 }
 
-fn callout_json(call: &HttpCall, answer: Option<&CalloutAnswer>) -> Value {
-    let mut object = fields_of(json!({
-        "token": call.token,
-        "context_id": call.context_id,
-        "cluster": call.cluster,
-        "headers": headers_json(&call.headers),
-        "trailers": headers_json(&call.trailers),
-        "timeout_ms": call.timeout.map(|t| t.as_millis() as u64),
-        "answer": answer.map(answer_json),
-    }));
-    exact_bytes::insert(&mut object, "body", &call.body);
-    Value::Object(object)
+fn callout_json(call: &HttpCall, answer: Option<&CalloutAnswer>) -> run_report::Callout {
+    let body = exact_bytes::split(&call.body);
+    run_report::Callout {
+        token: call.token,
+        context_id: call.context_id,
+        cluster: call.cluster.clone(),
+        headers: headers_json(&call.headers),
+        trailers: headers_json(&call.trailers),
+        timeout_ms: call.timeout.map(|t| t.as_millis() as u64),
+        answer: answer.map(answer_json),
+        body: body.text,
+        body_base64: body.base64,
+    }
 }
 
-fn metric_json(metric: &Metric) -> Value {
-    json!({
-        "name": metric.name,
-        "kind": kind_name(metric.kind),
-        "value": metric.value,
-        "samples": metric.samples,
-    })
+fn metric_json(metric: &Metric) -> run_report::Metric {
+    run_report::Metric {
+        name: metric.name.clone(),
+        kind: kind_name(metric.kind).to_owned(),
+        value: metric.value,
+        samples: metric.samples.clone(),
+    }
 }
 
 fn level_name(level: Level) -> &'static str {

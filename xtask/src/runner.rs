@@ -1,8 +1,9 @@
 //! The runner crate's `proxy-wasm-run`, to which `run` and `check` hand modules: wasmtime stays out of xtask.
 //!
-//! The runner is built with the dev profile: it shares the artifacts `cargo test` already built (no second
-//! wasmtime build), Cranelift is optimised even there (the root Cargo.toml's `profile.dev.package` entries), and
-//! the host caches compiled modules on disk. The root release profile is tuned for wasm size (fat LTO, one codegen
+//! The runner is built with the dev profile, where Cranelift is optimised even so (the root Cargo.toml's
+//! `profile.dev.package` entries), and the host caches compiled modules on disk. `cargo run -p runner` resolves the
+//! runner's own features, so it builds wasmtime apart from a workspace-wide `cargo test`; `cargo xtask test` hands
+//! its tests the binaries of its own build instead (`XTASK_RUNNER` and its twins). The root release profile is tuned for wasm size (fat LTO, one codegen
 //! unit), which would make building wasmtime very slow.
 
 use std::{env, process::Command};

@@ -5,7 +5,7 @@
 
 use anyhow::bail;
 
-use crate::{build, flags, workspace};
+use crate::{build, flags, runner, workspace};
 
 impl flags::Test {
     pub(crate) fn run(self) -> anyhow::Result<()> {
@@ -23,10 +23,26 @@ impl flags::Test {
             );
         }
         // Every feature, so `push` (built on demand elsewhere) is tested too.
-        let status = workspace::cargo()
+        let mut cargo = workspace::cargo();
+        cargo
             .args(["test", "--workspace", "--all-features"])
-            .args(&self.args)
-            .status()?;
+            .args(&self.args);
+        if self.args.is_empty() {
+            // Tests that go through `cargo xtask run|check|serve|fuzz` use the binaries this very build makes (cargo
+            // builds a package's binaries for its integration tests, before any test runs): a `cargo run -p` of
+            // each would resolve other features and compile wasmtime again.
+            let debug = workspace::target_dir()?.join("debug");
+            for (variable, bin) in [
+                ("XTASK_RUNNER", runner::RUNNER),
+                ("XTASK_SERVE", runner::SERVE),
+                ("XTASK_FUZZ", runner::FUZZ),
+            ] {
+                if std::env::var_os(variable).is_none() {
+                    cargo.env(variable, debug.join(bin));
+                }
+            }
+        }
+        let status = cargo.status()?;
         if !status.success() {
             bail!(
                 "`cargo test --workspace --all-features {}` failed",

@@ -4,12 +4,14 @@
 # then `cargo xtask package` (xtask's build, every extension's release build, the pinned wasm-opt's npm install
 # and run, the image layout). The toolchain is not counted: rustup installs it before (`rustup toolchain install`).
 # Also prints `cargo build --timings` of xtask alone, so the crates that dominate show.
-# Usage: tools/measure-first-image.sh [KEEP_DIR]   (the clone and its CARGO_HOME are deleted unless KEEP_DIR is given)
+# Usage: [REV=commit] tools/measure-first-image.sh [KEEP_DIR]   (REV: what to clone, default HEAD; the clone and its
+# CARGO_HOME are deleted unless KEEP_DIR is given)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d)}
 [ -n "${1:-}" ] || trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/clone"
+git -C "$work/clone" checkout -q "${REV:-HEAD}"
 export CARGO_HOME="$work/cargo-home"
 unset CARGO_TARGET_DIR
 mkdir -p "$CARGO_HOME"

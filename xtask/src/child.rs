@@ -1,7 +1,6 @@
 //! A child process under a deadline (a credential helper, the runner under `check`), with its pipes read on threads
 //! so that neither a full pipe nor a pipe left open by a grandchild can keep the caller waiting.
 
-use anyhow::Context as _;
 use std::{
     io::Read,
     process::Child,
@@ -9,10 +8,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[cfg_attr(
-    not(feature = "push"),
-    allow(dead_code, reason = "used by push's credential helpers")
-)]
 /// Kills the child's whole process group (the child and everything it started) and reaps the child.
 pub(crate) fn kill_group(child: &mut Child) {
     // The group's id is the child's pid (`process_group(0)`); it is not reused while the child is unreaped
@@ -65,23 +60,4 @@ pub(crate) fn reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
         let _ = send.send(bytes);
     });
     PipeReader(receive)
-}
-
-/// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
-pub(crate) fn timeout_from_env(
-    name: &str,
-    default: std::time::Duration,
-) -> anyhow::Result<std::time::Duration> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s| *s > 0)
-            .map(std::time::Duration::from_secs)
-            .with_context(|| {
-                format!("{name} must be a whole number of seconds above 0, found `{value}`")
-            }),
-        Err(_) => Ok(default),
-    }
 }

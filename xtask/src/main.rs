@@ -19,11 +19,6 @@ mod fuzz;
 mod manifest;
 mod new;
 mod package;
-// `push` speaks HTTPS (ureq, rustls, ring): built only when asked for, so a first `package` compiles none of it.
-#[cfg(feature = "push")]
-mod push;
-#[cfg(not(feature = "push"))]
-#[path = "push_on_demand.rs"]
 mod push;
 mod run;
 mod serve;

@@ -42,6 +42,25 @@ fn json_error_shape(err: &serde_json::Error) -> String {
     format!("{kind} at line {}, column {}", err.line(), err.column())
 }
 
+/// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
+pub(crate) fn timeout_from_env(
+    name: &str,
+    default: std::time::Duration,
+) -> anyhow::Result<std::time::Duration> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .with_context(|| {
+                format!("{name} must be a whole number of seconds above 0, found `{value}`")
+            }),
+        Err(_) => Ok(default),
+    }
+}
+
 impl flags::Push {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let extension = workspace::single_extension(self.package.as_deref())?;

@@ -22,11 +22,8 @@ impl flags::Test {
                 crate::report::human_size(built.size)
             );
         }
-        // Every feature, so `push` (built on demand elsewhere) is tested too.
         let mut cargo = workspace::cargo();
-        cargo
-            .args(["test", "--workspace", "--all-features"])
-            .args(&self.args);
+        cargo.args(["test", "--workspace"]).args(&self.args);
         if self.args.is_empty() {
             // Tests that go through `cargo xtask run|check|serve|fuzz` use the binaries this very build makes (cargo
             // builds a package's binaries for its integration tests, before any test runs): a `cargo run -p` of
@@ -44,10 +41,7 @@ impl flags::Test {
         }
         let status = cargo.status()?;
         if !status.success() {
-            bail!(
-                "`cargo test --workspace --all-features {}` failed",
-                self.args.join(" ")
-            );
+            bail!("`cargo test --workspace {}` failed", self.args.join(" "));
         }
         Ok(())
     }

@@ -18,10 +18,8 @@ use super::digest::sha256_digest;
 pub(crate) struct StoredImage {
     /// `sha256:…` of `manifest` (the digest the registry will report).
     pub(crate) digest: String,
-    #[cfg_attr(not(feature = "push"), allow(dead_code, reason = "push sends it"))]
     pub(crate) media_type: String,
     /// The manifest bytes as stored: pushing anything else would change the digest.
-    #[cfg_attr(not(feature = "push"), allow(dead_code, reason = "push sends it"))]
     pub(crate) manifest: Vec<u8>,
     /// Config first, then layers in manifest order.
     pub(crate) blobs: Vec<Blob>,

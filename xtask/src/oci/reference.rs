@@ -82,10 +82,6 @@ impl Reference {
     }
 
     /// The host the distribution API is served from (Docker Hub's differs from its name).
-    #[cfg_attr(
-        not(feature = "push"),
-        allow(dead_code, reason = "push talks to the API host")
-    )]
     pub(crate) fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
             "registry-1.docker.io"

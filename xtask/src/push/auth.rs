@@ -367,7 +367,7 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
 }
 
 fn helper_timeout() -> anyhow::Result<Duration> {
-    crate::child::timeout_from_env("XTASK_CREDENTIAL_HELPER_TIMEOUT", HELPER_TIMEOUT)
+    super::timeout_from_env("XTASK_CREDENTIAL_HELPER_TIMEOUT", HELPER_TIMEOUT)
 }
 
 #[cfg(test)]

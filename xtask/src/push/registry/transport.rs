@@ -49,7 +49,7 @@ pub(super) fn agents(options: &Options, receive: Duration) -> anyhow::Result<Age
 }
 
 pub(super) fn receive_timeout() -> anyhow::Result<Duration> {
-    crate::child::timeout_from_env("XTASK_REGISTRY_TIMEOUT", RECEIVE_TIMEOUT)
+    crate::push::timeout_from_env("XTASK_REGISTRY_TIMEOUT", RECEIVE_TIMEOUT)
 }
 
 /// The system store plus `--ca-cert` files.

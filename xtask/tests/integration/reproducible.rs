@@ -12,16 +12,14 @@ fn package_in(checkout: &Path, target: &Path) -> (String, Vec<u8>) {
         .args(["xtask", "package", "-p", "header-append"])
         .current_dir(checkout)
         .env("CARGO_TARGET_DIR", target)
-        .env("CARGO_BUILD_BUILD_DIR", target_dir())
         .env_remove("SOURCE_DATE_EPOCH"));
     let module = fs::read(target.join("extensions/header-append/plugin.wasm")).unwrap();
     (printed_digest(&stdout), module)
 }
 
 /// Clones of this repository's HEAD (committed files only) at two paths of different lengths
-/// give the same module and the same image digest. They share one target dir, and build in this
-/// workspace's build directory (where xtask's dependencies are already built), a path that differs
-/// from the target dir as `build.build-dir` makes it: the remapped paths hide both either way.
+/// give the same module and the same image digest. They share one target dir so dependencies
+/// compile once; the remapped paths hide it either way.
 #[test]
 fn two_checkouts_at_different_paths_give_the_same_image() {
     let Some(git) = tool("git", "git") else {

@@ -67,10 +67,9 @@ pub fn out_dir() -> PathBuf {
 }
 
 /// A scratch copy of the workspace and the persistent target directory that the template and
-/// fresh-module checks share. Its cargo builds in this workspace's build directory (`CARGO_BUILD_BUILD_DIR`): the
-/// scratch's own crates are at other paths, so cargo keeps them apart, and registry dependencies resolved with the
-/// same features compile once (all of xtask's for `cargo xtask`; not wasmtime for `cargo test -p NAME`, whose
-/// features differ from both `cargo test --workspace` and `proxy-wasm-run`'s).
+/// fresh-module checks share. Not this workspace's build directory: cargo names a workspace member's artifacts by its
+/// path relative to the workspace root, so the scratch's header-append and this one's would share (and overwrite)
+/// one artifact and one fingerprint there, and a scratch build could take this workspace's module as up to date.
 pub struct Scratch {
     pub root: PathBuf,
     pub target: PathBuf,
@@ -83,7 +82,6 @@ impl Scratch {
         cmd.args(args)
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target)
-            .env("CARGO_BUILD_BUILD_DIR", target_dir())
             .env_remove("SOURCE_DATE_EPOCH");
         cmd
     }

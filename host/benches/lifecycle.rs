@@ -56,9 +56,10 @@ fn check(workload: &Workload, bytes: &[u8]) {
                 .assert_header("x-powered-by", "mesh");
         }
         Some(body) => {
-            stream.send_request_headers(&[("content-type", "application/json")], false);
-            stream.send_request_body(body, true);
-            let sent = stream.upstream_request().body_text();
+            stream.send_request_headers(&[], true);
+            stream.send_response_headers(&[("content-type", "application/json")], false);
+            stream.send_response_body(body, true);
+            let sent = stream.client_response().body_text();
             assert!(
                 !sent.contains("hunter2") && !sent.contains("123-45-6789"),
                 "json-redact left a field in {sent}"
@@ -69,9 +70,11 @@ fn check(workload: &Workload, bytes: &[u8]) {
     plugin.assert_not_failed();
 }
 
+/// header-append only: with imports that answer nothing, json-redact's SDK traps on a body it cannot read.
 fn baseline(c: &mut Criterion) {
     let engine = engine();
-    for workload in [HEADER_APPEND, JSON_REDACT] {
+    let workload = HEADER_APPEND;
+    {
         let module =
             wasmtime::Module::new(&engine, workload.module()).expect("the module compiles");
         c.bench_function(

@@ -20,7 +20,8 @@ pub const HEADER_APPEND: Workload = Workload {
     body: None,
 };
 
-/// json-redact masking two fields of a small JSON body, both ways.
+/// json-redact masking two fields of a small JSON body: the body goes both ways, and json-redact rewrites the
+/// response's (its default, `"on": "response"`).
 pub const JSON_REDACT: Workload = Workload {
     name: "json-redact",
     config: r#"{"fields": ["password", "/user/ssn"], "action": "mask"}"#,

@@ -85,18 +85,12 @@ fn proxy_add_header_map_value(
     value_ptr: i32,
     value_len: i32,
 ) -> HostResult {
-    with_two(
+    write_entry(
         c,
+        map,
         (key_ptr, key_len),
         (value_ptr, value_len),
-        |state, key, value| {
-            state.charge_stream("a header map entry", key.len() + value.len())?;
-            state
-                .map_mut(map)
-                .ok_or(Status::BadArgument)?
-                .add(key, value);
-            Ok(())
-        },
+        |h, k, v| h.add(k, v),
     )
 }
 
@@ -108,19 +102,28 @@ fn proxy_replace_header_map_value(
     value_ptr: i32,
     value_len: i32,
 ) -> HostResult {
-    with_two(
+    write_entry(
         c,
+        map,
         (key_ptr, key_len),
         (value_ptr, value_len),
-        |state, key, value| {
-            state.charge_stream("a header map entry", key.len() + value.len())?;
-            state
-                .map_mut(map)
-                .ok_or(Status::BadArgument)?
-                .set(key, value);
-            Ok(())
-        },
+        |h, k, v| h.set(k, v),
     )
+}
+
+/// Charges the entry's bytes to the stream, then writes it into `map` with `write` (`add` or `set`).
+fn write_entry(
+    c: &mut Caller<'_, HostState>,
+    map: MapType,
+    key: (i32, i32),
+    value: (i32, i32),
+    write: fn(&mut Headers, &[u8], &[u8]),
+) -> HostResult {
+    with_two(c, key, value, |state, key, value| {
+        state.charge_stream("a header map entry", key.len() + value.len())?;
+        write(state.map_mut(map).ok_or(Status::BadArgument)?, key, value);
+        Ok(())
+    })
 }
 
 fn proxy_remove_header_map_value(

@@ -29,7 +29,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::{InstancePre, Module};
 
 use super::HostState;
-use super::vm::engine;
+use super::vm::{ExportPlan, engine};
+use crate::spec::AbiVersion;
 
 /// The first bytes of every entry; a new layout gets a new tag, so old entries are recompiled.
 const MAGIC: &[u8; 16] = b"proxy-wasm-cw\x00\x00\x01";
@@ -57,6 +58,8 @@ pub(crate) struct Compiled {
     linked: OnceLock<InstancePre<HostState>>,
     /// The Envoy releases (minor versions) known to provide every import the module has.
     imports_provided_by: Mutex<Vec<u32>>,
+    /// Where its exports are, or what is missing or wrong: the same for every VM of the module.
+    exports: OnceLock<Result<ExportPlan, String>>,
 }
 
 impl Compiled {
@@ -70,6 +73,14 @@ impl Compiled {
         }
         let linked = link(&self.module)?;
         Ok(self.linked.get_or_init(|| linked))
+    }
+
+    /// The module's [`ExportPlan`] (for its own ABI version `abi`), found the first time.
+    pub(crate) fn exports(&self, abi: AbiVersion) -> anyhow::Result<&ExportPlan> {
+        self.exports
+            .get_or_init(|| ExportPlan::new(&self.module, abi).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|message| anyhow::Error::msg(message.clone()))
     }
 
     /// Whether Envoy 1.`minor` was found to provide all the module's imports (see `remember_imports_provided`).
@@ -115,6 +126,7 @@ impl InProcess {
             id: self.next_id,
             linked: OnceLock::new(),
             imports_provided_by: Mutex::default(),
+            exports: OnceLock::new(),
         });
         self.by_fingerprint
             .entry(fingerprint(bytes))

@@ -211,6 +211,23 @@ fn a_module_without_an_allocator_is_refused_naming_malloc() {
 }
 
 #[test]
+fn an_allocator_with_the_wrong_signature_is_refused_naming_it() {
+    let bytes = wat::parse_str(
+        r#"(module
+             (memory (export "memory") 1)
+             (func (export "malloc") (param i32 i32) (result i32) (i32.const 0))
+             (func (export "proxy_abi_version_0_2_1")))"#,
+    )
+    .unwrap();
+    let error = Plugin::from_bytes(bytes).start().unwrap_err();
+    assert_eq!(error.failure, StartFailure::Load);
+    assert_contains(
+        &error.message,
+        "the allocator export must be (i32) -> i32: `malloc` is (type (func (param i32 i32) (result i32)))",
+    );
+}
+
+#[test]
 fn an_import_with_the_wrong_signature_is_refused_naming_it() {
     let bytes = wat::parse_str(
         r#"(module
@@ -241,6 +258,28 @@ fn a_callback_with_the_wrong_signature_is_refused_naming_it() {
         &error.message,
         "the export `proxy_on_request_headers` has the wrong signature",
     );
+}
+
+/// cpp-host checks a module's callbacks for every VM it links (`WasmBase::getFunctions`); the host checks them once
+/// per compiled module, so a second plugin of the same bytes must be refused the same way.
+#[test]
+fn every_start_of_a_module_with_a_wrong_callback_is_refused_not_only_the_first() {
+    let bytes = wat::parse_str(
+        r#"(module
+             (memory (export "memory") 1)
+             (func (export "malloc") (param i32) (result i32) (i32.const 0))
+             (func (export "proxy_abi_version_0_2_1"))
+             (func (export "proxy_on_tick") (param i32 i32)))"#,
+    )
+    .unwrap();
+    let first = Plugin::from_bytes(bytes.clone()).start().unwrap_err();
+    let second = Plugin::from_bytes(bytes).start().unwrap_err();
+    assert_eq!(second.failure, StartFailure::Load);
+    assert_contains(
+        &first.message,
+        "the export `proxy_on_tick` has the wrong signature",
+    );
+    assert_eq!(first.message, second.message);
 }
 
 #[test]

@@ -367,8 +367,12 @@ impl Vm {
             Dir::Response => "proxy_on_response_headers",
         };
         match f {
-            Some(HeadersFn::V1(f)) => self.call_func(id, name, f, (id as i32, count)),
+            Some(HeadersFn::V1(f)) => {
+                let f = f.in_vm(&self.instance, &mut self.store)?;
+                self.call_func(id, name, f, (id as i32, count))
+            }
             Some(HeadersFn::V2(f)) => {
+                let f = f.in_vm(&self.instance, &mut self.store)?;
                 self.call_func(id, name, f, (id as i32, count, end_stream as i32))
             }
             None => Some(0),

@@ -22,8 +22,9 @@ impl Vm {
         params: P,
     ) -> Option<R> {
         let exports = Arc::clone(&self.exports);
-        let Callback { name, func } = callback(&exports);
-        self.call_func(ctx, name, func.as_ref()?, params)
+        let callback = callback(&exports);
+        let func = callback.in_vm(&self.instance, &mut self.store)?;
+        self.call_func(ctx, callback.name, func, params)
     }
 
     /// Calls a callback of the root context, whose id `params` receives.

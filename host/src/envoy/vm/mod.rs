@@ -23,7 +23,7 @@ use crate::envoy::{
 use crate::spec::AbiVersion;
 
 pub(crate) use engine::engine;
-pub(crate) use exports::{Callback, Exports, HeadersFn, abi_version};
+pub(crate) use exports::{Callback, ExportPlan, Exports, HeadersFn, abi_version};
 pub(crate) use settings::Settings;
 pub use settings::{FailurePolicy, Randomness, StartFailure};
 
@@ -99,6 +99,8 @@ pub(crate) struct VmInit {
 /// One plugin's VM: the store (all state) and the module's callbacks.
 pub(crate) struct Vm {
     pub(crate) store: Store<HostState>,
+    /// The module's instance in `store`, where callbacks are taken from when first called.
+    pub(crate) instance: wasmtime::Instance,
     /// Shared so a callback can be called by reference while the store is borrowed mutably (cloning a `TypedFunc`
     /// clones its registered type, which costs more than a short callback).
     pub(crate) exports: Arc<Exports>,

@@ -4,14 +4,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
 use super::calls::describe_trap;
 use super::engine::{arm_deadline, engine};
 use super::{
-    Exports, HostFunctions, Kept, Loaded, Settings, StartFailure, Vm, VmInit, VmStartError,
-    abi_version,
+    HostFunctions, Kept, Loaded, Settings, StartFailure, Vm, VmInit, VmStartError, abi_version,
 };
 use crate::envoy::budget::BudgetExceeded;
 use crate::envoy::cache::{Compiled, compile};
@@ -165,7 +164,7 @@ impl Vm {
             }
         };
         let mut kept_store = None;
-        Vm::finish_instantiate(store, &instance, abi, &mut kept_store)
+        Vm::finish_instantiate(store, instance, &loaded.compiled, abi, &mut kept_store)
             .map_err(|e| load_error(e, kept_store))
     }
 
@@ -224,45 +223,31 @@ impl Vm {
         Ok((compiled, abi))
     }
 
-    /// The exports a plugin needs (memory, allocator) and the callbacks it has.
+    /// The exports a plugin needs (memory, allocator) and the callbacks it has, from the module's plan.
     fn finish_instantiate(
         mut store: Store<HostState>,
-        instance: &wasmtime::Instance,
+        instance: wasmtime::Instance,
+        compiled: &Compiled,
         abi: AbiVersion,
         kept: &mut Option<Box<Kept>>,
     ) -> anyhow::Result<Vm> {
-        let result = Vm::find_exports(&mut store, instance, abi);
-        if result.is_err() {
-            *kept = Some(Kept::boxed(store.data_mut()));
-        }
-        let exports = result?;
-        Ok(Vm {
-            store,
-            exports: Arc::new(exports),
-        })
-    }
-
-    fn find_exports(
-        store: &mut Store<HostState>,
-        instance: &wasmtime::Instance,
-        abi: AbiVersion,
-    ) -> anyhow::Result<Exports> {
-        let memory = instance
-            .get_memory(&mut *store, "memory")
-            .context("the module exports no `memory`")?;
-        let malloc = match instance.get_func(&mut *store, "malloc") {
-            Some(f) => f,
-            None => instance
-                .get_func(&mut *store, "proxy_on_memory_allocate")
-                .context("Wasm module is missing malloc function (neither `malloc` nor `proxy_on_memory_allocate` is exported)")?,
+        let found = compiled
+            .exports(abi)
+            .and_then(|plan| plan.in_vm(&instance, &mut store));
+        let (memory, malloc, exports) = match found {
+            Ok(found) => found,
+            Err(error) => {
+                *kept = Some(Kept::boxed(store.data_mut()));
+                return Err(error);
+            }
         };
-        let malloc = malloc
-            .typed::<i32, i32>(&*store)
-            .map_err(anyhow::Error::from)
-            .context("the allocator export must be (i32) -> i32")?;
         store.data_mut().memory = Some(memory);
         store.data_mut().malloc = Some(malloc);
-        Exports::lookup(instance, store, abi)
+        Ok(Vm {
+            store,
+            instance,
+            exports: Arc::new(exports),
+        })
     }
 
     /// Runs the module's start functions like cpp-host's `startVm`: `_initialize` (then `main(0, 0)` or

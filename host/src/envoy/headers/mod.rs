@@ -217,14 +217,12 @@ impl Headers {
     fn push(&mut self, name: &[u8], value: &[u8]) {
         let b = Arc::make_mut(&mut self.inner);
         // Header names are ASCII but for a guest's odd bytes, shown lossily.
-        if name.is_ascii() {
-            b.names
-                .extend(name.iter().map(|c| char::from(c.to_ascii_lowercase())));
-        } else {
-            let start = b.names.len();
-            b.names.push_str(&String::from_utf8_lossy(name));
-            b.names[start..].make_ascii_lowercase();
+        let start = b.names.len();
+        match std::str::from_utf8(name) {
+            Ok(name) => b.names.push_str(name),
+            Err(_) => b.names.push_str(&String::from_utf8_lossy(name)),
         }
+        b.names[start..].make_ascii_lowercase();
         b.values.extend_from_slice(value);
         b.entries.push(Entry {
             name_end: b.names.len(),

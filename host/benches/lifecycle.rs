@@ -1,6 +1,7 @@
 //! What the host costs: one full HTTP lifecycle through header-append, and one with JSON bodies both ways through
-//! json-redact, each beside a baseline that drives the same module's exports in the same order on bare wasmtime
-//! with do-nothing imports (the host's overhead is the ratio of the two); starting a plugin whose module is already compiled (in-process cache), loading compiled code from
+//! json-redact, each beside baselines that drive the same module's exports in the same order on bare wasmtime, with
+//! do-nothing imports and with imports that answer with the workload's bytes (the host's overhead is the ratio);
+//! starting a plugin whose module is already compiled (in-process cache), loading compiled code from
 //! the on-disk cache, and a cold Cranelift compile.
 //!
 //! `cargo xtask build -p header-append -p json-redact && cargo bench -p host --bench lifecycle` (the root `[profile.bench]`
@@ -24,19 +25,11 @@ fn lifecycle(c: &mut Criterion) {
         check(&workload, &bytes);
         c.bench_function(&format!("{}: one request lifecycle", workload.name), |b| {
             b.iter_custom(|iters| {
-                let mut elapsed = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let chunk = left.min(STREAMS_PER_PLUGIN);
-                    let plugin = workload.start(&bytes);
-                    let began = Instant::now();
-                    for _ in 0..chunk {
-                        workload.one_request(&plugin);
-                    }
-                    elapsed += began.elapsed();
-                    left -= chunk;
-                }
-                elapsed
+                chunked(
+                    iters,
+                    || workload.start(&bytes),
+                    |plugin| workload.one_request(plugin),
+                )
             })
         });
     }
@@ -70,37 +63,67 @@ fn check(workload: &Workload, bytes: &[u8]) {
     plugin.assert_not_failed();
 }
 
-/// header-append only: with imports that answer nothing, json-redact's SDK traps on a body it cannot read.
+/// The same export calls on bare wasmtime: with imports that do nothing (header-append only: json-redact's SDK
+/// traps on a body it cannot read), and with imports that answer with the workload's bytes (both), the floor any
+/// host has to pay for the guest's own work.
 fn baseline(c: &mut Criterion) {
     let engine = engine();
-    let workload = HEADER_APPEND;
-    {
+    for workload in [HEADER_APPEND, JSON_REDACT] {
         let module =
             wasmtime::Module::new(&engine, workload.module()).expect("the module compiles");
+        if workload.body.is_none() {
+            c.bench_function(
+                &format!(
+                    "{}: one request lifecycle, bare wasmtime, do-nothing imports",
+                    workload.name
+                ),
+                |b| {
+                    b.iter_custom(|iters| {
+                        chunked(
+                            iters,
+                            || Bare::start(&engine, &module, &workload),
+                            Bare::one_request,
+                        )
+                    })
+                },
+            );
+        }
+        let mut check = Canned::start(&engine, &module, &workload);
+        check.one_request();
+        check.assert_did_the_work(&workload);
         c.bench_function(
             &format!(
-                "{}: one request lifecycle, bare wasmtime baseline",
+                "{}: one request lifecycle, bare wasmtime, canned answers",
                 workload.name
             ),
             |b| {
                 b.iter_custom(|iters| {
-                    let mut elapsed = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let chunk = left.min(STREAMS_PER_PLUGIN);
-                        let mut bare = Bare::start(&engine, &module, &workload);
-                        let began = Instant::now();
-                        for _ in 0..chunk {
-                            bare.one_request();
-                        }
-                        elapsed += began.elapsed();
-                        left -= chunk;
-                    }
-                    elapsed
+                    chunked(
+                        iters,
+                        || Canned::start(&engine, &module, &workload),
+                        Canned::one_request,
+                    )
                 })
             },
         );
     }
+}
+
+/// Times `iters` requests, `STREAMS_PER_PLUGIN` per fresh instance from `start`.
+fn chunked<T>(iters: u64, start: impl Fn() -> T, one_request: impl Fn(&mut T)) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let chunk = left.min(STREAMS_PER_PLUGIN);
+        let mut instance = start();
+        let began = Instant::now();
+        for _ in 0..chunk {
+            one_request(&mut instance);
+        }
+        elapsed += began.elapsed();
+        left -= chunk;
+    }
+    elapsed
 }
 
 fn load(c: &mut Criterion) {

@@ -2,9 +2,9 @@
 //! count does not change with what else the machine runs, where the benchmark's times do.
 //! `host/tools/count-instructions.sh` runs it and prints instructions per request and per plugin start.
 //!
-//! `count_lifecycle host|bare|start N [json-redact]`: N requests through the host, N on bare wasmtime, or N plugin
-//! starts of header-append (or json-redact), after the same set-up, so the difference of two counts is N times the
-//! cost of one.
+//! `count_lifecycle host|bare|canned|start N [json-redact]`: N requests through the host, N on bare wasmtime with
+//! do-nothing imports, N on bare wasmtime with imports answering the workload's bytes, or N plugin starts of
+//! header-append (or json-redact), after the same set-up, so the difference of two counts is N times the cost of one.
 
 #[path = "../benches/workload/mod.rs"]
 mod workload;
@@ -14,7 +14,7 @@ use workload::*;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(what), Some(Ok(n))) = (args.get(1), args.get(2).map(|n| n.parse::<u64>())) else {
-        eprintln!("usage: count_lifecycle host|bare|start N [json-redact]");
+        eprintln!("usage: count_lifecycle host|bare|canned|start N [json-redact]");
         std::process::exit(2);
     };
     let workload = match args.get(3).map(String::as_str) {
@@ -37,6 +37,16 @@ fn main() {
                 bare.one_request();
             }
         }
+        "canned" => {
+            let engine = engine();
+            let module = wasmtime::Module::new(&engine, &bytes).expect("the module compiles");
+            let mut canned = Canned::start(&engine, &module, &workload);
+            canned.one_request();
+            canned.assert_did_the_work(&workload);
+            for _ in 0..n {
+                canned.one_request();
+            }
+        }
         "start" => {
             drop(workload.start(&bytes));
             for _ in 0..n {
@@ -44,7 +54,7 @@ fn main() {
             }
         }
         other => {
-            eprintln!("count_lifecycle: unknown workload {other:?}: host, bare or start");
+            eprintln!("count_lifecycle: unknown workload {other:?}: host, bare, canned or start");
             std::process::exit(2);
         }
     }

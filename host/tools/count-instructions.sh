@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prints the instructions one request through header-append costs in the host and on bare wasmtime, and one plugin
-# start, counted by callgrind: the same figures however loaded the machine is, unlike the lifecycle benchmark's
+# Prints the instructions one request through header-append and json-redact costs in the host and on bare wasmtime
+# (imports that do nothing, and imports that answer with the workload's bytes), and one plugin start, counted by
+# callgrind: the same figures however loaded the machine is, unlike the lifecycle benchmark's
 # times (instructions are not time: cache misses and allocator locks do not show). Needs valgrind.
 # Usage: host/tools/count-instructions.sh [N]   (N requests or starts per count, default 5000)
 set -euo pipefail
@@ -24,12 +25,15 @@ per() {
   echo $(((many - zero) / n))
 }
 report() {
-  local host bare
+  local host bare canned
   host=$(per host "$@")
   bare=$(per bare "$@")
-  echo "${1:-header-append}, one request: host $host, bare wasmtime $bare instructions ($(echo "scale=2; $host / $bare" | bc)x)"
+  canned=$(per canned "$@")
+  echo "${1:-header-append}, one request: host $host; bare wasmtime, do-nothing imports $bare ($(echo "scale=2; $host / $bare" | bc)x); bare wasmtime, canned answers $canned ($(echo "scale=2; $host / $canned" | bc)x)"
 }
 report
-# json-redact has no bare figure: with imports that answer nothing its SDK traps on a body it cannot read.
-echo "json-redact, one request: host $(per host json-redact) instructions"
+# json-redact has no do-nothing figure: with imports that answer nothing its SDK traps on a body it cannot read.
+host=$(per host json-redact)
+canned=$(per canned json-redact)
+echo "json-redact, one request: host $host; bare wasmtime, canned answers $canned ($(echo "scale=2; $host / $canned" | bc)x)"
 echo "header-append, one plugin start: $(per start) instructions"

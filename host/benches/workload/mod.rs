@@ -1,10 +1,26 @@
 //! The workload the lifecycle benchmark and the instruction count share: an extension started as a mesh would
-//! configure it, one request through the host, and the same export calls on bare wasmtime. Two extensions: one that
-//! only adds a header, and one that rewrites bodies.
+//! configure it, one request through the host, and the same export calls on bare wasmtime, with imports that do
+//! nothing ([`Bare`]) or answer with the workload's bytes ([`Canned`]). Two extensions: one that only adds a header,
+//! and one that rewrites bodies.
 
 use std::hint::black_box;
 
 use host::testing::*;
+
+mod canned;
+pub use canned::Canned;
+
+/// The request headers each request sends (the test API adds `x-forwarded-proto` and `x-request-id`, as Envoy's
+/// connection manager would), and the response headers.
+pub const REQUEST_HEADERS: &[(&str, &str)] = &[
+    (":method", "POST"),
+    (":path", "/"),
+    (":authority", "example.com"),
+    (":scheme", "http"),
+    ("content-type", "application/json"),
+];
+pub const RESPONSE_HEADERS: &[(&str, &str)] =
+    &[(":status", "200"), ("content-type", "application/json")];
 
 /// An extension, its configuration, and the body each request and response carries (none: headers only).
 pub struct Workload {
@@ -48,23 +64,11 @@ impl Workload {
     pub fn one_request(&self, plugin: &Plugin) {
         let mut stream = plugin.http_stream();
         let ends = self.body.is_none();
-        black_box(stream.send_request_headers(
-            &[
-                (":method", "POST"),
-                (":path", "/"),
-                (":authority", "example.com"),
-                (":scheme", "http"),
-                ("content-type", "application/json"),
-            ],
-            ends,
-        ));
+        black_box(stream.send_request_headers(REQUEST_HEADERS, ends));
         if let Some(body) = self.body {
             black_box(stream.send_request_body(body, true));
         }
-        black_box(stream.send_response_headers(
-            &[(":status", "200"), ("content-type", "application/json")],
-            ends,
-        ));
+        black_box(stream.send_response_headers(RESPONSE_HEADERS, ends));
         if let Some(body) = self.body {
             black_box(stream.send_response_body(body, true));
         }

@@ -5,7 +5,7 @@ use wasmtime::Caller;
 
 use super::HostResult;
 use super::imports::{Import, import};
-use super::memory::{read, return_bytes, with_two, write_u32};
+use super::memory::{read, return_bytes, return_written, with_two, write_u32};
 use crate::envoy::{Headers, HostState};
 use crate::spec::{AbiVersion, MapType, Status, pairs};
 
@@ -26,12 +26,18 @@ fn proxy_get_header_map_pairs(
     ret_ptr: i32,
     ret_len: i32,
 ) -> HostResult {
-    // A map Envoy no longer holds reads as empty (Ok), not as an error.
-    let bytes = match c.data().map(map) {
-        Some(headers) if !headers.is_empty() => pairs::serialize(headers.pairs()),
-        _ => Vec::new(),
-    };
-    return_bytes(c, &bytes, ret_ptr, ret_len)
+    // A map Envoy no longer holds reads as empty (Ok), not as an error. The map as it is now, shared, not copied:
+    // cpp-host's `getHeaderMapPairs` takes views of the entries before the guest's allocator runs, so what that
+    // allocator changes in the map (copy on write here) is not in the answer.
+    let headers = c.data().map(map).filter(|h| !h.is_empty()).cloned();
+    let len = headers
+        .as_ref()
+        .map_or(0, |h| pairs::serialized_len(h.pairs()));
+    return_written(c, len, ret_ptr, ret_len, |out| {
+        if let Some(headers) = &headers {
+            pairs::serialize_into(headers.pairs(), out);
+        }
+    })
 }
 
 fn proxy_set_header_map_pairs(
@@ -63,15 +69,16 @@ fn proxy_get_header_map_value(
     let key = String::from_utf8_lossy(&key);
     let state = c.data();
     let v010 = state.abi() == AbiVersion::V0_1_0;
-    let value = match state.map(map) {
-        Some(headers) => headers.get_bytes(&key).map(<[u8]>::to_vec),
+    // The map shared, not its value copied: what the guest's allocator may change is copied on write.
+    let headers = match state.map(map) {
+        Some(headers) => headers.clone(),
         // Envoy `getHeaderMapValue`: only the access-log phase answers a missing map like a missing key; elsewhere
         // "Requested map type is not currently available" is BadArgument, ABI 0.1.0 included.
-        None if state.in_access_log() => None,
+        None if state.in_access_log() => Headers::new(),
         None => return Err(Status::BadArgument.into()),
     };
-    match value {
-        Some(value) => return_bytes(c, &value, ret_ptr, ret_len),
+    match headers.get_bytes(&key) {
+        Some(value) => return_bytes(c, value, ret_ptr, ret_len),
         None if v010 => return_bytes(c, &[], ret_ptr, ret_len),
         None => Err(Status::NotFound.into()),
     }

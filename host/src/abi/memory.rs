@@ -116,17 +116,40 @@ pub(crate) fn return_bytes(
     ret_ptr: i32,
     ret_len: i32,
 ) -> HostResult {
-    if bytes.is_empty() {
+    return_written(caller, bytes.len(), ret_ptr, ret_len, |out| {
+        out.copy_from_slice(bytes)
+    })
+}
+
+/// Like [`return_bytes`] for `len` bytes that `write` puts straight into the memory the guest allocated for them.
+pub(crate) fn return_written(
+    caller: &mut Caller<'_, HostState>,
+    len: usize,
+    ret_ptr: i32,
+    ret_len: i32,
+    write: impl FnOnce(&mut [u8]),
+) -> HostResult {
+    if len == 0 {
         write_u32(caller, ret_ptr, 0)?;
         return write_u32(caller, ret_len, 0);
     }
-    let len = i32::try_from(bytes.len()).map_err(|_| Status::InvalidMemoryAccess)?;
+    let len = i32::try_from(len).map_err(|_| Status::InvalidMemoryAccess)?;
     let malloc = caller.data().malloc().ok_or(Status::InvalidMemoryAccess)?;
     let ptr = malloc.call(&mut *caller, len).map_err(Fail::Trap)?;
     if ptr == 0 {
         return Err(Status::InvalidMemoryAccess.into());
     }
-    write(caller, ptr, bytes)?;
+    let start = ptr as u32 as usize;
+    let end = start
+        .checked_add(len as usize)
+        .ok_or(Status::InvalidMemoryAccess)?;
+    let memory = memory(caller)?;
+    write(
+        memory
+            .data_mut(&mut *caller)
+            .get_mut(start..end)
+            .ok_or(Status::InvalidMemoryAccess)?,
+    );
     write_u32(caller, ret_ptr, ptr as u32)?;
     write_u32(caller, ret_len, len as u32)
 }

@@ -9,19 +9,40 @@ pub(crate) fn serialize<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     pairs: impl IntoIterator<Item = (K, V)>,
 ) -> Vec<u8> {
     let pairs: Vec<(K, V)> = pairs.into_iter().collect();
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in &pairs {
-        out.extend_from_slice(&(k.as_ref().len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.as_ref().len() as u32).to_le_bytes());
-    }
-    for (k, v) in &pairs {
-        out.extend_from_slice(k.as_ref());
-        out.push(0);
-        out.extend_from_slice(v.as_ref());
-        out.push(0);
-    }
+    let mut out = vec![0; serialized_len(pairs.iter().map(|(k, v)| (k, v)))];
+    serialize_into(pairs.iter().map(|(k, v)| (k, v)), &mut out);
     out
+}
+
+/// The length of `pairs` serialized.
+pub(crate) fn serialized_len<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pairs: impl ExactSizeIterator<Item = (K, V)>,
+) -> usize {
+    4 + pairs
+        .map(|(k, v)| 8 + k.as_ref().len() + 1 + v.as_ref().len() + 1)
+        .sum::<usize>()
+}
+
+/// Serializes `pairs` into `out`, which is [`serialized_len`] long: straight into guest memory, with no buffer
+/// between.
+pub(crate) fn serialize_into<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pairs: impl ExactSizeIterator<Item = (K, V)> + Clone,
+    out: &mut [u8],
+) {
+    let (sizes, data) = out.split_at_mut(4 + 8 * pairs.len());
+    sizes[..4].copy_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for ((k, v), size) in pairs.clone().zip(sizes[4..].chunks_exact_mut(8)) {
+        size[..4].copy_from_slice(&(k.as_ref().len() as u32).to_le_bytes());
+        size[4..].copy_from_slice(&(v.as_ref().len() as u32).to_le_bytes());
+    }
+    let mut at = 0;
+    for (k, v) in pairs {
+        for part in [k.as_ref(), v.as_ref()] {
+            data[at..at + part.len()].copy_from_slice(part);
+            data[at + part.len()] = 0;
+            at += part.len() + 1;
+        }
+    }
 }
 
 /// Parses a serialized map; anything malformed (trailing bytes included) or over the limits yields an empty map,

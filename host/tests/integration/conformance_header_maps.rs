@@ -341,3 +341,48 @@ fn a_serialized_map_with_trailing_bytes_is_an_empty_map_pairs_util_to_pairs() {
     reply_with(18).assert_status(403).assert_header("x-a", "1");
     reply_with(19).assert_status(403).assert_no_header("x-a");
 }
+
+/// cpp-host's `getHeaderMapPairs` takes views of the map's entries (Envoy `getHeaderMapPairs`), then calls the
+/// guest's allocator (`exports::getPairs` → `allocMemory`) and writes those entries: a header the allocator adds
+/// meanwhile is in the map, not in the answer. The host hands the map out without copying it first, so this pins
+/// that it still answers with the map as it was when asked.
+#[test]
+fn get_header_map_pairs_answers_the_map_as_it_was_before_the_guests_allocator_ran() {
+    let bytes = wat::parse_str(
+        r#"(module
+  (import "env" "proxy_get_header_map_pairs" (func $pairs (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (global $meddle (mut i32) (i32.const 0))
+  (data (i32.const 16) "x-late")
+  (data (i32.const 24) "1")
+  (data (i32.const 32) "x-count")
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (if (global.get $meddle)
+      (then (drop (call $add (i32.const 0) (i32.const 16) (i32.const 6) (i32.const 24) (i32.const 1)))))
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (global.set $meddle (i32.const 1))
+    (drop (call $pairs (i32.const 0) (i32.const 256) (i32.const 260)))
+    (global.set $meddle (i32.const 0))
+    ;; The answer's pair count (its first word) as one decimal digit, sent back as `x-count`.
+    (i32.store8 (i32.const 48) (i32.add (i32.const 48) (i32.load (i32.load (i32.const 256)))))
+    (drop (call $add (i32.const 0) (i32.const 32) (i32.const 7) (i32.const 48) (i32.const 1)))
+    (i32.const 0)))"#,
+    )
+    .unwrap();
+    let plugin = Plugin::from_bytes(bytes).start().unwrap();
+    let mut stream = plugin.http_stream();
+    stream.send_request_headers(&[], true);
+    plugin.assert_not_failed();
+    let upstream = stream.upstream_request();
+    upstream.assert_header("x-late", "1");
+    let sent = REQUEST_DEFAULTS.len() + 1; // and x-request-id
+    upstream.assert_header("x-count", &sent.to_string());
+}

@@ -192,7 +192,7 @@ impl Headers {
     }
 
     /// Entries in order, as bytes (values need not be UTF-8).
-    pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + Clone {
         self.pairs_str().map(|(k, v)| (k.as_bytes(), v))
     }
 
@@ -295,7 +295,7 @@ impl Headers {
         &b.names[start..b.entries[index].name_end]
     }
 
-    fn pairs_str(&self) -> impl Iterator<Item = (&str, &[u8])> {
+    fn pairs_str(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + Clone {
         let b = &*self.inner;
         let mut name_start = 0;
         let mut value_start = 0;

@@ -31,7 +31,7 @@ pub(crate) fn serialize_into<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 ) {
     let (sizes, data) = out.split_at_mut(4 + 8 * pairs.len());
     sizes[..4].copy_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for ((k, v), size) in pairs.clone().zip(sizes[4..].chunks_exact_mut(8)) {
+    for ((k, v), size) in pairs.clone().zip(sizes[4..].as_chunks_mut::<8>().0) {
         size[..4].copy_from_slice(&(k.as_ref().len() as u32).to_le_bytes());
         size[4..].copy_from_slice(&(v.as_ref().len() as u32).to_le_bytes());
     }

@@ -5,8 +5,12 @@
 use envoy_targets::AbiVersion;
 use wasmparser::{ExternalKind, Parser, Payload};
 
-/// Import modules a proxy-wasm host provides.
-pub(crate) const HOST_IMPORT_MODULES: [&str; 2] = ["env", "wasi_snapshot_preview1"];
+/// Import modules a proxy-wasm host provides: the ABI's `env`, and both WASI names Envoy links.
+pub(crate) const HOST_IMPORT_MODULES: [&str; 3] = [
+    "env",
+    envoy_targets::imports::WASI_MODULES[0],
+    envoy_targets::imports::WASI_MODULES[1],
+];
 
 /// The ABI versions a workspace extension may declare: those of the Rust SDK 0.2 (the SDK exports exactly one).
 const WORKSPACE_ABIS: [AbiVersion; 2] = [AbiVersion::V0_2_1, AbiVersion::V0_2_0];
@@ -103,10 +107,11 @@ pub(crate) fn check(bytes: &[u8]) -> Result<ModuleInfo, Vec<String>> {
     }
     if !foreign_imports.is_empty() {
         problems.push(format!(
-            "imports {} that no proxy provides (only `{}` and `{}` exist; a dependency built for the web, such as wasm-bindgen or getrandom's `js` feature, adds such imports)",
+            "imports {} that no proxy provides (only `{}`, `{}` and `{}` exist; a dependency built for the web, such as wasm-bindgen or getrandom's `js` feature, adds such imports)",
             foreign_imports.join(", "),
             HOST_IMPORT_MODULES[0],
-            HOST_IMPORT_MODULES[1]
+            HOST_IMPORT_MODULES[1],
+            HOST_IMPORT_MODULES[2]
         ));
     }
     match abi {

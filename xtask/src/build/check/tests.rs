@@ -45,13 +45,19 @@ fn the_older_abi_marker_and_malloc_are_accepted() {
     );
 }
 
+/// Envoy links the WASI functions under both names (`FOR_ALL_WASI_FUNCTIONS` for `wasi_snapshot_preview1` and
+/// `wasi_unstable`, cpp-host `WasmBase::registerCallbacks`).
 #[test]
-fn wasi_imports_are_allowed() {
-    let bytes = module(
-        &[],
-        "  (import \"wasi_snapshot_preview1\" \"fd_write\" (func (param i32 i32 i32 i32) (result i32)))\n",
-    );
-    assert!(check(&bytes).is_ok());
+fn wasi_imports_are_allowed_under_both_names() {
+    for wasi in ["wasi_snapshot_preview1", "wasi_unstable"] {
+        let bytes = module(
+            &[],
+            &format!(
+                "  (import \"{wasi}\" \"fd_write\" (func (param i32 i32 i32 i32) (result i32)))\n"
+            ),
+        );
+        assert!(check(&bytes).is_ok(), "{wasi}: {:?}", check(&bytes));
+    }
 }
 
 #[test]

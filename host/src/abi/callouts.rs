@@ -77,16 +77,12 @@ fn proxy_grpc_call(
         .check_budget("a gRPC call", message_len as u32 as usize)?;
     let (upstream, mut call) = grpc_call(
         c,
-        [
-            upstream_ptr,
-            upstream_len,
-            service_ptr,
-            service_len,
-            method_ptr,
-            method_len,
-            metadata_ptr,
-            metadata_len,
-        ],
+        GrpcTarget {
+            upstream: (upstream_ptr, upstream_len),
+            service: (service_ptr, service_len),
+            method: (method_ptr, method_len),
+            metadata: (metadata_ptr, metadata_len),
+        },
     )?;
     call.messages.push(read(c, message_ptr, message_len)?);
     // Envoy's router takes a zero timeout as none.
@@ -110,16 +106,12 @@ fn proxy_grpc_stream(
 ) -> HostResult {
     let (upstream, mut call) = grpc_call(
         c,
-        [
-            upstream_ptr,
-            upstream_len,
-            service_ptr,
-            service_len,
-            method_ptr,
-            method_len,
-            metadata_ptr,
-            metadata_len,
-        ],
+        GrpcTarget {
+            upstream: (upstream_ptr, upstream_len),
+            service: (service_ptr, service_len),
+            method: (method_ptr, method_len),
+            metadata: (metadata_ptr, metadata_len),
+        },
     )?;
     call.stream = true;
     let token = c.data_mut().dispatch_grpc(&upstream, call)?;
@@ -158,17 +150,32 @@ fn proxy_get_status(
     return_bytes(c, &message, ret_ptr, ret_len)
 }
 
+/// Where the guest put what names a gRPC call, as `proxy_grpc_call` and `proxy_grpc_stream` both pass it: a pointer
+/// and a length each.
+struct GrpcTarget {
+    upstream: (i32, i32),
+    service: (i32, i32),
+    method: (i32, i32),
+    metadata: (i32, i32),
+}
+
 /// The raw `upstream` bytes (Envoy parses them; see `envoy::grpc_service`) and the call they ask for.
-fn grpc_call(c: &mut Caller<'_, HostState>, args: [i32; 8]) -> HostResult<(Vec<u8>, GrpcCall)> {
+fn grpc_call(c: &mut Caller<'_, HostState>, target: GrpcTarget) -> HostResult<(Vec<u8>, GrpcCall)> {
+    let GrpcTarget {
+        upstream,
+        service,
+        method,
+        metadata,
+    } = target;
     let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-    let lengths = [args[1], args[3], args[5], args[7]].map(|l| l as u32 as usize);
+    let lengths = [upstream.1, service.1, method.1, metadata.1].map(|l| l as u32 as usize);
     c.data().check_budget("a gRPC call", lengths.iter().sum())?;
-    let upstream = read(c, args[0], args[1])?;
-    let service = text(read(c, args[2], args[3])?);
-    let method = text(read(c, args[4], args[5])?);
+    let upstream = read(c, upstream.0, upstream.1)?;
+    let service = text(read(c, service.0, service.1)?);
+    let method = text(read(c, method.0, method.1)?);
     let initial_metadata = Headers::from_pairs(
         MapKind::RequestHeaders,
-        pairs::deserialize(&read(c, args[6], args[7])?),
+        pairs::deserialize(&read(c, metadata.0, metadata.1)?),
     );
     let call = GrpcCall::new(
         String::from_utf8_lossy(&upstream).into_owned(),

@@ -433,16 +433,16 @@ fn pseudo_first<'a, V: AsRef<[u8]>>(
             .sum::<usize>();
     let mut all = Headers::with_capacity(kind, given.len() + 4, bytes);
     for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
-        all.add(name, value);
+        all.add_str(name, value.as_ref());
     }
     for (name, value) in defaults.clone().filter(|(n, _)| pseudo(n)) {
-        all.add(name, value);
+        all.add_str(name, value.as_ref());
     }
     for (name, value) in given.iter().filter(|(n, _)| !pseudo(n)) {
-        all.add(name, value);
+        all.add_str(name, value.as_ref());
     }
     for (name, value) in defaults.filter(|(n, _)| !pseudo(n)) {
-        all.add(name, value);
+        all.add_str(name, value.as_ref());
     }
     all
 }

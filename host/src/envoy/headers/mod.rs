@@ -63,7 +63,7 @@ impl Headers {
         let mut converted = Headers::with_capacity_of(&self);
         converted.kind = kind;
         for (k, v) in self.pairs_str() {
-            converted.add(k, v);
+            converted.add_str(k, v);
         }
         converted
     }
@@ -120,22 +120,33 @@ impl Headers {
     /// appended to its entry (`appendToHeader`: `,` between, nothing for an empty value); a pseudo-header goes to
     /// the end of the pseudo-header block (`HeaderList::insert`); anything else to the end.
     pub fn add(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.push(name.as_ref(), value.as_ref());
-        let last = self.len() - 1;
-        let name = self.name_at(last);
+        let (name, value) = (name.as_ref(), value.as_ref());
+        match std::str::from_utf8(name) {
+            Ok(name) => self.add_str(name, value),
+            // Header names are ASCII but for a guest's odd bytes, shown lossily.
+            Err(_) => self.add_str(&String::from_utf8_lossy(name), value),
+        }
+    }
+
+    /// [`Headers::add`] of a name that is text already (the test API's), which need not be checked for UTF-8.
+    pub(crate) fn add_str(&mut self, name: &str, value: &[u8]) {
+        self.push(name, value);
+        let b = &*self.inner;
+        let last = b.entries.len() - 1;
+        let name = &b.names[self.name_start(last)..];
         if self.kind == MapKind::Plain && !name.starts_with(':') {
             return;
         }
         let canonical = self.kind.canonical(name);
         // Most names are new to the map: look for an earlier entry first, and up the inline table only then.
         let existing = self
-            .names()
-            .take(last)
-            .position(|k| k == canonical)
+            .position_before(last, canonical)
             .filter(|_| self.kind.is_inline(canonical));
         let in_place = canonical == name
             && existing.is_none()
-            && (!name.starts_with(':') || last == 0 || self.name_at(last - 1).starts_with(':'));
+            && (!name.starts_with(':')
+                || last == 0
+                || b.names.as_bytes().get(self.name_start(last - 1)) == Some(&b':'));
         if in_place {
             return;
         }
@@ -157,6 +168,25 @@ impl Headers {
         }
     }
 
+    /// The first of the entries before `end` named `name` (lower-case), compared as bytes.
+    fn position_before(&self, end: usize, name: &str) -> Option<usize> {
+        let b = &*self.inner;
+        let (names, name) = (b.names.as_bytes(), name.as_bytes());
+        let mut start = 0;
+        b.entries[..end].iter().position(|e| {
+            let found = e.name_end - start == name.len() && names[start..e.name_end] == *name;
+            start = e.name_end;
+            found
+        })
+    }
+
+    /// Where entry `index`'s name starts in the names buffer.
+    fn name_start(&self, index: usize) -> usize {
+        index
+            .checked_sub(1)
+            .map_or(0, |i| self.inner.entries[i].name_end)
+    }
+
     /// Replaces every entry of `name` with one: Envoy's `setCopy` is `remove` then `addCopy`, so the entry moves
     /// to the end of its block.
     pub fn set(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
@@ -171,7 +201,7 @@ impl Headers {
         if self.names().any(|k| k == name) {
             let mut kept = Headers::with_capacity_of(self);
             for (k, v) in self.pairs_str().filter(|(k, _)| *k != name) {
-                kept.push(k.as_bytes(), v);
+                kept.push(k, v);
             }
             *self = kept;
         }
@@ -214,14 +244,10 @@ impl Headers {
     }
 
     /// Appends an entry as it is, lower-casing the name in place.
-    fn push(&mut self, name: &[u8], value: &[u8]) {
+    fn push(&mut self, name: &str, value: &[u8]) {
         let b = Arc::make_mut(&mut self.inner);
-        // Header names are ASCII but for a guest's odd bytes, shown lossily.
         let start = b.names.len();
-        match std::str::from_utf8(name) {
-            Ok(name) => b.names.push_str(name),
-            Err(_) => b.names.push_str(&String::from_utf8_lossy(name)),
-        }
+        b.names.push_str(name);
         b.names[start..].make_ascii_lowercase();
         b.values.extend_from_slice(value);
         b.entries.push(Entry {
@@ -247,12 +273,12 @@ impl Headers {
         let mut rebuilt = Headers::with_capacity_of(self);
         for (i, (k, v)) in self.pairs_str().enumerate() {
             if i == at {
-                rebuilt.push(name.as_bytes(), value);
+                rebuilt.push(name, value);
             }
-            rebuilt.push(k.as_bytes(), v);
+            rebuilt.push(k, v);
         }
         if at >= self.len() {
-            rebuilt.push(name.as_bytes(), value);
+            rebuilt.push(name, value);
         }
         *self = rebuilt;
     }
@@ -262,11 +288,11 @@ impl Headers {
         let mut rebuilt = Headers::with_capacity_of(self);
         for (i, (k, v)) in self.pairs_str().enumerate() {
             if i == at && !v.is_empty() {
-                rebuilt.push(k.as_bytes(), &[v, INLINE_DELIMITER, value].concat());
+                rebuilt.push(k, &[v, INLINE_DELIMITER, value].concat());
             } else if i == at {
-                rebuilt.push(k.as_bytes(), value);
+                rebuilt.push(k, value);
             } else {
-                rebuilt.push(k.as_bytes(), v);
+                rebuilt.push(k, v);
             }
         }
         *self = rebuilt;
@@ -287,12 +313,6 @@ impl Headers {
             start = e.name_end;
             name
         })
-    }
-
-    fn name_at(&self, index: usize) -> &str {
-        let b = &*self.inner;
-        let start = index.checked_sub(1).map_or(0, |i| b.entries[i].name_end);
-        &b.names[start..b.entries[index].name_end]
     }
 
     fn pairs_str(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + Clone {

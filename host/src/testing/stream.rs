@@ -145,21 +145,25 @@ impl<'p> HttpStream<'p> {
         end_of_stream: bool,
     ) -> Action {
         const RESPONSE: [(&str, &str); 1] = [(":status", "200")];
-        let request_id = generated_request_id(self.id);
-        let [authority, path, method, scheme, proto] = REQUEST_DEFAULTS;
-        let request = [
-            authority,
-            path,
-            method,
-            scheme,
-            proto,
-            (
-                REQUEST_ID,
-                std::str::from_utf8(&request_id).expect("hex digits"),
-            ),
-        ];
+        let request_id;
+        let request;
         let defaults: &[(&str, &str)] = match dir {
-            Dir::Request => &request,
+            Dir::Request => {
+                request_id = generated_request_id(self.id);
+                let [authority, path, method, scheme, proto] = REQUEST_DEFAULTS;
+                request = [
+                    authority,
+                    path,
+                    method,
+                    scheme,
+                    proto,
+                    (
+                        REQUEST_ID,
+                        std::str::from_utf8(&request_id).expect("hex digits"),
+                    ),
+                ];
+                &request
+            }
             Dir::Response => &RESPONSE,
         };
         let kind = headers_kind(dir);

@@ -77,7 +77,7 @@ impl Headers {
     /// The first value of `name` as bytes (`host` reads `:authority` in request headers).
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         let name = self.kind.lookup_name(name);
-        let at = self.names().position(|k| k.eq_ignore_ascii_case(name))?;
+        let at = self.position_of(name)?;
         Some(self.value_at(at))
     }
 
@@ -170,11 +170,27 @@ impl Headers {
 
     /// The first of the entries before `end` named `name` (lower-case), compared as bytes.
     fn position_before(&self, end: usize, name: &str) -> Option<usize> {
+        self.position_where(end, name, <[u8]>::eq)
+    }
+
+    /// The first entry named `name` in any case.
+    fn position_of(&self, name: &str) -> Option<usize> {
+        self.position_where(self.len(), name, <[u8]>::eq_ignore_ascii_case)
+    }
+
+    /// The first of the entries before `end` whose name is as long as `name` and `same` as it: the names are walked
+    /// as bytes, since a lookup runs on every header the guest or the filter manager asks for.
+    fn position_where(
+        &self,
+        end: usize,
+        name: &str,
+        same: impl Fn(&[u8], &[u8]) -> bool,
+    ) -> Option<usize> {
         let b = &*self.inner;
         let (names, name) = (b.names.as_bytes(), name.as_bytes());
         let mut start = 0;
         b.entries[..end].iter().position(|e| {
-            let found = e.name_end - start == name.len() && names[start..e.name_end] == *name;
+            let found = e.name_end - start == name.len() && same(&names[start..e.name_end], name);
             start = e.name_end;
             found
         })

@@ -169,13 +169,16 @@ impl<'p> HttpStream<'p> {
         let kind = headers_kind(dir);
         // One pass over what the test gave, marking the defaults it names (bit i: `defaults[i]`); a given `host`
         // is the request's `:authority`, as Envoy files it.
+        // The defaults' names are lower-case, as a test's names mostly are: an exact match is tried first.
         let mut given = 0u8;
         for (name, _) in headers {
             let name = kind.lookup_name(name);
-            for (i, (default, _)) in defaults.iter().enumerate() {
-                if name.eq_ignore_ascii_case(default) {
-                    given |= 1 << i;
-                }
+            let named = defaults.iter().position(|(default, _)| {
+                name.len() == default.len()
+                    && (name == *default || name.eq_ignore_ascii_case(default))
+            });
+            if let Some(i) = named {
+                given |= 1 << i;
             }
         }
         let missing = defaults

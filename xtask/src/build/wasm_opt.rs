@@ -8,6 +8,7 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use anyhow::{Context, bail};
@@ -89,12 +90,16 @@ impl WasmOpt {
         }
         fs::create_dir_all(&self.cache)
             .with_context(|| format!("cannot create {}", self.cache.display()))?;
-        let input = self
-            .cache
-            .join(format!(".{key}-{}.in.wasm", std::process::id()));
-        let output = self
-            .cache
-            .join(format!(".{key}-{}.out.wasm", std::process::id()));
+        // Names of this run alone: other processes share the cache, and `build` optimizes modules on several
+        // threads at once.
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let run_name = format!(
+            "{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let input = self.cache.join(format!(".{key}-{run_name}.in.wasm"));
+        let output = self.cache.join(format!(".{key}-{run_name}.out.wasm"));
         let result = (|| {
             fs::write(&input, module)
                 .with_context(|| format!("cannot write {}", input.display()))?;

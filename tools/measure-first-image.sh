@@ -18,13 +18,24 @@ mkdir -p "$CARGO_HOME"
 cd "$work/clone"
 rustup toolchain install >/dev/null 2>&1 # reads rust-toolchain.toml; already there, so not counted
 start=$(date +%s.%N)
-cargo xtask package >"$work/package.log" 2>&1 || { cat "$work/package.log"; exit 1; }
+# Each line of the log stamped with the seconds since the start: xtask's first line says when xtask was built
+# (cargo runs it quietly), each `Finished` when an extension's build was, each image line when it was written.
+/usr/bin/time -f '%U %S' -o "$work/package.cpu" cargo xtask package 2>&1 | while IFS= read -r line; do
+    printf '%6.1f %s\n' "$(echo "$(date +%s.%N) - $start" | bc)" "$line"
+done >"$work/package.log" || { cat "$work/package.log"; exit 1; }
 end=$(date +%s.%N)
 printf 'clone → first image (cargo xtask package, empty CARGO_HOME): %.1f s\n' "$(echo "$end - $start" | bc)"
-grep -E "^(Finished|.*image|.*sha256:)" "$work/package.log" | head -5 || true
+# Other builds on the machine stretch the wall time; the CPU time of the processes hardly changes with them.
+read -r user sys <"$work/package.cpu"
+printf '  CPU time: %.1f s (%.1f s user, %.1f s system); load average now: %s\n' "$(echo "$user + $sys" | bc)" \
+    "$user" "$sys" "$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "where the time went (seconds since the start; the log is $work/package.log):"
+head -1 "$work/package.log"
+grep -E "^ *[0-9.]+ +(added |Finished|[a-z-]+: (dual|artifact) image)" "$work/package.log" || true
 rm -rf target/debug
-cargo build -q -p xtask --timings >/dev/null 2>&1
-echo "xtask alone, crates downloaded (cargo build --timings, slowest units):"
+/usr/bin/time -f '%U %S' -o "$work/xtask.cpu" cargo build -q -p xtask --timings >/dev/null 2>&1
+read -r user sys <"$work/xtask.cpu"
+printf 'xtask alone, crates downloaded (cargo build --timings, slowest units; CPU time %.1f s):\n' "$(echo "$user + $sys" | bc)"
 python3 - target/cargo-timings/cargo-timing.html <<'PY'
 import json, re, sys
 html = open(sys.argv[1]).read()

@@ -9,6 +9,7 @@ mod names;
 mod wasm_opt;
 
 use std::{
+    collections::VecDeque,
     env,
     ffi::OsString,
     fs,
@@ -109,23 +110,45 @@ impl flags::Build {
 /// packages it builds together, so a module built next to other cdylibs could differ from the one
 /// built alone, and the host's tests build exactly one (`cargo xtask build -p NAME`) before they
 /// load it. Shared dependencies are still compiled once (same flags, same features).
+///
+/// A module is checked and optimized on a thread of its own while cargo builds the next package: wasm-opt (binaryen
+/// compiled to WebAssembly, on Node.js) keeps one core busy for seconds per module, and the cargo build of a module
+/// (one codegen unit, fat LTO) mostly one, so the two overlap. At most as many modules as there are cores are
+/// optimized at once.
 pub(crate) fn build(
     extensions: &[Extension],
     others: &[String],
     optimizer: Option<&WasmOpt>,
 ) -> anyhow::Result<Vec<Built>> {
     let packages: Vec<&str> = extensions.iter().map(|e| e.name.as_str()).collect();
-    for package in &packages {
-        cargo_build_wasm(&[package])?;
-    }
-    let built = extensions
-        .iter()
-        .map(|extension| install(extension, optimizer))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    for other in others.iter().filter(|p| !packages.contains(&p.as_str())) {
-        cargo_build_wasm(&[other])?;
-    }
-    Ok(built)
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        let mut installing = VecDeque::new();
+        let mut built = Vec::with_capacity(extensions.len());
+        for extension in extensions {
+            cargo_build_wasm(&[&extension.name])?;
+            if installing.len() == at_once
+                && let Some(oldest) = installing.pop_front()
+            {
+                built.push(joined(oldest)?);
+            }
+            installing.push_back(scope.spawn(move || install(extension, optimizer)));
+        }
+        for other in others.iter().filter(|p| !packages.contains(&p.as_str())) {
+            cargo_build_wasm(&[other])?;
+        }
+        for handle in installing {
+            built.push(joined(handle)?);
+        }
+        Ok(built)
+    })
+}
+
+/// What a thread returned; its panic goes on as this thread's.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Runs `cargo build --release --target wasm32-unknown-unknown` for `packages` with the flags

@@ -336,7 +336,7 @@ impl flags::Check {
 const RUNNER_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 fn runner_timeout() -> anyhow::Result<Duration> {
-    crate::push::timeout_from_env("XTASK_RUNNER_TIMEOUT", RUNNER_TIMEOUT)
+    crate::child::timeout_from_env("XTASK_RUNNER_TIMEOUT", RUNNER_TIMEOUT)
 }
 
 /// Whether the target's proxy carries a failure policy in Envoy's legacy `fail_open` field: Envoy Gateway

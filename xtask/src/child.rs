@@ -9,7 +9,7 @@ use std::{
 };
 
 /// Kills the child's whole process group (the child and everything it started) and reaps the child.
-pub(crate) fn kill_group(child: &mut Child) {
+pub fn kill_group(child: &mut Child) {
     // The group's id is the child's pid (`process_group(0)`); it is not reused while the child is unreaped
     // or while any member lives.
     if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
@@ -23,7 +23,7 @@ pub(crate) fn kill_group(child: &mut Child) {
 }
 
 /// Waits for the child until `deadline`; `None` when it is still running then (the caller stops it).
-pub(crate) fn wait_until(
+pub fn wait_until(
     child: &mut Child,
     deadline: Instant,
 ) -> std::io::Result<Option<std::process::ExitStatus>> {
@@ -39,18 +39,18 @@ pub(crate) fn wait_until(
 }
 
 /// A child's pipe, read to the end on a thread (both pipes at once, or a full one stalls the child).
-pub(crate) struct PipeReader(mpsc::Receiver<Vec<u8>>);
+pub struct PipeReader(mpsc::Receiver<Vec<u8>>);
 
 impl PipeReader {
     /// Everything the pipe held, or `None` when it is still open at `deadline`.
-    pub(crate) fn until(&self, deadline: Instant) -> Option<Vec<u8>> {
+    pub fn until(&self, deadline: Instant) -> Option<Vec<u8>> {
         self.0
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .ok()
     }
 }
 
-pub(crate) fn reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
+pub fn reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -60,4 +60,21 @@ pub(crate) fn reader(pipe: Option<impl Read + Send + 'static>) -> PipeReader {
         let _ = send.send(bytes);
     });
     PipeReader(receive)
+}
+
+/// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
+pub fn timeout_from_env(name: &str, default: Duration) -> anyhow::Result<Duration> {
+    use anyhow::Context as _;
+    match std::env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .with_context(|| {
+                format!("{name} must be a whole number of seconds above 0, found `{value}`")
+            }),
+        Err(_) => Ok(default),
+    }
 }

@@ -80,34 +80,45 @@ pub(crate) struct Package {
 
 /// Push the packaged image to a registry over the OCI distribution API.
 #[derive(Debug, Args)]
-pub(crate) struct Push {
+pub struct Push {
     /// Only this extension (default: the only extension, or the only one packaged; else required).
     #[arg(short = 'p', long = "package", value_name = "NAME")]
-    pub(crate) package: Option<String>,
+    pub package: Option<String>,
     /// Destination REGISTRY/REPO[:TAG] (tag defaults to the extension's version).
     #[arg(long, value_name = "REFERENCE")]
-    pub(crate) image: String,
+    pub image: String,
     /// Registry user name; the password is read from standard input.
     #[arg(long, value_name = "USER")]
-    pub(crate) username: Option<String>,
+    pub username: Option<String>,
     /// Read the password from standard input (with --username).
     #[arg(long)]
-    pub(crate) password_stdin: bool,
+    pub password_stdin: bool,
     /// Use plain HTTP (or accept any certificate) for this registry's host, and no other.
     #[arg(long)]
-    pub(crate) insecure: bool,
+    pub insecure: bool,
     /// Extra PEM certificate(s) to trust for TLS (repeatable).
     #[arg(long, value_name = "PATH")]
-    pub(crate) ca_cert: Vec<String>,
+    pub ca_cert: Vec<String>,
     /// Fail if the tag already points to another digest.
     #[arg(long)]
-    pub(crate) no_overwrite: bool,
+    pub no_overwrite: bool,
     /// Repository of the same registry holding the blobs already: mount them, upload nothing.
     #[arg(long, value_name = "REPOSITORY")]
-    pub(crate) mount_from: Option<String>,
+    pub mount_from: Option<String>,
     /// Say what would be uploaded, upload nothing.
     #[arg(long)]
-    pub(crate) dry_run: bool,
+    pub dry_run: bool,
+}
+
+impl Push {
+    /// The `push` command of this process's command line, parsed as `cargo xtask` parses it (the same help and
+    /// errors); `None` for any other command. `xtask-push` runs what `cargo xtask push` hands it.
+    pub fn from_command_line() -> Option<Push> {
+        match Xtask::parse().command {
+            Command::Push(push) => Some(push),
+            _ => None,
+        }
+    }
 }
 
 /// Write deployment YAML for a mesh: ServiceMeshExtension, WasmPlugin, TrafficExtension, EnvoyExtensionPolicy or an

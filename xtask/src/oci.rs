@@ -1,11 +1,11 @@
 //! The OCI vocabulary every command shares: digests, image references, and the image layout `package`
 //! writes and `push`, `deploy` and `check` read.
 
-pub(crate) mod digest;
-pub(crate) mod layout;
-pub(crate) mod reference;
+pub mod digest;
+pub mod layout;
+pub mod reference;
 
 /// Config and first layer of the wasm-artifact variant (wasme's `runtime-config.json`).
-pub(crate) const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.module.wasm.config.v1+json";
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.module.wasm.config.v1+json";
 /// The raw module layer of the wasm-artifact variant.
-pub(crate) const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.layer.v1+wasm";

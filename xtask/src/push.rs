@@ -1,183 +1,59 @@
-//! `cargo xtask push`: send the image `cargo xtask package` wrote to a registry over the OCI
-//! distribution API, with no container engine.
-//!
-//! Blobs go first and the manifest last, so a push that fails half-way never leaves the tag
-//! pointing at missing blobs. Blobs the registry already holds are not sent again. The manifest
-//! is sent as the exact bytes of the layout, so the registry's digest is the one `package` printed.
-//!
-//! Like podman and skopeo (containers/image pings `https://` only, and falls back to `http://`
-//! only when TLS verification is off), every registry is spoken to over HTTPS, `localhost` and
-//! `127.0.0.1` included; `--insecure` allows plain HTTP or an unverified certificate.
+//! `cargo xtask push`: runs push's registry client, the `xtask-push` package of this workspace, with the same
+//! command line (parsed here first, so `--help` and usage errors are this binary's). The client's HTTPS stack
+//! (ureq, rustls, ring) is its package's alone, so `package` and the other commands never compile it and a fresh
+//! clone's first image does not wait for it. The first push builds it, once, in the workspace's target directory;
+//! `XTASK_PUSH` names a client built already (the way `XTASK_RUNNER` names the runner), which is how tests that give
+//! xtask a target directory of their own avoid building the client again there.
 
-mod auth;
-mod origin;
-mod registry;
-
-use std::io::{IsTerminal as _, Read as _};
+use std::{env, ffi::OsString, path::PathBuf, process::Command};
 
 use anyhow::{Context, bail};
 
-use crate::{
-    flags,
-    oci::{
-        layout::StoredImage,
-        reference::{self, Reference},
-    },
-    report::human_size,
-    workspace,
-};
+use crate::{flags, workspace};
 
-use registry::{Client, Options, Sent};
-
-/// What is wrong with a JSON text, by kind and position only: serde's own messages quote the offending
-/// value (`invalid type: integer `1234`…`), and in an auth file, a helper's reply or a token service's reply that value can be the secret.
-fn json_error_shape(err: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let kind = match err.classify() {
-        Category::Syntax => "not JSON",
-        Category::Eof => "JSON cut short",
-        Category::Data => "a value of the wrong type, or a required field missing",
-        Category::Io => "unreadable",
-    };
-    format!("{kind} at line {}, column {}", err.line(), err.column())
-}
-
-/// A timeout in whole seconds from the environment variable `name`, or `default` when it is unset.
-pub(crate) fn timeout_from_env(
-    name: &str,
-    default: std::time::Duration,
-) -> anyhow::Result<std::time::Duration> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s| *s > 0)
-            .map(std::time::Duration::from_secs)
-            .with_context(|| {
-                format!("{name} must be a whole number of seconds above 0, found `{value}`")
-            }),
-        Err(_) => Ok(default),
-    }
-}
+/// Push's registry client: its package and its binary.
+pub(crate) const CLIENT: &str = "xtask-push";
 
 impl flags::Push {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let extension = workspace::single_extension(self.package.as_deref())?;
-        let reference = Reference::parse(&self.image, &extension.version)?;
-        if let Some(digest) = &reference.digest {
-            bail!(
-                "--image {}: push sets a tag, so leave out `@{digest}` (the digest is printed after the push)",
-                self.image
-            );
-        }
-        if let Some(from) = &self.mount_from
-            && !reference::valid_repository(from)
-        {
-            bail!(
-                "--mount-from `{from}` is not a repository path: give a repository of the same registry as \
-                 --image, without host, tag or digest, in lowercase letters, digits and single `.`, `_`, `-` \
-                 separators between `/`-separated parts (e.g. team/header-append)"
-            );
-        }
-        let image = StoredImage::open(&extension.layout_dir())?;
-        let lookup = match (&self.username, self.password_stdin) {
-            (Some(user), true) => {
-                if std::io::stdin().is_terminal() {
-                    bail!(
-                        "--password-stdin reads the password from a pipe, and standard input is a terminal, \
-                         where the password would be echoed: pipe it in, e.g. `echo \"$TOKEN\" | cargo xtask push … --username {user} --password-stdin`"
-                    );
-                }
-                let mut password = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut password)
-                    .context("cannot read the password from standard input")?;
-                if password.trim().is_empty() {
-                    bail!("--password-stdin: standard input held no password");
-                }
-                auth::Lookup {
-                    credentials: Some(auth::from_flags(user, &password)),
-                    searched: vec!["--username".into()],
-                }
-            }
-            (Some(_), false) => bail!(
-                "--username needs --password-stdin: pipe the password in, e.g. `echo \"$TOKEN\" | cargo xtask push … --username me --password-stdin`"
-            ),
-            (None, true) => bail!("--password-stdin needs --username"),
-            (None, false) => auth::find(&reference.registry, &reference.repository)?,
-        };
-        let options = Options {
-            insecure: self.insecure,
-            ca_certs: self.ca_cert.as_slice(),
-            mount_from: self.mount_from.as_deref(),
-        };
-        let client = Client::connect(&reference, &options, lookup)?;
-
-        let verb = if self.dry_run {
-            "dry run: would push"
-        } else {
-            "pushing"
-        };
-        eprintln!(
-            "{verb} {} {} ({}) to {} over {}",
-            extension.name,
-            extension.version,
-            image.digest,
-            reference.tagged(),
-            client.base()
-        );
-        let existing = client.tag_digest(&reference.tag)?;
-        match &existing {
-            Some(digest) if digest == &image.digest => {
-                eprintln!("  tag {} already points to this image", reference.tag)
-            }
-            Some(digest) if self.no_overwrite => bail!(
-                "{} already points to {digest}, not to this image ({}); --no-overwrite refuses to move it: \
-                 push under another tag, or drop --no-overwrite to replace it",
-                reference.tagged(),
-                image.digest
-            ),
-            Some(digest) => eprintln!(
-                "  tag {} now points to {digest}; it will be moved",
-                reference.tag
-            ),
-            None => {}
-        }
-        for blob in &image.blobs {
-            let what = format!("{:<6} {} {}", blob.role, blob.digest, human_size(blob.size));
-            if client.has_blob(&blob.digest)? {
-                eprintln!("  {what}: already in the registry, skipped");
-            } else if self.dry_run {
-                eprintln!("  {what}: would upload");
-            } else {
-                let bytes = blob.read_verified()?;
-                match client.upload_blob(blob, &bytes)? {
-                    Sent::Uploaded => eprintln!("  {what}: uploaded"),
-                    Sent::Mounted => eprintln!(
-                        "  {what}: mounted from {}",
-                        self.mount_from.as_deref().unwrap_or_default()
-                    ),
-                }
-            }
-        }
-        let pinned = format!("{}@{}", reference.tagged(), image.digest);
-        if self.dry_run {
-            eprintln!("  manifest {}: would tag {}", image.digest, reference.tag);
-            println!("dry run, nothing uploaded: would push {pinned}");
+        let client = client()?;
+        let status = Command::new(&client)
+            .args(env::args_os().skip(1))
+            .status()
+            .with_context(|| format!("cannot run push's registry client {}", client.display()))?;
+        if status.success() {
             return Ok(());
         }
-        let stored = client.put_manifest(&reference.tag, &image.media_type, &image.manifest)?;
-        if stored != image.digest {
-            bail!(
-                "{} stored the manifest as {stored}, not {} as sent; the registry rewrote it, \
-                 so WasmPlugin `sha256` pins will not match",
-                reference.registry,
-                image.digest
-            );
-        }
-        eprintln!("  manifest {}: tagged {}", image.digest, reference.tag);
-        println!("{pinned}");
-        Ok(())
+        // The client printed its own error; this process passes its exit status on.
+        std::process::exit(status.code().unwrap_or(1))
     }
+}
+
+/// The client `XTASK_PUSH` names, or this workspace's, built first if it is missing or out of date.
+fn client() -> anyhow::Result<PathBuf> {
+    if let Some(binary) = env::var_os("XTASK_PUSH") {
+        return Ok(binary.into());
+    }
+    let binary = workspace::target_dir()?
+        .join("debug")
+        .join(format!("{CLIENT}{}", env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        eprintln!(
+            "building push's registry client ({CLIENT}, HTTPS over rustls): once, on the first push"
+        );
+    }
+    let manifest: OsString = workspace::root().join("Cargo.toml").into();
+    let status = workspace::cargo()
+        .args(["build", "--quiet", "--package", CLIENT, "--bin", CLIENT])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .status()
+        .context("cannot run cargo to build push's registry client")?;
+    if !status.success() {
+        bail!(
+            "cannot build push's registry client: `cargo build -p {CLIENT}` failed (its errors are above); \
+             nothing was pushed"
+        );
+    }
+    Ok(binary)
 }

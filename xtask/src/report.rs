@@ -6,7 +6,7 @@ use std::{
 };
 
 /// `path` relative to the current directory when it lies below it, for shorter messages.
-pub(crate) fn relative_to_cwd(path: &Path) -> PathBuf {
+pub fn relative_to_cwd(path: &Path) -> PathBuf {
     env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
@@ -14,6 +14,6 @@ pub(crate) fn relative_to_cwd(path: &Path) -> PathBuf {
 }
 
 /// `123456` → `123456 bytes (120.6 KiB)`.
-pub(crate) fn human_size(bytes: u64) -> String {
+pub fn human_size(bytes: u64) -> String {
     format!("{bytes} bytes ({:.1} KiB)", bytes as f64 / 1024.0)
 }

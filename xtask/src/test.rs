@@ -5,7 +5,7 @@
 
 use anyhow::bail;
 
-use crate::{build, flags, runner, workspace};
+use crate::{build, flags, push, runner, workspace};
 
 impl flags::Test {
     pub(crate) fn run(self) -> anyhow::Result<()> {
@@ -25,14 +25,15 @@ impl flags::Test {
         let mut cargo = workspace::cargo();
         cargo.args(["test", "--workspace"]).args(&self.args);
         if self.args.is_empty() {
-            // Tests that go through `cargo xtask run|check|serve|fuzz` use the binaries this very build makes (cargo
-            // builds a package's binaries for its integration tests, before any test runs): a `cargo run -p` of
-            // each would resolve other features and compile wasmtime again.
+            // Tests that go through `cargo xtask run|check|serve|fuzz|push` use the binaries this very build makes
+            // (cargo builds a package's binaries for its integration tests, before any test runs): a `cargo run -p`
+            // or `cargo build -p` of each would resolve other features and compile wasmtime (or rustls) again.
             let debug = workspace::target_dir()?.join("debug");
             for (variable, bin) in [
                 ("XTASK_RUNNER", runner::RUNNER),
                 ("XTASK_SERVE", runner::SERVE),
                 ("XTASK_FUZZ", runner::FUZZ),
+                ("XTASK_PUSH", push::CLIENT),
             ] {
                 if std::env::var_os(variable).is_none() {
                     cargo.env(variable, debug.join(bin));

@@ -8,7 +8,7 @@ const SHOWN: usize = 400;
 
 /// `text` with control characters and bidirectional overrides escaped (`\u{1b}`, `\n`…) and cut after
 /// [`SHOWN`] characters.
-pub(crate) fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     let text = text.trim();
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {

@@ -11,56 +11,56 @@ use std::{
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-pub(crate) use workspace_layout::WASM_TARGET;
+pub use workspace_layout::WASM_TARGET;
 
 /// One crate under `extensions/`, as cargo describes it.
 #[derive(Debug, Clone)]
-pub(crate) struct Extension {
+pub struct Extension {
     /// Package name, e.g. `header-append`.
-    pub(crate) name: String,
-    pub(crate) version: String,
-    pub(crate) description: String,
-    pub(crate) repository: Option<String>,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub repository: Option<String>,
     /// Directory holding the extension's `Cargo.toml`.
-    pub(crate) dir: PathBuf,
+    pub dir: PathBuf,
     /// `[package.metadata.extension]`, if any (phase, priority overrides…).
-    pub(crate) metadata: serde_json::Value,
+    pub metadata: serde_json::Value,
     target_dir: PathBuf,
 }
 
 impl Extension {
     /// File name cargo gives the compiled module (`header_append.wasm`).
-    pub(crate) fn cargo_artifact(&self) -> PathBuf {
+    pub fn cargo_artifact(&self) -> PathBuf {
         workspace_layout::cargo_artifact(&self.target_dir, &self.name)
     }
 
     /// Everything xtask writes for this extension: `target/extensions/<name>/`.
-    pub(crate) fn out_dir(&self) -> PathBuf {
+    pub fn out_dir(&self) -> PathBuf {
         workspace_layout::extension_dir(&self.target_dir, &self.name)
     }
 
     /// The checked module as shipped.
-    pub(crate) fn module_path(&self) -> PathBuf {
+    pub fn module_path(&self) -> PathBuf {
         workspace_layout::extension_module(&self.target_dir, &self.name)
     }
 
     /// The extension's rendered `manifest.yaml`.
-    pub(crate) fn manifest_path(&self) -> PathBuf {
+    pub fn manifest_path(&self) -> PathBuf {
         self.out_dir().join("manifest.yaml")
     }
 
     /// OCI image layout directory.
-    pub(crate) fn layout_dir(&self) -> PathBuf {
+    pub fn layout_dir(&self) -> PathBuf {
         self.out_dir().join("oci")
     }
 
     /// The same image as an `oci-archive` tar.
-    pub(crate) fn archive_path(&self) -> PathBuf {
+    pub fn archive_path(&self) -> PathBuf {
         self.out_dir().join(format!("{}.oci.tar", self.name))
     }
 
     /// Docker/podman/buildah build context: `manifest.yaml` + `plugin.wasm`.
-    pub(crate) fn context_dir(&self) -> PathBuf {
+    pub fn context_dir(&self) -> PathBuf {
         self.out_dir().join("context")
     }
 }
@@ -69,7 +69,7 @@ impl Extension {
 impl Extension {
     /// An extension as `extensions()` would describe `extensions/<name>` (version 0.3.0), with
     /// its outputs under `target_dir`, for unit tests.
-    pub(crate) fn for_test(name: &str, target_dir: &Path) -> Extension {
+    pub fn for_test(name: &str, target_dir: &Path) -> Extension {
         Extension {
             name: name.to_owned(),
             version: "0.3.0".to_owned(),
@@ -83,7 +83,7 @@ impl Extension {
 }
 
 /// The workspace root (parent of this crate's directory), whatever the current directory is.
-pub(crate) fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
@@ -92,12 +92,12 @@ pub(crate) fn root() -> PathBuf {
 
 /// The cargo that runs us (`$CARGO`), in the workspace root, without what `cargo run` set for this binary
 /// (`workspace_layout::cargo`).
-pub(crate) fn cargo() -> Command {
+pub fn cargo() -> Command {
     workspace_layout::cargo(&root())
 }
 
 /// Every extension under `extensions/`, sorted by name, or only those named in `only`.
-pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
+pub fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
     let metadata = metadata()?;
     let extensions_dir = root().join("extensions");
     let mut all: Vec<Extension> = metadata
@@ -143,7 +143,7 @@ pub(crate) fn extensions(only: &[String]) -> anyhow::Result<Vec<Extension>> {
 
 /// Picks the one extension a single-image command (push, deploy, check) works on: the one named, else the only
 /// extension of the workspace, else the only one packaged in this target directory.
-pub(crate) fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> {
+pub fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> {
     if let Some(name) = name {
         return Ok(extensions(&[name.to_owned()])?.remove(0));
     }
@@ -167,13 +167,13 @@ pub(crate) fn single_extension(name: Option<&str>) -> anyhow::Result<Extension> 
 }
 
 /// Cargo's target directory (honours `CARGO_TARGET_DIR` and `build.target-dir`).
-pub(crate) fn target_dir() -> anyhow::Result<PathBuf> {
+pub fn target_dir() -> anyhow::Result<PathBuf> {
     Ok(metadata()?.target_directory.clone())
 }
 
 /// Cargo's build directory, where intermediate artifacts and build scripts' output live (`build.build-dir` /
 /// `CARGO_BUILD_BUILD_DIR`; by default the target directory).
-pub(crate) fn build_dir() -> anyhow::Result<PathBuf> {
+pub fn build_dir() -> anyhow::Result<PathBuf> {
     let metadata = metadata()?;
     Ok(metadata
         .build_directory
@@ -182,7 +182,7 @@ pub(crate) fn build_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// Names of every workspace package with a `cdylib` target (extensions, host guest modules…), sorted.
-pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
+pub fn cdylib_packages() -> anyhow::Result<Vec<String>> {
     let mut names: Vec<String> = metadata()?
         .packages
         .iter()
@@ -198,7 +198,7 @@ pub(crate) fn cdylib_packages() -> anyhow::Result<Vec<String>> {
 }
 
 /// Names of every workspace package (extensions, xtask, host and its guests).
-pub(crate) fn package_names() -> anyhow::Result<Vec<String>> {
+pub fn package_names() -> anyhow::Result<Vec<String>> {
     Ok(metadata()?
         .packages
         .iter()
@@ -208,7 +208,7 @@ pub(crate) fn package_names() -> anyhow::Result<Vec<String>> {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
 /// so a reader never sees a half-written file and a failed run leaves the old one intact.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("path has no parent directory")?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let file_name = path

@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256 of `bytes`: a blob's file name in a layout.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -11,6 +11,6 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// `sha256:<hex>` of `bytes`: a descriptor's digest.
-pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
+pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }

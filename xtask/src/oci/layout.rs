@@ -15,31 +15,31 @@ use super::digest::sha256_digest;
 
 /// The image manifest of a layout, as exact bytes, and the blobs it references.
 #[derive(Debug)]
-pub(crate) struct StoredImage {
+pub struct StoredImage {
     /// `sha256:…` of `manifest` (the digest the registry will report).
-    pub(crate) digest: String,
-    pub(crate) media_type: String,
+    pub digest: String,
+    pub media_type: String,
     /// The manifest bytes as stored: pushing anything else would change the digest.
-    pub(crate) manifest: Vec<u8>,
+    pub manifest: Vec<u8>,
     /// Config first, then layers in manifest order.
-    pub(crate) blobs: Vec<Blob>,
+    pub blobs: Vec<Blob>,
 }
 
 /// One content-addressed file of the layout.
 #[derive(Debug, Clone)]
-pub(crate) struct Blob {
+pub struct Blob {
     /// `config` or `layer`.
-    pub(crate) role: &'static str,
+    pub role: &'static str,
     /// The descriptor's media type (what tells the dual image from the wasm artifact).
-    pub(crate) media_type: String,
-    pub(crate) digest: String,
-    pub(crate) size: u64,
-    pub(crate) path: PathBuf,
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    pub path: PathBuf,
 }
 
 impl StoredImage {
     /// Reads the layout at `dir`, checking `oci-layout`, `index.json` and every blob's size and digest.
-    pub(crate) fn open(dir: &Path) -> anyhow::Result<StoredImage> {
+    pub fn open(dir: &Path) -> anyhow::Result<StoredImage> {
         let layout_file = dir.join("oci-layout");
         if !layout_file.exists() {
             bail!(
@@ -104,7 +104,7 @@ impl StoredImage {
     }
 
     /// The manifest digest without its `sha256:` prefix (WasmPlugin's `sha256` field).
-    pub(crate) fn digest_hex(&self) -> &str {
+    pub fn digest_hex(&self) -> &str {
         self.digest.trim_start_matches("sha256:")
     }
 }
@@ -130,7 +130,7 @@ impl Blob {
     /// The blob's bytes, after checking them against the descriptor's size and digest. The file is opened
     /// first (without blocking: a FIFO in its place would otherwise wait for a writer), its size compared with
     /// the descriptor's, and no more than that size read: a device or a file that grows is not read to its end.
-    pub(crate) fn read_verified(&self) -> anyhow::Result<Vec<u8>> {
+    pub fn read_verified(&self) -> anyhow::Result<Vec<u8>> {
         let damaged = "the layout is damaged: run `cargo xtask package` again";
         let file = fs::OpenOptions::new()
             .read(true)

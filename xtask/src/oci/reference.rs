@@ -9,19 +9,19 @@ const DOCKER_HUB: &str = "docker.io";
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reference {
+pub struct Reference {
     /// `host[:port]` as written (`docker.io` when the reference names no registry).
-    pub(crate) registry: String,
+    pub registry: String,
     /// Repository path inside the registry, e.g. `team/header-append`.
-    pub(crate) repository: String,
-    pub(crate) tag: String,
+    pub repository: String,
+    pub tag: String,
     /// `sha256:…` when the reference pins a digest.
-    pub(crate) digest: Option<String>,
+    pub digest: Option<String>,
 }
 
 impl Reference {
     /// Parses `text`; `default_tag` is used when it names no tag.
-    pub(crate) fn parse(text: &str, default_tag: &str) -> anyhow::Result<Reference> {
+    pub fn parse(text: &str, default_tag: &str) -> anyhow::Result<Reference> {
         let text = text.trim();
         if text.contains("://") {
             bail!(
@@ -82,7 +82,7 @@ impl Reference {
     }
 
     /// The host the distribution API is served from (Docker Hub's differs from its name).
-    pub(crate) fn api_host(&self) -> &str {
+    pub fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
@@ -91,7 +91,7 @@ impl Reference {
     }
 
     /// `REGISTRY/REPO:TAG`, without any digest.
-    pub(crate) fn tagged(&self) -> String {
+    pub fn tagged(&self) -> String {
         format!("{}/{}:{}", self.registry, self.repository, self.tag)
     }
 }
@@ -123,7 +123,7 @@ fn parse_digest(text: &str, digest: &str) -> anyhow::Result<String> {
 }
 
 /// A repository path inside a registry: `/`-separated components.
-pub(crate) fn valid_repository(repository: &str) -> bool {
+pub fn valid_repository(repository: &str) -> bool {
     repository.split('/').all(valid_component)
 }
 

@@ -652,6 +652,7 @@ fn password_stdin_refuses_a_terminal() {
         .args(["-qec", &command, "/dev/null"])
         .current_dir(&work.dir)
         .env("CARGO_TARGET_DIR", &work.target)
+        .env("XTASK_PUSH", push_support::push_client())
         .env("REGISTRY_AUTH_FILE", &work.auth_file)
         .output()
         .unwrap();

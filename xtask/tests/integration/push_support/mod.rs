@@ -73,6 +73,7 @@ impl Workdir {
         cmd.args(args)
             .current_dir(&self.dir)
             .env("CARGO_TARGET_DIR", &self.target)
+            .env("XTASK_PUSH", push_client())
             .env("REGISTRY_AUTH_FILE", &self.auth_file)
             .env_remove("SSL_CERT_FILE")
             .env_remove("SSL_CERT_DIR")
@@ -104,6 +105,27 @@ impl Drop for Workdir {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Push's registry client, which xtask runs for `push` (`XTASK_PUSH`): the one `cargo xtask test` built with every
+/// test binary, else built once per test binary in the workspace's target directory. Not left to xtask: with this
+/// test's own target directory it would build the client again there, for every test.
+pub fn push_client() -> &'static Path {
+    static CLIENT: OnceLock<PathBuf> = OnceLock::new();
+    CLIENT.get_or_init(|| match std::env::var_os("XTASK_PUSH") {
+        Some(client) => client.into(),
+        None => {
+            support::run(support::cargo().args([
+                "build",
+                "--quiet",
+                "--package",
+                "xtask-push",
+                "--bin",
+                "xtask-push",
+            ]));
+            support::target_dir().join("debug").join("xtask-push")
+        }
+    })
 }
 
 /// The outcome of one xtask run.

@@ -24,8 +24,8 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::child::{kill_group, reader, wait_until};
-use crate::untrusted::printable;
+use xtask::child::{kill_group, reader, wait_until};
+use xtask::untrusted::printable;
 
 /// A user name and secret, and where they came from (for messages; never the secret).
 #[derive(Clone)]
@@ -367,7 +367,7 @@ fn run_helper(helper: &str, server: &str, file: &str) -> anyhow::Result<Option<C
 }
 
 fn helper_timeout() -> anyhow::Result<Duration> {
-    super::timeout_from_env("XTASK_CREDENTIAL_HELPER_TIMEOUT", HELPER_TIMEOUT)
+    xtask::child::timeout_from_env("XTASK_CREDENTIAL_HELPER_TIMEOUT", HELPER_TIMEOUT)
 }
 
 #[cfg(test)]

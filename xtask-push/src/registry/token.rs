@@ -10,7 +10,7 @@ use ureq::{
 };
 
 use super::Client;
-use crate::push::{
+use crate::{
     auth::Credentials,
     origin::{Origin, trust},
 };
@@ -200,7 +200,7 @@ impl Client {
         let token: Token = serde_json::from_str(&body).map_err(|err| {
             anyhow::anyhow!(
                 "{realm} sent no token JSON ({}); check the registry's token service",
-                crate::push::json_error_shape(&err)
+                crate::json_error_shape(&err)
             )
         })?;
         token

@@ -11,7 +11,7 @@ use ureq::{
 };
 
 use super::Options;
-use crate::push::origin::Trust;
+use crate::origin::Trust;
 
 /// How long a registry may keep push waiting for an answer, or between two reads of one, unless
 /// `XTASK_REGISTRY_TIMEOUT` (seconds) says otherwise.
@@ -49,7 +49,7 @@ pub(super) fn agents(options: &Options, receive: Duration) -> anyhow::Result<Age
 }
 
 pub(super) fn receive_timeout() -> anyhow::Result<Duration> {
-    crate::push::timeout_from_env("XTASK_REGISTRY_TIMEOUT", RECEIVE_TIMEOUT)
+    xtask::child::timeout_from_env("XTASK_REGISTRY_TIMEOUT", RECEIVE_TIMEOUT)
 }
 
 /// The system store plus `--ca-cert` files.

@@ -22,7 +22,7 @@ use super::{
     auth::Lookup,
     origin::{Origin, Trust, trust},
 };
-use crate::{
+use xtask::{
     oci::{digest::sha256_digest, layout::Blob, reference::Reference},
     untrusted::printable,
 };

@@ -123,12 +123,20 @@ pub fn scratch_workspace(git: &Path, name: &str) -> Scratch {
     }
 }
 
-/// The runner crate's `proxy-wasm-run`, built once per test process in the shared target directory, for commands
-/// run with another target directory (`XTASK_RUNNER`), which would otherwise build the host again there.
+/// The runner crate's `proxy-wasm-run`, for commands run with another target directory (`XTASK_RUNNER`), which would
+/// otherwise build the host again there. Under `cargo xtask test` it is the one that run's `cargo test --workspace`
+/// built (`XTASK_RUNNER`, set by xtask/src/test.rs): a `cargo build -p runner` resolves runner's features alone
+/// (serde_json, syn, …) and would compile the host and wasmtime a second time. Otherwise it is built once per test
+/// process in the shared target directory.
 pub fn runner() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
+            if let Some(built) = env::var_os("XTASK_RUNNER") {
+                let built = PathBuf::from(built);
+                assert!(built.is_file(), "XTASK_RUNNER names no file: {built:?}");
+                return built;
+            }
             let status = cargo()
                 .args([
                     "build",

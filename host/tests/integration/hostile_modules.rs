@@ -14,6 +14,8 @@ use host::testing::*;
 
 /// The per-call deadline every case runs under (the builder's default).
 const DEADLINE: Duration = Duration::from_secs(2);
+/// The per-call deadline of the cases only the byte budget may stop (`budget_only`).
+const BUDGET_DEADLINE: Duration = Duration::from_secs(60);
 /// The linear-memory limit of the hostile plugins.
 const MEMORY_LIMIT: usize = 64 << 20;
 /// Their host byte budget.
@@ -64,6 +66,14 @@ fn hostile(bytes: Vec<u8>, envoy: &Envoy) -> PluginBuilder {
         .disk_cache(false)
         // The callout modules call cluster `c`: declared, so only the byte budget can stop them.
         .clusters(&["c"])
+}
+
+/// A hostile plugin that only the host byte budget may stop: its many small entries (a line or an item per call)
+/// take a second or more of wall time on a busy machine, so under the usual deadline the clock could stop it
+/// first. A failure that names the deadline instead of the budget still fails the case, and `run` still bounds its
+/// CPU time by twice `DEADLINE`.
+fn budget_only(bytes: Vec<u8>, envoy: &Envoy) -> PluginBuilder {
+    hostile(bytes, envoy).call_deadline(BUDGET_DEADLINE)
 }
 
 /// The good plugin still answers after its neighbour was stopped.
@@ -467,7 +477,7 @@ fn empty_log_lines() {
                  (i32.const 1))"#,
         );
         start_error(
-            hostile(bytes, envoy),
+            budget_only(bytes, envoy),
             StartFailure::VmStart,
             "a log message of 0 bytes would take the host memory this plugin holds past its limit",
         )
@@ -488,7 +498,7 @@ fn one_byte_fd_writes() {
                  (i32.const 1))"#,
         );
         start_error(
-            hostile(bytes, envoy),
+            budget_only(bytes, envoy),
             StartFailure::VmStart,
             "a write to stdout/stderr of 1 bytes would take the host memory this plugin holds past its limit",
         )
@@ -510,7 +520,7 @@ fn empty_queue_items() {
                  (i32.const 1))"#,
         );
         start_error(
-            hostile(bytes, envoy),
+            budget_only(bytes, envoy),
             StartFailure::VmStart,
             "a shared queue item of 0 bytes would take",
         )
@@ -532,7 +542,7 @@ fn deferred_continues_without_end() {
                  (i32.const 1))"#,
         );
         request_failure(
-            hostile(bytes, envoy),
+            budget_only(bytes, envoy),
             &[
                 "a deferred continue_stream of 0 bytes would take",
                 "host_memory_limit",
@@ -580,7 +590,7 @@ fn metric_names_without_end() {
                  (i32.const 1))"#,
         );
         start_error(
-            hostile(bytes, envoy),
+            budget_only(bytes, envoy),
             StartFailure::VmStart,
             "a metric name of 65536 bytes would take",
         )
@@ -625,7 +635,7 @@ fn queue_registrations_without_end() {
                  (i32.const 1))"#,
         );
         start_error(
-            hostile(bytes, envoy),
+            budget_only(bytes, envoy),
             StartFailure::VmStart,
             "a shared queue registration of 65536 bytes would take",
         )
@@ -649,7 +659,7 @@ fn host_log_lines_quoting_a_huge_cluster_name() {
         );
         // The refusals' lines fill the budget: the next callout, or the next line, does not fit.
         let message = start_error(
-            hostile(bytes, envoy),
+            budget_only(bytes, envoy),
             StartFailure::VmStart,
             "would take the host memory this plugin holds past its limit",
         );

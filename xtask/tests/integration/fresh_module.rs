@@ -2,13 +2,14 @@
 //! the edited sources (the host builds it on demand with `cargo xtask build -p NAME`), never the module an earlier
 //! build left in `target/extensions/NAME/plugin.wasm`.
 //!
-//! Runs in a scratch copy of the workspace (its git-tracked files, as on disk) that shares the template check's
-//! persistent target directory under `<target>/template-check/`, so wasmtime compiles once for both; the real
-//! tree is never modified.
+//! Runs in the scratch copy of the workspace the template check uses (`support::Scratch`); the real tree is never
+//! modified. The extension edited is a copy of header-append named `fresh-append`: the scratch builds in this
+//! workspace's build directory, where an edited crate of the same name as one of this workspace's would give its
+//! cdylib this one's file name.
 
 use crate::support;
 
-use std::{fs, time::Instant};
+use std::{fs, path::Path, time::Instant};
 
 use support::*;
 
@@ -18,7 +19,7 @@ use host::testing::{Level, Plugin};
 
 #[test]
 fn the_configure_log_carries_the_mark() {
-    let plugin = Plugin::extension("header-append")
+    let plugin = Plugin::extension("fresh-append")
         .config(r#"{"x-a": "1"}"#)
         .start()
         .unwrap_or_else(|e| panic!("did not start: {e}"));
@@ -32,8 +33,9 @@ fn cargo_test_runs_the_module_of_the_edited_sources_not_the_last_built_one() {
         return;
     };
     let _lock = scratch_lock();
-    let ws = scratch_workspace(&git, "fresh-workspace");
-    let extension = ws.root.join("extensions/header-append");
+    let ws = scratch_workspace(&git);
+    let extension = ws.root.join("extensions/fresh-append");
+    copy_as_fresh_append(&ws.root.join("extensions/header-append"), &extension);
     let source = extension.join("src/lib.rs");
     let original = fs::read_to_string(&source).unwrap();
     let anchor = "header-append configured;";
@@ -48,7 +50,7 @@ fn cargo_test_runs_the_module_of_the_edited_sources_not_the_last_built_one() {
         .unwrap();
     };
     let test = || {
-        ws.cargo(&["test", "-p", "header-append", "--test", "fresh"])
+        ws.cargo(&["test", "-p", "fresh-append", "--test", "fresh"])
             .output()
             .unwrap()
     };
@@ -90,4 +92,29 @@ fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A copy of the extension at `from` (all its files) at `to`, named `fresh-append`.
+fn copy_as_fresh_append(from: &Path, to: &Path) {
+    copy_dir(from, to);
+    let manifest = fs::read_to_string(to.join("Cargo.toml")).unwrap();
+    let renamed = manifest.replacen("name = \"header-append\"", "name = \"fresh-append\"", 1);
+    assert_ne!(
+        manifest, renamed,
+        "no `name = \"header-append\"` in {from:?}/Cargo.toml"
+    );
+    fs::write(to.join("Cargo.toml"), renamed).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

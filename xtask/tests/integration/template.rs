@@ -2,8 +2,9 @@
 //! copy of the workspace (its git-tracked files), then built, tested, linted and packaged the way a
 //! user would, and bad values refused before anything is written.
 //!
-//! The scratch copy and its target directory live at fixed paths under `<target>/template-check/`,
-//! so dependencies (wasmtime for the tests) compile once and later runs only rebuild the new crates.
+//! The scratch copy builds in this workspace's build directory (`support::Scratch`), so its dependencies (wasmtime
+//! for the tests, xtask's) are the ones this workspace's build compiled; the new crates and the copy's own members
+//! compile apart from this workspace's.
 
 use crate::support;
 
@@ -47,7 +48,7 @@ fn every_kind_generates_an_extension_that_builds_tests_and_packages() {
     };
     let image_tools = (tool("skopeo", "skopeo"), tool("umoci", "umoci"));
     let _lock = scratch_lock();
-    let ws = scratch_workspace(&git, "workspace");
+    let ws = scratch_workspace(&git);
     let started = Instant::now();
     let names: Vec<String> = KINDS.iter().map(|(kind, ..)| format!("t-{kind}")).collect();
 

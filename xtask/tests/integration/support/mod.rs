@@ -66,33 +66,42 @@ pub fn out_dir() -> PathBuf {
     workspace_layout::extension_dir(&target_dir(), "header-append")
 }
 
-/// A scratch copy of the workspace and the persistent target directory that the template and
-/// fresh-module checks share. Not this workspace's build directory: cargo names a workspace member's artifacts by its
-/// path relative to the workspace root, so the scratch's header-append and this one's would share (and overwrite)
-/// one artifact and one fingerprint there, and a scratch build could take this workspace's module as up to date.
+/// A scratch copy of the workspace (`scratch_workspace`) and its target directory. Its cargo builds in this
+/// workspace's build directory, so the registry dependencies this workspace's build compiled (wasmtime and the rest
+/// of the host's, xtask's) are taken as they are: crates/workspace-hack gives a `-p NAME` build of an extension the
+/// features `cargo test --workspace` gives them, and cargo names a registry crate's artifacts by name, version,
+/// features and dependencies, not by the workspace that asks. The copy's own crates never share this workspace's
+/// artifacts: cargo names a member's by its path relative to the workspace root, the same in the copy, so a copy's
+/// edited header-append would overwrite this one's and be taken as up to date. Every member of the copy therefore has
+/// another version (`SCRATCH_VERSION`), which gives it and all that is built on it other artifacts, and a test that
+/// edits an extension edits it under a new name (a cdylib's file name carries no version).
 pub struct Scratch {
     pub root: PathBuf,
     pub target: PathBuf,
 }
 
+/// Appended to the version of each member of a scratch copy.
+const SCRATCH_VERSION: &str = "-scratch";
+
 impl Scratch {
-    /// `cargo ARGS` in the scratch workspace, with its target directory.
+    /// `cargo ARGS` in the scratch workspace, with its target directory and this workspace's build directory.
     pub fn cargo(&self, args: &[&str]) -> Command {
         let mut cmd = cargo();
         cmd.args(args)
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target)
+            .env("CARGO_BUILD_BUILD_DIR", target_dir())
             .env_remove("SOURCE_DATE_EPOCH");
         cmd
     }
 }
 
-/// `<target>/template-check`: where the scratch workspaces and their shared target directory live.
+/// `<target>/template-check`: where the scratch workspace and its target directory live.
 pub fn check_dir() -> PathBuf {
     target_dir().join("template-check")
 }
 
-/// One user of the scratch target directory at a time (the template and fresh-module checks).
+/// One user of the scratch workspace at a time (the template and fresh-module checks).
 pub fn scratch_lock() -> File {
     let dir = check_dir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -101,9 +110,11 @@ pub fn scratch_lock() -> File {
     file
 }
 
-/// A fresh copy of the workspace's git-tracked files (as they are on disk) at `<check dir>/<name>`.
-pub fn scratch_workspace(git: &Path, name: &str) -> Scratch {
-    let root_dir = check_dir().join(name);
+/// A fresh copy of the workspace's git-tracked files (as they are on disk) at `<check dir>/workspace`, each with its
+/// modification time, and every member's version marked (`Scratch`). The same path and times for every check that
+/// makes one, so the copy's crates built by one check are up to date for the next.
+pub fn scratch_workspace(git: &Path) -> Scratch {
+    let root_dir = check_dir().join("workspace");
     let _ = std::fs::remove_dir_all(&root_dir);
     let listed = run(Command::new(git)
         .args(["ls-files", "-z"])
@@ -116,6 +127,16 @@ pub fn scratch_workspace(git: &Path, name: &str) -> Scratch {
         let to = root_dir.join(file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(&from, &to).unwrap();
+        if file.ends_with("Cargo.toml") && file != "Cargo.toml" && !file.starts_with("templates/") {
+            mark_version(&to);
+        }
+        let modified = std::fs::metadata(&from).unwrap().modified().unwrap();
+        File::options()
+            .write(true)
+            .open(&to)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
     }
     Scratch {
         root: root_dir,
@@ -123,12 +144,45 @@ pub fn scratch_workspace(git: &Path, name: &str) -> Scratch {
     }
 }
 
-/// The runner crate's `proxy-wasm-run`, built once per test process in the shared target directory, for commands
-/// run with another target directory (`XTASK_RUNNER`), which would otherwise build the host again there.
+/// Appends `SCRATCH_VERSION` to the `[package]` version of the manifest at `path`.
+fn mark_version(path: &Path) {
+    let manifest = std::fs::read_to_string(path).unwrap();
+    let mut in_package = false;
+    let mut marked = false;
+    let lines: Vec<String> = manifest
+        .lines()
+        .map(|line| {
+            if line.starts_with('[') {
+                in_package = line.trim() == "[package]";
+            } else if in_package
+                && !marked
+                && line.starts_with("version = \"")
+                && line.ends_with('"')
+            {
+                marked = true;
+                return format!("{}{SCRATCH_VERSION}\"", &line[..line.len() - 1]);
+            }
+            line.to_owned()
+        })
+        .collect();
+    assert!(marked, "no `version = \"…\"` in the [package] of {path:?}");
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// The runner crate's `proxy-wasm-run`, for commands run with another target directory (`XTASK_RUNNER`), which would
+/// otherwise build the host again there. Under `cargo xtask test` it is the one that run's `cargo test --workspace`
+/// built (`XTASK_RUNNER`, set by xtask/src/test.rs): a `cargo build -p runner` resolves runner's features alone
+/// (serde_json, syn, …) and would compile the host and wasmtime a second time. Otherwise it is built once per test
+/// process in the shared target directory.
 pub fn runner() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
+            if let Some(built) = env::var_os("XTASK_RUNNER") {
+                let built = PathBuf::from(built);
+                assert!(built.is_file(), "XTASK_RUNNER names no file: {built:?}");
+                return built;
+            }
             let status = cargo()
                 .args([
                     "build",

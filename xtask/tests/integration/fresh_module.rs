@@ -105,16 +105,3 @@ fn copy_as_fresh_append(from: &Path, to: &Path) {
     );
     fs::write(to.join("Cargo.toml"), renamed).unwrap();
 }
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}

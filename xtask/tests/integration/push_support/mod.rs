@@ -36,7 +36,7 @@ impl Workdir {
         });
         let dir = support::tmp_dir(name);
         let target = dir.join("target");
-        copy_dir(
+        support::copy_dir(
             &support::out_dir(),
             &target.join("extensions").join("header-append"),
         );
@@ -54,7 +54,7 @@ impl Workdir {
         let _lock = support::packaging_lock();
         support::xtask_ok(&["package", "-p", "header-append", "--format", "artifact"]);
         let _ = fs::remove_dir_all(self.layout());
-        copy_dir(&support::out_dir().join("oci"), &self.layout());
+        support::copy_dir(&support::out_dir().join("oci"), &self.layout());
         support::xtask_ok(&["package", "-p", "header-append"]);
     }
 
@@ -261,19 +261,6 @@ pub fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
             .arg(path("server.pem")),
     );
     (path("ca.pem"), path("server.pem"), path("server.key"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A token service for a registry in `token` auth mode, as quay.io or ghcr.io run: it checks

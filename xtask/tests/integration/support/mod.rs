@@ -61,6 +61,20 @@ pub fn target_dir() -> PathBuf {
     workspace_layout::target_dir(&root()).unwrap()
 }
 
+/// Copies the directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// `target/extensions/header-append`.
 pub fn out_dir() -> PathBuf {
     workspace_layout::extension_dir(&target_dir(), "header-append")

@@ -1,11 +1,6 @@
-//! Writes `descriptors/envoy-services.binpb`: the descriptor set of Envoy's ext_authz and rate limit services
-//! (`envoy/service/auth/v3/external_auth.proto`, `envoy/service/ratelimit/v3/rls.proto`) and every file they
-//! import, taken from the descriptor set of Envoy's API that the `envoy-types` crate ships (compiled by its
-//! maintainers from envoyproxy/data-plane-api), without source info.
-//!
-//! Run from the workspace: `cargo run -p grpc-json --example regenerate_envoy_descriptors`. It finds the
-//! `envoy-types` the workspace locks (serve and ext-authz depend on it) with `cargo metadata`. With `--check` it
-//! writes nothing and fails if the committed file differs (the crate's tests run it so).
+//! The descriptor set of Envoy's ext_authz and rate limit services and their imports, made from the descriptor set
+//! the locked `envoy-types` ships: what `descriptors/envoy-services.binpb` must hold. Shared by the example that
+//! writes the file and the test that checks it (`#[path]`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -21,7 +16,32 @@ const ROOTS: [&str; 2] = [
     "envoy/service/ratelimit/v3/rls.proto",
 ];
 
-fn main() -> Result<(), String> {
+/// A descriptor set made, and where from.
+pub struct Made {
+    pub set: Vec<u8>,
+    pub files: usize,
+    pub source: PathBuf,
+}
+
+impl Made {
+    /// The error for a committed file that is not this set.
+    pub fn not_committed(&self) -> String {
+        format!(
+            "{} is not what {} holds: regenerate it with \
+             `cargo run -p grpc-json --example regenerate_envoy_descriptors`",
+            committed().display(),
+            self.source.display()
+        )
+    }
+}
+
+/// The committed file.
+pub fn committed() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("descriptors/envoy-services.binpb")
+}
+
+/// The set made from the locked `envoy-types`' `src/generated/types.bin`, without source info.
+pub fn envoy_services() -> Result<Made, String> {
     let manifest = envoy_types_manifest()?;
     let types_bin = manifest
         .parent()
@@ -53,34 +73,11 @@ fn main() -> Result<(), String> {
             proto
         })
         .collect();
-    let set = FileDescriptorSet { file }.encode_to_vec();
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("descriptors/envoy-services.binpb");
-    if std::env::args().any(|a| a == "--check") {
-        let committed =
-            std::fs::read(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-        if committed != set {
-            return Err(format!(
-                "{} is not what {} holds: regenerate it with \
-                 `cargo run -p grpc-json --example regenerate_envoy_descriptors`",
-                out.display(),
-                types_bin.display()
-            ));
-        }
-        println!(
-            "{} is up to date with {}",
-            out.display(),
-            types_bin.display()
-        );
-        return Ok(());
-    }
-    std::fs::write(&out, set).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    println!(
-        "wrote {} ({} files, from {})",
-        out.display(),
-        wanted.len(),
-        types_bin.display()
-    );
-    Ok(())
+    Ok(Made {
+        set: FileDescriptorSet { file }.encode_to_vec(),
+        files: wanted.len(),
+        source: types_bin,
+    })
 }
 
 /// The `Cargo.toml` of the `envoy-types` package the workspace locks.

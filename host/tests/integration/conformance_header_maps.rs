@@ -386,3 +386,14 @@ fn get_header_map_pairs_answers_the_map_as_it_was_before_the_guests_allocator_ra
     let sent = REQUEST_DEFAULTS.len() + 1; // and x-request-id
     upstream.assert_header("x-count", &sent.to_string());
 }
+
+/// `HeaderList::insert` keeps pseudo-headers before every other entry, whatever the entry before is: a pseudo-header
+/// added after an entry with an empty name (a guest's `proxy_add_header_map_value` with an empty key) goes before it.
+#[test]
+fn a_pseudo_header_goes_before_an_entry_with_an_empty_name_header_list_insert() {
+    let mut headers = Headers::new();
+    headers.add("", "empty");
+    headers.add(":path", "/");
+    let names: Vec<&str> = headers.iter().map(|(name, _)| name).collect();
+    assert_eq!(names, [":path", ""]);
+}

@@ -144,9 +144,7 @@ impl Headers {
             .filter(|_| self.kind.is_inline(canonical));
         let in_place = canonical == name
             && existing.is_none()
-            && (!name.starts_with(':')
-                || last == 0
-                || b.names.as_bytes().get(self.name_start(last - 1)) == Some(&b':'));
+            && (!name.starts_with(':') || last == 0 || self.name(last - 1).starts_with(':'));
         if in_place {
             return;
         }
@@ -194,6 +192,11 @@ impl Headers {
             start = e.name_end;
             found
         })
+    }
+
+    /// Entry `index`'s name.
+    fn name(&self, index: usize) -> &str {
+        &self.inner.names[self.name_start(index)..self.inner.entries[index].name_end]
     }
 
     /// Where entry `index`'s name starts in the names buffer.

@@ -80,14 +80,11 @@ impl<P: I32s, R: I32s> Callback<P, R> {
     /// The export `name` of `module`: missing (or not a function) is skipped as cpp-host does, a function of
     /// another signature is an error (cpp-host's "Bad function signature").
     fn find(module: &Module, name: &'static str) -> anyhow::Result<Callback<P, R>> {
-        let export = match module.get_export(name) {
-            Some(ExternType::Func(ty)) => {
-                if !takes_and_returns_i32s(&ty, P::COUNT, R::COUNT) {
-                    bail!("the export `{name}` has the wrong signature {ty}");
-                }
-                module.get_export_index(name)
+        let export = match function(module, name) {
+            Some((_, ty)) if !takes_and_returns_i32s(&ty, P::COUNT, R::COUNT) => {
+                bail!("the export `{name}` has the wrong signature {ty}")
             }
-            _ => None,
+            found => found.map(|(export, _)| export),
         };
         Ok(Callback {
             name,
@@ -174,10 +171,10 @@ pub(crate) struct ExportPlan {
     callbacks: Exports,
 }
 
-/// `name`'s place in `module` if it exports a function by that name.
-fn function(module: &Module, name: &'static str) -> Option<(&'static str, ModuleExport)> {
-    match module.get_export(name) {
-        Some(ExternType::Func(_)) => Some((name, module.get_export_index(name)?)),
+/// Where `module` exports a function named `name`, and the function's type.
+fn function(module: &Module, name: &str) -> Option<(ModuleExport, FuncType)> {
+    match module.get_export(name)? {
+        ExternType::Func(ty) => Some((module.get_export_index(name)?, ty)),
         _ => None,
     }
 }
@@ -190,25 +187,20 @@ impl ExportPlan {
             _ => None,
         }
         .context("the module exports no `memory`")?;
-        let (malloc_name, malloc) = ["malloc", "proxy_on_memory_allocate"]
+        let (malloc_name, (malloc, malloc_type)) = ["malloc", "proxy_on_memory_allocate"]
             .into_iter()
-            .find_map(|name| function(module, name))
+            .find_map(|name| Some((name, function(module, name)?)))
             .context("Wasm module is missing malloc function (neither `malloc` nor `proxy_on_memory_allocate` is exported)")?;
-        if let Some(ExternType::Func(ty)) = module.get_export(malloc_name)
-            && !takes_and_returns_i32s(&ty, 1, 1)
-        {
-            bail!("the allocator export must be (i32) -> i32: `{malloc_name}` is {ty}");
+        if !takes_and_returns_i32s(&malloc_type, 1, 1) {
+            bail!("the allocator export must be (i32) -> i32: `{malloc_name}` is {malloc_type}");
         }
+        let exported = |name| Some((name, function(module, name)?.0));
         let mut start = Vec::new();
-        if let Some(initialize) = function(module, "_initialize") {
+        if let Some(initialize) = exported("_initialize") {
             start.push(initialize);
-            start.extend(
-                ["main", "__main_void"]
-                    .into_iter()
-                    .find_map(|name| function(module, name)),
-            );
+            start.extend(["main", "__main_void"].into_iter().find_map(exported));
         } else {
-            start.extend(function(module, "_start"));
+            start.extend(exported("_start"));
         }
         let headers = |name| -> anyhow::Result<Option<HeadersFn>> {
             let callback = match abi {

@@ -5,9 +5,9 @@
 
 use std::hint::black_box;
 
-use wasmtime::{Caller, Engine, Instance, Memory, Module, Store, TypedFunc};
+use wasmtime::{Caller, Engine, Memory, Module, TypedFunc};
 
-use super::{REQUEST_HEADERS, RESPONSE_HEADERS, Workload};
+use super::{Lifecycle, RESPONSE_HEADERS, Workload, request_headers_sent};
 
 const OK: i32 = 0;
 const NOT_FOUND: i32 = 1;
@@ -214,18 +214,7 @@ fn link(linker: &mut wasmtime::Linker<Answers>) -> wasmtime::Result<()> {
 
 /// The module on bare wasmtime answering the workload's host calls with fixed bytes; one lifecycle is the export
 /// calls the host makes, in its order.
-pub struct Canned {
-    store: Store<Answers>,
-    create: TypedFunc<(i32, i32), ()>,
-    request_headers: TypedFunc<(i32, i32, i32), i32>,
-    response_headers: TypedFunc<(i32, i32, i32), i32>,
-    request_body: TypedFunc<(i32, i32, i32), i32>,
-    response_body: TypedFunc<(i32, i32, i32), i32>,
-    log: TypedFunc<i32, ()>,
-    done: TypedFunc<i32, i32>,
-    delete: TypedFunc<i32, ()>,
-    next_context: i32,
-}
+pub struct Canned(Lifecycle<Answers>);
 
 impl Canned {
     pub fn start(engine: &Engine, module: &Module, workload: &Workload) -> Canned {
@@ -234,12 +223,7 @@ impl Canned {
                 .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
                 .collect()
         };
-        // What the host's test API hands the guest: the given headers and the two its defaults add.
-        let mut request = pairs(REQUEST_HEADERS);
-        request.extend(pairs(&[
-            ("x-forwarded-proto", "http"),
-            ("x-request-id", "00000000-0000-4000-8000-000000000002"),
-        ]));
+        let request = pairs(&request_headers_sent());
         let response = pairs(RESPONSE_HEADERS);
         let answers = Answers {
             memory: None,
@@ -253,93 +237,37 @@ impl Canned {
             header_written: Vec::new(),
             body_written: Vec::new(),
         };
-        let mut store = Store::new(engine, answers);
-        store.set_epoch_deadline(u64::MAX / 2);
         let mut linker = wasmtime::Linker::new(engine);
         link(&mut linker).expect("the canned imports link");
-        linker
-            .define_unknown_imports_as_default_values(&mut store, module)
-            .expect("do-nothing imports for the rest");
-        let instance = linker
-            .instantiate(&mut store, module)
-            .expect("instantiates");
-        let memory = instance.get_memory(&mut store, "memory");
-        let malloc = ["malloc", "proxy_on_memory_allocate"]
-            .into_iter()
-            .find_map(|name| instance.get_typed_func(&mut store, name).ok());
-        store.data_mut().memory = memory;
-        store.data_mut().malloc = malloc;
-        fn func<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
-            instance: &Instance,
-            store: &mut Store<Answers>,
-            name: &str,
-        ) -> TypedFunc<P, R> {
-            instance
-                .get_typed_func(&mut *store, name)
-                .unwrap_or_else(|e| panic!("export {name}: {e}"))
-        }
-        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
-            init.call(&mut store, ()).expect("_initialize");
-        }
-        let create = func(&instance, &mut store, "proxy_on_context_create");
-        let vm_start: TypedFunc<(i32, i32), i32> = func(&instance, &mut store, "proxy_on_vm_start");
-        let configure: TypedFunc<(i32, i32), i32> =
-            func(&instance, &mut store, "proxy_on_configure");
-        create.call(&mut store, (1, 0)).expect("root context");
-        vm_start.call(&mut store, (1, 0)).expect("on_vm_start");
         let config_len = workload.config.len() as i32;
-        let configured = configure
-            .call(&mut store, (1, config_len))
-            .expect("on_configure");
+        let (lifecycle, configured) = Lifecycle::launch(
+            engine,
+            module,
+            linker,
+            answers,
+            workload,
+            config_len,
+            |instance, store| {
+                let memory = instance.get_memory(&mut *store, "memory");
+                let malloc = ["malloc", "proxy_on_memory_allocate"]
+                    .into_iter()
+                    .find_map(|name| instance.get_typed_func(&mut *store, name).ok());
+                store.data_mut().memory = memory;
+                store.data_mut().malloc = malloc;
+            },
+        );
         assert_eq!(configured, 1, "{} refused its configuration", workload.name);
-        Canned {
-            create,
-            request_headers: func(&instance, &mut store, "proxy_on_request_headers"),
-            response_headers: func(&instance, &mut store, "proxy_on_response_headers"),
-            request_body: func(&instance, &mut store, "proxy_on_request_body"),
-            response_body: func(&instance, &mut store, "proxy_on_response_body"),
-            log: func(&instance, &mut store, "proxy_on_log"),
-            done: func(&instance, &mut store, "proxy_on_done"),
-            delete: func(&instance, &mut store, "proxy_on_delete"),
-            store,
-            next_context: 2,
-        }
+        Canned(lifecycle)
     }
 
     pub fn one_request(&mut self) {
-        let id = self.next_context;
-        self.next_context += 1;
-        let store = &mut self.store;
-        let body = store.data().body.len() as i32;
-        let ends = i32::from(body == 0);
-        let request = store.data().request.len() as i32;
-        let response = store.data().response.len() as i32;
-        self.create.call(&mut *store, (id, 1)).unwrap();
-        black_box(
-            self.request_headers
-                .call(&mut *store, (id, request, ends))
-                .unwrap(),
-        );
-        if body > 0 {
-            black_box(self.request_body.call(&mut *store, (id, body, 1)).unwrap());
-        }
-        black_box(
-            self.response_headers
-                .call(&mut *store, (id, response, ends))
-                .unwrap(),
-        );
-        if body > 0 {
-            black_box(self.response_body.call(&mut *store, (id, body, 1)).unwrap());
-        }
-        self.log.call(&mut *store, id).unwrap();
-        black_box(self.done.call(&mut *store, id).unwrap());
-        self.delete.call(&mut *store, id).unwrap();
+        self.0.one_request();
     }
 
     /// Panics unless the last request made the extension do its work: header-append wrote its header,
     /// json-redact set a response body without the fields it masks.
     pub fn assert_did_the_work(&self, workload: &Workload) {
-        let answers = self.store.data();
+        let answers = self.0.data();
         match workload.body {
             None => assert_eq!(
                 String::from_utf8_lossy(&answers.header_written),

@@ -90,89 +90,102 @@ pub fn engine() -> wasmtime::Engine {
     wasmtime::Engine::new(&config).expect("wasmtime engine")
 }
 
-/// The same module on bare wasmtime: every import returns zeros (so no header or configuration is ever read), and
-/// one lifecycle is the same export calls the host makes, in its order.
-pub struct Bare {
-    store: wasmtime::Store<()>,
+/// The headers the host's test API hands the guest for each request: the given ones and the two its defaults add.
+pub fn request_headers_sent() -> Vec<(&'static str, &'static str)> {
+    let mut sent = REQUEST_HEADERS.to_vec();
+    sent.extend([
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "00000000-0000-4000-8000-000000000002"),
+    ]);
+    sent
+}
+
+/// A module on bare wasmtime driven as the host drives it: instantiated with `linker` (imports it lacks answer
+/// zeros), `_initialize`, the root context created, started and configured, then each request as the same export
+/// calls in the host's order. `T` is what the imports answer from.
+pub struct Lifecycle<T: 'static> {
+    store: wasmtime::Store<T>,
     create: wasmtime::TypedFunc<(i32, i32), ()>,
     request_headers: wasmtime::TypedFunc<(i32, i32, i32), i32>,
     response_headers: wasmtime::TypedFunc<(i32, i32, i32), i32>,
     request_body: wasmtime::TypedFunc<(i32, i32, i32), i32>,
     response_body: wasmtime::TypedFunc<(i32, i32, i32), i32>,
-    /// The body's length, when requests carry one.
-    body: Option<i32>,
     log: wasmtime::TypedFunc<i32, ()>,
     done: wasmtime::TypedFunc<i32, i32>,
     delete: wasmtime::TypedFunc<i32, ()>,
+    /// The number of request and response headers the guest is told of.
+    header_counts: (i32, i32),
+    /// The body's length, when requests carry one.
+    body: Option<i32>,
     next_context: i32,
 }
 
-impl Bare {
-    pub fn start(
+impl<T: 'static> Lifecycle<T> {
+    /// Starts `module` with a configuration of `config_len` bytes; `instantiated` sees the instance before any export
+    /// runs. Also returns what `on_configure` answered.
+    pub fn launch(
         engine: &wasmtime::Engine,
         module: &wasmtime::Module,
+        mut linker: wasmtime::Linker<T>,
+        data: T,
         workload: &Workload,
-    ) -> Bare {
-        let mut store = wasmtime::Store::new(engine, ());
+        config_len: i32,
+        instantiated: impl FnOnce(&wasmtime::Instance, &mut wasmtime::Store<T>),
+    ) -> (Lifecycle<T>, i32) {
+        let mut store = wasmtime::Store::new(engine, data);
         store.set_epoch_deadline(u64::MAX / 2);
-        let mut linker = wasmtime::Linker::new(engine);
         linker
             .define_unknown_imports_as_default_values(&mut store, module)
             .expect("do-nothing imports");
         let instance = linker
             .instantiate(&mut store, module)
             .expect("instantiates");
-        let func = |store: &mut wasmtime::Store<()>, name: &str| {
+        instantiated(&instance, &mut store);
+        fn func<T, P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+            instance: &wasmtime::Instance,
+            store: &mut wasmtime::Store<T>,
+            name: &str,
+        ) -> wasmtime::TypedFunc<P, R> {
             instance
-                .get_func(&mut *store, name)
-                .unwrap_or_else(|| panic!("no export {name}"))
-        };
-        if let Some(init) = instance.get_func(&mut store, "_initialize") {
-            init.typed::<(), ()>(&store)
-                .unwrap()
-                .call(&mut store, ())
-                .unwrap();
+                .get_typed_func(&mut *store, name)
+                .unwrap_or_else(|e| panic!("export {name}: {e}"))
         }
-        let create = func(&mut store, "proxy_on_context_create")
-            .typed(&store)
-            .unwrap();
-        let request_headers = func(&mut store, "proxy_on_request_headers")
-            .typed(&store)
-            .unwrap();
-        let response_headers = func(&mut store, "proxy_on_response_headers")
-            .typed(&store)
-            .unwrap();
-        let request_body = func(&mut store, "proxy_on_request_body")
-            .typed(&store)
-            .unwrap();
-        let response_body = func(&mut store, "proxy_on_response_body")
-            .typed(&store)
-            .unwrap();
-        let log = func(&mut store, "proxy_on_log").typed(&store).unwrap();
-        let done = func(&mut store, "proxy_on_done").typed(&store).unwrap();
-        let delete = func(&mut store, "proxy_on_delete").typed(&store).unwrap();
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call(&mut store, ()).expect("_initialize");
+        }
+        let create: wasmtime::TypedFunc<(i32, i32), ()> =
+            func(&instance, &mut store, "proxy_on_context_create");
         let vm_start: wasmtime::TypedFunc<(i32, i32), i32> =
-            func(&mut store, "proxy_on_vm_start").typed(&store).unwrap();
+            func(&instance, &mut store, "proxy_on_vm_start");
         let configure: wasmtime::TypedFunc<(i32, i32), i32> =
-            func(&mut store, "proxy_on_configure")
-                .typed(&store)
-                .unwrap();
-        create.call(&mut store, (1, 0)).unwrap();
-        vm_start.call(&mut store, (1, 0)).unwrap();
-        configure.call(&mut store, (1, 0)).unwrap();
-        Bare {
-            store,
+            func(&instance, &mut store, "proxy_on_configure");
+        create.call(&mut store, (1, 0)).expect("root context");
+        vm_start.call(&mut store, (1, 0)).expect("on_vm_start");
+        let configured = configure
+            .call(&mut store, (1, config_len))
+            .expect("on_configure");
+        let lifecycle = Lifecycle {
             create,
-            request_headers,
-            response_headers,
-            request_body,
-            response_body,
+            request_headers: func(&instance, &mut store, "proxy_on_request_headers"),
+            response_headers: func(&instance, &mut store, "proxy_on_response_headers"),
+            request_body: func(&instance, &mut store, "proxy_on_request_body"),
+            response_body: func(&instance, &mut store, "proxy_on_response_body"),
+            log: func(&instance, &mut store, "proxy_on_log"),
+            done: func(&instance, &mut store, "proxy_on_done"),
+            delete: func(&instance, &mut store, "proxy_on_delete"),
+            store,
+            header_counts: (
+                request_headers_sent().len() as i32,
+                RESPONSE_HEADERS.len() as i32,
+            ),
             body: workload.body.map(|b| b.len() as i32),
-            log,
-            done,
-            delete,
             next_context: 2,
-        }
+        };
+        (lifecycle, configured)
+    }
+
+    pub fn data(&self) -> &T {
+        self.store.data()
     }
 
     pub fn one_request(&mut self) {
@@ -180,10 +193,11 @@ impl Bare {
         self.next_context += 1;
         let store = &mut self.store;
         let ends = i32::from(self.body.is_none());
+        let (request, response) = self.header_counts;
         self.create.call(&mut *store, (id, 1)).unwrap();
         black_box(
             self.request_headers
-                .call(&mut *store, (id, 5, ends))
+                .call(&mut *store, (id, request, ends))
                 .unwrap(),
         );
         if let Some(len) = self.body {
@@ -191,7 +205,7 @@ impl Bare {
         }
         black_box(
             self.response_headers
-                .call(&mut *store, (id, 2, ends))
+                .call(&mut *store, (id, response, ends))
                 .unwrap(),
         );
         if let Some(len) = self.body {
@@ -200,5 +214,19 @@ impl Bare {
         self.log.call(&mut *store, id).unwrap();
         black_box(self.done.call(&mut *store, id).unwrap());
         self.delete.call(&mut *store, id).unwrap();
+    }
+}
+
+/// The module on bare wasmtime with imports that all return zeros, so no header or configuration is ever read.
+pub type Bare = Lifecycle<()>;
+
+impl Lifecycle<()> {
+    pub fn start(
+        engine: &wasmtime::Engine,
+        module: &wasmtime::Module,
+        workload: &Workload,
+    ) -> Bare {
+        let linker = wasmtime::Linker::new(engine);
+        Lifecycle::launch(engine, module, linker, (), workload, 0, |_, _| {}).0
     }
 }

@@ -413,28 +413,26 @@ impl Registry {
 
     /// How many blob uploads the registry has been asked to start so far.
     pub fn uploads_started(&self) -> usize {
-        std::fs::read_to_string(&self.log)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"POST /v2/") && l.contains("/blobs/uploads/"))
-            .count()
+        self.requests("POST", "/blobs/uploads/")
     }
 
     /// How many blob bodies were sent so far (the PUT that ends an upload).
     pub fn blobs_put(&self) -> usize {
-        std::fs::read_to_string(&self.log)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
-            .count()
+        self.requests("PUT", "/blobs/uploads/")
     }
 
     /// How many manifests were put so far.
     pub fn manifests_put(&self) -> usize {
+        self.requests("PUT", "/manifests/")
+    }
+
+    /// How many `method` requests to a `/v2/` path containing `part` the registry's access log shows so far.
+    fn requests(&self, method: &str, part: &str) -> usize {
+        let start = format!("\"{method} /v2/");
         std::fs::read_to_string(&self.log)
             .unwrap()
             .lines()
-            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/manifests/"))
+            .filter(|l| l.contains(&start) && l.contains(part))
             .count()
     }
 

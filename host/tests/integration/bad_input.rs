@@ -210,6 +210,8 @@ fn a_module_without_an_allocator_is_refused_naming_malloc() {
     assert_contains(&error.message, "missing malloc function");
 }
 
+/// cpp-host `WasmBase::getFunctions` takes `malloc` (or `proxy_on_memory_allocate`) as `(i32) -> i32`; the runtime's
+/// `getModuleFunctionImpl` refuses another signature ("Bad function signature for: malloc"), which fails the load.
 #[test]
 fn an_allocator_with_the_wrong_signature_is_refused_naming_it() {
     let bytes = wat::parse_str(

@@ -5,10 +5,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use anyhow::bail;
-use wasmtime::{Store, StoreLimitsBuilder, Trap};
+use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap};
 
 use super::calls::describe_trap;
-use super::engine::{arm_deadline, engine};
+use super::engine::{MAX_LIVE_VMS, MAX_TABLE_ELEMENTS, MAX_TABLES, arm_deadline, engine};
 use super::{
     HostFunctions, Kept, Loaded, Settings, StartFailure, Vm, VmInit, VmStartError, abi_version,
 };
@@ -18,12 +18,6 @@ use crate::envoy::{
     Callouts, Clock, Contexts, FunctionNames, HostState, Phase, Randomness, RecentCalls,
 };
 use crate::spec::AbiVersion;
-
-/// Function tables a module may have: a proxy-wasm module has one (`call_indirect`); reference types allow more.
-const MAX_TABLES: usize = 4;
-
-/// Elements one table may hold: SDK modules have a few thousand functions; a million is 8 MiB per table.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl Vm {
     /// Compiles the module and checks it as cpp-host's `WasmBase::load` does, once for every VM of the plugin.
@@ -94,7 +88,7 @@ impl Vm {
             .memory_size(settings.memory_limit)
             .memories(1)
             .instances(1)
-            .tables(MAX_TABLES)
+            .tables(MAX_TABLES as usize)
             .table_elements(MAX_TABLE_ELEMENTS)
             .trap_on_grow_failure(true)
             .build();
@@ -160,7 +154,18 @@ impl Vm {
             }
             Err(error) => {
                 let kept = Kept::boxed(store.data_mut());
-                return Err(load_error(anyhow::Error::from(error), Some(kept)));
+                let pool_full = error.downcast_ref::<PoolConcurrencyLimitError>().is_some();
+                let error = anyhow::Error::from(error);
+                let error = if pool_full {
+                    error.context(format!(
+                        "this process already runs {MAX_LIVE_VMS} VMs, the most the host keeps at once (each \
+                         plugin's base, canary and worker VMs count; Envoy has no such limit): drop the plugins \
+                         that are no longer needed"
+                    ))
+                } else {
+                    error
+                };
+                return Err(load_error(error, Some(kept)));
             }
         };
         let mut kept_store = None;

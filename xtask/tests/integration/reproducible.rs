@@ -2,9 +2,13 @@
 
 use crate::support;
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, path::Path, process::Command, time::SystemTime};
 
 use support::*;
+
+/// Appended to the version of each member of the checkouts: their crates build in this workspace's build directory
+/// beside its own and the scratch workspace's, never as theirs (`support::mark_member_versions`).
+const CHECKOUT_VERSION: &str = "-checkout";
 
 /// Packages header-append in `checkout` and returns the printed digest and the module's bytes.
 fn package_in(checkout: &Path, target: &Path) -> (String, Vec<u8>) {
@@ -12,14 +16,17 @@ fn package_in(checkout: &Path, target: &Path) -> (String, Vec<u8>) {
         .args(["xtask", "package", "-p", "header-append"])
         .current_dir(checkout)
         .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_BUILD_BUILD_DIR", target_dir())
         .env_remove("SOURCE_DATE_EPOCH"));
     let module = fs::read(target.join("extensions/header-append/plugin.wasm")).unwrap();
     (printed_digest(&stdout), module)
 }
 
-/// Clones of this repository's HEAD (committed files only) at two paths of different lengths
-/// give the same module and the same image digest. They share one target dir so dependencies
-/// compile once; the remapped paths hide it either way.
+/// Clones of this repository's HEAD (committed files only, each member's version marked) at two paths of different
+/// lengths give the same module and the same image digest. They build in this workspace's build directory, so the
+/// registry dependencies are compiled once (the workspace's), and the checkouts' own crates twice, once per path:
+/// cargo names a member's artifacts by its path relative to the workspace root, the same in both, and the second
+/// checkout's files are newer than the first's artifacts.
 #[test]
 fn two_checkouts_at_different_paths_give_the_same_image() {
     let Some(git) = tool("git", "git") else {
@@ -42,7 +49,14 @@ fn two_checkouts_at_different_paths_give_the_same_image() {
         run(Command::new(&git)
             .args(["checkout", "--quiet", "--detach", head.trim()])
             .current_dir(&checkout));
+        mark_member_versions(&git, &checkout, CHECKOUT_VERSION);
+        let cloned = SystemTime::now();
         results.push(package_in(&checkout, &target));
+        let compiled = target.join("wasm32-unknown-unknown/release/header_append.wasm");
+        assert!(
+            fs::metadata(&compiled).unwrap().modified().unwrap() >= cloned,
+            "cargo took the module built in the other checkout as this one's ({compiled:?} is older than the clone)"
+        );
     }
     assert_eq!(
         results[0].0, results[1].0,

@@ -141,8 +141,8 @@ pub fn scratch_workspace(git: &Path) -> Scratch {
         let to = root_dir.join(file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(&from, &to).unwrap();
-        if file.ends_with("Cargo.toml") && file != "Cargo.toml" && !file.starts_with("templates/") {
-            mark_version(&to);
+        if is_member_manifest(file) {
+            mark_version(&to, SCRATCH_VERSION);
         }
         let modified = std::fs::metadata(&from).unwrap().modified().unwrap();
         File::options()
@@ -158,8 +158,23 @@ pub fn scratch_workspace(git: &Path) -> Scratch {
     }
 }
 
-/// Appends `SCRATCH_VERSION` to the `[package]` version of the manifest at `path`.
-fn mark_version(path: &Path) {
+/// Whether the git-tracked `file` is the manifest of a workspace member (not the workspace's, not the template's).
+fn is_member_manifest(file: &str) -> bool {
+    file.ends_with("Cargo.toml") && file != "Cargo.toml" && !file.starts_with("templates/")
+}
+
+/// Appends `suffix` to the version of every member of the git checkout at `root`, so that it can build in this
+/// workspace's build directory (`CARGO_BUILD_BUILD_DIR`) without its crates taking or replacing this workspace's
+/// artifacts (see `Scratch`).
+pub fn mark_member_versions(git: &Path, root: &Path, suffix: &str) {
+    let listed = run(Command::new(git).args(["ls-files", "-z"]).current_dir(root));
+    for file in listed.split('\0').filter(|f| is_member_manifest(f)) {
+        mark_version(&root.join(file), suffix);
+    }
+}
+
+/// Appends `suffix` to the `[package]` version of the manifest at `path`.
+fn mark_version(path: &Path, suffix: &str) {
     let manifest = std::fs::read_to_string(path).unwrap();
     let mut in_package = false;
     let mut marked = false;
@@ -174,7 +189,7 @@ fn mark_version(path: &Path) {
                 && line.ends_with('"')
             {
                 marked = true;
-                return format!("{}{SCRATCH_VERSION}\"", &line[..line.len() - 1]);
+                return format!("{}{suffix}\"", &line[..line.len() - 1]);
             }
             line.to_owned()
         })

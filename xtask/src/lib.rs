@@ -4,7 +4,8 @@
 //!
 //! A library with a one-line binary (`main.rs`), so that `push`'s registry client, its own package `xtask-push`
 //! with the HTTPS stack only it needs, shares the command line and the shared modules without `package` and the
-//! other commands ever compiling that stack. The modules it uses are public; the rest stay private.
+//! other commands ever compiling that stack. The modules it uses are public, and `new` for the integration tests;
+//! the rest stay private.
 
 pub mod child;
 pub mod flags;
@@ -21,7 +22,7 @@ mod check;
 mod deploy;
 mod fuzz;
 mod manifest;
-mod new;
+pub mod new;
 mod package;
 mod push;
 mod run;

@@ -11,6 +11,16 @@ use crate::{flags, workspace};
 /// The version CI installs (`.ci/run`); older ones lack `--no-workspace`.
 const CARGO_GENERATE: &str = "cargo-generate@0.26.0";
 
+/// Where cargo-generate looks for an author's name besides git's configuration (`template_variables/authors.rs`).
+pub const AUTHOR_VARIABLES: [&str; 6] = [
+    "CARGO_NAME",
+    "GIT_AUTHOR_NAME",
+    "GIT_COMMITTER_NAME",
+    "USER",
+    "USERNAME",
+    "NAME",
+];
+
 /// Starting points offered by the template (`kind` in templates/extension/cargo-generate.toml).
 const KINDS: [&str; 5] = ["headers", "callout", "body", "tcp", "service"];
 
@@ -54,6 +64,14 @@ impl flags::New {
             .args(["--destination", "extensions", "--silent", "--no-workspace"]);
         for define in &defines {
             cmd.arg("--define").arg(define);
+        }
+        // The template writes no author, yet cargo-generate stops when it finds none: no $USER (as in many
+        // containers) and no git `user.name`, or a cargo-generate built without its git feature (as CI installs it).
+        if AUTHOR_VARIABLES
+            .iter()
+            .all(|v| std::env::var_os(v).is_none())
+        {
+            cmd.env("CARGO_NAME", "extension author");
         }
         let status = cmd.status().context("cannot run `cargo generate`")?;
         if !status.success() {

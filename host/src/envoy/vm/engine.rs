@@ -74,8 +74,8 @@ fn pool() -> PoolingAllocationConfig {
         .table_elements(MAX_TABLE_ELEMENTS)
         .total_tables(MAX_LIVE_VMS * MAX_TABLES)
         .max_memory_size(1 << 32)
-        // An SDK module's instance (its function references above all) is tens of KiB; the default 1 MiB would
-        // refuse a module of more than about 30,000 functions, which Envoy loads.
+        // An instance grows by 32 bytes per function its tables and exports reach: the default 1 MiB would refuse
+        // a module with more than about 30,000 of them, which Envoy loads.
         .max_core_instance_size(16 << 20);
     pool
 }

@@ -126,7 +126,8 @@ pub(crate) fn build(
         let mut installing = VecDeque::new();
         let mut built = Vec::with_capacity(extensions.len());
         for extension in extensions {
-            cargo_build_wasm(&[&extension.name])?;
+            cargo_build_wasm(&[&extension.name])
+                .map_err(|failed| optimizer_failure_first(optimizer, failed))?;
             if installing.len() == at_once
                 && let Some(oldest) = installing.pop_front()
             {
@@ -142,6 +143,16 @@ pub(crate) fn build(
         }
         Ok(built)
     })
+}
+
+/// A failed build when the optimizer could not be installed either (no Node.js, as on a machine without PATH)
+/// reports the optimizer, which the command asked for first and whose message says how to fix it; cargo's own
+/// errors are already printed above.
+fn optimizer_failure_first(optimizer: Option<&WasmOpt>, failed: anyhow::Error) -> anyhow::Error {
+    match optimizer.map(WasmOpt::version) {
+        Some(Err(unusable)) => unusable,
+        _ => failed,
+    }
 }
 
 /// What a thread returned; its panic goes on as this thread's.
@@ -249,7 +260,7 @@ fn install(extension: &Extension, optimizer: Option<&WasmOpt>) -> anyhow::Result
                 .with_context(|| format!("{}: wasm-opt", extension.name))?;
             // Compared with what `--no-wasm-opt` ships: cargo's module without its names.
             let before = names::without_custom_sections(&bytes)?.len() as u64;
-            (smaller, Some((optimizer.version.clone(), before)))
+            (smaller, Some((optimizer.version()?.to_owned(), before)))
         }
     };
     let bytes = names::without_custom_sections(&twin)

@@ -9,9 +9,11 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
     sync::atomic::{AtomicU64, Ordering},
+    sync::{Mutex, OnceLock},
+    thread::JoinHandle,
 };
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 
 use crate::{oci::digest::sha256_hex, workspace};
 
@@ -41,19 +43,77 @@ const PASSES: [&str; 2] = ["-Oz", "--converge"];
 /// V8 lacks the flag runs wasm-opt without it.
 const NODE_FLAGS: &[&str] = &["--liftoff-only"];
 
-/// The pinned wasm-opt, installed.
+/// The pinned wasm-opt, installed and checked on a thread of its own from the moment a command asks for it, so that
+/// the npm install and the version check (about 2 s before the first build of a clone) overlap cargo's first build.
 pub(crate) struct WasmOpt {
+    installing: Mutex<Option<JoinHandle<anyhow::Result<Installed>>>>,
+    /// The installed optimizer, or why there is none (the error's text: every module's build reports it).
+    installed: OnceLock<Result<Installed, String>>,
+}
+
+impl WasmOpt {
+    /// Starts installing and checking the pinned version (`Installed::pinned`).
+    pub(crate) fn pinned() -> anyhow::Result<WasmOpt> {
+        let installing = std::thread::Builder::new()
+            .name("wasm-opt install".into())
+            .spawn(Installed::pinned)
+            .context("cannot start a thread to install wasm-opt")?;
+        Ok(WasmOpt {
+            installing: Mutex::new(Some(installing)),
+            installed: OnceLock::new(),
+        })
+    }
+
+    /// The installed optimizer, once the install and check are done.
+    fn installed(&self) -> anyhow::Result<&Installed> {
+        self.installed
+            .get_or_init(|| match self.installing.lock().unwrap().take() {
+                Some(installing) => installing
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    .map_err(|e| format!("{e:#}")),
+                None => Err("the wasm-opt install thread was already joined".into()),
+            })
+            .as_ref()
+            .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// What `wasm-opt --version` printed, e.g. `wasm-opt version 132 (version_132)`.
+    pub(crate) fn version(&self) -> anyhow::Result<&str> {
+        Ok(&self.installed()?.version)
+    }
+
+    /// The optimized module, keeping its name section: the names twin, and the shipped module once its custom
+    /// sections are removed (`build::names`). Results are kept by the input's digest, so an unchanged module costs
+    /// no second run.
+    pub(crate) fn optimize_keeping_names(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.installed()?.run(module, &["--debuginfo"])
+    }
+}
+
+impl Drop for WasmOpt {
+    /// A command that fails before it optimizes anything still waits for `npm ci`, which would otherwise go on
+    /// writing the install after this process (and its install lock) is gone.
+    fn drop(&mut self) {
+        if let Some(installing) = self.installing.get_mut().unwrap().take() {
+            let _ = installing.join();
+        }
+    }
+}
+
+/// The pinned wasm-opt, installed and checked.
+struct Installed {
     script: PathBuf,
     /// [`NODE_FLAGS`], or none where this Node.js refuses them.
     node_flags: &'static [&'static str],
     /// What `wasm-opt --version` printed, e.g. `wasm-opt version 132 (version_132)`.
-    pub(crate) version: String,
+    version: String,
     cache: PathBuf,
 }
 
-impl WasmOpt {
+impl Installed {
     /// The pinned version, installed from npm into the target directory when it is not there yet.
-    pub(crate) fn pinned() -> anyhow::Result<WasmOpt> {
+    fn pinned() -> anyhow::Result<Installed> {
         let pin_dir = workspace::root().join("tools").join("binaryen");
         let pinned = pinned_version(&pin_dir)?;
         let dir = workspace::target_dir()?.join("tools").join("binaryen");
@@ -83,19 +143,12 @@ impl WasmOpt {
                 dir.display()
             );
         }
-        Ok(WasmOpt {
+        Ok(Installed {
             script,
             node_flags,
             version,
             cache: dir.join("cache"),
         })
-    }
-
-    /// The optimized module, keeping its name section: the names twin, and the shipped module once its custom
-    /// sections are removed (`build::names`). Results are kept by the input's digest, so an unchanged module costs
-    /// no second run.
-    pub(crate) fn optimize_keeping_names(&self, module: &[u8]) -> anyhow::Result<Vec<u8>> {
-        self.run(module, &["--debuginfo"])
     }
 
     fn run(&self, module: &[u8], extra: &[&str]) -> anyhow::Result<Vec<u8>> {

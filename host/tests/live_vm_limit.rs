@@ -41,7 +41,7 @@ fn a_start_past_the_live_vm_limit_fails_naming_it_and_a_dropped_plugin_frees_its
     let message = error.to_string();
     assert!(
         message.contains("this process already runs 1000 VMs, the most the host keeps at once")
-            && message.contains("drop the plugins that are no longer needed")
+            && message.contains("drop the plugins that are no longer needed, or run fewer workers")
             && message.contains("maximum concurrent limit of 1000 for core instances reached"),
         "{message}"
     );

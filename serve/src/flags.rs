@@ -55,7 +55,8 @@ pub struct Flags {
     /// proxy connects to, when the network filter picks it.
     #[arg(long = "cluster", value_name = "NAME=URL")]
     pub clusters: Vec<String>,
-    /// Worker threads, each with its own VM of every plugin (default: the number of cores).
+    /// Worker threads, each with its own VM of every plugin (default: the number of cores). The host keeps at most
+    /// 1000 VMs at once: workers × plugins, plus a base VM per plugin.
     #[arg(long)]
     pub workers: Option<usize>,
     /// The admin listener: /ready, /stats/prometheus, /config_dump.

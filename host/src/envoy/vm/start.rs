@@ -160,7 +160,7 @@ impl Vm {
                     error.context(format!(
                         "this process already runs {MAX_LIVE_VMS} VMs, the most the host keeps at once (each \
                          plugin's base, canary and worker VMs count; Envoy has no such limit): drop the plugins \
-                         that are no longer needed"
+                         that are no longer needed, or run fewer workers"
                     ))
                 } else {
                     error

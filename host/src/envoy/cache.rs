@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::{InstancePre, Module};
 
 use super::HostState;
-use super::vm::{ExportPlan, engine};
+use super::vm::{ExportPlan, MAX_TABLE_ELEMENTS, MAX_TABLES, engine};
 use crate::spec::AbiVersion;
 
 /// The first bytes of every entry; a new layout gets a new tag, so old entries are recompiled.
@@ -216,11 +216,19 @@ fn compile_now(bytes: &[u8], deadline: Duration) -> anyhow::Result<Module> {
         Err(RecvTimeoutError::Disconnected) => bail!("the compile thread stopped without a result"),
     };
     compiled.map_err(|e| {
-        anyhow::anyhow!(
-            "compiling the module: {e:#} (Envoy's Wasm runtimes, and so this host, accept WebAssembly 2.0 with \
-             tail calls, extended constants and relaxed SIMD: not several memories, memory64, threads, GC, \
-             exceptions, wide arithmetic or custom page sizes)"
-        )
+        let error = format!("{e:#}");
+        if error.contains("does not fit in pooling allocator requirements") {
+            anyhow::anyhow!(
+                "compiling the module: {error} (a limit of this host, not of Envoy: each VM's tables and instance \
+                 have slots of a fixed size, at most {MAX_TABLES} tables of {MAX_TABLE_ELEMENTS} elements)"
+            )
+        } else {
+            anyhow::anyhow!(
+                "compiling the module: {error} (Envoy's Wasm runtimes, and so this host, accept WebAssembly 2.0 \
+                 with tail calls, extended constants and relaxed SIMD: not several memories, memory64, threads, \
+                 GC, exceptions, wide arithmetic or custom page sizes)"
+            )
+        }
     })
 }
 

@@ -210,6 +210,46 @@ fn a_module_without_an_allocator_is_refused_naming_malloc() {
     assert_contains(&error.message, "missing malloc function");
 }
 
+/// The host's own limit on tables (V8, Envoy's default runtime, takes tables of up to 10,000,000 elements
+/// (`kV8MaxWasmTableSize`) and more of them): the load fails naming the table and the limit, without the hint about
+/// WebAssembly features other compile errors carry.
+#[test]
+fn tables_past_the_hosts_limit_are_refused_naming_the_limit() {
+    let cases = [
+        (
+            "(table 2000000 funcref)",
+            "table index 0 has a minimum element size of 2000000 which exceeds the limit of 1048576",
+        ),
+        (
+            "(table 1 funcref) (table 1 funcref) (table 1 funcref) (table 1 funcref) (table 1 funcref)",
+            "defined tables count of 5 exceeds the per-instance limit of 4",
+        ),
+    ];
+    for (tables, refused) in cases {
+        let bytes = wat::parse_str(format!(
+            r#"(module
+                 {tables}
+                 (memory (export "memory") 1)
+                 (func (export "malloc") (param i32) (result i32) (i32.const 1024))
+                 (func (export "proxy_abi_version_0_2_1")))"#
+        ))
+        .unwrap();
+        let error = Plugin::from_bytes(bytes).start().unwrap_err();
+        assert_eq!(error.failure, StartFailure::Load);
+        assert_contains(&error.message, refused);
+        assert_contains(
+            &error.message,
+            "(a limit of this host, not of Envoy: each VM's tables and instance have slots of a fixed size, at most 4 \
+             tables of 1048576 elements)",
+        );
+        assert!(
+            !error.message.contains("WebAssembly 2.0"),
+            "{}",
+            error.message
+        );
+    }
+}
+
 /// cpp-host `WasmBase::getFunctions` takes `malloc` (or `proxy_on_memory_allocate`) as `(i32) -> i32`; the runtime's
 /// `getModuleFunctionImpl` refuses another signature ("Bad function signature for: malloc"), which fails the load.
 #[test]

@@ -22,7 +22,7 @@ use crate::envoy::{
 };
 use crate::spec::AbiVersion;
 
-pub(crate) use engine::engine;
+pub(crate) use engine::{MAX_TABLE_ELEMENTS, MAX_TABLES, engine};
 pub(crate) use exports::{Callback, ExportPlan, Exports, HeadersFn, abi_version};
 pub(crate) use settings::Settings;
 pub use settings::{FailurePolicy, Randomness, StartFailure};

@@ -438,7 +438,10 @@ fn pseudo_first<'a, V: AsRef<[u8]>>(
             .clone()
             .map(|(n, v)| n.len() + v.len())
             .sum::<usize>();
-    let mut all = Headers::with_capacity(kind, given.len() + 4, bytes);
+    // Room for the header or two a plugin typically adds, so that does not grow the buffers.
+    const ROOM: (usize, usize) = (2, 64);
+    let entries = given.len() + defaults.clone().count();
+    let mut all = Headers::with_capacity(kind, entries + ROOM.0, bytes + ROOM.1);
     for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
         all.add_str(name, value.as_ref());
     }

@@ -38,7 +38,7 @@ pub(crate) use contexts::Contexts;
 pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
-pub(crate) use headers::MapKind;
+pub(crate) use headers::{MapKind, SpareMaps};
 pub use http::{Action, CallbackOutcome};
 pub(crate) use http::{Dir, HttpStream, StreamLife, headers_kind};
 pub(crate) use lifecycle::{PluginVms, StartCache, VmHold};
@@ -193,6 +193,8 @@ pub struct HostState {
     /// Streams changed since the last check of the headers that left the filters (see `check_required_headers`):
     /// only these are looked at, not every stream kept.
     touched_streams: Vec<u32>,
+    /// The maps of forgotten streams, to build new streams' maps in.
+    spare_maps: SpareMaps,
     deferred: VecDeque<Deferred>,
     /// What the guest copied into each live stream's maps and bodies, charged to the byte budget until the stream
     /// is deleted.

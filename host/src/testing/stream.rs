@@ -5,8 +5,8 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, CallbackOutcome, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind,
-    Properties, PropertyValue, VmHold, filter_state_key, headers_kind,
+    Action, CallbackOutcome, Dir, FilterStateObject, Headers, HttpCall, LocalReply, Properties,
+    PropertyValue, VmHold, filter_state_key, headers_kind,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -186,8 +186,11 @@ impl<'p> HttpStream<'p> {
             .enumerate()
             .filter(|(i, _)| given & (1 << i) == 0)
             .map(|(_, default)| default);
-        let map = pseudo_first(kind, headers, missing);
-        self.vm().headers(self.id, dir, map, end_of_stream)
+        let mut vm = self.vm();
+        let map = pseudo_first(headers, missing, |entries, bytes| {
+            vm.spare_map(kind, entries, bytes)
+        });
+        vm.headers(self.id, dir, map, end_of_stream)
     }
 
     /// A response body chunk (`proxy_on_response_body`); panics while the plugin holds the request, like
@@ -423,11 +426,12 @@ fn generated_request_id(stream_id: u32) -> [u8; 36] {
 }
 
 /// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
-/// them; then the rest in the order given, then the other defaults missing; built in one pass into one map.
+/// them; then the rest in the order given, then the other defaults missing; built in one pass into one map, the
+/// `empty` one made with room for the given number of entries and bytes.
 fn pseudo_first<'a, V: AsRef<[u8]>>(
-    kind: MapKind,
     given: &[(&str, V)],
     defaults: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone,
+    empty: impl FnOnce(usize, usize) -> Headers,
 ) -> Headers {
     let pseudo = |n: &str| n.starts_with(':');
     let bytes = given
@@ -441,7 +445,7 @@ fn pseudo_first<'a, V: AsRef<[u8]>>(
     // Room for the header or two a plugin typically adds, so that does not grow the buffers.
     const ROOM: (usize, usize) = (2, 64);
     let entries = given.len() + defaults.clone().count();
-    let mut all = Headers::with_capacity(kind, entries + ROOM.0, bytes + ROOM.1);
+    let mut all = empty(entries + ROOM.0, bytes + ROOM.1);
     for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
         all.add_str(name, value.as_ref());
     }

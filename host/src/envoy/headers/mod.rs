@@ -3,12 +3,14 @@
 //! one entry, other repeated names kept as separate entries.
 
 mod inline;
+mod spare;
 
 use std::fmt;
 use std::sync::Arc;
 
 use inline::INLINE_DELIMITER;
 pub(crate) use inline::MapKind;
+pub(crate) use spare::SpareMaps;
 
 /// An ordered multimap of lower-cased header names to values, with the insertion rules of Envoy's
 /// `HeaderMapImpl` for its [`MapKind`].

@@ -110,6 +110,7 @@ impl Vm {
             stop_next_iteration: false,
             streams: HashMap::default(),
             touched_streams: Vec::new(),
+            spare_maps: Default::default(),
             deferred: VecDeque::new(),
             stream_held: HashMap::default(),
             queue_ready: VecDeque::new(),

@@ -5,7 +5,7 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, CallbackOutcome, Dir, FilterStateObject, Headers, HttpCall, LocalReply, Properties,
+    Action, CallbackOutcome, Dir, FilterStateObject, HttpCall, LocalReply, Properties,
     PropertyValue, VmHold, filter_state_key, headers_kind,
 };
 
@@ -144,23 +144,21 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, V)],
         end_of_stream: bool,
     ) -> Action {
-        const RESPONSE: [(&str, &str); 1] = [(":status", "200")];
+        const RESPONSE: [(&str, &[u8]); 1] = [(":status", b"200")];
         let request_id;
-        let request;
-        let defaults: &[(&str, &str)] = match dir {
+        let request: [(&str, &[u8]); 6];
+        let defaults: &[(&str, &[u8])] = match dir {
             Dir::Request => {
                 request_id = generated_request_id(self.id);
-                let [authority, path, method, scheme, proto] = REQUEST_DEFAULTS;
+                let [authority, path, method, scheme, proto] =
+                    REQUEST_DEFAULTS.map(|(name, value)| (name, value.as_bytes()));
                 request = [
                     authority,
                     path,
                     method,
                     scheme,
                     proto,
-                    (
-                        REQUEST_ID,
-                        std::str::from_utf8(&request_id).expect("hex digits"),
-                    ),
+                    (REQUEST_ID, &request_id),
                 ];
                 &request
             }
@@ -181,15 +179,32 @@ impl<'p> HttpStream<'p> {
                 given |= 1 << i;
             }
         }
-        let missing = defaults
+        let missing = |i: usize| given & (1 << i) == 0;
+        // Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the defaults missing; then
+        // the rest in the order given, then the other defaults missing.
+        let bytes = headers
             .iter()
-            .enumerate()
-            .filter(|(i, _)| given & (1 << i) == 0)
-            .map(|(_, default)| default);
+            .map(|(n, v)| n.len() + v.as_ref().len())
+            .chain(defaults.iter().map(|(n, v)| n.len() + v.len()))
+            .sum::<usize>();
         let mut vm = self.vm();
-        let map = pseudo_first(headers, missing, |entries, bytes| {
-            vm.spare_map(kind, entries, bytes)
-        });
+        let mut map = vm.spare_map(
+            kind,
+            headers.len() + defaults.len() + ROOM.0,
+            bytes + ROOM.1,
+        );
+        for pseudo in [true, false] {
+            for (name, value) in headers {
+                if name.starts_with(':') == pseudo {
+                    map.add_str(name, value.as_ref());
+                }
+            }
+            for (i, (name, value)) in defaults.iter().enumerate() {
+                if missing(i) && name.starts_with(':') == pseudo {
+                    map.add_str(name, value);
+                }
+            }
+        }
         vm.headers(self.id, dir, map, end_of_stream)
     }
 
@@ -425,38 +440,6 @@ fn generated_request_id(stream_id: u32) -> [u8; 36] {
     id
 }
 
-/// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
-/// them; then the rest in the order given, then the other defaults missing; built in one pass into one map, the
-/// `empty` one made with room for the given number of entries and bytes.
-fn pseudo_first<'a, V: AsRef<[u8]>>(
-    given: &[(&str, V)],
-    defaults: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone,
-    empty: impl FnOnce(usize, usize) -> Headers,
-) -> Headers {
-    let pseudo = |n: &str| n.starts_with(':');
-    let bytes = given
-        .iter()
-        .map(|(n, v)| n.len() + v.as_ref().len())
-        .sum::<usize>()
-        + defaults
-            .clone()
-            .map(|(n, v)| n.len() + v.len())
-            .sum::<usize>();
-    // Room for the header or two a plugin typically adds, so that does not grow the buffers.
-    const ROOM: (usize, usize) = (2, 64);
-    let entries = given.len() + defaults.clone().count();
-    let mut all = empty(entries + ROOM.0, bytes + ROOM.1);
-    for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    for (name, value) in defaults.clone().filter(|(n, _)| pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    for (name, value) in given.iter().filter(|(n, _)| !pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    for (name, value) in defaults.filter(|(n, _)| !pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    all
-}
+/// Room in a map the test API builds for the header or two a plugin typically adds (entries, bytes), so that does
+/// not grow its buffers.
+const ROOM: (usize, usize) = (2, 64);

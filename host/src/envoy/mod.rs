@@ -195,6 +195,8 @@ pub struct HostState {
     touched_streams: Vec<u32>,
     /// The maps of forgotten streams, to build new streams' maps in.
     spare_maps: SpareMaps,
+    /// The allocation of the last stream forgotten, for the next new one.
+    spare_stream: Option<Box<HttpStream>>,
     deferred: VecDeque<Deferred>,
     /// What the guest copied into each live stream's maps and bodies, charged to the byte budget until the stream
     /// is deleted.

@@ -29,8 +29,8 @@ impl Vm {
         }
     }
 
-    /// Drops a stream whose context Envoy destroyed (after `on_delete`); a stream still alive is kept. Its maps are
-    /// kept to build the next streams' maps in.
+    /// Drops a stream whose context Envoy destroyed (after `on_delete`); a stream still alive is kept. Its maps, and
+    /// its own allocation, are kept for the next streams.
     pub(crate) fn forget_stream(&mut self, id: u32) {
         let state = self.state_mut();
         if state
@@ -51,6 +51,7 @@ impl Vm {
                         state.spare_maps.keep(map);
                     }
                 }
+                state.spare_stream = Some(stream);
             }
             state.forget_foreign_state(id);
         }

@@ -111,6 +111,7 @@ impl Vm {
             streams: HashMap::default(),
             touched_streams: Vec::new(),
             spare_maps: Default::default(),
+            spare_stream: None,
             deferred: VecDeque::new(),
             stream_held: HashMap::default(),
             queue_ready: VecDeque::new(),

@@ -61,7 +61,13 @@ impl Buffers {
         let start = self.bytes.len();
         self.bytes.reserve(name.len() + value.len());
         self.bytes.extend_from_slice(name);
-        self.bytes[start..].make_ascii_lowercase();
+        // Names nearly always come lower-case: looking costs less than writing each byte again.
+        if name
+            .iter()
+            .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+        {
+            self.bytes[start..].make_ascii_lowercase();
+        }
         let name_end = self.bytes.len();
         self.bytes.extend_from_slice(value);
         self.entries.push(Entry {

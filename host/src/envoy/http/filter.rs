@@ -66,6 +66,7 @@ impl Vm {
             stream.response_code = headers.get(":status").and_then(|s| s.parse().ok());
             stream.code_details = Some(Cow::Borrowed("via_upstream"));
         }
+        let count = headers.len() as i32;
         let side = stream.side_mut(dir);
         side.headers = Some(headers);
         side.reach.headers = true;
@@ -74,12 +75,6 @@ impl Vm {
         if let Some(action) = self.bypass(id, dir) {
             return action;
         }
-        let count = self
-            .stream(id)
-            .side(dir)
-            .headers
-            .as_ref()
-            .map_or(0, Headers::len) as i32;
         let result = self.call_headers(id, dir, count, end_stream);
         if let Some(action) = self.bypass(id, dir) {
             self.record_outcome(id, dir, Part::Headers, result, "failed");

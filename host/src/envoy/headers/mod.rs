@@ -62,10 +62,7 @@ impl Buffers {
         self.bytes.reserve(name.len() + value.len());
         self.bytes.extend_from_slice(name);
         // Names nearly always come lower-case: looking costs less than writing each byte again.
-        if name
-            .iter()
-            .fold(false, |upper, b| upper | b.is_ascii_uppercase())
-        {
+        if has_capitals(name) {
             self.bytes[start..].make_ascii_lowercase();
         }
         let name_end = self.bytes.len();
@@ -84,6 +81,30 @@ impl Buffers {
             e.value_end += bytes.len();
         }
     }
+}
+
+/// Whether `name` has an ASCII capital letter: looked for eight bytes at a time in a name of eight or more (the last
+/// eight overlapping what was looked at already), since every name of every map is looked at as it is added.
+fn has_capitals(name: &[u8]) -> bool {
+    let Some(last) = name.last_chunk::<8>() else {
+        return name.iter().any(u8::is_ascii_uppercase);
+    };
+    let (words, _) = name.as_chunks::<8>();
+    words
+        .iter()
+        .chain([last])
+        .any(|word| capitals(u64::from_le_bytes(*word)) != 0)
+}
+
+/// The high bit of each byte of `word` that is an ASCII capital. In each byte, with no carry into the next, the high
+/// bit of `from_a` is set from 'A' up and that of `past_z` past 'Z'; bytes with their own high bit set are not ASCII.
+fn capitals(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let low = word & !HIGH;
+    let from_a = low + ONES * (0x80 - u64::from(b'A'));
+    let past_z = low + ONES * (0x80 - u64::from(b'Z') - 1);
+    from_a & !past_z & !word & HIGH
 }
 
 /// A name read from the buffer: text, since every name entered as text or was made so.
@@ -431,6 +452,24 @@ fn lower(name: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capitals_are_found_wherever_they_are_and_only_ascii_ones() {
+        let all: Vec<u8> = (0..=255).collect();
+        for start in 0..=255 {
+            for len in 0..=(256 - start).min(20) {
+                let name = &all[start..start + len];
+                assert_eq!(
+                    has_capitals(name),
+                    name.iter().any(u8::is_ascii_uppercase),
+                    "{name:?}"
+                );
+            }
+        }
+        assert!(!has_capitals(b"x-forwarded-proto"));
+        assert!(has_capitals(b"x-forwarded-protO"));
+        assert!(has_capitals(b"X-forwarded-proto"));
+    }
 
     /// An entry that moves (a pseudo-header after others, `host`, a repeated inline header) moves its bytes in the
     /// shared buffer: every entry after it must still read its own name and value.

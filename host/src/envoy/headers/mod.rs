@@ -272,7 +272,7 @@ impl Headers {
     /// The first entry named `name` in any case. The names held are lower-case, so a lower-case `name` (what the
     /// filter manager and most guests ask for) is compared as it is.
     fn position_of(&self, name: &[u8]) -> Option<usize> {
-        if name.iter().any(u8::is_ascii_uppercase) {
+        if has_capitals(name) {
             self.position_before(self.len(), &name.to_ascii_lowercase())
         } else {
             self.position_before(self.len(), name)

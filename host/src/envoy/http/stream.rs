@@ -59,6 +59,9 @@ pub(crate) struct HttpStream {
     /// Each filter callback Envoy called, in order, with what the plugin returned and what Envoy did with it. A
     /// stream's first few (headers and body each way) are kept without an allocation of their own.
     pub(in crate::envoy) outcomes: SmallVec<[super::CallbackOutcome; 4]>,
+    /// What the guest copied into the stream's maps and bodies, and the bodies Envoy buffers for it, charged to the
+    /// byte budget until the stream is deleted.
+    pub(in crate::envoy) held: usize,
 }
 
 impl HttpStream {
@@ -88,6 +91,7 @@ impl HttpStream {
             started: Duration::ZERO,
             network: None,
             outcomes: SmallVec::new(),
+            held: 0,
         }
     }
 

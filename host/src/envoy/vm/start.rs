@@ -113,7 +113,6 @@ impl Vm {
             spare_maps: Default::default(),
             spare_stream: None,
             deferred: VecDeque::new(),
-            stream_held: HashMap::default(),
             queue_ready: VecDeque::new(),
             logs: Vec::new(),
             budget,

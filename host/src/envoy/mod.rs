@@ -195,7 +195,9 @@ pub struct HostState {
     touched_streams: Vec<u32>,
     /// The maps of forgotten streams, to build new streams' maps in.
     spare_maps: SpareMaps,
-    /// The allocation of the last stream forgotten, for the next new one.
+    /// The allocation of the last stream forgotten, for the next new one. What it held besides its maps (bodies,
+    /// filter state: already out of the byte budget) goes when the next stream takes its place; emptying it at once
+    /// cost more than the allocation saved.
     spare_stream: Option<Box<HttpStream>>,
     deferred: VecDeque<Deferred>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).

@@ -66,7 +66,11 @@ fn proxy_get_header_map_value(
     ret_len: i32,
 ) -> HostResult {
     let key = read(c, key_ptr, key_len)?;
-    let key = String::from_utf8_lossy(&key);
+    // Text as it nearly always is, checked the fast way; otherwise shown lossily, as names are kept.
+    let key = match std::str::from_utf8(&key) {
+        Ok(key) => std::borrow::Cow::Borrowed(key),
+        Err(_) => String::from_utf8_lossy(&key),
+    };
     let state = c.data();
     let v010 = state.abi() == AbiVersion::V0_1_0;
     // The map shared, not its value copied: what the guest's allocator may change is copied on write.

@@ -38,7 +38,7 @@ pub(crate) use contexts::Contexts;
 pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
-pub(crate) use headers::MapKind;
+pub(crate) use headers::{MapKind, SpareMaps};
 pub use http::{Action, CallbackOutcome};
 pub(crate) use http::{Dir, HttpStream, StreamLife, headers_kind};
 pub(crate) use lifecycle::{PluginVms, StartCache, VmHold};
@@ -193,10 +193,13 @@ pub struct HostState {
     /// Streams changed since the last check of the headers that left the filters (see `check_required_headers`):
     /// only these are looked at, not every stream kept.
     touched_streams: Vec<u32>,
+    /// The maps of forgotten streams, to build new streams' maps in.
+    spare_maps: SpareMaps,
+    /// The allocation of the last stream forgotten, for the next new one. What it held besides its maps (bodies,
+    /// filter state: already out of the byte budget) goes when the next stream takes its place; emptying it at once
+    /// cost more than the allocation saved.
+    spare_stream: Option<Box<HttpStream>>,
     deferred: VecDeque<Deferred>,
-    /// What the guest copied into each live stream's maps and bodies, charged to the byte budget until the stream
-    /// is deleted.
-    stream_held: HashMap<u32, usize, BuildHasherDefault<ContextIdHasher>>,
     /// Queue notifications waiting for the dispatcher (delivered after the current test step).
     queue_ready: VecDeque<u32>,
     logs: Vec<LogEntry>,
@@ -482,10 +485,11 @@ impl HostState {
         what: &'static str,
         bytes: usize,
     ) -> Result<(), BudgetExceeded> {
-        match self.stream().map(|s| s.id) {
-            Some(id) => {
+        let context = self.context();
+        match self.streams.get_mut(&context) {
+            Some(stream) => {
                 self.budget.charge_entry(what, bytes)?;
-                *self.stream_held.entry(id).or_default() += budget::entry_cost(bytes);
+                stream.held += budget::entry_cost(bytes);
                 Ok(())
             }
             None => self.budget.check_entry(what, bytes),
@@ -495,7 +499,11 @@ impl HostState {
     /// Releases from the byte budget what this VM holds besides its log lines, before it is dropped: the plugin's
     /// other VMs go on charging the same budget.
     pub(crate) fn release_held(&mut self) {
-        let streams: usize = self.stream_held.drain().map(|(_, held)| held).sum();
+        let streams: usize = self
+            .streams
+            .values_mut()
+            .map(|s| std::mem::take(&mut s.held))
+            .sum();
         let filter_state: usize = self
             .streams
             .values()
@@ -529,14 +537,14 @@ impl HostState {
     pub(crate) fn charge_held_body(&mut self, id: u32, bytes: usize) -> Result<(), BudgetExceeded> {
         self.budget
             .charge("a body held while the plugin pauses", bytes)?;
-        *self.stream_held.entry(id).or_default() += bytes;
+        self.streams.get_mut(&id).expect("stream exists").held += bytes;
         Ok(())
     }
 
     /// Stream `id` was deleted: what the guest copied into it leaves the byte budget.
     pub(crate) fn release_stream(&mut self, id: u32) {
-        if let Some(held) = self.stream_held.remove(&id) {
-            self.budget.release(held);
+        if let Some(stream) = self.streams.get_mut(&id) {
+            self.budget.release(std::mem::take(&mut stream.held));
         }
     }
 

@@ -3,6 +3,7 @@
 //! plugin started alone gets a process of its own.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::budget::entry_cost;
@@ -12,13 +13,44 @@ use crate::spec::Status;
 /// One [`Process`] as the plugins on it hold it: cpp-host guards shared data and queues with one mutex, because
 /// Envoy's worker threads reach them at once (a dev proxy's workers do too).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SharedProcess(Arc<Mutex<Process>>);
+pub(crate) struct SharedProcess(Arc<Guarded>);
+
+#[derive(Debug, Default)]
+struct Guarded {
+    process: Mutex<Process>,
+    /// Whether notifications are posted to any plugin, changed under the lock: every verb of every plugin asks for
+    /// its own, nearly always in vain, and this answers that without the lock. A post from another thread seen a
+    /// verb late is still delivered, as a dispatcher's post is, after the step that made it.
+    posted: AtomicBool,
+}
 
 impl SharedProcess {
     /// A panic elsewhere leaves the maps consistent (every change is one insert or remove), so a poisoned lock is
     /// still read.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Process> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0
+            .process
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Posts `on_queue_ready(token)` to another plugin of this process, in `process` (this one, locked).
+    fn post(&self, process: &mut Process, plugin: u64, token: u32) {
+        process.pending.entry(plugin).or_default().push_back(token);
+        self.0.posted.store(true, Ordering::Release);
+    }
+
+    /// The notifications posted to `plugin` since it last ran.
+    fn take_posted(&self, plugin: u64) -> Option<VecDeque<u32>> {
+        if !self.0.posted.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut process = self.lock();
+        let taken = process.pending.remove(&plugin);
+        self.0
+            .posted
+            .store(!process.pending.is_empty(), Ordering::Release);
+        taken
     }
 }
 
@@ -183,20 +215,6 @@ impl Process {
         queue.bytes -= entry_cost(item.len());
         Ok(item)
     }
-
-    /// Posts `on_queue_ready(token)` to another plugin of this process.
-    pub(crate) fn post(&mut self, plugin: u64, token: u32) {
-        self.pending.entry(plugin).or_default().push_back(token);
-    }
-
-    /// The notifications posted to `plugin` since it last ran.
-    pub(crate) fn take_posted(&mut self, plugin: u64) -> Option<VecDeque<u32>> {
-        // Every test step asks; nearly always nothing was posted.
-        if self.pending.is_empty() {
-            return None;
-        }
-        self.pending.remove(&plugin)
-    }
 }
 
 /// What one VM asks of its process: shared data and queues under its own vm_id, charged to its byte budget.
@@ -274,7 +292,7 @@ impl HostState {
             drop(process);
             self.queue_ready.push_back(token);
         } else {
-            process.post(owner, token);
+            self.process.post(&mut process, owner, token);
         }
         Ok(())
     }
@@ -286,7 +304,7 @@ impl HostState {
 
     /// Moves what other plugins posted to this VM's dispatcher into its queue of notifications; whether any came.
     pub(crate) fn take_posted(&mut self) -> bool {
-        let posted = self.process.lock().take_posted(self.plugin_id);
+        let posted = self.process.take_posted(self.plugin_id);
         match posted {
             Some(tokens) => {
                 self.queue_ready.extend(tokens);

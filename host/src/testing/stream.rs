@@ -5,8 +5,8 @@ use std::cell::RefMut;
 use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
-    Action, CallbackOutcome, Dir, FilterStateObject, Headers, HttpCall, LocalReply, MapKind,
-    Properties, PropertyValue, VmHold, filter_state_key, headers_kind,
+    Action, CallbackOutcome, Dir, FilterStateObject, HttpCall, LocalReply, Properties,
+    PropertyValue, VmHold, filter_state_key, headers_kind,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -144,23 +144,21 @@ impl<'p> HttpStream<'p> {
         headers: &[(&str, V)],
         end_of_stream: bool,
     ) -> Action {
-        const RESPONSE: [(&str, &str); 1] = [(":status", "200")];
+        const RESPONSE: [(&str, &[u8]); 1] = [(":status", b"200")];
         let request_id;
-        let request;
-        let defaults: &[(&str, &str)] = match dir {
+        let request: [(&str, &[u8]); 6];
+        let defaults: &[(&str, &[u8])] = match dir {
             Dir::Request => {
                 request_id = generated_request_id(self.id);
-                let [authority, path, method, scheme, proto] = REQUEST_DEFAULTS;
+                let [authority, path, method, scheme, proto] =
+                    REQUEST_DEFAULTS.map(|(name, value)| (name, value.as_bytes()));
                 request = [
                     authority,
                     path,
                     method,
                     scheme,
                     proto,
-                    (
-                        REQUEST_ID,
-                        std::str::from_utf8(&request_id).expect("hex digits"),
-                    ),
+                    (REQUEST_ID, &request_id),
                 ];
                 &request
             }
@@ -181,13 +179,33 @@ impl<'p> HttpStream<'p> {
                 given |= 1 << i;
             }
         }
-        let missing = defaults
+        let missing = |i: usize| given & (1 << i) == 0;
+        // Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the defaults missing; then
+        // the rest in the order given, then the other defaults missing.
+        let bytes = headers
             .iter()
-            .enumerate()
-            .filter(|(i, _)| given & (1 << i) == 0)
-            .map(|(_, default)| default);
-        let map = pseudo_first(kind, headers, missing);
-        self.vm().headers(self.id, dir, map, end_of_stream)
+            .map(|(n, v)| n.len() + v.as_ref().len())
+            .chain(defaults.iter().map(|(n, v)| n.len() + v.len()))
+            .sum::<usize>();
+        let mut vm = self.vm();
+        let mut map = vm.spare_map(
+            kind,
+            headers.len() + defaults.len() + ROOM.0,
+            bytes + ROOM.1,
+        );
+        for pseudo in [true, false] {
+            for (name, value) in headers {
+                if name.starts_with(':') == pseudo {
+                    map.add_str(name, value.as_ref());
+                }
+            }
+            for (i, (name, value)) in defaults.iter().enumerate() {
+                if missing(i) && name.starts_with(':') == pseudo {
+                    map.add_str(name, value);
+                }
+            }
+        }
+        vm.headers(self.id, dir, map, end_of_stream)
     }
 
     /// A response body chunk (`proxy_on_response_body`); panics while the plugin holds the request, like
@@ -422,34 +440,6 @@ fn generated_request_id(stream_id: u32) -> [u8; 36] {
     id
 }
 
-/// Pseudo-headers first (as Envoy's header maps keep them): the given ones, then the `defaults` missing from
-/// them; then the rest in the order given, then the other defaults missing; built in one pass into one map.
-fn pseudo_first<'a, V: AsRef<[u8]>>(
-    kind: MapKind,
-    given: &[(&str, V)],
-    defaults: impl Iterator<Item = &'a (&'a str, &'a str)> + Clone,
-) -> Headers {
-    let pseudo = |n: &str| n.starts_with(':');
-    let bytes = given
-        .iter()
-        .map(|(n, v)| n.len() + v.as_ref().len())
-        .sum::<usize>()
-        + defaults
-            .clone()
-            .map(|(n, v)| n.len() + v.len())
-            .sum::<usize>();
-    let mut all = Headers::with_capacity(kind, given.len() + 4, bytes);
-    for (name, value) in given.iter().filter(|(n, _)| pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    for (name, value) in defaults.clone().filter(|(n, _)| pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    for (name, value) in given.iter().filter(|(n, _)| !pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    for (name, value) in defaults.filter(|(n, _)| !pseudo(n)) {
-        all.add_str(name, value.as_ref());
-    }
-    all
-}
+/// Room in a map the test API builds for the header or two a plugin typically adds (entries, bytes), so that does
+/// not grow its buffers.
+const ROOM: (usize, usize) = (2, 64);

@@ -32,14 +32,10 @@ pub(crate) enum MapKind {
 pub(crate) const INLINE_DELIMITER: &[u8] = b",";
 
 impl MapKind {
-    /// The name Envoy files `name` under (lower-cased `name` in): in a request header map the legacy `host` is
-    /// `:authority` (`Headers::get().HostLegacy`, added to `StaticLookupTable<RequestHeaderMap>`).
-    pub(crate) fn canonical(self, name: &str) -> &str {
-        if self == MapKind::RequestHeaders && name == "host" {
-            ":authority"
-        } else {
-            name
-        }
+    /// The other name Envoy files `name` (lower-case) under, if it does: in a request header map the legacy `host`
+    /// is `:authority` (`Headers::get().HostLegacy`, added to `StaticLookupTable<RequestHeaderMap>`).
+    pub(crate) fn renamed(self, name: &[u8]) -> Option<&'static [u8]> {
+        (self == MapKind::RequestHeaders && name == b"host").then_some(b":authority")
     }
 
     /// The name a lookup of `name` (any case) compares with, case-insensitively: `host` is `:authority` in a
@@ -53,7 +49,7 @@ impl MapKind {
     }
 
     /// Whether `name` (lower-cased, canonical) is inline in this map class: one entry, repeated values appended.
-    pub(crate) fn is_inline(self, name: &str) -> bool {
+    pub(crate) fn is_inline(self, name: &[u8]) -> bool {
         let class = match self {
             MapKind::Plain => return false,
             MapKind::RequestHeaders => REQUEST,
@@ -134,9 +130,9 @@ const INLINE: &[(&str, Classes)] = &[
     ("x-request-id", REQUEST | RESPONSE),
 ];
 
-fn classes(name: &str) -> Classes {
+fn classes(name: &[u8]) -> Classes {
     INLINE
-        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .binary_search_by(|(n, _)| n.as_bytes().cmp(name))
         .map_or(0, |i| INLINE[i].1)
 }
 
@@ -151,14 +147,14 @@ mod tests {
 
     #[test]
     fn each_class_has_its_own_names() {
-        assert!(MapKind::RequestHeaders.is_inline(":path"));
-        assert!(!MapKind::ResponseHeaders.is_inline(":path"));
-        assert!(MapKind::ResponseHeaders.is_inline(":status"));
-        assert!(MapKind::ResponseHeaders.is_inline("via"));
-        assert!(MapKind::RequestHeaders.is_inline("via"));
-        assert!(MapKind::ResponseTrailers.is_inline("grpc-status"));
-        assert!(!MapKind::ResponseTrailers.is_inline("via"));
-        assert!(!MapKind::Plain.is_inline("via"));
-        assert!(!MapKind::RequestHeaders.is_inline("cookie"));
+        assert!(MapKind::RequestHeaders.is_inline(b":path"));
+        assert!(!MapKind::ResponseHeaders.is_inline(b":path"));
+        assert!(MapKind::ResponseHeaders.is_inline(b":status"));
+        assert!(MapKind::ResponseHeaders.is_inline(b"via"));
+        assert!(MapKind::RequestHeaders.is_inline(b"via"));
+        assert!(MapKind::ResponseTrailers.is_inline(b"grpc-status"));
+        assert!(!MapKind::ResponseTrailers.is_inline(b"via"));
+        assert!(!MapKind::Plain.is_inline(b"via"));
+        assert!(!MapKind::RequestHeaders.is_inline(b"cookie"));
     }
 }

@@ -3,19 +3,21 @@
 //! one entry, other repeated names kept as separate entries.
 
 mod inline;
+mod spare;
 
 use std::fmt;
 use std::sync::Arc;
 
 use inline::INLINE_DELIMITER;
 pub(crate) use inline::MapKind;
+pub(crate) use spare::SpareMaps;
 
 /// An ordered multimap of lower-cased header names to values, with the insertion rules of Envoy's
 /// `HeaderMapImpl` for its [`MapKind`].
 ///
-/// Names and values live in two shared buffers rather than one allocation per entry: a stream builds, forwards and
-/// keeps several maps per request, and an allocation per header would be most of the host's work. Copies (what passed the
-/// filter, Envoy's access-log copy, a test's `Message`) share the buffers until one of them changes.
+/// Names and values live in one shared buffer rather than one allocation per entry: a stream builds, forwards and keeps several maps per request, and an
+/// allocation per header would be most of the host's work. Copies (what passed the filter, Envoy's access-log copy, a
+/// test's `Message`) share the buffer until one of them changes.
 #[derive(Clone, Default)]
 pub struct Headers {
     inner: Arc<Buffers>,
@@ -24,16 +26,90 @@ pub struct Headers {
 
 #[derive(Clone, Default)]
 struct Buffers {
-    names: String,
-    values: Vec<u8>,
+    /// Each entry's name (lower-case, UTF-8) followed by its value, in order.
+    bytes: Vec<u8>,
     entries: Vec<Entry>,
 }
 
-/// Where one entry's name and value sit in the buffers (end offsets; each starts where the previous one ended).
+/// Where one entry's name and value end in the buffer: its name starts where the previous entry's value ended, its
+/// value where its name ended.
 #[derive(Clone, Copy)]
 struct Entry {
     name_end: usize,
     value_end: usize,
+}
+
+impl Buffers {
+    /// Where entry `index` (its name) starts.
+    fn start(&self, index: usize) -> usize {
+        index
+            .checked_sub(1)
+            .map_or(0, |i| self.entries[i].value_end)
+    }
+
+    fn name(&self, index: usize) -> &[u8] {
+        &self.bytes[self.start(index)..self.entries[index].name_end]
+    }
+
+    fn value(&self, index: usize) -> &[u8] {
+        let e = self.entries[index];
+        &self.bytes[e.name_end..e.value_end]
+    }
+
+    /// Appends an entry, lower-casing the name as it is copied.
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.reserve(name.len() + value.len());
+        self.bytes.extend_from_slice(name);
+        // Names nearly always come lower-case: looking costs less than writing each byte again.
+        if has_capitals(name) {
+            self.bytes[start..].make_ascii_lowercase();
+        }
+        let name_end = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.entries.push(Entry {
+            name_end,
+            value_end: self.bytes.len(),
+        });
+    }
+
+    /// Puts `bytes` at `at` in the buffer, as part of entry `index`: the entries after it move along.
+    fn insert_bytes(&mut self, index: usize, at: usize, bytes: &[u8]) {
+        self.bytes.splice(at..at, bytes.iter().copied());
+        for e in &mut self.entries[index + 1..] {
+            e.name_end += bytes.len();
+            e.value_end += bytes.len();
+        }
+    }
+}
+
+/// Whether `name` has an ASCII capital letter: looked for eight bytes at a time in a name of eight or more (the last
+/// eight overlapping what was looked at already), since every name of every map is looked at as it is added.
+fn has_capitals(name: &[u8]) -> bool {
+    let Some(last) = name.last_chunk::<8>() else {
+        return name.iter().any(u8::is_ascii_uppercase);
+    };
+    let (words, _) = name.as_chunks::<8>();
+    words
+        .iter()
+        .chain([last])
+        .any(|word| capitals(u64::from_le_bytes(*word)) != 0)
+}
+
+/// The high bit of each byte of `word` that is an ASCII capital. In each byte, with no carry into the next, the high
+/// bit of `from_a` is set from 'A' up and that of `past_z` past 'Z'; bytes with their own high bit set are not ASCII.
+fn capitals(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let low = word & !HIGH;
+    let from_a = low + ONES * (0x80 - u64::from(b'A'));
+    let past_z = low + ONES * (0x80 - u64::from(b'Z') - 1);
+    from_a & !past_z & !word & HIGH
+}
+
+/// A name read from the buffer: text, since every name entered as text or was made so.
+fn text(name: &[u8]) -> &str {
+    std::str::from_utf8(name).expect("header names are kept as UTF-8")
 }
 
 impl Headers {
@@ -62,8 +138,8 @@ impl Headers {
         }
         let mut converted = Headers::with_capacity_of(&self);
         converted.kind = kind;
-        for (k, v) in self.pairs_str() {
-            converted.add_str(k, v);
+        for (k, v) in self.pairs() {
+            converted.add_text(k, v);
         }
         converted
     }
@@ -77,23 +153,21 @@ impl Headers {
     /// The first value of `name` as bytes (`host` reads `:authority` in request headers).
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         let name = self.kind.lookup_name(name);
-        let at = self.position_of(name)?;
-        Some(self.value_at(at))
+        let at = self.position_of(name.as_bytes())?;
+        Some(self.inner.value(at))
     }
 
     /// Every value of `name`, in order (non-UTF-8 values are shown lossily).
     pub fn get_all(&self, name: &str) -> Vec<String> {
-        let name = self.kind.lookup_name(name);
-        self.pairs_str()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        self.all_bytes(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect()
     }
 
     /// Every value of `name` (case-insensitive), in order, as bytes.
     pub(crate) fn all_bytes<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> {
-        let name = self.kind.lookup_name(name);
-        self.pairs_str()
+        let name = self.kind.lookup_name(name).as_bytes();
+        self.pairs()
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     }
@@ -104,8 +178,8 @@ impl Headers {
 
     /// Entries in order, values shown lossily if they are not UTF-8.
     pub fn iter(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, str>)> {
-        self.pairs_str()
-            .map(|(k, v)| (k, String::from_utf8_lossy(v)))
+        self.pairs()
+            .map(|(k, v)| (text(k), String::from_utf8_lossy(v)))
     }
 
     pub fn len(&self) -> usize {
@@ -121,89 +195,88 @@ impl Headers {
     /// the end of the pseudo-header block (`HeaderList::insert`); anything else to the end.
     pub fn add(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (name, value) = (name.as_ref(), value.as_ref());
+        // Names are ASCII but for a guest's odd bytes: that is checked first, faster than UTF-8.
+        if name.is_ascii() {
+            return self.add_text(name, value);
+        }
         match std::str::from_utf8(name) {
-            Ok(name) => self.add_str(name, value),
-            // Header names are ASCII but for a guest's odd bytes, shown lossily.
-            Err(_) => self.add_str(&String::from_utf8_lossy(name), value),
+            Ok(_) => self.add_text(name, value),
+            // Not text: shown lossily.
+            Err(_) => self.add_text(String::from_utf8_lossy(name).as_bytes(), value),
         }
     }
 
     /// [`Headers::add`] of a name that is text already (the test API's), which need not be checked for UTF-8.
     pub(crate) fn add_str(&mut self, name: &str, value: &[u8]) {
-        self.push(name, value);
-        let b = &*self.inner;
-        let last = b.entries.len() - 1;
-        let name = &b.names[self.name_start(last)..];
-        if self.kind == MapKind::Plain && !name.starts_with(':') {
+        self.add_text(name.as_bytes(), value)
+    }
+
+    /// [`Headers::add`] of a name known to be UTF-8. The entry is appended first, lower-cased on the way: where it
+    /// stays (most names are new to the map and not pseudo-headers out of place), that is all.
+    fn add_text(&mut self, name: &[u8], value: &[u8]) {
+        Arc::make_mut(&mut self.inner).push(name, value);
+        let last = self.len() - 1;
+        let name = self.inner.name(last);
+        let pseudo = name.starts_with(b":");
+        if self.kind == MapKind::Plain && !pseudo {
             return;
         }
-        let canonical = self.kind.canonical(name);
+        let renamed = self.kind.renamed(name);
+        let canonical = renamed.unwrap_or(name);
         // Most names are new to the map: look for an earlier entry first, and up the inline table only then.
         let existing = self
             .position_before(last, canonical)
             .filter(|_| self.kind.is_inline(canonical));
-        let in_place = canonical == name
+        let in_place = renamed.is_none()
             && existing.is_none()
-            && (!name.starts_with(':') || last == 0 || self.name(last - 1).starts_with(':'));
+            && (!pseudo || last == 0 || self.inner.name(last - 1).starts_with(b":"));
         if in_place {
             return;
         }
-        let canonical = canonical.to_owned();
-        let value = self.pop_value();
+        // Rare (a repeated inline header, `host`, a pseudo-header after others): the entry moves.
+        let b = Arc::make_mut(&mut self.inner);
+        let entry = b.entries.pop().expect("the entry just pushed");
+        let start = b.start(last);
+        let moved = b.bytes[start..].to_vec();
+        b.bytes.truncate(start);
+        let (name, value) = moved.split_at(entry.name_end - start);
+        let name = renamed.unwrap_or(name);
         match existing {
             Some(_) if value.is_empty() => {}
-            Some(at) => self.append_to(at, &value),
+            Some(at) => self.append_to(at, value),
             None => {
-                let at = if canonical.starts_with(':') {
+                let at = if name.starts_with(b":") {
                     self.names()
-                        .position(|k| !k.starts_with(':'))
+                        .position(|k| !k.starts_with(b":"))
                         .unwrap_or(self.len())
                 } else {
                     self.len()
                 };
-                self.insert(at, &canonical, &value);
+                self.insert(at, name, value);
             }
         }
     }
 
-    /// The first of the entries before `end` named `name` (lower-case), compared as bytes.
-    fn position_before(&self, end: usize, name: &str) -> Option<usize> {
-        self.position_where(end, name, <[u8]>::eq)
-    }
-
-    /// The first entry named `name` in any case.
-    fn position_of(&self, name: &str) -> Option<usize> {
-        self.position_where(self.len(), name, <[u8]>::eq_ignore_ascii_case)
-    }
-
-    /// The first of the entries before `end` whose name is as long as `name` and `same` as it: the names are walked
-    /// as bytes, since a lookup runs on every header the guest or the filter manager asks for.
-    fn position_where(
-        &self,
-        end: usize,
-        name: &str,
-        same: impl Fn(&[u8], &[u8]) -> bool,
-    ) -> Option<usize> {
+    /// The first of the entries before `end` named `name` (lower-case), compared as bytes: lengths first, since a
+    /// lookup runs on every header the guest or the filter manager asks for.
+    fn position_before(&self, end: usize, name: &[u8]) -> Option<usize> {
         let b = &*self.inner;
-        let (names, name) = (b.names.as_bytes(), name.as_bytes());
         let mut start = 0;
         b.entries[..end].iter().position(|e| {
-            let found = e.name_end - start == name.len() && same(&names[start..e.name_end], name);
-            start = e.name_end;
+            let found = e.name_end - start == name.len() && b.bytes[start..e.name_end] == *name;
+            start = e.value_end;
             found
         })
     }
 
-    /// Entry `index`'s name.
-    fn name(&self, index: usize) -> &str {
-        &self.inner.names[self.name_start(index)..self.inner.entries[index].name_end]
-    }
-
-    /// Where entry `index`'s name starts in the names buffer.
-    fn name_start(&self, index: usize) -> usize {
-        index
-            .checked_sub(1)
-            .map_or(0, |i| self.inner.entries[i].name_end)
+    /// The first entry named `name` in any case. The names held are lower-case, so a lower-case `name` (what the
+    /// filter manager and most guests ask for) is compared as it is.
+    fn position_of(&self, name: &[u8]) -> Option<usize> {
+        if has_capitals(name) {
+            self.position_before(self.len(), &name.to_ascii_lowercase())
+        } else {
+            self.position_before(self.len(), name)
+        }
     }
 
     /// Replaces every entry of `name` with one: Envoy's `setCopy` is `remove` then `addCopy`, so the entry moves
@@ -216,11 +289,15 @@ impl Headers {
     /// Removes every entry of `name` (`host` removes `:authority` in request headers).
     pub fn remove(&mut self, name: impl AsRef<[u8]>) {
         let name = lower(name.as_ref());
-        let name = self.kind.canonical(&name);
+        let name = self
+            .kind
+            .renamed(name.as_bytes())
+            .unwrap_or(name.as_bytes());
         if self.names().any(|k| k == name) {
             let mut kept = Headers::with_capacity_of(self);
-            for (k, v) in self.pairs_str().filter(|(k, _)| *k != name) {
-                kept.push(k, v);
+            let b = Arc::make_mut(&mut kept.inner);
+            for (k, v) in self.pairs().filter(|(k, _)| *k != name) {
+                b.push(k, v);
             }
             *self = kept;
         }
@@ -237,12 +314,21 @@ impl Headers {
 
     /// The bytes of every name and value: Envoy's `byteSize()`, and what holding the map costs.
     pub(crate) fn byte_len(&self) -> usize {
-        self.inner.names.len() + self.inner.values.len()
+        self.inner.bytes.len()
     }
 
     /// Entries in order, as bytes (values need not be UTF-8).
     pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + Clone {
-        self.pairs_str().map(|(k, v)| (k.as_bytes(), v))
+        let b = &*self.inner;
+        let mut start = 0;
+        b.entries.iter().map(move |e| {
+            let pair = (
+                &b.bytes[start..e.name_end],
+                &b.bytes[e.name_end..e.value_end],
+            );
+            start = e.value_end;
+            pair
+        })
     }
 
     /// A map of class `kind` with room for `entries` entries with `bytes` bytes of names and values, so building
@@ -250,8 +336,7 @@ impl Headers {
     pub(crate) fn with_capacity(kind: MapKind, entries: usize, bytes: usize) -> Headers {
         Headers {
             inner: Arc::new(Buffers {
-                names: String::with_capacity(bytes),
-                values: Vec::with_capacity(bytes),
+                bytes: Vec::with_capacity(bytes),
                 entries: Vec::with_capacity(entries),
             }),
             kind,
@@ -259,101 +344,56 @@ impl Headers {
     }
 
     fn with_capacity_of(other: &Headers) -> Headers {
-        Headers::with_capacity(other.kind, other.len() + 1, other.inner.values.len())
+        Headers::with_capacity(other.kind, other.len() + 1, other.byte_len())
     }
 
-    /// Appends an entry as it is, lower-casing the name in place.
-    fn push(&mut self, name: &str, value: &[u8]) {
+    /// Inserts an entry (its name lower-case) before entry `at`.
+    fn insert(&mut self, at: usize, name: &[u8], value: &[u8]) {
         let b = Arc::make_mut(&mut self.inner);
-        let start = b.names.len();
-        b.names.push_str(name);
-        b.names[start..].make_ascii_lowercase();
-        b.values.extend_from_slice(value);
-        b.entries.push(Entry {
-            name_end: b.names.len(),
-            value_end: b.values.len(),
-        });
-    }
-
-    /// Drops the last entry, returning its value.
-    fn pop_value(&mut self) -> Vec<u8> {
-        let b = Arc::make_mut(&mut self.inner);
-        b.entries.pop();
-        let (name_start, value_start) = b
-            .entries
-            .last()
-            .map_or((0, 0), |e| (e.name_end, e.value_end));
-        b.names.truncate(name_start);
-        b.values.split_off(value_start)
-    }
-
-    /// Inserts an entry before entry `at`.
-    fn insert(&mut self, at: usize, name: &str, value: &[u8]) {
-        let mut rebuilt = Headers::with_capacity_of(self);
-        for (i, (k, v)) in self.pairs_str().enumerate() {
-            if i == at {
-                rebuilt.push(name, value);
-            }
-            rebuilt.push(k, v);
+        if at >= b.entries.len() {
+            b.push(name, value);
+            return;
         }
-        if at >= self.len() {
-            rebuilt.push(name, value);
+        let start = b.start(at);
+        b.entries.insert(
+            at,
+            Entry {
+                name_end: start + name.len(),
+                value_end: start + name.len() + value.len(),
+            },
+        );
+        b.bytes
+            .splice(start..start, name.iter().chain(value).copied());
+        for e in &mut b.entries[at + 1..] {
+            e.name_end += name.len() + value.len();
+            e.value_end += name.len() + value.len();
         }
-        *self = rebuilt;
     }
 
     /// Appends `value` to entry `at`'s value with Envoy's inline delimiter (`appendToHeader`).
     fn append_to(&mut self, at: usize, value: &[u8]) {
-        let mut rebuilt = Headers::with_capacity_of(self);
-        for (i, (k, v)) in self.pairs_str().enumerate() {
-            if i == at && !v.is_empty() {
-                rebuilt.push(k, &[v, INLINE_DELIMITER, value].concat());
-            } else if i == at {
-                rebuilt.push(k, value);
-            } else {
-                rebuilt.push(k, v);
-            }
-        }
-        *self = rebuilt;
-    }
-
-    fn value_at(&self, index: usize) -> &[u8] {
-        let b = &*self.inner;
-        let start = index.checked_sub(1).map_or(0, |i| b.entries[i].value_end);
-        &b.values[start..b.entries[index].value_end]
+        let b = Arc::make_mut(&mut self.inner);
+        let end = b.entries[at].value_end;
+        let appended = if b.value(at).is_empty() {
+            value.to_vec()
+        } else {
+            [INLINE_DELIMITER, value].concat()
+        };
+        b.entries[at].value_end += appended.len();
+        b.insert_bytes(at, end, &appended);
     }
 
     /// The names in order: what lookups compare, without slicing the values too.
-    fn names(&self) -> impl Iterator<Item = &str> {
+    fn names(&self) -> impl Iterator<Item = &[u8]> {
         let b = &*self.inner;
-        let mut start = 0;
-        b.entries.iter().map(move |e| {
-            let name = &b.names[start..e.name_end];
-            start = e.name_end;
-            name
-        })
-    }
-
-    fn pairs_str(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + Clone {
-        let b = &*self.inner;
-        let mut name_start = 0;
-        let mut value_start = 0;
-        b.entries.iter().map(move |e| {
-            let pair = (
-                &b.names[name_start..e.name_end],
-                &b.values[value_start..e.value_end],
-            );
-            name_start = e.name_end;
-            value_start = e.value_end;
-            pair
-        })
+        (0..b.entries.len()).map(move |i| b.name(i))
     }
 }
 
 /// Equal when the entries are, however the buffers are laid out.
 impl PartialEq for Headers {
     fn eq(&self, other: &Headers) -> bool {
-        self.len() == other.len() && self.pairs_str().eq(other.pairs_str())
+        self.len() == other.len() && self.pairs().eq(other.pairs())
     }
 }
 
@@ -407,4 +447,63 @@ impl fmt::Debug for Headers {
 
 fn lower(name: &[u8]) -> String {
     String::from_utf8_lossy(name).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capitals_are_found_wherever_they_are_and_only_ascii_ones() {
+        let all: Vec<u8> = (0..=255).collect();
+        for start in 0..=255 {
+            for len in 0..=(256 - start).min(20) {
+                let name = &all[start..start + len];
+                assert_eq!(
+                    has_capitals(name),
+                    name.iter().any(u8::is_ascii_uppercase),
+                    "{name:?}"
+                );
+            }
+        }
+        assert!(!has_capitals(b"x-forwarded-proto"));
+        assert!(has_capitals(b"x-forwarded-protO"));
+        assert!(has_capitals(b"X-forwarded-proto"));
+    }
+
+    /// An entry that moves (a pseudo-header after others, `host`, a repeated inline header) moves its bytes in the
+    /// shared buffer: every entry after it must still read its own name and value.
+    #[test]
+    fn entries_that_move_leave_the_others_readable() {
+        let mut headers = Headers::of_kind(MapKind::RequestHeaders);
+        for (name, value) in [
+            ("A", "1"),
+            ("via", "x"),
+            ("b", ""),
+            ("Via", "y"),
+            (":path", "/"),
+            ("Host", "example.com"),
+            ("via", ""),
+            ("c", "3"),
+        ] {
+            headers.add(name, value);
+        }
+        let pairs: Vec<(&str, &str)> = headers.pairs().map(|(k, v)| (text(k), text(v))).collect();
+        assert_eq!(
+            pairs,
+            [
+                (":path", "/"),
+                (":authority", "example.com"),
+                ("a", "1"),
+                ("via", "x,y"),
+                ("b", ""),
+                ("c", "3"),
+            ]
+        );
+        assert_eq!(headers.get("HOST"), Some("example.com"));
+        assert_eq!(
+            headers.byte_len(),
+            "/example.com1x,y3".len() + ":path:authorityaviabc".len()
+        );
+    }
 }

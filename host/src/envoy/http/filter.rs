@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::maps::{headers_kind, trailers_kind};
 use super::side::{Buffering, Iteration};
 use super::stream::StreamLife;
-use super::{Action, CallbackOutcome, Dir, Headers, HttpStream, LocalReply, Vm, callback_name};
+use super::{
+    Action, CallbackOutcome, Dir, Headers, HttpStream, LocalReply, Part, Vm, callback_name,
+};
 
 /// A callback that sent a local reply: Envoy stops iteration whatever it returned (`Context::sendLocalResponse`
 /// makes the filter's return StopIteration).
@@ -23,7 +25,14 @@ impl Vm {
         let mut stream = HttpStream::new(id);
         stream.began_after_failure = state.failed.is_some();
         stream.started = state.clock.now();
-        state.streams.insert(id, Box::new(stream));
+        let boxed = match state.spare_stream.take() {
+            Some(mut spare) => {
+                *spare = stream;
+                spare
+            }
+            None => Box::new(stream),
+        };
+        state.streams.insert(id, boxed);
         id
     }
 
@@ -57,6 +66,7 @@ impl Vm {
             stream.response_code = headers.get(":status").and_then(|s| s.parse().ok());
             stream.code_details = Some(Cow::Borrowed("via_upstream"));
         }
+        let count = headers.len() as i32;
         let side = stream.side_mut(dir);
         side.headers = Some(headers);
         side.reach.headers = true;
@@ -65,15 +75,9 @@ impl Vm {
         if let Some(action) = self.bypass(id, dir) {
             return action;
         }
-        let count = self
-            .stream(id)
-            .side(dir)
-            .headers
-            .as_ref()
-            .map_or(0, Headers::len) as i32;
         let result = self.call_headers(id, dir, count, end_stream);
         if let Some(action) = self.bypass(id, dir) {
-            self.record_outcome(id, dir, "headers", result, "failed");
+            self.record_outcome(id, dir, Part::Headers, result, "failed");
             return action;
         }
         let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
@@ -97,7 +101,7 @@ impl Vm {
             _ if buffer => "StopAllIterationAndBuffer",
             _ => "StopAllIterationAndWatermark",
         };
-        self.record_outcome(id, dir, "headers", result, envoy);
+        self.record_outcome(id, dir, Part::Headers, result, envoy);
         let side = self.stream_mut(id).side_mut(dir);
         let action = if stop {
             if single {
@@ -238,7 +242,7 @@ impl Vm {
         let result = self.call_body(id, dir, size, end_stream);
         self.stream_mut(id).side_mut(dir).last_body_callback = false;
         if let Some(action) = self.bypass(id, dir) {
-            self.record_outcome(id, dir, "body", result, "failed");
+            self.record_outcome(id, dir, Part::Body, result, "failed");
             return action;
         }
         let forced_stop = std::mem::take(&mut self.state_mut().stop_next_iteration);
@@ -250,7 +254,7 @@ impl Vm {
             Some(FilterDataStatus::StopIterationNoBuffer) => "StopIterationNoBuffer",
             Some(FilterDataStatus::Continue) | None => "Continue",
         };
-        self.record_outcome(id, dir, "body", result, envoy);
+        self.record_outcome(id, dir, Part::Body, result, envoy);
         let side = self.stream_mut(id).side_mut(dir);
         match returned {
             _ if forced_stop => {
@@ -300,7 +304,7 @@ impl Vm {
         let count = side.trailers.as_ref().map_or(0, Headers::len) as i32;
         let result = self.call_trailers(id, dir, count);
         if let Some(action) = self.bypass(id, dir) {
-            self.record_outcome(id, dir, "trailers", result, "failed");
+            self.record_outcome(id, dir, Part::Trailers, result, "failed");
             return action;
         }
         let forced = std::mem::take(&mut self.state_mut().stop_next_iteration);
@@ -311,7 +315,7 @@ impl Vm {
             Some(FilterTrailersStatus::Continue) => "Continue",
             _ => "StopIteration",
         };
-        self.record_outcome(id, dir, "trailers", result, envoy);
+        self.record_outcome(id, dir, Part::Trailers, result, envoy);
         let side = self.stream_mut(id).side_mut(dir);
         if stop {
             side.iteration = Iteration::StoppedTrailers;
@@ -327,7 +331,7 @@ impl Vm {
         &mut self,
         id: u32,
         dir: Dir,
-        part: &str,
+        part: Part,
         returned: Option<i32>,
         envoy: &'static str,
     ) {

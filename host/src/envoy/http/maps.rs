@@ -5,6 +5,14 @@ use super::{Dir, Headers, HostState, HttpStream, MapKind};
 use crate::envoy::Flow;
 use crate::spec::{BufferType, MapType};
 
+impl super::Vm {
+    /// An empty map of class `kind` with room for `entries` entries of `bytes` bytes, built in one a forgotten stream
+    /// left when there is one.
+    pub(crate) fn spare_map(&mut self, kind: MapKind, entries: usize, bytes: usize) -> Headers {
+        self.state_mut().spare_maps.map(kind, entries, bytes)
+    }
+}
+
 impl HostState {
     /// The map a host call addresses, as Envoy's `getConstMap` resolves it; `None` is Envoy's null pointer.
     pub(crate) fn map(&self, map: MapType) -> Option<&Headers> {

@@ -20,15 +20,23 @@ pub(crate) use maps::headers_kind;
 
 pub(crate) use stream::{HttpStream, StreamLife};
 
+/// Which of a side's callbacks ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Headers,
+    Body,
+    Trailers,
+}
+
 /// The callback's name, for a [`CallbackOutcome`].
-fn callback_name(dir: Dir, part: &str) -> &'static str {
+fn callback_name(dir: Dir, part: Part) -> &'static str {
     match (dir, part) {
-        (Dir::Request, "headers") => "on_request_headers",
-        (Dir::Request, "body") => "on_request_body",
-        (Dir::Request, _) => "on_request_trailers",
-        (Dir::Response, "headers") => "on_response_headers",
-        (Dir::Response, "body") => "on_response_body",
-        (Dir::Response, _) => "on_response_trailers",
+        (Dir::Request, Part::Headers) => "on_request_headers",
+        (Dir::Request, Part::Body) => "on_request_body",
+        (Dir::Request, Part::Trailers) => "on_request_trailers",
+        (Dir::Response, Part::Headers) => "on_response_headers",
+        (Dir::Response, Part::Body) => "on_response_body",
+        (Dir::Response, Part::Trailers) => "on_response_trailers",
     }
 }
 

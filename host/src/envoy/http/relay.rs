@@ -29,7 +29,8 @@ impl Vm {
         }
     }
 
-    /// Drops a stream whose context Envoy destroyed (after `on_delete`); a stream still alive is kept.
+    /// Drops a stream whose context Envoy destroyed (after `on_delete`); a stream still alive is kept. Its maps, and
+    /// its own allocation, are kept for the next streams.
     pub(crate) fn forget_stream(&mut self, id: u32) {
         let state = self.state_mut();
         if state
@@ -37,7 +38,21 @@ impl Vm {
             .get(&id)
             .is_some_and(|s| s.life == StreamLife::Deleted)
         {
-            state.streams.remove(&id);
+            if let Some(mut stream) = state.streams.remove(&id) {
+                for side in [&mut stream.request, &mut stream.response] {
+                    // What passed first: it shares the side's own map, which is then the last holder.
+                    let maps = [
+                        side.forwarded.headers.take(),
+                        side.forwarded.trailers.take(),
+                        side.headers.take(),
+                        side.trailers.take(),
+                    ];
+                    for map in maps.into_iter().flatten() {
+                        state.spare_maps.keep(map);
+                    }
+                }
+                state.spare_stream = Some(stream);
+            }
             state.forget_foreign_state(id);
         }
     }

@@ -108,15 +108,17 @@ impl Vm {
 
     /// Envoy's `CHECK_FAIL` plus `failure_local_reply_sent_`: decides whether the VM is skipped for this callback.
     pub(super) fn bypass(&mut self, id: u32, dir: Dir) -> Option<Action> {
-        let stream = self.stream(id);
-        if dir == Dir::Response
-            && (stream.failure_reply_sent
-                || stream.local_reply.is_some() && stream.life == StreamLife::Pending)
-        {
-            self.stream_mut(id).response.forward_all();
-            return Some(Action::Continue);
+        if dir == Dir::Response {
+            let stream = self.stream(id);
+            if stream.failure_reply_sent
+                || stream.local_reply.is_some() && stream.life == StreamLife::Pending
+            {
+                self.stream_mut(id).response.forward_all();
+                return Some(Action::Continue);
+            }
         }
         self.state().failed.as_ref()?;
+        let stream = self.stream(id);
         let settings = &self.state().settings;
         let left_out = settings.failure_policy == FailurePolicy::Open && stream.began_after_failure;
         if settings.legacy_fail_open || left_out {

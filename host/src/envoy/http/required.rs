@@ -14,7 +14,13 @@ impl Vm {
         while let Some(id) = self.state_mut().touched_streams.pop() {
             for dir in [Dir::Request, Dir::Response] {
                 if let Some(missing) = self.missing_required_header(id, dir) {
-                    self.stream_mut(id).side_mut(dir).required_checked = true;
+                    // Not `stream_mut`: that would mark the stream touched again, and check it once more.
+                    let stream = self
+                        .state_mut()
+                        .streams
+                        .get_mut(&id)
+                        .expect("stream exists");
+                    stream.side_mut(dir).required_checked = true;
                     if let Some(missing) = missing {
                         self.refuse_headers(id, dir, missing);
                     }

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::side::{Forwarded, Iteration, Side};
 use super::{Dir, LocalReply, Properties};
 
@@ -54,8 +56,12 @@ pub(crate) struct HttpStream {
     /// A network filter's context: the downstream connection it sees (its HTTP sides stay empty). `None`: an HTTP
     /// stream.
     pub(in crate::envoy) network: Option<Box<crate::envoy::network::Connection>>,
-    /// Each filter callback Envoy called, in order, with what the plugin returned and what Envoy did with it.
-    pub(in crate::envoy) outcomes: Vec<super::CallbackOutcome>,
+    /// Each filter callback Envoy called, in order, with what the plugin returned and what Envoy did with it. A
+    /// stream's first few (headers and body each way) are kept without an allocation of their own.
+    pub(in crate::envoy) outcomes: SmallVec<[super::CallbackOutcome; 4]>,
+    /// What the guest copied into the stream's maps and bodies, and the bodies Envoy buffers for it, charged to the
+    /// byte budget until the stream is deleted.
+    pub(in crate::envoy) held: usize,
 }
 
 impl HttpStream {
@@ -84,7 +90,8 @@ impl HttpStream {
             properties: None,
             started: Duration::ZERO,
             network: None,
-            outcomes: Vec::new(),
+            outcomes: SmallVec::new(),
+            held: 0,
         }
     }
 

@@ -2,7 +2,12 @@
 //! `templates/extension` (the only copy of the template). Every value is checked here first, so a
 //! mistake is reported before cargo-generate creates anything.
 
-use std::{fs, path::Path, process::Stdio, str::FromStr};
+use std::{
+    fs,
+    path::Path,
+    process::{Command, Stdio},
+    str::FromStr,
+};
 
 use anyhow::{Context, bail};
 
@@ -12,7 +17,7 @@ use crate::{flags, workspace};
 const CARGO_GENERATE: &str = "cargo-generate@0.26.0";
 
 /// Where cargo-generate looks for an author's name besides git's configuration (`template_variables/authors.rs`).
-pub const AUTHOR_VARIABLES: [&str; 6] = [
+const AUTHOR_VARIABLES: [&str; 6] = [
     "CARGO_NAME",
     "GIT_AUTHOR_NAME",
     "GIT_COMMITTER_NAME",
@@ -20,6 +25,18 @@ pub const AUTHOR_VARIABLES: [&str; 6] = [
     "USERNAME",
     "NAME",
 ];
+
+/// Gives the `cargo generate` run `cmd` an author's name where the environment has none. The template writes no
+/// author, yet cargo-generate stops when it finds none: no $USER (as in many containers) and no git `user.name`, or
+/// a cargo-generate built without its git feature (as CI installs it).
+pub fn name_an_author_if_none(cmd: &mut Command) {
+    if AUTHOR_VARIABLES
+        .iter()
+        .all(|v| std::env::var_os(v).is_none())
+    {
+        cmd.env("CARGO_NAME", "extension author");
+    }
+}
 
 /// Starting points offered by the template (`kind` in templates/extension/cargo-generate.toml).
 const KINDS: [&str; 5] = ["headers", "callout", "body", "tcp", "service"];
@@ -65,14 +82,7 @@ impl flags::New {
         for define in &defines {
             cmd.arg("--define").arg(define);
         }
-        // The template writes no author, yet cargo-generate stops when it finds none: no $USER (as in many
-        // containers) and no git `user.name`, or a cargo-generate built without its git feature (as CI installs it).
-        if AUTHOR_VARIABLES
-            .iter()
-            .all(|v| std::env::var_os(v).is_none())
-        {
-            cmd.env("CARGO_NAME", "extension author");
-        }
+        name_an_author_if_none(&mut cmd);
         let status = cmd.status().context("cannot run `cargo generate`")?;
         if !status.success() {
             bail!(

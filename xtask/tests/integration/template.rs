@@ -342,18 +342,11 @@ fn xtask_new_says_how_to_install_a_missing_cargo_generate() {
     fs::remove_dir_all(&empty).unwrap();
 }
 
-/// `cargo generate`, given an author's name where the environment has none: the template writes no author, but
-/// cargo-generate stops without one (no $USER and, built without its git feature as CI installs it, no git
-/// `user.name`), as `cargo xtask new` also provides.
+/// `cargo generate`, given an author's name where the environment has none, as `cargo xtask new` gives it.
 fn generate() -> Command {
     let mut cmd = cargo();
     cmd.arg("generate");
-    if xtask::new::AUTHOR_VARIABLES
-        .iter()
-        .all(|v| std::env::var_os(v).is_none())
-    {
-        cmd.env("CARGO_NAME", "template test");
-    }
+    xtask::new::name_an_author_if_none(&mut cmd);
     cmd
 }
 

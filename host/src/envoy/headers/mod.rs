@@ -8,8 +8,8 @@ mod spare;
 use std::fmt;
 use std::sync::Arc;
 
-use inline::INLINE_DELIMITER;
 pub(crate) use inline::MapKind;
+use inline::{INLINE_DELIMITER, Inline};
 pub(crate) use spare::SpareMaps;
 
 /// An ordered multimap of lower-cased header names to values, with the insertion rules of Envoy's
@@ -29,6 +29,10 @@ struct Buffers {
     /// Each entry's name (lower-case, UTF-8) followed by its value, in order.
     bytes: Vec<u8>,
     entries: Vec<Entry>,
+    /// In a map of a class with inline names, a bit ([`Inline::bit`]) for each inline table name among the entries'
+    /// names, and maybe some no longer there: a name whose bit is clear is absent, so an inline name added for the
+    /// first time is not looked for among the entries.
+    inline_names: u64,
 }
 
 /// Where one entry's name and value end in the buffer: its name starts where the previous entry's value ended, its
@@ -57,6 +61,7 @@ impl Buffers {
     }
 
     /// Appends an entry, lower-casing the name as it is copied.
+    #[inline]
     fn push(&mut self, name: &[u8], value: &[u8]) {
         let start = self.bytes.len();
         self.bytes.reserve(name.len() + value.len());
@@ -84,16 +89,25 @@ impl Buffers {
 }
 
 /// Whether `name` has an ASCII capital letter: looked for eight bytes at a time in a name of eight or more (the last
-/// eight overlapping what was looked at already), since every name of every map is looked at as it is added.
+/// eight overlapping what was looked at already), in one word made of its first and last four bytes (or of three of
+/// its bytes) in a shorter one, since every name of every map is looked at as it is added.
 fn has_capitals(name: &[u8]) -> bool {
-    let Some(last) = name.last_chunk::<8>() else {
-        return name.iter().any(u8::is_ascii_uppercase);
+    let len = name.len();
+    let word = if let Some(last) = name.last_chunk::<8>() {
+        let (words, _) = name.as_chunks::<8>();
+        return words
+            .iter()
+            .chain([last])
+            .any(|word| capitals(u64::from_le_bytes(*word)) != 0);
+    } else if let (Some(first), Some(last)) = (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32
+    } else if len > 0 {
+        u64::from(name[0]) | u64::from(name[len / 2]) << 8 | u64::from(name[len - 1]) << 16
+    } else {
+        return false;
     };
-    let (words, _) = name.as_chunks::<8>();
-    words
-        .iter()
-        .chain([last])
-        .any(|word| capitals(u64::from_le_bytes(*word)) != 0)
+    // The bytes of `word` not taken from the name are zero, which is no capital.
+    capitals(word) != 0
 }
 
 /// The high bit of each byte of `word` that is an ASCII capital. In each byte, with no carry into the next, the high
@@ -105,6 +119,22 @@ fn capitals(word: u64) -> u64 {
     let from_a = low + ONES * (0x80 - u64::from(b'A'));
     let past_z = low + ONES * (0x80 - u64::from(b'Z') - 1);
     from_a & !past_z & !word & HIGH
+}
+
+/// Whether `a` and `b`, of the same length, are equal: compared a word at a time (words overlapping at the end),
+/// which for names as short as header names costs less than a call to `memcmp`, and names are compared on every
+/// lookup.
+fn same_length_equal(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    if let (Some(a_last), Some(b_last)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        let (a_words, _) = a.as_chunks::<8>();
+        let (b_words, _) = b.as_chunks::<8>();
+        return a_last == b_last && a_words.iter().zip(b_words).all(|(x, y)| x == y);
+    }
+    if let (Some(a_first), Some(b_first)) = (a.first_chunk::<4>(), b.first_chunk::<4>()) {
+        return a_first == b_first && a.last_chunk::<4>() == b.last_chunk::<4>();
+    }
+    a == b
 }
 
 /// A name read from the buffer: text, since every name entered as text or was made so.
@@ -214,19 +244,29 @@ impl Headers {
     /// [`Headers::add`] of a name known to be UTF-8. The entry is appended first, lower-cased on the way: where it
     /// stays (most names are new to the map and not pseudo-headers out of place), that is all.
     fn add_text(&mut self, name: &[u8], value: &[u8]) {
-        Arc::make_mut(&mut self.inner).push(name, value);
-        let last = self.len() - 1;
-        let name = self.inner.name(last);
+        let b = Arc::make_mut(&mut self.inner);
+        b.push(name, value);
+        let last = b.entries.len() - 1;
+        let name = b.name(last);
         let pseudo = name.starts_with(b":");
         if self.kind == MapKind::Plain && !pseudo {
             return;
         }
         let renamed = self.kind.renamed(name);
-        let canonical = renamed.unwrap_or(name);
-        // Most names are new to the map: look for an earlier entry first, and up the inline table only then.
-        let existing = self
-            .position_before(last, canonical)
-            .filter(|_| self.kind.is_inline(canonical));
+        let inline = Inline::of(renamed.unwrap_or(name));
+        // An inline name added for the first time needs no search for an earlier entry.
+        let seen = inline.is_some_and(|inline| {
+            let seen = b.inline_names & inline.bit() != 0;
+            b.inline_names |= inline.bit();
+            seen
+        });
+        let existing = match inline {
+            Some(inline) if seen && self.kind.holds(inline) => {
+                let canonical = renamed.unwrap_or_else(|| self.inner.name(last));
+                self.position_before(last, canonical)
+            }
+            _ => None,
+        };
         let in_place = renamed.is_none()
             && existing.is_none()
             && (!pseudo || last == 0 || self.inner.name(last - 1).starts_with(b":"));
@@ -263,7 +303,8 @@ impl Headers {
         let b = &*self.inner;
         let mut start = 0;
         b.entries[..end].iter().position(|e| {
-            let found = e.name_end - start == name.len() && b.bytes[start..e.name_end] == *name;
+            let found = e.name_end - start == name.len()
+                && same_length_equal(&b.bytes[start..e.name_end], name);
             start = e.value_end;
             found
         })
@@ -296,6 +337,8 @@ impl Headers {
         if self.names().any(|k| k == name) {
             let mut kept = Headers::with_capacity_of(self);
             let b = Arc::make_mut(&mut kept.inner);
+            // What remains of the names is among what was there.
+            b.inline_names = self.inner.inline_names;
             for (k, v) in self.pairs().filter(|(k, _)| *k != name) {
                 b.push(k, v);
             }
@@ -338,6 +381,7 @@ impl Headers {
             inner: Arc::new(Buffers {
                 bytes: Vec::with_capacity(bytes),
                 entries: Vec::with_capacity(entries),
+                inline_names: 0,
             }),
             kind,
         }
@@ -469,6 +513,52 @@ mod tests {
         assert!(!has_capitals(b"x-forwarded-proto"));
         assert!(has_capitals(b"x-forwarded-protO"));
         assert!(has_capitals(b"X-forwarded-proto"));
+    }
+
+    #[test]
+    fn names_of_a_length_are_equal_only_when_every_byte_is() {
+        let name: Vec<u8> = (b'a'..=b'z').chain(b'0'..=b'9').collect();
+        for len in 0..=name.len() {
+            let a = &name[..len];
+            assert!(same_length_equal(a, a));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!same_length_equal(a, &b), "{b:?}");
+            }
+        }
+    }
+
+    /// Which inline names a map holds is kept beside its entries: after a removal, a reused spare map or a change of
+    /// class, a repeated inline name must still join its first entry, and a new one must still get its own.
+    #[test]
+    fn inline_names_join_after_every_change_to_the_map() {
+        let mut headers = Headers::of_kind(MapKind::RequestHeaders);
+        headers.add("via", "a");
+        headers.add("x-custom", "1");
+        headers.remove("via");
+        headers.add("Via", "b");
+        headers.add("via", "c");
+        headers.remove("x-custom");
+        headers.add("via", "d");
+        assert_eq!(headers.get_all("via"), ["b,c,d"]);
+
+        let mut spare = SpareMaps::default();
+        spare.keep(headers);
+        let mut reused = spare.map(MapKind::RequestHeaders, 2, 16);
+        reused.add("via", "e");
+        reused.add("via", "f");
+        assert_eq!(reused.get_all("via"), ["e,f"]);
+
+        let mut plain = Headers::new();
+        plain.add("via", "g");
+        plain.add("via", "h");
+        assert_eq!(plain.get_all("via"), ["g", "h"]);
+        let mut request = plain.into_kind(MapKind::RequestHeaders);
+        assert_eq!(request.get_all("via"), ["g,h"]);
+        request.set("via", "i");
+        request.add("via", "j");
+        assert_eq!(request.get_all("via"), ["i,j"]);
     }
 
     /// An entry that moves (a pseudo-header after others, `host`, a repeated inline header) moves its bytes in the

@@ -60,9 +60,9 @@ impl Buffers {
         &self.bytes[e.name_end..e.value_end]
     }
 
-    /// Appends an entry, lower-casing the name as it is copied.
-    #[inline]
-    fn push(&mut self, name: &[u8], value: &[u8]) {
+    /// Appends an entry, lower-casing the name as it is copied; returns where its name starts and ends.
+    #[inline(always)]
+    fn push(&mut self, name: &[u8], value: &[u8]) -> (usize, usize) {
         let start = self.bytes.len();
         self.bytes.reserve(name.len() + value.len());
         self.bytes.extend_from_slice(name);
@@ -76,6 +76,7 @@ impl Buffers {
             name_end,
             value_end: self.bytes.len(),
         });
+        (start, name_end)
     }
 
     /// Puts `bytes` at `at` in the buffer, as part of entry `index`: the entries after it move along.
@@ -124,7 +125,7 @@ fn capitals(word: u64) -> u64 {
 /// Whether `a` and `b`, of the same length, are equal: compared a word at a time (words overlapping at the end),
 /// which for names as short as header names costs less than a call to `memcmp`, and names are compared on every
 /// lookup.
-fn same_length_equal(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_length_equal(a: &[u8], b: &[u8]) -> bool {
     debug_assert_eq!(a.len(), b.len());
     if let (Some(a_last), Some(b_last)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
         let (a_words, _) = a.as_chunks::<8>();
@@ -237,22 +238,26 @@ impl Headers {
     }
 
     /// [`Headers::add`] of a name that is text already (the test API's), which need not be checked for UTF-8.
+    #[inline]
     pub(crate) fn add_str(&mut self, name: &str, value: &[u8]) {
         self.add_text(name.as_bytes(), value)
     }
 
     /// [`Headers::add`] of a name known to be UTF-8. The entry is appended first, lower-cased on the way: where it
-    /// stays (most names are new to the map and not pseudo-headers out of place), that is all.
+    /// stays (most names are new to the map and not pseudo-headers out of place), that is all. Inlined where maps are
+    /// built, with what moves an entry kept apart.
+    #[inline]
     fn add_text(&mut self, name: &[u8], value: &[u8]) {
+        let kind = self.kind;
         let b = Arc::make_mut(&mut self.inner);
-        b.push(name, value);
+        let (start, name_end) = b.push(name, value);
         let last = b.entries.len() - 1;
-        let name = b.name(last);
-        let pseudo = name.starts_with(b":");
-        if self.kind == MapKind::Plain && !pseudo {
+        let name = &b.bytes[start..name_end];
+        let pseudo = name.first() == Some(&b':');
+        if kind == MapKind::Plain && !pseudo {
             return;
         }
-        let renamed = self.kind.renamed(name);
+        let renamed = kind.renamed(name);
         let inline = Inline::of(renamed.unwrap_or(name));
         // An inline name added for the first time needs no search for an earlier entry.
         let seen = inline.is_some_and(|inline| {
@@ -261,7 +266,7 @@ impl Headers {
             seen
         });
         let existing = match inline {
-            Some(inline) if seen && self.kind.holds(inline) => {
+            Some(inline) if seen && kind.holds(inline) => {
                 let canonical = renamed.unwrap_or_else(|| self.inner.name(last));
                 self.position_before(last, canonical)
             }
@@ -270,11 +275,18 @@ impl Headers {
         let in_place = renamed.is_none()
             && existing.is_none()
             && (!pseudo || last == 0 || self.inner.name(last - 1).starts_with(b":"));
-        if in_place {
-            return;
+        if !in_place {
+            self.move_last(renamed, existing);
         }
-        // Rare (a repeated inline header, `host`, a pseudo-header after others): the entry moves.
+    }
+
+    /// Moves the entry just added where Envoy keeps it (rare: a repeated inline header, `host`, a pseudo-header
+    /// after others): joined to `existing`, or inserted at the end of its block, as `renamed` if it is.
+    #[cold]
+    #[inline(never)]
+    fn move_last(&mut self, renamed: Option<&[u8]>, existing: Option<usize>) {
         let b = Arc::make_mut(&mut self.inner);
+        let last = b.entries.len() - 1;
         let entry = b.entries.pop().expect("the entry just pushed");
         let start = b.start(last);
         let moved = b.bytes[start..].to_vec();

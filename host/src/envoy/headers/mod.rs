@@ -79,6 +79,29 @@ impl Buffers {
         (start, name_end)
     }
 
+    /// Removes every entry named `name`, moving the others up.
+    fn remove_all(&mut self, name: &[u8]) {
+        let (mut written, mut kept, mut start) = (0, 0, 0);
+        for i in 0..self.entries.len() {
+            let Entry {
+                name_end,
+                value_end,
+            } = self.entries[i];
+            if self.bytes[start..name_end] != *name {
+                self.bytes.copy_within(start..value_end, written);
+                self.entries[kept] = Entry {
+                    name_end: written + (name_end - start),
+                    value_end: written + (value_end - start),
+                };
+                written += value_end - start;
+                kept += 1;
+            }
+            start = value_end;
+        }
+        self.bytes.truncate(written);
+        self.entries.truncate(kept);
+    }
+
     /// Puts `bytes` at `at` in the buffer, as part of entry `index`: the entries after it move along.
     fn insert_bytes(&mut self, index: usize, at: usize, bytes: &[u8]) {
         self.bytes.splice(at..at, bytes.iter().copied());
@@ -339,22 +362,22 @@ impl Headers {
         self.add(name, value);
     }
 
-    /// Removes every entry of `name` (`host` removes `:authority` in request headers).
+    /// Removes every entry of `name` (`host` removes `:authority` in request headers), in place: the entries after
+    /// a removed one move up in the buffer.
     pub fn remove(&mut self, name: impl AsRef<[u8]>) {
-        let name = lower(name.as_ref());
-        let name = self
-            .kind
-            .renamed(name.as_bytes())
-            .unwrap_or(name.as_bytes());
+        let name = name.as_ref();
+        // Names nearly always come lower-case ASCII, as they are kept: used as they are.
+        let lowered;
+        let name = if name.is_ascii() && !has_capitals(name) {
+            name
+        } else {
+            lowered = lower(name);
+            lowered.as_bytes()
+        };
+        let name = self.kind.renamed(name).unwrap_or(name);
         if self.names().any(|k| k == name) {
-            let mut kept = Headers::with_capacity_of(self);
-            let b = Arc::make_mut(&mut kept.inner);
-            // What remains of the names is among what was there.
-            b.inline_names = self.inner.inline_names;
-            for (k, v) in self.pairs().filter(|(k, _)| *k != name) {
-                b.push(k, v);
-            }
-            *self = kept;
+            // What remains of the names is among what was there: the inline names held stay as they are.
+            Arc::make_mut(&mut self.inner).remove_all(name);
         }
     }
 
@@ -571,6 +594,40 @@ mod tests {
         request.set("via", "i");
         request.add("via", "j");
         assert_eq!(request.get_all("via"), ["i,j"]);
+    }
+
+    /// Removing moves the entries after a removed one up in the shared buffer: each must still read its own name
+    /// and value, and a copy made before must keep all of them.
+    #[test]
+    fn removed_entries_leave_the_others_readable() {
+        let mut headers = Headers::of_kind(MapKind::RequestHeaders);
+        for (name, value) in [
+            (":path", "/"),
+            ("x-a", "1"),
+            ("x-gone", "2"),
+            ("x-b", ""),
+            ("X-Gone", "3"),
+            ("x-c", "4"),
+            ("host", "example.com"),
+        ] {
+            headers.add(name, value);
+        }
+        let copy = headers.clone();
+        headers.remove("X-GONE");
+        headers.remove("Host");
+        headers.remove("absent");
+        let pairs: Vec<(&str, &str)> = headers.pairs().map(|(k, v)| (text(k), text(v))).collect();
+        assert_eq!(
+            pairs,
+            [(":path", "/"), ("x-a", "1"), ("x-b", ""), ("x-c", "4")]
+        );
+        assert_eq!(headers.byte_len(), ":path/x-a1x-bx-c4".len());
+        assert_eq!(copy.len(), 7);
+        assert_eq!(copy.get_all("x-gone"), ["2", "3"]);
+        headers.remove(":path");
+        headers.remove("x-c");
+        assert_eq!(headers.get("x-a"), Some("1"));
+        assert_eq!(headers.len(), 2);
     }
 
     /// An entry that moves (a pseudo-header after others, `host`, a repeated inline header) moves its bytes in the

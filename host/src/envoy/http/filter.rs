@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::maps::{headers_kind, trailers_kind};
-use super::side::{Buffering, Iteration};
+use super::side::{Buffering, Iteration, Side};
 use super::stream::StreamLife;
 use super::{
     Action, CallbackOutcome, Dir, Headers, HttpStream, LocalReply, Part, Vm, callback_name,
@@ -27,7 +27,9 @@ impl Vm {
         stream.started = state.clock.now();
         let boxed = match state.spare_stream.take() {
             Some(mut spare) => {
+                let bodies = [&mut spare.request, &mut spare.response].map(Side::spare_body);
                 *spare = stream;
+                [spare.request.body, spare.response.body] = bodies;
                 spare
             }
             None => Box::new(stream),

@@ -211,6 +211,14 @@ impl Headers {
         Some(self.inner.value(at))
     }
 
+    /// The first value of `name`, a lower-case name other than `host` that the host itself looks up (`:status`,
+    /// `:method`): compared as it is.
+    pub(crate) fn value_of(&self, name: &'static str) -> Option<&[u8]> {
+        debug_assert!(!has_capitals(name.as_bytes()) && name != "host", "{name}");
+        let at = self.position_before(self.len(), name.as_bytes())?;
+        Some(self.inner.value(at))
+    }
+
     /// Every value of `name`, in order (non-UTF-8 values are shown lossily).
     pub fn get_all(&self, name: &str) -> Vec<String> {
         self.all_bytes(name)

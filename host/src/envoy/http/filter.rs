@@ -65,7 +65,9 @@ impl Vm {
         let headers = headers.into_kind(headers_kind(dir));
         if dir == Dir::Response && stream.local_reply.is_none() {
             // The router records the upstream's response in the stream info before any encoder filter runs.
-            stream.response_code = headers.get(":status").and_then(|s| s.parse().ok());
+            stream.response_code = headers
+                .value_of(":status")
+                .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
             stream.code_details = Some(Cow::Borrowed("via_upstream"));
         }
         let count = headers.len() as i32;

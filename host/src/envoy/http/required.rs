@@ -91,15 +91,20 @@ fn missing_required_header(stream: &HttpStream, dir: Dir) -> Option<Option<&'sta
 
 /// `checkRequiredRequestHeaders`: `:method`, then `:path` (`:authority` instead for CONNECT).
 fn missing_request_header(headers: &Headers) -> Option<&'static str> {
-    match headers.get_bytes(":method") {
+    match headers.value_of(":method") {
         None => Some(":method"),
-        Some(b"CONNECT") => (!headers.contains(":authority")).then_some(":authority"),
-        Some(_) => (!headers.contains(":path")).then_some(":path"),
+        Some(b"CONNECT") => headers
+            .value_of(":authority")
+            .is_none()
+            .then_some(":authority"),
+        Some(_) => headers.value_of(":path").is_none().then_some(":path"),
     }
 }
 
 /// `checkRequiredResponseHeaders`: a `:status` that parses as a number (`getResponseStatusOrNullopt`).
 fn missing_response_header(headers: &Headers) -> Option<&'static str> {
-    let status = headers.get(":status").and_then(|s| s.parse::<u64>().ok());
+    let status = headers
+        .value_of(":status")
+        .and_then(|s| std::str::from_utf8(s).ok()?.parse::<u64>().ok());
     status.is_none().then_some(":status")
 }

@@ -76,6 +76,7 @@ pub(crate) struct Inline(u8);
 impl Inline {
     /// The table name `name` (lower-case) is, if it is one: found by a perfect hash of the name, then compared once,
     /// since every name added to a request or response map is looked up.
+    #[inline]
     pub(crate) fn of(name: &[u8]) -> Option<Inline> {
         let key = key(name);
         let slot = SLOTS[slot_of(key)];

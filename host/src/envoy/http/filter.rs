@@ -105,8 +105,9 @@ impl Vm {
             _ if buffer => "StopAllIterationAndBuffer",
             _ => "StopAllIterationAndWatermark",
         };
-        self.record_outcome(id, dir, Part::Headers, result, envoy);
-        let side = self.stream_mut(id).side_mut(dir);
+        let side = self
+            .record_outcome(id, dir, Part::Headers, result, envoy)
+            .side_mut(dir);
         let action = if stop {
             if single {
                 side.iteration = Iteration::Body { headers_held: true };
@@ -231,8 +232,11 @@ impl Vm {
             self.call(id, |e| &e.on_done, id as i32);
             self.call(id, |e| &e.on_delete, id as i32);
         }
-        self.stream_mut(id).life = StreamLife::Deleted;
-        self.state_mut().release_stream(id);
+        // Not `stream_mut`: what left a finished stream is not checked again, so it need not be marked touched.
+        let state = self.state_mut();
+        let stream = state.streams.get_mut(&id).expect("stream exists");
+        stream.life = StreamLife::Deleted;
+        state.budget.release(std::mem::take(&mut stream.held));
         self.settle();
     }
 
@@ -258,8 +262,9 @@ impl Vm {
             Some(FilterDataStatus::StopIterationNoBuffer) => "StopIterationNoBuffer",
             Some(FilterDataStatus::Continue) | None => "Continue",
         };
-        self.record_outcome(id, dir, Part::Body, result, envoy);
-        let side = self.stream_mut(id).side_mut(dir);
+        let side = self
+            .record_outcome(id, dir, Part::Body, result, envoy)
+            .side_mut(dir);
         match returned {
             _ if forced_stop => {
                 side.reach.body = false;
@@ -319,8 +324,9 @@ impl Vm {
             Some(FilterTrailersStatus::Continue) => "Continue",
             _ => "StopIteration",
         };
-        self.record_outcome(id, dir, Part::Trailers, result, envoy);
-        let side = self.stream_mut(id).side_mut(dir);
+        let side = self
+            .record_outcome(id, dir, Part::Trailers, result, envoy)
+            .side_mut(dir);
         if stop {
             side.iteration = Iteration::StoppedTrailers;
             Action::Pause
@@ -330,7 +336,8 @@ impl Vm {
         }
     }
 
-    /// Keeps what callback `part` of `dir` returned and what Envoy did with it, for the test to read.
+    /// Keeps what callback `part` of `dir` returned and what Envoy did with it, for the test to read; returns the
+    /// stream, for what the callback's answer does next.
     fn record_outcome(
         &mut self,
         id: u32,
@@ -338,13 +345,15 @@ impl Vm {
         part: Part,
         returned: Option<i32>,
         envoy: &'static str,
-    ) {
+    ) -> &mut HttpStream {
         let outcome = CallbackOutcome {
             callback: callback_name(dir, part),
             returned,
             envoy,
         };
-        self.stream_mut(id).outcomes.push(outcome);
+        let stream = self.stream_mut(id);
+        stream.outcomes.push(outcome);
+        stream
     }
 
     /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).

@@ -358,10 +358,16 @@ impl Vm {
 
     /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).
     pub(crate) fn ensure_created(&mut self, id: u32) {
-        if self.stream(id).life != StreamLife::Pending || self.state().failed.is_some() {
+        let state = self.state_mut();
+        if state.failed.is_some() {
             return;
         }
-        self.stream_mut(id).life = StreamLife::Open;
+        // Looked up once, and not marked touched: no headers left the stream by its creation.
+        let stream = state.streams.get_mut(&id).expect("stream exists");
+        if stream.life != StreamLife::Pending {
+            return;
+        }
+        stream.life = StreamLife::Open;
         let root = self.state().contexts.root() as i32;
         self.call(id, |e| &e.on_context_create, (id as i32, root));
     }

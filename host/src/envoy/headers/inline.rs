@@ -11,6 +11,8 @@
 //! (`RegisterCustomInlineHeader`, e.g. the cache filter's `authorization`) or from bootstrap `inline_headers`
 //! (`cookie` would then be joined with `"; "`): which ones exist depends on the build and its configuration.
 
+use super::same_length_equal;
+
 /// Which of Envoy's header map classes a map is: it decides which names are inline and whether `host` names
 /// `:authority`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,8 +28,6 @@ pub(crate) enum MapKind {
     /// `ResponseTrailerMapImpl`: response trailers, a callout answer's, gRPC trailing metadata.
     ResponseTrailers,
 }
-
-use super::same_length_equal;
 
 /// The delimiter `appendToHeader` joins a repeated inline header with (`delimiterByHeader`: `"; "` only for a
 /// `cookie` registered inline, which the default tables do not do).
@@ -104,8 +104,8 @@ const REQUEST: Classes = 1;
 const RESPONSE: Classes = 2;
 const RESPONSE_TRAILERS: Classes = 4;
 
-/// Every inline name, sorted, with the classes holding it: `INLINE_REQ_HEADERS` → request, `INLINE_RESP_HEADERS` → response,
-/// `INLINE_REQ_RESP_HEADERS` → both, `INLINE_RESP_HEADERS_TRAILERS` → response headers and trailers.
+/// Every inline name, sorted, with the classes holding it: `INLINE_REQ_HEADERS` → request, `INLINE_RESP_HEADERS` →
+/// response, `INLINE_REQ_RESP_HEADERS` → both, `INLINE_RESP_HEADERS_TRAILERS` → response headers and trailers.
 const INLINE: &[(&str, Classes)] = &[
     (":authority", REQUEST),
     (":method", REQUEST),
@@ -188,8 +188,8 @@ const fn key(name: &[u8]) -> u64 {
     mixed ^ len as u64
 }
 
-/// A multiplier under which no two table names share a slot (searched for offline; [`SLOTS`] fails to build if a
-/// change to the table breaks that: search again).
+/// A multiplier under which no two table names share a slot (found by trying random odd multipliers; [`SLOTS`] fails
+/// to build if a change to the table breaks that: try again).
 const MULTIPLIER: u64 = 0x2543_639f_5c9d_7dcf;
 
 /// The slot in [`SLOTS`] of a name with key `key`: the top byte of the key times [`MULTIPLIER`].

@@ -5,7 +5,7 @@ use wasmtime::Caller;
 
 use super::HostResult;
 use super::imports::{Import, import};
-use super::memory::{read, return_bytes, write_u32};
+use super::memory::{return_bytes, with_two, write_u32};
 use crate::envoy::HostState;
 use crate::spec::{BufferType, Status};
 
@@ -31,7 +31,9 @@ fn proxy_get_buffer_bytes(
     start.checked_add(max).ok_or(Status::BadArgument)?;
     let from = (start as usize).min(bytes.len());
     let to = (from as u64 + max).min(bytes.len() as u64) as usize;
-    return_bytes(c, &bytes[from..to], ret_ptr, ret_len)
+    // Copied before the guest's allocator runs, which could change the buffer.
+    let bytes = bytes[from..to].to_vec();
+    return_bytes(c, &bytes, ret_ptr, ret_len)
 }
 
 fn proxy_set_buffer_bytes(
@@ -48,23 +50,27 @@ fn proxy_set_buffer_bytes(
         return Err(Status::NotFound.into());
     }
     c.data().check_budget_entry("a body", len as u32 as usize)?;
-    let data = read(c, ptr, len)?;
-    c.data_mut().charge_stream("a body", data.len())?;
-    let (start, size) = (start as usize, size as usize);
-    // A buffer Envoy holds as a string or const buffer, or a body it does not hold: cpp-host
-    // `BufferBase::copyFrom`, "Setting a string buffer not supported". The Rust SDK's `set_http_request_body`
-    // panics on it, in Envoy as here.
-    let buffer = c.data_mut().body_mut(ty).ok_or(Status::BadArgument)?;
-    // Envoy's `Buffer::copyFrom`: drain+prepend at 0, append at/after the end, nothing else.
-    if start == 0 {
-        buffer.drain(..size.min(buffer.len()));
-        buffer.splice(0..0, data);
-    } else if start >= buffer.len() {
-        buffer.extend_from_slice(&data);
-    } else {
-        return Err(Status::BadArgument.into());
-    }
-    Ok(())
+    // Copied straight from guest memory into the body.
+    with_two(c, (ptr, len), (0, 0), |state, data, _| {
+        state.charge_stream("a body", data.len())?;
+        let (start, size) = (start as usize, size as usize);
+        // A buffer Envoy holds as a string or const buffer, or a body it does not hold: cpp-host
+        // `BufferBase::copyFrom`, "Setting a string buffer not supported". The Rust SDK's `set_http_request_body`
+        // panics on it, in Envoy as here.
+        let buffer = state.body_mut(ty).ok_or(Status::BadArgument)?;
+        // Envoy's `Buffer::copyFrom`: drain+prepend at 0, append at/after the end, nothing else.
+        if start == 0 && size >= buffer.len() {
+            buffer.clear();
+            buffer.extend_from_slice(data);
+        } else if start == 0 {
+            buffer.splice(..size, data.iter().copied());
+        } else if start >= buffer.len() {
+            buffer.extend_from_slice(data);
+        } else {
+            return Err(Status::BadArgument.into());
+        }
+        Ok(())
+    })
 }
 
 fn proxy_get_buffer_status(

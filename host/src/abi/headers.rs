@@ -5,7 +5,7 @@ use wasmtime::Caller;
 
 use super::HostResult;
 use super::imports::{Import, import};
-use super::memory::{read, return_bytes, return_written, with_two, write_u32};
+use super::memory::{read, read_short, return_bytes, return_written, with_two, write_u32};
 use crate::envoy::{Headers, HostState};
 use crate::spec::{AbiVersion, MapType, Status, pairs};
 
@@ -65,7 +65,7 @@ fn proxy_get_header_map_value(
     ret_ptr: i32,
     ret_len: i32,
 ) -> HostResult {
-    let key = read(c, key_ptr, key_len)?;
+    let key = read_short(c, key_ptr, key_len)?;
     // Text as it nearly always is, checked the fast way; otherwise shown lossily, as names are kept.
     let key = match std::str::from_utf8(&key) {
         Ok(key) => std::borrow::Cow::Borrowed(key),
@@ -143,7 +143,7 @@ fn proxy_remove_header_map_value(
     key_ptr: i32,
     key_len: i32,
 ) -> HostResult {
-    let key = read(c, key_ptr, key_len)?;
+    let key = read_short(c, key_ptr, key_len)?;
     c.data_mut()
         .map_mut(map)
         .ok_or(Status::BadArgument)?

@@ -1,6 +1,7 @@
 //! Guest linear memory: checked reads and writes, and the "return bytes" contract (allocate exactly `len` bytes with
 //! the module's allocator, copy, write pointer and length; ptr 0 / len 0 for nothing, without calling the allocator).
 
+use smallvec::SmallVec;
 use wasmtime::{Caller, format_err};
 
 use super::{Fail, HostResult};
@@ -44,6 +45,24 @@ pub(crate) fn read(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Ho
         .get(ptr..end)
         .ok_or(Status::InvalidMemoryAccess)?
         .to_vec())
+}
+
+/// [`read`] of what is nearly always short (a header name), copied onto the stack when it fits: a host call the
+/// guest makes for every header it reads need not allocate.
+pub(crate) fn read_short(
+    caller: &mut Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+) -> HostResult<SmallVec<[u8; 64]>> {
+    if len == 0 {
+        return Ok(SmallVec::new());
+    }
+    let memory = memory(caller)?;
+    Ok(SmallVec::from_slice(range(
+        memory.data(&*caller),
+        ptr,
+        len,
+    )?))
 }
 
 /// Checks that `len` bytes at `ptr` are in guest memory, without copying them: what a host call does before it

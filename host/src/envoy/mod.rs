@@ -38,7 +38,7 @@ pub(crate) use contexts::Contexts;
 pub(crate) use foreign::{Builtin, ForeignState};
 pub use foreign::{DeclaredProperty, FilterStateObject, LifeSpan, WasmType};
 pub use headers::Headers;
-pub(crate) use headers::{MapKind, SpareMaps};
+pub(crate) use headers::{MapKind, SpareMaps, same_length_equal};
 pub use http::{Action, CallbackOutcome};
 pub(crate) use http::{Dir, HttpStream, StreamLife, headers_kind};
 pub(crate) use lifecycle::{PluginVms, StartCache, VmHold};

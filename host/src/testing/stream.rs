@@ -6,7 +6,7 @@ use super::Plugin;
 use super::message::Message;
 use crate::envoy::{
     Action, CallbackOutcome, Dir, FilterStateObject, HttpCall, LocalReply, Properties,
-    PropertyValue, VmHold, filter_state_key, headers_kind,
+    PropertyValue, VmHold, filter_state_key, headers_kind, same_length_equal,
 };
 
 /// An HTTP stream: send what the client and the upstream send, observe what each side would receive.
@@ -173,7 +173,8 @@ impl<'p> HttpStream<'p> {
             let name = kind.lookup_name(name);
             let named = defaults.iter().position(|(default, _)| {
                 name.len() == default.len()
-                    && (name == *default || name.eq_ignore_ascii_case(default))
+                    && (same_length_equal(name.as_bytes(), default.as_bytes())
+                        || name.eq_ignore_ascii_case(default))
             });
             if let Some(i) = named {
                 given |= 1 << i;

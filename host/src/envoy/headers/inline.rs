@@ -11,6 +11,8 @@
 //! (`RegisterCustomInlineHeader`, e.g. the cache filter's `authorization`) or from bootstrap `inline_headers`
 //! (`cookie` would then be joined with `"; "`): which ones exist depends on the build and its configuration.
 
+use super::same_length_equal;
+
 /// Which of Envoy's header map classes a map is: it decides which names are inline and whether `host` names
 /// `:authority`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,14 +51,50 @@ impl MapKind {
     }
 
     /// Whether `name` (lower-cased, canonical) is inline in this map class: one entry, repeated values appended.
+    #[cfg(test)]
     pub(crate) fn is_inline(self, name: &[u8]) -> bool {
+        Inline::of(name).is_some_and(|inline| self.holds(inline))
+    }
+
+    /// Whether this map class holds the table name `inline` inline.
+    pub(crate) fn holds(self, inline: Inline) -> bool {
         let class = match self {
             MapKind::Plain => return false,
             MapKind::RequestHeaders => REQUEST,
             MapKind::ResponseHeaders => RESPONSE,
             MapKind::ResponseTrailers => RESPONSE_TRAILERS,
         };
-        classes(name) & class != 0
+        INLINE[inline.0 as usize].1 & class != 0
+    }
+}
+
+/// A name of the inline table (of any class): its place in [`INLINE`], below 64, so a map can keep which of them it
+/// holds as the bits of a `u64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inline(u8);
+
+impl Inline {
+    /// The table name `name` (lower-case) is, if it is one: found by a perfect hash of the name, then compared once,
+    /// since every name added to a request or response map is looked up.
+    #[inline]
+    pub(crate) fn of(name: &[u8]) -> Option<Inline> {
+        let key = key(name);
+        let slot = SLOTS[slot_of(key)];
+        let (table_name, _) = *INLINE.get(slot as usize)?;
+        let table_name = table_name.as_bytes();
+        // A key is the whole of a name shorter than eight bytes; a longer one is compared.
+        let same = table_name.len() == name.len()
+            && if name.len() < 8 {
+                KEYS[slot as usize] == key
+            } else {
+                same_length_equal(table_name, name)
+            };
+        same.then_some(Inline(slot))
+    }
+
+    /// This name's bit in a set of table names.
+    pub(crate) fn bit(self) -> u64 {
+        1 << self.0
     }
 }
 
@@ -66,9 +104,8 @@ const REQUEST: Classes = 1;
 const RESPONSE: Classes = 2;
 const RESPONSE_TRAILERS: Classes = 4;
 
-/// Every inline name, sorted (looked up by binary search: header names are added on every request), with the
-/// classes holding it: `INLINE_REQ_HEADERS` → request, `INLINE_RESP_HEADERS` → response,
-/// `INLINE_REQ_RESP_HEADERS` → both, `INLINE_RESP_HEADERS_TRAILERS` → response headers and trailers.
+/// Every inline name, sorted, with the classes holding it: `INLINE_REQ_HEADERS` → request, `INLINE_RESP_HEADERS` →
+/// response, `INLINE_REQ_RESP_HEADERS` → both, `INLINE_RESP_HEADERS_TRAILERS` → response headers and trailers.
 const INLINE: &[(&str, Classes)] = &[
     (":authority", REQUEST),
     (":method", REQUEST),
@@ -130,19 +167,100 @@ const INLINE: &[(&str, Classes)] = &[
     ("x-request-id", REQUEST | RESPONSE),
 ];
 
-fn classes(name: &[u8]) -> Classes {
-    INLINE
-        .binary_search_by(|(n, _)| n.as_bytes().cmp(name))
-        .map_or(0, |i| INLINE[i].1)
+/// Mixes a name's length with up to three 8-byte words of it (its start, middle and end, which tell apart the long
+/// `x-envoy-` names that share two of them), or with its bytes when it is shorter.
+const fn key(name: &[u8]) -> u64 {
+    let len = name.len();
+    let mixed = if len >= 8 {
+        let start = u64::from_le_bytes(*name.first_chunk::<8>().unwrap());
+        let end = u64::from_le_bytes(*name.last_chunk::<8>().unwrap());
+        let middle = u64::from_le_bytes(*name.split_at(len / 2 - 4).1.first_chunk::<8>().unwrap());
+        start ^ end.rotate_left(21) ^ middle.rotate_left(42)
+    } else if len >= 4 {
+        let start = u32::from_le_bytes(*name.first_chunk::<4>().unwrap()) as u64;
+        let end = u32::from_le_bytes(*name.last_chunk::<4>().unwrap()) as u64;
+        start | end << 32
+    } else if len > 0 {
+        name[0] as u64 | (name[len - 1] as u64) << 8 | (name[len / 2] as u64) << 16
+    } else {
+        0
+    };
+    mixed ^ len as u64
 }
+
+/// A multiplier under which no two table names share a slot (found by trying random odd multipliers; [`SLOTS`] fails
+/// to build if a change to the table breaks that: try again).
+const MULTIPLIER: u64 = 0x2543_639f_5c9d_7dcf;
+
+/// The slot in [`SLOTS`] of a name with key `key`: the top byte of the key times [`MULTIPLIER`].
+const fn slot_of(key: u64) -> usize {
+    (key.wrapping_mul(MULTIPLIER) >> 56) as usize
+}
+
+const EMPTY: u8 = u8::MAX;
+
+/// For each slot, the table name hashed to it (its place in [`INLINE`]), or [`EMPTY`].
+const SLOTS: [u8; 256] = {
+    assert!(
+        INLINE.len() <= 64,
+        "a map keeps which inline names it holds in a u64"
+    );
+    let mut slots = [EMPTY; 256];
+    let mut i = 0;
+    while i < INLINE.len() {
+        let s = slot_of(key(INLINE[i].0.as_bytes()));
+        assert!(
+            slots[s] == EMPTY,
+            "two inline names share a slot: find another MULTIPLIER"
+        );
+        slots[s] = i as u8;
+        i += 1;
+    }
+    slots
+};
+
+/// Each table name's key, in the order of [`INLINE`].
+const KEYS: [u64; INLINE.len()] = {
+    let mut keys = [0; INLINE.len()];
+    let mut i = 0;
+    while i < INLINE.len() {
+        keys[i] = key(INLINE[i].0.as_bytes());
+        i += 1;
+    }
+    keys
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_table_is_sorted_for_its_binary_search() {
-        assert!(INLINE.windows(2).all(|w| w[0].0 < w[1].0));
+    fn every_table_name_is_found_and_nothing_else() {
+        for (i, (name, _)) in INLINE.iter().enumerate() {
+            assert_eq!(Inline::of(name.as_bytes()), Some(Inline(i as u8)), "{name}");
+            // A name one byte off, shorter or longer is not a table name.
+            for at in 0..name.len() {
+                let mut near = name.as_bytes().to_vec();
+                near[at] ^= 1;
+                assert_eq!(Inline::of(&near), None, "{near:?}");
+            }
+            assert_eq!(Inline::of(&name.as_bytes()[1..]), None, "{name}");
+            assert_eq!(Inline::of(format!("{name}x").as_bytes()), None, "{name}");
+        }
+        for name in [
+            "",
+            "a",
+            "host",
+            "cookie",
+            "x-envoy-",
+            "X-Request-Id",
+            "content-length ",
+            "vi",
+            "vib",
+            ":pat",
+        ] {
+            assert_eq!(Inline::of(name.as_bytes()), None, "{name}");
+        }
     }
 
     #[test]

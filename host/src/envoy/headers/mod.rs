@@ -8,8 +8,8 @@ mod spare;
 use std::fmt;
 use std::sync::Arc;
 
-use inline::INLINE_DELIMITER;
 pub(crate) use inline::MapKind;
+use inline::{INLINE_DELIMITER, Inline};
 pub(crate) use spare::SpareMaps;
 
 /// An ordered multimap of lower-cased header names to values, with the insertion rules of Envoy's
@@ -29,6 +29,10 @@ struct Buffers {
     /// Each entry's name (lower-case, UTF-8) followed by its value, in order.
     bytes: Vec<u8>,
     entries: Vec<Entry>,
+    /// In a map of a class with inline names, a bit ([`Inline::bit`]) for each inline table name among the entries'
+    /// names, and maybe some no longer there: a name whose bit is clear is absent, so an inline name added for the
+    /// first time is not looked for among the entries.
+    inline_names: u64,
 }
 
 /// Where one entry's name and value end in the buffer: its name starts where the previous entry's value ended, its
@@ -56,8 +60,9 @@ impl Buffers {
         &self.bytes[e.name_end..e.value_end]
     }
 
-    /// Appends an entry, lower-casing the name as it is copied.
-    fn push(&mut self, name: &[u8], value: &[u8]) {
+    /// Appends an entry, lower-casing the name as it is copied; returns where its name starts and ends.
+    #[inline(always)]
+    fn push(&mut self, name: &[u8], value: &[u8]) -> (usize, usize) {
         let start = self.bytes.len();
         self.bytes.reserve(name.len() + value.len());
         self.bytes.extend_from_slice(name);
@@ -71,6 +76,30 @@ impl Buffers {
             name_end,
             value_end: self.bytes.len(),
         });
+        (start, name_end)
+    }
+
+    /// Removes every entry named `name`, moving the others up.
+    fn remove_all(&mut self, name: &[u8]) {
+        let (mut written, mut kept, mut start) = (0, 0, 0);
+        for i in 0..self.entries.len() {
+            let Entry {
+                name_end,
+                value_end,
+            } = self.entries[i];
+            if self.bytes[start..name_end] != *name {
+                self.bytes.copy_within(start..value_end, written);
+                self.entries[kept] = Entry {
+                    name_end: written + (name_end - start),
+                    value_end: written + (value_end - start),
+                };
+                written += value_end - start;
+                kept += 1;
+            }
+            start = value_end;
+        }
+        self.bytes.truncate(written);
+        self.entries.truncate(kept);
     }
 
     /// Puts `bytes` at `at` in the buffer, as part of entry `index`: the entries after it move along.
@@ -84,16 +113,25 @@ impl Buffers {
 }
 
 /// Whether `name` has an ASCII capital letter: looked for eight bytes at a time in a name of eight or more (the last
-/// eight overlapping what was looked at already), since every name of every map is looked at as it is added.
+/// eight overlapping what was looked at already), in one word made of its first and last four bytes (or of three of
+/// its bytes) in a shorter one, since every name of every map is looked at as it is added.
 fn has_capitals(name: &[u8]) -> bool {
-    let Some(last) = name.last_chunk::<8>() else {
-        return name.iter().any(u8::is_ascii_uppercase);
+    let len = name.len();
+    let word = if let Some(last) = name.last_chunk::<8>() {
+        let (words, _) = name.as_chunks::<8>();
+        return words
+            .iter()
+            .chain([last])
+            .any(|word| capitals(u64::from_le_bytes(*word)) != 0);
+    } else if let (Some(first), Some(last)) = (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32
+    } else if len > 0 {
+        u64::from(name[0]) | u64::from(name[len / 2]) << 8 | u64::from(name[len - 1]) << 16
+    } else {
+        return false;
     };
-    let (words, _) = name.as_chunks::<8>();
-    words
-        .iter()
-        .chain([last])
-        .any(|word| capitals(u64::from_le_bytes(*word)) != 0)
+    // The bytes of `word` not taken from the name are zero, which is no capital.
+    capitals(word) != 0
 }
 
 /// The high bit of each byte of `word` that is an ASCII capital. In each byte, with no carry into the next, the high
@@ -105,6 +143,22 @@ fn capitals(word: u64) -> u64 {
     let from_a = low + ONES * (0x80 - u64::from(b'A'));
     let past_z = low + ONES * (0x80 - u64::from(b'Z') - 1);
     from_a & !past_z & !word & HIGH
+}
+
+/// Whether `a` and `b`, of the same length, are equal: compared a word at a time (words overlapping at the end),
+/// which for names as short as header names costs less than a call to `memcmp`, and names are compared on every
+/// lookup.
+pub(crate) fn same_length_equal(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    if let (Some(a_last), Some(b_last)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        let (a_words, _) = a.as_chunks::<8>();
+        let (b_words, _) = b.as_chunks::<8>();
+        return a_last == b_last && a_words.iter().zip(b_words).all(|(x, y)| x == y);
+    }
+    if let (Some(a_first), Some(b_first)) = (a.first_chunk::<4>(), b.first_chunk::<4>()) {
+        return a_first == b_first && a.last_chunk::<4>() == b.last_chunk::<4>();
+    }
+    a == b
 }
 
 /// A name read from the buffer: text, since every name entered as text or was made so.
@@ -154,6 +208,14 @@ impl Headers {
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         let name = self.kind.lookup_name(name);
         let at = self.position_of(name.as_bytes())?;
+        Some(self.inner.value(at))
+    }
+
+    /// The first value of `name`, a lower-case name other than `host` that the host itself looks up (`:status`,
+    /// `:method`): compared as it is.
+    pub(crate) fn value_of(&self, name: &'static str) -> Option<&[u8]> {
+        debug_assert!(!has_capitals(name.as_bytes()) && name != "host", "{name}");
+        let at = self.position_before(self.len(), name.as_bytes())?;
         Some(self.inner.value(at))
     }
 
@@ -207,34 +269,55 @@ impl Headers {
     }
 
     /// [`Headers::add`] of a name that is text already (the test API's), which need not be checked for UTF-8.
+    #[inline]
     pub(crate) fn add_str(&mut self, name: &str, value: &[u8]) {
         self.add_text(name.as_bytes(), value)
     }
 
     /// [`Headers::add`] of a name known to be UTF-8. The entry is appended first, lower-cased on the way: where it
-    /// stays (most names are new to the map and not pseudo-headers out of place), that is all.
+    /// stays (most names are new to the map and not pseudo-headers out of place), that is all. Inlined where maps are
+    /// built, with what moves an entry kept apart.
+    #[inline]
     fn add_text(&mut self, name: &[u8], value: &[u8]) {
-        Arc::make_mut(&mut self.inner).push(name, value);
-        let last = self.len() - 1;
-        let name = self.inner.name(last);
-        let pseudo = name.starts_with(b":");
-        if self.kind == MapKind::Plain && !pseudo {
+        let kind = self.kind;
+        let b = Arc::make_mut(&mut self.inner);
+        let (start, name_end) = b.push(name, value);
+        let last = b.entries.len() - 1;
+        let name = &b.bytes[start..name_end];
+        let pseudo = name.first() == Some(&b':');
+        if kind == MapKind::Plain && !pseudo {
             return;
         }
-        let renamed = self.kind.renamed(name);
-        let canonical = renamed.unwrap_or(name);
-        // Most names are new to the map: look for an earlier entry first, and up the inline table only then.
-        let existing = self
-            .position_before(last, canonical)
-            .filter(|_| self.kind.is_inline(canonical));
+        let renamed = kind.renamed(name);
+        let inline = Inline::of(renamed.unwrap_or(name));
+        // An inline name added for the first time needs no search for an earlier entry.
+        let seen = inline.is_some_and(|inline| {
+            let seen = b.inline_names & inline.bit() != 0;
+            b.inline_names |= inline.bit();
+            seen
+        });
+        let existing = match inline {
+            Some(inline) if seen && kind.holds(inline) => {
+                let canonical = renamed.unwrap_or_else(|| self.inner.name(last));
+                self.position_before(last, canonical)
+            }
+            _ => None,
+        };
         let in_place = renamed.is_none()
             && existing.is_none()
             && (!pseudo || last == 0 || self.inner.name(last - 1).starts_with(b":"));
-        if in_place {
-            return;
+        if !in_place {
+            self.move_last(renamed, existing);
         }
-        // Rare (a repeated inline header, `host`, a pseudo-header after others): the entry moves.
+    }
+
+    /// Moves the entry just added where Envoy keeps it (rare: a repeated inline header, `host`, a pseudo-header
+    /// after others): joined to `existing`, or inserted at the end of its block, as `renamed` if it is.
+    #[cold]
+    #[inline(never)]
+    fn move_last(&mut self, renamed: Option<&[u8]>, existing: Option<usize>) {
         let b = Arc::make_mut(&mut self.inner);
+        let last = b.entries.len() - 1;
         let entry = b.entries.pop().expect("the entry just pushed");
         let start = b.start(last);
         let moved = b.bytes[start..].to_vec();
@@ -263,7 +346,8 @@ impl Headers {
         let b = &*self.inner;
         let mut start = 0;
         b.entries[..end].iter().position(|e| {
-            let found = e.name_end - start == name.len() && b.bytes[start..e.name_end] == *name;
+            let found = e.name_end - start == name.len()
+                && same_length_equal(&b.bytes[start..e.name_end], name);
             start = e.value_end;
             found
         })
@@ -286,20 +370,22 @@ impl Headers {
         self.add(name, value);
     }
 
-    /// Removes every entry of `name` (`host` removes `:authority` in request headers).
+    /// Removes every entry of `name` (`host` removes `:authority` in request headers), in place: the entries after
+    /// a removed one move up in the buffer.
     pub fn remove(&mut self, name: impl AsRef<[u8]>) {
-        let name = lower(name.as_ref());
-        let name = self
-            .kind
-            .renamed(name.as_bytes())
-            .unwrap_or(name.as_bytes());
+        let name = name.as_ref();
+        // Names nearly always come lower-case ASCII, as they are kept: used as they are.
+        let lowered;
+        let name = if name.is_ascii() && !has_capitals(name) {
+            name
+        } else {
+            lowered = lower(name);
+            lowered.as_bytes()
+        };
+        let name = self.kind.renamed(name).unwrap_or(name);
         if self.names().any(|k| k == name) {
-            let mut kept = Headers::with_capacity_of(self);
-            let b = Arc::make_mut(&mut kept.inner);
-            for (k, v) in self.pairs().filter(|(k, _)| *k != name) {
-                b.push(k, v);
-            }
-            *self = kept;
+            // What remains of the names is among what was there: the inline names held stay as they are.
+            Arc::make_mut(&mut self.inner).remove_all(name);
         }
     }
 
@@ -338,6 +424,7 @@ impl Headers {
             inner: Arc::new(Buffers {
                 bytes: Vec::with_capacity(bytes),
                 entries: Vec::with_capacity(entries),
+                inline_names: 0,
             }),
             kind,
         }
@@ -469,6 +556,86 @@ mod tests {
         assert!(!has_capitals(b"x-forwarded-proto"));
         assert!(has_capitals(b"x-forwarded-protO"));
         assert!(has_capitals(b"X-forwarded-proto"));
+    }
+
+    #[test]
+    fn names_of_a_length_are_equal_only_when_every_byte_is() {
+        let name: Vec<u8> = (b'a'..=b'z').chain(b'0'..=b'9').collect();
+        for len in 0..=name.len() {
+            let a = &name[..len];
+            assert!(same_length_equal(a, a));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!same_length_equal(a, &b), "{b:?}");
+            }
+        }
+    }
+
+    /// Which inline names a map holds is kept beside its entries: after a removal, a reused spare map or a change of
+    /// class, a repeated inline name must still join its first entry, and a new one must still get its own.
+    #[test]
+    fn inline_names_join_after_every_change_to_the_map() {
+        let mut headers = Headers::of_kind(MapKind::RequestHeaders);
+        headers.add("via", "a");
+        headers.add("x-custom", "1");
+        headers.remove("via");
+        headers.add("Via", "b");
+        headers.add("via", "c");
+        headers.remove("x-custom");
+        headers.add("via", "d");
+        assert_eq!(headers.get_all("via"), ["b,c,d"]);
+
+        let mut spare = SpareMaps::default();
+        spare.keep(headers);
+        let mut reused = spare.map(MapKind::RequestHeaders, 2, 16);
+        reused.add("via", "e");
+        reused.add("via", "f");
+        assert_eq!(reused.get_all("via"), ["e,f"]);
+
+        let mut plain = Headers::new();
+        plain.add("via", "g");
+        plain.add("via", "h");
+        assert_eq!(plain.get_all("via"), ["g", "h"]);
+        let mut request = plain.into_kind(MapKind::RequestHeaders);
+        assert_eq!(request.get_all("via"), ["g,h"]);
+        request.set("via", "i");
+        request.add("via", "j");
+        assert_eq!(request.get_all("via"), ["i,j"]);
+    }
+
+    /// Removing moves the entries after a removed one up in the shared buffer: each must still read its own name
+    /// and value, and a copy made before must keep all of them.
+    #[test]
+    fn removed_entries_leave_the_others_readable() {
+        let mut headers = Headers::of_kind(MapKind::RequestHeaders);
+        for (name, value) in [
+            (":path", "/"),
+            ("x-a", "1"),
+            ("x-gone", "2"),
+            ("x-b", ""),
+            ("X-Gone", "3"),
+            ("x-c", "4"),
+            ("host", "example.com"),
+        ] {
+            headers.add(name, value);
+        }
+        let copy = headers.clone();
+        headers.remove("X-GONE");
+        headers.remove("Host");
+        headers.remove("absent");
+        let pairs: Vec<(&str, &str)> = headers.pairs().map(|(k, v)| (text(k), text(v))).collect();
+        assert_eq!(
+            pairs,
+            [(":path", "/"), ("x-a", "1"), ("x-b", ""), ("x-c", "4")]
+        );
+        assert_eq!(headers.byte_len(), ":path/x-a1x-bx-c4".len());
+        assert_eq!(copy.len(), 7);
+        assert_eq!(copy.get_all("x-gone"), ["2", "3"]);
+        headers.remove(":path");
+        headers.remove("x-c");
+        assert_eq!(headers.get("x-a"), Some("1"));
+        assert_eq!(headers.len(), 2);
     }
 
     /// An entry that moves (a pseudo-header after others, `host`, a repeated inline header) moves its bytes in the

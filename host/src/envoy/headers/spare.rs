@@ -39,6 +39,7 @@ impl SpareMaps {
         {
             b.bytes.clear();
             b.entries.clear();
+            b.inline_names = 0;
             self.0.push(inner);
         }
     }

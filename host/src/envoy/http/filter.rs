@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::maps::{headers_kind, trailers_kind};
-use super::side::{Buffering, Iteration};
+use super::side::{Buffering, Iteration, Side};
 use super::stream::StreamLife;
 use super::{
     Action, CallbackOutcome, Dir, Headers, HttpStream, LocalReply, Part, Vm, callback_name,
@@ -27,7 +27,9 @@ impl Vm {
         stream.started = state.clock.now();
         let boxed = match state.spare_stream.take() {
             Some(mut spare) => {
+                let bodies = [&mut spare.request, &mut spare.response].map(Side::spare_body);
                 *spare = stream;
+                [spare.request.body, spare.response.body] = bodies;
                 spare
             }
             None => Box::new(stream),
@@ -63,7 +65,9 @@ impl Vm {
         let headers = headers.into_kind(headers_kind(dir));
         if dir == Dir::Response && stream.local_reply.is_none() {
             // The router records the upstream's response in the stream info before any encoder filter runs.
-            stream.response_code = headers.get(":status").and_then(|s| s.parse().ok());
+            stream.response_code = headers
+                .value_of(":status")
+                .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
             stream.code_details = Some(Cow::Borrowed("via_upstream"));
         }
         let count = headers.len() as i32;
@@ -101,8 +105,9 @@ impl Vm {
             _ if buffer => "StopAllIterationAndBuffer",
             _ => "StopAllIterationAndWatermark",
         };
-        self.record_outcome(id, dir, Part::Headers, result, envoy);
-        let side = self.stream_mut(id).side_mut(dir);
+        let side = self
+            .record_outcome(id, dir, Part::Headers, result, envoy)
+            .side_mut(dir);
         let action = if stop {
             if single {
                 side.iteration = Iteration::Body { headers_held: true };
@@ -227,8 +232,11 @@ impl Vm {
             self.call(id, |e| &e.on_done, id as i32);
             self.call(id, |e| &e.on_delete, id as i32);
         }
-        self.stream_mut(id).life = StreamLife::Deleted;
-        self.state_mut().release_stream(id);
+        // Not `stream_mut`: what left a finished stream is not checked again, so it need not be marked touched.
+        let state = self.state_mut();
+        let stream = state.streams.get_mut(&id).expect("stream exists");
+        stream.life = StreamLife::Deleted;
+        state.budget.release(std::mem::take(&mut stream.held));
         self.settle();
     }
 
@@ -254,8 +262,9 @@ impl Vm {
             Some(FilterDataStatus::StopIterationNoBuffer) => "StopIterationNoBuffer",
             Some(FilterDataStatus::Continue) | None => "Continue",
         };
-        self.record_outcome(id, dir, Part::Body, result, envoy);
-        let side = self.stream_mut(id).side_mut(dir);
+        let side = self
+            .record_outcome(id, dir, Part::Body, result, envoy)
+            .side_mut(dir);
         match returned {
             _ if forced_stop => {
                 side.reach.body = false;
@@ -315,8 +324,9 @@ impl Vm {
             Some(FilterTrailersStatus::Continue) => "Continue",
             _ => "StopIteration",
         };
-        self.record_outcome(id, dir, Part::Trailers, result, envoy);
-        let side = self.stream_mut(id).side_mut(dir);
+        let side = self
+            .record_outcome(id, dir, Part::Trailers, result, envoy)
+            .side_mut(dir);
         if stop {
             side.iteration = Iteration::StoppedTrailers;
             Action::Pause
@@ -326,7 +336,8 @@ impl Vm {
         }
     }
 
-    /// Keeps what callback `part` of `dir` returned and what Envoy did with it, for the test to read.
+    /// Keeps what callback `part` of `dir` returned and what Envoy did with it, for the test to read; returns the
+    /// stream, for what the callback's answer does next.
     fn record_outcome(
         &mut self,
         id: u32,
@@ -334,21 +345,29 @@ impl Vm {
         part: Part,
         returned: Option<i32>,
         envoy: &'static str,
-    ) {
+    ) -> &mut HttpStream {
         let outcome = CallbackOutcome {
             callback: callback_name(dir, part),
             returned,
             envoy,
         };
-        self.stream_mut(id).outcomes.push(outcome);
+        let stream = self.stream_mut(id);
+        stream.outcomes.push(outcome);
+        stream
     }
 
     /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).
     pub(crate) fn ensure_created(&mut self, id: u32) {
-        if self.stream(id).life != StreamLife::Pending || self.state().failed.is_some() {
+        let state = self.state_mut();
+        if state.failed.is_some() {
             return;
         }
-        self.stream_mut(id).life = StreamLife::Open;
+        // Looked up once, and not marked touched: no headers left the stream by its creation.
+        let stream = state.streams.get_mut(&id).expect("stream exists");
+        if stream.life != StreamLife::Pending {
+            return;
+        }
+        stream.life = StreamLife::Open;
         let root = self.state().contexts.root() as i32;
         self.call(id, |e| &e.on_context_create, (id as i32, root));
     }

@@ -99,7 +99,7 @@ impl HostState {
     }
 
     /// The bytes behind a buffer type, as Envoy's `getBuffer` serves them; `None` is a null buffer (NotFound).
-    pub(crate) fn buffer(&self, buffer: BufferType) -> Option<Vec<u8>> {
+    pub(crate) fn buffer(&self, buffer: BufferType) -> Option<&[u8]> {
         if !self.has_buffer(buffer) {
             return None;
         }
@@ -113,29 +113,27 @@ impl HostState {
                 let side = self.stream().map(|s| s.side(dir));
                 Some(
                     side.filter(|s| s.reach.body)
-                        .map(|s| s.body.clone())
-                        .unwrap_or_default(),
+                        .map(|s| s.body.as_slice())
+                        .unwrap_or(&[]),
                 )
             }
             BufferType::DownstreamData | BufferType::UpstreamData => Some(
                 self.network_flow(buffer)
                     .filter(|f| f.reach)
-                    .map(|f| f.held.clone())
-                    .unwrap_or_default(),
+                    .map(|f| f.held.as_slice())
+                    .unwrap_or(&[]),
             ),
-            BufferType::HttpCallResponseBody => {
-                Some(self.callouts.delivering.as_ref()?.body.clone())
-            }
+            BufferType::HttpCallResponseBody => Some(&self.callouts.delivering.as_ref()?.body),
             BufferType::GrpcReceiveBuffer => Some(
                 self.callouts
                     .delivering
                     .as_ref()
-                    .map(|d| d.body.clone())
-                    .unwrap_or_default(),
+                    .map(|d| d.body.as_slice())
+                    .unwrap_or(&[]),
             ),
-            BufferType::VmConfiguration => Some(self.settings.vm_config.clone()),
-            BufferType::PluginConfiguration => Some(self.settings.config.clone()),
-            BufferType::CallData => Some(self.call_data.clone()),
+            BufferType::VmConfiguration => Some(&self.settings.vm_config),
+            BufferType::PluginConfiguration => Some(&self.settings.config),
+            BufferType::CallData => Some(&self.call_data),
         }
     }
 

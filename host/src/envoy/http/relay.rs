@@ -33,27 +33,27 @@ impl Vm {
     /// its own allocation, are kept for the next streams.
     pub(crate) fn forget_stream(&mut self, id: u32) {
         let state = self.state_mut();
-        if state
-            .streams
-            .get(&id)
-            .is_some_and(|s| s.life == StreamLife::Deleted)
-        {
-            if let Some(mut stream) = state.streams.remove(&id) {
-                for side in [&mut stream.request, &mut stream.response] {
-                    // What passed first: it shares the side's own map, which is then the last holder.
-                    let maps = [
-                        side.forwarded.headers.take(),
-                        side.forwarded.trailers.take(),
-                        side.headers.take(),
-                        side.trailers.take(),
-                    ];
-                    for map in maps.into_iter().flatten() {
-                        state.spare_maps.keep(map);
-                    }
-                }
-                state.spare_stream = Some(stream);
-            }
-            state.forget_foreign_state(id);
+        // Taken out, and put back in the rare case it is still alive: one lookup for the usual case.
+        let Some(mut stream) = state.streams.remove(&id) else {
+            return;
+        };
+        if stream.life != StreamLife::Deleted {
+            state.streams.insert(id, stream);
+            return;
         }
+        for side in [&mut stream.request, &mut stream.response] {
+            // What passed first: it shares the side's own map, which is then the last holder.
+            let maps = [
+                side.forwarded.headers.take(),
+                side.forwarded.trailers.take(),
+                side.headers.take(),
+                side.trailers.take(),
+            ];
+            for map in maps.into_iter().flatten() {
+                state.spare_maps.keep(map);
+            }
+        }
+        state.spare_stream = Some(stream);
+        state.forget_foreign_state(id);
     }
 }

@@ -6,44 +6,28 @@
 use std::borrow::Cow;
 
 use super::side::Forwarded;
-use super::{Dir, Headers, LocalReply, Vm, local_reply, replace_all_empty_space};
+use super::{Dir, Headers, HttpStream, LocalReply, Vm, local_reply, replace_all_empty_space};
 
 impl Vm {
     /// Checks the headers that passed this filter since the last check, on the streams changed since then.
     pub(crate) fn check_required_headers(&mut self) {
         while let Some(id) = self.state_mut().touched_streams.pop() {
             for dir in [Dir::Request, Dir::Response] {
-                if let Some(missing) = self.missing_required_header(id, dir) {
-                    // Not `stream_mut`: that would mark the stream touched again, and check it once more.
-                    let stream = self
-                        .state_mut()
-                        .streams
-                        .get_mut(&id)
-                        .expect("stream exists");
-                    stream.side_mut(dir).required_checked = true;
-                    if let Some(missing) = missing {
-                        self.refuse_headers(id, dir, missing);
-                    }
+                // Not `stream_mut`: that would mark the stream touched again, and check it once more.
+                let stream = self
+                    .state_mut()
+                    .streams
+                    .get_mut(&id)
+                    .expect("stream exists");
+                let Some(missing) = missing_required_header(stream, dir) else {
+                    continue;
+                };
+                stream.side_mut(dir).required_checked = true;
+                if let Some(missing) = missing {
+                    self.refuse_headers(id, dir, missing);
                 }
             }
         }
-    }
-
-    /// `None` if nothing left the filter on `dir` since the last check, else the header HTTP requires that the
-    /// headers which left lack, if any. Read without marking the stream touched.
-    fn missing_required_header(&self, id: u32, dir: Dir) -> Option<Option<&'static str>> {
-        let stream = self.stream(id);
-        let side = stream.side(dir);
-        let headers = side.forwarded.headers.as_ref()?;
-        if stream.is_finished() || side.required_checked {
-            return None;
-        }
-        Some(match dir {
-            Dir::Request => missing_request_header(headers),
-            // A local reply's headers are Envoy's own: they have a `:status`.
-            Dir::Response if stream.local_reply.is_some() => None,
-            Dir::Response => missing_response_header(headers),
-        })
     }
 
     /// Envoy's answer to headers that left the filters without `missing`.
@@ -88,17 +72,39 @@ impl Vm {
     }
 }
 
+/// `None` if nothing left the filter on `dir` since the last check, else the header HTTP requires that the headers
+/// which left lack, if any.
+#[inline]
+fn missing_required_header(stream: &HttpStream, dir: Dir) -> Option<Option<&'static str>> {
+    let side = stream.side(dir);
+    let headers = side.forwarded.headers.as_ref()?;
+    if stream.is_finished() || side.required_checked {
+        return None;
+    }
+    Some(match dir {
+        Dir::Request => missing_request_header(headers),
+        // A local reply's headers are Envoy's own: they have a `:status`.
+        Dir::Response if stream.local_reply.is_some() => None,
+        Dir::Response => missing_response_header(headers),
+    })
+}
+
 /// `checkRequiredRequestHeaders`: `:method`, then `:path` (`:authority` instead for CONNECT).
 fn missing_request_header(headers: &Headers) -> Option<&'static str> {
-    match headers.get_bytes(":method") {
+    match headers.value_of(":method") {
         None => Some(":method"),
-        Some(b"CONNECT") => (!headers.contains(":authority")).then_some(":authority"),
-        Some(_) => (!headers.contains(":path")).then_some(":path"),
+        Some(b"CONNECT") => headers
+            .value_of(":authority")
+            .is_none()
+            .then_some(":authority"),
+        Some(_) => headers.value_of(":path").is_none().then_some(":path"),
     }
 }
 
 /// `checkRequiredResponseHeaders`: a `:status` that parses as a number (`getResponseStatusOrNullopt`).
 fn missing_response_header(headers: &Headers) -> Option<&'static str> {
-    let status = headers.get(":status").and_then(|s| s.parse::<u64>().ok());
+    let status = headers
+        .value_of(":status")
+        .and_then(|s| std::str::from_utf8(s).ok()?.parse::<u64>().ok());
     status.is_none().then_some(":status")
 }

@@ -94,6 +94,22 @@ impl Side {
         }
     }
 
+    /// A body buffer of this side, emptied, for the same side of the next stream (none when it grew large, so one
+    /// large body is not held for good): most requests' bodies then need no allocation.
+    pub(in crate::envoy) fn spare_body(&mut self) -> Vec<u8> {
+        const LARGEST: usize = 16 * 1024;
+        let mut body = std::mem::take(if self.forwarded.body.capacity() > self.body.capacity() {
+            &mut self.forwarded.body
+        } else {
+            &mut self.body
+        });
+        if body.capacity() > LARGEST {
+            return Vec::new();
+        }
+        body.clear();
+        body
+    }
+
     /// Envoy nulls its map/buffer pointers (after Continue, or on `proxy_continue_stream`).
     pub(crate) fn hide(&mut self) {
         self.reach = Reach::default();
@@ -128,8 +144,13 @@ impl Side {
             self.forwarded.headers = self.headers.clone();
             self.reach.headers = false;
         }
-        self.forwarded.body.append(&mut self.watermarked);
-        self.forwarded.body.append(&mut self.body);
+        if self.forwarded.body.is_empty() && self.watermarked.is_empty() {
+            // All that passes is the held body: handed over whole rather than copied.
+            std::mem::swap(&mut self.forwarded.body, &mut self.body);
+        } else {
+            self.forwarded.body.append(&mut self.watermarked);
+            self.forwarded.body.append(&mut self.body);
+        }
         self.reach.body = false;
         self.buffering = None;
     }

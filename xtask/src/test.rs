@@ -7,7 +7,7 @@
 //! rather than after them: cargo runs test binaries one at a time, and that one binary takes longer than all the
 //! others together while mostly waiting on one scratch workspace.
 
-use std::{fs::File, io::Write, path::Path, process::Command};
+use std::{fs::File, path::Path, process::Command};
 
 use anyhow::{Context, bail};
 
@@ -95,9 +95,8 @@ fn whole_workspace() -> anyhow::Result<()> {
         "--- xtask's command tests (`cargo test --workspace --test commands`, run beside the above; also in {})",
         log_path.display()
     );
-    let output =
-        std::fs::read(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
-    std::io::stdout().write_all(&output)?;
+    let shown = std::fs::read(&log_path)
+        .map(|bytes| std::io::Write::write_all(&mut std::io::stdout(), &bytes));
     let failed: Vec<&str> = [
         ("the workspace's tests", rest?.success()),
         ("xtask's command tests", commands?.success()),
@@ -106,6 +105,7 @@ fn whole_workspace() -> anyhow::Result<()> {
     .filter(|(_, passed)| !passed)
     .map(|(which, _)| which)
     .collect();
+    shown.with_context(|| format!("cannot read {}", log_path.display()))??;
     if !failed.is_empty() {
         bail!("`cargo xtask test`: {} failed", failed.join(" and "));
     }

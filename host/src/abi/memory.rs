@@ -34,17 +34,7 @@ pub(crate) fn hostcall(
 
 /// Copies `len` bytes at `ptr` out of guest memory; out of bounds is `InvalidMemoryAccess`, as in cpp-host.
 pub(crate) fn read(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> HostResult<Vec<u8>> {
-    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    let memory = memory(caller)?;
-    let data = memory.data(&*caller);
-    let end = ptr.checked_add(len).ok_or(Status::InvalidMemoryAccess)?;
-    Ok(data
-        .get(ptr..end)
-        .ok_or(Status::InvalidMemoryAccess)?
-        .to_vec())
+    with_range(caller, ptr, len, <[u8]>::to_vec)
 }
 
 /// [`read`] of what is nearly always short (a header name), copied onto the stack when it fits: a host call the
@@ -54,25 +44,27 @@ pub(crate) fn read_short(
     ptr: i32,
     len: i32,
 ) -> HostResult<SmallVec<[u8; 64]>> {
-    if len == 0 {
-        return Ok(SmallVec::new());
-    }
-    let memory = memory(caller)?;
-    Ok(SmallVec::from_slice(range(
-        memory.data(&*caller),
-        ptr,
-        len,
-    )?))
+    with_range(caller, ptr, len, SmallVec::from_slice)
 }
 
 /// Checks that `len` bytes at `ptr` are in guest memory, without copying them: what a host call does before it
 /// charges a copy to the byte budget.
 pub(crate) fn check_range(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> HostResult {
+    with_range(caller, ptr, len, |_| ())
+}
+
+/// What `f` makes of the `len` bytes at `ptr`, checked as [`range`] does; a zero length needs no memory at all.
+fn with_range<T>(
+    caller: &mut Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+    f: impl FnOnce(&[u8]) -> T,
+) -> HostResult<T> {
     if len == 0 {
-        return Ok(());
+        return Ok(f(&[]));
     }
     let memory = memory(caller)?;
-    range(memory.data(&*caller), ptr, len).map(|_| ())
+    Ok(f(range(memory.data(&*caller), ptr, len)?))
 }
 
 /// Lends guest memory (writable) and the host state to `f` at once.

@@ -50,6 +50,15 @@ impl Vm {
         state.streams.get_mut(&id).expect("stream exists")
     }
 
+    /// Stream `id` to change without marking it touched, for a change that sends no headers on (its creation, its
+    /// end, the required-header check itself), so the required-header check does not look at it again.
+    pub(in crate::envoy) fn stream_mut_untouched(&mut self, id: u32) -> &mut HttpStream {
+        self.state_mut()
+            .streams
+            .get_mut(&id)
+            .expect("stream exists")
+    }
+
     /// Headers arrive at this filter (`decodeHeaders` / `encodeHeaders`).
     pub(crate) fn headers(
         &mut self,
@@ -232,11 +241,11 @@ impl Vm {
             self.call(id, |e| &e.on_done, id as i32);
             self.call(id, |e| &e.on_delete, id as i32);
         }
-        // Not `stream_mut`: what left a finished stream is not checked again, so it need not be marked touched.
-        let state = self.state_mut();
-        let stream = state.streams.get_mut(&id).expect("stream exists");
+        // What left a finished stream is not checked again.
+        let stream = self.stream_mut_untouched(id);
         stream.life = StreamLife::Deleted;
-        state.budget.release(std::mem::take(&mut stream.held));
+        let held = std::mem::take(&mut stream.held);
+        self.state_mut().budget.release(held);
         self.settle();
     }
 
@@ -358,12 +367,10 @@ impl Vm {
 
     /// Envoy creates the stream context when the request headers reach the filter (or at access-log time).
     pub(crate) fn ensure_created(&mut self, id: u32) {
-        let state = self.state_mut();
-        if state.failed.is_some() {
+        if self.state().failed.is_some() {
             return;
         }
-        // Looked up once, and not marked touched: no headers left the stream by its creation.
-        let stream = state.streams.get_mut(&id).expect("stream exists");
+        let stream = self.stream_mut_untouched(id);
         if stream.life != StreamLife::Pending {
             return;
         }

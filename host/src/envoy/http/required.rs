@@ -13,12 +13,8 @@ impl Vm {
     pub(crate) fn check_required_headers(&mut self) {
         while let Some(id) = self.state_mut().touched_streams.pop() {
             for dir in [Dir::Request, Dir::Response] {
-                // Not `stream_mut`: that would mark the stream touched again, and check it once more.
-                let stream = self
-                    .state_mut()
-                    .streams
-                    .get_mut(&id)
-                    .expect("stream exists");
+                // Untouched: marking it would have it checked once more.
+                let stream = self.stream_mut_untouched(id);
                 let Some(missing) = missing_required_header(stream, dir) else {
                     continue;
                 };

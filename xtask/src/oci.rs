@@ -2,6 +2,7 @@
 //! writes and `push`, `deploy` and `check` read.
 
 pub mod digest;
+pub mod documents;
 pub mod layout;
 pub mod reference;
 

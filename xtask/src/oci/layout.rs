@@ -9,9 +9,12 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, OciLayout};
+use serde::de::DeserializeOwned;
 
-use super::digest::sha256_digest;
+use super::{
+    digest::sha256_digest,
+    documents::{Descriptor, ImageIndex, ImageManifest, OciLayout},
+};
 
 /// The image manifest of a layout, as exact bytes, and the blobs it references.
 #[derive(Debug)]
@@ -47,19 +50,19 @@ impl StoredImage {
                 dir.display()
             );
         }
-        let layout = OciLayout::from_file(&layout_file)
+        let layout: OciLayout = read_json(&layout_file)
             .with_context(|| format!("{} is not an OCI layout file", layout_file.display()))?;
-        if !layout.image_layout_version().starts_with("1.") {
+        if !layout.image_layout_version.starts_with("1.") {
             bail!(
                 "{}: imageLayoutVersion {} is not supported (expected 1.x); run `cargo xtask package` again",
                 layout_file.display(),
-                layout.image_layout_version()
+                layout.image_layout_version
             );
         }
         let index_file = dir.join("index.json");
-        let index = ImageIndex::from_file(&index_file)
+        let index: ImageIndex = read_json(&index_file)
             .with_context(|| format!("cannot read the image index {}", index_file.display()))?;
-        let descriptor = match index.manifests().as_slice() {
+        let descriptor = match index.manifests.as_slice() {
             [one] => one,
             [] => bail!(
                 "{} lists no image; run `cargo xtask package` again",
@@ -70,12 +73,12 @@ impl StoredImage {
                 index_file.display(),
                 many.len(),
                 many.iter()
-                    .map(|d| d.digest().to_string())
+                    .map(|d| d.digest.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
         };
-        let media_type = descriptor.media_type().to_string();
+        let media_type = descriptor.media_type.clone();
         if media_type.ends_with("index.v1+json") || media_type.ends_with("list.v2+json") {
             bail!(
                 "{}: the image is a nested index ({media_type}); Istio reads single manifests, \
@@ -85,11 +88,11 @@ impl StoredImage {
         }
         let manifest_blob = Blob::of(dir, "manifest", descriptor)?;
         let manifest = manifest_blob.read_verified()?;
-        let parsed = ImageManifest::from_reader(manifest.as_slice()).with_context(|| {
+        let parsed: ImageManifest = serde_json::from_slice(&manifest).with_context(|| {
             format!("{} is not an image manifest", manifest_blob.path.display())
         })?;
-        let mut blobs = vec![Blob::of(dir, "config", parsed.config())?];
-        for layer in parsed.layers() {
+        let mut blobs = vec![Blob::of(dir, "config", &parsed.config)?];
+        for layer in &parsed.layers {
             blobs.push(Blob::of(dir, "layer", layer)?);
         }
         for blob in &blobs {
@@ -111,7 +114,7 @@ impl StoredImage {
 
 impl Blob {
     fn of(dir: &Path, role: &'static str, descriptor: &Descriptor) -> anyhow::Result<Blob> {
-        let digest = descriptor.digest().to_string();
+        let digest = descriptor.digest.clone();
         let Some(hex) = digest.strip_prefix("sha256:") else {
             bail!("{role} {digest}: only sha256 digests are supported");
         };
@@ -120,9 +123,9 @@ impl Blob {
         }
         Ok(Blob {
             role,
-            media_type: descriptor.media_type().to_string(),
+            media_type: descriptor.media_type.clone(),
             path: dir.join("blobs").join("sha256").join(hex),
-            size: descriptor.size(),
+            size: descriptor.size,
             digest,
         })
     }
@@ -182,6 +185,12 @@ impl Blob {
         }
         Ok(bytes)
     }
+}
+
+/// A JSON document of the layout (`oci-layout`, `index.json`).
+fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let bytes = fs::read(path)?;
+    Ok(serde_json::from_slice(&bytes)?)
 }
 
 #[cfg(test)]

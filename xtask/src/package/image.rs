@@ -2,7 +2,7 @@
 //! Everything is a pure function of its input, so the same sources give the same digest.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     io::Write,
     str::FromStr,
     time::{Duration, UNIX_EPOCH},
@@ -10,12 +10,6 @@ use std::{
 
 use anyhow::{Context, bail};
 use flate2::{Compression, GzBuilder};
-use oci_spec::image::{
-    ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_REF_NAME, ANNOTATION_SOURCE,
-    ANNOTATION_TITLE, ANNOTATION_VERSION, Arch, ConfigBuilder, Descriptor, DescriptorBuilder,
-    HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType,
-    OciLayoutBuilder, Os, RootFsBuilder, Sha256Digest,
-};
 use serde::Serialize;
 
 use crate::{
@@ -24,6 +18,13 @@ use crate::{
     oci::{
         WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
         digest::{sha256_digest, sha256_hex},
+        documents::{
+            ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_REF_NAME, ANNOTATION_SOURCE,
+            ANNOTATION_TITLE, ANNOTATION_VERSION, Annotations, Descriptor, ExecutionConfig,
+            History, IMAGE_LAYOUT_VERSION, ImageConfiguration, ImageIndex, ImageManifest,
+            MEDIA_TYPE_IMAGE_CONFIG, MEDIA_TYPE_IMAGE_INDEX, MEDIA_TYPE_IMAGE_MANIFEST,
+            MEDIA_TYPE_LAYER_GZIP, OciLayout, RootFs,
+        },
     },
 };
 
@@ -117,43 +118,34 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<ImageFiles>
             let diff_id = sha256_digest(&tar);
             let layer = add_blob(
                 &mut blobs,
-                MediaType::ImageLayerGzip,
+                MEDIA_TYPE_LAYER_GZIP,
                 gzip(&tar)?,
                 BTreeMap::new(),
-            )?;
+            );
             // linux/amd64: what `FROM scratch` images of wasm modules carry, and the platform Istio's
             // fetcher picks; a fixed value keeps the digest independent of the packaging machine.
-            let config = ImageConfigurationBuilder::default()
-                .created(created.clone())
-                .architecture(Arch::Amd64)
-                .os(Os::Linux)
-                .config(
-                    ConfigBuilder::default()
-                        .labels(hash_map(&annotations))
-                        .build()?,
-                )
-                .rootfs(
-                    RootFsBuilder::default()
-                        .typ("layers")
-                        .diff_ids(vec![diff_id])
-                        .build()?,
-                )
-                .history(vec![
-                    HistoryBuilder::default()
-                        .created(created)
-                        .created_by(format!(
-                            "cargo xtask package ({} {})",
-                            input.name, input.version
-                        ))
-                        .build()?,
-                ])
-                .build()?;
+            let config = ImageConfiguration {
+                created: created.clone(),
+                architecture: "amd64".to_owned(),
+                os: "linux".to_owned(),
+                config: ExecutionConfig {
+                    labels: owned(&annotations),
+                },
+                rootfs: RootFs {
+                    typ: "layers".to_owned(),
+                    diff_ids: vec![diff_id],
+                },
+                history: vec![History {
+                    created,
+                    created_by: format!("cargo xtask package ({} {})", input.name, input.version),
+                }],
+            };
             let config = add_blob(
                 &mut blobs,
-                MediaType::ImageConfig,
+                MEDIA_TYPE_IMAGE_CONFIG,
                 canonical_json(&config)?,
                 BTreeMap::new(),
-            )?;
+            );
             annotations.insert("module.wasm.image/variant", "compat".to_owned());
             (config, vec![layer])
         }
@@ -165,25 +157,24 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<ImageFiles>
                 "abiVersions": [build::wasme_abi_name(input.abi)],
                 "config": { "rootIds": [] },
             }))?;
-            let config_media = MediaType::Other(WASM_CONFIG_MEDIA_TYPE.to_owned());
             let config = add_blob(
                 &mut blobs,
-                config_media.clone(),
+                WASM_CONFIG_MEDIA_TYPE,
                 runtime_config.clone(),
                 BTreeMap::new(),
-            )?;
+            );
             let first = add_blob(
                 &mut blobs,
-                config_media,
+                WASM_CONFIG_MEDIA_TYPE,
                 runtime_config,
                 BTreeMap::from([(ANNOTATION_TITLE, "runtime-config.json".to_owned())]),
-            )?;
+            );
             let module = add_blob(
                 &mut blobs,
-                MediaType::Other(WASM_LAYER_MEDIA_TYPE.to_owned()),
+                WASM_LAYER_MEDIA_TYPE,
                 input.module.to_vec(),
                 BTreeMap::from([(ANNOTATION_TITLE, MODULE_FILE.to_owned())]),
-            )?;
+            );
             annotations.insert(
                 "module.wasm.runtime/abi_version",
                 build::wasme_abi_name(input.abi),
@@ -193,45 +184,44 @@ pub(crate) fn image(input: &Input, format: Format) -> anyhow::Result<ImageFiles>
         }
     };
 
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .config(config)
-        .layers(layers)
-        .annotations(hash_map(&annotations))
-        .build()?;
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_IMAGE_MANIFEST.to_owned()),
+        config,
+        layers,
+        annotations: Some(owned(&annotations)),
+    };
     let manifest = add_blob(
         &mut blobs,
-        MediaType::ImageManifest,
+        MEDIA_TYPE_IMAGE_MANIFEST,
         canonical_json(&manifest)?,
         BTreeMap::new(),
-    )?;
-    let manifest_digest = manifest.digest().to_string();
-    let mut listed = manifest.clone();
-    listed.set_annotations(Some(hash_map(&BTreeMap::from([(
-        ANNOTATION_REF_NAME,
-        input.version.to_owned(),
-    )]))));
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(vec![listed])
-        .build()?;
+    );
+    let manifest_digest = manifest.digest.clone();
+    let listed = Descriptor {
+        annotations: Some(owned(&BTreeMap::from([(
+            ANNOTATION_REF_NAME,
+            input.version.to_owned(),
+        )]))),
+        ..manifest
+    };
+    let index = ImageIndex {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_IMAGE_INDEX.to_owned()),
+        manifests: vec![listed],
+    };
     Ok(ImageFiles {
         blobs,
         manifest_digest,
         index: canonical_json(&index)?,
-        oci_layout: canonical_json(
-            &OciLayoutBuilder::default()
-                .image_layout_version("1.0.0")
-                .build()?,
-        )?,
+        oci_layout: canonical_json(&OciLayout {
+            image_layout_version: IMAGE_LAYOUT_VERSION.to_owned(),
+        })?,
     })
 }
 
-/// JSON with every object's keys sorted: oci-spec keeps annotations and labels in `HashMap`s,
-/// whose order changes from run to run, and a digest must not. Sorted explicitly so this holds
-/// even if some crate turns on serde_json's `preserve_order`.
+/// JSON with every object's keys sorted, struct fields included: the bytes, and so the digest, do not
+/// depend on the order fields are declared in or on serde_json's `preserve_order`.
 pub(crate) fn canonical_json<T: Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
     fn sorted(value: serde_json::Value) -> serde_json::Value {
         match value {
@@ -328,23 +318,22 @@ fn gzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
 
 fn add_blob(
     blobs: &mut BTreeMap<String, Vec<u8>>,
-    media_type: MediaType,
+    media_type: &str,
     bytes: Vec<u8>,
     annotations: BTreeMap<&str, String>,
-) -> anyhow::Result<Descriptor> {
+) -> Descriptor {
     let hex = sha256_hex(&bytes);
-    let mut descriptor = DescriptorBuilder::default()
-        .media_type(media_type)
-        .digest(Sha256Digest::from_str(&hex)?)
-        .size(bytes.len() as u64);
-    if !annotations.is_empty() {
-        descriptor = descriptor.annotations(hash_map(&annotations));
-    }
+    let descriptor = Descriptor {
+        media_type: media_type.to_owned(),
+        digest: format!("sha256:{hex}"),
+        size: bytes.len() as u64,
+        annotations: (!annotations.is_empty()).then(|| owned(&annotations)),
+    };
     blobs.insert(hex, bytes);
-    Ok(descriptor.build()?)
+    descriptor
 }
 
-fn hash_map(entries: &BTreeMap<&str, String>) -> HashMap<String, String> {
+fn owned(entries: &BTreeMap<&str, String>) -> Annotations {
     entries
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))

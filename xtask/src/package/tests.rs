@@ -94,7 +94,7 @@ fn untar(bytes: &[u8]) -> Vec<(String, u32, u64, u64, Vec<u8>)> {
 
 #[test]
 fn the_same_input_gives_the_same_bytes_every_time() {
-    // Several annotations live in HashMaps inside oci-spec: their order differs per map.
+    // Annotations and labels are maps: their keys must come out in one order, sorted, every time.
     let first = dual(MANIFEST, MODULE, 0);
     for _ in 0..20 {
         assert_eq!(dual(MANIFEST, MODULE, 0), first);

@@ -164,10 +164,10 @@ impl Client {
         }
         let location = header(&response, "location")
             .with_context(|| format!("{start} accepted the upload but sent no Location"))?;
-        let url = resolve(&start, &location);
-        let target = Origin::of(&url).with_context(|| {
-            format!("{start} answered the upload with an unusable Location `{location}`")
-        })?;
+        let unusable =
+            || format!("{start} answered the upload with an unusable Location `{location}`");
+        let url = resolve(&start, &location).with_context(unusable)?;
+        let target = Origin::of(&url).with_context(unusable)?;
         let trust = trust(&self.origin, &target).map_err(|why| {
             anyhow::anyhow!(
                 "{start} asked to continue the upload of {} at {url}, and push will not send it there: {why}; \

@@ -75,21 +75,43 @@ impl flags::New {
         }
         require_cargo_generate()?;
 
+        // cargo-generate writes into a staging `extensions/` beside the workspace's, and the whole crate is moved into
+        // place only once it is complete: every cargo run (rust-analyzer's, another terminal's, a test's) reads every
+        // directory under `extensions/` as a member, and one without its Cargo.toml yet would fail them all.
+        let staging = root.join(STAGING).join("extensions");
+        let staged = staging.join(&self.name);
+        if staged.exists() {
+            // Left by a `cargo xtask new` that was killed: only this command writes there.
+            fs::remove_dir_all(&staged)
+                .with_context(|| format!("cannot remove {}", staged.display()))?;
+        }
+        fs::create_dir_all(&staging)
+            .with_context(|| format!("cannot create {}", staging.display()))?;
         let mut cmd = workspace::cargo();
         cmd.args(["generate", "--path", "templates/extension", "--name"])
             .arg(&self.name)
-            .args(["--destination", "extensions", "--silent", "--no-workspace"]);
+            .arg("--destination")
+            .arg(&staging)
+            .args(["--silent", "--no-workspace"]);
         for define in &defines {
             cmd.arg("--define").arg(define);
         }
         name_an_author_if_none(&mut cmd);
         let status = cmd.status().context("cannot run `cargo generate`")?;
         if !status.success() {
-            bail!(
-                "`cargo generate` failed (see its errors above); {}",
-                undo(&dir)
-            );
+            let undone = undo(&staged);
+            remove_staging_if_empty(&root);
+            bail!("`cargo generate` failed (see its errors above); {undone}");
         }
+        let moved = fs::rename(&staged, &dir);
+        remove_staging_if_empty(&root);
+        moved.with_context(|| {
+            format!(
+                "cargo-generate wrote the extension to {}, and it cannot be moved to {}",
+                staged.display(),
+                dir.display()
+            )
+        })?;
 
         let name = &self.name;
         println!(
@@ -103,25 +125,33 @@ impl flags::New {
     }
 }
 
-/// Removes what a failed cargo-generate wrote: `dir` did not exist before it ran (checked above), so all of it
-/// is cargo-generate's, and a half-written extension would break the workspace (its members glob `extensions/*`
-/// needs a whole Cargo.toml in each). Says what was done, or what is left for the user to remove.
+/// Where cargo-generate writes, under the workspace root: on the same file system as `extensions/`, so the finished
+/// crate is moved with one rename, and outside every members glob of the workspace.
+const STAGING: &str = ".xtask-new";
+
+/// Removes what a failed cargo-generate wrote in `dir`, its staging directory. Says what was done, or what is left
+/// for the user to remove.
 fn undo(dir: &Path) -> String {
     if !dir.exists() {
         return "nothing was added under extensions/".to_owned();
     }
     match fs::remove_dir_all(dir) {
         Ok(()) => format!(
-            "removed {}, which it had started writing; nothing was added under extensions/",
+            "nothing was added under extensions/, and what it had started writing ({}) is removed",
             dir.display()
         ),
         Err(err) => format!(
-            "it left {} half-written and it cannot be removed ({err}); remove it (`rm -r {}`) before \
-             running cargo again: the workspace needs a whole Cargo.toml in every directory under extensions/",
-            dir.display(),
+            "nothing was added under extensions/, but what it had started writing cannot be removed ({err}):              remove it with `rm -r {}`",
             dir.display()
         ),
     }
+}
+
+/// Removes the staging directories if no other `cargo xtask new` is using them.
+fn remove_staging_if_empty(root: &Path) {
+    let staging = root.join(STAGING);
+    let _ = fs::remove_dir(staging.join("extensions"));
+    let _ = fs::remove_dir(staging);
 }
 
 /// A starting point of the template (`--kind`).

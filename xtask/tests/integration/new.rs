@@ -1,7 +1,7 @@
 //! `cargo xtask new` when cargo-generate fails half-way: a stand-in `cargo-generate` writes part of an
-//! extension, then fails, as one whose template hook refuses a value does. Alone in its test binary: the
-//! half-written directory lies in this workspace's `extensions/` for a moment, where a cargo run beside it
-//! would see a workspace member without a Cargo.toml.
+//! extension, then fails, as one whose template hook refuses a value does. It writes in a staging directory, never
+//! under this workspace's `extensions/`, where the cargo runs of the tests beside it would see a workspace member
+//! without a Cargo.toml.
 
 use crate::support;
 
@@ -9,7 +9,7 @@ use std::{fs, os::unix::fs::PermissionsExt as _, process::Command};
 
 use support::*;
 
-/// Removes the extension directory when the test ends, passed or failed, so the workspace stays whole.
+/// Removes the directory when the test ends, passed or failed, so the workspace stays whole.
 struct RemoveOnDrop(std::path::PathBuf);
 
 impl Drop for RemoveOnDrop {
@@ -23,6 +23,8 @@ fn a_cargo_generate_that_fails_after_writing_leaves_nothing_under_extensions() {
     let name = "t-generate-fails-half-way";
     let extension = root().join("extensions").join(name);
     let _cleanup = RemoveOnDrop(extension.clone());
+    let staged = root().join(".xtask-new/extensions").join(name);
+    let _cleanup_staged = RemoveOnDrop(staged.clone());
     let dir = tmp_dir("new-half-way");
     let bin = dir.join("bin");
     fs::create_dir_all(&bin).unwrap();
@@ -63,16 +65,14 @@ exit 1
     assert!(!out.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "`cargo generate` failed (see its errors above); removed {}, which it had started writing; \
-             nothing was added under extensions/",
-            extension.display()
+            "`cargo generate` failed (see its errors above); nothing was added under extensions/, and what it had \
+             started writing ({}) is removed",
+            staged.display()
         )),
         "{stderr}"
     );
-    assert!(
-        !extension.exists(),
-        "{} was left behind",
-        extension.display()
-    );
+    for left in [&extension, &staged] {
+        assert!(!left.exists(), "{} was left behind", left.display());
+    }
     fs::remove_dir_all(&dir).unwrap();
 }

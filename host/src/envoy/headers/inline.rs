@@ -11,7 +11,7 @@
 //! (`RegisterCustomInlineHeader`, e.g. the cache filter's `authorization`) or from bootstrap `inline_headers`
 //! (`cookie` would then be joined with `"; "`): which ones exist depends on the build and its configuration.
 
-use super::same_length_equal;
+use super::{same_length_equal, short_word};
 
 /// Which of Envoy's header map classes a map is: it decides which names are inline and whether `host` names
 /// `:authority`.
@@ -176,14 +176,8 @@ const fn key(name: &[u8]) -> u64 {
         let end = u64::from_le_bytes(*name.last_chunk::<8>().unwrap());
         let middle = u64::from_le_bytes(*name.split_at(len / 2 - 4).1.first_chunk::<8>().unwrap());
         start ^ end.rotate_left(21) ^ middle.rotate_left(42)
-    } else if len >= 4 {
-        let start = u32::from_le_bytes(*name.first_chunk::<4>().unwrap()) as u64;
-        let end = u32::from_le_bytes(*name.last_chunk::<4>().unwrap()) as u64;
-        start | end << 32
-    } else if len > 0 {
-        name[0] as u64 | (name[len - 1] as u64) << 8 | (name[len / 2] as u64) << 16
     } else {
-        0
+        short_word(name)
     };
     mixed ^ len as u64
 }

@@ -116,22 +116,28 @@ impl Buffers {
 /// eight overlapping what was looked at already), in one word made of its first and last four bytes (or of three of
 /// its bytes) in a shorter one, since every name of every map is looked at as it is added.
 fn has_capitals(name: &[u8]) -> bool {
-    let len = name.len();
-    let word = if let Some(last) = name.last_chunk::<8>() {
+    if let Some(last) = name.last_chunk::<8>() {
         let (words, _) = name.as_chunks::<8>();
         return words
             .iter()
             .chain([last])
             .any(|word| capitals(u64::from_le_bytes(*word)) != 0);
-    } else if let (Some(first), Some(last)) = (name.first_chunk::<4>(), name.last_chunk::<4>()) {
-        u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32
+    }
+    // The bytes of the word not taken from the name are zero, which is no capital.
+    capitals(short_word(name)) != 0
+}
+
+/// A name shorter than eight bytes as one word that holds every byte of it: its first and last four bytes, or, when
+/// shorter than four, its first, last and middle byte; zero for an empty name.
+pub(crate) const fn short_word(name: &[u8]) -> u64 {
+    let len = name.len();
+    if let (Some(first), Some(last)) = (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+        u32::from_le_bytes(*first) as u64 | (u32::from_le_bytes(*last) as u64) << 32
     } else if len > 0 {
-        u64::from(name[0]) | u64::from(name[len / 2]) << 8 | u64::from(name[len - 1]) << 16
+        name[0] as u64 | (name[len - 1] as u64) << 8 | (name[len / 2] as u64) << 16
     } else {
-        return false;
-    };
-    // The bytes of `word` not taken from the name are zero, which is no capital.
-    capitals(word) != 0
+        0
+    }
 }
 
 /// The high bit of each byte of `word` that is an ASCII capital. In each byte, with no carry into the next, the high

@@ -242,10 +242,8 @@ impl Vm {
             self.call(id, |e| &e.on_delete, id as i32);
         }
         // What left a finished stream is not checked again.
-        let stream = self.stream_mut_untouched(id);
-        stream.life = StreamLife::Deleted;
-        let held = std::mem::take(&mut stream.held);
-        self.state_mut().budget.release(held);
+        self.stream_mut_untouched(id).life = StreamLife::Deleted;
+        self.state_mut().release_stream(id);
         self.settle();
     }
 
